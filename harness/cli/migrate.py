@@ -1,0 +1,1 @@
+"""Command-line modules for migrate; filled by the migrations work."""

@@ -1,0 +1,1 @@
+"""Command-line modules for seed; filled by the seed work."""

@@ -1,0 +1,68 @@
+"""The exceptions dalperf raises, and the exit code each one maps to.
+
+Hierarchy::
+
+    DalperfError                     base of everything dalperf raises on purpose
+    ├── UsageError          (exit 2) bad arguments, malformed input files or URLs
+    │   ├── UnsafeTargetError        refusing to write into a database dalperf does not own
+    │   ├── PopulatedDatabaseError   seeding a database that already holds data, without --reset
+    │   └── MigrationError           an edited applied migration, an unknown version
+    ├── EnvironmentProblem  (exit 3) the machine, not the user's input, is at fault
+    │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
+    │   └── ServerStartError         the embedded server (or container) could not start
+    └── CheckFailed         (exit 1) a budget or regression check failed
+
+The core raises these (translating psycopg's own errors with ``raise ... from exc``);
+only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+
+
+class DalperfError(Exception):
+    """Base class; ``str(exc)`` is a one-line message fit to show a user."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UsageError(DalperfError):
+    """The user's input (arguments, files, URLs) is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnsafeTargetError(UsageError):
+    """The target database was not created by dalperf and was not marked disposable."""
+
+
+class PopulatedDatabaseError(UsageError):
+    """Seeding was asked of a database that already holds data, without ``--reset``."""
+
+
+class MigrationError(UsageError):
+    """A migration file changed after it was applied, or a version is unknown."""
+
+
+class EnvironmentProblem(DalperfError):
+    """Something outside the user's input failed: the network, a server, a port."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class DatabaseUnreachable(EnvironmentProblem):
+    """No PostgreSQL answered at the target, or it refused the login."""
+
+
+class ServerStartError(EnvironmentProblem):
+    """The embedded PostgreSQL server or the test container failed to start."""
+
+
+class CheckFailed(DalperfError):
+    """A budget or a baseline regression check failed."""
+
+    exit_code = EXIT_CHECK_FAILED

@@ -1,0 +1,1 @@
+"""Report templates; generated reports go to reports/out/ (git-ignored)."""

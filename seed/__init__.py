@@ -1,0 +1,1 @@
+"""The case-study data: schema as SQLAlchemy tables and the deterministic generator."""

@@ -18,9 +18,10 @@ from pathlib import Path
 import psycopg
 
 from harness.database import Target, connect
-from harness.errors import MigrationError
+from harness.errors import DatabaseUnreachable, MigrationError
 
 _FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x64616C70  # "dalp": the advisory lock that serialises migrators
 _LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     text        PRIMARY KEY,
@@ -72,6 +73,11 @@ def discover(folder: Path | None = None) -> list[Migration]:
     return found
 
 
+def latest_version(migrations: list[Migration]) -> str:
+    """The newest version among ``migrations``; ``"0000"`` (an empty schema) when there are none."""
+    return migrations[-1].version if migrations else "0000"
+
+
 def applied_versions(conn: psycopg.Connection) -> dict[str, str]:
     """``{version: checksum}`` of the migrations recorded as applied."""
     conn.execute(_LEDGER_DDL)
@@ -99,30 +105,42 @@ def migrate(target: Target, *, to: str | None = None, folder: Path | None = None
     target.ensure_writable()
     migrations = discover(folder)
     known = {m.version for m in migrations}
-    goal = to if to is not None else (migrations[-1].version if migrations else "0000")
+    goal = to if to is not None else latest_version(migrations)
     if to is not None and to != "0000" and to not in known:
         raise MigrationError(f"unknown migration version {to!r}; known: {', '.join(sorted(known))}")
     done: list[str] = []
     with connect(target) as conn:
+        # one migrator at a time per database; released when the session ends
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         applied = applied_versions(conn)
         verify_checksums(migrations, applied)
         for migration in reversed(migrations):
             if migration.version in applied and migration.version > goal:
                 if migration.down is None:
                     raise MigrationError(f"migration {migration.filename} has no down file")
-                _run(conn, migration.down.read_text(),
+                _run(conn, migration.down,
                      "DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
                 done.append(f"reverted {migration.filename}")
         for migration in migrations:
             if migration.version not in applied and migration.version <= goal:
-                _run(conn, migration.up.read_text(),
+                _run(conn, migration.up,
                      "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                      (migration.version, migration.name, migration.checksum))
                 done.append(f"applied {migration.filename}")
     return done
 
 
-def _run(conn: psycopg.Connection, sql: str, ledger_sql: str, ledger_args: tuple[str, ...]) -> None:
-    with conn.transaction():
-        conn.execute(sql)  # type: ignore[arg-type]  # a file of several statements
-        conn.execute(ledger_sql, ledger_args)
+def _run(
+    conn: psycopg.Connection, path: Path, ledger_sql: str, ledger_args: tuple[str, ...],
+) -> None:
+    """Run one file and its ledger change in one transaction; a failure leaves neither."""
+    try:
+        with conn.transaction():
+            conn.execute(path.read_text())  # type: ignore[arg-type]  # a file of several statements
+            conn.execute(ledger_sql, ledger_args)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if conn.closed:
+            raise DatabaseUnreachable(
+                f"lost the connection while running {path.name}: {reason}") from exc
+        raise MigrationError(f"migration {path.name} failed and was rolled back: {reason}") from exc

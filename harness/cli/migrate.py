@@ -1,1 +1,62 @@
-"""Command-line modules for migrate; filled by the migrations work."""
+"""``dalperf migrate [--to VERSION]``: apply or roll back the numbered SQL migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli import app, console
+from harness.cli.options import (
+    DatabaseUrl,
+    DbSource,
+    Disposable,
+    Ephemeral,
+    Home,
+    target_from_options,
+)
+from harness.migrate import discover, latest_version, migrate
+
+To = Annotated[
+    str | None,
+    typer.Option("--to", metavar="VERSION",
+                 help="Four-digit version to end at, e.g. 0005; newer applied migrations are "
+                 "reverted with their down files; 0000 reverts all (default: the newest)."),
+]
+MigrationsFolder = Annotated[
+    Path | None,
+    typer.Option("--migrations", metavar="DIR", exists=True, file_okay=False, dir_okay=True,
+                 help="Folder of NNNN_name.sql migrations (and NNNN_name.down.sql) to use "
+                 "instead of the case study's."),
+]
+
+
+HELP = (
+    "Bring the database to a migration version (default: the newest) and print what was done."
+    "\n\n"
+    "Every migration runs in its own transaction and is recorded, with its checksum, in "
+    "schema_migrations. A migration file edited after it was applied, or an unknown version, "
+    "is refused (exit 2) before anything changes."
+)
+
+
+@app.command("migrate", help=HELP)
+def migrate_command(
+    to: To = None,
+    migrations: MigrationsFolder = None,
+    database_url: DatabaseUrl = None,
+    db: DbSource = None,
+    home: Home = None,
+    ephemeral: Ephemeral = False,
+    disposable: Disposable = False,
+) -> None:
+    """Migrate the target database to ``to`` and print each applied or reverted file."""
+    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
+                             disposable=disposable) as target:
+        done = migrate(target, to=to, folder=migrations)
+    if not done:
+        current = to if to is not None else latest_version(discover(migrations))
+        console.print(f"already at {current}")
+    for line in done:
+        console.print(line)

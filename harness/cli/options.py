@@ -24,7 +24,7 @@ DbSource = Annotated[
 Home = Annotated[
     Path | None,
     typer.Option("--home", envvar="DALPERF_HOME", show_envvar=True,
-                 help="Folder for the embedded server's data [default: ./.dalperf]."),
+                 help="Folder for the embedded server's data (default: ./.dalperf)."),
 ]
 Ephemeral = Annotated[
     bool, typer.Option("--ephemeral", help="Use a throwaway embedded server, deleted afterwards."),

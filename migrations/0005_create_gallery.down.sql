@@ -1,0 +1,2 @@
+-- Reverts 0005.
+DROP TABLE gallery_items;

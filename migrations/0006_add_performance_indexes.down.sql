@@ -1,0 +1,21 @@
+-- Reverts 0006: drops exactly the 20 indexes it created.
+DROP INDEX idx_renders_chain_id;
+DROP INDEX idx_renders_status;
+DROP INDEX idx_renders_project_status_created;
+DROP INDEX idx_gallery_items_public_created;
+DROP INDEX idx_user_subscriptions_user_status;
+DROP INDEX idx_gallery_items_public_keyset;
+DROP INDEX idx_renders_user_created;
+DROP INDEX idx_renders_project_created;
+DROP INDEX idx_renders_chain_position;
+DROP INDEX idx_projects_user_created;
+DROP INDEX idx_renders_parent_render_id;
+DROP INDEX idx_renders_reference_render_id;
+DROP INDEX idx_render_chains_project_id;
+DROP INDEX idx_render_chains_user_id;
+DROP INDEX idx_gallery_items_user_created;
+DROP INDEX idx_user_subscriptions_plan_id;
+DROP INDEX idx_user_credits_next_reset_at;
+DROP INDEX idx_renders_user_status;
+DROP INDEX idx_renders_created_at;
+DROP INDEX idx_gallery_items_likes;

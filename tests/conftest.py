@@ -14,9 +14,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness import urls
+from harness.database import Source, Target
 from harness.embedded import OWNED_MARKER, ServerStatus, running_server
+from seed.load import seed_database
 
 _counter = itertools.count()
+
+SEEDED_SCALE = 0.05  # ~50 users, 250 projects, 5,000 renders; loads in well under a second
+SEEDED_SEED = 0
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +65,42 @@ def dalperf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DALPERF_HOME", str(home))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return home
+
+
+def target_for(url: str) -> Target:
+    """A writable :class:`Target` for a database URL made by these fixtures."""
+    return Target(url=urls.parse(url), source=Source.URL, writable=True)
+
+
+@pytest.fixture(scope="session")
+def seeded_db(pg_server: ServerStatus) -> Iterator[str]:
+    """A database seeded at SEEDED_SCALE/SEEDED_SEED, all migrations applied; its URL.
+
+    Shared by the whole session: read it, or change it only inside a transaction that is
+    rolled back.
+    """
+    name = f"seeded_{os.getpid()}"
+    url = create_database(pg_server, name)
+    seed_database(target_for(url), scale=SEEDED_SCALE, seed=SEEDED_SEED)
+    try:
+        yield url
+    finally:
+        drop_database(pg_server, name)
+
+
+
+def table_checksums(url: str) -> dict[str, str]:
+    """md5 of every case-study table's rows, in primary-key order, computed by the server."""
+    from psycopg import sql
+
+    from seed.schema import TABLES
+
+    result = {}
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        for table in TABLES:
+            key = sql.SQL(", ").join(sql.Identifier("t", c.name) for c in table.primary_key.columns)
+            query = sql.SQL("SELECT md5(string_agg(t::text, '|' ORDER BY {})) FROM {} AS t").format(
+                key, sql.Identifier(table.name))
+            result[table.name] = conn.execute(query).fetchone()[0]  # type: ignore[index]
+    return result

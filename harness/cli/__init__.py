@@ -29,7 +29,7 @@ console = Console(highlight=False)
 
 
 def _register_commands() -> None:
-    from harness.cli import db, migrate, seed  # noqa: F401  (each module adds its commands)
+    from harness.cli import check, db, migrate, run, seed  # noqa: F401  (each module adds its commands)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

@@ -1,1 +1,81 @@
-"""Command-line modules for seed; filled by the seed work."""
+"""``dalperf seed``: load the case-study data, deterministic for a given scale and seed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.cli import app, console, err_console
+from harness.cli.options import (
+    DatabaseUrl,
+    DbSource,
+    Disposable,
+    Ephemeral,
+    Home,
+    target_from_options,
+)
+from seed.generate import check_parameters
+from seed.load import ProgressCallback, SeedReport, seed_database
+
+DEFAULT_SCALE = 1.0
+DEFAULT_SEED = 0
+
+
+@app.command("seed")
+def seed_command(
+    scale: Annotated[float, typer.Option(
+        "--scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders.")
+    ] = DEFAULT_SCALE,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Random seed; the same seed gives the same data.")] = DEFAULT_SEED,
+    reset: Annotated[bool, typer.Option(
+        "--reset", help="Replace the data of a database that already holds some.")] = False,
+    database_url: DatabaseUrl = None,
+    db: DbSource = None,
+    home: Home = None,
+    ephemeral: Ephemeral = False,
+    disposable: Disposable = False,
+) -> None:
+    """Load the case-study data (users, projects, renders, chains, billing, gallery) with COPY."""
+    check_parameters(scale=scale, seed=seed)
+    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
+                             disposable=disposable) as target, _progress_bars() as progress:
+        report = seed_database(target, scale=scale, seed=seed, reset=reset, progress=progress)
+        where = target.display_url
+    _print_report(report, where)
+
+
+@contextmanager
+def _progress_bars() -> Iterator[ProgressCallback]:
+    """A progress bar per step on stderr (none when stderr is not a terminal)."""
+    bars = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console,
+                    disable=not err_console.is_terminal)
+    tasks: dict[str, int] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        bars.update(tasks[step], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+def _print_report(report: SeedReport, where: str) -> None:
+    console.print(f"seeded {where} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True)
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in report.row_counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("total", f"{report.total_rows:,}", style="bold")
+    console.print(table)
+    console.print(f"{report.total_rows:,} rows in {report.seconds:.2f} s: "
+                  f"{report.rows_per_second:,.0f} rows/s "
+                  "(generation, COPY, indexes, VACUUM and ANALYZE included)")

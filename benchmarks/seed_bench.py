@@ -1,0 +1,82 @@
+"""Seeding throughput, measured side by side with ``pgbench -i`` on the same throwaway server.
+
+Usage: python benchmarks/seed_bench.py [--scale 10] [--seed 0]
+
+``dalperf seed`` is timed from generation to the end of VACUUM/ANALYZE, with the indexes of
+every migration built; ``pgbench -i -s N`` (N = the scale rounded, at least 1) is timed as a
+whole (create, client-side COPY, vacuum, primary keys) and credited with its 100,000 x N
+pgbench_accounts rows.  Target (issue 2): >= 250,000 rows/s at scale 10 on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+
+import psycopg
+
+from harness import urls
+from harness.database import Source, Target
+from harness.embedded import OWNED_MARKER, SUPERUSER, ServerStatus, bin_path, running_server
+from seed.load import ANALYZE_STEP, GENERATE_STEP, INDEX_STEP, seed_database
+
+PGBENCH_ROWS_PER_SCALE = 100_000  # pgbench_accounts rows per pgbench scale unit
+
+
+def create_database(server: ServerStatus, name: str) -> str:
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{OWNED_MARKER}'")
+    return server.url(name)
+
+
+def bench_seed(server: ServerStatus, scale: float, seed: int) -> float:
+    url = create_database(server, "seed_bench")
+    finished: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def note(step: str, done: int, total: int) -> None:
+        if done == total:
+            finished[step] = time.perf_counter() - started
+
+    report = seed_database(Target(url=urls.parse(url), source=Source.URL, writable=True),
+                           scale=scale, seed=seed, progress=note)
+    generated = finished[GENERATE_STEP]
+    copied = max(t for step, t in finished.items()
+                 if step not in (GENERATE_STEP, INDEX_STEP, ANALYZE_STEP))
+    print(f"dalperf seed --scale {scale:g}: {report.total_rows:,} rows in {report.seconds:.2f} s "
+          f"= {report.rows_per_second:,.0f} rows/s")
+    print(f"  generate {generated:.2f} s, COPY {copied - generated:.2f} s, "
+          f"indexes {finished[INDEX_STEP] - copied:.2f} s, "
+          f"VACUUM/ANALYZE {finished[ANALYZE_STEP] - finished[INDEX_STEP]:.2f} s; "
+          + ", ".join(f"{name} {count:,}" for name, count in report.row_counts.items()))
+    return report.rows_per_second
+
+
+def bench_pgbench(server: ServerStatus, scale: int) -> float:
+    create_database(server, "pgbench_bench")
+    command = [str(bin_path("pgbench")), "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
+               "-p", str(server.port), "-U", SUPERUSER, "pgbench_bench"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    rows = PGBENCH_ROWS_PER_SCALE * scale
+    print(f"pgbench -i -s {scale}: {rows:,} pgbench_accounts rows in {seconds:.2f} s "
+          f"= {rows / seconds:,.0f} rows/s")
+    return rows / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with running_server(None) as server:
+        seeded = bench_seed(server, args.scale, args.seed)
+        pgbench = bench_pgbench(server, max(1, round(args.scale)))
+    print(f"ratio dalperf seed / pgbench -i: {seeded / pgbench:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""``dalperf check`` (the CI gate) and ``dalperf baseline save``: they read results JSON only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from harness import baseline as baselines
+from harness.budgets import find_pyproject
+from harness.check import (
+    DEFAULT_CHECKS,
+    LatencyCheck,
+    Verdict,
+    evaluate,
+    first_line,
+    load_budgets,
+    markdown_summary,
+)
+from harness.cli import app, console
+from harness.errors import CheckFailed, UsageError
+from harness.junit import write_junit
+from harness.results import load
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+ResultsArg = Annotated[Path, typer.Argument(help="Results JSON written by `dalperf run`.")]
+AllowMismatch = Annotated[bool, typer.Option(
+    "--allow-mismatch", help="Compare (or replace) a baseline measured with another results "
+    "schema, data scale or PostgreSQL major version.")]
+
+
+@app.command()
+def check(
+    results: ResultsArg,
+    budgets: Annotated[Path | None, typer.Option(
+        "--budgets", help="TOML budgets overriding the code defaults and [tool.dalperf.budgets] "
+        "of pyproject.toml.")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="Results JSON to compare with (see `dalperf baseline save`).")] = None,
+    junit: Annotated[Path | None, typer.Option(
+        "--junit", help="Write JUnit XML here: one testcase per operation x variant.")] = None,
+    latency: Annotated[list[str] | None, typer.Option(
+        "--check", help="Latency regression rule with --baseline, e.g. p95:10% or median:5ms; "
+        "repeatable. Default: " + ", ".join(str(c) for c in DEFAULT_CHECKS) + ".")] = None,
+    allow_mismatch: AllowMismatch = False,
+) -> None:
+    """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
+    measured = load(results)
+    budget_set = load_budgets(find_pyproject(Path.cwd()), budgets)
+    if latency and baseline is None:
+        raise UsageError("--check compares with a baseline; give --baseline too")
+    checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
+    verdict = evaluate(measured, budgets=budget_set,
+                       baseline=baselines.load_baseline(baseline) if baseline else None,
+                       checks=checks, allow_mismatch=allow_mismatch)
+    _print(verdict, compared=baseline is not None)
+    if junit is not None:
+        write_junit(verdict, junit)
+    summary_file = os.environ.get(STEP_SUMMARY_ENV)
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(verdict))
+    if not verdict.passed:
+        raise CheckFailed(f"{len(verdict.violations)} budget violation(s), "
+                          f"{len(verdict.regressions)} regression(s), "
+                          f"{len(verdict.failures)} failure(s)")
+
+
+def _print(verdict: Verdict, *, compared: bool) -> None:
+    for note in verdict.notes:
+        console.print(f"[dim]note: {note}[/]", soft_wrap=True)
+    findings = verdict.findings()
+    if not findings:
+        console.print(f"[green]passed[/]: {len(verdict.checked)} operation x variant pairs "
+                      "within budget" + (", no regression against the baseline" if compared else ""))
+        return
+    table = Table(title="dalperf check: failed", title_justify="left")
+    for column in ("kind", "operation", "variant", "check"):
+        table.add_column(column)
+    table.add_column("allowed / baseline", justify="right")
+    table.add_column("measured", justify="right")
+    table.add_column("detail", overflow="fold")
+    for f in findings:
+        table.add_row(f.kind, f.operation, f.variant, f.check,
+                      "" if f.allowed is None else str(f.allowed),
+                      "" if f.measured is None else str(f.measured), first_line(f.message))
+    console.print(table)
+
+
+baseline_app = typer.Typer(help="Keep a results file as the baseline `check --baseline` "
+                           "compares with.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def save(
+    results: ResultsArg,
+    to: Annotated[Path, typer.Option("--to", help="Where to keep it (commit it with the code).")]
+        = baselines.DEFAULT_BASELINE,
+    allow_mismatch: AllowMismatch = False,
+) -> None:
+    """Keep RESULTS as the baseline; refused if it holds failures."""
+    saved = baselines.save(load(results), to, allow_mismatch=allow_mismatch)
+    console.print(f"saved baseline {saved}")

@@ -1,0 +1,113 @@
+"""``dalperf run``: measure operations and write the results JSON."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import runner
+from harness.cli import app, console, err_console
+from harness.cli.options import (
+    DatabaseUrl,
+    DbSource,
+    Disposable,
+    Ephemeral,
+    Home,
+    target_from_options,
+)
+from harness.errors import CheckFailed, UsageError
+from harness.results import Results
+from harness.scenario import DEFAULT_POOL_SIZE, REGISTRY, Operation, load_modules
+
+CASE_STUDY = "scenarios"
+DEFAULT_OUT = Path("reports/out/results.json")
+
+
+@app.command()
+def run(
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Operation (area.operation) or area to measure; repeatable.")] = None,
+    scenarios: Annotated[list[str] | None, typer.Option(
+        "--scenarios", help="Module (dotted name or .py path) registering operations; repeatable. "
+        "Default: the render-app case study.")] = None,
+    iterations: Annotated[int, typer.Option(min=1, help="Measured calls per variant.")]
+        = runner.DEFAULT_ITERATIONS,
+    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured calls per variant first.")]
+        = runner.DEFAULT_WARMUP,
+    param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation; "
+        "iterations cycle over them.")] = runner.DEFAULT_PARAM_SETS,
+    seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
+    complexity: Annotated[bool, typer.Option(help="Fit query count against size.")] = True,
+    pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
+        = DEFAULT_POOL_SIZE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = DEFAULT_OUT,
+    database_url: DatabaseUrl = None,
+    db: DbSource = None,
+    home: Home = None,
+    ephemeral: Ephemeral = False,
+    disposable: Disposable = False,
+) -> None:
+    """Measure every variant of the chosen operations and write the results JSON.
+
+    Exit 1 when a variant raised or returned a different result than the reference.
+    """
+    operations = select_operations(scenarios, only)
+    config = runner.RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets,
+                              seed=seed, complexity=complexity)
+    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
+                             disposable=disposable) as target:
+        environment = _case_study_environment(target) if not scenarios else {}
+        results = measure(target.libpq_url, operations, config, environment=environment,
+                          pool_size=pool_size)
+    results.save(out)
+    console.print(f"wrote {out} ({len(results.operations)} measurements)")
+    fail_on_failures(results)
+
+
+def select_operations(scenarios: list[str] | None, only: list[str] | None) -> list[Operation]:
+    """Import the scenario modules and pick the operations ``--only`` names."""
+    modules = [m.__name__ for m in load_modules(scenarios or [CASE_STUDY])]
+    operations = [op for op in REGISTRY.select(only or None)
+                  if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    if not operations:
+        raise UsageError("no operations registered by " + ", ".join(scenarios or [CASE_STUDY]))
+    return operations
+
+
+def measure(url: str, operations: list[Operation], config: runner.RunConfig, *,
+            environment: dict[str, object], pool_size: int) -> Results:
+    """Run the runner with a progress bar on stderr."""
+    total = sum(config.work_units(op) for op in operations)
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("measuring", total=total)
+
+        def advance(what: str, done: int) -> None:
+            bar.update(task, advance=done, description=what)
+
+        return asyncio.run(runner.run(url, operations, config, environment=environment,
+                                      pool_size=pool_size, progress=advance))
+
+
+def fail_on_failures(results: Results) -> None:
+    if results.failures:
+        for failure in results.failures:
+            err_console.print(f"[red]{failure.kind}[/] {failure.operation} [{failure.variant}]: "
+                              f"{failure.message}", soft_wrap=True)
+        raise CheckFailed(f"{len(results.failures)} variant failure(s); see above")
+
+
+def _case_study_environment(target: object) -> dict[str, object]:
+    """Scale and seed of the case-study data, which must be there to draw inputs from."""
+    from seed.load import current_seed
+
+    seeded = current_seed(target)  # type: ignore[arg-type]
+    if seeded is None:
+        raise UsageError("the database holds no case-study data; run `dalperf seed` first")
+    scale, data_seed = seeded
+    return {"scale": scale, "seed": data_seed}

@@ -1,0 +1,194 @@
+"""The results JSON: the contract between measuring and everything that reads measurements.
+
+``dalperf run`` writes one :class:`Results`; report, check and baseline read it back with
+:func:`load` and never touch a database.  The file is versioned: :data:`SCHEMA_VERSION`
+rises whenever a field changes meaning, and :func:`load` refuses versions it does not know
+instead of misreading them.
+
+Shape (schema_version 1)::
+
+    {"schema_version": 1,
+     "environment": {"server_version", "scale", "seed", "python", "sqlalchemy", "dalperf",
+                     "started_at", "machine", "iterations", "warmup", ...},
+     "operations": [Measurement, ...],          one per operation x variant x indexes x rtt
+     "failures": [{"operation", "variant", "kind", "message"}, ...],
+     "catalog": {operation: {"description", "variants": {name: description},
+                             "claims": {variant: {...}}, "size": {"name", "default"} | null,
+                             "mutates"}}}
+
+``catalog`` describes the operations themselves (added in version 1; files without it read
+as an empty catalog).
+
+See :class:`Measurement` for the fields of one entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.stats import Summary
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Complexity:
+    """Query count fitted against the operation's size knob: ``O(1)`` or ``O(n)`` with a slope."""
+
+    verdict: str
+    slope: float
+    intercept: float
+    sizes: tuple[int, ...]
+    queries: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurement:
+    """One operation x variant, measured at one index state and one simulated RTT.
+
+    ``queries``/``round_trips``/``network_round_trips``/``rows_fetched`` are the largest
+    per-call figures over the iterations (budgets are about the worst input), and
+    ``*_per_call`` keep every iteration's figure.  ``fingerprints``, ``n_plus_one`` and
+    ``hidden_round_trips`` describe the first measured call with the operation's default inputs.
+    ``equivalent`` is ``None`` for the reference variant, which others are compared with.
+    """
+
+    operation: str
+    variant: str
+    indexes: bool
+    rtt_ms: float
+    size: int | None
+    queries: int
+    round_trips: int
+    network_round_trips: int
+    rows_fetched: int
+    rows_returned: int
+    queries_per_call: tuple[int, ...]
+    round_trips_per_call: tuple[int, ...]
+    db_ms: Summary
+    wall_ms: Summary
+    fingerprints: tuple[dict[str, Any], ...]
+    n_plus_one: tuple[dict[str, Any], ...]
+    hidden_round_trips: tuple[dict[str, Any], ...]
+    equivalent: bool | None
+    error: str | None = None
+    complexity: Complexity | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
+    violations: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, bool, float]:
+        return (self.operation, self.variant, self.indexes, self.rtt_ms)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    """Something that makes a run fail besides a budget: a variant that raised, a mismatch."""
+
+    operation: str
+    variant: str
+    kind: str  # "error" | "mismatch"
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Results:
+    """Everything one ``dalperf run`` measured."""
+
+    environment: dict[str, Any]
+    operations: tuple[Measurement, ...]
+    failures: tuple[Failure, ...] = ()
+    catalog: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def measurement(self, operation: str, variant: str, *, indexes: bool = True,
+                    rtt_ms: float = 0.0) -> Measurement:
+        for m in self.operations:
+            if m.key == (operation, variant, indexes, rtt_ms):
+                return m
+        raise KeyError((operation, variant, indexes, rtt_ms))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"schema_version": data.pop("schema_version"), **data}
+
+    def dumps(self) -> str:
+        return json.dumps(_finite(self.to_dict()), indent=1, sort_keys=False) + "\n"
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash mid-write never leaves half a results file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.dumps())
+        tmp.replace(path)
+
+
+def load(path: Path) -> Results:
+    """Read a results file; any problem is a one-line :class:`UsageError` naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UsageError(f"results file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"results file {path} is not valid JSON: {exc}") from exc
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"results file {path} is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def from_dict(data: Any) -> Results:
+    if not isinstance(data, dict):
+        raise TypeError("top level is not an object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version!r} is not supported "
+                         f"(this dalperf reads version {SCHEMA_VERSION})")
+    return Results(
+        environment=dict(data["environment"]),
+        operations=tuple(_measurement(m) for m in data["operations"]),
+        failures=tuple(Failure(**f) for f in data.get("failures", ())),
+        catalog=dict(data.get("catalog", {})),
+    )
+
+
+def _measurement(data: dict[str, Any]) -> Measurement:
+    known = {f.name for f in fields(Measurement)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown measurement fields {sorted(unknown)}")
+    values = dict(data)
+    for name in ("db_ms", "wall_ms"):
+        summary = dict(values[name])
+        summary["samples"] = tuple(summary.get("samples", ()))
+        values[name] = Summary(**{k: _number(v) if k != "samples" else v
+                                  for k, v in summary.items()})
+    for name in ("queries_per_call", "round_trips_per_call", "fingerprints", "n_plus_one",
+                 "hidden_round_trips", "violations"):
+        values[name] = tuple(values.get(name, ()))
+    if values.get("complexity") is not None:
+        complexity = dict(values["complexity"])
+        complexity["sizes"] = tuple(complexity["sizes"])
+        complexity["queries"] = tuple(complexity["queries"])
+        values["complexity"] = Complexity(**complexity)
+    return Measurement(**values)
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: write ``null`` for it (read back as NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import mannwhitneyu
-
 from harness.errors import UsageError
 from harness.results import Measurement, Results, load
 from harness.stats import Summary
@@ -206,6 +204,8 @@ def latency_regression(check: LatencyCheck, new: Summary,
     measured, baseline = check.value(new), check.value(old)
     if not measured - baseline > check.allowed_rise_ms(baseline):
         return None
+    from scipy.stats import mannwhitneyu  # scipy.stats takes ~1 s to import: only when needed
+
     p_value = float(mannwhitneyu(new.samples, old.samples, alternative="greater").pvalue)
     if not p_value < check.alpha:
         return None

@@ -1,4 +1,4 @@
-"""Budgets: the limits one operation x variant must keep, where they come from, how they are checked.
+"""Budgets: the limits an operation x variant must keep, their sources, how they are checked.
 
 A budget is a set of *limits*, each ``None`` (not checked) or a value:
 
@@ -9,6 +9,7 @@ A budget is a set of *limits*, each ``None`` (not checked) or a value:
 ``p95_ms``          number>=0  95th percentile of the wall time per call
 ``no_n_plus_one``   bool       ``true``: no fingerprint repeated with varying parameters
 ``complexity``      "O(1)"|"O(n)"  the query count's fit against the operation's size knob
+``no_seq_scan_over_rows`` int >= 0  no plan (EXPLAIN) has a Seq Scan on a table of more rows
 ==================  =========  =====================================================
 
 Sources, in increasing precedence, merged limit by limit:
@@ -21,10 +22,11 @@ Sources, in increasing precedence, merged limit by limit:
 2. ``[tool.dalperf.budgets]`` in the project's ``pyproject.toml``;
 3. a TOML file given with ``--budgets``, whose top level is the budgets table.
 
-The TOML shape, operation then variant::
+The TOML shape, operation then variant (in ``pyproject.toml`` the same tables go under
+``tool.dalperf.budgets``: ``[tool.dalperf.budgets."render_chains.delete_chain".optimized]``)::
 
-    ["render_chains.delete_chain".optimized]      # in pyproject.toml:
-    max_queries = 2                               # [tool.dalperf.budgets."render_chains.delete_chain".optimized]
+    ["render_chains.delete_chain".optimized]
+    max_queries = 2
     p95_ms = 50
 
 A limit can be set or tightened there, not removed (TOML has no null).  An unknown key,
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import textwrap
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -50,9 +53,11 @@ DEFAULT_MAX_QUERIES = 4  # the summary's checklist: "Maximum 3-4 queries per act
 DEFAULT_P95_MS = 200.0  # the summary's checklist: "Response time < 200ms"
 GATED_BY_DEFAULT = "optimized"  # the variant the checklist's defaults apply to
 PYPROJECT = "pyproject.toml"
+SQL_IN_MESSAGE = 160  # characters of a statement quoted in a one-line message
 
 COUNT_LIMITS = ("max_queries", "max_round_trips", "max_rows_fetched")
-LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity")
+SEQ_SCAN_LIMIT = "no_seq_scan_over_rows"
+LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
 COMPLEXITY_ORDER = ("O(1)", "O(n)")  # a budget of O(n) also accepts O(1)
 
 
@@ -62,7 +67,7 @@ def check_limit(name: str, value: Any, *, where: str) -> Any:
         raise UsageError(f"{where}: unknown key {name!r}{suggest(name, LIMITS)}")
     if value is None:
         return None
-    if name in COUNT_LIMITS:
+    if name in COUNT_LIMITS or name == SEQ_SCAN_LIMIT:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UsageError(f"{where}: {name} must be a whole number >= 0, not {value!r}")
     elif name == "p95_ms":
@@ -95,6 +100,7 @@ class Budget:
     p95_ms: float | None = DEFAULT_P95_MS
     no_n_plus_one: bool = True
     complexity: str | None = None
+    no_seq_scan_over_rows: int | None = None
 
     def __post_init__(self) -> None:
         for name in LIMITS:
@@ -121,6 +127,8 @@ class Figures:
     p95_ms: float | None = None
     n_plus_one: tuple[Mapping[str, Any], ...] = ()
     complexity: str | None = None
+    # every Seq Scan of the plans ({"relation", "table_rows"}, largest first); None: no plans
+    seq_scans: tuple[Mapping[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +182,18 @@ def _breach(name: str, allowed: Any, figures: Figures) -> Breach | None:
         worst = figures.n_plus_one[0]
         where = f" at {worst['call_site']}" if worst.get("call_site") else ""
         return Breach(limit=name, allowed=True, measured=int(worst["count"]),
-                      message=f"N+1: {worst['count']}x {worst['sql']}{where}")
+                      message=f"N+1: {worst['count']}x {shorten_sql(worst['sql'])}{where}")
+    if name == SEQ_SCAN_LIMIT:
+        if figures.seq_scans is None:
+            return Breach(limit=name, allowed=allowed, measured=None,
+                          message="no plans to check for sequential scans (run with --explain)")
+        over = [s for s in figures.seq_scans if (s["table_rows"] or 0) > allowed]
+        if not over:
+            return None
+        return Breach(limit=name, allowed=allowed, measured=int(over[0]["table_rows"]),
+                      message=f"Seq Scan on {over[0]['relation']} "
+                              f"({over[0]['table_rows']:,.0f} rows), budget: none over "
+                              f"{allowed:,} rows")
     verdict = figures.complexity
     if verdict is None:
         return Breach(limit=name, allowed=allowed, measured=None,
@@ -276,6 +295,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"budgets file {path} does not exist") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def shorten_sql(sql: str, width: int = SQL_IN_MESSAGE) -> str:
+    """``sql`` on one line, cut at a word boundary to at most ``width`` characters."""
+    return textwrap.shorten(sql, width=width, placeholder=" ...")
 
 
 def suggest(name: str, known: Collection[str]) -> str:

@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
-from harness.budgets import BudgetSet, Figures, breaches, check_limits, load_budgets
+from harness.budgets import SEQ_SCAN_LIMIT, BudgetSet, Figures, breaches, check_limits, load_budgets
+from harness.plans import seq_scans
 from harness.results import Failure, Measurement, Results
 
 __all__ = ["DEFAULT_CHECKS", "BudgetSet", "Finding", "LatencyCheck", "Regression", "Verdict",
-           "Violation", "evaluate", "load_budgets", "with_budgets"]
+           "Violation", "effective_limits", "evaluate", "first_line", "known_variants",
+           "load_budgets", "markdown_summary", "measurement_violations", "with_budgets"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class Finding:
     allowed: Any  # the limit, or the baseline's figure
     measured: Any
     message: str
+    indexes: bool = True
+    rtt_ms: float = 0.0
+
+    @property
+    def detail(self) -> str:
+        """The message's first line, after the conditions when they are not the defaults."""
+        conditions = [*([] if self.indexes else ["indexes off"]),
+                      *([f"RTT {self.rtt_ms:g} ms"] if self.rtt_ms else [])]
+        prefix = f"[{', '.join(conditions)}] " if conditions else ""
+        return prefix + first_line(self.message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,10 +80,12 @@ class Verdict:
         """Violations, regressions and failures as uniform rows, in that order."""
         return [
             *(Finding(kind="budget", operation=v.operation, variant=v.variant, check=v.limit,
-                      allowed=v.allowed, measured=v.measured, message=v.message)
+                      allowed=v.allowed, measured=v.measured, message=v.message,
+                      indexes=v.indexes, rtt_ms=v.rtt_ms)
               for v in self.violations),
             *(Finding(kind="regression", operation=r.operation, variant=r.variant,
-                      check=r.metric, allowed=r.baseline, measured=r.measured, message=r.message)
+                      check=r.metric, allowed=r.baseline, measured=r.measured, message=r.message,
+                      indexes=r.indexes, rtt_ms=r.rtt_ms)
               for r in self.regressions),
             *(Finding(kind=f.kind, operation=f.operation, variant=f.variant, check=f.kind,
                       allowed=None, measured=None, message=f.message)
@@ -120,16 +134,24 @@ def effective_limits(measurement: Measurement, budgets: BudgetSet) -> dict[str, 
 
 
 def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list[Violation]:
-    """The limits ``measurement`` exceeds; none for a variant that raised (a failure already)."""
+    """The limits ``measurement`` exceeds; none for a variant that raised (a failure already).
+
+    ``no_seq_scan_over_rows`` is not checked without the performance indexes (``--indexes
+    off``), where sequential scans are what the comparison shows.
+    """
     if measurement.error is not None:
         return []
     m = measurement
     figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
                       p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
-                      complexity=m.complexity.verdict if m.complexity else None)
+                      complexity=m.complexity.verdict if m.complexity else None,
+                      seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
+    limits = effective_limits(m, budgets)
+    if not m.indexes:
+        limits.pop(SEQ_SCAN_LIMIT, None)
     return [Violation(m.operation, m.variant, b.limit, b.allowed, b.measured, b.message,
                       indexes=m.indexes, rtt_ms=m.rtt_ms)
-            for b in breaches(effective_limits(m, budgets), figures)]
+            for b in breaches(limits, figures)]
 
 
 def with_budgets(results: Results, budgets: BudgetSet) -> Results:
@@ -150,14 +172,14 @@ def markdown_summary(verdict: Verdict) -> str:
     findings = verdict.findings()
     status = "passed" if verdict.passed else "failed"
     lines = [f"## dalperf check {status}", "",
-             f"{len(verdict.checked)} operation x variant pairs checked: "
+             (f"{len(verdict.checked)} operation x variant pairs checked: "
              f"{len(verdict.violations)} budget violation(s), "
-             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s).", ""]
+             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)."), ""]
     if findings:
         lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
                   "| --- | --- | --- | --- | ---: | ---: | --- |"]
         lines += [f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
-                  f"{_cell(f.measured)} | {_cell(first_line(f.message))} |" for f in findings]
+                  f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
         lines.append("")
     return "\n".join(lines) + "\n"
 

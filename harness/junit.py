@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.check import Finding, Verdict, first_line
+from harness.check import Finding, Verdict
 
 SUITE_NAME = "dalperf"
 
@@ -33,7 +33,7 @@ def junit_xml(verdict: Verdict) -> ET.ElementTree:
         for finding in found:
             tag = "error" if finding.kind == "error" else "failure"
             element = ET.SubElement(case, tag, type=finding.kind,
-                                    message=f"{finding.check}: {first_line(finding.message)}")
+                                    message=f"{finding.check}: {finding.detail}")
             element.text = finding.message
     ET.indent(suites)
     return ET.ElementTree(suites)

@@ -17,7 +17,10 @@ Shape (schema_version 1)::
                              "mutates"}}}
 
 ``catalog`` describes the operations themselves (added in version 1; files without it read
-as an empty catalog).
+as an empty catalog).  ``plans`` (one EXPLAIN per distinct statement shape of the first
+measured call) and ``index_scans`` in a measurement, and ``index_audit`` at the top, come
+from :mod:`harness.explain` (read by :mod:`harness.plans`) and :mod:`harness.index_audit`; files without them read as
+having no plans and no audit.
 
 See :class:`Measurement` for the fields of one entry.
 """
@@ -80,6 +83,8 @@ class Measurement:
     complexity: Complexity | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     violations: tuple[dict[str, Any], ...] = ()
+    plans: tuple[dict[str, Any], ...] = ()
+    index_scans: dict[str, int] | None = None
 
     @property
     def key(self) -> tuple[str, str, bool, float]:
@@ -104,6 +109,7 @@ class Results:
     operations: tuple[Measurement, ...]
     failures: tuple[Failure, ...] = ()
     catalog: dict[str, Any] = field(default_factory=dict)
+    index_audit: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def measurement(self, operation: str, variant: str, *, indexes: bool = True,
@@ -154,6 +160,7 @@ def from_dict(data: Any) -> Results:
         operations=tuple(_measurement(m) for m in data["operations"]),
         failures=tuple(Failure(**f) for f in data.get("failures", ())),
         catalog=dict(data.get("catalog", {})),
+        index_audit=data.get("index_audit"),
     )
 
 
@@ -169,7 +176,7 @@ def _measurement(data: dict[str, Any]) -> Measurement:
         values[name] = Summary(**{k: _number(v) if k != "samples" else v
                                   for k, v in summary.items()})
     for name in ("queries_per_call", "round_trips_per_call", "fingerprints", "n_plus_one",
-                 "hidden_round_trips", "violations"):
+                 "hidden_round_trips", "violations", "plans"):
         values[name] = tuple(values.get(name, ()))
     if values.get("complexity") is not None:
         complexity = dict(values["complexity"])

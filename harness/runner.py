@@ -17,15 +17,34 @@ What is counted: the statements the variant sends and the hidden round trips it 
 starts and rolled back after it ends, so the isolation's own BEGIN, SAVEPOINT and ROLLBACK
 are never counted, while the variant's own transactions (now savepoints) are.
 Wall time is the variant call alone, measured inside the capture.
+
+Simulated network latency (``RunConfig.rtt_sweep_ms``): the whole measurement above is
+repeated at each round-trip time, through one :class:`~harness.proxy.LatencyProxy`
+started for the run, RTT 0 included, so that the figures of a sweep differ only by the
+delay injected; the proxy's own cost at RTT 0 against a direct connection, and how late
+its chunks left at each RTT, go into ``environment["proxy"]``.  Without a sweep the
+runner connects directly and labels its figures RTT 0.
+
+EXPLAIN (``RunConfig.explain``, on by default): after the timed rounds, the first measured
+call of each variant is replayed by a :class:`~harness.explain.Explainer` on a connection of
+its own, rolled back, with each distinct statement shape explained once; the plans and the
+indexes the replay scanned go into the measurement.  Once per operation x variant x index
+state: in an RTT sweep only at the first RTT (plans do not depend on the network).
+
+When the database goes away mid-run (a driver error, and a new connection fails too),
+:func:`run` raises :class:`RunAborted`, which carries the results of every operation
+measured before, so that they can still be written.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+from contextlib import AsyncExitStack, nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from time import perf_counter_ns
@@ -34,9 +53,15 @@ from typing import Any
 import numpy as np
 import psycopg
 import sqlalchemy
+from sqlalchemy import exc as sa_exc
 
+from harness import urls
 from harness.capture import Capture
 from harness.equivalence import mismatch_report
+from harness.errors import DatabaseUnreachable, UsageError
+from harness.explain import Explained, Explainer
+from harness.plans import DEFAULT_THRESHOLDS, PlanThresholds
+from harness.proxy import LatencyProxy, Upstream, measure_overhead
 from harness.results import Complexity, Failure, Measurement, Results
 from harness.scenario import (
     DEFAULT_POOL_SIZE,
@@ -54,6 +79,10 @@ DEFAULT_WARMUP = 3
 DEFAULT_PARAM_SETS = 3
 LINEAR_FIT_R2 = 0.98
 NS_PER_MS = 1_000_000
+PROBE_TIMEOUT_S = 5
+# what the driver raises when the server may have gone; a probe connection tells
+_DRIVER_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
+                  psycopg.InterfaceError)
 
 Progress = Callable[[str, int], None]  # (what is running, units of work just finished)
 
@@ -68,19 +97,31 @@ class RunConfig:
     seed: int = 0
     complexity: bool = True
     indexes: bool = True
-    rtt_ms: float = 0.0
+    rtt_ms: float = 0.0  # the RTT the measurements are labelled with (set per sweep step)
+    rtt_sweep_ms: tuple[float, ...] = ()  # measure through the latency proxy at each
+    jitter_ms: float = 0.0  # the proxy's jitter: each round trip takes rtt ± jitter
+    explain: PlanThresholds | None = DEFAULT_THRESHOLDS  # None: no EXPLAIN, no plans
+
+    def __post_init__(self) -> None:
+        for value in (*self.rtt_sweep_ms, self.jitter_ms):
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"a simulated round-trip time or jitter must be a number "
+                                 f">= 0 ms, not {value:g}")
+        if len(set(self.rtt_sweep_ms)) != len(self.rtt_sweep_ms):
+            raise UsageError("the RTT sweep names a round-trip time twice: "
+                             + ", ".join(f"{r:g}" for r in self.rtt_sweep_ms))
 
     def work_units(self, operation: Operation) -> int:
         """Calls the runner will make for ``operation``: the progress bar's total."""
         per_variant = self.param_sets + self.warmup + self.iterations
         if self.complexity and operation.size is not None:
             per_variant += 2 * len(operation.size.sweep)
-        return per_variant * len(operation.variants)
+        return per_variant * len(operation.variants) * max(len(self.rtt_sweep_ms), 1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Call:
-    """One measured call."""
+class Call:
+    """One measured call: its capture, wall time and the variant's result."""
 
     capture: Capture
     wall_ms: float
@@ -94,8 +135,12 @@ class OperationRun:
 
 
 async def run_operation(operation: Operation, engines: Engines, config: RunConfig,
-                        progress: Progress | None = None) -> OperationRun:
-    """Measure every variant of ``operation``; never raises for a variant's own failure."""
+                        progress: Progress | None = None,
+                        explainer: Explainer | None = None) -> OperationRun:
+    """Measure every variant of ``operation``; never raises for a variant's own failure.
+
+    With an ``explainer``, each variant's first measured call is explained afterwards.
+    """
     tick = progress or (lambda _what, _n: None)
     inputs = [await operation.draw_params(engines, seed=config.seed + i)
               for i in range(config.param_sets)]
@@ -109,8 +154,11 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             if variant.name in errors:
                 continue
             try:
-                outcome = (await _measure(operation, variant, engines, params)).result
+                outcome = (await measure_call(operation, variant, engines, params)).result
             except Exception as exc:  # a variant's bug must not stop the run
+                reason = await _lost(engines, exc)
+                if reason is not None:  # the database's absence, not the variant's bug
+                    raise DatabaseUnreachable(reason) from exc
                 errors[variant.name] = f"{type(exc).__name__}: {exc}"
                 failures.append(Failure(operation=operation.name, variant=variant.name,
                                         kind="error", message=errors[variant.name]))
@@ -130,6 +178,8 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     live = [v for v in operation.variants if v.name not in errors]
     calls = await _timed_rounds(operation, live, engines, inputs, config, tick)
     complexity = await _complexity(operation, live, engines, config, tick)
+    explained = {name: await asyncio.to_thread(explainer.explain, made[0].capture.statements)
+                 for name, made in calls.items() if made} if explainer else {}
     reference = operation.variants[0].name
     measurements = []
     for variant in operation.variants:
@@ -137,28 +187,30 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
         measurements.append(_measurement(
             operation, variant, calls.get(variant.name, []), config,
             rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
-            error=errors.get(variant.name), complexity=complexity.get(variant.name)))
+            error=errors.get(variant.name), complexity=complexity.get(variant.name),
+            explained=explained.get(variant.name)))
     return OperationRun(measurements=tuple(measurements), failures=tuple(failures))
 
 
 async def _timed_rounds(operation: Operation, variants: Sequence[Variant], engines: Engines,
                         inputs: Sequence[Any], config: RunConfig,
-                        tick: Progress) -> dict[str, list[_Call]]:
-    calls: dict[str, list[_Call]] = {v.name: [] for v in variants}
+                        tick: Progress) -> dict[str, list[Call]]:
+    calls: dict[str, list[Call]] = {v.name: [] for v in variants}
     if not variants:
         return calls
     for round_no in range(config.warmup + config.iterations):
         shift = round_no % len(variants)
         params = inputs[round_no % len(inputs)]
         for variant in (*variants[shift:], *variants[:shift]):
-            measured = await _measure(operation, variant, engines, params)
+            measured = await measure_call(operation, variant, engines, params)
             if round_no >= config.warmup:
                 calls[variant.name].append(measured)
             tick(operation.name, 1)
     return calls
 
 
-async def _measure(operation: Operation, variant: Variant, engines: Engines, params: Any) -> _Call:
+async def measure_call(operation: Operation, variant: Variant, engines: Engines,
+                       params: Any) -> Call:
     """One call of ``variant`` under a fresh capture (isolated when the operation mutates)."""
     engine = engines.async_engine if variant.is_async else engines.sync_engine
     async with AsyncExitStack() as stack:
@@ -170,7 +222,7 @@ async def _measure(operation: Operation, variant: Variant, engines: Engines, par
             start = perf_counter_ns()
             result = await call(variant, db, params)
             wall_ms = (perf_counter_ns() - start) / NS_PER_MS
-    return _Call(capture=capture, wall_ms=wall_ms, result=result)
+    return Call(capture=capture, wall_ms=wall_ms, result=result)
 
 
 async def _complexity(operation: Operation, variants: Sequence[Variant], engines: Engines,
@@ -183,8 +235,8 @@ async def _complexity(operation: Operation, variants: Sequence[Variant], engines
     for size in sizes:
         params = await operation.draw_params(engines, seed=config.seed, size=size)
         for variant in variants:
-            await _measure(operation, variant, engines, params)  # warm: pool, caches
-            counts[variant.name].append((await _measure(operation, variant, engines, params))
+            await measure_call(operation, variant, engines, params)  # warm: pool, caches
+            counts[variant.name].append((await measure_call(operation, variant, engines, params))
                                         .capture.queries)
             tick(operation.name, 2)
     return {name: fit_complexity(sizes, queries) for name, queries in counts.items()}
@@ -209,9 +261,10 @@ def fit_complexity(sizes: Sequence[int], queries: Sequence[int]) -> Complexity:
                       sizes=tuple(int(s) for s in sizes), queries=tuple(int(q) for q in queries))
 
 
-def _measurement(operation: Operation, variant: Variant, calls: Sequence[_Call],
+def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
                  config: RunConfig, *, rows_returned: int, equivalent: bool | None,
-                 error: str | None, complexity: Complexity | None) -> Measurement:
+                 error: str | None, complexity: Complexity | None,
+                 explained: Explained | None = None) -> Measurement:
     first = calls[0].capture.summary() if calls else {}
     budget = operation.budget(variant.name)
     return Measurement(
@@ -236,6 +289,8 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[_Call],
         error=error,
         complexity=complexity,
         budget=asdict(budget) if budget is not None else {},
+        plans=explained.plans if explained else (),
+        index_scans=explained.index_scans if explained else None,
     )
 
 
@@ -251,21 +306,107 @@ def _count_rows(result: Any) -> int:
     return 1
 
 
+class RunAborted(DatabaseUnreachable):
+    """The database went away mid-run; :attr:`results` holds what was measured before."""
+
+    def __init__(self, message: str, *, results: Results) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+@dataclass(kw_only=True)
+class _Gathered:
+    """What a run has measured so far (kept when it is aborted)."""
+
+    measurements: list[Measurement] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
 async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
               environment: dict[str, Any] | None = None, pool_size: int = DEFAULT_POOL_SIZE,
               progress: Progress | None = None) -> Results:
-    """Measure ``operations`` on the database at ``url`` and return the results record."""
+    """Measure ``operations`` on the database at ``url`` and return the results record.
+
+    With ``config.rtt_sweep_ms``, once per RTT through the latency proxy (module
+    docstring).  Raises :class:`RunAborted` when the database goes away mid-run.
+    """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    measurements: list[Measurement] = []
-    failures: list[Failure] = []
+    gathered = _Gathered()
+    try:
+        with (Explainer.open(url, config.explain) if config.explain
+              else nullcontext()) as explainer:
+            if config.rtt_sweep_ms:
+                await _sweep(url, operations, config, pool_size, progress, gathered, explainer)
+            else:
+                await _measure_all(url, operations, config, pool_size, progress, gathered,
+                                   explainer)
+    except DatabaseUnreachable as exc:
+        partial = _results(gathered, operations, config, started_at=started_at,
+                           pool_size=pool_size, environment=environment)
+        raise RunAborted(f"the database at {urls.endpoint(urls.parse(url))} went away mid-run "
+                         f"({exc}); kept the {len(partial.operations)} measurement(s) made "
+                         "before", results=partial) from exc
+    return _results(gathered, operations, config, started_at=started_at, pool_size=pool_size,
+                    environment=environment)
+
+
+async def _sweep(url: str, operations: Sequence[Operation], config: RunConfig, pool_size: int,
+                 progress: Progress | None, gathered: _Gathered,
+                 explainer: Explainer | None = None) -> None:
+    """Every operation at each RTT of the sweep, through one latency proxy."""
+    with LatencyProxy(Upstream.of_url(url), seed=config.seed) as proxy:
+        proxied = proxy.url(url)
+        overhead = await asyncio.to_thread(measure_overhead, url, proxied)
+        lateness: dict[str, dict[str, float]] = {}
+        gathered.environment["proxy"] = {
+            "rtt_ms": list(config.rtt_sweep_ms), "jitter_ms": config.jitter_ms,
+            "rtt_0_through_proxy": True, "overhead": overhead.as_dict(), "lateness_ms": lateness}
+        proxy.stats(reset=True)
+        for rtt in config.rtt_sweep_ms:
+            proxy.set_delay(rtt_ms=rtt, jitter_ms=config.jitter_ms)
+            await _measure_all(proxied, operations, replace(config, rtt_ms=rtt), pool_size,
+                               progress, gathered,
+                               explainer if rtt == config.rtt_sweep_ms[0] else None)
+            lateness[f"{rtt:g}"] = proxy.stats(reset=True).lateness_ms
+
+
+async def _measure_all(url: str, operations: Sequence[Operation], config: RunConfig,
+                       pool_size: int, progress: Progress | None, gathered: _Gathered,
+                       explainer: Explainer | None = None) -> None:
+    """Every operation once, on engines for ``url``; driver errors that mean the database
+    has gone become :class:`~harness.errors.DatabaseUnreachable`."""
     async with open_engines(url, pool_size=pool_size) as engines:
-        server_version = await _server_version(engines)
-        for operation in operations:
-            outcome = await run_operation(operation, engines, config, progress)
-            measurements.extend(outcome.measurements)
-            failures.extend(outcome.failures)
+        try:
+            gathered.environment.setdefault("server_version", await _server_version(engines))
+            for operation in operations:
+                outcome = await run_operation(operation, engines, config, progress, explainer)
+                gathered.measurements.extend(outcome.measurements)
+                gathered.failures.extend(outcome.failures)
+        except _DRIVER_ERRORS as exc:
+            reason = await _lost(engines, exc)
+            if reason is None:
+                raise
+            raise DatabaseUnreachable(reason) from exc
+
+
+async def _lost(engines: Engines, exc: BaseException) -> str | None:
+    """Why the database is unreachable, if ``exc`` may mean that and a new connection fails."""
+    if not isinstance(exc, _DRIVER_ERRORS):
+        return None
+    try:
+        probe = await psycopg.AsyncConnection.connect(urls.libpq_url(engines.async_engine.url),
+                                                      connect_timeout=PROBE_TIMEOUT_S)
+    except psycopg.Error as probe_exc:
+        return (str(probe_exc).strip().splitlines() or [type(probe_exc).__name__])[0]
+    await probe.close()
+    return None
+
+
+def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunConfig, *,
+             started_at: str, pool_size: int, environment: dict[str, Any] | None) -> Results:
     env = {
-        "server_version": server_version,
+        "server_version": "unknown",  # replaced by the server's, once one answered
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
         "psycopg": psycopg.__version__,
@@ -277,9 +418,11 @@ async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
         "param_sets": config.param_sets,
         "run_seed": config.seed,
         "pool_size": pool_size,
+        **gathered.environment,
         **(environment or {}),
     }
-    return Results(environment=env, operations=tuple(measurements), failures=tuple(failures),
+    return Results(environment=env, operations=tuple(gathered.measurements),
+                   failures=tuple(gathered.failures),
                    catalog={op.name: op.catalog_entry() for op in operations})
 
 

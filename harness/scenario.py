@@ -62,6 +62,7 @@ from harness.budgets import Budget, default_budget, suggest  # Budget: scenarios
 from harness.errors import UsageError
 
 DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 10  # SQLAlchemy's own default: connections beyond the pool, on demand
 DEFAULT_SEED = 0
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -105,16 +106,19 @@ class Engines:
 
 
 @asynccontextmanager
-async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncIterator[Engines]:
+async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                       max_overflow: int = DEFAULT_MAX_OVERFLOW) -> AsyncIterator[Engines]:
     """Engines (psycopg 3, async and sync) for ``url``; disposed when the block exits.
 
     Nothing connects until first use.  ``pool_size`` must cover the widest
-    ``asyncio.gather`` of any variant, or parallel queries queue for a connection.
+    ``asyncio.gather`` of any variant, or parallel queries queue for a connection;
+    ``max_overflow`` more are opened on demand (0: ``pool_size`` is a hard cap).
     """
     sqlalchemy_url = urls.sqlalchemy_url(url)
     engines = Engines(
-        async_engine=create_async_engine(sqlalchemy_url, pool_size=pool_size),
-        sync_engine=create_engine(sqlalchemy_url, pool_size=pool_size),
+        async_engine=create_async_engine(sqlalchemy_url, pool_size=pool_size,
+                                         max_overflow=max_overflow),
+        sync_engine=create_engine(sqlalchemy_url, pool_size=pool_size, max_overflow=max_overflow),
     )
     try:
         yield engines

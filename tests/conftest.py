@@ -6,6 +6,7 @@ is a throwaway cluster in a temporary folder, stopped when the session ends.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from harness import urls
 from harness.database import Source, Target
 from harness.embedded import OWNED_MARKER, ServerStatus, running_server
+from harness.scenario import Engines, open_engines
 from seed.load import seed_database
 
 _counter = itertools.count()
@@ -104,3 +106,18 @@ def table_checksums(url: str) -> dict[str, str]:
                 key, sql.Identifier(table.name))
             result[table.name] = conn.execute(query).fetchone()[0]  # type: ignore[index]
     return result
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.Runner]:
+    """One event loop for a whole test module, so async engines outlive single tests."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def engines(loop: asyncio.Runner, seeded_db: str) -> Iterator[Engines]:
+    """Async and sync engines on the seeded database, disposed after the module."""
+    opened = open_engines(seeded_db)
+    yield loop.run(opened.__aenter__())
+    loop.run(opened.__aexit__(None, None, None))

@@ -10,47 +10,20 @@ pool's connections exist and connection set-up does not blur the depth.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import scenarios  # noqa: F401  (registers the case study)
-from harness.capture import Capture, suspended
-from harness.scenario import REGISTRY, Engines, call, isolated, open_engines
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def engines(loop: asyncio.Runner, seeded_db: str) -> Iterator[Engines]:
-    opened = open_engines(seeded_db)
-    yield loop.run(opened.__aenter__())
-    loop.run(opened.__aexit__(None, None, None))
+from harness.capture import Capture
+from harness.runner import measure_call
+from harness.scenario import REGISTRY, Engines
 
 
 async def _measure(engines: Engines, name: str, variant: str, params: Any) -> tuple[Capture, Any]:
     op = REGISTRY.get(name)
-    chosen = op.variant(variant)
-    if not op.mutates:
-        await call(chosen, engines.db, params)  # warm the pool
-        with Capture(engines.async_engine) as capture:
-            result = await call(chosen, engines.db, params)
-        return capture, result
-    with suspended():
-        isolation = isolated(engines)
-        db = await isolation.__aenter__()
-    try:
-        with Capture(engines.async_engine) as capture:
-            result = await call(chosen, db, params)
-    finally:
-        with suspended():
-            await isolation.__aexit__(None, None, None)
-    return capture, result
+    measured = await measure_call(op, op.variant(variant), engines, params)
+    return measured.capture, measured.result
 
 
 def measure(loop: asyncio.Runner, engines: Engines, name: str, *, size: int | None = None,
@@ -58,8 +31,8 @@ def measure(loop: asyncio.Runner, engines: Engines, name: str, *, size: int | No
     """Every variant of ``name`` captured on the same params."""
     op = REGISTRY.get(name)
     params = loop.run(op.draw_params(engines, seed=seed, size=size))
-    if op.mutates:  # warm the pool outside any capture
-        loop.run(_measure(engines, name, op.variants[0].name, params))
+    for variant in op.variants:  # warm the pool and the caches outside any figure we keep
+        loop.run(_measure(engines, name, variant.name, params))
     return {v.name: loop.run(_measure(engines, name, v.name, params)) for v in op.variants}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ from harness.scenario import (
     isolated,
     load_module,
     load_modules,
-    open_engines,
     register,
 )
 from scenarios import billing, gallery, projects, render_chains, renders
@@ -59,19 +57,6 @@ CASE_STUDY = {
 MUTATING = {"render_chains.delete_chain", "renders.update_status_batch"}
 FEW = settings(max_examples=8, deadline=None, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def engines(loop: asyncio.Runner, seeded_db: str) -> Iterator[Engines]:
-    opened = open_engines(seeded_db)
-    yield loop.run(opened.__aenter__())
-    loop.run(opened.__aexit__(None, None, None))
 
 
 @pytest.fixture(scope="module")

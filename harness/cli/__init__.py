@@ -29,7 +29,8 @@ console = Console(highlight=False)
 
 
 def _register_commands() -> None:
-    from harness.cli import check, db, migrate, run, seed  # noqa: F401  (each module adds its commands)
+    from harness.cli import (  # noqa: F401  (each module adds its commands)
+        audit, check, db, load, migrate, report, run, seed)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from harness import baseline as baselines
@@ -16,7 +18,6 @@ from harness.check import (
     LatencyCheck,
     Verdict,
     evaluate,
-    first_line,
     load_budgets,
     markdown_summary,
 )
@@ -26,6 +27,7 @@ from harness.junit import write_junit
 from harness.results import load
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
 
 ResultsArg = Annotated[Path, typer.Argument(help="Results JSON written by `dalperf run`.")]
 AllowMismatch = Annotated[bool, typer.Option(
@@ -37,8 +39,8 @@ AllowMismatch = Annotated[bool, typer.Option(
 def check(
     results: ResultsArg,
     budgets: Annotated[Path | None, typer.Option(
-        "--budgets", help="TOML budgets overriding the code defaults and [tool.dalperf.budgets] "
-        "of pyproject.toml.")] = None,
+        "--budgets", help="TOML budgets overriding the code defaults and the "
+        "tool.dalperf.budgets table of pyproject.toml.")] = None,
     baseline: Annotated[Path | None, typer.Option(
         "--baseline", help="Results JSON to compare with (see `dalperf baseline save`).")] = None,
     junit: Annotated[Path | None, typer.Option(
@@ -57,7 +59,7 @@ def check(
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
                        checks=checks, allow_mismatch=allow_mismatch)
-    _print(verdict, compared=baseline is not None)
+    print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
     summary_file = os.environ.get(STEP_SUMMARY_ENV)
@@ -70,13 +72,14 @@ def check(
                           f"{len(verdict.failures)} failure(s)")
 
 
-def _print(verdict: Verdict, *, compared: bool) -> None:
+def print_verdict(verdict: Verdict, *, compared: bool) -> None:
     for note in verdict.notes:
         console.print(f"[dim]note: {note}[/]", soft_wrap=True)
     findings = verdict.findings()
     if not findings:
+        against = ", no regression against the baseline" if compared else ""
         console.print(f"[green]passed[/]: {len(verdict.checked)} operation x variant pairs "
-                      "within budget" + (", no regression against the baseline" if compared else ""))
+                      f"within budget{against}", soft_wrap=True)
         return
     table = Table(title="dalperf check: failed", title_justify="left")
     for column in ("kind", "operation", "variant", "check"):
@@ -87,8 +90,15 @@ def _print(verdict: Verdict, *, compared: bool) -> None:
     for f in findings:
         table.add_row(f.kind, f.operation, f.variant, f.check,
                       "" if f.allowed is None else str(f.allowed),
-                      "" if f.measured is None else str(f.measured), first_line(f.message))
-    console.print(table)
+                      "" if f.measured is None else str(f.measured), f.detail)
+    # a CI log is no terminal: unwrapped rows there, so that each finding reads (and greps)
+    # on one line; a terminal folds them to its width
+    if console.is_terminal:
+        console.print(table)
+        return
+    unbounded = console.options.update_width(UNWRAPPED_MAX_WIDTH)
+    width = Measurement.get(console, unbounded, table).maximum
+    Console(file=console.file, highlight=False, width=max(width, console.width)).print(table)
 
 
 baseline_app = typer.Typer(help="Keep a results file as the baseline `check --baseline` "

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness import runner
+from harness import index_audit, runner
+from harness.budgets import find_pyproject, load_budgets
+from harness.check import with_budgets
 from harness.cli import app, console, err_console
+from harness.cli.migrate import MigrationsFolder
 from harness.cli.options import (
     DatabaseUrl,
     DbSource,
@@ -20,6 +24,7 @@ from harness.cli.options import (
     target_from_options,
 )
 from harness.errors import CheckFailed, UsageError
+from harness.plans import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
 from harness.results import Results
 from harness.scenario import DEFAULT_POOL_SIZE, REGISTRY, Operation, load_modules
 
@@ -45,6 +50,28 @@ def run(
     pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
         = DEFAULT_POOL_SIZE,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = DEFAULT_OUT,
+    rtt_ms: Annotated[str | None, typer.Option(
+        "--rtt-ms", help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
+        "every operation is measured through the latency proxy at each, 0 included. "
+        "Default: a direct connection.")] = None,
+    jitter_ms: Annotated[float, typer.Option(
+        "--jitter-ms", help="With --rtt-ms: each round trip takes the RTT ± this much "
+        "(uniform).")] = 0.0,
+    indexes: Annotated[index_audit.IndexMode, typer.Option(
+        "--indexes", help="on: as migrated; off: without the performance migration's indexes "
+        "(migrated down and back up, the data stays); both: measure each way.")]
+        = index_audit.IndexMode.ON,
+    explain: Annotated[bool, typer.Option(
+        help="EXPLAIN (ANALYZE, BUFFERS) each statement shape once and audit the indexes.")]
+        = True,
+    seq_scan_rows: Annotated[int, typer.Option(
+        min=0, help="A sequential scan with a filter on a table of more rows is a finding.")]
+        = DEFAULT_SEQ_SCAN_ROWS,
+    performance_migration: Annotated[str | None, typer.Option(
+        "--performance-migration", metavar="VERSION", help="The migration whose indexes "
+        "--indexes off removes and the audit follows (default: the newest with a down file).")]
+        = None,
+    migrations: MigrationsFolder = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -56,15 +83,39 @@ def run(
     Exit 1 when a variant raised or returned a different result than the reference.
     """
     operations = select_operations(scenarios, only)
+    budgets = load_budgets(find_pyproject(Path.cwd()), None)
+    budgets.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})
     config = runner.RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets,
-                              seed=seed, complexity=complexity)
+                              seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
+                              jitter_ms=jitter_ms,
+                              explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain
+                              else None)
+    migration = index_audit.performance_migration(migrations, performance_migration)
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target:
-        environment = _case_study_environment(target) if not scenarios else {}
-        results = measure(target.libpq_url, operations, config, environment=environment,
-                          pool_size=pool_size)
+        environment = {**(_case_study_environment(target) if not scenarios else {}),
+                       "indexes": indexes.value}
+        try:
+            results = index_audit.measure_index_states(
+                target, indexes.states,
+                lambda state: measure(target.libpq_url, operations, replace(config, indexes=state),
+                                      environment=environment, pool_size=pool_size),
+                migration=migration, folder=migrations)
+            if explain and True in indexes.states:
+                results = index_audit.audit(results, target, migration=migration,
+                                            seq_scan_rows=seq_scan_rows)
+            results = with_budgets(results, budgets)
+        except runner.RunAborted as exc:  # keep what was measured before the database went
+            if exc.results.operations:
+                with_budgets(exc.results, budgets).save(out)
+                err_console.print(f"wrote {out} ({len(exc.results.operations)} measurements "
+                                  "made before the database went away)")
+            raise
     results.save(out)
     console.print(f"wrote {out} ({len(results.operations)} measurements)")
+    over = sum(len(m.violations) for m in results.operations)
+    if over:
+        console.print(f"{over} budget violation(s); `dalperf check {out}` gates on them")
     fail_on_failures(results)
 
 
@@ -76,6 +127,20 @@ def select_operations(scenarios: list[str] | None, only: list[str] | None) -> li
     if not operations:
         raise UsageError("no operations registered by " + ", ".join(scenarios or [CASE_STUDY]))
     return operations
+
+
+def parse_rtts(text: str | None) -> tuple[float, ...]:
+    """The RTTs of ``--rtt-ms 0,1,5``; the runner's config rejects negative ones."""
+    if text is None:
+        return ()
+    rtts = []
+    for part in text.split(","):
+        try:
+            rtts.append(float(part))
+        except ValueError:
+            raise UsageError(f"--rtt-ms: {part.strip()!r} is not a number of milliseconds "
+                             "(give a comma-separated list, e.g. 0,1,5,20,50)") from None
+    return tuple(rtts)
 
 
 def measure(url: str, operations: list[Operation], config: runner.RunConfig, *,

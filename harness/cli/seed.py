@@ -44,14 +44,14 @@ def seed_command(
     """Load the case-study data (users, projects, renders, chains, billing, gallery) with COPY."""
     check_parameters(scale=scale, seed=seed)
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable) as target, _progress_bars() as progress:
+                             disposable=disposable) as target, progress_bars() as progress:
         report = seed_database(target, scale=scale, seed=seed, reset=reset, progress=progress)
         where = target.display_url
     _print_report(report, where)
 
 
 @contextmanager
-def _progress_bars() -> Iterator[ProgressCallback]:
+def progress_bars() -> Iterator[ProgressCallback]:
     """A progress bar per step on stderr (none when stderr is not a terminal)."""
     bars = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err_console,

@@ -5,8 +5,9 @@ saved with the SVG backend into a string.  Text stays text (``svg.fonttype = non
 which keeps the files small and lets the page's fonts render it; matplotlib escapes it
 as XML, so names taken from a results file cannot inject markup.  The XML prolog, the
 DOCTYPE (which names a DTD by URL) and the metadata block (which names URLs) are left
-out: the report must not reference anything outside itself.  ``svg.hashsalt`` is fixed so
-the same results always give byte-identical charts.
+out: the report must not reference anything outside itself, and so are the ids matplotlib
+gives its groups, which would repeat from chart to chart.  ``svg.hashsalt`` is fixed so
+the same results always give byte-identical charts (and equal ids mean equal content).
 
 Colours follow the variant's role: the reference ("before") in vermilion, ours in blue,
 variants in between in the Okabe-Ito colour-blind-safe palette.
@@ -16,11 +17,16 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 from markupsafe import Markup, escape
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.typing import RcKeyType
 
 from harness.report.tables import RttSweep, SummaryRow
 
@@ -29,12 +35,12 @@ OURS_COLOUR = "#0072B2"
 OTHER_COLOURS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442")
 TEXT_COLOUR = "#1f2933"
 GRID_COLOUR = "#d9dee3"
-WIDTH_IN = 7.2
+WIDTH_IN = 9.0
 ROW_IN = 0.42
 LOG_SCALE_SPREAD = 5.0  # use a log axis when the slowest median is this many times the fastest
 JITTER = 0.13
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "dalperf",
     "font.family": "sans-serif",
@@ -48,6 +54,9 @@ _STYLE = {
     "axes.spines.right": False,
 }
 _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+# matplotlib names every group (figure_1, axes_1, ...): ids that would repeat across the
+# charts of one page.  Only the content-hashed ids of markers and clip paths are referenced.
+_STRUCTURAL_ID = re.compile(r'\sid="(?![mp][0-9a-f]{10}")[^"]*"')
 
 
 def colours(order: Sequence[str]) -> dict[str, str]:
@@ -86,7 +95,7 @@ def latency_chart(samples: Mapping[str, Sequence[float]], *, title: str) -> Mark
                              linewidths=0, zorder=3)
             medians = [sorted(samples[v])[len(samples[v]) // 2] for v in drawn]
             if min(medians) > 0 and max(medians) / min(medians) >= LOG_SCALE_SPREAD:
-                axes.set_xscale("log")
+                _log_axis(axes, "{:g}")
         axes.set_yticks(range(len(order)), labels=list(reversed(order)))
         axes.set_ylim(-0.6, len(order) - 0.4)
         axes.set_xlabel("wall time per call (ms)")
@@ -109,7 +118,7 @@ def speedup_chart(rows: Sequence[SummaryRow], *, title: str) -> Markup:
                           fmt="o", color=OURS_COLOUR if ratio.value >= 1 else BEFORE_COLOUR,
                           markersize=5, capsize=3, linewidth=1.2)
         axes.axvline(1.0, color=TEXT_COLOUR, linewidth=0.8, linestyle="--")
-        axes.set_xscale("log")
+        _log_axis(axes, "{:g}×")
         axes.set_yticks(range(len(usable)), labels=[r.operation for r in reversed(usable)])
         axes.set_ylim(-0.6, max(len(usable), 1) - 0.4)
         axes.set_xlabel("speed-up, median before / median ours (×, log scale)")
@@ -134,11 +143,19 @@ def rtt_chart(sweep: RttSweep, *, title: str) -> Markup:
         return _svg(figure, title)
 
 
+def _log_axis(axes: Axes, label: str) -> None:
+    """A logarithmic x axis ticked at 1, 2, 5, 10, ... with plain labels (no powers of ten)."""
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: label.format(value)))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _svg(figure: Figure, title: str) -> Markup:
     """The figure as an inline ``<svg>`` element, labelled for assistive technology."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata=_NO_METADATA)
-    text = buffer.getvalue()
+    text = _STRUCTURAL_ID.sub("", buffer.getvalue())
     start = text.index("<svg")
     label = f'<svg class="chart" role="img" aria-label="{escape(title)}"'
     return Markup(label + text[start + len("<svg"):])

@@ -32,6 +32,7 @@ import pandas as pd
 from harness.results import Results
 from harness.stats import CONFIDENCE, Ratio, median_ratio
 
+
 @dataclass(frozen=True, kw_only=True)
 class Cell:
     """One variant's figures in the summary table, and what was claimed for it."""
@@ -153,7 +154,7 @@ def summary_rows(results: Results) -> list[SummaryRow]:
         first, last = cells[before], cells[ours]
         assert first is not None and last is not None
         rows.append(SummaryRow(
-            operation=operation, size=_size_label(results.catalog.get(operation, {})),
+            operation=operation, size=size_label(results.catalog.get(operation, {})),
             before=before, ours=ours, cells=cells,
             queries_fewer_pct=_reduction(first.queries, last.queries),
             faster_pct=_reduction(first.p50, last.p50),
@@ -235,9 +236,9 @@ def _cell(row: pd.Series, claim: Mapping[str, Any] | None) -> Cell:
                 p50=float(row["p50"]), p95=float(row["p95"]), claim=claim)
 
 
-def _size_label(entry: Mapping[str, Any]) -> str:
+def size_label(entry: Mapping[str, Any]) -> str:
     size = entry.get("size")
-    return f"{size['default']} {size['name']}" if size else ""
+    return f"{size['name']}: {size['default']}" if size else ""
 
 
 def _reduction(before: float, after: float) -> float:
@@ -247,7 +248,8 @@ def _reduction(before: float, after: float) -> float:
     return 100.0 * (before - after) / before
 
 
-def _claimed_reduction(claims: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> float | None:
+def _claimed_reduction(claims: Mapping[str, Mapping[str, Any]],
+                       order: Sequence[str]) -> float | None:
     """The improvement the claims imply: the reference's claimed time against the last claimed."""
     timed = [v for v in order if isinstance(claims.get(v, {}).get("wall_ms"), int | float)]
     if len(timed) < 2 or timed[0] != order[0]:

@@ -1,0 +1,82 @@
+"""``dalperf report``: render the HTML report and its Markdown digest from a results JSON alone.
+
+No database is touched.  The verdict banner is the one ``dalperf check`` would give with the
+same ``--budgets`` and ``--baseline``; rendering it does not change the exit code (the gate
+is ``check``'s job), only unreadable input does (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness import baseline as baselines
+from harness.budgets import BudgetSet, find_pyproject, load_budgets
+from harness.check import Verdict, evaluate
+from harness.cli import app, console
+from harness.report import render, write
+from harness.results import Results, load
+
+HTML_NAME = "report.html"
+MARKDOWN_NAME = "report.md"
+
+BudgetsOption = Annotated[Path | None, typer.Option(
+    "--budgets", help="TOML budgets overriding the code defaults and the tool.dalperf.budgets "
+    "table of pyproject.toml (as for `dalperf check`).")]
+BaselineOption = Annotated[Path | None, typer.Option(
+    "--baseline", help="Results JSON to compare with; regressions appear in the verdict.")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gate:
+    """The verdict of ``results`` and what it was judged with."""
+
+    verdict: Verdict
+    budgets: BudgetSet
+    baseline: Path | None
+
+
+def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None) -> Gate:
+    """Evaluate ``results`` against ``budgets`` and, if given, the baseline file."""
+    compared = baselines.load_baseline(baseline) if baseline is not None else None
+    return Gate(verdict=evaluate(results, budgets=budgets, baseline=compared),
+                budgets=budgets, baseline=baseline)
+
+
+def write_report(results: Results, gate: Gate, *, html: Path | None,
+                 markdown: Path | None) -> list[Path]:
+    """Render and write the report; the paths written."""
+    rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
+                      baseline=str(gate.baseline) if gate.baseline is not None else None)
+    return write(rendered, html=html, markdown=markdown)
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[Path, typer.Argument(
+        help="Results JSON written by `dalperf run` or `dalperf audit`.")],
+    html: Annotated[Path | None, typer.Option(
+        "--html", help=f"HTML report to write (default: {HTML_NAME} beside RESULTS).")] = None,
+    markdown: Annotated[Path | None, typer.Option(
+        "--markdown", help=f"Markdown digest to write (default: {MARKDOWN_NAME} beside "
+        "RESULTS).")] = None,
+    budgets: BudgetsOption = None,
+    baseline: BaselineOption = None,
+) -> None:
+    """Render the audit report from RESULTS alone: one self-contained HTML file and Markdown.
+
+    With neither --html nor --markdown both are written beside RESULTS; otherwise only the
+    ones named.
+    """
+    measured = load(results)
+    if html is None and markdown is None:
+        html, markdown = results.with_name(HTML_NAME), results.with_name(MARKDOWN_NAME)
+    gate = judge(measured, budgets=load_budgets(find_pyproject(Path.cwd()), budgets),
+                 baseline=baseline)
+    for path in write_report(measured, gate, html=html, markdown=markdown):
+        console.print(f"wrote {path}")
+    console.print(f"verdict: {'passed' if gate.verdict.passed else 'failed'} "
+                  "(`dalperf check` gates on it)")

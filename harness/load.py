@@ -1,0 +1,618 @@
+"""The load test: serve an app over HTTP, drive it with locust, keep exact per-request figures.
+
+:func:`run_load` starts the app under uvicorn on a free loopback port (a child process, its
+database optionally behind the :class:`~harness.proxy.LatencyProxy`), runs locust headless
+against it (one process, or locust's own master with ``workers`` worker processes, the way
+locust runs across machines), then stops everything, in a ``finally``: also on Ctrl-C or
+an error, no uvicorn or locust process outlives the call.  It returns a
+:class:`LoadResults`, its own small versioned record (``reports/out/load.json``), which the
+report and ``dalperf check`` read without touching a database or the app.
+
+What is measured, and where:
+
+- latency: locust's ``request`` event carries each request's response time as a float in
+  milliseconds; its statistics round it into buckets.  The listeners that
+  :func:`record_requests` installs in the locustfile keep every request's exact time; a
+  worker ships its records to the master with the periodic reports locust already sends
+  (``report_to_master`` / ``worker_report``), and the master (or the single local
+  process) writes them all to the file named by ``--dalperf-records``.  Percentiles are
+  computed from those records with :class:`harness.stats.Summary`.
+- queries per request: the app wraps every request in a :class:`harness.capture.Capture`
+  and answers with the counts in the headers :data:`QUERIES_HEADER` and
+  :data:`ROUND_TRIPS_HEADER`; the recorder keeps them beside the request's time.
+- throughput: requests / the run's span (first request sent to last answer received); the
+  master's own aggregated request and failure counts are kept as a cross-check.
+
+The protocol an app and a locustfile follow (the case study's are ``scenarios/app.py`` and
+``scenarios/locustfile.py``): the app reads its database URL from :data:`DATABASE_URL_ENV`
+and pool size from :data:`POOL_SIZE_ENV`, answers ``GET`` :data:`HEALTH_PATH` once ready,
+and sets the two headers; the locustfile calls :func:`record_requests` with
+``locust.events``, defines one user class per variant named by :func:`user_class_name`,
+and returns :func:`request_context` from its users' ``context()``.
+
+This module never imports locust (locust patches the standard library with gevent when
+imported); the locust-side functions receive locust's objects as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from statistics import fmean
+from typing import Any, IO
+
+from harness.errors import EnvironmentProblem, ServerStartError, UsageError
+from harness.proxy import LatencyProxy, Upstream
+from harness.results import _finite, _number
+from harness.scenario import DEFAULT_POOL_SIZE
+from harness.stats import Summary
+
+SCHEMA_VERSION = 1
+KIND = "dalperf-load"
+
+# the protocol between the driver, the app and the locustfile
+DATABASE_URL_ENV = "DALPERF_LOAD_DATABASE_URL"
+POOL_SIZE_ENV = "DALPERF_LOAD_POOL_SIZE"
+HEALTH_PATH = "/_dalperf/health"
+QUERIES_HEADER = "X-Dalperf-Queries"
+ROUND_TRIPS_HEADER = "X-Dalperf-Round-Trips"
+RECORDS_OPTION = "--dalperf-records"
+VARIANT_KEY = "dalperf_variant"
+USER_KEY = "dalperf_user"
+_RECORDS_REPORT_KEY = "dalperf_records"
+_LOCAL_NODE = "local"
+_ERROR_CHARS = 200
+
+DEFAULT_USERS = 10
+DEFAULT_SPAWN_RATE = 10.0
+DEFAULT_RUN_TIME_S = 30
+DEFAULT_VARIANTS = ("naive", "optimized")
+LOOPBACK = "127.0.0.1"
+SERVER_START_TIMEOUT_S = 120.0  # the app draws its inputs from the database first
+READY_POLL_S = 0.1
+WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
+FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
+STOP_TIMEOUT_S = 10.0  # SIGTERM, then this long, then SIGKILL
+STDERR_TAIL_LINES = 5
+
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+# --------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadConfig:
+    """One load test; defaults are the named constants above.
+
+    ``app`` is the ASGI app as uvicorn names it (``"package.module:attribute"``),
+    ``variants`` the variants the users are split between (one user class each),
+    ``workers`` 0 for one locust process, K for a master and K workers.
+    """
+
+    app: str
+    locustfile: Path
+    users: int = DEFAULT_USERS
+    spawn_rate: float = DEFAULT_SPAWN_RATE
+    run_time_s: int = DEFAULT_RUN_TIME_S
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    workers: int = 0
+    rtt_ms: float = 0.0
+    pool_size: int = DEFAULT_POOL_SIZE
+
+    def __post_init__(self) -> None:
+        if ":" not in self.app:
+            raise UsageError(f"--app {self.app!r} must name the ASGI app as 'module:attribute'")
+        if not self.locustfile.is_file():
+            raise UsageError(f"locustfile {self.locustfile} does not exist")
+        if self.users < 1 or self.pool_size < 1 or self.run_time_s < 1 or self.workers < 0:
+            raise UsageError("users, pool size and run time must be at least 1, workers at least 0")
+        if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
+            raise UsageError(f"the spawn rate must be a number of users per second > 0, "
+                             f"not {self.spawn_rate:g}")
+        if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
+            raise UsageError(f"--rtt-ms must be a number of milliseconds >= 0, not {self.rtt_ms:g}")
+        if not self.variants or len(set(self.variants)) != len(self.variants):
+            raise UsageError("name each variant once, and at least one")
+        if self.users < len(self.variants):
+            raise UsageError(f"{self.users} user(s) cannot be split between "
+                             f"{len(self.variants)} variants; give --users "
+                             f"{len(self.variants)} or more")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a locust-style duration: ``90``, ``90s``, ``2m``, ``1h30m``."""
+    match = _DURATION_RE.match(text.strip())
+    if not text.strip() or match is None:
+        raise UsageError(f"--run-time {text!r} is not a duration such as 60, 60s, 2m or 1h30m")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def user_class_name(variant: str) -> str:
+    """The locust user class that drives ``variant``: ``naive`` -> ``NaiveUser``."""
+    return "".join(part.capitalize() for part in variant.split("_")) + "User"
+
+
+# --------------------------------------------------------------------------------------
+# The record
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointLoad:
+    """One request name (e.g. ``GET /optimized/user-stats``) of one variant."""
+
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    queries_per_request: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantLoad:
+    """What the users of one variant got: throughput, exact latency, database work."""
+
+    variant: str
+    users: int
+    requests: int
+    failures: int
+    rps: float
+    latency_ms: Summary
+    queries_per_request: float | None  # mean over the requests that reported it
+    round_trips_per_request: float | None
+    endpoints: tuple[EndpointLoad, ...]
+    errors: tuple[dict[str, Any], ...] = ()  # {"name", "error", "count"}, most frequent first
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadResults:
+    """Everything one ``dalperf load`` measured.
+
+    ``duration_s`` is the span the throughputs are computed over; ``nodes`` counts the
+    requests each locust process sent (``local``, or each worker's id); ``locust`` holds
+    the master's own aggregated totals, which must agree with the records.
+    """
+
+    environment: dict[str, Any]
+    duration_s: float
+    variants: tuple[VariantLoad, ...]
+    nodes: dict[str, int] = field(default_factory=dict)
+    locust: dict[str, int] = field(default_factory=dict)
+    kind: str = KIND
+    schema_version: int = SCHEMA_VERSION
+
+    def variant(self, name: str) -> VariantLoad:
+        for v in self.variants:
+            if v.variant == name:
+                return v
+        known = ", ".join(v.variant for v in self.variants) or "none"
+        raise UsageError(f"the load results have no variant {name!r} (they have {known})")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
+
+    def dumps(self) -> str:
+        return json.dumps(_finite(self.to_dict()), indent=1) + "\n"
+
+    def save(self, path: Path) -> None:
+        """Write atomically, like the results file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.dumps())
+        tmp.replace(path)
+
+
+def load(path: Path) -> LoadResults:
+    """Read a load results file; any problem is a one-line :class:`UsageError`."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UsageError(f"load results file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"load results file {path} is not valid JSON: {exc}") from exc
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"load results file {path} is malformed: "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
+def from_dict(data: Any) -> LoadResults:
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ValueError(f"not a dalperf load results file (no \"kind\": \"{KIND}\")")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {data.get('schema_version')!r} is not supported "
+                         f"(this dalperf reads version {SCHEMA_VERSION})")
+    _refuse_unknown(data, LoadResults)
+    return LoadResults(environment=dict(data["environment"]), duration_s=float(data["duration_s"]),
+                       variants=tuple(_variant(v) for v in data["variants"]),
+                       nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})))
+
+
+def _variant(data: dict[str, Any]) -> VariantLoad:
+    _refuse_unknown(data, VariantLoad)
+    values = dict(data)
+    latency = dict(values["latency_ms"])
+    latency["samples"] = tuple(latency.get("samples", ()))
+    values["latency_ms"] = Summary(**{k: v if k == "samples" else _number(v)
+                                      for k, v in latency.items()})
+    endpoints = []
+    for endpoint in values["endpoints"]:
+        _refuse_unknown(endpoint, EndpointLoad)
+        endpoints.append(EndpointLoad(**{k: _number(v) if k.endswith("_ms") else v
+                                         for k, v in endpoint.items()}))
+    values["endpoints"] = tuple(endpoints)
+    values["errors"] = tuple(values.get("errors", ()))
+    return VariantLoad(**values)
+
+
+def _refuse_unknown(data: dict[str, Any], record: type) -> None:
+    unknown = set(data) - {f.name for f in fields(record)}
+    if unknown:
+        raise ValueError(f"unknown {record.__name__} fields {sorted(unknown)}")
+
+
+# --------------------------------------------------------------------------------------
+# From per-request records to the record
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as the recorder kept it (a row of the records file)."""
+
+    start: float  # epoch seconds
+    ms: float
+    variant: str | None
+    name: str
+    ok: bool
+    queries: int | None
+    round_trips: int | None
+    user: Any
+    error: str | None
+    node: str
+
+
+def summarise(requests: Sequence[Request], *, variants: Sequence[str],
+              environment: Mapping[str, Any], locust_totals: Mapping[str, int] | None = None
+              ) -> LoadResults:
+    """The :class:`LoadResults` of a run's requests (``variants`` in the order to report)."""
+    if requests:
+        begin = min(r.start for r in requests)
+        duration = max(r.start + r.ms / 1000 for r in requests) - begin
+    else:
+        duration = 0.0
+    by_variant: dict[str | None, list[Request]] = defaultdict(list)
+    for r in requests:
+        by_variant[r.variant].append(r)
+    return LoadResults(
+        environment=dict(environment), duration_s=round(duration, 3),
+        variants=tuple(_variant_load(v, by_variant.get(v, []), duration) for v in variants),
+        nodes=dict(sorted(Counter(r.node for r in requests).items())),
+        locust=dict(locust_totals or {}))
+
+
+def _variant_load(variant: str, requests: Sequence[Request], duration: float) -> VariantLoad:
+    names: dict[str, list[Request]] = defaultdict(list)
+    for r in requests:
+        names[r.name].append(r)
+    errors = Counter((r.name, r.error) for r in requests if not r.ok)
+    return VariantLoad(
+        variant=variant, users=len({(r.node, r.user) for r in requests}),
+        requests=len(requests), failures=sum(not r.ok for r in requests),
+        rps=_rate(len(requests), duration), latency_ms=Summary.of([r.ms for r in requests]),
+        queries_per_request=_mean(r.queries for r in requests),
+        round_trips_per_request=_mean(r.round_trips for r in requests),
+        endpoints=tuple(_endpoint(name, rows, duration) for name, rows in sorted(names.items())),
+        errors=tuple({"name": name, "error": error or "", "count": count}
+                     for (name, error), count in errors.most_common()))
+
+
+def _endpoint(name: str, requests: Sequence[Request], duration: float) -> EndpointLoad:
+    latency = Summary.of([r.ms for r in requests])
+    return EndpointLoad(name=name, requests=len(requests), failures=sum(not r.ok for r in requests),
+                        rps=_rate(len(requests), duration), p50_ms=latency.p50,
+                        p95_ms=latency.p95, p99_ms=latency.p99,
+                        queries_per_request=_mean(r.queries for r in requests))
+
+
+def _rate(count: int, duration: float) -> float:
+    return round(count / duration, 3) if duration > 0 else 0.0
+
+
+def _mean(values: Iterable[int | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(fmean(present), 3) if present else None
+
+
+def read_records(path: Path) -> list[Request]:
+    """The requests in a records file written by :func:`record_requests`."""
+    try:
+        rows = json.loads(path.read_text())["records"]
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem("locust wrote no request records (did the locustfile call "
+                                 "harness.load.record_requests?)") from exc
+    return [Request(*row) for row in rows]
+
+
+def locust_totals(path: Path) -> dict[str, int]:
+    """Requests and failures as locust's master aggregated them (its ``--json-file``)."""
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    return {"requests": sum(e["num_requests"] for e in entries),
+            "failures": sum(e["num_failures"] for e in entries)}
+
+
+# --------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------
+
+
+def run_load(database_url: str, config: LoadConfig, *,
+             environment: Mapping[str, Any] | None = None) -> LoadResults:
+    """Serve ``config.app`` on ``database_url``, run locust against it, return the figures.
+
+    Every process started here is stopped before this returns or raises (KeyboardInterrupt
+    included).  Raises :class:`ServerStartError` when the app does not come up and
+    :class:`EnvironmentProblem` when locust fails.
+    """
+    with ExitStack() as stack:
+        app_database = database_url
+        if config.rtt_ms > 0:
+            proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
+                                                     rtt_ms=config.rtt_ms))
+            app_database = proxy.url(database_url)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dalperf-load-")))
+        children = stack.enter_context(_children())
+        port = free_port()
+        base = f"http://{LOOPBACK}:{port}"
+        server = children.start(
+            "app server", [sys.executable, "-m", "uvicorn", config.app, "--host", LOOPBACK,
+                           "--port", str(port), "--no-access-log", "--log-level", "warning"],
+            folder, env={DATABASE_URL_ENV: app_database, POOL_SIZE_ENV: str(config.pool_size)})
+        wait_ready(server, base + HEALTH_PATH)
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        records, stats = folder / "records.json", folder / "locust"
+        command = [sys.executable, "-m", "locust", "-f", str(config.locustfile),
+                   "--loglevel", "WARNING"]
+        if config.workers:
+            master_port = free_port()
+            for index in range(config.workers):
+                children.start(f"locust worker {index + 1}",
+                               [*command, "--worker", "--master-host", LOOPBACK,
+                                "--master-port", str(master_port)], folder)
+            command += ["--master", "--master-bind-host", LOOPBACK,
+                        "--master-bind-port", str(master_port),
+                        "--expect-workers", str(config.workers),
+                        "--expect-workers-max-wait", str(WORKERS_CONNECT_TIMEOUT_S)]
+        locust = children.start(
+            "locust", [*command, "--headless", "--host", base, "--users", str(config.users),
+                       "--spawn-rate", f"{config.spawn_rate:g}",
+                       "--run-time", f"{config.run_time_s}s", "--only-summary",
+                       "--exit-code-on-error", "0", "--json-file", str(stats),
+                       RECORDS_OPTION, str(records),
+                       *(user_class_name(v) for v in config.variants)], folder)
+        children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
+                      + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+        env = {**_versions(), "started_at": started_at, "app": config.app,
+               "locustfile": str(config.locustfile), "users": config.users,
+               "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
+               "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
+               "variants": list(config.variants), **(environment or {})}
+        results = summarise(read_records(records), variants=config.variants, environment=env,
+                            locust_totals=locust_totals(stats.with_suffix(".json")))
+    return results
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(server: _Child, url: str, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    """Poll ``url`` until it answers 200; :class:`ServerStartError` if the server exits
+    or stays silent for ``timeout_s``."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerStartError(f"the app server exited with code {server.process.returncode} "
+                                   f"before it was ready: {server.stderr_tail()}")
+        try:
+            with opener.open(url, timeout=READY_POLL_S * 10) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(READY_POLL_S)
+    raise ServerStartError(f"the app server did not answer {url} within {timeout_s:g} s: "
+                           f"{server.stderr_tail()}")
+
+
+@dataclass(kw_only=True)
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    stderr: Path
+
+    def stderr_tail(self) -> str:
+        try:
+            lines = [line for line in self.stderr.read_text(errors="replace").splitlines()
+                     if line.strip()]
+        except OSError:
+            lines = []
+        return " | ".join(lines[-STDERR_TAIL_LINES:]) or "(no output)"
+
+
+class _Children:
+    """The processes a load test started; :meth:`stop_all` ends them, newest first."""
+
+    def __init__(self) -> None:
+        self.started: list[_Child] = []
+        self._files: list[IO[bytes]] = []
+
+    def start(self, name: str, command: list[str], folder: Path, *,
+              env: Mapping[str, str] | None = None) -> _Child:
+        slug = re.sub(r"\W+", "-", name)
+        stderr_path = folder / f"{slug}.stderr"
+        out = open(folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
+        err = open(stderr_path, "wb")  # noqa: SIM115
+        self._files += [out, err]
+        child_env = {**os.environ, **(env or {}), "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK}
+        # a session of its own: a Ctrl-C at the terminal reaches dalperf alone, which then
+        # stops the children in order (locust before the server it is loading)
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                   env=child_env, start_new_session=True)
+        child = _Child(name=name, process=process, stderr=stderr_path)
+        self.started.append(child)
+        return child
+
+    def wait(self, child: _Child, *, timeout: float) -> None:
+        """Wait for ``child`` to exit; :class:`EnvironmentProblem` if it fails or hangs."""
+        try:
+            code = child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise EnvironmentProblem(f"{child.name} did not finish within {timeout:g} s: "
+                                     f"{child.stderr_tail()}") from None
+        if code != 0:
+            raise EnvironmentProblem(f"{child.name} exited with code {code}: "
+                                     f"{child.stderr_tail()}")
+
+    def stop_all(self) -> None:
+        """SIGTERM each child still running, newest first; SIGKILL what outlives the wait."""
+        for child in reversed(self.started):
+            _stop(child.process)
+        for handle in self._files:
+            handle.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def _children() -> Iterator[_Children]:
+    children = _Children()
+    try:
+        yield children
+    finally:
+        children.stop_all()
+
+
+def _versions() -> dict[str, Any]:
+    versions: dict[str, Any] = {"python": platform.python_version(),
+                                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                                           f"{platform.system()}"}
+    for package in ("dalperf", "locust", "uvicorn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+# --------------------------------------------------------------------------------------
+# The locust side (called from a locustfile, inside the locust processes)
+# --------------------------------------------------------------------------------------
+
+
+def request_context(variant: str, user: object) -> dict[str, Any]:
+    """What a user's ``context()`` returns: the variant it drives, and who it is."""
+    return {VARIANT_KEY: variant, USER_KEY: id(user)}
+
+
+def record_requests(events: Any) -> None:
+    """Keep every request's exact figures; call at the top of a locustfile with ``locust.events``.
+
+    Adds the option ``--dalperf-records FILE``.  Each process keeps one row per request
+    (start, float ms, variant, name, ok, queries and round trips from the app's headers,
+    user, error); a worker hands its rows to the master with each report; the process
+    given ``--dalperf-records`` (the master, or the only one) writes them all to FILE when
+    it quits.  Without the option nothing is written.
+    """
+    rows: list[list[Any]] = []
+    gathered: list[list[Any]] = []
+
+    @events.init_command_line_parser.add_listener
+    def _option(parser: Any, **_kw: Any) -> None:
+        parser.add_argument(RECORDS_OPTION, default="", include_in_web_ui=False,
+                            help="Write every request's exact figures to this JSON file "
+                                 "(dalperf load sets it).")
+
+    @events.request.add_listener
+    def _request(name: str, response_time: float, context: Mapping[str, Any], response: Any = None,
+                 exception: BaseException | None = None, start_time: float | None = None,
+                 **_kw: Any) -> None:
+        headers = getattr(response, "headers", None) or {}
+        rows.append([start_time if start_time is not None else time.time() - response_time / 1000,
+                     float(response_time), context.get(VARIANT_KEY), name, exception is None,
+                     _header_int(headers, QUERIES_HEADER), _header_int(headers, ROUND_TRIPS_HEADER),
+                     context.get(USER_KEY),
+                     None if exception is None
+                     else f"{type(exception).__name__}: {exception}"[:_ERROR_CHARS]])
+
+    @events.report_to_master.add_listener
+    def _ship(data: dict[str, Any], **_kw: Any) -> None:
+        data[_RECORDS_REPORT_KEY], rows[:] = list(rows), []
+
+    @events.worker_report.add_listener
+    def _gather(client_id: str, data: Mapping[str, Any], **_kw: Any) -> None:
+        gathered.extend([*row, client_id] for row in data.get(_RECORDS_REPORT_KEY, ()))
+
+    @events.quitting.add_listener
+    def _write(environment: Any, **_kw: Any) -> None:
+        options = getattr(environment, "parsed_options", None)
+        path = getattr(options, RECORDS_OPTION.lstrip("-").replace("-", "_"), "")
+        if not path:
+            return
+        records = [*gathered, *([*row, _LOCAL_NODE] for row in rows)]
+        Path(path).write_text(json.dumps({"records": records}))
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,158 @@
+"""Rendering: the report's templates (jinja2) filled from the section context, written to disk.
+
+The HTML is one self-contained file: the stylesheet is inlined, the charts are inline
+``<svg>``, and nothing refers to a URL outside the file, so it works offline and as a mail
+attachment.  Autoescaping is on for the HTML templates, so every name, statement and
+message read from a results file is escaped; the only markup passed through unescaped is
+matplotlib's SVG (whose text matplotlib escapes) and ``code`` spans the :func:`rst` filter
+builds from already-escaped text.  The Markdown template (the verdict and the summary
+table, for a pull-request comment) escapes with :func:`md` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from harness.budgets import BudgetSet
+from harness.check import Verdict
+from harness.report import sections
+from harness.results import Results
+from harness.stats import Ratio
+
+TEMPLATES_PACKAGE = "reports"
+HTML_TEMPLATE = "report.html.j2"
+MARKDOWN_TEMPLATE = "report.md.j2"
+
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_MARKDOWN_SPECIAL = str.maketrans({"|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;",
+                                   "\n": " ", "\r": " ", "`": "\\`", "*": "\\*", "_": "\\_"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    """The report in both forms."""
+
+    html: str
+    markdown: str
+
+
+def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
+           baseline: str | None = None) -> Rendered:
+    """The HTML report and its Markdown digest for ``results`` and the gate's ``verdict``.
+
+    ``budgets`` is the set the verdict was evaluated with (each variant's section lists its
+    limits); ``baseline`` names the baseline it was compared with, if any.
+    """
+    values = sections.context(results, verdict, budgets, baseline=baseline)
+    environment = _environment()
+    return Rendered(html=environment.get_template(HTML_TEMPLATE).render(values),
+                    markdown=environment.get_template(MARKDOWN_TEMPLATE).render(values))
+
+
+def write(rendered: Rendered, *, html: Path | None = None,
+          markdown: Path | None = None) -> list[Path]:
+    """Write the forms asked for (atomically, like the results file); return the paths."""
+    written = []
+    for path, text in ((html, rendered.html), (markdown, rendered.markdown)):
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",),
+                                     disabled_extensions=("md.j2",), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(ms=ms, number=number, fewer=fewer, faster=faster, ratio=ratio,
+                               times=times, rst=rst, md=md, first_line=first_line, claim=claim)
+    return environment
+
+
+def ms(value: float) -> str:
+    """Milliseconds with a unit: 0.42 ms, 3.10 ms, 86.0 ms, 2,500 ms."""
+    text = number(value)
+    return text if text == "—" else f"{text} ms"
+
+
+def number(value: float) -> str:
+    """Three significant figures or so: 0.42, 3.10, 86.0, 2,500."""
+    if value is None or math.isnan(value):
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def fewer(percent: float) -> str:
+    if math.isnan(percent):
+        return "—"
+    if round(percent) == 0:
+        return "same"
+    return f"{percent:.0f}% fewer" if percent > 0 else f"{-percent:.0f}% more"
+
+
+def faster(percent: float) -> str:
+    if math.isnan(percent):
+        return "—"
+    if round(percent) == 0:
+        return "same"
+    return f"{percent:.0f}% faster" if percent > 0 else f"{-percent:.0f}% slower"
+
+
+def times(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.2f}×"
+
+
+def ratio(value: Ratio) -> str:
+    """``4.97× [4.81–5.14]``: the ratio and its interval."""
+    if math.isnan(value.value):
+        return "—"
+    return f"{value.value:.2f}× [{value.low:.2f}–{value.high:.2f}]"
+
+
+def rst(text: str) -> Markup:
+    """Escape ``text``, then show its reStructuredText literals (````x````) as ``<code>``."""
+    return Markup(_RST_LITERAL.sub(r"<code>\1</code>", str(escape(text))))
+
+
+def md(value: Any) -> str:
+    """``value`` made inert inside a Markdown table cell: no markup, no HTML, no new lines."""
+    return str(value).translate(_MARKDOWN_SPECIAL)
+
+
+def claim(figures: Mapping[str, Any]) -> str:
+    """A claim as prose: ``800 ms, 4-5 queries (sequential)``; unknown keys as ``key value``."""
+    parts = []
+    for key, value in figures.items():
+        if key == "wall_ms":
+            parts.append(f"{value} ms")
+        elif key == "queries":
+            parts.append(f"{value} {'query' if value == 1 else 'queries'}")
+        elif key != "note":
+            parts.append(f"{key} {value}")
+    text = ", ".join(parts)
+    return f"{text} ({figures['note']})" if "note" in figures else text
+
+
+def first_line(text: str) -> str:
+    return str(text).strip().partition("\n")[0]

@@ -29,6 +29,16 @@ The TOML shape, operation then variant (in ``pyproject.toml`` the same tables go
     max_queries = 2
     p95_ms = 50
 
+The table ``load`` (not an operation: names have a dot) gates ``dalperf load`` figures per
+variant, checked by ``dalperf check --load FILE``: ``min_rps`` (requests per second at
+least), ``max_p95_ms`` (p95 latency at most), ``max_failure_ratio`` (failed / all
+requests at most, 0 to 1)::
+
+    [load.optimized]
+    min_rps = 100
+    max_p95_ms = 200
+    max_failure_ratio = 0
+
 A limit can be set or tightened there, not removed (TOML has no null).  An unknown key,
 operation or variant is a :class:`~harness.errors.UsageError` suggesting the close match;
 so is a negative or non-numeric limit.  This module knows measurements only through
@@ -58,6 +68,8 @@ SQL_IN_MESSAGE = 160  # characters of a statement quoted in a one-line message
 COUNT_LIMITS = ("max_queries", "max_round_trips", "max_rows_fetched")
 SEQ_SCAN_LIMIT = "no_seq_scan_over_rows"
 LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
+LOAD_TABLE = "load"  # [load.<variant>]: limits on a load test's figures
+LOAD_LIMITS = ("min_rps", "max_p95_ms", "max_failure_ratio")
 COMPLEXITY_ORDER = ("O(1)", "O(n)")  # a budget of O(n) also accepts O(1)
 
 
@@ -82,6 +94,19 @@ def check_limit(name: str, value: Any, *, where: str) -> Any:
         raise UsageError(f"{where}: complexity must be one of {', '.join(COMPLEXITY_ORDER)}, "
                          f"not {value!r}")
     return value
+
+
+def check_load_limits(limits: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """The load-test limits ``limits``, every key and value validated (:data:`LOAD_LIMITS`)."""
+    for name, value in limits.items():
+        if name not in LOAD_LIMITS:
+            raise UsageError(f"{where}: unknown key {name!r}{suggest(name, LOAD_LIMITS)}")
+        ceiling = 1 if name == "max_failure_ratio" else math.inf
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or not 0 <= value <= ceiling):
+            bounds = ">= 0 and <= 1" if ceiling == 1 else ">= 0"
+            raise UsageError(f"{where}: {name} must be a number {bounds}, not {value!r}")
+    return dict(limits)
 
 
 def check_limits(limits: Mapping[str, Any], *, where: str) -> dict[str, Any]:
@@ -234,9 +259,10 @@ class BudgetSet:
                     isinstance(v, Mapping) for v in variants.values()):
                 raise UsageError(f"{source}: budgets for {operation!r} must be tables of "
                                  f"limits per variant, e.g. [\"{operation}\".optimized]")
+            check = check_load_limits if operation == LOAD_TABLE else check_limits
             for variant, limits in variants.items():
                 where = f"{source}: [\"{operation}\".{variant}]"
-                entries[(operation, variant)] = check_limits(limits, where=where)
+                entries[(operation, variant)] = check(limits, where=where)
         return cls(entries, {key: source for key in entries})
 
     def over(self, other: BudgetSet) -> BudgetSet:
@@ -250,6 +276,8 @@ class BudgetSet:
         """Every operation and variant named must be in ``known`` (operation -> variants)."""
         for operation, variant in self.entries:
             source = self.origins[(operation, variant)]
+            if operation == LOAD_TABLE:  # checked against the load results (harness.check)
+                continue
             if operation not in known:
                 raise UsageError(f"{source}: no operation {operation!r} in the results"
                                  f"{suggest(operation, list(known))}")

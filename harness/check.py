@@ -14,18 +14,31 @@ report shows it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
-from harness.budgets import SEQ_SCAN_LIMIT, BudgetSet, Figures, breaches, check_limits, load_budgets
+from harness.budgets import (
+    LOAD_TABLE,
+    SEQ_SCAN_LIMIT,
+    BudgetSet,
+    Figures,
+    breaches,
+    check_limits,
+    load_budgets,
+    suggest,
+)
+from harness.errors import UsageError
+from harness.load_results import LoadResults
 from harness.plans import seq_scans
 from harness.results import Failure, Measurement, Results
 
 __all__ = ["DEFAULT_CHECKS", "BudgetSet", "Finding", "LatencyCheck", "Regression", "Verdict",
            "Violation", "effective_limits", "evaluate", "first_line", "known_variants",
-           "load_budgets", "markdown_summary", "measurement_violations", "with_budgets"]
+           "load_budgets", "load_violations", "markdown_summary", "measurement_violations",
+           "with_budgets"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +111,16 @@ class Verdict:
 
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             allow_mismatch: bool = False) -> Verdict:
-    """Check ``results`` against budgets and ``baseline``; bad budgets raise UsageError."""
+             allow_mismatch: bool = False, load: LoadResults | None = None) -> Verdict:
+    """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
+    against budgets and ``baseline``; bad budgets raise UsageError."""
     budgets = budgets or BudgetSet()
     budgets.validate(known_variants(results))
     violations = tuple(v for m in results.operations for v in measurement_violations(m, budgets))
+    pairs = [(m.operation, m.variant) for m in results.operations]
+    if load is not None:
+        violations += load_violations(load, budgets)
+        pairs += [(LOAD_TABLE, v.variant) for v in load.variants]
     comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
                   if baseline is not None else None)
     regressions = comparison.regressions if comparison else ()
@@ -111,9 +129,39 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         violations=violations,
         regressions=regressions,
         failures=results.failures,
-        checked=tuple(dict.fromkeys((m.operation, m.variant) for m in results.operations)),
+        checked=tuple(dict.fromkeys(pairs)),
         notes=comparison.notes if comparison else (),
     )
+
+
+_LOAD_MESSAGES = {
+    "min_rps": "{value:.1f} requests/s under load, budget at least {allowed:g}",
+    "max_p95_ms": "p95 {value:.1f} ms under load, budget {allowed:g} ms",
+    "max_failure_ratio": "{value:.2%} of requests failed under load, budget {allowed:.2%}",
+}
+
+
+def load_violations(load: LoadResults, budgets: BudgetSet) -> tuple[Violation, ...]:
+    """The ``[load.<variant>]`` limits the load test's figures break (operation ``load``)."""
+    found = []
+    for (table, variant), limits in budgets.entries.items():
+        if table != LOAD_TABLE:
+            continue
+        if variant not in {v.variant for v in load.variants}:
+            known = [v.variant for v in load.variants]
+            raise UsageError(f"{budgets.origins[(table, variant)]}: the load results have no "
+                             f"variant {variant!r}{suggest(variant, known)}")
+        figures = load.variant(variant)
+        measured = {"min_rps": figures.rps, "max_p95_ms": figures.latency_ms.p95,
+                    "max_failure_ratio": figures.failure_ratio}
+        for limit, allowed in limits.items():
+            value = measured[limit]
+            within = value >= allowed if limit == "min_rps" else value <= allowed
+            if within and not math.isnan(value):
+                continue
+            found.append(Violation(LOAD_TABLE, variant, limit, allowed, round(value, 3),
+                                   _LOAD_MESSAGES[limit].format(value=value, allowed=allowed)))
+    return tuple(found)
 
 
 def known_variants(results: Results) -> dict[str, list[str]]:

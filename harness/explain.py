@@ -13,11 +13,12 @@ recorded as not explainable with the reason, and the replay goes on.  The parame
 are bound server-side, as the driver binds them, so the planner makes the same custom plan
 for the same values.
 
-The replay also measures which indexes the call scanned, foreign-key checks included
-(which a plan does not show): the ``idx_scan`` counters of ``pg_stat_user_indexes`` before
-and after it.  Counters are flushed to shared memory when a session goes idle, at most once
-a second unless forced; ``pg_stat_force_next_flush()`` (PostgreSQL 15+) forces it, and on
-older servers the counters are not read (``index_scans`` is ``None``).
+Each explained statement also gets ``index_scans``: the indexes its execution scanned,
+foreign-key checks included (which a plan does not show), from this session's own counters
+(``pg_stat_get_xact_numscans`` of every index in ``pg_stat_user_indexes``), so the scans
+other sessions make meanwhile never count.  The planner probes indexes too (the actual
+minimum and maximum of a column, for its estimates); the statement is therefore planned
+once without running it (plain ``EXPLAIN``) and those probes are taken off.
 
 What the plans show is read by :mod:`harness.plans`.
 """
@@ -41,13 +42,13 @@ from harness.fingerprint import to_dollar_params
 from harness.plans import DEFAULT_THRESHOLDS, PlanThresholds, describe
 from harness.records import Statement
 
-FORCE_FLUSH_VERSION = 150000  # pg_stat_force_next_flush() exists from PostgreSQL 15
 EXPLAIN_PREFIX = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+PLAN_ONLY_PREFIX = "EXPLAIN (FORMAT JSON) "
 EXPLAINABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
-_INDEX_SCANS_SQL = ("SELECT schemaname || '.' || indexrelname, idx_scan "
-                    "FROM pg_stat_user_indexes")
+_INDEX_SCANS_SQL = ("SELECT schemaname || '.' || indexrelname, "
+                    "pg_stat_get_xact_numscans(indexrelid) FROM pg_stat_user_indexes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,18 +58,6 @@ class Kind:
     explainable: bool
     writes: bool
     reason: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Explained:
-    """One call replayed: a plan (or a reason) per distinct fingerprint, and the indexes it scanned.
-
-    ``index_scans`` maps ``schema.index`` to the scans the replay made of it (only indexes
-    scanned at least once); ``None`` when the server cannot flush its counters on demand.
-    """
-
-    plans: tuple[dict[str, Any], ...]
-    index_scans: dict[str, int] | None
 
 
 @lru_cache(maxsize=1024)
@@ -107,7 +96,6 @@ class Explainer:
         self.conn = conn
         self.thresholds = thresholds
         self._rows: dict[str, float | None] = {}
-        self._flushes = conn.info.server_version >= FORCE_FLUSH_VERSION
 
     @classmethod
     @contextmanager
@@ -121,18 +109,13 @@ class Explainer:
             conn.prepare_threshold = None  # always a custom plan for the values given
             yield cls(conn, thresholds)
 
-    def explain(self, statements: Sequence[Statement]) -> Explained:
-        """Replay ``statements`` (one call's, in start order) and explain each new fingerprint."""
+    def explain(self, statements: Sequence[Statement]) -> tuple[dict[str, Any], ...]:
+        """Replay ``statements`` (one call's, in start order) and explain each new fingerprint:
+        one stored plan (or the reason there is none) per fingerprint, in order."""
         try:
-            before = self._index_scans()
-            plans = self._replay(sorted(statements, key=lambda s: s.start_ns))
-            after = self._index_scans()
+            return self._replay(sorted(statements, key=lambda s: s.start_ns))
         except psycopg.OperationalError as exc:
             raise DatabaseUnreachable(f"lost the EXPLAIN connection: {_first_line(exc)}") from exc
-        scans = None if before is None or after is None else {
-            name: count - before.get(name, 0) for name, count in sorted(after.items())
-            if count - before.get(name, 0) > 0}
-        return Explained(plans=tuple(plans), index_scans=scans)
 
     def relation_rows(self, relation: str) -> float | None:
         """``pg_class.reltuples`` of ``relation`` (as the search path finds it); ``None`` if
@@ -144,7 +127,7 @@ class Explainer:
             self._rows[relation] = float(row[0]) if row and row[0] >= 0 else None
         return self._rows[relation]
 
-    def _replay(self, statements: Sequence[Statement]) -> list[dict[str, Any]]:
+    def _replay(self, statements: Sequence[Statement]) -> tuple[dict[str, Any], ...]:
         plans: list[dict[str, Any]] = []
         seen: set[str] = set()
         with self.conn.transaction(force_rollback=True):
@@ -156,7 +139,7 @@ class Explainer:
                     continue
                 seen.add(statement.fingerprint)
                 plans.append(self._explain(statement, kind))
-        return plans
+        return tuple(plans)
 
     def _explain(self, statement: Statement, kind: Kind) -> dict[str, Any]:
         head = {"fingerprint": statement.fingerprint, "sql": statement.sql}
@@ -165,7 +148,11 @@ class Explainer:
         sets = _parameter_sets(statement)
         try:
             with self.conn.transaction():
+                start = self._index_scans()
+                self.conn.execute(PLAN_ONLY_PREFIX + statement.sql, sets[0])
+                planned = self._index_scans()
                 output = self.conn.execute(EXPLAIN_PREFIX + statement.sql, sets[0]).fetchone()
+                done = self._index_scans()
                 if kind.writes and len(sets) > 1:
                     self.conn.cursor().executemany(statement.sql, sets[1:])
         except psycopg.OperationalError:
@@ -174,7 +161,8 @@ class Explainer:
             return {**head, "explainable": False, "reason": _first_line(exc)}
         assert output is not None
         return {**head, "explainable": True, "writes": kind.writes,
-                **describe(output[0][0], self.relation_rows, self.thresholds)}
+                **describe(output[0][0], self.relation_rows, self.thresholds),
+                "index_scans": _executed_scans(start, planned, done)}
 
     def _execute(self, statement: Statement) -> None:
         """Run a write of an already explained shape, so later statements see its effect."""
@@ -187,11 +175,21 @@ class Explainer:
         except psycopg.Error:
             pass  # it failed in the call too, or depends on state the replay lacks
 
-    def _index_scans(self) -> dict[str, int] | None:
-        if not self._flushes:
-            return None
-        self.conn.execute("SELECT pg_stat_force_next_flush()")  # flushed when this ends
+    def _index_scans(self) -> dict[str, int]:
+        """This session's scans of each user index so far (not yet flushed to shared stats)."""
         return {name: int(count) for name, count in self.conn.execute(_INDEX_SCANS_SQL)}
+
+
+def _executed_scans(start: dict[str, int], planned: dict[str, int],
+                    done: dict[str, int]) -> dict[str, int]:
+    """Scans by the execution alone: what EXPLAIN ANALYZE added, less one planning's probes."""
+    scans = {}
+    for name, count in sorted(done.items()):
+        probes = planned.get(name, 0) - start.get(name, 0)
+        executed = count - planned.get(name, 0) - probes
+        if executed > 0:
+            scans[name] = executed
+    return scans
 
 
 def _parameter_sets(statement: Statement) -> list[Any]:

@@ -45,7 +45,7 @@ from pglast.visitors import Visitor
 
 from harness.database import Target, connect
 from harness.errors import MigrationError, UsageError
-from harness.migrate import Migration, applied_versions, discover, migrate
+from harness.migrate import Migration, discover, migrate
 from harness.plans import DEFAULT_SEQ_SCAN_ROWS
 from harness.results import Measurement, Results
 
@@ -65,7 +65,7 @@ class IndexMode(StrEnum):
         return {IndexMode.ON: (True,), IndexMode.OFF: (False,), IndexMode.BOTH: (True, False)}[self]
 
 _INDEXES_SQL = """
-SELECT n.nspname, ic.relname, t.relname, am.amname, i.indisunique, i.indisprimary,
+SELECT n.nspname, ic.relname, t.relname, am.amname, i.indisunique,
        pg_get_expr(i.indpred, i.indrelid), pg_get_indexdef(i.indexrelid),
        pg_relation_size(i.indexrelid),
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
@@ -131,11 +131,6 @@ def _version_before(migration: Migration, folder: Path | None) -> str:
     return earlier[-1] if earlier else "0000"
 
 
-def _applied(target: Target) -> dict[str, str]:
-    with connect(target) as conn:
-        return applied_versions(conn)
-
-
 def _recorded_versions(conn: psycopg.Connection) -> set[str]:
     """The versions ``schema_migrations`` records, without creating it (read-only)."""
     found = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
@@ -158,12 +153,13 @@ def indexes_removed(target: Target, migration: Migration, *,
     analysed on exit, however the block ends.  Needs a writable target.
     """
     target.ensure_writable()
-    applied = _applied(target)
+    with connect(target) as conn:
+        applied = _recorded_versions(conn)
     if migration.version not in applied:
         raise UsageError(f"migration {migration.filename} is not applied, so there is nothing "
                          "to measure without; run `dalperf migrate` first")
-    migrate(target, to=_version_before(migration, folder), folder=folder)
     try:
+        migrate(target, to=_version_before(migration, folder), folder=folder)
         _analyze(target)
         yield
     finally:
@@ -221,7 +217,6 @@ class Index:
     table: str
     method: str
     unique: bool
-    primary: bool
     predicate: str | None
     definition: str
     size_bytes: int
@@ -252,9 +247,8 @@ class Catalog:
     @classmethod
     def read(cls, conn: psycopg.Connection) -> Catalog:
         indexes = tuple(
-            Index(schema=r[0], name=r[1], table=r[2], method=r[3], unique=r[4], primary=r[5],
-                  predicate=r[6], definition=r[7], size_bytes=int(r[8]), columns=tuple(r[9]),
-                  constraint=r[10])
+            Index(schema=r[0], name=r[1], table=r[2], method=r[3], unique=r[4], predicate=r[5],
+                  definition=r[6], size_bytes=int(r[7]), columns=tuple(r[8]), constraint=r[9])
             for r in conn.execute(_INDEXES_SQL))
         foreign_keys = tuple(
             ForeignKey(schema=r[0], name=r[1], table=r[2], columns=tuple(r[3]), references=r[4])
@@ -269,7 +263,8 @@ class Catalog:
 
 def audit(results: Results, target: Target, *, migration: Migration | None,
           seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS) -> Results:
-    """``results`` with its ``index_audit`` built from ``target``'s current catalog."""
+    """``results`` with its ``index_audit`` built from ``target``'s current catalog;
+    ``seq_scan_rows`` is the threshold the plans' findings were made with (it is shown)."""
     with connect(target) as conn:
         catalog = Catalog.read(conn)
         applied = _recorded_versions(conn)
@@ -306,13 +301,15 @@ def build_audit(measurements: Sequence[Measurement], catalog: Catalog, *,
     }
 
 
-def _index_entry(index: Index, audited: Sequence[Measurement], in_migration: bool) -> dict[str, Any]:
+def _index_entry(index: Index, audited: Sequence[Measurement],
+                 in_migration: bool) -> dict[str, Any]:
+    """One index: where plans used it (a Bitmap Index Scan names no relation) and its scans."""
     in_plans = {f"{m.operation} [{m.variant}]" for m in audited for p in m.plans
                 if p.get("explainable") and any(
-                    u["index"] == index.name and u["relation"] == index.table
+                    u["index"] == index.name and u["relation"] in (index.table, None)
                     for u in p["findings"]["indexes"])}
-    scanned = {f"{m.operation} [{m.variant}]": (m.index_scans or {}).get(index.qualified, 0)
-               for m in audited}
+    scanned = {f"{m.operation} [{m.variant}]": sum(p.get("index_scans", {}).get(index.qualified, 0)
+                                                   for p in m.plans) for m in audited}
     scans = sum(scanned.values())
     return {
         "name": index.name, "schema": index.schema, "table": index.table,

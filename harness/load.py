@@ -5,8 +5,8 @@ database optionally behind the :class:`~harness.proxy.LatencyProxy`), runs locus
 against it (one process, or locust's own master with ``workers`` worker processes, the way
 locust runs across machines), then stops everything, in a ``finally``: also on Ctrl-C or
 an error, no uvicorn or locust process outlives the call.  It returns a
-:class:`LoadResults`, its own small versioned record (``reports/out/load.json``), which the
-report and ``dalperf check`` read without touching a database or the app.
+:class:`~harness.load_results.LoadResults` (:mod:`harness.load_results`, written to
+``reports/out/load.json``), which the report and ``dalperf check`` read without a database.
 
 What is measured, and where:
 
@@ -36,6 +36,7 @@ imported); the locust-side functions receive locust's objects as arguments.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -49,24 +50,18 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from statistics import fmean
-from typing import Any, IO
+from typing import IO, Any
 
 from harness.errors import EnvironmentProblem, ServerStartError, UsageError
+from harness.load_results import LoadResults, Request, summarise
 from harness.proxy import LatencyProxy, Upstream
-from harness.results import _finite, _number
 from harness.scenario import DEFAULT_POOL_SIZE
-from harness.stats import Summary
-
-SCHEMA_VERSION = 1
-KIND = "dalperf-load"
 
 # the protocol between the driver, the app and the locustfile
 DATABASE_URL_ENV = "DALPERF_LOAD_DATABASE_URL"
@@ -92,6 +87,7 @@ WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
 FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
 STOP_TIMEOUT_S = 10.0  # SIGTERM, then this long, then SIGKILL
 STDERR_TAIL_LINES = 5
+LOAD_PACKAGES = ("locust", "uvicorn")  # the extra `dalperf[load]`
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
@@ -155,204 +151,8 @@ def user_class_name(variant: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The record
+# The driver
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class EndpointLoad:
-    """One request name (e.g. ``GET /optimized/user-stats``) of one variant."""
-
-    name: str
-    requests: int
-    failures: int
-    rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    queries_per_request: float | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class VariantLoad:
-    """What the users of one variant got: throughput, exact latency, database work."""
-
-    variant: str
-    users: int
-    requests: int
-    failures: int
-    rps: float
-    latency_ms: Summary
-    queries_per_request: float | None  # mean over the requests that reported it
-    round_trips_per_request: float | None
-    endpoints: tuple[EndpointLoad, ...]
-    errors: tuple[dict[str, Any], ...] = ()  # {"name", "error", "count"}, most frequent first
-
-    @property
-    def failure_ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadResults:
-    """Everything one ``dalperf load`` measured.
-
-    ``duration_s`` is the span the throughputs are computed over; ``nodes`` counts the
-    requests each locust process sent (``local``, or each worker's id); ``locust`` holds
-    the master's own aggregated totals, which must agree with the records.
-    """
-
-    environment: dict[str, Any]
-    duration_s: float
-    variants: tuple[VariantLoad, ...]
-    nodes: dict[str, int] = field(default_factory=dict)
-    locust: dict[str, int] = field(default_factory=dict)
-    kind: str = KIND
-    schema_version: int = SCHEMA_VERSION
-
-    def variant(self, name: str) -> VariantLoad:
-        for v in self.variants:
-            if v.variant == name:
-                return v
-        known = ", ".join(v.variant for v in self.variants) or "none"
-        raise UsageError(f"the load results have no variant {name!r} (they have {known})")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
-
-    def dumps(self) -> str:
-        return json.dumps(_finite(self.to_dict()), indent=1) + "\n"
-
-    def save(self, path: Path) -> None:
-        """Write atomically, like the results file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.dumps())
-        tmp.replace(path)
-
-
-def load(path: Path) -> LoadResults:
-    """Read a load results file; any problem is a one-line :class:`UsageError`."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"load results file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"load results file {path} is not valid JSON: {exc}") from exc
-    try:
-        return from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"load results file {path} is malformed: "
-                         f"{type(exc).__name__}: {exc}") from exc
-
-
-def from_dict(data: Any) -> LoadResults:
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ValueError(f"not a dalperf load results file (no \"kind\": \"{KIND}\")")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {data.get('schema_version')!r} is not supported "
-                         f"(this dalperf reads version {SCHEMA_VERSION})")
-    _refuse_unknown(data, LoadResults)
-    return LoadResults(environment=dict(data["environment"]), duration_s=float(data["duration_s"]),
-                       variants=tuple(_variant(v) for v in data["variants"]),
-                       nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})))
-
-
-def _variant(data: dict[str, Any]) -> VariantLoad:
-    _refuse_unknown(data, VariantLoad)
-    values = dict(data)
-    latency = dict(values["latency_ms"])
-    latency["samples"] = tuple(latency.get("samples", ()))
-    values["latency_ms"] = Summary(**{k: v if k == "samples" else _number(v)
-                                      for k, v in latency.items()})
-    endpoints = []
-    for endpoint in values["endpoints"]:
-        _refuse_unknown(endpoint, EndpointLoad)
-        endpoints.append(EndpointLoad(**{k: _number(v) if k.endswith("_ms") else v
-                                         for k, v in endpoint.items()}))
-    values["endpoints"] = tuple(endpoints)
-    values["errors"] = tuple(values.get("errors", ()))
-    return VariantLoad(**values)
-
-
-def _refuse_unknown(data: dict[str, Any], record: type) -> None:
-    unknown = set(data) - {f.name for f in fields(record)}
-    if unknown:
-        raise ValueError(f"unknown {record.__name__} fields {sorted(unknown)}")
-
-
-# --------------------------------------------------------------------------------------
-# From per-request records to the record
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One request as the recorder kept it (a row of the records file)."""
-
-    start: float  # epoch seconds
-    ms: float
-    variant: str | None
-    name: str
-    ok: bool
-    queries: int | None
-    round_trips: int | None
-    user: Any
-    error: str | None
-    node: str
-
-
-def summarise(requests: Sequence[Request], *, variants: Sequence[str],
-              environment: Mapping[str, Any], locust_totals: Mapping[str, int] | None = None
-              ) -> LoadResults:
-    """The :class:`LoadResults` of a run's requests (``variants`` in the order to report)."""
-    if requests:
-        begin = min(r.start for r in requests)
-        duration = max(r.start + r.ms / 1000 for r in requests) - begin
-    else:
-        duration = 0.0
-    by_variant: dict[str | None, list[Request]] = defaultdict(list)
-    for r in requests:
-        by_variant[r.variant].append(r)
-    return LoadResults(
-        environment=dict(environment), duration_s=round(duration, 3),
-        variants=tuple(_variant_load(v, by_variant.get(v, []), duration) for v in variants),
-        nodes=dict(sorted(Counter(r.node for r in requests).items())),
-        locust=dict(locust_totals or {}))
-
-
-def _variant_load(variant: str, requests: Sequence[Request], duration: float) -> VariantLoad:
-    names: dict[str, list[Request]] = defaultdict(list)
-    for r in requests:
-        names[r.name].append(r)
-    errors = Counter((r.name, r.error) for r in requests if not r.ok)
-    return VariantLoad(
-        variant=variant, users=len({(r.node, r.user) for r in requests}),
-        requests=len(requests), failures=sum(not r.ok for r in requests),
-        rps=_rate(len(requests), duration), latency_ms=Summary.of([r.ms for r in requests]),
-        queries_per_request=_mean(r.queries for r in requests),
-        round_trips_per_request=_mean(r.round_trips for r in requests),
-        endpoints=tuple(_endpoint(name, rows, duration) for name, rows in sorted(names.items())),
-        errors=tuple({"name": name, "error": error or "", "count": count}
-                     for (name, error), count in errors.most_common()))
-
-
-def _endpoint(name: str, requests: Sequence[Request], duration: float) -> EndpointLoad:
-    latency = Summary.of([r.ms for r in requests])
-    return EndpointLoad(name=name, requests=len(requests), failures=sum(not r.ok for r in requests),
-                        rps=_rate(len(requests), duration), p50_ms=latency.p50,
-                        p95_ms=latency.p95, p99_ms=latency.p99,
-                        queries_per_request=_mean(r.queries for r in requests))
-
-
-def _rate(count: int, duration: float) -> float:
-    return round(count / duration, 3) if duration > 0 else 0.0
-
-
-def _mean(values: Iterable[int | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(fmean(present), 3) if present else None
 
 
 def read_records(path: Path) -> list[Request]:
@@ -375,36 +175,29 @@ def locust_totals(path: Path) -> dict[str, int]:
             "failures": sum(e["num_failures"] for e in entries)}
 
 
-# --------------------------------------------------------------------------------------
-# The driver
-# --------------------------------------------------------------------------------------
-
-
 def run_load(database_url: str, config: LoadConfig, *,
              environment: Mapping[str, Any] | None = None) -> LoadResults:
     """Serve ``config.app`` on ``database_url``, run locust against it, return the figures.
 
     Every process started here is stopped before this returns or raises (KeyboardInterrupt
-    included).  Raises :class:`ServerStartError` when the app does not come up and
-    :class:`EnvironmentProblem` when locust fails.
+    included): locust first, then the app, then the latency proxy.  Raises
+    :class:`ServerStartError` when the app does not come up and :class:`EnvironmentProblem`
+    when locust fails.
     """
+    missing = [name for name in LOAD_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"dalperf load needs {' and '.join(missing)}: "
+                         "pip install 'dalperf[load]'")
     with ExitStack() as stack:
         app_database = database_url
         if config.rtt_ms > 0:
             proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
                                                      rtt_ms=config.rtt_ms))
             app_database = proxy.url(database_url)
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dalperf-load-")))
+        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size))
         children = stack.enter_context(_children())
-        port = free_port()
-        base = f"http://{LOOPBACK}:{port}"
-        server = children.start(
-            "app server", [sys.executable, "-m", "uvicorn", config.app, "--host", LOOPBACK,
-                           "--port", str(port), "--no-access-log", "--log-level", "warning"],
-            folder, env={DATABASE_URL_ENV: app_database, POOL_SIZE_ENV: str(config.pool_size)})
-        wait_ready(server, base + HEALTH_PATH)
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        records, stats = folder / "records.json", folder / "locust"
+        records, stats = children.folder / "records.json", children.folder / "locust"
         command = [sys.executable, "-m", "locust", "-f", str(config.locustfile),
                    "--loglevel", "WARNING"]
         if config.workers:
@@ -412,7 +205,7 @@ def run_load(database_url: str, config: LoadConfig, *,
             for index in range(config.workers):
                 children.start(f"locust worker {index + 1}",
                                [*command, "--worker", "--master-host", LOOPBACK,
-                                "--master-port", str(master_port)], folder)
+                                "--master-port", str(master_port)])
             command += ["--master", "--master-bind-host", LOOPBACK,
                         "--master-bind-port", str(master_port),
                         "--expect-workers", str(config.workers),
@@ -423,7 +216,7 @@ def run_load(database_url: str, config: LoadConfig, *,
                        "--run-time", f"{config.run_time_s}s", "--only-summary",
                        "--exit-code-on-error", "0", "--json-file", str(stats),
                        RECORDS_OPTION, str(records),
-                       *(user_class_name(v) for v in config.variants)], folder)
+                       *(user_class_name(v) for v in config.variants)])
         children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
                       + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
         env = {**_versions(), "started_at": started_at, "app": config.app,
@@ -434,6 +227,24 @@ def run_load(database_url: str, config: LoadConfig, *,
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
     return results
+
+
+@contextmanager
+def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Iterator[str]:
+    """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
+
+    Yields the base URL (``http://127.0.0.1:PORT``) once the app answers
+    :data:`HEALTH_PATH`; the server is stopped when the block exits, however it exits.
+    """
+    with _children() as children:
+        port = free_port()
+        server = children.start(
+            "app server", [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK,
+                           "--port", str(port), "--no-access-log", "--log-level", "warning"],
+            env={DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)})
+        base = f"http://{LOOPBACK}:{port}"
+        wait_ready(server, base + HEALTH_PATH)
+        yield base
 
 
 def free_port() -> int:
@@ -479,17 +290,19 @@ class _Child:
 
 
 class _Children:
-    """The processes a load test started; :meth:`stop_all` ends them, newest first."""
+    """The processes started for a load test, their output kept in :attr:`folder`;
+    :meth:`stop_all` ends them, newest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.started: list[_Child] = []
         self._files: list[IO[bytes]] = []
 
-    def start(self, name: str, command: list[str], folder: Path, *,
+    def start(self, name: str, command: list[str], *,
               env: Mapping[str, str] | None = None) -> _Child:
         slug = re.sub(r"\W+", "-", name)
-        stderr_path = folder / f"{slug}.stderr"
-        out = open(folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
+        stderr_path = self.folder / f"{slug}.stderr"
+        out = open(self.folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
         err = open(stderr_path, "wb")  # noqa: SIM115
         self._files += [out, err]
         child_env = {**os.environ, **(env or {}), "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK}
@@ -533,11 +346,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _children() -> Iterator[_Children]:
-    children = _Children()
-    try:
-        yield children
-    finally:
-        children.stop_all()
+    with tempfile.TemporaryDirectory(prefix="dalperf-load-") as folder:
+        children = _Children(Path(folder))
+        try:
+            yield children
+        finally:
+            children.stop_all()
 
 
 def _versions() -> dict[str, Any]:
@@ -567,9 +381,9 @@ def record_requests(events: Any) -> None:
 
     Adds the option ``--dalperf-records FILE``.  Each process keeps one row per request
     (start, float ms, variant, name, ok, queries and round trips from the app's headers,
-    user, error); a worker hands its rows to the master with each report; the process
-    given ``--dalperf-records`` (the master, or the only one) writes them all to FILE when
-    it quits.  Without the option nothing is written.
+    user, error); a worker hands its rows to the master with each report; the master (or
+    the only process), given ``--dalperf-records``, writes them all to FILE when it quits.
+    Without the option nothing is written.
     """
     rows: list[list[Any]] = []
     gathered: list[list[Any]] = []
@@ -604,7 +418,9 @@ def record_requests(events: Any) -> None:
     def _write(environment: Any, **_kw: Any) -> None:
         options = getattr(environment, "parsed_options", None)
         path = getattr(options, RECORDS_OPTION.lstrip("-").replace("-", "_"), "")
-        if not path:
+        # the master hands its custom options to the workers: a worker has the path too,
+        # but its rows went to the master with its reports
+        if not path or getattr(options, "worker", False):
             return
         records = [*gathered, *([*row, _LOCAL_NODE] for row in rows)]
         Path(path).write_text(json.dumps({"records": records}))

@@ -121,7 +121,8 @@ def findings(plan: Mapping[str, Any], relations: Mapping[str, float | None],
                 and table_rows > thresholds.seq_scan_rows):
             seq_scans.append({"relation": relation, "table_rows": table_rows,
                               "filter": node["Filter"], "rows_read": rows_read(node),
-                              "rows_kept": node.get("Actual Rows", 0) * node.get("Actual Loops", 0)})
+                              "rows_kept": node.get("Actual Rows", 0)
+                              * node.get("Actual Loops", 0)})
         misestimate = _misestimate(node, limited, thresholds.misestimate_factor)
         if misestimate is not None:
             misestimates.append(misestimate)

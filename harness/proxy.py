@@ -30,14 +30,18 @@ share its GIL, and a sync variant or the runner's own CPU work could hold up for
 which would show as latency that is not the network's.  The child listens on 127.0.0.1,
 port 0 (the system picks a free port, so a taken port is never a problem), is steered
 with JSON lines on its stdin (a new delay, its statistics), and exits when its stdin
-closes, so it cannot outlive the process that started it.
+closes, so it cannot outlive the process that started it.  Where the system allows it
+(root, or ``CAP_SYS_NICE``), the child runs with real-time scheduling priority: on a busy
+machine an ordinary process can wait milliseconds for a CPU after its timer fires, which
+would add to the simulated latency; a real-time one is scheduled at once, and it only
+ever runs briefly (:attr:`LatencyProxy.realtime` says whether it got the priority).
 
 Timer precision: asyncio's timers wait in the selector, and epoll's timeout has a
 resolution of 1 ms, rounded up, which would make each hop up to 1 ms late (5% of a 20 ms
 round trip).  The child's selector (:class:`_PreciseSelector`) waits in epoll up to 2 ms
 before the timer, then polls between sleeps of 0.1 ms and, for the last 80 µs, without
-sleeping (a sleep overshoots by the kernel's timer slack, 50 µs), so a chunk leaves within
-some 10 µs of its deadline; the proxy reports how late its chunks actually left
+sleeping (a sleep overshoots by the kernel's timer slack, 50 µs), so a chunk leaves some
+20 µs after its deadline (median on a 2-core VM); the proxy reports how late its chunks actually left
 (:class:`ProxyStats`).  What the extra hop itself costs, against a direct connection, is
 measured with :func:`measure_overhead`.
 """
@@ -80,8 +84,8 @@ SPIN_S = 0.00008  # and without sleeping for the last stretch (sleep overshoots 
 DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 OVERHEAD_ROUNDS = 200
 CONNECT_TIMEOUT_S = 5
+REALTIME_PRIORITY = 10  # SCHED_FIFO, where allowed: forward on time on a busy machine
 MS_PER_S = 1000.0
-US_PER_S = 1_000_000.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +107,7 @@ class Upstream:
         host = parsed.host or parsed.query.get("host") or ""
         if isinstance(host, tuple):
             host = host[0]
-        port = int(parsed.port or DEFAULT_PG_PORT)
+        port = int(parsed.port or parsed.query.get("port") or DEFAULT_PG_PORT)
         if not host:
             raise UsageError(f"the latency proxy needs a host in the database URL "
                              f"({urls.masked(parsed)}); give host=/socket/folder for a unix socket")
@@ -166,6 +170,7 @@ class LatencyProxy:
         self._stderr: IO[bytes] | None = None
         self._buffer = b""
         self.port = 0
+        self.realtime = False
 
     def __enter__(self) -> Self:
         self._stderr = tempfile.TemporaryFile()
@@ -174,7 +179,9 @@ class LatencyProxy:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "harness.proxy", spec], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._stderr)
-            self.port = int(self._read_reply(START_TIMEOUT_S)["port"])
+            ready = self._read_reply(START_TIMEOUT_S)
+            self.port = int(ready["port"])
+            self.realtime = bool(ready["realtime"])
         except BaseException:
             self._stop()
             raise
@@ -301,7 +308,7 @@ def _check_delay(rtt_ms: float, jitter_ms: float) -> None:
 
 
 class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """The default selector, waking up within about 0.1 ms of a timeout instead of 1 ms."""
+    """The default selector, waking up some 20 µs after a timeout instead of up to 1 ms."""
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout is None or timeout <= 0:
@@ -355,15 +362,15 @@ class _Proxy:
 
 
 class _Pipe:
-    """One direction of one link: chunks waiting for their deadline, then the transport."""
+    """One direction of one link: chunks waiting for their deadline, then the side they go to."""
 
-    def __init__(self, proxy: _Proxy, loop: asyncio.AbstractEventLoop, *,
+    def __init__(self, proxy: _Proxy, loop: asyncio.AbstractEventLoop, target: _Side, *,
                  to_server: bool) -> None:
         self.proxy = proxy
         self.loop = loop
+        self.target = target
         self.to_server = to_server
-        self.queue: deque[tuple[float, bytes | None]] = deque()  # None: close after the data
-        self.target: asyncio.Transport | None = None
+        self.queue: deque[tuple[float, bytes | None]] = deque()  # None: the end of the stream
         self.timer: asyncio.TimerHandle | None = None
         self.last_deadline = 0.0
         self.closed = False
@@ -373,19 +380,19 @@ class _Pipe:
         if self.closed:
             return
         delay = self.proxy.one_way_s() + extra_s
-        if delay == 0 and not self.queue and self.target is not None and data is not None:
+        if delay == 0 and not self.queue and self.target.transport is not None \
+                and data is not None:
             self._write(data, None)
             return
         deadline = max(self.loop.time() + delay, self.last_deadline)
         self.last_deadline = deadline
         self.queue.append((deadline, data))
-        if self.timer is None and self.target is not None:
-            self._arm()
+        self.ready()
 
-    def connect(self, target: asyncio.Transport) -> None:
-        self.target = target
-        if self.queue and self.timer is None:
-            self._arm()
+    def ready(self) -> None:
+        """Start the clock for the first waiting chunk, if the target can take it."""
+        if self.queue and self.timer is None and self.target.transport is not None:
+            self.timer = self.loop.call_at(self.queue[0][0], self._flush)
 
     def drop(self) -> None:
         """The target is gone: forget what waits for it."""
@@ -395,26 +402,21 @@ class _Pipe:
             self.timer.cancel()
             self.timer = None
 
-    def _arm(self) -> None:
-        self.timer = self.loop.call_at(self.queue[0][0], self._flush)
-
     def _flush(self) -> None:
         self.timer = None
-        assert self.target is not None
         now = self.loop.time()
         while self.queue and self.queue[0][0] <= now + DUE_SLACK_S:
             deadline, data = self.queue.popleft()
             if data is None:
-                self.target.close()  # after whatever is still in its buffer
                 self.drop()
+                self.target.finish_writing()
                 return
             self._write(data, now - deadline)
-        if self.queue:
-            self._arm()
+        self.ready()
 
     def _write(self, data: bytes, late_s: float | None) -> None:
-        assert self.target is not None
-        self.target.write(data)
+        assert self.target.transport is not None
+        self.target.transport.write(data)
         proxy = self.proxy
         proxy.chunks[self.to_server] += 1
         proxy.bytes += len(data)
@@ -423,14 +425,18 @@ class _Pipe:
 
 
 class _Side(asyncio.Protocol):
-    """One socket of a link: what it reads goes into ``outgoing``."""
+    """One socket of a link: what it reads goes out through the link's other pipe.
 
-    def __init__(self, link: _Link, outgoing: _Pipe, incoming: _Pipe) -> None:
+    Each direction ends on its own (half-close): the socket is closed once it has both
+    read its end of stream and been sent the other side's.
+    """
+
+    def __init__(self, link: _Link) -> None:
         self.link = link
-        self.outgoing = outgoing
-        self.incoming = incoming  # the pipe that writes to this socket
         self.transport: asyncio.Transport | None = None
-        self.ended = False
+        self.read_done = False
+        self.write_done = False
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -443,32 +449,47 @@ class _Side(asyncio.Protocol):
         self.link.forward(self, data)
 
     def eof_received(self) -> bool:
-        self._end()
-        return False
+        self._end_reading()
+        return True  # keep the socket open: the other direction may still be sending
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.incoming.drop()
-        self._end()
-        self.link.lost(self)
+        self.lost = self.write_done = True
+        self.link.incoming(self).drop()
+        self._end_reading()
+        self.link.side_lost()
+
+    def finish_writing(self) -> None:
+        """The other side's stream has ended: end ours, after what is still buffered."""
+        self.write_done = True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.read_done or not transport.can_write_eof():
+            transport.close()
+        else:
+            transport.write_eof()
 
     def pause_writing(self) -> None:
-        self.link.other(self).pause_reading()
+        self.link.other(self).set_reading(False)
 
     def resume_writing(self) -> None:
-        self.link.other(self).resume_reading()
+        self.link.other(self).set_reading(True)
 
-    def pause_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
+    def set_reading(self, reading: bool) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if reading:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
 
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def _end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            self.outgoing.push(None)
+    def _end_reading(self) -> None:
+        if self.read_done:
+            return
+        self.read_done = True
+        self.link.outgoing(self).push(None)
+        if self.write_done and self.transport is not None:
+            self.transport.close()
 
 
 class _Link:
@@ -477,48 +498,48 @@ class _Link:
     def __init__(self, proxy: _Proxy, loop: asyncio.AbstractEventLoop) -> None:
         self.proxy = proxy
         self.loop = loop
-        self.up = _Pipe(proxy, loop, to_server=True)
-        self.down = _Pipe(proxy, loop, to_server=False)
-        self.client = _Side(self, self.up, self.down)
-        self.server = _Side(self, self.down, self.up)
+        self.client = _Side(self)
+        self.server = _Side(self)
+        self.up = _Pipe(proxy, loop, self.server, to_server=True)
+        self.down = _Pipe(proxy, loop, self.client, to_server=False)
         self.first_chunk = True
-        self.task: asyncio.Task[None] | None = None
 
     def forward(self, side: _Side, data: bytes) -> None:
         if side is self.client and self.first_chunk:
             self.first_chunk = False
             self.up.push(data, extra_s=self.proxy.rtt_s)  # the TCP handshake's round trip
         else:
-            side.outgoing.push(data)
+            self.outgoing(side).push(data)
 
     def other(self, side: _Side) -> _Side:
         return self.server if side is self.client else self.client
 
-    def lost(self, side: _Side) -> None:
-        if self.client.transport is not None and self.client.transport.is_closing() and (
-                self.server.transport is None or self.server.transport.is_closing()):
+    def outgoing(self, side: _Side) -> _Pipe:
+        return self.up if side is self.client else self.down
+
+    def incoming(self, side: _Side) -> _Pipe:
+        return self.down if side is self.client else self.up
+
+    def side_lost(self) -> None:
+        if self.client.lost and (self.server.lost or self.server.transport is None):
             self.proxy.links.discard(self)
 
     async def open_upstream(self) -> None:
         upstream = self.proxy.upstream
         try:
             if upstream.path:
-                transport, _ = await self.loop.create_unix_connection(
-                    lambda: self.server, upstream.path)
+                await self.loop.create_unix_connection(lambda: self.server, upstream.path)
             else:
-                transport, _ = await self.loop.create_connection(
-                    lambda: self.server, upstream.host, upstream.port)
+                await self.loop.create_connection(lambda: self.server, upstream.host,
+                                                  upstream.port)
         except OSError:
             self.up.drop()
             if self.client.transport is not None:
                 self.client.transport.close()
             return
-        assert isinstance(transport, asyncio.Transport)
-        if self.client.transport is None or self.client.transport.is_closing():
-            transport.close()
-            return
-        self.down.connect(self.client.transport)
-        self.up.connect(transport)
+        if self.client.lost:
+            self.close()
+        self.up.ready()
 
     def close(self) -> None:
         for side in (self.client, self.server):
@@ -529,16 +550,19 @@ class _Link:
 async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     proxy = _Proxy(upstream, **settings)
+    tasks: set[asyncio.Task[None]] = set()  # keep a reference until they are done
 
     def accept() -> _Side:
         link = _Link(proxy, loop)
         proxy.links.add(link)
         proxy.connections += 1
-        link.task = loop.create_task(link.open_upstream())
+        opening = loop.create_task(link.open_upstream())
+        tasks.add(opening)
+        opening.add_done_callback(tasks.discard)
         return link.client
 
     server = await loop.create_server(accept, LOOPBACK, 0)
-    _reply({"port": server.sockets[0].getsockname()[1]})
+    _reply({"port": server.sockets[0].getsockname()[1], "realtime": _realtime_priority()})
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     try:
@@ -556,6 +580,15 @@ async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
         server.close()
         for link in list(proxy.links):
             link.close()
+
+
+def _realtime_priority() -> bool:
+    """Ask for real-time scheduling; whether the system granted it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        return False
+    return True
 
 
 def _reply(message: dict[str, Any]) -> None:

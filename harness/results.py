@@ -17,9 +17,9 @@ Shape (schema_version 1)::
                              "mutates"}}}
 
 ``catalog`` describes the operations themselves (added in version 1; files without it read
-as an empty catalog).  ``plans`` (one EXPLAIN per distinct statement shape of the first
-measured call) and ``index_scans`` in a measurement, and ``index_audit`` at the top, come
-from :mod:`harness.explain` (read by :mod:`harness.plans`) and :mod:`harness.index_audit`; files without them read as
+as an empty catalog).  ``plans`` in a measurement (one EXPLAIN per distinct statement shape
+of the first measured call) and ``index_audit`` at the top come from :mod:`harness.explain`
+(read by :mod:`harness.plans`) and :mod:`harness.index_audit`; files without them read as
 having no plans and no audit.
 
 See :class:`Measurement` for the fields of one entry.
@@ -84,7 +84,6 @@ class Measurement:
     budget: dict[str, Any] = field(default_factory=dict)
     violations: tuple[dict[str, Any], ...] = ()
     plans: tuple[dict[str, Any], ...] = ()
-    index_scans: dict[str, int] | None = None
 
     @property
     def key(self) -> tuple[str, str, bool, float]:

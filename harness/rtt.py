@@ -18,7 +18,8 @@ Two views of a run made with ``dalperf run --rtt-ms ...``:
 
 Both use the rows with indexes on when the run measured them, like the report's tables.
 Improvements are ``(before - after) / before`` in percent, the way the summary states its
-gains, with *before* the operation's reference (first) variant.
+gains, with *before* the operation's reference variant: the first one in the results (the
+runner writes variants in the order they were registered, the reference first).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.report.tables import variant_orders
 from harness.results import Measurement, Results
 
 TOLERANCE_FRACTION = 0.10
@@ -94,7 +94,7 @@ class Reproduction:
 def model_fits(results: Results) -> list[ModelFit]:
     """Every operation x variant measured at two RTTs or more, against the latency model."""
     by_key = _by_operation_variant(results)
-    orders = variant_orders(results)
+    orders = _variant_orders(results)
     fits = []
     for operation, order in orders.items():
         for variant in order:
@@ -113,15 +113,17 @@ def model_fits(results: Results) -> list[ModelFit]:
     return fits
 
 
-def reproduce_summary(results: Results) -> Reproduction | None:
-    """The summary's table redone at the best-matching RTT; ``None`` without claims to match."""
+def reproduce_summary(results: Results, *, rtt_ms: float | None = None) -> Reproduction | None:
+    """The summary's table redone at the best-matching RTT (or at ``rtt_ms``, if given);
+    ``None`` without claims to match, or when nothing was measured at ``rtt_ms``."""
     by_key = _by_operation_variant(results)
-    orders = variant_orders(results)
+    orders = _variant_orders(results)
     claims = {operation: {variant: figures for variant, figures in
                           results.catalog.get(operation, {}).get("claims", {}).items()
                           if variant in order and _is_number(figures.get("wall_ms"))}
               for operation, order in orders.items()}
-    rtts = sorted({rtt for points in by_key.values() for rtt in points})
+    rtts = sorted({rtt for points in by_key.values() for rtt in points
+                   if rtt_ms is None or rtt == rtt_ms})
     best: tuple[float, float, float] | None = None  # (mean squared log ratio, rtt, mean log)
     for rtt in rtts:
         logs = [math.log(by_key[(op, v)][rtt].wall_ms.p50 / float(figures["wall_ms"]))
@@ -167,6 +169,14 @@ def _by_operation_variant(results: Results) -> dict[tuple[str, str], dict[float,
         if m.indexes == indexed and m.error is None and m.wall_ms.samples:
             table.setdefault((m.operation, m.variant), {})[m.rtt_ms] = m
     return table
+
+
+def _variant_orders(results: Results) -> dict[str, list[str]]:
+    """Each operation's variants in the order the results list them."""
+    orders: dict[str, dict[str, None]] = {}
+    for m in results.operations:
+        orders.setdefault(m.operation, {})[m.variant] = None
+    return {operation: list(variants) for operation, variants in orders.items()}
 
 
 def _improvement(before: float, after: float) -> float:

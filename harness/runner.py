@@ -27,9 +27,9 @@ runner connects directly and labels its figures RTT 0.
 
 EXPLAIN (``RunConfig.explain``, on by default): after the timed rounds, the first measured
 call of each variant is replayed by a :class:`~harness.explain.Explainer` on a connection of
-its own, rolled back, with each distinct statement shape explained once; the plans and the
-indexes the replay scanned go into the measurement.  Once per operation x variant x index
-state: in an RTT sweep only at the first RTT (plans do not depend on the network).
+its own, rolled back, with each distinct statement shape explained once; the plans (with
+the indexes each statement scanned) go into the measurement.  Once per operation x variant
+x index state: in an RTT sweep only at the first RTT (plans do not depend on the network).
 
 When the database goes away mid-run (a driver error, and a new connection fails too),
 :func:`run` raises :class:`RunAborted`, which carries the results of every operation
@@ -59,7 +59,7 @@ from harness import urls
 from harness.capture import Capture
 from harness.equivalence import mismatch_report
 from harness.errors import DatabaseUnreachable, UsageError
-from harness.explain import Explained, Explainer
+from harness.explain import Explainer
 from harness.plans import DEFAULT_THRESHOLDS, PlanThresholds
 from harness.proxy import LatencyProxy, Upstream, measure_overhead
 from harness.results import Complexity, Failure, Measurement, Results
@@ -188,7 +188,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             operation, variant, calls.get(variant.name, []), config,
             rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
             error=errors.get(variant.name), complexity=complexity.get(variant.name),
-            explained=explained.get(variant.name)))
+            plans=explained.get(variant.name, ())))
     return OperationRun(measurements=tuple(measurements), failures=tuple(failures))
 
 
@@ -264,7 +264,7 @@ def fit_complexity(sizes: Sequence[int], queries: Sequence[int]) -> Complexity:
 def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
                  config: RunConfig, *, rows_returned: int, equivalent: bool | None,
                  error: str | None, complexity: Complexity | None,
-                 explained: Explained | None = None) -> Measurement:
+                 plans: tuple[dict[str, Any], ...] = ()) -> Measurement:
     first = calls[0].capture.summary() if calls else {}
     budget = operation.budget(variant.name)
     return Measurement(
@@ -289,8 +289,7 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
         error=error,
         complexity=complexity,
         budget=asdict(budget) if budget is not None else {},
-        plans=explained.plans if explained else (),
-        index_scans=explained.index_scans if explained else None,
+        plans=plans,
     )
 
 
@@ -361,7 +360,8 @@ async def _sweep(url: str, operations: Sequence[Operation], config: RunConfig, p
         lateness: dict[str, dict[str, float]] = {}
         gathered.environment["proxy"] = {
             "rtt_ms": list(config.rtt_sweep_ms), "jitter_ms": config.jitter_ms,
-            "rtt_0_through_proxy": True, "overhead": overhead.as_dict(), "lateness_ms": lateness}
+            "rtt_0_through_proxy": True, "realtime_priority": proxy.realtime,
+            "overhead": overhead.as_dict(), "lateness_ms": lateness}
         proxy.stats(reset=True)
         for rtt in config.rtt_sweep_ms:
             proxy.set_delay(rtt_ms=rtt, jitter_ms=config.jitter_ms)

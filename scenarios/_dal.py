@@ -72,3 +72,15 @@ def sample(rng: random.Random, candidates: Sequence[int], k: int, what: str) -> 
         raise UsageError(f"the seeded database has {len(candidates)} {what}, fewer than the "
                          f"{k} asked for; seed it at a larger scale")
     return tuple(rng.sample(candidates, k))
+
+
+async def read_rows(db: Db, statement: Executable) -> list[Row[Any]]:
+    """Rows of one read-only statement sent outside a transaction.
+
+    A single SELECT needs no BEGIN before it nor ROLLBACK after it: in autocommit mode the
+    driver sends the statement alone, one network round trip instead of three.
+    """
+    async with db.sessions() as session:
+        connection = await session.connection(
+            execution_options={"isolation_level": "AUTOCOMMIT"})
+        return list((await connection.execute(statement)).all())

@@ -45,7 +45,7 @@ import asyncio
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +58,13 @@ from starlette.routing import Route
 
 import scenarios  # noqa: F401  (registers the case-study operations)
 from harness import instrument
-from harness.load import DATABASE_URL_ENV, HEALTH_PATH, POOL_SIZE_ENV, QUERIES_HEADER, ROUND_TRIPS_HEADER
+from harness.load import (
+    DATABASE_URL_ENV,
+    HEALTH_PATH,
+    POOL_SIZE_ENV,
+    QUERIES_HEADER,
+    ROUND_TRIPS_HEADER,
+)
 from harness.runner import measure_call
 from harness.scenario import DEFAULT_POOL_SIZE, REGISTRY, Db, Engines, Operation, open_engines
 from scenarios.render_chains import ChainParams
@@ -102,7 +108,7 @@ async def _status_rows(_db: Db, p: StatusBatchParams) -> Rows:
 
 
 # The rows each mutating operation writes for given inputs (table, primary key).
-ROWS_WRITTEN: dict[str, Callable[[Db, Any], Awaitable[Rows]]] = {
+ROWS_WRITTEN: dict[str, Callable[[Db, Any], Coroutine[Any, Any, Rows]]] = {
     "render_chains.delete_chain": _chain_rows,
     "renders.update_status_batch": _status_rows,
 }
@@ -183,7 +189,7 @@ class Dashboard:
             try:
                 made = await measure_call(operation, operation.variant(name), self.engines,
                                           drawn.params)
-            except Exception as exc:  # the variant's failure is the response, not a crash
+            except Exception as exc:  # noqa: BLE001 (the variant's failure is the response)
                 return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=500)
         return Response(json.dumps(made.result, default=str), media_type="application/json",
                         headers={QUERIES_HEADER: str(made.capture.queries),

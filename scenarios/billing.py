@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import FromClause, and_, select, true
 
 from harness.scenario import Budget, Db, register
-from scenarios._dal import Record, labelled_select, pick, record, seeded_ids, split
+from scenarios._dal import Record, labelled_select, pick, read_rows, record, seeded_ids, split
 from seed.schema import subscription_plans, user_credits, user_subscriptions
 
 ACTIVE = "active"
@@ -108,9 +108,8 @@ async def get_user_credits_with_reset_optimized(db: Db, p: UserParams) -> Record
             .outerjoin(active, true())
             .outerjoin(subscription_plans, subscription_plans.c.id == active.c.plan_id))
         .where(user_credits.c.user_id == p.user_id))
-    async with db.sessions() as session:
-        row = (await session.execute(statement)).first()
-    return None if row is None else split(row, parts)
+    rows = await read_rows(db, statement)
+    return split(rows[0], parts) if rows else None
 
 
 async def user_with_active_subscription(db: Db, rng: random.Random,

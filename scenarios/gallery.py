@@ -15,7 +15,7 @@ from sqlalchemy import select, tuple_
 
 from harness.errors import UsageError
 from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import Record, records
+from scenarios._dal import Record, read_rows, records
 from seed.schema import gallery_items
 
 PAGE_SIZE = 20
@@ -65,9 +65,7 @@ async def list_public_optimized(db: Db, p: PageParams) -> list[Record]:
     if p.after is not None:
         statement = statement.where(tuple_(gallery_items.c.created_at, gallery_items.c.id)
                                     < tuple_(p.after.created_at, p.after.id))
-    async with db.sessions() as session:
-        result = await session.execute(statement.order_by(*_NEWEST_FIRST).limit(p.page_size))
-        return records(result)
+    return records(await read_rows(db, statement.order_by(*_NEWEST_FIRST).limit(p.page_size)))
 
 
 async def page_with_cursor(db: Db, _rng: random.Random, size: int | None) -> PageParams:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, true
 
 from harness.scenario import Budget, Db, register
-from scenarios._dal import Record, pick, record, records, seeded_ids
+from scenarios._dal import Record, pick, read_rows, record, records, seeded_ids
 from scenarios.billing import UserParams, get_user_credits
 from scenarios.projects import get_by_user_id_with_render_counts
 from seed.schema import projects, renders, user_credits, users
@@ -142,10 +142,10 @@ def _stats_statement(user_id: int) -> Select[Any]:
 
 async def get_user_stats_optimized(db: Db, p: UserParams) -> Record | None:
     """One statement, one row: the counts and sums computed where the data is."""
-    async with db.sessions() as session:
-        row = (await session.execute(_stats_statement(p.user_id))).first()
-    if row is None:
+    rows = await read_rows(db, _stats_statement(p.user_id))
+    if not rows:
         return None
+    row = rows[0]
     return {
         "user": {column.name: getattr(row, column.name) for column in _USER_COLUMNS},
         "projects": row.projects,

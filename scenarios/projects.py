@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import Record, pick, records, seeded_ids
+from scenarios._dal import Record, pick, read_rows, records, seeded_ids
 from seed.schema import projects, renders
 
 
@@ -84,10 +84,8 @@ async def list_with_render_counts_optimized(db: Db, p: ListProjectsParams) -> li
     render_count = (select(func.count()).select_from(renders)
                     .where(renders.c.project_id == page.c.id)
                     .scalar_subquery().label("render_count"))
-    async with db.sessions() as session:
-        result = await session.execute(
-            select(page, render_count).order_by(page.c.created_at.desc(), page.c.id.desc()))
-        return records(result)
+    return records(await read_rows(
+        db, select(page, render_count).order_by(page.c.created_at.desc(), page.c.id.desc())))
 
 
 async def owner_of_at_least(db: Db, rng: random.Random, n: int) -> int:

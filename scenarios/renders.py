@@ -21,6 +21,7 @@ from scenarios._dal import (
     labelled_select,
     newest_first,
     pick,
+    read_rows,
     record,
     records,
     sample,
@@ -157,9 +158,8 @@ _WITH_CONTEXT = (
 
 async def get_with_context_optimized(db: Db, p: RenderParams) -> Record | None:
     """One query: the render LEFT JOINed to its parent, reference and chain (all by primary key)."""
-    async with db.sessions() as session:
-        row = (await session.execute(_WITH_CONTEXT.where(renders.c.id == p.render_id))).first()
-    return None if row is None else split(row, _CONTEXT_PARTS)
+    rows = await read_rows(db, _WITH_CONTEXT.where(renders.c.id == p.render_id))
+    return split(rows[0], _CONTEXT_PARTS) if rows else None
 
 
 async def render_with_full_context(db: Db, rng: random.Random, _size: int | None) -> RenderParams:
@@ -205,12 +205,10 @@ async def get_by_ids_optimized(db: Db, p: IdsParams) -> list[Record]:
     """One query: ``WHERE id = ANY($1)``, newest first."""
     if not p.ids:
         return []
-    async with db.sessions() as session:
-        result = await session.execute(
-            select(renders)
-            .where(renders.c.id == func.any(id_array(p.ids)))
-            .order_by(renders.c.created_at.desc(), renders.c.id.desc()))
-        return records(result)
+    return records(await read_rows(
+        db, select(renders)
+        .where(renders.c.id == func.any(id_array(p.ids)))
+        .order_by(renders.c.created_at.desc(), renders.c.id.desc())))
 
 
 async def random_render_ids(db: Db, rng: random.Random, size: int | None) -> IdsParams:
@@ -327,11 +325,9 @@ async def top_n_per_project_optimized(db: Db, p: TopNParams) -> dict[int, list[R
               .order_by(renders.c.created_at.desc(), renders.c.id.desc())
               .limit(p.n)
               .lateral("newest"))
-    async with db.sessions() as session:
-        result = await session.execute(
-            select(newest).select_from(wanted.join(newest, true()))
-            .order_by(newest.c.project_id, newest.c.created_at.desc(), newest.c.id.desc()))
-        rows = records(result)
+    rows = records(await read_rows(
+        db, select(newest).select_from(wanted.join(newest, true()))
+        .order_by(newest.c.project_id, newest.c.created_at.desc(), newest.c.id.desc())))
     top: dict[int, list[Record]] = {project_id: [] for project_id in p.project_ids}
     for row in rows:
         top[row["project_id"]].append(row)

@@ -215,8 +215,8 @@ def test_filter_columns(expression: str, columns: tuple[str, ...]) -> None:
 
 def _index(name: str, *columns: str, unique: bool = False, predicate: str | None = None) -> Index:
     return Index(schema="public", name=name, table="t", method="btree", unique=unique,
-                 primary=False, predicate=predicate, definition="", size_bytes=0,
-                 columns=columns, constraint=unique)
+                 predicate=predicate, definition="", size_bytes=0, columns=columns,
+                 constraint=unique)
 
 
 def test_overlaps() -> None:

@@ -12,6 +12,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from harness import baseline as baselines
+from harness import load_results
 from harness.budgets import find_pyproject
 from harness.check import (
     DEFAULT_CHECKS,
@@ -30,6 +31,9 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
 
 ResultsArg = Annotated[Path, typer.Argument(help="Results JSON written by `dalperf run`.")]
+LoadResultsOption = Annotated[Path | None, typer.Option(
+    "--load", help="Load results JSON written by `dalperf load`; the budgets' load.VARIANT "
+    "tables gate it (min_rps, max_p95_ms, max_failure_ratio).")]
 AllowMismatch = Annotated[bool, typer.Option(
     "--allow-mismatch", help="Compare (or replace) a baseline measured with another results "
     "schema, data scale or PostgreSQL major version.")]
@@ -49,16 +53,18 @@ def check(
         "--check", help="Latency regression rule with --baseline, e.g. p95:10% or median:5ms; "
         "repeatable. Default: " + ", ".join(str(c) for c in DEFAULT_CHECKS) + ".")] = None,
     allow_mismatch: AllowMismatch = False,
+    load_file: LoadResultsOption = None,
 ) -> None:
     """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
     measured = load(results)
+    load_test = load_results.load(load_file) if load_file is not None else None
     budget_set = load_budgets(find_pyproject(Path.cwd()), budgets)
     if latency and baseline is None:
         raise UsageError("--check compares with a baseline; give --baseline too")
     checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
-                       checks=checks, allow_mismatch=allow_mismatch)
+                       checks=checks, allow_mismatch=allow_mismatch, load=load_test)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)

@@ -63,8 +63,7 @@ def load(
 ) -> None:
     """Load-test the app with locust, naive and optimized side by side; write the load JSON.
 
-    Writes are rolled back (each mutating request runs in a transaction that is rolled
-    back), so the data is unchanged afterwards.
+    Mutating requests run in transactions that are rolled back: the data is unchanged afterwards.
     """
     config = loadtest.LoadConfig(
         app=app_spec, locustfile=locustfile or _case_study_locustfile(), users=users,

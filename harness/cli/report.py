@@ -14,9 +14,12 @@ from typing import Annotated
 import typer
 
 from harness import baseline as baselines
+from harness import load_results
 from harness.budgets import BudgetSet, find_pyproject, load_budgets
 from harness.check import Verdict, evaluate
 from harness.cli import app, console
+from harness.cli.check import LoadResultsOption
+from harness.load_results import LoadResults
 from harness.report import render, write
 from harness.results import Results, load
 
@@ -37,20 +40,24 @@ class Gate:
     verdict: Verdict
     budgets: BudgetSet
     baseline: Path | None
+    load: LoadResults | None = None
 
 
-def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None) -> Gate:
-    """Evaluate ``results`` against ``budgets`` and, if given, the baseline file."""
+def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
+          load: LoadResults | None = None) -> Gate:
+    """Evaluate ``results`` (and a load test's ``load``) against ``budgets`` and, if given,
+    the baseline file."""
     compared = baselines.load_baseline(baseline) if baseline is not None else None
-    return Gate(verdict=evaluate(results, budgets=budgets, baseline=compared),
-                budgets=budgets, baseline=baseline)
+    return Gate(verdict=evaluate(results, budgets=budgets, baseline=compared, load=load),
+                budgets=budgets, baseline=baseline, load=load)
 
 
 def write_report(results: Results, gate: Gate, *, html: Path | None,
                  markdown: Path | None) -> list[Path]:
     """Render and write the report; the paths written."""
     rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
-                      baseline=str(gate.baseline) if gate.baseline is not None else None)
+                      baseline=str(gate.baseline) if gate.baseline is not None else None,
+                      load=gate.load)
     return write(rendered, html=html, markdown=markdown)
 
 
@@ -65,6 +72,7 @@ def report_command(
         "RESULTS).")] = None,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
+    load_file: LoadResultsOption = None,
 ) -> None:
     """Render the audit report from RESULTS alone: one self-contained HTML file and Markdown.
 
@@ -75,7 +83,8 @@ def report_command(
     if html is None and markdown is None:
         html, markdown = results.with_name(HTML_NAME), results.with_name(MARKDOWN_NAME)
     gate = judge(measured, budgets=load_budgets(find_pyproject(Path.cwd()), budgets),
-                 baseline=baseline)
+                 baseline=baseline,
+                 load=load_results.load(load_file) if load_file is not None else None)
     for path in write_report(measured, gate, html=html, markdown=markdown):
         console.print(f"wrote {path}")
     console.print(f"verdict: {'passed' if gate.verdict.passed else 'failed'} "

@@ -116,8 +116,9 @@ def plan_view(plan: Mapping[str, Any]) -> PlanView:
     buffers = plan.get("buffers", {})
     return PlanView(
         explainable=True, total_ms=float(plan.get("total_ms", float("nan"))),
-        buffers_hit=int(buffers.get("shared_hit", 0)), buffers_read=int(buffers.get("shared_read", 0)),
-        scans=tuple(_scan(n) for n in nodes if n.relation is not None),
+        buffers_hit=int(buffers.get("shared_hit", 0)),
+        buffers_read=int(buffers.get("shared_read", 0)),
+        scans=tuple(_scan(n) for n in nodes if n.relation is not None or n.index is not None),
         nodes=nodes, notes=tuple(_notes(plan.get("findings", {}))))
 
 
@@ -130,14 +131,16 @@ def _node(node: Mapping[str, Any], depth: int) -> PlanNode:
     time = node.get("Actual Total Time")
     return PlanNode(depth=depth, node=str(node.get("Node Type", "?")),
                     relation=node.get("Relation Name"), index=node.get("Index Name"),
-                    estimated=float(node.get("Plan Rows", 0)), actual=float(node.get("Actual Rows", 0)),
+                    estimated=float(node.get("Plan Rows", 0)),
+                    actual=float(node.get("Actual Rows", 0)),
                     loops=int(node.get("Actual Loops", 0)),
                     time_ms=None if time is None else float(time), detail=detail)
 
 
 def _scan(node: PlanNode) -> str:
+    on = f" on {node.relation}" if node.relation else ""
     using = f" using {node.index}" if node.index else ""
-    return f"{node.node} on {node.relation}{using}"
+    return f"{node.node}{on}{using}"
 
 
 def _notes(findings: Mapping[str, Any]) -> list[str]:
@@ -224,6 +227,7 @@ def human_bytes(size: float, units: Sequence[str] = BYTE_UNITS) -> str:
     value = float(size)
     for unit in units[:-1]:
         if abs(value) < KIB:
-            return f"{value:.0f} {unit}" if unit == units[0] or value >= 10 else f"{value:.1f} {unit}"
+            digits = 0 if unit == units[0] or value >= 10 else 1
+            return f"{value:.{digits}f} {unit}"
         value /= KIB
     return f"{value:.1f} {units[-1]}"

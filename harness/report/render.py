@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 
 from harness.budgets import BudgetSet
 from harness.check import Verdict
+from harness.load_results import LoadResults
 from harness.report import sections
 from harness.results import Results
 from harness.stats import Ratio
@@ -45,13 +46,14 @@ class Rendered:
 
 
 def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
-           baseline: str | None = None) -> Rendered:
+           baseline: str | None = None, load: LoadResults | None = None) -> Rendered:
     """The HTML report and its Markdown digest for ``results`` and the gate's ``verdict``.
 
     ``budgets`` is the set the verdict was evaluated with (each variant's section lists its
-    limits); ``baseline`` names the baseline it was compared with, if any.
+    limits); ``baseline`` names the baseline it was compared with, if any; ``load``, a load
+    test's results, adds the load-test section.
     """
-    values = sections.context(results, verdict, budgets, baseline=baseline)
+    values = sections.context(results, verdict, budgets, baseline=baseline, load=load)
     environment = _environment()
     return Rendered(html=environment.get_template(HTML_TEMPLATE).render(values),
                     markdown=environment.get_template(MARKDOWN_TEMPLATE).render(values))

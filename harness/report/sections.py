@@ -22,13 +22,16 @@ from markupsafe import Markup
 
 from harness.budgets import BudgetSet
 from harness.check import Verdict, Violation, effective_limits
+from harness.load_results import LoadResults
 from harness.report import charts, plan_views, tables
+from harness.report.load import load_view
 from harness.results import Complexity, Failure, Measurement, Results
 
 OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_index_impact.html.j2", "index_impact"),
     ("_rtt_sweep.html.j2", "rtt_sweeps"),
     ("_index_audit.html.j2", "index_audit"),
+    ("_load.html.j2", "load"),
 )
 LIMIT_LABELS = {"max_queries": "queries ≤ {}", "max_round_trips": "round trips ≤ {}",
                 "max_rows_fetched": "rows fetched ≤ {}", "p95_ms": "p95 ≤ {} ms",
@@ -96,8 +99,9 @@ class OperationView:
 
 
 def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
-            baseline: str | None = None) -> dict[str, Any]:
-    """Everything the templates show, by section; ``baseline`` names the baseline compared."""
+            baseline: str | None = None, load: LoadResults | None = None) -> dict[str, Any]:
+    """Everything the templates show, by section; ``baseline`` names the baseline compared,
+    ``load`` is a load test's results (the load-test section)."""
     rows = tables.summary_rows(results)
     impact = tables.overall_impact(rows)
     sweeps = tables.rtt_sweeps(results)
@@ -121,6 +125,7 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
         "failures": results.failures,
         "plans": plan_views.operation_plans(results),
         "index_audit": plan_views.index_audit_view(results),
+        "load": load_view(load) if load is not None else None,
     }
     values["optional_sections"] = [partial for partial, key in OPTIONAL_SECTIONS if values[key]]
     return values

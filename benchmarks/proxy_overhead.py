@@ -1,0 +1,146 @@
+"""Overhead of the latency proxy at RTT 0: a single-row SELECT direct and through the proxy.
+
+Usage: python benchmarks/proxy_overhead.py [--rounds 2000]
+
+One throwaway embedded server, one proxy (:class:`harness.proxy.LatencyProxy`) at RTT 0.
+Three levels, each interleaved statement by statement (the order flipping every round, so
+drift in the machine's speed hits both sides alike), medians compared:
+
+- ``SELECT 1`` on a raw psycopg connection in autocommit (one round trip, nothing else:
+  the proxy's cost per round trip, :func:`harness.proxy.measure_overhead`);
+- a primary-key SELECT of one row through a SQLAlchemy connection held open inside one
+  transaction (one round trip plus SQLAlchemy's own work);
+- the same SELECT as the case study's read operations make it: a new async session per
+  call, so BEGIN, the SELECT and the pool's ROLLBACK (three round trips).
+
+Target (issue 8): through the proxy at most 20% slower than direct, on a single-row select.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from harness.embedded import running_server
+from harness.proxy import LatencyProxy, Upstream, measure_overhead
+from harness.urls import sqlalchemy_url
+
+DATABASE = "proxy_overhead"
+ROWS = 1000
+TARGET_RATIO = 1.20
+NS_PER_US = 1000
+
+metadata = MetaData()
+items = Table("items", metadata, Column("id", Integer, primary_key=True), Column("name", String))
+BY_ID = select(items.c.name).where(items.c.id == bindparam("id"))
+
+
+def interleaved(rounds: int, sides: dict[str, Callable[[int], None]]) -> dict[str, float]:
+    """Median microseconds per call of each side, calls alternating, order flipping."""
+    samples: dict[str, list[int]] = {name: [] for name in sides}
+    names = list(sides)
+    for round_no in range(rounds):
+        for name in names if round_no % 2 == 0 else reversed(names):
+            start = time.perf_counter_ns()
+            sides[name](round_no % ROWS + 1)
+            samples[name].append(time.perf_counter_ns() - start)
+    return {name: statistics.median(values) / NS_PER_US for name, values in samples.items()}
+
+
+async def interleaved_async(rounds: int,
+                            sides: dict[str, Callable[[int], Awaitable[None]]]) -> dict[str, float]:
+    samples: dict[str, list[int]] = {name: [] for name in sides}
+    names = list(sides)
+    for round_no in range(rounds):
+        for name in names if round_no % 2 == 0 else reversed(names):
+            start = time.perf_counter_ns()
+            await sides[name](round_no % ROWS + 1)
+            samples[name].append(time.perf_counter_ns() - start)
+    return {name: statistics.median(values) / NS_PER_US for name, values in samples.items()}
+
+
+def core_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
+    engines = {"direct": create_engine(sqlalchemy_url(direct_url)),
+               "proxied": create_engine(sqlalchemy_url(proxied_url))}
+    try:
+        connections = {name: engine.connect() for name, engine in engines.items()}
+        for conn in connections.values():
+            for i in range(50):  # warm: compiled cache, prepared statement, buffers
+                conn.execute(BY_ID, {"id": i + 1}).one()
+
+        def side(name: str) -> Callable[[int], None]:
+            def one(row_id: int) -> None:
+                connections[name].execute(BY_ID, {"id": row_id}).one()
+            return one
+
+        return interleaved(rounds, {name: side(name) for name in connections})
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+
+
+async def session_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
+    engines = {"direct": create_async_engine(sqlalchemy_url(direct_url)),
+               "proxied": create_async_engine(sqlalchemy_url(proxied_url))}
+    makers = {name: async_sessionmaker(engine) for name, engine in engines.items()}
+
+    def side(name: str) -> Callable[[int], Awaitable[None]]:
+        async def one(row_id: int) -> None:
+            async with makers[name]() as session:
+                (await session.execute(BY_ID, {"id": row_id})).one()
+        return one
+
+    try:
+        sides = {name: side(name) for name in makers}
+        await interleaved_async(50, sides)  # warm
+        return await interleaved_async(rounds, sides)
+    finally:
+        for engine in engines.values():
+            await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2000)
+    args = parser.parse_args()
+    with running_server(None) as server:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+        url = server.url(DATABASE)
+        setup = create_engine(sqlalchemy_url(url))
+        metadata.create_all(setup)
+        with setup.begin() as conn:
+            conn.execute(items.insert(), [{"id": i, "name": f"item {i}"}
+                                          for i in range(1, ROWS + 1)])
+        setup.dispose()
+        with LatencyProxy(Upstream.of_url(url)) as proxy:
+            proxied = proxy.url(url)
+            raw = measure_overhead(url, proxied, rounds=args.rounds)
+            levels = {
+                "SELECT 1, psycopg, autocommit": {"direct": raw.direct_us,
+                                                  "proxied": raw.proxied_us},
+                "1-row SELECT, SQLAlchemy Core, in a transaction": core_select(
+                    url, proxied, args.rounds),
+                "1-row SELECT, async session per call (BEGIN/SELECT/ROLLBACK)": asyncio.run(
+                    session_select(url, proxied, args.rounds)),
+            }
+            realtime = proxy.realtime
+    print(f"{args.rounds} interleaved calls per side and level; proxy at RTT 0, "
+          f"real-time priority: {realtime}")
+    for level, medians in levels.items():
+        ratio = medians["proxied"] / medians["direct"]
+        verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
+        print(f"{level:<62} direct {medians['direct']:8.1f} us  proxied "
+              f"{medians['proxied']:8.1f} us  +{medians['proxied'] - medians['direct']:6.1f} us  "
+              f"ratio {ratio:.3f} (target <= {TARGET_RATIO}) {verdict}")
+
+
+if __name__ == "__main__":
+    main()

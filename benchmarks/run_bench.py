@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.database import Source, Target
 from harness import urls
+from harness.database import Source, Target
 from harness.embedded import running_server
 from seed.load import seed_database
 

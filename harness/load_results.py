@@ -34,7 +34,7 @@ from statistics import fmean
 from typing import Any
 
 from harness.errors import UsageError
-from harness.results import _finite, _number
+from harness.results import as_float, finite_json
 from harness.stats import Summary
 
 SCHEMA_VERSION = 1
@@ -109,7 +109,7 @@ class LoadResults:
         return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
 
     def dumps(self) -> str:
-        return json.dumps(_finite(self.to_dict()), indent=1) + "\n"
+        return json.dumps(finite_json(self.to_dict()), indent=1) + "\n"
 
     def save(self, path: Path) -> None:
         """Write atomically, like the results file."""
@@ -151,12 +151,12 @@ def _variant(data: dict[str, Any]) -> VariantLoad:
     values = dict(data)
     latency = dict(values["latency_ms"])
     latency["samples"] = tuple(latency.get("samples", ()))
-    summary: dict[str, Any] = {k: v if k == "samples" else _number(v) for k, v in latency.items()}
+    summary: dict[str, Any] = {k: v if k == "samples" else as_float(v) for k, v in latency.items()}
     values["latency_ms"] = Summary(**summary)
     endpoints = []
     for endpoint in values["endpoints"]:
         _refuse_unknown(endpoint, EndpointLoad)
-        figures: dict[str, Any] = {k: _number(v) if k.endswith("_ms") else v
+        figures: dict[str, Any] = {k: as_float(v) if k.endswith("_ms") else v
                                    for k, v in endpoint.items()}
         endpoints.append(EndpointLoad(**figures))
     values["endpoints"] = tuple(endpoints)

@@ -3,8 +3,9 @@
 :func:`describe` turns one ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` output into the
 stored form: planning and execution time, buffers, the plan tree with counters that are
 zero (or false) left out, which keeps the results file small (a reader takes a missing
-counter as zero), the row count of each table it reads, and the findings.  Everything here
-is pure: it reads plans, never a database, so the report and the gate use it too.
+counter as zero), the triggers it fired, the row count of each table it reads, and the
+findings.  Everything here is pure: it reads plans, never a database, so the report and
+the gate use it too.
 
 What a plan shows (:func:`findings`), computed from the plan alone:
 
@@ -50,7 +51,8 @@ DEFAULT_THRESHOLDS = PlanThresholds()
 def describe(output: Mapping[str, Any], relation_rows: Callable[[str], float | None],
              thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
     """The stored form of one EXPLAIN output (the object in its JSON array): times, buffers,
-    the compacted plan, the size of each table it reads and the findings.
+    the compacted plan, the triggers it fired (a foreign-key check's time is there, not in
+    the plan), the size of each table it reads and the findings.
 
     ``relation_rows(name)`` gives a table's row count (or ``None``).
     """
@@ -65,6 +67,9 @@ def describe(output: Mapping[str, Any], relation_rows: Callable[[str], float | N
         "total_ms": round(planning + execution, 3),
         "buffers": {name: int(output["Plan"].get(key, 0)) for name, key in BUFFER_KEYS.items()},
         "plan": plan,
+        "triggers": [{"name": t.get("Constraint Name") or t.get("Trigger Name"),
+                      "relation": t.get("Relation"), "time_ms": float(t.get("Time", 0.0)),
+                      "calls": int(t.get("Calls", 0))} for t in output.get("Triggers", ())],
         "relations": relations,
         "findings": findings(plan, relations, thresholds),
     }

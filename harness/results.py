@@ -123,7 +123,7 @@ class Results:
         return {"schema_version": data.pop("schema_version"), **data}
 
     def dumps(self) -> str:
-        return json.dumps(_finite(self.to_dict()), indent=1, sort_keys=False) + "\n"
+        return json.dumps(finite_json(self.to_dict()), indent=1, sort_keys=False) + "\n"
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write never leaves half a results file."""
@@ -172,7 +172,7 @@ def _measurement(data: dict[str, Any]) -> Measurement:
     for name in ("db_ms", "wall_ms"):
         summary = dict(values[name])
         summary["samples"] = tuple(summary.get("samples", ()))
-        values[name] = Summary(**{k: _number(v) if k != "samples" else v
+        values[name] = Summary(**{k: as_float(v) if k != "samples" else v
                                   for k, v in summary.items()})
     for name in ("queries_per_call", "round_trips_per_call", "fingerprints", "n_plus_one",
                  "hidden_round_trips", "violations", "plans"):
@@ -185,16 +185,17 @@ def _measurement(data: dict[str, Any]) -> Measurement:
     return Measurement(**values)
 
 
-def _number(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A JSON number back to float; ``null`` (how NaN is written) becomes NaN."""
     return float("nan") if value is None else float(value)
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """JSON has no NaN: write ``null`` for it (read back as NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value

@@ -38,6 +38,9 @@ def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Pa
     html = (out / "report.html").read_text()
     assert html.count('<tr class="summary-row"') == 2
     assert (out / "report.md").read_text().startswith("## dalperf audit: ")
+    assert results.index_audit is not None and results.index_audit["indexes"]
+    assert all(m.plans for m in results.operations)  # every variant explained
+    assert 'id="index-audit"' in html
     assert code == main(["check", str(out / "results.json")])  # exit code as `check`
     assert EmbeddedServer(data_dir(dalperf_home)).status() is None  # the server was stopped
     capsys.readouterr()

@@ -82,6 +82,9 @@ def test_replay_explains_each_shape_once_and_keeps_state_between_writes(
     assert update["index_scans"] == {"public.renders_pkey": 1}
     assert delete["index_scans"]["public.idx_renders_chain_id"] == 1
     assert "idx_renders_chain_id" not in str(delete["plan"])
+    [check] = delete["triggers"]
+    assert (check["name"], check["relation"], check["calls"]) == (
+        "renders_chain_id_fkey", "render_chains", 1)
 
 
 def test_findings_on_real_plans(explainer: Explainer) -> None:

@@ -29,8 +29,7 @@ console = Console(highlight=False)
 
 
 def _register_commands() -> None:
-    from harness.cli import (  # noqa: F401  (each module adds its commands)
-        audit, check, db, load, migrate, report, run, seed)
+    from harness.cli import audit, check, db, load, migrate, report, run, seed  # noqa: F401  (each module adds its commands)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from harness import runner
+from harness import index_audit, runner
 from harness.budgets import find_pyproject, load_budgets
 from harness.check import with_budgets
 from harness.cli import app, console, err_console
@@ -99,10 +99,14 @@ def audit(
         with _stage("seed") as note:
             note(_prepare_data(target, scale=scale, seed=seed))
         with _stage("measure") as note:
-            results = with_budgets(measure(target.libpq_url, operations, config,
-                                           environment={"scale": scale, "seed": seed},
-                                           pool_size=DEFAULT_POOL_SIZE), budget_set)
-            note(f"{len(results.operations)} measurements of {len(operations)} operations")
+            measured = measure(target.libpq_url, operations, config,
+                               environment={"scale": scale, "seed": seed},
+                               pool_size=DEFAULT_POOL_SIZE)
+            audited = index_audit.audit(measured, target,
+                                        migration=index_audit.performance_migration())
+            results = with_budgets(audited, budget_set)
+            note(f"{len(results.operations)} measurements of {len(operations)} operations, "
+                 "with plans and the index audit")
     with _stage("report") as note:
         results.save(out_dir / RESULTS_NAME)
         gate = judge(results, budgets=budget_set, baseline=baseline)

@@ -11,7 +11,7 @@ import typer
 from harness import load as loadtest
 from harness.cli import app, console
 from harness.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
-from harness.cli.run import _case_study_environment
+from harness.cli.run import case_study_environment
 from harness.scenario import DEFAULT_POOL_SIZE
 
 CASE_STUDY_APP = "scenarios.app:app"
@@ -72,7 +72,7 @@ def load(
     with target_from_options(database_url=database_url, db=db, home=home,
                              ephemeral=ephemeral) as target:
         environment = {"server_version": target.server_version(),
-                       **(_case_study_environment(target) if app_spec == CASE_STUDY_APP else {})}
+                       **(case_study_environment(target) if app_spec == CASE_STUDY_APP else {})}
         console.print(f"load test: {users} user(s), {config.run_time_s} s, "
                       f"{' + '.join(config.variants)}"
                       + (f", {workers} locust workers" if workers else ""))

@@ -93,7 +93,7 @@ def run(
     migration = index_audit.performance_migration(migrations, performance_migration)
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target:
-        environment = {**(_case_study_environment(target) if not scenarios else {}),
+        environment = {**(case_study_environment(target) if not scenarios else {}),
                        "indexes": indexes.value}
         try:
             results = index_audit.measure_index_states(
@@ -167,7 +167,7 @@ def fail_on_failures(results: Results) -> None:
         raise CheckFailed(f"{len(results.failures)} variant failure(s); see above")
 
 
-def _case_study_environment(target: object) -> dict[str, object]:
+def case_study_environment(target: object) -> dict[str, object]:
     """Scale and seed of the case-study data, which must be there to draw inputs from."""
     from seed.load import current_seed
 

@@ -119,7 +119,9 @@ def plan_view(plan: Mapping[str, Any]) -> PlanView:
         buffers_hit=int(buffers.get("shared_hit", 0)),
         buffers_read=int(buffers.get("shared_read", 0)),
         scans=tuple(_scan(n) for n in nodes if n.relation is not None or n.index is not None),
-        nodes=nodes, notes=tuple(_notes(plan.get("findings", {}))))
+        nodes=nodes, notes=tuple(_notes(plan.get("findings", {})) + [
+            f"trigger {t['name']} on {t['relation']}: {t['time_ms']:.2f} ms, {t['calls']} call(s)"
+            for t in plan.get("triggers", ())]))
 
 
 def _node(node: Mapping[str, Any], depth: int) -> PlanNode:

@@ -25,7 +25,6 @@ Shape (schema_version 1)::
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -33,8 +32,9 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from harness import jsonfile
 from harness.errors import UsageError
-from harness.results import as_float, finite_json
+from harness.jsonfile import as_float
 from harness.stats import Summary
 
 SCHEMA_VERSION = 1
@@ -109,29 +109,16 @@ class LoadResults:
         return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
 
     def dumps(self) -> str:
-        return json.dumps(finite_json(self.to_dict()), indent=1) + "\n"
+        return jsonfile.dumps(self.to_dict())
 
     def save(self, path: Path) -> None:
         """Write atomically, like the results file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.dumps())
-        tmp.replace(path)
+        jsonfile.write_atomic(path, self.dumps())
 
 
 def load(path: Path) -> LoadResults:
     """Read a load results file; any problem is a one-line :class:`UsageError`."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"load results file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"load results file {path} is not valid JSON: {exc}") from exc
-    try:
-        return from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"load results file {path} is malformed: "
-                         f"{type(exc).__name__}: {exc}") from exc
+    return jsonfile.read(path, from_dict, what="load results file")
 
 
 def from_dict(data: Any) -> LoadResults:

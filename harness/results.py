@@ -27,13 +27,12 @@ See :class:`Measurement` for the fields of one entry.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from harness import jsonfile
+from harness.jsonfile import as_float
 from harness.stats import Summary
 
 SCHEMA_VERSION = 1
@@ -123,28 +122,16 @@ class Results:
         return {"schema_version": data.pop("schema_version"), **data}
 
     def dumps(self) -> str:
-        return json.dumps(finite_json(self.to_dict()), indent=1, sort_keys=False) + "\n"
+        return jsonfile.dumps(self.to_dict())
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write never leaves half a results file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.dumps())
-        tmp.replace(path)
+        jsonfile.write_atomic(path, self.dumps())
 
 
 def load(path: Path) -> Results:
     """Read a results file; any problem is a one-line :class:`UsageError` naming the file."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"results file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"results file {path} is not valid JSON: {exc}") from exc
-    try:
-        return from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"results file {path} is malformed: {type(exc).__name__}: {exc}") from exc
+    return jsonfile.read(path, from_dict, what="results file")
 
 
 def from_dict(data: Any) -> Results:
@@ -185,17 +172,3 @@ def _measurement(data: dict[str, Any]) -> Measurement:
     return Measurement(**values)
 
 
-def as_float(value: Any) -> float:
-    """A JSON number back to float; ``null`` (how NaN is written) becomes NaN."""
-    return float("nan") if value is None else float(value)
-
-
-def finite_json(value: Any) -> Any:
-    """JSON has no NaN: write ``null`` for it (read back as NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_json(v) for v in value]
-    return value

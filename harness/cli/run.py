@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import index_audit, runner
 from harness.budgets import find_pyproject, load_budgets
@@ -23,6 +22,7 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
+from harness.cli.progress import progress_display
 from harness.errors import CheckFailed, UsageError
 from harness.plans import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
 from harness.results import Results
@@ -147,9 +147,7 @@ def measure(url: str, operations: list[Operation], config: runner.RunConfig, *,
             environment: dict[str, object], pool_size: int) -> Results:
     """Run the runner with a progress bar on stderr."""
     total = sum(config.work_units(op) for op in operations)
-    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with progress_display(label_width=40, transient=True) as bar:
         task = bar.add_task("measuring", total=total)
 
         def advance(what: str, done: int) -> None:

@@ -7,10 +7,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.cli import app, console, err_console
+from harness.cli import app, console
 from harness.cli.options import (
     DatabaseUrl,
     DbSource,
@@ -19,6 +18,7 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
+from harness.cli.progress import progress_display
 from seed.generate import check_parameters
 from seed.load import ProgressCallback, SeedReport, seed_database
 
@@ -53,9 +53,7 @@ def seed_command(
 @contextmanager
 def progress_bars() -> Iterator[ProgressCallback]:
     """A progress bar per step on stderr (none when stderr is not a terminal)."""
-    bars = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console,
-                    disable=not err_console.is_terminal)
+    bars = progress_display()
     tasks: dict[str, int] = {}
 
     def update(step: str, done: int, total: int) -> None:

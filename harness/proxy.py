@@ -20,7 +20,9 @@ What it does to the traffic:
 - A new connection's first chunk waits one round trip more: the client's TCP handshake
   with the proxy is instant on loopback, where over a network it takes a round trip
   before the client can send anything (:mod:`harness.wire` counts it as one).
-- At 0 ms a chunk is written as soon as it is read, with nothing queued.
+- At 0 ms a chunk is written as soon as it is read, with nothing queued, and the proxy
+  keeps polling its sockets for :data:`HOT_POLL_S` after each one instead of going to
+  sleep (see below).
 - ``TCP_NODELAY`` on both sockets; connection close and half-close are forwarded in
   order after the data; reading from a side pauses while the other side's send buffer
   is full.
@@ -30,11 +32,22 @@ share its GIL, and a sync variant or the runner's own CPU work could hold up for
 which would show as latency that is not the network's.  The child listens on 127.0.0.1,
 port 0 (the system picks a free port, so a taken port is never a problem), is steered
 with JSON lines on its stdin (a new delay, its statistics), and exits when its stdin
-closes, so it cannot outlive the process that started it.  Where the system allows it
-(root, or ``CAP_SYS_NICE``), the child runs with real-time scheduling priority: on a busy
-machine an ordinary process can wait milliseconds for a CPU after its timer fires, which
-would add to the simulated latency; a real-time one is scheduled at once, and it only
-ever runs briefly (:attr:`LatencyProxy.realtime` says whether it got the priority).
+closes, so it cannot outlive the process that started it.  While the delay is above
+0 ms and where the system allows it (root, or ``CAP_SYS_NICE``), the child runs with
+real-time scheduling priority: on a busy machine an ordinary process can wait
+milliseconds for a CPU after its timer fires, which would add to the simulated latency; a
+real-time one is scheduled at once, and it only ever runs briefly
+(:attr:`LatencyProxy.realtime` says whether the system allows it).
+
+Overhead at 0 ms: what the extra hop costs is mostly waking the proxy up.  A process
+asleep in epoll on an idle CPU takes some 50 µs to run again on a virtual machine, twice
+per round trip, which made the hop cost ~180 µs on a 2-core VM.  So at 0 ms the proxy does
+not sleep for :data:`HOT_POLL_S` after it forwarded something: a DAL operation's next
+statement, or the server's answer, usually comes within that time and is picked up at
+once.  It polls at normal priority (a real-time process that polls would keep the
+client or the server off its CPU), and only at 0 ms: with a delay, the timers below decide
+when the proxy runs.  Measured with ``benchmarks/proxy_overhead.py``: ~46 µs per round
+trip instead of ~180.
 
 Timer precision: asyncio's timers wait in the selector, and epoll's timeout has a
 resolution of 1 ms, rounded up, which would make each hop up to 1 ms late (5% of a 20 ms
@@ -78,11 +91,13 @@ DEFAULT_PG_PORT = 5432
 START_TIMEOUT_S = 60.0  # the child imports the harness package first
 REPLY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+HOT_POLL_S = 0.0005  # at RTT 0, keep polling this long after traffic instead of sleeping
 COARSE_MARGIN_S = 0.002  # wait in the selector up to this long before a timer
 FINE_STEP_S = 0.0001  # then poll between sleeps this short
 SPIN_S = 0.00008  # and without sleeping for the last stretch (sleep overshoots by ~50 µs)
 DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 OVERHEAD_ROUNDS = 200
+OVERHEAD_BLOCK = 20  # measure_overhead's calls per side in a row
 CONNECT_TIMEOUT_S = 5
 REALTIME_PRIORITY = 10  # SCHED_FIFO, where allowed: forward on time on a busy machine
 MS_PER_S = 1000.0
@@ -270,8 +285,11 @@ def measure_overhead(direct_url: str, proxied_url: str, *,
                      rounds: int = OVERHEAD_ROUNDS) -> Overhead:
     """Median ``SELECT 1`` round trip on a direct connection and through the proxy.
 
-    The proxy should be at RTT 0.  The two sides alternate statement by statement (the
-    order flipping every round), so drift in the machine's speed hits both alike.
+    The proxy should be at RTT 0.  ``rounds`` statements per side are timed, the sides
+    alternating in blocks of :data:`OVERHEAD_BLOCK` (the order flipping every other block),
+    so drift in the machine's speed hits both alike.  Statement by statement would time
+    direct ones while the proxy still polls after the last proxied one, sharing a CPU with
+    it, so each block starts with one statement that is not timed.
     """
     samples: dict[bool, list[int]] = {False: [], True: []}
     try:
@@ -283,11 +301,14 @@ def measure_overhead(direct_url: str, proxied_url: str, *,
             for conn in connections.values():  # warm: the statement, the buffers
                 for _ in range(10):
                     conn.execute("SELECT 1").fetchone()
-            for round_no in range(rounds):
-                for through_proxy in (False, True) if round_no % 2 == 0 else (True, False):
-                    start = time.perf_counter_ns()
-                    connections[through_proxy].execute("SELECT 1").fetchone()
-                    samples[through_proxy].append(time.perf_counter_ns() - start)
+            for block_no, first in enumerate(range(0, rounds, OVERHEAD_BLOCK)):
+                for through_proxy in (False, True) if block_no % 2 == 0 else (True, False):
+                    connection = connections[through_proxy]
+                    connection.execute("SELECT 1").fetchone()  # not timed: the switch
+                    for _ in range(min(OVERHEAD_BLOCK, rounds - first)):
+                        start = time.perf_counter_ns()
+                        connection.execute("SELECT 1").fetchone()
+                        samples[through_proxy].append(time.perf_counter_ns() - start)
     except psycopg.OperationalError as exc:
         raise DatabaseUnreachable(f"cannot measure the latency proxy's overhead: "
                                   f"{str(exc).strip().splitlines()[-1]}") from exc
@@ -308,14 +329,36 @@ def _check_delay(rtt_ms: float, jitter_ms: float) -> None:
 
 
 class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """The default selector, waking up some 20 µs after a timeout instead of up to 1 ms."""
+    """The default selector, waking up some 20 µs after a timeout instead of up to 1 ms,
+    and, for ``hot_poll_s`` after the last time something was ready, polling instead of
+    sleeping (0: never)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hot_poll_s = 0.0
+        self.last_ready = -math.inf
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout <= 0:
+        ready = self._select(timeout)
+        if ready:
+            self.last_ready = time.monotonic()
+        return ready
+
+    def _select(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:
             return super().select(timeout)
-        deadline = time.monotonic() + timeout
-        if timeout > COARSE_MARGIN_S:
-            ready = super().select(timeout - COARSE_MARGIN_S)
+        now = time.monotonic()
+        deadline = math.inf if timeout is None else now + timeout
+        hot_until = min(self.last_ready + self.hot_poll_s, deadline)
+        while now < hot_until:
+            ready = super().select(0)
+            if ready:
+                return ready
+            now = time.monotonic()
+        if deadline == math.inf:
+            return super().select(None)
+        if deadline - now > COARSE_MARGIN_S:
+            ready = super().select(deadline - now - COARSE_MARGIN_S)
             if ready:
                 return ready
         while True:
@@ -330,14 +373,25 @@ class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
 class _Proxy:
     """The child's state: the current delay, the open links, the statistics."""
 
-    def __init__(self, upstream: Upstream, *, rtt_ms: float, jitter_ms: float,
-                 seed: int) -> None:
+    def __init__(self, upstream: Upstream, selector: _PreciseSelector, *, rtt_ms: float,
+                 jitter_ms: float, seed: int) -> None:
         self.upstream = upstream
-        self.rtt_s = rtt_ms / MS_PER_S
-        self.jitter_s = jitter_ms / MS_PER_S
+        self.selector = selector
         self.rng = random.Random(seed)
         self.links: set[_Link] = set()
+        self.realtime_allowed = _realtime_allowed()
+        self.set_delay(rtt_ms, jitter_ms)
         self.reset()
+
+    def set_delay(self, rtt_ms: float, jitter_ms: float) -> None:
+        """A new delay; at 0 ms poll when hot at normal priority, above it sleep until timers
+        at real-time priority (where allowed)."""
+        self.rtt_s = rtt_ms / MS_PER_S
+        self.jitter_s = jitter_ms / MS_PER_S
+        immediate = self.rtt_s == 0 and self.jitter_s == 0
+        self.selector.hot_poll_s = HOT_POLL_S if immediate else 0.0
+        if self.realtime_allowed:
+            _set_realtime(not immediate)
 
     def reset(self) -> None:
         self.connections = 0
@@ -547,9 +601,10 @@ class _Link:
                 side.transport.abort()
 
 
-async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
+async def _serve(upstream: Upstream, selector: _PreciseSelector,
+                 settings: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
-    proxy = _Proxy(upstream, **settings)
+    proxy = _Proxy(upstream, selector, **settings)
     tasks: set[asyncio.Task[None]] = set()  # keep a reference until they are done
 
     def accept() -> _Side:
@@ -562,15 +617,14 @@ async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
         return link.client
 
     server = await loop.create_server(accept, LOOPBACK, 0)
-    _reply({"port": server.sockets[0].getsockname()[1], "realtime": _realtime_priority()})
+    _reply({"port": server.sockets[0].getsockname()[1], "realtime": proxy.realtime_allowed})
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     try:
         while line := await commands.readline():
             command = json.loads(line)
             if command["op"] == "delay":
-                proxy.rtt_s = command["rtt_ms"] / MS_PER_S
-                proxy.jitter_s = command["jitter_ms"] / MS_PER_S
+                proxy.set_delay(command["rtt_ms"], command["jitter_ms"])
                 _reply({"ok": True})
             elif command["op"] == "stats":
                 _reply(proxy.stats())
@@ -582,13 +636,24 @@ async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
             link.close()
 
 
-def _realtime_priority() -> bool:
-    """Ask for real-time scheduling; whether the system granted it."""
+def _realtime_allowed() -> bool:
+    """Whether this process may switch to real-time scheduling (it stays as it was)."""
     try:
+        policy = os.sched_getscheduler(0)
+        params = os.sched_getparam(0)
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+        os.sched_setscheduler(0, policy, params)
     except (AttributeError, OSError):  # not Linux, or not allowed
         return False
     return True
+
+
+def _set_realtime(realtime: bool) -> None:
+    """Real-time (``SCHED_FIFO``) or normal scheduling for this process."""
+    if realtime:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    else:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def _reply(message: dict[str, Any]) -> None:
@@ -600,9 +665,9 @@ def main(argv: list[str] | None = None) -> None:
     """The child's entry point: ``python -m harness.proxy SPEC`` (SPEC: JSON)."""
     spec = json.loads((argv if argv is not None else sys.argv[1:])[0])
     upstream = Upstream(**spec.pop("upstream"))
-    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(_PreciseSelector())) \
-            as runner:
-        runner.run(_serve(upstream, spec))
+    selector = _PreciseSelector()
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        runner.run(_serve(upstream, selector, spec))
 
 
 if __name__ == "__main__":

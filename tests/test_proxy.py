@@ -8,6 +8,7 @@ add up their delays (upper bounds well below what a sequential proxy would take)
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import socketserver
@@ -21,7 +22,7 @@ import pytest
 from harness import wire
 from harness.embedded import ServerStatus
 from harness.errors import EnvironmentProblem, UsageError
-from harness.proxy import LOOPBACK, LatencyProxy, Upstream, measure_overhead
+from harness.proxy import LOOPBACK, LatencyProxy, Upstream, _PreciseSelector, measure_overhead
 
 RTT_MS = 40.0
 
@@ -240,3 +241,64 @@ def test_measure_overhead_compares_direct_and_proxied(pg_server: ServerStatus,
     assert overhead.rounds == 50 and overhead.direct_us > 0 and overhead.proxied_us > 0
     assert overhead.as_dict()["added_us"] == pytest.approx(overhead.proxied_us - overhead.direct_us)
     assert stats.chunks_to_server >= 60  # 10 warm-up + 50 measured statements, and set-up
+
+
+def test_real_time_priority_only_while_there_is_a_delay(echo: Upstream) -> None:
+    """At 0 ms the proxy polls instead of sleeping, which at real-time priority would keep
+    the client or the server off its CPU; with a delay its timers want that priority."""
+    with LatencyProxy(echo) as proxy:
+        assert proxy._process is not None
+        pid = proxy._process.pid  # the child this test started
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        proxy.set_delay(rtt_ms=5)
+        expected = os.SCHED_FIFO if proxy.realtime else os.SCHED_OTHER
+        assert os.sched_getscheduler(pid) == expected
+        proxy.set_delay(rtt_ms=0)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+
+def _waits(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The timeouts the selector's underlying epoll is called with, from now on."""
+    waits: list[float | None] = []
+    underlying = selectors.DefaultSelector.select
+
+    def recording(self: selectors.BaseSelector, timeout: float | None = None) -> list[object]:
+        waits.append(timeout)
+        return underlying(self, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selectors.DefaultSelector, "select", recording)
+    return waits
+
+
+def _select_after_traffic(hot_poll_s: float, next_data_after_s: float,
+                          monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """Traffic, then a select with no timeout while the next data comes after a pause."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs, _PreciseSelector() as selector:
+        selector.hot_poll_s = hot_poll_s
+        selector.register(ours, selectors.EVENT_READ)
+        theirs.send(b"first")
+        assert selector.select(None)
+        ours.recv(16)
+        waits = _waits(monkeypatch)
+        sender = threading.Timer(next_data_after_s, theirs.send, args=(b"second",))
+        sender.start()
+        try:
+            assert selector.select(None)
+        finally:
+            sender.join()
+    return waits
+
+
+def test_the_selector_polls_right_after_traffic(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = _select_after_traffic(0.5, 0.01, monkeypatch)
+    assert len(waits) > 1 and set(waits) == {0}  # never went to sleep
+
+
+def test_the_selector_sleeps_once_the_hot_time_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = _select_after_traffic(0.002, 0.05, monkeypatch)
+    assert waits[0] == 0 and waits[-1] is None  # polled, then slept until the data came
+
+
+def test_the_selector_sleeps_at_once_when_not_hot(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _select_after_traffic(0.0, 0.01, monkeypatch) == [None]

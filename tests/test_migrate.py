@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,8 +19,8 @@ import pytest
 
 from harness.cli import main
 from harness.database import Target, provide
-from harness.errors import MigrationError
-from harness.migrate import default_folder, migrate
+from harness.errors import MigrationError, UsageError
+from harness.migrate import default_folder, discover, migrate
 
 INDEX_MIGRATION = "0006_add_performance_indexes.sql"
 NAMED_IN_SUMMARY = {
@@ -223,3 +224,67 @@ def test_failing_migration_is_rolled_back_and_named(
     assert "half_done" not in tables(fresh_db)
     assert [version for version, _, _ in ledger(fresh_db)] == [
         "0001", "0002", "0003", "0004", "0005", "0006"]
+
+
+def test_only_an_all_create_index_migration_is_built_on_several_connections() -> None:
+    by_version = {migration.version: migration for migration in discover()}
+    builds = by_version["0006"].index_builds()
+    assert builds is not None and len(builds) == 20
+    assert all(statement.startswith("CREATE INDEX") for statement in builds)
+    assert by_version["0004"].index_builds() is None  # tables as well as indexes
+
+
+_SLOW_INDEXES = """
+CREATE TABLE slow_a (id int);
+CREATE TABLE slow_b (id int);
+INSERT INTO slow_a VALUES (1);
+INSERT INTO slow_b VALUES (1);
+-- immutable as far as the index is concerned; it sleeps once per row it indexes
+CREATE FUNCTION slow_key(value int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(1); RETURN value; END $$;
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_index_builds_share_out_over_jobs_connections(
+    fresh_db: str, target: Target, tmp_path: Path, jobs: int,
+) -> None:
+    """Two index builds that each sleep 1 s: one connection takes 2 s, two take ~1 s."""
+    (tmp_path / "0001_tables.sql").write_text(_SLOW_INDEXES)
+    (tmp_path / "0002_indexes.sql").write_text(
+        "CREATE INDEX idx_slow_a ON slow_a (slow_key(id));\n"
+        "CREATE INDEX idx_slow_b ON slow_b (slow_key(id));\n")
+    migrate(target, to="0001", folder=tmp_path)
+
+    started = time.perf_counter()
+    migrate(target, folder=tmp_path, jobs=jobs)
+    seconds = time.perf_counter() - started
+
+    assert {"idx_slow_a", "idx_slow_b"} <= indexes(fresh_db)
+    assert [version for version, _, _ in ledger(fresh_db)] == ["0001", "0002"]
+    if jobs == 1:
+        assert seconds >= 2.0
+    else:
+        assert seconds < 1.8  # both sleeps at once; sequential would take at least 2 s
+
+
+def test_a_failing_index_build_on_several_connections_leaves_nothing(
+    fresh_db: str, target: Target, tmp_path: Path,
+) -> None:
+    (tmp_path / "0001_tables.sql").write_text(_SLOW_INDEXES)
+    (tmp_path / "0002_indexes.sql").write_text(
+        "CREATE INDEX idx_slow_a ON slow_a (slow_key(id));\n"
+        "CREATE INDEX idx_nowhere ON no_such_table (id);\n"
+        "CREATE INDEX idx_slow_b ON slow_b (id);\n")
+    migrate(target, to="0001", folder=tmp_path)
+
+    with pytest.raises(MigrationError, match=r"0002_indexes\.sql.*no_such_table"):
+        migrate(target, folder=tmp_path, jobs=2)
+
+    assert not {"idx_slow_a", "idx_slow_b"} & indexes(fresh_db)
+    assert [version for version, _, _ in ledger(fresh_db)] == ["0001"]
+
+
+def test_jobs_below_one_is_a_usage_error(target: Target) -> None:
+    with pytest.raises(UsageError, match="--jobs"):
+        migrate(target, jobs=0)

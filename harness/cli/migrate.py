@@ -16,7 +16,7 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
-from harness.migrate import discover, latest_version, migrate
+from harness.migrate import DEFAULT_JOBS, discover, latest_version, migrate
 
 To = Annotated[
     str | None,
@@ -30,7 +30,12 @@ MigrationsFolder = Annotated[
                  help="Folder of NNNN_name.sql migrations (and NNNN_name.down.sql) to use "
                  "instead of the case study's."),
 ]
-
+Jobs = Annotated[
+    int,
+    typer.Option("--jobs", "-j", metavar="N", min=1,
+                 help="Connections that build a migration made only of CREATE INDEX "
+                 "statements (such as 0006) at once, like pg_restore --jobs."),
+]
 
 HELP = (
     "Bring the database to a migration version (default: the newest) and print what was done."
@@ -45,6 +50,7 @@ HELP = (
 def migrate_command(
     to: To = None,
     migrations: MigrationsFolder = None,
+    jobs: Jobs = DEFAULT_JOBS,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -54,7 +60,7 @@ def migrate_command(
     """Migrate the target database to ``to`` and print each applied or reverted file."""
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target:
-        done = migrate(target, to=to, folder=migrations)
+        done = migrate(target, to=to, folder=migrations, jobs=jobs)
     if not done:
         current = to if to is not None else latest_version(discover(migrations))
         console.print(f"already at {current}")

@@ -98,7 +98,7 @@ def main() -> None:
         results = load(out)
     proxy = results.environment["proxy"]
     overhead = proxy["overhead"]
-    print(f"proxy: real-time priority {proxy['realtime_priority']}; overhead at RTT 0 "
+    print(f"proxy: overhead at RTT 0 "
           f"{overhead['added_us']:+.1f} us per SELECT 1 round trip "
           f"({overhead['direct_us']:.1f} -> {overhead['proxied_us']:.1f} us)")
     per_rtt_table(results)

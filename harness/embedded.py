@@ -52,7 +52,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    "wal_level": "minimal",  # no WAL for index builds and tables created in the same transaction
+    "wal_level": "minimal",  # index builds write no WAL
     "max_wal_senders": "0",  # which minimal requires
     "shared_buffers": "256MB",
     "max_wal_size": "4GB",

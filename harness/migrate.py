@@ -8,11 +8,12 @@ silently diverging from the database.  Each migration runs in its own transactio
 
 A migration whose statements are all ``CREATE INDEX`` (0006, the performance indexes) is
 built on ``jobs`` connections at once, as ``pg_restore --jobs`` does: each index build
-uses one CPU, so on two cores two sessions take about half the time (0006 at scale 10:
-4.5 s on one session, 3.5 s on two, ``benchmarks/seed_bench.py``).  Each connection
-builds its share inside its own transaction, and none commits before all have built
-theirs, so a failure still leaves nothing behind; the helpers commit just before the
-connection that records the version.
+uses one CPU, so on two cores two sessions take less time (0006 at scale 10: 4.5 s on one
+session, 3.5 s on two).  Each connection builds its share inside its own transaction, and
+none commits before all have built theirs, so a failed build leaves nothing behind.  The
+helpers commit just before the connection that records the version: only a crash between
+those commits could leave some of the indexes without the record, and the next
+``migrate`` would then stop at the first one with "already exists", naming the file.
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ class Migration:
 
     def index_builds(self) -> list[str] | None:
         """The up file's statements when every one is a plain ``CREATE INDEX``, else None."""
-        statements = pglast.split(self.up.read_text())
-        if statements and all(_is_plain_index_build(statement) for statement in statements):
-            return list(statements)
+        try:
+            statements = pglast.split(self.up.read_text())
+            if statements and all(_is_plain_index_build(statement) for statement in statements):
+                return list(statements)
+        except pglast.parser.ParseError:
+            pass  # not for pglast to judge: the file runs as a whole, as any other
         return None
 
 
@@ -176,34 +180,43 @@ def _build_indexes(target: Target, conn: psycopg.Connection, path: Path, builds:
     waiting: queue.SimpleQueue[str] = queue.SimpleQueue()
     for statement in builds:
         waiting.put(statement)
-    failed = threading.Event()
+    sessions = [conn]
+    first_error: list[psycopg.Error] = []
+    lock = threading.Lock()
 
     def work(session: psycopg.Connection) -> None:
-        session.execute("SET LOCAL max_parallel_maintenance_workers = 0")
         try:
-            while not failed.is_set():
+            session.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+            while not first_error:
                 try:
                     statement = waiting.get_nowait()
                 except queue.Empty:
                     return
                 session.execute(statement)  # type: ignore[arg-type]  # the file's own text
-        except BaseException:
-            failed.set()  # the other connections stop after their current statement
-            raise
+        except psycopg.Error as exc:
+            with lock:
+                if first_error:
+                    return  # cancelled because another connection failed first
+                first_error.append(exc)
+            for other in sessions:  # stop the others' builds now, not when they end
+                if other is not session:
+                    other.cancel_safe()
 
     try:
         # the stack commits in reverse order: the helpers' transactions, then conn's
         with ExitStack() as stack:
             helpers = min(jobs, len(builds)) - 1
-            sessions = [conn, *(stack.enter_context(connect(target)) for _ in range(helpers))]
+            sessions += [stack.enter_context(connect(target)) for _ in range(helpers)]
             for session in sessions:
                 stack.enter_context(session.transaction())
             with ThreadPoolExecutor(len(sessions)) as pool:
-                for future in [pool.submit(work, session) for session in sessions]:
-                    future.result()
+                list(pool.map(work, sessions))
+            if first_error:
+                raise first_error[0]
             conn.execute(ledger_sql, ledger_args)
     except psycopg.Error as exc:
-        raise _failure(conn, path, exc) from exc
+        closed = any(session.closed for session in sessions)
+        raise _failure(closed, path, exc) from exc
 
 
 def _run(
@@ -215,12 +228,12 @@ def _run(
             conn.execute(path.read_text())  # type: ignore[arg-type]  # a file of several statements
             conn.execute(ledger_sql, ledger_args)
     except psycopg.Error as exc:
-        raise _failure(conn, path, exc) from exc
+        raise _failure(conn.closed, path, exc) from exc
 
 
-def _failure(conn: psycopg.Connection, path: Path, exc: psycopg.Error) -> Exception:
+def _failure(connection_lost: bool, path: Path, exc: psycopg.Error) -> Exception:
     """The project's error for a migration that failed (and was rolled back)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if conn.closed:
+    if connection_lost:
         return DatabaseUnreachable(f"lost the connection while running {path.name}: {reason}")
     return MigrationError(f"migration {path.name} failed and was rolled back: {reason}")

@@ -20,9 +20,9 @@ What it does to the traffic:
 - A new connection's first chunk waits one round trip more: the client's TCP handshake
   with the proxy is instant on loopback, where over a network it takes a round trip
   before the client can send anything (:mod:`harness.wire` counts it as one).
-- At 0 ms a chunk is written as soon as it is read, with nothing queued, and the proxy
-  keeps polling its sockets for :data:`HOT_POLL_S` after each one instead of going to
-  sleep (see below).
+- At 0 ms a chunk is written as soon as it is read, with nothing queued.
+- After it read or wrote something, the proxy keeps polling its sockets for
+  :data:`HOT_POLL_S` instead of going to sleep (see below).
 - ``TCP_NODELAY`` on both sockets; connection close and half-close are forwarded in
   order after the data; reading from a side pauses while the other side's send buffer
   is full.
@@ -32,21 +32,19 @@ share its GIL, and a sync variant or the runner's own CPU work could hold up for
 which would show as latency that is not the network's.  The child listens on 127.0.0.1,
 port 0 (the system picks a free port, so a taken port is never a problem), is steered
 with JSON lines on its stdin (a new delay, its statistics), and exits when its stdin
-closes, so it cannot outlive the process that started it.  While the delay is above
-0 ms and where the system allows it (root, or ``CAP_SYS_NICE``), the child runs with
-real-time scheduling priority: on a busy machine an ordinary process can wait
-milliseconds for a CPU after its timer fires, which would add to the simulated latency; a
-real-time one is scheduled at once, and it only ever runs briefly
-(:attr:`LatencyProxy.realtime` says whether the system allows it).
+closes, so it cannot outlive the process that started it.
 
-Overhead at 0 ms: what the extra hop costs is mostly waking the proxy up.  A process
-asleep in epoll on an idle CPU takes some 50 µs to run again on a virtual machine, twice
-per round trip, which made the hop cost ~180 µs on a 2-core VM.  So at 0 ms the proxy does
-not sleep for :data:`HOT_POLL_S` after it forwarded something: a DAL operation's next
-statement, or the server's answer, usually comes within that time and is picked up at
-once.  It polls at normal priority (a real-time process that polls would keep the
-client or the server off its CPU), and only at 0 ms: with a delay, the timers below decide
-when the proxy runs.  Measured with ``benchmarks/proxy_overhead.py``: ~46 µs per round
+Overhead: what the extra hop costs is mostly waking the proxy up.  A process asleep in
+epoll on an idle CPU of a virtual machine takes tens of microseconds to run again, twice
+per round trip, which made the hop cost ~180 µs on a 2-core VM.  So for
+:data:`HOT_POLL_S` after it read or wrote something the proxy polls instead of sleeping:
+the server's answer to what it just forwarded, or a DAL operation's next statement,
+usually comes within that time and is picked up at once.  It does so at every delay, so
+that RTT 0 and the other RTTs of a sweep pay the same per hop (with polling at 0 ms only,
+a sweep's 0 ms baseline got cheaper than the hops above it and the latency model missed
+by 2-3 ms per round trip).  It runs at normal priority: it used to ask for real-time
+priority, but a real-time process that polls keeps the client or the server off its CPU.
+Measured with ``benchmarks/proxy_overhead.py``: +60 to +64 µs per bare ``SELECT 1`` round
 trip instead of ~180.
 
 Timer precision: asyncio's timers wait in the selector, and epoll's timeout has a
@@ -99,7 +97,6 @@ DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 OVERHEAD_ROUNDS = 200
 OVERHEAD_BLOCK = 20  # measure_overhead's calls per side in a row
 CONNECT_TIMEOUT_S = 5
-REALTIME_PRIORITY = 10  # SCHED_FIFO, where allowed: forward on time on a busy machine
 MS_PER_S = 1000.0
 
 
@@ -185,7 +182,6 @@ class LatencyProxy:
         self._stderr: IO[bytes] | None = None
         self._buffer = b""
         self.port = 0
-        self.realtime = False
 
     def __enter__(self) -> Self:
         self._stderr = tempfile.TemporaryFile()
@@ -196,7 +192,6 @@ class LatencyProxy:
                 stdout=subprocess.PIPE, stderr=self._stderr)
             ready = self._read_reply(START_TIMEOUT_S)
             self.port = int(ready["port"])
-            self.realtime = bool(ready["realtime"])
         except BaseException:
             self._stop()
             raise
@@ -330,8 +325,8 @@ def _check_delay(rtt_ms: float, jitter_ms: float) -> None:
 
 class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
     """The default selector, waking up some 20 µs after a timeout instead of up to 1 ms,
-    and, for ``hot_poll_s`` after the last time something was ready, polling instead of
-    sleeping (0: never)."""
+    and polling instead of sleeping for ``hot_poll_s`` (0: never) after the last time
+    something was ready or a timeout ran out (in the proxy: a chunk came due)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -340,7 +335,7 @@ class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = self._select(timeout)
-        if ready:
+        if ready or (timeout is not None and timeout > 0):
             self.last_ready = time.monotonic()
         return ready
 
@@ -373,25 +368,18 @@ class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
 class _Proxy:
     """The child's state: the current delay, the open links, the statistics."""
 
-    def __init__(self, upstream: Upstream, selector: _PreciseSelector, *, rtt_ms: float,
-                 jitter_ms: float, seed: int) -> None:
+    def __init__(self, upstream: Upstream, *, rtt_ms: float, jitter_ms: float,
+                 seed: int) -> None:
         self.upstream = upstream
-        self.selector = selector
         self.rng = random.Random(seed)
         self.links: set[_Link] = set()
-        self.realtime_allowed = _realtime_allowed()
         self.set_delay(rtt_ms, jitter_ms)
         self.reset()
 
     def set_delay(self, rtt_ms: float, jitter_ms: float) -> None:
-        """A new delay; at 0 ms poll when hot at normal priority, above it sleep until timers
-        at real-time priority (where allowed)."""
+        """Delay every chunk read from now on by ``rtt_ms / 2 ± jitter_ms / 2``."""
         self.rtt_s = rtt_ms / MS_PER_S
         self.jitter_s = jitter_ms / MS_PER_S
-        immediate = self.rtt_s == 0 and self.jitter_s == 0
-        self.selector.hot_poll_s = HOT_POLL_S if immediate else 0.0
-        if self.realtime_allowed:
-            _set_realtime(not immediate)
 
     def reset(self) -> None:
         self.connections = 0
@@ -601,10 +589,9 @@ class _Link:
                 side.transport.abort()
 
 
-async def _serve(upstream: Upstream, selector: _PreciseSelector,
-                 settings: dict[str, Any]) -> None:
+async def _serve(upstream: Upstream, settings: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
-    proxy = _Proxy(upstream, selector, **settings)
+    proxy = _Proxy(upstream, **settings)
     tasks: set[asyncio.Task[None]] = set()  # keep a reference until they are done
 
     def accept() -> _Side:
@@ -617,7 +604,7 @@ async def _serve(upstream: Upstream, selector: _PreciseSelector,
         return link.client
 
     server = await loop.create_server(accept, LOOPBACK, 0)
-    _reply({"port": server.sockets[0].getsockname()[1], "realtime": proxy.realtime_allowed})
+    _reply({"port": server.sockets[0].getsockname()[1]})
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     try:
@@ -636,26 +623,6 @@ async def _serve(upstream: Upstream, selector: _PreciseSelector,
             link.close()
 
 
-def _realtime_allowed() -> bool:
-    """Whether this process may switch to real-time scheduling (it stays as it was)."""
-    try:
-        policy = os.sched_getscheduler(0)
-        params = os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
-        os.sched_setscheduler(0, policy, params)
-    except (AttributeError, OSError):  # not Linux, or not allowed
-        return False
-    return True
-
-
-def _set_realtime(realtime: bool) -> None:
-    """Real-time (``SCHED_FIFO``) or normal scheduling for this process."""
-    if realtime:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
-    else:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-
-
 def _reply(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
@@ -666,8 +633,9 @@ def main(argv: list[str] | None = None) -> None:
     spec = json.loads((argv if argv is not None else sys.argv[1:])[0])
     upstream = Upstream(**spec.pop("upstream"))
     selector = _PreciseSelector()
+    selector.hot_poll_s = HOT_POLL_S
     with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
-        runner.run(_serve(upstream, selector, spec))
+        runner.run(_serve(upstream, spec))
 
 
 if __name__ == "__main__":

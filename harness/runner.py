@@ -360,7 +360,7 @@ async def _sweep(url: str, operations: Sequence[Operation], config: RunConfig, p
         lateness: dict[str, dict[str, float]] = {}
         gathered.environment["proxy"] = {
             "rtt_ms": list(config.rtt_sweep_ms), "jitter_ms": config.jitter_ms,
-            "rtt_0_through_proxy": True, "realtime_priority": proxy.realtime,
+            "rtt_0_through_proxy": True,
             "overhead": overhead.as_dict(), "lateness_ms": lateness}
         proxy.stats(reset=True)
         for rtt in config.rtt_sweep_ms:

@@ -211,12 +211,15 @@ def _build_indexes(target: Target, conn: psycopg.Connection, path: Path, builds:
                 stack.enter_context(session.transaction())
             with ThreadPoolExecutor(len(sessions)) as pool:
                 list(pool.map(work, sessions))
-            if first_error:
-                raise first_error[0]
-            conn.execute(ledger_sql, ledger_args)
-    except psycopg.Error as exc:
-        closed = any(session.closed for session in sessions)
-        raise _failure(closed, path, exc) from exc
+            try:
+                if first_error:
+                    raise first_error[0]
+                conn.execute(ledger_sql, ledger_args)
+            except psycopg.Error as exc:  # before the stack closes the helpers
+                lost = any(session.closed for session in sessions)
+                raise _failure(lost, path, exc) from exc
+    except psycopg.Error as exc:  # a commit failed
+        raise _failure(conn.closed, path, exc) from exc
 
 
 def _run(

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from harness.embedded import running_server
 from harness.proxy import LatencyProxy, Upstream, measure_overhead
@@ -103,9 +103,24 @@ def core_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, flo
             engine.dispose()
 
 
-async def dal_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
-    """A one-row read as the case study's DAL makes it (``scenarios._dal.read_rows``): a new
-    async session, its connection switched to autocommit, one statement, one round trip."""
+SessionRead = Callable[[AsyncSession, int], Awaitable[None]]
+
+
+async def read_in_session(session: AsyncSession, row_id: int) -> None:
+    """SQLAlchemy's default: BEGIN, the SELECT, and the pool's ROLLBACK (three round trips)."""
+    (await session.execute(BY_ID, {"id": row_id})).one()
+
+
+async def read_like_the_dal(session: AsyncSession, row_id: int) -> None:
+    """A one-row read as the case study's DAL makes it (``scenarios._dal.read_rows``): the
+    session's connection switched to autocommit, one statement, one round trip."""
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    (await connection.execute(BY_ID, {"id": row_id})).one()
+
+
+async def session_select(direct_url: str, proxied_url: str, rounds: int,
+                         read: SessionRead) -> dict[str, float]:
+    """``read`` in a new async session per call, direct and through the proxy."""
     engines = {"direct": create_async_engine(sqlalchemy_url(direct_url)),
                "proxied": create_async_engine(sqlalchemy_url(proxied_url))}
     makers = {name: async_sessionmaker(engine) for name, engine in engines.items()}
@@ -113,29 +128,7 @@ async def dal_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str
     def side(name: str) -> Callable[[int], Awaitable[None]]:
         async def one(row_id: int) -> None:
             async with makers[name]() as session:
-                connection = await session.connection(
-                    execution_options={"isolation_level": "AUTOCOMMIT"})
-                (await connection.execute(BY_ID, {"id": row_id})).one()
-        return one
-
-    try:
-        sides = {name: side(name) for name in makers}
-        await interleaved_async(50, sides)  # warm
-        return await interleaved_async(rounds, sides)
-    finally:
-        for engine in engines.values():
-            await engine.dispose()
-
-
-async def session_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
-    engines = {"direct": create_async_engine(sqlalchemy_url(direct_url)),
-               "proxied": create_async_engine(sqlalchemy_url(proxied_url))}
-    makers = {name: async_sessionmaker(engine) for name, engine in engines.items()}
-
-    def side(name: str) -> Callable[[int], Awaitable[None]]:
-        async def one(row_id: int) -> None:
-            async with makers[name]() as session:
-                (await session.execute(BY_ID, {"id": row_id})).one()
+                await read(session, row_id)
         return one
 
     try:
@@ -170,9 +163,9 @@ def main() -> None:
                 "1-row SELECT, SQLAlchemy Core, in a transaction": core_select(
                     url, proxied, args.rounds),
                 "1-row SELECT, async session per call (BEGIN/SELECT/ROLLBACK)": asyncio.run(
-                    session_select(url, proxied, args.rounds)),
+                    session_select(url, proxied, args.rounds, read_in_session)),
                 TARGET_LEVEL: asyncio.run(
-                    dal_select(url, proxied, args.rounds)),
+                    session_select(url, proxied, args.rounds, read_like_the_dal)),
             }
     print(f"{args.rounds} calls per side and level, in alternating blocks of {BLOCK}; "
           "proxy at RTT 0")

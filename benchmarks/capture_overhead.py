@@ -23,9 +23,9 @@ import psycopg
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
 from sqlalchemy.engine import Connection
 
-from harness.capture import Capture
-from harness.embedded import running_server
-from harness.urls import sqlalchemy_url
+from dalperf.capture.session import Capture
+from dalperf.db.embedded import running_server
+from dalperf.db.urls import sqlalchemy_url
 
 DATABASE = "capture_overhead"
 ROWS = 1000

@@ -19,12 +19,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from harness import urls
-from harness.database import Source, Target
-from harness.embedded import running_server
-from harness.report.plan_views import PlanView, human_bytes, operation_plans
-from harness.results import load
-from seed.load import seed_database
+from dalperf.db import urls
+from dalperf.db.embedded import running_server
+from dalperf.db.targets import Source, Target
+from dalperf.report.plan_views import PlanView, human_bytes, operation_plans
+from dalperf.results import read_results
+from dalperf.seed.loader import seed_database
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
             print(f"seeded scale {args.scale:g}: {seeded.total_rows:,} rows in "
                   f"{seeded.seconds:.1f} s (not timed)")
         out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "r.json"
-        cmd = [sys.executable, "-m", "harness", "run", "--indexes", "both", "--disposable",
+        cmd = [sys.executable, "-m", "dalperf", "run", "--indexes", "both", "--disposable",
                "--iterations", str(args.iterations), "--no-complexity",
                "--database-url", url, "--out", str(out)]
         start = time.perf_counter()
@@ -57,7 +57,7 @@ def main() -> None:
 
 
 def show(path: Path) -> None:
-    results = load(path)
+    results = read_results(path)
     for operation, section in operation_plans(results).items():
         print(operation)
         for variant in section.variants:

@@ -2,17 +2,17 @@
 
 Usage: python benchmarks/proxy_overhead.py [--rounds 2000]
 
-One throwaway embedded server, one proxy (:class:`harness.proxy.LatencyProxy`) at RTT 0.
+One throwaway embedded server, one proxy (:class:`dalperf.network.proxy.LatencyProxy`) at RTT 0.
 Four levels, each measured in alternating blocks of calls (ABBA, so drift in the
 machine's speed hits both sides alike), medians compared:
 
 - ``SELECT 1`` on a raw psycopg connection in autocommit (one round trip, nothing else:
-  the proxy's cost per round trip, :func:`harness.proxy.measure_overhead`);
+  the proxy's cost per round trip, :func:`dalperf.network.proxy.measure_overhead`);
 - a primary-key SELECT of one row through a SQLAlchemy connection held open inside one
   transaction (one round trip plus SQLAlchemy's own work);
 - the same SELECT in a new async session per call, as SQLAlchemy's defaults make it:
   BEGIN, the SELECT and the pool's ROLLBACK (three round trips);
-- the same SELECT as the case study's DAL makes a one-row read (``scenarios._dal.read_rows``):
+- the same SELECT as the case study's DAL makes a one-row read (``dalperf.scenarios._dal.read_rows``):
   a new async session whose connection runs the one statement in autocommit (one round
   trip).  This is what ``dalperf run`` times, and the level the target is checked on.
 
@@ -33,9 +33,9 @@ import psycopg
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from harness.embedded import running_server
-from harness.proxy import LatencyProxy, Upstream, measure_overhead
-from harness.urls import sqlalchemy_url
+from dalperf.db.embedded import running_server
+from dalperf.db.urls import sqlalchemy_url
+from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 
 DATABASE = "proxy_overhead"
 ROWS = 1000
@@ -112,7 +112,7 @@ async def read_in_session(session: AsyncSession, row_id: int) -> None:
 
 
 async def read_like_the_dal(session: AsyncSession, row_id: int) -> None:
-    """A one-row read as the case study's DAL makes it (``scenarios._dal.read_rows``): the
+    """A one-row read as the case study's DAL makes it (``dalperf.scenarios._dal.read_rows``): the
     session's connection switched to autocommit, one statement, one round trip."""
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     (await connection.execute(BY_ID, {"id": row_id})).one()

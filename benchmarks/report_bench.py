@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.budgets import BudgetSet
-from harness.check import evaluate
-from harness.cli import main as dalperf
-from harness.report import render
-from harness.results import load
+from dalperf.cli import main as dalperf
+from dalperf.gate.budgets import BudgetSet
+from dalperf.gate.check import evaluate
+from dalperf.report import render
+from dalperf.results import read_results
 
 
 def default_results(folder: Path) -> Path:
@@ -45,12 +45,12 @@ def main() -> None:
         command: list[float] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "harness", "report", str(path),
+            subprocess.run([sys.executable, "-m", "dalperf", "report", str(path),
                             "--html", str(folder / "report.html"),
                             "--markdown", str(folder / "report.md")],
                            check=True, stdout=subprocess.DEVNULL)
             command.append(time.perf_counter() - t0)
-        results = load(path)
+        results = read_results(path)
         budgets = BudgetSet()
         verdict = evaluate(results, budgets=budgets)
         rendering: list[float] = []

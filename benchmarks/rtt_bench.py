@@ -7,8 +7,8 @@ user runs it, in a subprocess, on the four operations of the summary's table, th
 latency proxy at each RTT of ``--rtt-ms``.  From the results JSON alone it prints, per
 RTT, each variant's network depth and median wall time with its improvement over the
 naive variant beside the summary's claimed improvement, then the summary's table redone
-at the RTT closest to its figures (:func:`harness.rtt.reproduce_summary`), and, with more
-than one RTT, how well ``t0 + depth x RTT`` predicts the medians (:func:`harness.rtt.model_fits`).
+at the RTT closest to its figures (:func:`dalperf.network.rtt.reproduce_summary`), and, with more
+than one RTT, how well ``t0 + depth x RTT`` predicts the medians (:func:`dalperf.network.rtt.model_fits`).
 
 Target (issue 8): at RTT 50 ms, our (optimized) improvements at least the summary's
 70%, 94%, 60% and 50%.
@@ -23,12 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import urls
-from harness.database import Source, Target
-from harness.embedded import running_server
-from harness.results import Results, load
-from harness.rtt import model_fits, reproduce_summary
-from seed.load import seed_database
+from dalperf.db import urls
+from dalperf.db.embedded import running_server
+from dalperf.db.targets import Source, Target
+from dalperf.network.rtt import model_fits, reproduce_summary
+from dalperf.results import Results, read_results
+from dalperf.seed.loader import seed_database
 
 OPERATIONS = ("profile_stats.get_user_stats", "render_chains.delete_chain",
               "renders.get_with_context", "billing.get_user_credits_with_reset")
@@ -89,13 +89,13 @@ def main() -> None:
         seeded = seed_database(target, scale=args.scale, seed=0)
         print(f"seeded scale {args.scale}: {seeded.total_rows:,} rows (not timed)")
         out = args.out or Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "harness", "run", "--rtt-ms", args.rtt_ms,
+        cmd = [sys.executable, "-m", "dalperf", "run", "--rtt-ms", args.rtt_ms,
                "--iterations", str(args.iterations), "--warmup", "1", "--param-sets", "1",
                "--no-complexity", "--database-url", status.url(), "--out", str(out),
                *(arg for operation in OPERATIONS for arg in ("--only", operation))]
         print("$ dalperf " + " ".join(cmd[3:]))
         subprocess.run(cmd, check=True, env={**os.environ, "DATABASE_URL": ""})
-        results = load(out)
+        results = read_results(out)
     proxy = results.environment["proxy"]
     overhead = proxy["overhead"]
     print(f"proxy: overhead at RTT 0 "

@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import urls
-from harness.database import Source, Target
-from harness.embedded import running_server
-from seed.load import seed_database
+from dalperf.db import urls
+from dalperf.db.embedded import running_server
+from dalperf.db.targets import Source, Target
+from dalperf.seed.loader import seed_database
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
         seeded = seed_database(target, scale=args.scale, seed=0)
         print(f"seeded scale {args.scale}: {seeded.total_rows:,} rows in {seeded.seconds:.1f} s (not timed)")
         out = Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "harness", "run", "--iterations", str(args.iterations),
+        cmd = [sys.executable, "-m", "dalperf", "run", "--iterations", str(args.iterations),
                "--database-url", status.url(), "--out", str(out)]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, env={**os.environ, "DATABASE_URL": ""})

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import psycopg
 
-from harness import urls
-from harness.database import Source, Target
-from harness.embedded import OWNED_MARKER, SUPERUSER, ServerStatus, bin_path, running_server
-from seed.load import ANALYZE_STEP, GENERATE_STEP, INDEX_STEP, seed_database
+from dalperf.db import urls
+from dalperf.db.embedded import OWNED_MARKER, SUPERUSER, ServerStatus, bin_path, running_server
+from dalperf.db.targets import Source, Target
+from dalperf.seed.loader import ANALYZE_STEP, GENERATE_STEP, INDEX_STEP, seed_database
 
 PGBENCH_ROWS_PER_SCALE = 100_000  # pgbench_accounts rows per pgbench scale unit
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.embedded import EmbeddedServer
+from dalperf.db.embedded import EmbeddedServer
 
 
 def main() -> None:

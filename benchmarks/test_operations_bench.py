@@ -23,10 +23,17 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from harness.pytest_plugin import SeededDatabase
-from harness.scenario import REGISTRY, Engines, Operation, invoke, load_modules, open_engines
+from dalperf.measure.scenario import (
+    REGISTRY,
+    Engines,
+    Operation,
+    invoke,
+    load_modules,
+    open_engines,
+)
+from dalperf.pytest_plugin import SeededDatabase
 
-CASE_STUDY = "scenarios"
+CASE_STUDY = "dalperf.scenarios"
 
 load_modules([CASE_STUDY])
 CASES = [(op.name, variant.name) for op in REGISTRY if op.module.startswith(CASE_STUDY + ".")

@@ -1,27 +1,89 @@
-"""dalperf's engine: provisioning, instrumentation, measurement; knows nothing of any one app.
+"""dalperf: measure how many queries and round trips each DAL operation makes, and how long it takes.
 
-The instrumentation layer's public names are exported here::
+The public API, importable from here::
 
-    from harness import Capture
+    from dalperf import Capture                          # count an engine's statements
     with Capture(engine) as cap:
         operation()
-    cap.summary()
+    cap.queries, cap.round_trips, cap.network_round_trips
+
+    from dalperf import Budget, Db, Size, register       # declare operations to measure
+    register("items.get_by_ids", variants={"naive": naive, "optimized": optimized},
+             params=pick_ids, budgets={"optimized": Budget(max_queries=1)})
+
+Names resolve on first use (PEP 562), so ``import dalperf`` and the command line stay
+instant: SQLAlchemy and the drivers load only when a capture or a scenario is touched.
+Subpackages follow the data flow: :mod:`dalperf.db` (provisioning), :mod:`dalperf.capture`,
+:mod:`dalperf.measure`, :mod:`dalperf.plans`, :mod:`dalperf.network`,
+:mod:`dalperf.loadtest`, :mod:`dalperf.gate`, :mod:`dalperf.report`, :mod:`dalperf.cli`.
 """
 
-from harness.capture import Capture, bind_context, captured, suspended
-from harness.figures import FingerprintTotal, NPlusOne
-from harness.fingerprint import fingerprint
-from harness.records import HiddenKind, HiddenRoundTrip, Statement
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dalperf.capture import (
+        Capture,
+        FingerprintTotal,
+        HiddenKind,
+        HiddenRoundTrip,
+        NPlusOne,
+        Statement,
+        bind_context,
+        captured,
+        fingerprint,
+        suspended,
+    )
+    from dalperf.gate.budgets import Budget
+    from dalperf.measure.scenario import Db, Size, SyncDb, register
+
+_EXPORTS = {
+    "Capture": "dalperf.capture",
+    "FingerprintTotal": "dalperf.capture",
+    "HiddenKind": "dalperf.capture",
+    "HiddenRoundTrip": "dalperf.capture",
+    "NPlusOne": "dalperf.capture",
+    "Statement": "dalperf.capture",
+    "bind_context": "dalperf.capture",
+    "captured": "dalperf.capture",
+    "fingerprint": "dalperf.capture",
+    "suspended": "dalperf.capture",
+    "Budget": "dalperf.gate.budgets",
+    "Db": "dalperf.measure.scenario",
+    "Size": "dalperf.measure.scenario",
+    "SyncDb": "dalperf.measure.scenario",
+    "register": "dalperf.measure.scenario",
+}
 
 __all__ = [
+    "Budget",
     "Capture",
+    "Db",
     "FingerprintTotal",
     "HiddenKind",
     "HiddenRoundTrip",
     "NPlusOne",
+    "Size",
     "Statement",
+    "SyncDb",
     "bind_context",
     "captured",
     "fingerprint",
+    "register",
     "suspended",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dalperf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,5 +1,5 @@
-"""``python -m harness`` runs the ``dalperf`` command line."""
+"""``python -m dalperf`` runs the ``dalperf`` command line."""
 
-from harness.cli import main
+from dalperf.cli import main
 
 main()

@@ -9,6 +9,7 @@ Hierarchy::
     │   └── MigrationError           an edited applied migration, an unknown version
     ├── EnvironmentProblem  (exit 3) the machine, not the user's input, is at fault
     │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
+    │   │   └── RunAborted           the database went away mid-run; carries what was measured
     │   └── ServerStartError         the embedded server (or container) could not start
     └── CheckFailed         (exit 1) a budget or regression check failed
 
@@ -18,7 +19,12 @@ only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
 
 from __future__ import annotations
 
-EXIT_OK = 0
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dalperf.results import Results
+
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
@@ -56,6 +62,16 @@ class EnvironmentProblem(DalperfError):
 
 class DatabaseUnreachable(EnvironmentProblem):
     """No PostgreSQL answered at the target, or it refused the login."""
+
+
+class RunAborted(DatabaseUnreachable):
+    """The database went away mid-run; :attr:`results` holds what was measured before
+    (marked ``partial``), :attr:`written` where they were saved, if they were."""
+
+    def __init__(self, message: str, *, results: Results) -> None:
+        super().__init__(message)
+        self.results = results
+        self.written: Path | None = None
 
 
 class ServerStartError(EnvironmentProblem):

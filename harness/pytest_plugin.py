@@ -12,7 +12,7 @@ Fixtures:
   sync engine on ``dalperf_database``; override it in your ``conftest.py`` to return your
   application's ``Engine`` or ``AsyncEngine``.
 - ``query_capture``: ``with query_capture() as cap: ...`` records the block's statements
-  (a :class:`harness.capture.Capture`: ``cap.queries``, ``cap.round_trips``, ...);
+  (a :class:`dalperf.capture.session.Capture`: ``cap.queries``, ``cap.round_trips``, ...);
   ``query_capture(engine)`` for another engine.
 - ``assert_max_queries``: ``with assert_max_queries(3, round_trips=1): ...`` fails the test
   when the block sends more than 3 statements, or more than 1 round trip deep.
@@ -24,7 +24,7 @@ max_rows_fetched=…, no_n_plus_one=True)`` checks the statements of the whole t
 
 A failure lists the captured statements grouped by fingerprint, with their counts and the
 call sites dalperf sampled (every repeated statement gets one).  Limits are validated and
-checked by :mod:`harness.budgets`, as ``dalperf check`` does.
+checked by :mod:`dalperf.gate.budgets`, as ``dalperf check`` does.
 """
 
 from __future__ import annotations
@@ -33,18 +33,16 @@ import argparse
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from harness import urls
-from harness.budgets import LIMITS, Figures, breaches, check_limits, shorten_sql
-from harness.capture import Capture
-from harness.database import Source, Target
-from harness.embedded import running_server
-from harness.errors import UsageError
+from dalperf.errors import UsageError
+from dalperf.gate.budgets import LIMITS, Figures, breaches, check_limits, shorten_sql
+
+if TYPE_CHECKING:
+
+    from dalperf.capture import Capture
 
 DEFAULT_SCALE = 0.05
 DEFAULT_SEED = 0
@@ -52,7 +50,7 @@ MARKER = "query_budget"
 CAPTURE_LIMITS = ("max_queries", "max_round_trips", "max_rows_fetched", "no_n_plus_one")
 SQL_SHOWN = 240  # characters of each statement shape in a failure message
 
-AnyEngine = Engine | AsyncEngine
+AnyEngine = "Engine | AsyncEngine"
 _ARMED = pytest.StashKey[tuple[AnyEngine, dict[str, Any]]]()
 
 
@@ -100,13 +98,16 @@ class SeededDatabase:
 @pytest.fixture(scope="session")
 def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
     """A throwaway embedded server holding the case-study data; stopped after the session."""
-    from seed.load import seed_database  # the case study's data, imported only when used
+    from dalperf import casestudy
+    from dalperf.db import urls
+    from dalperf.db.embedded import running_server
+    from dalperf.db.targets import Source, Target
 
     scale = pytestconfig.getoption("dalperf_scale")
     seed = pytestconfig.getoption("dalperf_seed")
     with running_server(None) as status:
         target = Target(url=urls.parse(status.url()), source=Source.EMBEDDED, writable=True)
-        seed_database(target, scale=scale, seed=seed)
+        casestudy.seed(target, scale=scale, seed=seed, reset=False)
         yield SeededDatabase(url=target.libpq_url, sqlalchemy_url=target.sqlalchemy_url,
                              scale=scale, seed=seed)
 
@@ -114,6 +115,8 @@ def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
 @pytest.fixture(scope="session")
 def dalperf_engine(dalperf_database: SeededDatabase) -> Iterator[AnyEngine]:
     """The engine counted by the marker and the default of the capture fixtures."""
+    from sqlalchemy import create_engine
+
     engine = create_engine(dalperf_database.sqlalchemy_url)
     yield engine
     engine.dispose()
@@ -122,6 +125,8 @@ def dalperf_engine(dalperf_database: SeededDatabase) -> Iterator[AnyEngine]:
 @pytest.fixture
 def query_capture(request: pytest.FixtureRequest) -> Callable[..., Capture]:
     """``query_capture(engine=None)``: a fresh Capture for a ``with`` block."""
+    from dalperf.capture import Capture
+
     def capture(engine: AnyEngine | None = None) -> Capture:
         return Capture(engine if engine is not None else request.getfixturevalue("dalperf_engine"))
     return capture
@@ -131,6 +136,8 @@ def query_capture(request: pytest.FixtureRequest) -> Callable[..., Capture]:
 def assert_max_queries(
         request: pytest.FixtureRequest) -> Callable[..., AbstractContextManager[Capture]]:
     """``with assert_max_queries(n, round_trips=None, engine=None): ...``"""
+    from dalperf.capture import Capture
+
     @contextmanager
     def assert_max(n: int, round_trips: int | None = None, *,
                    engine: AnyEngine | None = None) -> Iterator[Capture]:
@@ -161,6 +168,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     armed = item.stash.get(_ARMED, None)
     if armed is None:
         return (yield)
+    from dalperf.capture import Capture
+
     engine, limits = armed
     with Capture(engine) as capture:
         outcome = yield

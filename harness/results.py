@@ -1,8 +1,8 @@
 """The results JSON: the contract between measuring and everything that reads measurements.
 
 ``dalperf run`` writes one :class:`Results`; report, check and baseline read it back with
-:func:`load` and never touch a database.  The file is versioned: :data:`SCHEMA_VERSION`
-rises whenever a field changes meaning, and :func:`load` refuses versions it does not know
+:func:`read_results` and never touch a database.  The file is versioned: :data:`SCHEMA_VERSION`
+rises whenever a field changes meaning, and :func:`read_results` refuses versions it does not know
 instead of misreading them.
 
 Shape (schema_version 1)::
@@ -12,14 +12,15 @@ Shape (schema_version 1)::
                      "started_at", "machine", "iterations", "warmup", ...},
      "operations": [Measurement, ...],          one per operation x variant x indexes x rtt
      "failures": [{"operation", "variant", "kind", "message"}, ...],
+     "partial": null | "why the run stopped early (the database went away, ...)",
      "catalog": {operation: {"description", "variants": {name: description},
                              "claims": {variant: {...}}, "size": {"name", "default"} | null,
                              "mutates"}}}
 
 ``catalog`` describes the operations themselves (added in version 1; files without it read
 as an empty catalog).  ``plans`` in a measurement (one EXPLAIN per distinct statement shape
-of the first measured call) and ``index_audit`` at the top come from :mod:`harness.explain`
-(read by :mod:`harness.plans`) and :mod:`harness.index_audit`; files without them read as
+of the first measured call) and ``index_audit`` at the top come from :mod:`dalperf.plans.explain`
+(read by :mod:`dalperf.plans.findings`) and :mod:`dalperf.plans.index_audit`; files without them read as
 having no plans and no audit.
 
 See :class:`Measurement` for the fields of one entry.
@@ -31,9 +32,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness import jsonfile
-from harness.jsonfile import as_float
-from harness.stats import Summary
+from dalperf import files
+from dalperf.files import as_float
+from dalperf.stats import Summary
 
 SCHEMA_VERSION = 1
 
@@ -108,6 +109,7 @@ class Results:
     failures: tuple[Failure, ...] = ()
     catalog: dict[str, Any] = field(default_factory=dict)
     index_audit: dict[str, Any] | None = None
+    partial: str | None = None  # why the run stopped before measuring everything; None: complete
     schema_version: int = SCHEMA_VERSION
 
     def measurement(self, operation: str, variant: str, *, indexes: bool = True,
@@ -122,16 +124,16 @@ class Results:
         return {"schema_version": data.pop("schema_version"), **data}
 
     def dumps(self) -> str:
-        return jsonfile.dumps(self.to_dict())
+        return files.dumps(self.to_dict())
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write never leaves half a results file."""
-        jsonfile.write_atomic(path, self.dumps())
+        files.write_atomic(path, self.dumps())
 
 
-def load(path: Path) -> Results:
+def read_results(path: Path) -> Results:
     """Read a results file; any problem is a one-line :class:`UsageError` naming the file."""
-    return jsonfile.read(path, from_dict, what="results file")
+    return files.read(path, from_dict, what="results file")
 
 
 def from_dict(data: Any) -> Results:
@@ -147,6 +149,7 @@ def from_dict(data: Any) -> Results:
         failures=tuple(Failure(**f) for f in data.get("failures", ())),
         catalog=dict(data.get("catalog", {})),
         index_audit=data.get("index_audit"),
+        partial=data.get("partial"),
     )
 
 

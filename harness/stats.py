@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20251004
@@ -33,6 +31,8 @@ class Summary:
         if not samples:
             nan = float("nan")
             return cls(p50=nan, p95=nan, p99=nan, min=nan, max=nan, mean=nan, samples=())
+        import numpy as np  # imported here: reading a results file needs no numpy
+
         values = np.asarray(samples, dtype=float)
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         return cls(p50=float(p50), p95=float(p95), p99=float(p99), min=float(values.min()),
@@ -58,6 +58,8 @@ def median_ratio(numerator: Sequence[float], denominator: Sequence[float], *,
     Both sample sets are resampled independently; the interval is deterministic for a
     given seed, so re-rendering a report gives the same figures.
     """
+    import numpy as np
+
     a = np.asarray(numerator, dtype=float)
     b = np.asarray(denominator, dtype=float)
     if a.size == 0 or b.size == 0:

@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Result, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from harness.errors import UsageError
-from harness.scenario import Db
+from dalperf.errors import UsageError
+from dalperf.measure.scenario import Db
 
 Record = dict[str, Any]
 

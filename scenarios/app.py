@@ -1,6 +1,6 @@
 """The render app over HTTP: the endpoints a dashboard calls, each answered by a chosen variant.
 
-``dalperf load`` serves this app with uvicorn (``scenarios.app:app``) and points locust at
+``dalperf load`` serves this app with uvicorn (``dalperf.scenarios.app:app``) and points locust at
 it.  The variant is the first part of the path::
 
     GET    /naive/user-stats          profile_stats.get_user_stats
@@ -13,8 +13,8 @@ it.  The variant is the first part of the path::
     GET    /_dalperf/health           200 once the inputs are drawn
 
 Each endpoint calls the registered operation's variant through
-:func:`harness.runner.measure_call`, exactly as ``dalperf run`` measures it: under a fresh
-:class:`~harness.capture.Capture`, whose query count and round trips come back in the
+:func:`dalperf.measure.runner.measure_call`, exactly as ``dalperf run`` measures it: under a fresh
+:class:`~dalperf.capture.session.Capture`, whose query count and round trips come back in the
 headers ``X-Dalperf-Queries`` and ``X-Dalperf-Round-Trips``.  The body is the variant's
 result as JSON; a variant that raises gives a 500 with the error.
 
@@ -23,7 +23,7 @@ database with the operation's own params factory (seeds 0, 1, ...), duplicates d
 each request takes one at random, or the one ``?input=k`` names.
 
 Writes leave no trace.  The mutating endpoints run inside
-:func:`harness.scenario.isolated` (via ``measure_call``): one transaction per request,
+:func:`dalperf.measure.scenario.isolated` (via ``measure_call``): one transaction per request,
 rolled back after the variant returns, its own commits turned into savepoints.  The data
 is the same after any number of requests, and never runs out: the same chain can be
 deleted a thousand times.  Two open transactions that write the same rows would wait on
@@ -56,20 +56,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import scenarios  # noqa: F401  (registers the case-study operations)
-from harness import instrument
-from harness.load import (
+import dalperf.scenarios  # noqa: F401  (registers the case-study operations)
+from dalperf.capture import instrument
+from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     HEALTH_PATH,
     POOL_SIZE_ENV,
     QUERIES_HEADER,
     ROUND_TRIPS_HEADER,
 )
-from harness.runner import measure_call
-from harness.scenario import DEFAULT_POOL_SIZE, REGISTRY, Db, Engines, Operation, open_engines
-from scenarios.render_chains import ChainParams
-from scenarios.renders import StatusBatchParams
-from seed.schema import renders
+from dalperf.measure.runner import measure_call
+from dalperf.measure.scenario import (
+    DEFAULT_POOL_SIZE,
+    REGISTRY,
+    Db,
+    Engines,
+    Operation,
+    open_engines,
+)
+from dalperf.scenarios.render_chains import ChainParams
+from dalperf.scenarios.renders import StatusBatchParams
+from dalperf.seed.schema import renders
 
 INPUT_SETS = 16
 

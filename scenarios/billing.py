@@ -11,9 +11,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import FromClause, and_, select, true
 
-from harness.scenario import Budget, Db, register
-from scenarios._dal import Record, labelled_select, pick, read_rows, record, seeded_ids, split
-from seed.schema import subscription_plans, user_credits, user_subscriptions
+from dalperf.measure.scenario import Budget, Db, register
+from dalperf.scenarios._dal import (
+    Record,
+    labelled_select,
+    pick,
+    read_rows,
+    record,
+    seeded_ids,
+    split,
+)
+from dalperf.seed.schema import subscription_plans, user_credits, user_subscriptions
 
 ACTIVE = "active"
 

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import select, tuple_
 
-from harness.errors import UsageError
-from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import Record, read_rows, records
-from seed.schema import gallery_items
+from dalperf.errors import UsageError
+from dalperf.measure.scenario import Budget, Db, Size, register
+from dalperf.scenarios._dal import Record, read_rows, records
+from dalperf.seed.schema import gallery_items
 
 PAGE_SIZE = 20
 

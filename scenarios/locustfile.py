@@ -9,7 +9,7 @@ whole session: :class:`NaiveUser` the "before" code, :class:`OptimizedUser` ours
 variants run side by side on the same machine at the same time.
 
 ``record_requests`` keeps each request's exact response time and the app's query count
-for ``dalperf load`` (see :mod:`harness.load`).  Run by hand, e.g. against an app
+for ``dalperf load`` (see :mod:`dalperf.loadtest.driver`).  Run by hand, e.g. against an app
 already serving on port 8000::
 
     locust -f scenarios/locustfile.py --host http://127.0.0.1:8000 OptimizedUser
@@ -21,7 +21,7 @@ from typing import Any
 
 from locust import FastHttpUser, between, events, task
 
-from harness.load import record_requests, request_context
+from dalperf.loadtest.locust_side import record_requests, request_context
 
 THINK_TIME_S = (0.0, 0.1)  # pause between two clicks, uniform
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, true
 
-from harness.scenario import Budget, Db, register
-from scenarios._dal import Record, pick, read_rows, record, records, seeded_ids
-from scenarios.billing import UserParams, get_user_credits
-from scenarios.projects import get_by_user_id_with_render_counts
-from seed.schema import projects, renders, user_credits, users
+from dalperf.measure.scenario import Budget, Db, register
+from dalperf.scenarios._dal import Record, pick, read_rows, record, records, seeded_ids
+from dalperf.scenarios.billing import UserParams, get_user_credits
+from dalperf.scenarios.projects import get_by_user_id_with_render_counts
+from dalperf.seed.schema import projects, renders, user_credits, users
 
 PROJECTS_LIMIT = 1000  # ProjectsDAL.getByUserIdWithRenderCounts(userId, 1000, 0)
 RECENT_RENDERS = 100  # RendersDAL.getByUser(userId, null, 100)

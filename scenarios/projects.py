@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import Record, pick, read_rows, records, seeded_ids
-from seed.schema import projects, renders
+from dalperf.measure.scenario import Budget, Db, Size, register
+from dalperf.scenarios._dal import Record, pick, read_rows, records, seeded_ids
+from dalperf.seed.schema import projects, renders
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 
-from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import Record, pick, records, seeded_ids
-from seed.schema import render_chains, renders
+from dalperf.measure.scenario import Budget, Db, Size, register
+from dalperf.scenarios._dal import Record, pick, records, seeded_ids
+from dalperf.seed.schema import render_chains, renders
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import FromClause, func, select, true, update
 
-from harness.scenario import Budget, Db, Size, register
-from scenarios._dal import (
+from dalperf.measure.scenario import Budget, Db, Size, register
+from dalperf.scenarios._dal import (
     Record,
     id_array,
     labelled_select,
@@ -28,8 +28,8 @@ from scenarios._dal import (
     seeded_ids,
     split,
 )
-from scenarios.projects import owner_of_at_least
-from seed.schema import projects, render_chains, renders
+from dalperf.scenarios.projects import owner_of_at_least
+from dalperf.seed.schema import projects, render_chains, renders
 
 TOP_N = 5
 WORKER_STATUSES = ("pending", "processing")  # what a worker picks up and then finishes

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import UsageError
+from dalperf.errors import UsageError
 
 DATASET_NOW = np.datetime64("2025-01-01T00:00:00", "us")  # the data's "now"; all of it lies before
 USERS_PER_SCALE = 1_000

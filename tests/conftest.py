@@ -15,11 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness import urls
-from harness.database import Source, Target
-from harness.embedded import OWNED_MARKER, ServerStatus, running_server
-from harness.scenario import Engines, open_engines
-from seed.load import seed_database
+from dalperf.db import urls
+from dalperf.db.embedded import OWNED_MARKER, ServerStatus, running_server
+from dalperf.db.targets import Source, Target
+from dalperf.measure.scenario import Engines, open_engines
+from dalperf.seed.loader import seed_database
 
 _counter = itertools.count()
 
@@ -95,7 +95,7 @@ def table_checksums(url: str) -> dict[str, str]:
     """md5 of every case-study table's rows, in primary-key order, computed by the server."""
     from psycopg import sql
 
-    from seed.schema import TABLES
+    from dalperf.seed.schema import TABLES
 
     result = {}
     with psycopg.connect(url) as conn:

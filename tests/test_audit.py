@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.database import data_dir
-from harness.embedded import EmbeddedServer
-from harness.results import load
+from dalperf.cli import main
+from dalperf.db.embedded import EmbeddedServer
+from dalperf.db.targets import data_dir
+from dalperf.results import read_results
 from tests.conftest import table_checksums
 
 SCALE = "0.05"
@@ -31,7 +31,7 @@ def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Pa
     code = audit(dalperf_home, out, "--scale", SCALE)
     err = capsys.readouterr().err
     assert "rows loaded (scale 0.05, seed 0)" in err and "6 migration(s) applied" in err
-    results = load(out / "results.json")
+    results = read_results(out / "results.json")
     assert (results.environment["scale"], results.environment["seed"]) == (0.05, 0)
     assert {m.operation for m in results.operations} == {
         "render_chains.delete_chain", "billing.get_user_credits_with_reset"}
@@ -51,7 +51,7 @@ def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Pa
 
     assert audit(dalperf_home, out, "--scale", SCALE, "--seed", "1") in (0, 1)
     assert "rows loaded (scale 0.05, seed 1)" in capsys.readouterr().err  # its own db: reset
-    assert load(out / "results.json").environment["seed"] == 1
+    assert read_results(out / "results.json").environment["seed"] == 1
 
 
 def test_audit_never_resets_a_database_it_did_not_provision(

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.baseline import (
+from dalperf.cli import main
+from dalperf.errors import UsageError
+from dalperf.gate.baseline import (
     DEFAULT_BASELINE,
     DEFAULT_CHECKS,
     LatencyCheck,
@@ -17,10 +19,8 @@ from harness.baseline import (
     mismatches,
     save,
 )
-from harness.cli import main
-from harness.errors import UsageError
-from harness.results import Failure
-from harness.stats import Summary
+from dalperf.results import Failure
+from dalperf.stats import Summary
 from tests.test_check import make_measurement, make_results
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.budgets import (
+from dalperf.errors import UsageError
+from dalperf.gate.budgets import (
     Budget,
     BudgetSet,
     Figures,
@@ -15,10 +16,9 @@ from harness.budgets import (
     check_limits,
     default_budget,
     find_pyproject,
-    load_budgets,
+    read_budgets,
 )
-from harness.errors import UsageError
-from harness.scenario import Registry, register
+from dalperf.measure.scenario import Registry, register
 
 
 async def _noop(db: object, params: object) -> None:
@@ -87,7 +87,7 @@ complexity = "O(1)"
 """)
     code_default = {"max_queries": 4, "max_round_trips": 1, "p95_ms": 200.0,
                     "no_n_plus_one": True, "complexity": None}
-    both = load_budgets(pyproject, budgets_file)
+    both = read_budgets(pyproject, budgets_file)
     assert both.limits("renders.get_by_ids", "optimized", code_default) == {
         "max_queries": 1,  # the file beats pyproject beats code
         "max_round_trips": 1,  # code default kept
@@ -96,9 +96,9 @@ complexity = "O(1)"
         "complexity": "O(1)",
     }
     assert both.limits("renders.get_by_ids", "naive", {}) == {"max_queries": 25}
-    assert load_budgets(pyproject, None).limits("renders.get_by_ids", "optimized",
+    assert read_budgets(pyproject, None).limits("renders.get_by_ids", "optimized",
                                                 code_default)["max_queries"] == 2
-    assert load_budgets(None, None).limits("x.y", "optimized", code_default) == code_default
+    assert read_budgets(None, None).limits("x.y", "optimized", code_default) == code_default
 
 
 def test_pyproject_without_budgets_and_find_pyproject(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_pyproject_without_budgets_and_find_pyproject(tmp_path: Path) -> None:
     nested = tmp_path / "a" / "b"
     nested.mkdir(parents=True)
     assert find_pyproject(nested) == pyproject.resolve()
-    assert len(load_budgets(pyproject, None)) == 0
+    assert len(read_budgets(pyproject, None)) == 0
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -119,13 +119,13 @@ def test_bad_budget_files_name_the_file_and_the_problem(tmp_path: Path, text: st
                                                         message: str) -> None:
     path = write(tmp_path / "budgets.toml", text)
     with pytest.raises(UsageError, match=message) as caught:
-        load_budgets(None, path)
+        read_budgets(None, path)
     assert str(path) in str(caught.value)
 
 
 def test_missing_budgets_file() -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        load_budgets(None, Path("/nonexistent/budgets.toml"))
+        read_budgets(None, Path("/nonexistent/budgets.toml"))
 
 
 def test_unknown_operations_and_variants_suggest_close_matches() -> None:

@@ -30,11 +30,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from harness import instrument
-from harness.capture import Capture, bind_context, captured, suspended
-from harness.errors import UsageError
-from harness.records import HiddenKind
-from harness.urls import sqlalchemy_url
+from dalperf.capture import instrument
+from dalperf.capture.records import HiddenKind
+from dalperf.capture.session import Capture, bind_context, captured, suspended
+from dalperf.db.urls import sqlalchemy_url
+from dalperf.errors import UsageError
 
 T = TypeVar("T")
 

@@ -33,10 +33,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from harness.capture import Capture
-from harness.fingerprint import fingerprint
-from harness.records import HiddenKind
-from harness.urls import sqlalchemy_url
+from dalperf.capture.fingerprint import fingerprint
+from dalperf.capture.records import HiddenKind
+from dalperf.capture.session import Capture
+from dalperf.db.urls import sqlalchemy_url
 
 metadata = MetaData()
 items = Table("items", metadata, Column("id", Integer, primary_key=True),

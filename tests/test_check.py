@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from harness.budgets import Budget, BudgetSet
-from harness.check import Violation, evaluate, with_budgets
-from harness.cli import main
-from harness.results import Complexity, Failure, Measurement, Results, load
-from harness.stats import Summary
+from dalperf.cli import main
+from dalperf.gate.budgets import Budget, BudgetSet
+from dalperf.gate.check import Violation, evaluate, with_budgets
+from dalperf.results import Complexity, Failure, Measurement, Results, read_results
+from dalperf.stats import Summary
 
 STEADY = (1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02)
 
@@ -111,7 +111,7 @@ def test_with_budgets_records_effective_budget_and_violations(tmp_path: Path) ->
     recorded = with_budgets(make_results(make_measurement(queries=5, round_trips=2)), budgets)
     path = tmp_path / "results.json"
     recorded.save(path)
-    m = load(path).operations[0]
+    m = read_results(path).operations[0]
     assert m.budget == {"max_queries": 4, "max_round_trips": 1, "p95_ms": 200.0,
                         "no_n_plus_one": True}
     assert [(v["limit"], v["allowed"], v["measured"]) for v in m.violations] == [
@@ -214,7 +214,7 @@ SCENARIO = '''
 """Users' emails by id: the optimized variant {what}."""
 from sqlalchemy import text
 
-from harness.scenario import Db, register
+from dalperf.measure.scenario import Db, register
 
 REGRESSED = {regressed}
 
@@ -257,7 +257,7 @@ def scenario_module(folder: Path, *, regressed: bool) -> Path:
 
 def dalperf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real command line in its own process (each run has its own operation registry)."""
-    return subprocess.run([sys.executable, "-m", "harness", *args], check=False, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "dalperf", *args], check=False, cwd=cwd,
                           text=True, capture_output=True, timeout=300,
                           env={**os.environ, "COLUMNS": "200"})
 
@@ -269,8 +269,8 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from harness import urls
-from harness.scenario import REGISTRY, Db, load_module, open_engines
+from dalperf.db import urls
+from dalperf.measure.scenario import REGISTRY, Db, load_module, open_engines
 
 URL = {url!r}
 load_module({module!r})
@@ -307,7 +307,7 @@ def test_acceptance_regressed_module_fails_check_baseline_and_marker(
                       cwd=tmp_path)
         assert run.returncode == 0, run.stderr
     good, bad = str(tmp_path / "unmodified_ops.json"), str(tmp_path / "regressed_ops.json")
-    assert load(Path(bad)).measurement("acceptance.user_emails", "optimized").violations
+    assert read_results(Path(bad)).measurement("acceptance.user_emails", "optimized").violations
 
     # 1. the budget gate (check reads JSON only: it runs in this process)
     assert main(["check", good]) == 0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
-from harness.explain import Explainer, classify
-from harness.fingerprint import fingerprint
-from harness.plans import PlanThresholds, findings, seq_scans
-from harness.records import Statement
-from harness.scenario import REGISTRY, Engines, load_module, load_modules
+from dalperf.capture.fingerprint import fingerprint
+from dalperf.capture.records import Statement
+from dalperf.measure import runner
+from dalperf.measure.scenario import REGISTRY, Engines, load_module, load_modules
+from dalperf.plans.explain import Explainer, classify
+from dalperf.plans.findings import PlanThresholds, findings, seq_scans
 from tests.conftest import table_checksums
 
 
@@ -58,7 +58,7 @@ def test_replay_explains_each_shape_once_and_keeps_state_between_writes(
         engines: Engines, loop: asyncio.Runner, explainer: Explainer, seeded_db: str) -> None:
     """delete_chain naive: the chain's DELETE is only possible after the 50 UPDATEs detached its
     renders (the foreign key), so an explainable DELETE shows the replay kept their effect."""
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     operation = REGISTRY.get("render_chains.delete_chain")
     params = loop.run(operation.draw_params(engines))
     call = loop.run(runner.measure_call(operation, operation.variant("naive"), engines, params))
@@ -134,7 +134,7 @@ def test_a_failing_or_utility_statement_is_not_explainable_and_the_replay_goes_o
 
 SCENARIO = textwrap.dedent('''
     from sqlalchemy import text
-    from harness.scenario import register
+    from dalperf.measure.scenario import register
 
     async def pick(db, rng, size):
         return None
@@ -173,7 +173,7 @@ def test_a_run_records_unexplainable_statements_and_does_not_abort(
 
 
 def test_no_explain_means_no_plans(seeded_db: str) -> None:
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     config = runner.RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False,
                               explain=None)
     operation = REGISTRY.get("billing.get_user_credits_with_reset")
@@ -185,7 +185,7 @@ def test_the_planners_own_index_probes_are_not_counted_as_scans(
         engines: Engines, loop: asyncio.Runner, explainer: Explainer) -> None:
     """Planning the self-joins of get_with_context probes the indexes on parent_render_id,
     reference_render_id and chain_id (their actual min and max); executing it does not."""
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     operation = REGISTRY.get("renders.get_with_context")
     params = loop.run(operation.draw_params(engines))
     call = loop.run(runner.measure_call(operation, operation.variant("optimized"), engines,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.fingerprint import UNPARSED_PREFIX, fingerprint, shape, to_dollar_params
-from harness.records import HiddenKind
+from dalperf.capture.fingerprint import UNPARSED_PREFIX, fingerprint, shape, to_dollar_params
+from dalperf.capture.records import HiddenKind
 
 SAME_SHAPE = [
     ("literal values", "SELECT * FROM users WHERE id = 1", "SELECT * FROM users WHERE id = 42"),

@@ -18,17 +18,19 @@ import psycopg
 import pytest
 from playwright.sync_api import BrowserContext
 
-from harness import index_audit, runner
-from harness.check import BudgetSet, evaluate
-from harness.cli import main
-from harness.embedded import ServerStatus
-from harness.errors import MigrationError, UsageError
-from harness.index_audit import Catalog, Index, IndexMode, filter_columns, overlaps
-from harness.migrate import default_folder
-from harness.plans import PlanThresholds
-from harness.results import Results, load
-from harness.scenario import REGISTRY, load_modules
-from seed.load import seed_database
+from dalperf.cli import main
+from dalperf.db.embedded import ServerStatus
+from dalperf.db.migrations import default_folder
+from dalperf.errors import MigrationError, UsageError
+from dalperf.gate.check import BudgetSet, evaluate
+from dalperf.measure import runner
+from dalperf.measure.config import IndexMode
+from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.plans import index_audit
+from dalperf.plans.findings import PlanThresholds
+from dalperf.plans.index_audit import Catalog, Index, filter_columns, overlaps
+from dalperf.results import Results, read_results
+from dalperf.seed.loader import seed_database
 from tests.conftest import create_database, drop_database, target_for
 from tests.test_report import render_html
 from tests.test_report_browser import Watched, browser  # noqa: F401  (the browser fixture)
@@ -59,7 +61,7 @@ def audit_db(pg_server: ServerStatus) -> Iterator[str]:
 
 
 def measure_states(url: str, mode: IndexMode, names: tuple[str, ...] = OPERATIONS) -> Results:
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     operations = [REGISTRY.get(name) for name in names]
     target = target_for(url)
     results = index_audit.measure_index_states(
@@ -136,7 +138,7 @@ def test_indexes_are_back_and_the_results_file_keeps_plans(both: Results, audit_
                                                            tmp_path: Path) -> None:
     assert set(index_audit.index_names(MIGRATION)) <= index_names_in(audit_db)
     both.save(tmp_path / "r.json")
-    again = load(tmp_path / "r.json")
+    again = read_results(tmp_path / "r.json")
     assert again.index_audit == both.index_audit
     m = again.measurement("gallery.list_public", "naive", indexes=False)
     assert m.plans == both.measurement("gallery.list_public", "naive", indexes=False).plans
@@ -251,7 +253,7 @@ def test_the_performance_migration(tmp_path: Path) -> None:
 
 MODULE = textwrap.dedent('''
     from sqlalchemy import text
-    from harness.scenario import register
+    from dalperf.measure.scenario import register
 
     async def pick(db, rng, size):
         return None

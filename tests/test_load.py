@@ -28,21 +28,22 @@ import numpy as np
 import psutil
 import pytest
 
-import scenarios
-from harness import load as loadtest
-from harness import load_results
-from harness.cli import main
-from harness.errors import UsageError
-from harness.load import LoadConfig, run_load, serve
-from harness.load_results import LoadResults, Request, summarise
-from harness.report.load import endpoint_of, load_view
-from harness.scenario import REGISTRY, Engines
-from scenarios.app import ROWS_WRITTEN, draw_inputs
+import dalperf.scenarios
+from dalperf.cli import main
+from dalperf.errors import UsageError
+from dalperf.loadtest import driver as loadtest
+from dalperf.loadtest import locust_side
+from dalperf.loadtest import results as load_results
+from dalperf.loadtest.driver import LoadConfig, run_load, serve
+from dalperf.loadtest.results import LoadResults, Request, summarise
+from dalperf.measure.scenario import REGISTRY, Engines
+from dalperf.report.loadtest import endpoint_of, load_view
+from dalperf.scenarios.app import ROWS_WRITTEN, draw_inputs
 from tests.conftest import table_checksums
 from tests.test_report_browser import browser  # noqa: F401  (the fixture)
 
-APP = "scenarios.app:app"
-LOCUSTFILE = Path(scenarios.__file__).with_name("locustfile.py")
+APP = "dalperf.scenarios.app:app"
+LOCUSTFILE = Path(dalperf.scenarios.__file__).with_name("locustfile.py")
 OUR_PROCESSES = ("uvicorn", "locust")
 
 
@@ -146,17 +147,17 @@ def test_load_results_round_trip_and_bad_files_are_refused(tmp_path: Path) -> No
                         locust_totals={"requests": 1, "failures": 0})
     path = tmp_path / "load.json"
     results.save(path)
-    assert load_results.load(path).dumps() == results.dumps()  # naive without requests too
+    assert load_results.read_load_results(path).dumps() == results.dumps()  # naive without requests too
     data = json.loads(path.read_text())
     for broken, message in (({**data, "schema_version": 2}, "schema_version 2"),
                             ({**data, "kind": "other"}, "not a dalperf load results file"),
                             ({**data, "extra": 1}, "unknown LoadResults fields")):
         path.write_text(json.dumps(broken))
         with pytest.raises(UsageError, match=message):
-            load_results.load(path)
+            load_results.read_load_results(path)
     path.write_text("{")
     with pytest.raises(UsageError, match="not valid JSON"):
-        load_results.load(path)
+        load_results.read_load_results(path)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("60s", 60), ("2m", 120),
@@ -218,8 +219,8 @@ def test_every_endpoint_answers_alike_with_the_captured_query_count(
     for variant, queries in (("naive", naive), ("optimized", optimized)):
         status, headers, body = call(served, method, f"/{variant}/{path}?input=0")
         assert status == 200, body
-        assert int(headers[loadtest.QUERIES_HEADER]) == queries
-        assert int(headers[loadtest.ROUND_TRIPS_HEADER]) <= queries
+        assert int(headers[locust_side.QUERIES_HEADER]) == queries
+        assert int(headers[locust_side.ROUND_TRIPS_HEADER]) <= queries
         answers[variant] = body
     if method == "GET":  # reads share their inputs: equal answers
         assert answers["naive"] == answers["optimized"]
@@ -308,7 +309,7 @@ def test_the_master_aggregates_both_workers(seeded_db: str) -> None:
 def test_ctrl_c_stops_the_server_and_every_locust_process(
         seeded_db: str, dalperf_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    command = [sys.executable, "-m", "harness", "load", "--database-url", seeded_db,
+    command = [sys.executable, "-m", "dalperf", "load", "--database-url", seeded_db,
                "--users", "2", "--workers", "1", "--run-time", "60s", "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, env=os.environ.copy(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

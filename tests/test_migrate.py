@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.cli import main
-from harness.database import Target, provide
-from harness.errors import MigrationError, UsageError
-from harness.migrate import default_folder, discover, migrate
+from dalperf.cli import main
+from dalperf.db.migrations import default_folder, discover, migrate
+from dalperf.db.targets import Target, provide
+from dalperf.errors import MigrationError, UsageError
 
 INDEX_MIGRATION = "0006_add_performance_indexes.sql"
 NAMED_IN_SUMMARY = {

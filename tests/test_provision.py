@@ -13,9 +13,9 @@ import psutil
 import psycopg
 import pytest
 
-from harness.cli import main
-from harness.database import provide
-from harness.embedded import EmbeddedServer, ServerStatus, running_server
+from dalperf.cli import main
+from dalperf.db.embedded import EmbeddedServer, ServerStatus, running_server
+from dalperf.db.targets import provide
 from tests.conftest import create_database, drop_database
 
 
@@ -60,10 +60,9 @@ def test_ephemeral_server_is_stopped_and_deleted() -> None:
 
 
 def test_exception_inside_provide_stops_the_server(dalperf_home: Path) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with provide(home=dalperf_home):
-            assert postgres_processes(dalperf_home)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), provide(home=dalperf_home):
+        assert postgres_processes(dalperf_home)
+        raise RuntimeError("boom")
     assert not postgres_processes(dalperf_home)
 
 
@@ -84,7 +83,7 @@ def test_interrupted_command_leaves_no_server(tmp_path: Path, signum: int) -> No
     home = tmp_path / "home"
     env = {**os.environ, "DALPERF_HOME": str(home)}
     env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "seed", "--scale", "3"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dalperf", "seed", "--scale", "3"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -19,10 +19,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from harness import wire
-from harness.embedded import ServerStatus
-from harness.errors import EnvironmentProblem, UsageError
-from harness.proxy import LOOPBACK, LatencyProxy, Upstream, _PreciseSelector, measure_overhead
+from dalperf.capture import wire
+from dalperf.db.embedded import ServerStatus
+from dalperf.errors import EnvironmentProblem, UsageError
+from dalperf.network.proxy import LatencyProxy, measure_overhead
+from dalperf.network.proxy_child import LOOPBACK, Upstream, _PreciseSelector
 
 RTT_MS = 40.0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from harness import urls
+from dalperf.db import urls
 
 pytest_plugins = ["pytester"]
 
@@ -19,7 +19,7 @@ URL = {url!r}
 
 @pytest.fixture(scope="session")
 def dalperf_engine():
-    from harness import urls
+    from dalperf.db import urls
     engine = create_engine(urls.sqlalchemy_url(URL))
     yield engine
     engine.dispose()
@@ -155,7 +155,7 @@ import sys
 
 def test_idle(request):
     assert request.config.pluginmanager.hasplugin("dalperf")
-    assert "seed.load" not in sys.modules  # only dalperf_database imports it, to seed
+    assert "dalperf.seed.loader" not in sys.modules  # only dalperf_database imports it, to seed
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

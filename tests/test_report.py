@@ -19,15 +19,15 @@ from statistics import NormalDist, median
 
 import pytest
 
-from harness import runner
-from harness.budgets import BudgetSet
-from harness.check import evaluate, with_budgets
-from harness.cli import main
-from harness.report import Rendered, render
-from harness.report.tables import Cell, SummaryRow, overall_impact, summary_rows
-from harness.results import Results, load
-from harness.scenario import REGISTRY, load_modules
-from harness.stats import CONFIDENCE, Ratio, Summary
+from dalperf.cli import main
+from dalperf.gate.budgets import BudgetSet
+from dalperf.gate.check import evaluate, with_budgets
+from dalperf.measure import runner
+from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.report import Rendered, render
+from dalperf.report.tables import Cell, SummaryRow, overall_impact, summary_rows
+from dalperf.results import Results, read_results
+from dalperf.stats import CONFIDENCE, Ratio, Summary
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED
 
 XSS = "<script>alert(1)</script>"
@@ -37,8 +37,8 @@ EXTERNAL = re.compile(r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?/
 
 def measure_case_study(url: str) -> Results:
     """Every case-study operation, a short real run, budgets recorded as `dalperf run` does."""
-    load_modules(["scenarios"])
-    operations = [op for op in REGISTRY if op.module.startswith("scenarios.")]
+    load_modules(["dalperf.scenarios"])
+    operations = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.")]
     config = runner.RunConfig(iterations=4, warmup=1, param_sets=1)
     results = asyncio.run(runner.run(url, operations, config,
                                      environment={"scale": SEEDED_SCALE, "seed": SEEDED_SEED}))
@@ -234,9 +234,9 @@ def test_report_command_options_and_bad_input(results: Results, tmp_path: Path,
 
 
 def test_report_code_never_reaches_for_a_database() -> None:
-    code = ("import sys, harness.cli.report, harness.report; "
-            "loaded = [m for m in ('harness.database', 'harness.embedded', 'harness.runner', "
-            "'harness.scenario', 'seed') if m in sys.modules]; assert not loaded, loaded")
+    code = ("import sys, dalperf.cli.report, dalperf.report; "
+            "loaded = [m for m in ('dalperf.db.targets', 'dalperf.db.embedded', 'dalperf.measure.runner', "
+            "'dalperf.measure.scenario', 'seed') if m in sys.modules]; assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -249,7 +249,7 @@ def test_results_without_a_catalog_still_render(results: Results) -> None:
 
 def test_catalog_round_trips_through_the_results_file(results: Results, tmp_path: Path) -> None:
     results.save(tmp_path / "r.json")
-    assert load(tmp_path / "r.json").catalog == results.catalog
+    assert read_results(tmp_path / "r.json").catalog == results.catalog
     entry = results.catalog["render_chains.delete_chain"]
     assert entry["mutates"] is True and entry["size"] == {"name": "renders in the chain",
                                                           "default": 50}
@@ -257,8 +257,8 @@ def test_catalog_round_trips_through_the_results_file(results: Results, tmp_path
 
 
 def test_claims_must_name_known_variants() -> None:
-    from harness.errors import UsageError
-    from harness.scenario import Registry, register
+    from dalperf.errors import UsageError
+    from dalperf.measure.scenario import Registry, register
 
     def variant(db: object, params: object) -> None:
         return None

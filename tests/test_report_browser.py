@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from harness.cli import main
-from harness.results import Results
+from dalperf.cli import main
+from dalperf.results import Results
 from tests.test_report import XSS, _hostile_results, measure_case_study, render_html
 
 BROWSERS = ("chromium", "chromium-browser")

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
-from harness.cli import main
-from harness.embedded import running_server
-from harness.proxy import LatencyProxy, Upstream
-from harness.records import HiddenKind
-from harness.results import Measurement, Results, load
-from harness.rtt import ModelFit, model_fits, reproduce_summary
-from harness.scenario import REGISTRY, load_modules, open_engines
-from harness.stats import Summary
+from dalperf.capture.records import HiddenKind
+from dalperf.cli import main
+from dalperf.db.embedded import running_server
+from dalperf.measure import runner
+from dalperf.measure.scenario import REGISTRY, load_modules, open_engines
+from dalperf.network.proxy import LatencyProxy, Upstream
+from dalperf.network.rtt import ModelFit, model_fits, reproduce_summary
+from dalperf.results import Measurement, Results, read_results
+from dalperf.stats import Summary
 
 RTT_MS = 20.0
 
@@ -26,7 +26,7 @@ RTT_MS = 20.0
 @pytest.fixture(scope="module")
 def sweep(seeded_db: str) -> Results:
     """renders.get_with_context at RTT 0 and 20 ms, through the proxy, as ``dalperf run`` does."""
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     config = runner.RunConfig(iterations=5, warmup=1, param_sets=1, complexity=False,
                               rtt_sweep_ms=(0.0, RTT_MS))
     return asyncio.run(runner.run(seeded_db, [REGISTRY.get("renders.get_with_context")], config))
@@ -59,7 +59,7 @@ def test_latency_model_holds_for_optimized_get_with_context(sweep: Results) -> N
 
 def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
     """156+ network round trips at 20 ms: some 3.1 s for one call, so one call."""
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     operation = REGISTRY.get("render_chains.delete_chain")
     naive = operation.variant("naive")
 
@@ -92,8 +92,8 @@ def test_the_proxy_sees_exactly_the_round_trips_the_capture_counts(seeded_db: st
     call runs inside the runner's isolation, whose BEGIN, SAVEPOINT and ROLLBACK (and
     DEALLOCATE ALL after it, when the call prepared a statement) are outside the capture.
     """
-    load_modules(["scenarios"])
-    operations = [op for op in REGISTRY if op.module.startswith("scenarios.")]
+    load_modules(["dalperf.scenarios"])
+    operations = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.")]
 
     async def count() -> list[tuple[str, str, bool, runner.Call, int]]:
         seen = []
@@ -186,8 +186,8 @@ GONE_SCENARIOS = '''
 
     from sqlalchemy import text
 
-    from harness.embedded import EmbeddedServer
-    from harness.scenario import register
+    from dalperf.db.embedded import EmbeddedServer
+    from dalperf.measure.scenario import register
 
 
     async def select_one(db, params):
@@ -231,7 +231,7 @@ def test_server_gone_mid_run_exits_3_and_keeps_what_was_measured(
     assert code == 3
     err = capsys.readouterr().err
     assert "went away mid-run" in err and "kept the 2 measurement(s)" in err
-    results = load(out)
+    results = read_results(out)
     assert {(m.operation, m.variant, m.rtt_ms) for m in results.operations} == {
         (f"{area}.first", "a", 0.0), (f"{area}.first", "b", 0.0)}
     assert all(len(m.wall_ms.samples) == 2 for m in results.operations)

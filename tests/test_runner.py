@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
-from harness.cli import main
-from harness.errors import UsageError
-from harness.results import SCHEMA_VERSION, Results, load
-from harness.scenario import REGISTRY, load_modules
+from dalperf.cli import main
+from dalperf.errors import UsageError
+from dalperf.measure import runner
+from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.results import SCHEMA_VERSION, Results, read_results
 from tests.conftest import table_checksums
 
 
 @pytest.fixture(scope="module")
 def case_study_results(seeded_db: str) -> Results:
     """Every case-study operation, every variant, a short run."""
-    load_modules(["scenarios"])
-    operations = [op for op in REGISTRY if op.module.startswith("scenarios.")]
+    load_modules(["dalperf.scenarios"])
+    operations = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.")]
     config = runner.RunConfig(iterations=2, warmup=1, param_sets=2)
     return asyncio.run(runner.run(seeded_db, operations, config))
 
@@ -76,8 +76,8 @@ def test_samples_are_kept_and_n_plus_one_reported(case_study_results: Results) -
 
 def test_a_full_run_leaves_every_table_unchanged(seeded_db: str) -> None:
     before = table_checksums(seeded_db)
-    load_modules(["scenarios"])
-    mutating = [op for op in REGISTRY if op.module.startswith("scenarios.") and op.mutates]
+    load_modules(["dalperf.scenarios"])
+    mutating = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.") and op.mutates]
     assert {op.name for op in mutating} == {"render_chains.delete_chain",
                                             "renders.update_status_batch"}
     asyncio.run(runner.run(seeded_db, mutating, runner.RunConfig(iterations=2, warmup=1)))
@@ -88,7 +88,7 @@ def test_results_round_trip_through_json(case_study_results: Results, tmp_path: 
     path = tmp_path / "results.json"
     case_study_results.save(path)
     assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
-    assert load(path) == case_study_results
+    assert read_results(path) == case_study_results
 
 
 @pytest.mark.parametrize("content, message", [
@@ -101,7 +101,7 @@ def test_broken_results_files_are_refused(tmp_path: Path, content: str, message:
     path = tmp_path / "results.json"
     path.write_text(content)
     with pytest.raises(UsageError, match=message):
-        load(path)
+        read_results(path)
 
 
 def test_fit_complexity() -> None:
@@ -112,7 +112,7 @@ def test_fit_complexity() -> None:
 
 FLAKY_MODULE = '''
 from sqlalchemy import text
-from harness.scenario import register
+from dalperf.measure.scenario import register
 
 async def pick(db, rng, size):
     return {"n": 3}
@@ -145,7 +145,7 @@ def test_failing_variants_are_recorded_and_exit_1(tmp_path: Path, seeded_db: str
     code = main(["run", "--scenarios", str(module), "--iterations", "2", "--database-url",
                  seeded_db, "--out", str(out)])
     assert code == 1
-    results = load(out)
+    results = read_results(out)
     kinds = {(f.variant, f.kind) for f in results.failures}
     assert kinds == {("wrong", "mismatch"), ("broken", "error")}
     assert "variant exploded" in next(f.message for f in results.failures if f.kind == "error")

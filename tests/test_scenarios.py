@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from harness.equivalence import EquivalenceError, check_equivalence, diff, mismatch_report
-from harness.errors import EXIT_CHECK_FAILED, UsageError
-from harness.scenario import (
+from dalperf.errors import EXIT_CHECK_FAILED, UsageError
+from dalperf.measure.equivalence import EquivalenceError, check_equivalence, diff, mismatch_report
+from dalperf.measure.scenario import (
     REGISTRY,
     Budget,
     Engines,
@@ -36,10 +36,10 @@ from harness.scenario import (
     load_modules,
     register,
 )
-from scenarios import billing, gallery, projects, render_chains, renders
-from seed.schema import render_chains as chains_table
-from seed.schema import renders as renders_table
-from seed.schema import users
+from dalperf.scenarios import billing, gallery, projects, render_chains, renders
+from dalperf.seed.schema import render_chains as chains_table
+from dalperf.seed.schema import renders as renders_table
+from dalperf.seed.schema import users
 from tests.conftest import table_checksums
 
 MISSING_ID = 10**9
@@ -100,9 +100,9 @@ def equivalent(loop: asyncio.Runner, engines: Engines, name: str, params: Any) -
 
 
 def test_case_study_registers_every_operation_of_the_design_table() -> None:
-    load_modules(["scenarios"])
+    load_modules(["dalperf.scenarios"])
     registered = {op.name: tuple(v.name for v in op.variants)
-                  for op in REGISTRY if op.module.startswith("scenarios.")}
+                  for op in REGISTRY if op.module.startswith("dalperf.scenarios.")}
     assert registered == CASE_STUDY
     assert {op.name for op in REGISTRY if op.mutates} >= MUTATING
     assert not any(REGISTRY.get(name).mutates for name in set(CASE_STUDY) - MUTATING)
@@ -123,7 +123,7 @@ def test_variants_agree_on_the_params_factorys_default_pick(
 
 
 @pytest.mark.parametrize(("name", "size"), [
-    (op.name, size) for op in REGISTRY if op.module.startswith("scenarios.") and op.size
+    (op.name, size) for op in REGISTRY if op.module.startswith("dalperf.scenarios.") and op.size
     for size in op.size.sweep])
 def test_variants_agree_at_every_size_of_the_sweep(
         name: str, size: int, loop: asyncio.Runner, engines: Engines) -> None:
@@ -143,7 +143,7 @@ def test_variants_agree_at_every_size_of_the_sweep(
 def test_params_are_deterministic_and_depend_on_the_seed(
         loop: asyncio.Runner, engines: Engines) -> None:
     for op in REGISTRY:
-        if op.module.startswith("scenarios."):
+        if op.module.startswith("dalperf.scenarios."):
             assert (loop.run(op.draw_params(engines, seed=7))
                     == loop.run(op.draw_params(engines, seed=7))), op.name
     get_by_ids = REGISTRY.get("renders.get_by_ids")
@@ -425,7 +425,7 @@ def test_operations_are_validated(loop: asyncio.Runner, engines: Engines) -> Non
 EXTERNAL_MODULE = '''
 """An operation defined outside dalperf, with one sync and one async variant."""
 from sqlalchemy import text
-from harness.scenario import register
+from dalperf.measure.scenario import register
 
 COUNT = text("SELECT count(*) FROM users WHERE id <= :n")
 

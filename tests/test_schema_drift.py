@@ -1,6 +1,6 @@
 """``seed/schema.py`` must describe exactly what migrations 0001-0005 build.
 
-A real database is migrated to 0005 and compared with :data:`seed.schema.metadata` by
+A real database is migrated to 0005 and compared with :data:`dalperf.seed.schema.metadata` by
 alembic's autogenerate comparison (tables, columns, types, nullability, foreign keys,
 unique constraints, indexes, server defaults), plus primary keys, which alembic does not
 compare.  CHECK constraints are compared by neither.  Migration 0006's indexes are
@@ -25,9 +25,9 @@ from sqlalchemy import (
     inspect,
 )
 
-from harness.database import Target, provide
-from harness.migrate import migrate
-from seed.schema import metadata
+from dalperf.db.migrations import migrate
+from dalperf.db.targets import Target, provide
+from dalperf.seed.schema import metadata
 
 LEDGER = "schema_migrations"
 PrimaryKeyDrift = tuple[str, str, list[str], list[str]]  # (kind, table, live, declared)

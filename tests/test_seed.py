@@ -16,13 +16,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from harness.cli import main
-from harness.database import data_dir
-from harness.embedded import EmbeddedServer, ServerStatus
-from harness.migrate import discover
-from seed.generate import DATASET_NOW, Sizes, generate
-from seed.load import ANALYZE_STEP, GENERATE_STEP, INDEX_STEP, current_seed, seed_database
-from seed.schema import TABLES, metadata
+from dalperf.cli import main
+from dalperf.db.embedded import EmbeddedServer, ServerStatus
+from dalperf.db.migrations import discover
+from dalperf.db.targets import data_dir
+from dalperf.seed.generate import DATASET_NOW, Sizes, generate
+from dalperf.seed.loader import ANALYZE_STEP, GENERATE_STEP, INDEX_STEP, current_seed, seed_database
+from dalperf.seed.schema import TABLES, metadata
 from tests.conftest import (
     SEEDED_SCALE,
     SEEDED_SEED,

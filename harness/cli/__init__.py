@@ -1,8 +1,8 @@
 """The ``dalperf`` command line: parse, call the core, turn exceptions into exit codes.
 
-Each command group lives in its own module and registers itself on :data:`app`; this
-module owns the shared options and the one place where :class:`~harness.errors.DalperfError`
-becomes an exit code (0 ok, 1 check failed, 2 usage/input, 3 environment).
+The commands live in one module each and are registered in :mod:`dalperf.cli.app`; this
+module is the one place where a :class:`~dalperf.errors.DalperfError` becomes an exit code
+(0 ok, 1 check failed, 2 usage/input, 3 environment) and a one-line message.
 """
 
 from __future__ import annotations
@@ -11,25 +11,9 @@ import signal
 import sys
 from types import FrameType
 
-import typer
-from rich.console import Console
+from dalperf.errors import EXIT_USAGE, DalperfError
 
-from harness.errors import EXIT_USAGE, DalperfError
-
-app = typer.Typer(
-    name="dalperf",
-    help="Measure how many queries and round trips each DAL operation makes, and how long it takes.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
-
-
-def _register_commands() -> None:
-    from harness.cli import audit, check, db, load, migrate, report, run, seed  # noqa: F401  (each module adds its commands)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
@@ -38,14 +22,18 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point; returns (and exits with) the process exit code."""
-    _register_commands()
+    """Console-script entry point; returns (and, run as a script, exits with) the exit code."""
+    import typer
+
+    from dalperf.cli.app import app
+    from dalperf.cli.console import err_console, escape
+
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     try:
         result = app(args=argv, standalone_mode=False)
     except DalperfError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         code = exc.exit_code
     except typer.Exit as exc:
         code = exc.exit_code
@@ -54,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         if show is not None:
             show()
         else:
-            err_console.print(f"error: {exc.format_message()}")
+            err_console.print(f"error: {escape(exc.format_message())}", soft_wrap=True)
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
-        code = 130
+        code = EXIT_INTERRUPTED
     else:
         code = result if isinstance(result, int) else 0
     if argv is None:

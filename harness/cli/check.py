@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
-from harness import baseline as baselines
-from harness import load_results
-from harness.budgets import find_pyproject
-from harness.check import (
-    DEFAULT_CHECKS,
-    LatencyCheck,
-    Verdict,
-    evaluate,
-    load_budgets,
-    markdown_summary,
-)
-from harness.cli import app, console
-from harness.errors import CheckFailed, UsageError
-from harness.junit import write_junit
-from harness.results import load
+from dalperf.cli.console import console, escape
+from dalperf.errors import CheckFailed, UsageError
+from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_CHECKS, LatencyCheck
+
+if TYPE_CHECKING:
+    from dalperf.gate.check import Verdict
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
@@ -39,7 +27,6 @@ AllowMismatch = Annotated[bool, typer.Option(
     "schema, data scale or PostgreSQL major version.")]
 
 
-@app.command()
 def check(
     results: ResultsArg,
     budgets: Annotated[Path | None, typer.Option(
@@ -56,9 +43,17 @@ def check(
     load_file: LoadResultsOption = None,
 ) -> None:
     """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
-    measured = load(results)
-    load_test = load_results.load(load_file) if load_file is not None else None
-    budget_set = load_budgets(find_pyproject(Path.cwd()), budgets)
+    from dalperf.gate import baseline as baselines
+    from dalperf.gate.budgets import find_pyproject, read_budgets
+    from dalperf.gate.check import evaluate, markdown_summary
+    from dalperf.gate.junit import write_junit
+    from dalperf.loadtest import results as load_results
+    from dalperf.results import read_results
+
+
+    measured = read_results(results)
+    load_test = load_results.read_load_results(load_file) if load_file is not None else None
+    budget_set = read_budgets(find_pyproject(Path.cwd()), budgets)
     if latency and baseline is None:
         raise UsageError("--check compares with a baseline; give --baseline too")
     checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
@@ -73,14 +68,26 @@ def check(
         with open(summary_file, "a", encoding="utf-8") as handle:
             handle.write(markdown_summary(verdict))
     if not verdict.passed:
-        raise CheckFailed(f"{len(verdict.violations)} budget violation(s), "
-                          f"{len(verdict.regressions)} regression(s), "
-                          f"{len(verdict.failures)} failure(s)")
+        raise verdict_failure(verdict)
+
+
+def verdict_failure(verdict: Verdict) -> CheckFailed:
+    """The one-line error a failed verdict ends a command with."""
+    return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
+                       f"{len(verdict.regressions)} regression(s), "
+                       f"{len(verdict.failures)} failure(s)")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:
+    """The verdict on stdout: a line when it passed, else one table of every finding."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    """The verdict on stdout: a line when it passed, else one table of every finding."""
+
     for note in verdict.notes:
-        console.print(f"[dim]note: {note}[/]", soft_wrap=True)
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     findings = verdict.findings()
     if not findings:
         against = ", no regression against the baseline" if compared else ""
@@ -94,9 +101,10 @@ def print_verdict(verdict: Verdict, *, compared: bool) -> None:
     table.add_column("measured", justify="right")
     table.add_column("detail", overflow="fold")
     for f in findings:
-        table.add_row(f.kind, f.operation, f.variant, f.check,
-                      "" if f.allowed is None else str(f.allowed),
-                      "" if f.measured is None else str(f.measured), f.detail)
+        table.add_row(*(escape(cell) for cell in (
+            f.kind, f.operation, f.variant, f.check,
+            "" if f.allowed is None else str(f.allowed),
+            "" if f.measured is None else str(f.measured), f.detail)))
     # a CI log is no terminal: unwrapped rows there, so that each finding reads (and greps)
     # on one line; a terminal folds them to its width
     if console.is_terminal:
@@ -109,16 +117,19 @@ def print_verdict(verdict: Verdict, *, compared: bool) -> None:
 
 baseline_app = typer.Typer(help="Keep a results file as the baseline `check --baseline` "
                            "compares with.", no_args_is_help=True)
-app.add_typer(baseline_app, name="baseline")
 
 
 @baseline_app.command("save")
 def save(
     results: ResultsArg,
     to: Annotated[Path, typer.Option("--to", help="Where to keep it (commit it with the code).")]
-        = baselines.DEFAULT_BASELINE,
+        = DEFAULT_BASELINE,
     allow_mismatch: AllowMismatch = False,
 ) -> None:
     """Keep RESULTS as the baseline; refused if it holds failures."""
-    saved = baselines.save(load(results), to, allow_mismatch=allow_mismatch)
-    console.print(f"saved baseline {saved}")
+    from dalperf.gate import baseline as baselines
+    from dalperf.results import read_results
+
+
+    saved = baselines.save(read_results(results), to, allow_mismatch=allow_mismatch)
+    console.print(f"saved baseline {escape(str(saved))}", soft_wrap=True)

@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
-from harness import load as loadtest
-from harness.cli import app, console
-from harness.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
-from harness.cli.run import case_study_environment
-from harness.scenario import DEFAULT_POOL_SIZE
+from dalperf import casestudy
+from dalperf.cli.console import console, escape
+from dalperf.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
+from dalperf.defaults import DEFAULT_RUN_TIME_S, DEFAULT_SPAWN_RATE, DEFAULT_USERS, DEFAULT_VARIANTS
+from dalperf.measure.config import DEFAULT_POOL_SIZE
 
-CASE_STUDY_APP = "scenarios.app:app"
 DEFAULT_OUT = Path("reports/out/load.json")
 
 
@@ -25,23 +24,16 @@ class VariantChoice(StrEnum):
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return loadtest.DEFAULT_VARIANTS if self is VariantChoice.BOTH else (self.value,)
+        return DEFAULT_VARIANTS if self is VariantChoice.BOTH else (self.value,)
 
 
-def _case_study_locustfile() -> Path:
-    import scenarios
-
-    return Path(scenarios.__file__).with_name("locustfile.py")
-
-
-@app.command()
 def load(
     users: Annotated[int, typer.Option(min=1, help="Concurrent users in total (split evenly "
-        "between the variants with --variant both).")] = loadtest.DEFAULT_USERS,
+        "between the variants with --variant both).")] = DEFAULT_USERS,
     spawn_rate: Annotated[float, typer.Option(help="Users started per second.")]
-        = loadtest.DEFAULT_SPAWN_RATE,
+        = DEFAULT_SPAWN_RATE,
     run_time: Annotated[str, typer.Option(help="How long to run, e.g. 60s, 2m, 1h30m.")]
-        = f"{loadtest.DEFAULT_RUN_TIME_S}s",
+        = f"{DEFAULT_RUN_TIME_S}s",
     variant: Annotated[VariantChoice, typer.Option(help="Which variant the users drive; both: "
         "half the users each, side by side in one run.")] = VariantChoice.BOTH,
     rtt_ms: Annotated[float, typer.Option("--rtt-ms", help="Simulated round-trip time between "
@@ -53,7 +45,7 @@ def load(
     out: Annotated[Path, typer.Option("--out", "-o", help="Load results JSON to write.")]
         = DEFAULT_OUT,
     app_spec: Annotated[str, typer.Option("--app", help="ASGI app to serve, as uvicorn names it "
-        "(module:attribute).")] = CASE_STUDY_APP,
+        "(module:attribute).")] = casestudy.APP,
     locustfile: Annotated[Path | None, typer.Option(help="Locustfile with one user class per "
         "variant. Default: the case study's.")] = None,
     database_url: DatabaseUrl = None,
@@ -65,14 +57,16 @@ def load(
 
     Mutating requests run in transactions that are rolled back: the data is unchanged afterwards.
     """
+    from dalperf.loadtest import driver as loadtest
+
     config = loadtest.LoadConfig(
-        app=app_spec, locustfile=locustfile or _case_study_locustfile(), users=users,
+        app=app_spec, locustfile=locustfile or casestudy.locustfile(), users=users,
         spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
         variants=variant.variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size)
     with target_from_options(database_url=database_url, db=db, home=home,
                              ephemeral=ephemeral) as target:
         environment = {"server_version": target.server_version(),
-                       **(case_study_environment(target) if app_spec == CASE_STUDY_APP else {})}
+                       **(casestudy.environment(target) if app_spec == casestudy.APP else {})}
         console.print(f"load test: {users} user(s), {config.run_time_s} s, "
                       f"{' + '.join(config.variants)}"
                       + (f", {workers} locust workers" if workers else ""))
@@ -84,7 +78,7 @@ def load(
                       f"p95 {v.latency_ms.p95:.1f} ms, p99 {v.latency_ms.p99:.1f} ms, "
                       f"{v.failures} failures, {_per_request(v.queries_per_request)} "
                       "queries/request")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {escape(str(out))}", soft_wrap=True)
 
 
 def _per_request(value: float | None) -> str:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from harness.cli import app, console
-from harness.cli.options import (
+from dalperf.cli.console import console
+from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
@@ -16,7 +16,7 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
-from harness.migrate import DEFAULT_JOBS, discover, latest_version, migrate
+from dalperf.defaults import DEFAULT_JOBS
 
 To = Annotated[
     str | None,
@@ -46,7 +46,6 @@ HELP = (
 )
 
 
-@app.command("migrate", help=HELP)
 def migrate_command(
     to: To = None,
     migrations: MigrationsFolder = None,
@@ -58,6 +57,8 @@ def migrate_command(
     disposable: Disposable = False,
 ) -> None:
     """Migrate the target database to ``to`` and print each applied or reverted file."""
+    from dalperf.db.migrations import discover, latest_version, migrate
+
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target:
         done = migrate(target, to=to, folder=migrations, jobs=jobs)

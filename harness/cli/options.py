@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness.database import Target, provide
+if TYPE_CHECKING:
+    from dalperf.db.targets import Target
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="DATABASE_URL", show_envvar=True,
-                 help="PostgreSQL URL to use instead of the embedded server."),
+    typer.Option("--database-url", envvar="DALPERF_DATABASE_URL", show_envvar=True,
+                 help="PostgreSQL URL to use instead of the embedded server (an app's own "
+                 "DATABASE_URL is never read)."),
 ]
 DbSource = Annotated[
     str | None,
@@ -42,6 +44,8 @@ def target_from_options(
     disposable: bool = False,
 ) -> Iterator[Target]:
     """Provide the database the options name; anything started is stopped afterwards."""
+    from dalperf.db.targets import provide
+
     with provide(source=db, database_url=database_url, home=home, ephemeral=ephemeral,
                  disposable=disposable) as target:
         yield target

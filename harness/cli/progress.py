@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.cli import err_console
+from dalperf.cli.console import err_console
 
 
 def progress_display(*, label_width: int = 20, transient: bool = False) -> Progress:

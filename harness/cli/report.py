@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness import baseline as baselines
-from harness import load_results
-from harness.budgets import BudgetSet, find_pyproject, load_budgets
-from harness.check import Verdict, evaluate
-from harness.cli import app, console
-from harness.cli.check import LoadResultsOption
-from harness.load_results import LoadResults
-from harness.report import render, write
-from harness.results import Results, load
+from dalperf.cli.check import LoadResultsOption
+from dalperf.cli.console import console, escape
+
+if TYPE_CHECKING:
+    from dalperf.gate.budgets import BudgetSet
+    from dalperf.gate.check import Verdict
+    from dalperf.loadtest.results import LoadResults
+    from dalperf.results import Results
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -47,6 +46,10 @@ def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
           load: LoadResults | None = None) -> Gate:
     """Evaluate ``results`` (and a load test's ``load``) against ``budgets`` and, if given,
     the baseline file."""
+
+    from dalperf.gate import baseline as baselines
+    from dalperf.gate.check import evaluate
+
     compared = baselines.load_baseline(baseline) if baseline is not None else None
     return Gate(verdict=evaluate(results, budgets=budgets, baseline=compared, load=load),
                 budgets=budgets, baseline=baseline, load=load)
@@ -55,13 +58,15 @@ def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
 def write_report(results: Results, gate: Gate, *, html: Path | None,
                  markdown: Path | None) -> list[Path]:
     """Render and write the report; the paths written."""
+
+    from dalperf.report import render, write
+
     rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
                       baseline=str(gate.baseline) if gate.baseline is not None else None,
                       load=gate.load)
     return write(rendered, html=html, markdown=markdown)
 
 
-@app.command("report")
 def report_command(
     results: Annotated[Path, typer.Argument(
         help="Results JSON written by `dalperf run` or `dalperf audit`.")],
@@ -79,13 +84,18 @@ def report_command(
     With neither --html nor --markdown both are written beside RESULTS; otherwise only the
     ones named.
     """
-    measured = load(results)
+
+    from dalperf.gate.budgets import find_pyproject, read_budgets
+    from dalperf.loadtest import results as load_results
+    from dalperf.results import read_results
+
+    measured = read_results(results)
     if html is None and markdown is None:
         html, markdown = results.with_name(HTML_NAME), results.with_name(MARKDOWN_NAME)
-    gate = judge(measured, budgets=load_budgets(find_pyproject(Path.cwd()), budgets),
+    gate = judge(measured, budgets=read_budgets(find_pyproject(Path.cwd()), budgets),
                  baseline=baseline,
-                 load=load_results.load(load_file) if load_file is not None else None)
+                 load=load_results.read_load_results(load_file) if load_file is not None else None)
     for path in write_report(measured, gate, html=html, markdown=markdown):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
     console.print(f"verdict: {'passed' if gate.verdict.passed else 'failed'} "
                   "(`dalperf check` gates on it)")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness import index_audit, runner
-from harness.budgets import find_pyproject, load_budgets
-from harness.check import with_budgets
-from harness.cli import app, console, err_console
-from harness.cli.migrate import MigrationsFolder
-from harness.cli.options import (
+from dalperf import casestudy
+from dalperf.cli.console import console, err_console, escape
+from dalperf.cli.migrate import MigrationsFolder
+from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
@@ -22,31 +20,42 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
-from harness.cli.progress import progress_display
-from harness.errors import CheckFailed, UsageError
-from harness.plans import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
-from harness.results import Results
-from harness.scenario import DEFAULT_POOL_SIZE, REGISTRY, Operation, load_modules
+from dalperf.errors import CheckFailed, RunAborted, UsageError
+from dalperf.measure.config import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_PARAM_SETS,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_WARMUP,
+    IndexMode,
+    RunConfig,
+)
+from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
 
-CASE_STUDY = "scenarios"
+if TYPE_CHECKING:
+    from dalperf.db.targets import Target
+    from dalperf.gate.budgets import BudgetSet
+    from dalperf.measure.pipeline import Plan
+    from dalperf.measure.scenario import Operation
+    from dalperf.results import Results
+
 DEFAULT_OUT = Path("reports/out/results.json")
 
 
-@app.command()
 def run(
     only: Annotated[list[str] | None, typer.Option(
-        "--only", help="Operation (area.operation) or area to measure; repeatable.")] = None,
+        "--only", metavar="OP", help="Operation (area.operation) or area to measure; repeatable.")] = None,
     scenarios: Annotated[list[str] | None, typer.Option(
-        "--scenarios", help="Module (dotted name or .py path) registering operations; repeatable. "
+        "--scenarios", metavar="MODULE", help="Module (dotted name or .py path) registering operations; repeatable. "
         "Default: the render-app case study.")] = None,
     iterations: Annotated[int, typer.Option(min=1, help="Measured calls per variant.")]
-        = runner.DEFAULT_ITERATIONS,
+        = DEFAULT_ITERATIONS,
     warmup: Annotated[int, typer.Option(min=0, help="Unmeasured calls per variant first.")]
-        = runner.DEFAULT_WARMUP,
+        = DEFAULT_WARMUP,
     param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation; "
-        "iterations cycle over them.")] = runner.DEFAULT_PARAM_SETS,
+        "iterations cycle over them.")] = DEFAULT_PARAM_SETS,
     seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
-    complexity: Annotated[bool, typer.Option(help="Fit query count against size.")] = True,
+    complexity: Annotated[bool, typer.Option(
+        "--complexity/--no-complexity", help="Fit query count against size.")] = True,
     pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
         = DEFAULT_POOL_SIZE,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = DEFAULT_OUT,
@@ -57,11 +66,12 @@ def run(
     jitter_ms: Annotated[float, typer.Option(
         "--jitter-ms", help="With --rtt-ms: each round trip takes the RTT ± this much "
         "(uniform).")] = 0.0,
-    indexes: Annotated[index_audit.IndexMode, typer.Option(
+    indexes: Annotated[IndexMode, typer.Option(
         "--indexes", help="on: as migrated; off: without the performance migration's indexes "
         "(migrated down and back up, the data stays); both: measure each way.")]
-        = index_audit.IndexMode.ON,
+        = IndexMode.ON,
     explain: Annotated[bool, typer.Option(
+        "--explain/--no-explain",
         help="EXPLAIN (ANALYZE, BUFFERS) each statement shape once and audit the indexes.")]
         = True,
     seq_scan_rows: Annotated[int, typer.Option(
@@ -82,51 +92,55 @@ def run(
 
     Exit 1 when a variant raised or returned a different result than the reference.
     """
+    from dalperf.measure.pipeline import Plan
+    from dalperf.plans import index_audit
+
     operations = select_operations(scenarios, only)
-    budgets = load_budgets(find_pyproject(Path.cwd()), None)
-    budgets.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})
-    config = runner.RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets,
-                              seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
-                              jitter_ms=jitter_ms,
-                              explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain
-                              else None)
+    config = RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets, seed=seed,
+                       complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
+                       jitter_ms=jitter_ms,
+                       explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
     migration = index_audit.performance_migration(migrations, performance_migration)
+    budgets = read_budget_set(None)
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target:
-        environment = {**(case_study_environment(target) if not scenarios else {}),
+        environment = {**(casestudy.environment(target) if not scenarios else {}),
                        "indexes": indexes.value}
-        try:
-            results = index_audit.measure_index_states(
-                target, indexes.states,
-                lambda state: measure(target.libpq_url, operations, replace(config, indexes=state),
-                                      environment=environment, pool_size=pool_size),
-                migration=migration, folder=migrations)
-            if explain and True in indexes.states:
-                results = index_audit.audit(results, target, migration=migration,
-                                            seq_scan_rows=seq_scan_rows)
-            results = with_budgets(results, budgets)
-        except runner.RunAborted as exc:  # keep what was measured before the database went
-            if exc.results.operations:
-                with_budgets(exc.results, budgets).save(out)
-                err_console.print(f"wrote {out} ({len(exc.results.operations)} measurements "
-                                  "made before the database went away)")
-            raise
-    results.save(out)
-    console.print(f"wrote {out} ({len(results.operations)} measurements)")
+        plan = Plan(operations=operations, config=config, budgets=budgets,
+                    index_states=indexes.states, migration=migration,
+                    migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
+                    pool_size=pool_size, environment=environment)
+        results = measure(target, plan, out=out)
+    console.print(f"wrote {escape(str(out))} ({len(results.operations)} measurements)",
+                  soft_wrap=True)
     over = sum(len(m.violations) for m in results.operations)
     if over:
-        console.print(f"{over} budget violation(s); `dalperf check {out}` gates on them")
+        console.print(f"{over} budget violation(s); `dalperf check {escape(str(out))}` gates on "
+                      "them", soft_wrap=True)
     fail_on_failures(results)
 
 
 def select_operations(scenarios: list[str] | None, only: list[str] | None) -> list[Operation]:
     """Import the scenario modules and pick the operations ``--only`` names."""
-    modules = [m.__name__ for m in load_modules(scenarios or [CASE_STUDY])]
+    from dalperf.measure.scenario import REGISTRY, load_modules
+
+    modules = [m.__name__ for m in load_modules(scenarios or [casestudy.SCENARIOS])]
     operations = [op for op in REGISTRY.select(only or None)
                   if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
     if not operations:
-        raise UsageError("no operations registered by " + ", ".join(scenarios or [CASE_STUDY]))
+        raise UsageError("no operations registered by "
+                         + ", ".join(scenarios or [casestudy.SCENARIOS]))
     return operations
+
+
+def read_budget_set(budgets: Path | None) -> BudgetSet:
+    """The budgets of code, pyproject.toml and ``budgets``, validated against the registry."""
+    from dalperf.gate.budgets import find_pyproject, read_budgets
+    from dalperf.measure.scenario import REGISTRY
+
+    budget_set = read_budgets(find_pyproject(Path.cwd()), budgets)
+    budget_set.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})
+    return budget_set
 
 
 def parse_rtts(text: str | None) -> tuple[float, ...]:
@@ -143,34 +157,38 @@ def parse_rtts(text: str | None) -> tuple[float, ...]:
     return tuple(rtts)
 
 
-def measure(url: str, operations: list[Operation], config: runner.RunConfig, *,
-            environment: dict[str, object], pool_size: int) -> Results:
-    """Run the runner with a progress bar on stderr."""
-    total = sum(config.work_units(op) for op in operations)
+def measure(target: Target, plan: Plan, *, out: Path) -> Results:
+    """Run the pipeline with a progress bar on stderr; say where partial results went."""
+    from dalperf.measure import pipeline
+
+    with _progress(plan.work_units()) as advance:
+        try:
+            return pipeline.measure(target, plan, out=out, progress=advance)
+        except RunAborted as exc:
+            if exc.written is not None:
+                err_console.print(f"wrote {escape(str(exc.written))} "
+                                  f"({len(exc.results.operations)} measurements made before "
+                                  "the database went away, marked partial)", soft_wrap=True)
+            raise
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[object]:
+    from dalperf.cli.progress import progress_display
+
     with progress_display(label_width=40, transient=True) as bar:
         task = bar.add_task("measuring", total=total)
 
         def advance(what: str, done: int) -> None:
-            bar.update(task, advance=done, description=what)
+            bar.update(task, advance=done, description=escape(what))
 
-        return asyncio.run(runner.run(url, operations, config, environment=environment,
-                                      pool_size=pool_size, progress=advance))
+        yield advance
 
 
 def fail_on_failures(results: Results) -> None:
+    """Print each variant failure on its own line and raise :class:`CheckFailed`."""
     if results.failures:
         for failure in results.failures:
-            err_console.print(f"[red]{failure.kind}[/] {failure.operation} [{failure.variant}]: "
-                              f"{failure.message}", soft_wrap=True)
+            where = escape(f"{failure.operation} [{failure.variant}]: {failure.message}")
+            err_console.print(f"[red]{failure.kind}[/] {where}", soft_wrap=True)
         raise CheckFailed(f"{len(results.failures)} variant failure(s); see above")
-
-
-def case_study_environment(target: object) -> dict[str, object]:
-    """Scale and seed of the case-study data, which must be there to draw inputs from."""
-    from seed.load import current_seed
-
-    seeded = current_seed(target)  # type: ignore[arg-type]
-    if seeded is None:
-        raise UsageError("the database holds no case-study data; run `dalperf seed` first")
-    scale, data_seed = seeded
-    return {"scale": scale, "seed": data_seed}

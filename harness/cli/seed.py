@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from harness.cli import app, console
-from harness.cli.options import (
+from dalperf.casestudy import DEFAULT_SCALE, DEFAULT_SEED
+from dalperf.cli.console import console
+from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
@@ -18,15 +18,12 @@ from harness.cli.options import (
     Home,
     target_from_options,
 )
-from harness.cli.progress import progress_display
-from seed.generate import check_parameters
-from seed.load import ProgressCallback, SeedReport, seed_database
+from dalperf.cli.progress import progress_display
 
-DEFAULT_SCALE = 1.0
-DEFAULT_SEED = 0
+if TYPE_CHECKING:
+    from dalperf.casestudy import ProgressCallback, SeedReport
 
 
-@app.command("seed")
 def seed_command(
     scale: Annotated[float, typer.Option(
         "--scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders.")
@@ -42,10 +39,12 @@ def seed_command(
     disposable: Disposable = False,
 ) -> None:
     """Load the case-study data (users, projects, renders, chains, billing, gallery) with COPY."""
-    check_parameters(scale=scale, seed=seed)
+    from dalperf import casestudy
+
+    casestudy.check_parameters(scale=scale, seed=seed)
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
                              disposable=disposable) as target, progress_bars() as progress:
-        report = seed_database(target, scale=scale, seed=seed, reset=reset, progress=progress)
+        report = casestudy.seed(target, scale=scale, seed=seed, reset=reset, progress=progress)
         where = target.display_url
     _print_report(report, where)
 
@@ -66,6 +65,9 @@ def progress_bars() -> Iterator[ProgressCallback]:
 
 
 def _print_report(report: SeedReport, where: str) -> None:
+    from rich.table import Table
+
+
     console.print(f"seeded {where} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True)
     table = Table()
     table.add_column("table")

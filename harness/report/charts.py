@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.typing import RcKeyType
 
-from harness.report.tables import RttSweep, SummaryRow
+from dalperf.report.tables import RttSweep, SummaryRow
 
 BEFORE_COLOUR = "#D55E00"
 OURS_COLOUR = "#0072B2"

@@ -6,7 +6,7 @@ scans), and each plan as an indented tree (node, relation, index, estimated vs a
 time).  For the run (:func:`index_audit_view`): one table of every index, used or not, with
 its size, then duplicates and overlaps, unindexed foreign keys, sequential scans and
 missing-index hints.  Nothing here touches a database: the plans and the audit are in the
-results JSON (:mod:`harness.plans` reads the plan trees).
+results JSON (:mod:`dalperf.plans.findings` reads the plan trees).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.plans import walk
-from harness.results import Measurement, Results
+from dalperf.plans.findings import walk
+from dalperf.results import Measurement, Results
 
 BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
 KIB = 1024

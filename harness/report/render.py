@@ -21,14 +21,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from harness.budgets import BudgetSet
-from harness.check import Verdict
-from harness.load_results import LoadResults
-from harness.report import sections
-from harness.results import Results
-from harness.stats import Ratio
+from dalperf.gate.budgets import BudgetSet
+from dalperf.gate.check import Verdict
+from dalperf.loadtest.results import LoadResults
+from dalperf.report import sections
+from dalperf.results import Results
+from dalperf.stats import Ratio
 
-TEMPLATES_PACKAGE = "reports"
+TEMPLATES_PACKAGE = "dalperf.reports"
 HTML_TEMPLATE = "report.html.j2"
 MARKDOWN_TEMPLATE = "report.md.j2"
 

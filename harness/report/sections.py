@@ -6,8 +6,8 @@ only when the results hold what it shows (:data:`OPTIONAL_SECTIONS`: its templat
 and the context key that must be non-empty).  A later kind of measurement adds a section by
 adding its partial under ``reports/templates/``, a builder here and one entry in that list.
 
-Everything here reads the :class:`~harness.results.Results` and the
-:class:`~harness.check.Verdict` (computed from the results, never from a database).
+Everything here reads the :class:`~dalperf.results.Results` and the
+:class:`~dalperf.gate.check.Verdict` (computed from the results, never from a database).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 from markupsafe import Markup
 
-from harness.budgets import BudgetSet
-from harness.check import Verdict, Violation, effective_limits
-from harness.load_results import LoadResults
-from harness.report import charts, plan_views, tables
-from harness.report.load import load_view
-from harness.results import Complexity, Failure, Measurement, Results
+from dalperf.gate.budgets import BudgetSet
+from dalperf.gate.check import Verdict, Violation, effective_limits
+from dalperf.loadtest.results import LoadResults
+from dalperf.report import charts, plan_views, tables
+from dalperf.report.loadtest import load_view
+from dalperf.results import Complexity, Failure, Measurement, Results
 
 OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_index_impact.html.j2", "index_impact"),

@@ -1,4 +1,4 @@
-"""The report's figures, shaped with pandas from a :class:`~harness.results.Results` alone.
+"""The report's figures, shaped with pandas from a :class:`~dalperf.results.Results` alone.
 
 Every operation is read as a comparison: its *before* variant is the first one registered
 (the reference the others are checked equivalent against), *ours* is the last one, and
@@ -10,7 +10,7 @@ RTT-sweep tables use the rest, and exist only when the run measured more than on
 Improvement figures: "% fewer queries" and "% faster" (median wall time) are
 ``(before - ours) / before``, the way the case study's summary states its gains, and the
 speed-up is ``median(before) / median(ours)`` with the bootstrap interval of
-:func:`harness.stats.median_ratio`.
+:func:`dalperf.stats.median_ratio`.
 
 The overall speed-up is the geometric mean of the per-operation speed-ups.  Its interval
 combines theirs on the log scale: each operation's interval gives a standard error
@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.results import Results
-from harness.stats import CONFIDENCE, Ratio, median_ratio
+from dalperf.results import Results
+from dalperf.stats import CONFIDENCE, Ratio, median_ratio
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,35 @@
+"""The public capture API: every statement an engine sends, with its round trips.
+
+::
+
+    from dalperf.capture import Capture
+    with Capture(engine) as cap:
+        operation()
+    cap.queries, cap.round_trips, cap.network_round_trips, cap.n_plus_one()
+
+Modules: :mod:`~dalperf.capture.instrument` hooks SQLAlchemy's dialect,
+:mod:`~dalperf.capture.wire` models the driver's hidden round trips,
+:mod:`~dalperf.capture.depth` computes the critical path, :mod:`~dalperf.capture.callsite`
+finds the application frame, :mod:`~dalperf.capture.fingerprint` normalises statements,
+:mod:`~dalperf.capture.records` holds what one statement was, and
+:mod:`~dalperf.capture.findings` turns statements into totals and N+1 findings;
+:mod:`~dalperf.capture.session` ties them together as :class:`Capture`.
+"""
+
+from dalperf.capture.findings import FingerprintTotal, NPlusOne
+from dalperf.capture.fingerprint import fingerprint
+from dalperf.capture.records import HiddenKind, HiddenRoundTrip, Statement
+from dalperf.capture.session import Capture, bind_context, captured, suspended
+
+__all__ = [
+    "Capture",
+    "FingerprintTotal",
+    "HiddenKind",
+    "HiddenRoundTrip",
+    "NPlusOne",
+    "Statement",
+    "bind_context",
+    "captured",
+    "fingerprint",
+    "suspended",
+]

@@ -1,0 +1,331 @@
+"""The hooks that turn an engine's traffic into records for the active captures.
+
+One set of hooks (a hub) is attached to an engine while at least one capture on it is
+active, and removed when the last one ends; nested and concurrent captures share it.
+Which capture a record belongs to is decided by :data:`ACTIVE`, a context variable holding
+the captures active in the current context: asyncio tasks and ``asyncio.to_thread``
+inherit it, SQLAlchemy's async greenlets share their task's, and plain threads get it only
+when the caller passes its context along (:func:`dalperf.capture.session.bind_context`).  Two
+operations in different tasks or threads therefore never see each other's records.
+
+Sources, each giving a measured interval (``time.monotonic_ns``):
+
+- The dialect events ``do_execute``, ``do_executemany`` and ``do_execute_no_params``: the
+  statements.  SQLAlchemy offers them for a listener that runs the driver call itself, so
+  the hook times exactly that call (one listener call per statement) and records its
+  error, if any, before SQLAlchemy handles it.  Engine-level events
+  (``before/after_cursor_execute``) see the same executions, but any listener on the
+  Engine makes SQLAlchemy run its execute-event machinery for every statement, which alone
+  costs more than the 5% overhead budget.  Transaction control arriving this way
+  (SQLAlchemy's SAVEPOINT / RELEASE / ROLLBACK TO) is hidden traffic, not a query.  The
+  BEGIN psycopg sends first when the session is idle travels inside the same driver call,
+  as do psycopg's automatic PREPARE and DEALLOCATE ALL (:mod:`dalperf.capture.wire`), so they get
+  the statement's interval; the depth computation chains them with the statement.
+- The pool's ``connect`` event (first and last listener) with the dialect's ``do_connect``:
+  a new connection, from just before the driver connects to just after it returns, and on
+  an engine's very first connection SQLAlchemy's dialect initialisation, up to the end of
+  the pool's ``connect`` listeners (its statements are not the operation's).
+- The dialect's ``do_commit``, ``do_rollback`` and ``do_ping``, wrapped on the dialect
+  instance while attached: COMMIT/ROLLBACK whenever the driver really sends one (see
+  :mod:`dalperf.capture.wire`), including the pool's reset on return (told apart by the pool's
+  ``reset`` event just before it, until its ``checkin``), and the pool's pre-ping.  These
+  calls have no events around them, so wrapping is the only way to measure them; the
+  wrappers are removed with the listeners.
+
+Hooks go on the engine's dialect and pool, which an ``engine.execution_options(...)`` copy
+shares; captures normalise such copies to the engine they came from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from time import monotonic_ns
+from typing import Any, Protocol
+
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
+
+from dalperf.capture import wire
+from dalperf.capture.callsite import call_site
+from dalperf.capture.fingerprint import shape
+from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
+
+# SQLAlchemy 2.x's first-connect initialisation (PGDialect.initialize) with psycopg: four
+# queries (server version, current_schema(), standard_conforming_strings, transaction
+# isolation level), BEGIN before them and ROLLBACK after (unless autocommit), and with
+# native hstore a type lookup wrapped in SAVEPOINT/RELEASE (BEGIN/COMMIT in autocommit).
+_INITIALIZE_QUERIES = 4
+_INITIALIZE_TRANSACTION = 2
+_INITIALIZE_HSTORE_LOOKUP = 3
+_WRAPPED = ("do_commit", "do_rollback", "do_ping")
+
+
+class Sink(Protocol):
+    """Where the hooks put records (a :class:`dalperf.capture.session.Capture`).
+
+    Plain containers rather than methods: every statement passes through here, and a
+    method call per statement and capture is a measurable part of the overhead budget.
+    """
+
+    engine: Engine
+    statement_rows: list[StatementRow]
+    hidden_records: list[HiddenRoundTrip]
+    executions: dict[str, int]  # fingerprint -> executions so far, for call-site sampling
+
+
+ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", default=())
+
+Listener = tuple[Any, str, Callable[..., Any]]
+_DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
+
+_hubs: dict[Engine, _Hub] = {}
+_hubs_lock = threading.Lock()
+
+
+def attach(engine: Engine) -> None:
+    """Make sure the hooks are on ``engine``; every call needs a matching :func:`detach`."""
+    with _hubs_lock:
+        hub = _hubs.get(engine)
+        if hub is None:
+            hub = _hubs[engine] = _Hub(engine)
+            hub.attach()
+        hub.users += 1
+
+
+def detach(engine: Engine) -> None:
+    """Undo one :func:`attach`; the last one removes the hooks."""
+    with _hubs_lock:
+        hub = _hubs[engine]
+        hub.users -= 1
+        if hub.users == 0:
+            del _hubs[engine]
+            hub.detach()
+
+
+def listeners(engine: Engine) -> tuple[Listener, ...]:
+    """The ``(target, event name, function)`` triples dalperf has attached to ``engine`` now."""
+    with _hubs_lock:
+        hub = _hubs.get(engine)
+        return hub.listeners if hub is not None else ()
+
+
+class _Hub:
+    """The hooks of one engine and the state they carry between paired events."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.users = 0
+        dialect = self._dialect = engine.dialect
+        # SQLAlchemy's asyncio adapter wraps psycopg's cursor, keeping it in ``_cursor``
+        self._is_async = dialect.is_async
+        self._execute: _DriverCall = dialect.do_execute
+        self._executemany: _DriverCall = dialect.do_executemany
+        self._execute_no_params: _DriverCall = (
+            lambda cursor, statement, parameters, context:
+            dialect.do_execute_no_params(cursor, statement, context))
+        self._connecting: dict[int, int] = {}  # id(record) -> start of the driver's connect
+        self._initializing: dict[int, int] = {}  # id(driver connection) -> start of initialisation
+        self._resetting: set[int] = set()  # id(driver connection) the pool is about to reset
+        self.listeners: tuple[Listener, ...] = (
+            (dialect, "do_execute", self._do_execute),
+            (dialect, "do_executemany", self._do_executemany),
+            (dialect, "do_execute_no_params", self._do_execute_no_params),
+            (dialect, "do_connect", self._do_connect),
+            (engine.pool, "connect", self._connected),
+            (engine.pool, "connect", self._initialized),
+            (engine.pool, "reset", self._reset),
+            (engine.pool, "checkin", self._checkin),
+        )
+
+    def attach(self) -> None:
+        for target, name, fn in self.listeners:
+            # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
+            event.listen(target, name, fn, insert=fn == self._connected)
+        dialect = self._dialect
+        originals = {name: getattr(dialect, name) for name in _WRAPPED}
+        dialect.do_commit = self._wrap(originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
+        dialect.do_rollback = self._wrap(originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
+        dialect.do_ping = self._wrap(originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+
+    def detach(self) -> None:
+        for name in _WRAPPED:
+            vars(self._dialect).pop(name, None)
+        for target, name, fn in self.listeners:
+            event.remove(target, name, fn)
+
+    def _sinks(self) -> tuple[Sink, ...]:
+        active = ACTIVE.get()
+        if not active:
+            return active
+        if len(active) == 1:
+            return active if active[0].engine is self.engine else ()
+        return tuple(sink for sink in active if sink.engine is self.engine)
+
+    # statements (the hot path: every statement of a benchmark goes through here)
+
+    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        sinks = self._sinks()
+        if sinks:
+            self._measure(sinks, self._execute, cursor, statement, parameters, context, False)
+        return bool(sinks)  # True: the statement has been executed here
+
+    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
+                        context: Any) -> bool:
+        sinks = self._sinks()
+        if sinks:
+            self._measure(sinks, self._executemany, cursor, statement, parameters, context, True)
+        return bool(sinks)
+
+    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
+        sinks = self._sinks()
+        if sinks:
+            self._measure(sinks, self._execute_no_params, cursor, statement, None, context,
+                          False)
+        return bool(sinks)
+
+    def _measure(self, sinks: tuple[Sink, ...], call: _DriverCall, cursor: Any, sql: str,
+                 parameters: Any, context: Any, executemany: bool) -> None:
+        raw = cursor._cursor if self._is_async else cursor
+        driver = raw.connection
+        if self._initializing and id(driver) in self._initializing:
+            call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
+            return
+        begins = wire.sends_begin(driver)
+        prepared = wire.prepared_statements(driver)
+        start = monotonic_ns()
+        try:
+            call(cursor, sql, parameters, context)
+        except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
+            self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
+                         _describe(exc), begins, prepared)
+            raise
+        end = monotonic_ns()
+        self._record(sinks, sql, parameters, start, end, driver, wire.rows_fetched(raw),
+                     executemany, None, begins, prepared)
+
+    def _record(self, sinks: tuple[Sink, ...], sql: str, parameters: Any, start: int, end: int,
+                driver: Any, rows: int, executemany: bool, error: str | None, begins: bool,
+                prepared_before: int) -> None:
+        connection = id(driver)
+        prepared_after = wire.prepared_statements(driver)
+        if begins or prepared_after > prepared_before:
+            # both ride in the batch's pipeline in an executemany, with no wait of their own
+            trips = 0 if executemany and wire.PIPELINED_EXECUTEMANY else 1
+            for kind, happened in ((HiddenKind.BEGIN, begins),
+                                   (HiddenKind.PREPARE, prepared_after > prepared_before)):
+                if happened:
+                    _deliver_hidden(sinks, HiddenRoundTrip(
+                        kind=kind, start_ns=start, end_ns=end, connection=connection,
+                        round_trips=trips))
+        if prepared_before and not prepared_after:
+            _deliver_hidden(sinks, HiddenRoundTrip(
+                kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end, connection=connection,
+                round_trips=1))
+        form = shape(sql)
+        if form.control is not None:
+            _deliver_hidden(sinks, HiddenRoundTrip(
+                kind=form.control, start_ns=start, end_ns=end, connection=connection,
+                round_trips=1, sql=sql))
+            return
+        fingerprint = form.fingerprint
+        sample = False
+        for sink in sinks:
+            seen = sink.executions[fingerprint] = sink.executions.get(fingerprint, 0) + 1
+            # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated fingerprint
+            # gets a call site, at a cost that grows with the log of the count
+            sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
+        row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
+                             fingerprint, call_site() if sample else None)
+        for sink in sinks:
+            sink.statement_rows.append(row)
+
+    # the dialect's transaction and ping calls
+
+    def _wrap(self, original: Callable[[Any], Any], kind: HiddenKind) -> Callable[[Any], Any]:
+        def measured(dbapi_connection: Any) -> Any:
+            sinks = self._sinks()
+            if not sinks:
+                return original(dbapi_connection)
+            driver = (dbapi_connection.driver_connection
+                      if isinstance(dbapi_connection, PoolProxiedConnection)
+                      else self._dialect.get_driver_connection(dbapi_connection))
+            if id(driver) in self._initializing:
+                return original(dbapi_connection)  # part of the dialect initialisation
+            resetting = id(driver) in self._resetting
+            self._resetting.discard(id(driver))
+            if kind is not HiddenKind.PING and not wire.in_transaction(driver):
+                return original(dbapi_connection)  # psycopg sends nothing on an idle session
+            prepared = wire.prepared_statements(driver)
+            start = monotonic_ns()
+            try:
+                return original(dbapi_connection)
+            finally:
+                end = monotonic_ns()
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=HiddenKind.RESET if resetting else kind, start_ns=start, end_ns=end,
+                    connection=id(driver), round_trips=1))
+                if prepared and not wire.prepared_statements(driver):
+                    _deliver_hidden(sinks, HiddenRoundTrip(
+                        kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
+                        connection=id(driver), round_trips=1))
+        return measured
+
+    def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
+               state: PoolResetState) -> None:
+        if state.asyncio_safe and not state.transaction_was_reset and self._sinks():
+            self._resetting.add(id(record.driver_connection))
+
+    def _checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        # the pool's reset is over (or was not configured): forget the mark
+        if dbapi_connection is not None:
+            self._resetting.discard(id(record.driver_connection))
+
+    # new connections
+
+    def _do_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
+                    cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if record is not None and self._sinks():
+            self._connecting[id(record)] = monotonic_ns()
+
+    def _connected(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        end = monotonic_ns()
+        start = self._connecting.pop(id(record), None)
+        sinks = self._sinks()
+        if start is None or not sinks:
+            return
+        driver = record.driver_connection
+        _deliver_hidden(sinks, HiddenRoundTrip(
+            kind=HiddenKind.CONNECT, start_ns=start, end_ns=end, connection=id(driver),
+            round_trips=wire.connect_round_trips(driver)))
+        # SQLAlchemy runs the first connection's listeners under a mutex, so only the
+        # connection that is about to initialise the dialect sees it uninitialised here
+        if self._dialect.server_version_info is None:
+            self._initializing[id(driver)] = end
+
+    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        driver = record.driver_connection
+        start = self._initializing.pop(id(driver), None)
+        sinks = self._sinks()
+        if start is None or not sinks:
+            return
+        trips = _INITIALIZE_QUERIES
+        if not driver.autocommit:
+            trips += _INITIALIZE_TRANSACTION
+        if getattr(self._dialect, "use_native_hstore", False):
+            trips += _INITIALIZE_HSTORE_LOOKUP
+        _deliver_hidden(sinks, HiddenRoundTrip(
+            kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
+            connection=id(driver), round_trips=trips))
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+
+
+def _deliver_hidden(sinks: tuple[Sink, ...], hidden: HiddenRoundTrip) -> None:
+    for sink in sinks:
+        sink.hidden_records.append(hidden)

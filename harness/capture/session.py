@@ -1,0 +1,289 @@
+"""Record everything a DAL operation sends through an Engine or AsyncEngine.
+
+    with Capture(engine) as cap:          # or: async work inside, same ``with``
+        operation()
+    cap.queries, cap.round_trips, cap.network_round_trips, cap.summary()
+
+The listeners go on when the block starts and come off when it ends, however it ends
+(:mod:`dalperf.capture.instrument`).  A statement belongs to every capture active in the context
+that executed it: fan-out with ``asyncio.gather`` or ``asyncio.to_thread`` is followed
+automatically; for a ``ThreadPoolExecutor`` or a bare thread, wrap the callable with
+:func:`bind_context`.  Captures in unrelated tasks or threads never see each other's
+statements.  Nested captures on the same engine both record the inner block's statements.
+
+Statements the caller does not want counted, such as a benchmark runner's own isolation
+(an outer transaction it rolls back, a savepoint it rolls back to), go inside
+:func:`suspended`.  Note that psycopg sends BEGIN lazily, with the first statement of a
+transaction: a runner that opens its transaction under :func:`suspended` should also send
+its first statement (its SAVEPOINT) there, so that the BEGIN is not counted either.
+
+Depth (:attr:`Capture.round_trips`, :attr:`Capture.network_round_trips`) comes from the
+measured intervals, so on a local server statements that a slow network would make
+overlap may come out sequential when they are very short; with an injected latency, or
+statements that take time, the figures are exact.
+
+A capture needs PostgreSQL through psycopg 3, whose wire behaviour the hidden-round-trip
+counts model (:mod:`dalperf.capture.wire`).  Not counted: the FETCH round trips of server-side
+cursors (``stream_results``), whose rows are not in ``rows_fetched`` either; work sent
+with the driver directly (``engine.raw_connection()``), except the pool's reset of it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import Token
+from time import monotonic_ns
+from types import TracebackType
+from typing import Any, ParamSpec, Self, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.base import OptionEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dalperf.capture import instrument
+from dalperf.capture.depth import Span, critical_path
+from dalperf.capture.findings import FingerprintTotal, NPlusOne, fingerprint_totals, n_plus_one
+from dalperf.capture.records import (
+    NS_PER_MS,
+    HiddenRoundTrip,
+    Statement,
+    StatementRow,
+    jsonable,
+    redact,
+)
+from dalperf.errors import UsageError
+
+SUPPORTED_DRIVERS = frozenset({"psycopg", "psycopg_async"})
+MS_DIGITS = 3
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Capture:
+    """The statements and hidden round trips of one operation, and the figures derived from them.
+
+    Single use: enter it once.  The figures can be read at any time; they are final after
+    the block ends.
+    """
+
+    def __init__(self, engine: Engine | AsyncEngine) -> None:
+        self.engine = _sync_engine(engine)
+        self.started_ns: int | None = None
+        # filled by the hooks (instrument.Sink)
+        self.statement_rows: list[StatementRow] = []
+        self.hidden_records: list[HiddenRoundTrip] = []
+        self.executions: dict[str, int] = {}
+        self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
+        self._build_lock = threading.Lock()
+        self._token: Token[tuple[instrument.Sink, ...]] | None = None
+
+    def __enter__(self) -> Self:
+        if self.started_ns is not None:
+            raise UsageError("a Capture records once; create a new one for each block")
+        instrument.attach(self.engine)
+        self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
+        self.started_ns = monotonic_ns()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if self._token is not None:
+                instrument.ACTIVE.reset(self._token)
+        finally:
+            instrument.detach(self.engine)
+
+    # results
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        """The operation's own statements, in the order they started."""
+        return tuple(sorted(self._built(), key=lambda s: s.start_ns))
+
+    @property
+    def hidden(self) -> tuple[HiddenRoundTrip, ...]:
+        """Transaction control, pings, resets and connection set-up, in the order they started."""
+        return tuple(sorted(self.hidden_records, key=lambda h: h.start_ns))
+
+    @property
+    def queries(self) -> int:
+        return len(self.statement_rows)
+
+    @property
+    def round_trips(self) -> int:
+        """Statements on the critical path: the longest chain that did not overlap in time."""
+        return critical_path(Span(s.start_ns, s.end_ns) for s in self._built())
+
+    @property
+    def network_round_trips(self) -> int:
+        """:attr:`round_trips` counting the hidden round trips that sit on the critical path too.
+
+        Records with the same interval on the same connection were sent by one driver call
+        one after the other (the implicit BEGIN and its statement), so they form one span
+        weighing their sum.
+        """
+        weights: Counter[tuple[int, int, int]] = Counter()
+        for s in self._built():
+            weights[(s.connection, s.start_ns, s.end_ns)] += 1
+        for h in self.hidden_records:
+            weights[(h.connection, h.start_ns, h.end_ns)] += h.round_trips
+        return critical_path(Span(start, end, weight)
+                             for (_, start, end), weight in weights.items())
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(s.rows for s in self._built())
+
+    @property
+    def db_ms(self) -> float:
+        """Sum of the statements' durations."""
+        return sum(s.end_ns - s.start_ns for s in self._built()) / NS_PER_MS
+
+    def fingerprints(self) -> list[FingerprintTotal]:
+        return fingerprint_totals(self._built())
+
+    def n_plus_one(self) -> list[NPlusOne]:
+        return n_plus_one(self._built())
+
+    def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
+        """The capture as JSON-serialisable data with stable keys (the results JSON fields).
+
+        With ``statements=True`` each statement is listed too, its parameters replaced by
+        their type names unless ``redact_parameters=False``.
+        """
+        hidden_counts = Counter(h.kind.value for h in self.hidden_records)
+        hidden_trips: Counter[str] = Counter()
+        for h in self.hidden_records:
+            hidden_trips[h.kind.value] += h.round_trips
+        result: dict[str, Any] = {
+            "queries": self.queries,
+            "round_trips": self.round_trips,
+            "network_round_trips": self.network_round_trips,
+            "rows_fetched": self.rows_fetched,
+            "db_ms": round(self.db_ms, MS_DIGITS),
+            "errors": sum(1 for s in self._built() if s.error is not None),
+            "fingerprints": [
+                {"fingerprint": t.fingerprint, "sql": t.sql, "count": t.count,
+                 "total_ms": round(t.total_ms, MS_DIGITS)}
+                for t in self.fingerprints()
+            ],
+            "n_plus_one": [
+                {"fingerprint": g.fingerprint, "sql": g.sql, "count": g.count,
+                 "call_site": g.call_site}
+                for g in self.n_plus_one()
+            ],
+            "hidden_round_trips": [
+                {"kind": kind, "count": hidden_counts[kind], "round_trips": hidden_trips[kind]}
+                for kind in sorted(hidden_counts)
+            ],
+        }
+        if statements:
+            result["statements"] = self._statement_rows(redact_parameters)
+        return result
+
+    def _built(self) -> list[Statement]:
+        """All statements as records, building those that arrived since the last call."""
+        with self._build_lock:
+            for row in self.statement_rows[len(self._statements):]:
+                self._statements.append(Statement(*row))
+            return self._statements
+
+    def _statement_rows(self, redact_parameters: bool) -> list[dict[str, Any]]:
+        origin = self.started_ns or 0
+        connections: dict[int, int] = {}
+        return [
+            {"sql": s.sql,
+             "parameters": redact(s.parameters) if redact_parameters else jsonable(s.parameters),
+             "start_ms": round((s.start_ns - origin) / NS_PER_MS, MS_DIGITS),
+             "duration_ms": round(s.duration_ms, MS_DIGITS),
+             "connection": connections.setdefault(s.connection, len(connections) + 1),
+             "rows": s.rows, "executemany": s.executemany, "error": s.error,
+             "fingerprint": s.fingerprint, "call_site": s.call_site}
+            for s in self.statements
+        ]
+
+
+def captured(engine: Engine | AsyncEngine, *,
+             on_capture: Callable[[Capture], object]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: run every call of the function (sync or ``async def``) inside a fresh
+    :class:`Capture`, and hand the capture to ``on_capture`` when the call ends, also when
+    it raised."""
+    _sync_engine(engine)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                cap = Capture(engine)
+                try:
+                    with cap:
+                        return await fn(*args, **kwargs)
+                finally:
+                    on_capture(cap)
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            cap = Capture(engine)
+            try:
+                with cap:
+                    return fn(*args, **kwargs)
+            finally:
+                on_capture(cap)
+        return run
+
+    return decorate
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Inside this block, in the current context, no capture records anything."""
+    token = instrument.ACTIVE.set(())
+    try:
+        yield
+    finally:
+        instrument.ACTIVE.reset(token)
+
+
+def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` bound to the caller's context, for ``executor.submit(bind_context(fn), ...)``.
+
+    Threads do not inherit context variables; every call runs in its own copy of the
+    context taken here, so the statements it sends count for the captures active here.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
+
+
+def _sync_engine(engine: object) -> Engine:
+    """The Engine whose events see ``engine``'s traffic; TypeError/UsageError if unsupported."""
+    if isinstance(engine, AsyncEngine):
+        engine = engine.sync_engine
+    while isinstance(engine, OptionEngine):
+        # engine.execution_options(...) shares the pool, the dialect and the listeners of
+        # the engine it came from; hooks go on that one
+        engine = engine._proxied
+    if not isinstance(engine, Engine):
+        raise TypeError(
+            f"Capture needs a SQLAlchemy Engine or AsyncEngine, "
+            f"got {type(engine).__module__}.{type(engine).__qualname__}"
+        )
+    dialect = engine.dialect
+    if dialect.name != "postgresql" or dialect.driver not in SUPPORTED_DRIVERS:
+        raise UsageError(
+            f"Capture supports PostgreSQL through psycopg 3 (postgresql+psycopg://), "
+            f"not {dialect.name}+{dialect.driver}"
+        )
+    return engine

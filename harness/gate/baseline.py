@@ -1,0 +1,217 @@
+"""Baselines: a saved results JSON that later results are compared with, and the comparison.
+
+A regression is, per operation x variant (at the same index state and simulated RTT):
+
+- any rise in ``queries`` or in ``round_trips`` (depth): these are exact counts, so one more
+  query is a regression, however fast;
+- a latency rise that is both *statistically clear* and *above a tolerance*.  Statistically
+  clear: a one-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``,
+  ``alternative="greater"``) on the two runs' per-call wall-time samples gives p below
+  :data:`DEFAULT_ALPHA`; it assumes nothing about the shape of the distributions, and it
+  needs at least 4 samples on each side before any p can fall below 0.05.  Above
+  tolerance: the check's statistic (median, p95, p99 or mean of the samples) rose by more
+  than the tolerance, a percentage of the baseline's value (``p95:10%``) or milliseconds
+  (``median:5ms``).  The default checks are ``median:10%`` and ``p95:10%``.
+
+Results measured on another environment are not comparable: a different results schema
+version, data scale or PostgreSQL major version is refused unless ``allow_mismatch``.
+Baselines live by default in ``reports/baseline.json``, beside the code (commit it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dalperf.errors import UsageError
+from dalperf.results import Measurement, Results, read_results
+from dalperf.stats import Summary
+
+DEFAULT_BASELINE = Path("reports/baseline.json")
+DEFAULT_ALPHA = 0.05
+DEFAULT_TOLERANCE_PERCENT = 10.0
+STATISTICS = {"median": "p50", "p50": "p50", "p95": "p95", "p99": "p99", "mean": "mean"}
+COUNTS = {"queries": "queries", "round_trips": "round trips (depth)"}
+
+_CHECK_RE = re.compile(r"^(?P<statistic>[a-z0-9]+):(?P<tolerance>\d+(?:\.\d+)?)(?P<unit>%|ms)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyCheck:
+    """A latency regression rule: ``statistic`` may rise by at most ``tolerance`` ``unit``."""
+
+    statistic: str
+    tolerance: float
+    unit: str  # "%" of the baseline's value, or "ms"
+    alpha: float = DEFAULT_ALPHA
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise UsageError(f"latency check: unknown statistic {self.statistic!r}; "
+                             f"choose one of {', '.join(STATISTICS)}")
+        if self.unit not in ("%", "ms") or not self.tolerance >= 0:
+            raise UsageError(f"latency check: tolerance must be a number >= 0 of % or ms, "
+                             f"not {self.tolerance!r}{self.unit}")
+        if not 0 < self.alpha < 1:
+            raise UsageError(f"latency check: alpha must be between 0 and 1, not {self.alpha}")
+
+    @classmethod
+    def parse(cls, text: str) -> LatencyCheck:
+        """``"p95:10%"`` or ``"median:5ms"`` as a check."""
+        match = _CHECK_RE.match(text.strip().lower())
+        if match is None:
+            raise UsageError(f"latency check {text!r} must look like p95:10% or median:5ms")
+        return cls(statistic=match["statistic"], tolerance=float(match["tolerance"]),
+                   unit=match["unit"])
+
+    def value(self, summary: Summary) -> float:
+        return float(getattr(summary, STATISTICS[self.statistic]))
+
+    def allowed_rise_ms(self, baseline_value: float) -> float:
+        return baseline_value * self.tolerance / 100 if self.unit == "%" else self.tolerance
+
+    def __str__(self) -> str:
+        return f"{self.statistic}:{self.tolerance:g}{self.unit}"
+
+
+DEFAULT_CHECKS: tuple[LatencyCheck, ...] = (
+    LatencyCheck(statistic="median", tolerance=DEFAULT_TOLERANCE_PERCENT, unit="%"),
+    LatencyCheck(statistic="p95", tolerance=DEFAULT_TOLERANCE_PERCENT, unit="%"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Regression:
+    """One figure that got worse than the baseline's."""
+
+    operation: str
+    variant: str
+    metric: str  # "queries" | "round_trips" | a latency check such as "p95:10%"
+    baseline: float
+    measured: float
+    message: str
+    p_value: float | None = None
+    indexes: bool = True
+    rtt_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    regressions: tuple[Regression, ...]
+    notes: tuple[str, ...]  # environment differences let through, pairs without a counterpart
+
+
+def load_baseline(path: Path) -> Results:
+    """A baseline file (a results JSON); missing or broken is a UsageError naming it."""
+    if not path.is_file():
+        raise UsageError(f"baseline {path} does not exist; save one with "
+                         f"`dalperf baseline save RESULTS --to {path}`")
+    return read_results(path)
+
+
+def save(results: Results, to: Path = DEFAULT_BASELINE, *, allow_mismatch: bool = False) -> Path:
+    """Keep ``results`` as the baseline at ``to``.
+
+    Refused when the results hold failures (a variant that raised or disagreed is no
+    reference), or when ``to`` holds a baseline from another environment, unless
+    ``allow_mismatch``.
+    """
+    if results.failures:
+        raise UsageError(f"refusing to save a baseline from results with "
+                         f"{len(results.failures)} failure(s); fix them and measure again")
+    if to.exists() and not allow_mismatch:
+        differences = mismatches(results, load_baseline(to))
+        if differences:
+            raise UsageError(f"refusing to replace baseline {to}: {'; '.join(differences)}; "
+                             "pass --allow-mismatch to replace it anyway")
+    results.save(to)
+    return to
+
+
+def mismatches(results: Results, baseline: Results) -> list[str]:
+    """How the two runs' environments differ in ways that make them incomparable."""
+    pairs = (
+        ("schema version", results.schema_version, baseline.schema_version),
+        ("scale", results.environment.get("scale"), baseline.environment.get("scale")),
+        ("PostgreSQL major version", _major(results.environment.get("server_version")),
+         _major(baseline.environment.get("server_version"))),
+    )
+    return [f"{what} {mine} (results) vs {theirs} (baseline)"
+            for what, mine, theirs in pairs if mine != theirs]
+
+
+def compare(results: Results, baseline: Results, *,
+            checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
+            allow_mismatch: bool = False) -> Comparison:
+    """Every regression of ``results`` against ``baseline``."""
+    notes: list[str] = []
+    differences = mismatches(results, baseline)
+    if differences:
+        if not allow_mismatch:
+            raise UsageError(f"results and baseline are not comparable: {'; '.join(differences)}"
+                             "; pass --allow-mismatch to compare anyway")
+        notes.extend(f"compared despite {d}" for d in differences)
+    before = {m.key: m for m in baseline.operations}
+    regressions: list[Regression] = []
+    for measurement in results.operations:
+        old = before.pop(measurement.key, None)
+        label = f"{measurement.operation} [{measurement.variant}]"
+        if old is None:
+            notes.append(f"{label}: not in the baseline")
+        elif measurement.error is not None or old.error is not None:
+            notes.append(f"{label}: not compared, a run raised")
+        elif measurement.size != old.size:
+            notes.append(f"{label}: not compared, size {measurement.size} vs {old.size}")
+        else:
+            regressions.extend(_regressions(measurement, old, checks))
+    notes.extend(f"{op} [{variant}]: in the baseline, not measured"
+                 for op, variant, _, _ in before)
+    return Comparison(regressions=tuple(regressions), notes=tuple(notes))
+
+
+def _regressions(new: Measurement, old: Measurement,
+                 checks: Sequence[LatencyCheck]) -> list[Regression]:
+    where: dict[str, Any] = {"operation": new.operation, "variant": new.variant,
+                             "indexes": new.indexes, "rtt_ms": new.rtt_ms}
+    found = [
+        Regression(**where, metric=metric, baseline=getattr(old, metric),
+                   measured=getattr(new, metric),
+                   message=f"{noun} rose from {getattr(old, metric)} to {getattr(new, metric)}")
+        for metric, noun in COUNTS.items() if getattr(new, metric) > getattr(old, metric)
+    ]
+    for check in checks:
+        regression = latency_regression(check, new.wall_ms, old.wall_ms)
+        if regression is not None:
+            measured, baseline, p_value = regression
+            found.append(Regression(
+                **where, metric=str(check), baseline=round(baseline, 3),
+                measured=round(measured, 3), p_value=p_value,
+                message=f"{check.statistic} rose from {baseline:.3f} ms to {measured:.3f} ms "
+                        f"(+{(measured / baseline - 1) * 100 if baseline else math.inf:.0f}%, "
+                        f"allowed {check}; Mann-Whitney p={p_value:.2g})"))
+    return found
+
+
+def latency_regression(check: LatencyCheck, new: Summary,
+                       old: Summary) -> tuple[float, float, float] | None:
+    """``(measured, baseline, p)`` when ``new`` is slower than ``old`` by ``check``'s rule."""
+    if not new.samples or not old.samples:
+        return None
+    measured, baseline = check.value(new), check.value(old)
+    if not measured - baseline > check.allowed_rise_ms(baseline):
+        return None
+    from scipy.stats import mannwhitneyu  # scipy.stats takes ~1 s to import: only when needed
+
+    p_value = float(mannwhitneyu(new.samples, old.samples, alternative="greater").pvalue)
+    if not p_value < check.alpha:
+        return None
+    return measured, baseline, p_value
+
+
+def _major(server_version: Any) -> str | None:
+    match = re.match(r"\d+", str(server_version)) if server_version is not None else None
+    return match.group() if match else None

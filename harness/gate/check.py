@@ -1,0 +1,254 @@
+"""The CI gate: a results JSON against its budgets and, optionally, a baseline.
+
+:func:`evaluate` reads nothing but the :class:`~dalperf.results.Results` it is given (and
+the baseline's): every measurement is checked against its budget (the code default the
+runner stored in it, overlaid with the :class:`~dalperf.gate.budgets.BudgetSet` from
+``pyproject.toml`` and ``--budgets``), then compared with the baseline
+(:mod:`dalperf.gate.baseline`).  The :class:`Verdict` passes when there is no budget
+violation, no regression and no failure (a variant that raised or disagreed with the
+reference) in the results.  ``dalperf check`` prints it, ``dalperf run`` records each
+measurement's effective budget and violations with :func:`with_budgets`, and the HTML
+report shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dalperf.errors import UsageError
+from dalperf.gate.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
+from dalperf.gate.budgets import (
+    LOAD_TABLE,
+    SEQ_SCAN_LIMIT,
+    BudgetSet,
+    Figures,
+    breaches,
+    check_limits,
+    read_budgets,
+    suggest,
+)
+from dalperf.loadtest.results import LoadResults
+from dalperf.plans.findings import seq_scans
+from dalperf.results import Failure, Measurement, Results
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "BudgetSet",
+    "Finding",
+    "LatencyCheck",
+    "Regression",
+    "Verdict",
+    "Violation",
+    "effective_limits",
+    "evaluate",
+    "first_line",
+    "known_variants",
+    "load_violations",
+    "markdown_summary",
+    "measurement_violations",
+    "read_budgets",
+    "with_budgets",
+]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One budget limit that one measurement exceeded."""
+
+    operation: str
+    variant: str
+    limit: str
+    allowed: Any
+    measured: Any
+    message: str
+    indexes: bool = True
+    rtt_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One row of the gate's table: a violation, a regression or a failure, alike."""
+
+    kind: str  # "budget" | "regression" | "error" | "mismatch"
+    operation: str
+    variant: str
+    check: str
+    allowed: Any  # the limit, or the baseline's figure
+    measured: Any
+    message: str
+    indexes: bool = True
+    rtt_ms: float = 0.0
+
+    @property
+    def detail(self) -> str:
+        """The message's first line, after the conditions when they are not the defaults."""
+        conditions = [*([] if self.indexes else ["indexes off"]),
+                      *([f"RTT {self.rtt_ms:g} ms"] if self.rtt_ms else [])]
+        prefix = f"[{', '.join(conditions)}] " if conditions else ""
+        return prefix + first_line(self.message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The outcome of the gate."""
+
+    passed: bool
+    violations: tuple[Violation, ...]
+    regressions: tuple[Regression, ...]
+    failures: tuple[Failure, ...]
+    checked: tuple[tuple[str, str], ...]  # every (operation, variant) in the results, in order
+    notes: tuple[str, ...] = ()
+
+    def findings(self) -> list[Finding]:
+        """Violations, regressions and failures as uniform rows, in that order."""
+        return [
+            *(Finding(kind="budget", operation=v.operation, variant=v.variant, check=v.limit,
+                      allowed=v.allowed, measured=v.measured, message=v.message,
+                      indexes=v.indexes, rtt_ms=v.rtt_ms)
+              for v in self.violations),
+            *(Finding(kind="regression", operation=r.operation, variant=r.variant,
+                      check=r.metric, allowed=r.baseline, measured=r.measured, message=r.message,
+                      indexes=r.indexes, rtt_ms=r.rtt_ms)
+              for r in self.regressions),
+            *(Finding(kind=f.kind, operation=f.operation, variant=f.variant, check=f.kind,
+                      allowed=None, measured=None, message=f.message)
+              for f in self.failures),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(results: Results, *, budgets: BudgetSet | None = None,
+             baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
+             allow_mismatch: bool = False, load: LoadResults | None = None) -> Verdict:
+    """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
+    against budgets and ``baseline``; bad budgets raise UsageError."""
+    budgets = budgets or BudgetSet()
+    budgets.validate(known_variants(results))
+    violations = tuple(v for m in results.operations for v in measurement_violations(m, budgets))
+    pairs = [(m.operation, m.variant) for m in results.operations]
+    if load is not None:
+        violations += load_violations(load, budgets)
+        pairs += [(LOAD_TABLE, v.variant) for v in load.variants]
+    comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
+                  if baseline is not None else None)
+    regressions = comparison.regressions if comparison else ()
+    return Verdict(
+        passed=not (violations or regressions or results.failures),
+        violations=violations,
+        regressions=regressions,
+        failures=results.failures,
+        checked=tuple(dict.fromkeys(pairs)),
+        notes=comparison.notes if comparison else (),
+    )
+
+
+_LOAD_MESSAGES = {
+    "min_rps": "{value:.1f} requests/s under load, budget at least {allowed:g}",
+    "max_p95_ms": "p95 {value:.1f} ms under load, budget {allowed:g} ms",
+    "max_failure_ratio": "{value:.2%} of requests failed under load, budget {allowed:.2%}",
+}
+
+
+def load_violations(load: LoadResults, budgets: BudgetSet) -> tuple[Violation, ...]:
+    """The ``[load.<variant>]`` limits the load test's figures break (operation ``load``)."""
+    found = []
+    for (table, variant), limits in budgets.entries.items():
+        if table != LOAD_TABLE:
+            continue
+        if variant not in {v.variant for v in load.variants}:
+            known = [v.variant for v in load.variants]
+            raise UsageError(f"{budgets.origins[(table, variant)]}: the load results have no "
+                             f"variant {variant!r}{suggest(variant, known)}")
+        figures = load.variant(variant)
+        measured = {"min_rps": figures.rps, "max_p95_ms": figures.latency_ms.p95,
+                    "max_failure_ratio": figures.failure_ratio}
+        for limit, allowed in limits.items():
+            value = measured[limit]
+            within = value >= allowed if limit == "min_rps" else value <= allowed
+            if within and not math.isnan(value):
+                continue
+            found.append(Violation(LOAD_TABLE, variant, limit, allowed, round(value, 3),
+                                   _LOAD_MESSAGES[limit].format(value=value, allowed=allowed)))
+    return tuple(found)
+
+
+def known_variants(results: Results) -> dict[str, list[str]]:
+    """Operation -> variants, as the results hold them: what budgets may name."""
+    known: dict[str, list[str]] = {}
+    for m in results.operations:
+        variants = known.setdefault(m.operation, [])
+        if m.variant not in variants:
+            variants.append(m.variant)
+    return known
+
+
+def effective_limits(measurement: Measurement, budgets: BudgetSet) -> dict[str, Any]:
+    """The measurement's stored budget (validated) overlaid with ``budgets``."""
+    stored = check_limits(measurement.budget, where=f"results: budget of "
+                          f"{measurement.operation} [{measurement.variant}]")
+    return budgets.limits(measurement.operation, measurement.variant, stored)
+
+
+def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list[Violation]:
+    """The limits ``measurement`` exceeds; none for a variant that raised (a failure already).
+
+    ``no_seq_scan_over_rows`` is not checked without the performance indexes (``--indexes
+    off``), where sequential scans are what the comparison shows.
+    """
+    if measurement.error is not None:
+        return []
+    m = measurement
+    figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
+                      p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
+                      complexity=m.complexity.verdict if m.complexity else None,
+                      seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
+    limits = effective_limits(m, budgets)
+    if not m.indexes:
+        limits.pop(SEQ_SCAN_LIMIT, None)
+    return [Violation(m.operation, m.variant, b.limit, b.allowed, b.measured, b.message,
+                      indexes=m.indexes, rtt_ms=m.rtt_ms)
+            for b in breaches(limits, figures)]
+
+
+def with_budgets(results: Results, budgets: BudgetSet) -> Results:
+    """``results`` with each measurement's ``budget`` (effective limits) and ``violations``
+    filled in; what ``dalperf run`` writes."""
+    measurements = []
+    for m in results.operations:
+        violations = measurement_violations(m, budgets)
+        measurements.append(dataclasses.replace(
+            m, budget=effective_limits(m, budgets),
+            violations=tuple({"limit": v.limit, "allowed": v.allowed, "measured": v.measured,
+                              "message": v.message} for v in violations)))
+    return dataclasses.replace(results, operations=tuple(measurements))
+
+
+def markdown_summary(verdict: Verdict) -> str:
+    """The verdict as Markdown, for ``$GITHUB_STEP_SUMMARY``."""
+    findings = verdict.findings()
+    status = "passed" if verdict.passed else "failed"
+    lines = [f"## dalperf check {status}", "",
+             (f"{len(verdict.checked)} operation x variant pairs checked: "
+             f"{len(verdict.violations)} budget violation(s), "
+             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)."), ""]
+    if findings:
+        lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
+                  "| --- | --- | --- | --- | ---: | ---: | --- |"]
+        lines += [f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
+                  f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def first_line(text: str) -> str:
+    return text.strip().partition("\n")[0]
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).replace("|", "\\|")

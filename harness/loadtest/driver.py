@@ -1,0 +1,358 @@
+"""The load test: serve an app over HTTP, drive it with locust, keep exact per-request figures.
+
+:func:`run_load` starts the app under uvicorn on a free loopback port (a child process, its
+database optionally behind the :class:`~dalperf.network.proxy.LatencyProxy`), runs locust headless
+against it (one process, or locust's own master with ``workers`` worker processes, the way
+locust runs across machines), then stops everything, in a ``finally``: also on Ctrl-C or
+an error, no uvicorn or locust process outlives the call.  It returns a
+:class:`~dalperf.loadtest.results.LoadResults` (:mod:`dalperf.loadtest.results`, written to
+``reports/out/load.json``), which the report and ``dalperf check`` read without a database.
+
+What is measured, and where:
+
+- latency: locust's ``request`` event carries each request's response time as a float in
+  milliseconds; its statistics round it into buckets.  The listeners that
+  :func:`~dalperf.loadtest.locust_side.record_requests` installs in the locustfile keep every request's exact time; a
+  worker ships its records to the master with the periodic reports locust already sends
+  (``report_to_master`` / ``worker_report``), and the master (or the single local
+  process) writes them all to the file named by ``--dalperf-records``.  Percentiles are
+  computed from those records with :class:`dalperf.stats.Summary`.
+- queries per request: the app wraps every request in a :class:`dalperf.capture.session.Capture`
+  and answers with the counts in the headers :data:`QUERIES_HEADER` and
+  :data:`ROUND_TRIPS_HEADER`; the recorder keeps them beside the request's time.
+- throughput: requests / the run's span (first request sent to last answer received); the
+  master's own aggregated request and failure counts are kept as a cross-check.
+
+The protocol an app and a locustfile follow (the case study's are ``scenarios/app.py`` and
+``scenarios/locustfile.py``): the app reads its database URL from :data:`DATABASE_URL_ENV`
+and pool size from :data:`POOL_SIZE_ENV`, answers ``GET`` :data:`HEALTH_PATH` once ready,
+and sets the two headers; the locustfile calls :func:`~dalperf.loadtest.locust_side.record_requests` with
+``locust.events``, defines one user class per variant named by :func:`user_class_name`,
+and returns :func:`~dalperf.loadtest.locust_side.request_context` from its users' ``context()``.
+
+This module never imports locust (locust patches the standard library with gevent when
+imported); the locust-side functions receive locust's objects as arguments.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from dalperf.defaults import (
+    DEFAULT_RUN_TIME_S,
+    DEFAULT_SPAWN_RATE,
+    DEFAULT_USERS,
+    DEFAULT_VARIANTS,
+)
+from dalperf.errors import EnvironmentProblem, ServerStartError, UsageError
+from dalperf.loadtest.locust_side import (
+    DATABASE_URL_ENV,
+    HEALTH_PATH,
+    POOL_SIZE_ENV,
+    RECORDS_OPTION,
+)
+from dalperf.loadtest.results import LoadResults, Request, summarise
+from dalperf.measure.scenario import DEFAULT_POOL_SIZE
+from dalperf.network.proxy import LatencyProxy, Upstream
+from dalperf.version import package_version
+
+LOOPBACK = "127.0.0.1"
+SERVER_START_TIMEOUT_S = 120.0  # the app draws its inputs from the database first
+READY_POLL_S = 0.1
+WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
+FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
+STOP_TIMEOUT_S = 10.0  # SIGTERM, then this long, then SIGKILL
+STDERR_TAIL_LINES = 5
+LOAD_PACKAGES = ("locust", "uvicorn")  # the extra `dalperf[load]`
+
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+# --------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadConfig:
+    """One load test; defaults are the named constants above.
+
+    ``app`` is the ASGI app as uvicorn names it (``"package.module:attribute"``),
+    ``variants`` the variants the users are split between (one user class each),
+    ``workers`` 0 for one locust process, K for a master and K workers.
+    """
+
+    app: str
+    locustfile: Path
+    users: int = DEFAULT_USERS
+    spawn_rate: float = DEFAULT_SPAWN_RATE
+    run_time_s: int = DEFAULT_RUN_TIME_S
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    workers: int = 0
+    rtt_ms: float = 0.0
+    pool_size: int = DEFAULT_POOL_SIZE
+
+    def __post_init__(self) -> None:
+        if ":" not in self.app:
+            raise UsageError(f"--app {self.app!r} must name the ASGI app as 'module:attribute'")
+        if not self.locustfile.is_file():
+            raise UsageError(f"locustfile {self.locustfile} does not exist")
+        if self.users < 1 or self.pool_size < 1 or self.run_time_s < 1 or self.workers < 0:
+            raise UsageError("users, pool size and run time must be at least 1, workers at least 0")
+        if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
+            raise UsageError(f"the spawn rate must be a number of users per second > 0, "
+                             f"not {self.spawn_rate:g}")
+        if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
+            raise UsageError(f"--rtt-ms must be a number of milliseconds >= 0, not {self.rtt_ms:g}")
+        if not self.variants or len(set(self.variants)) != len(self.variants):
+            raise UsageError("name each variant once, and at least one")
+        if self.users < len(self.variants):
+            raise UsageError(f"{self.users} user(s) cannot be split between "
+                             f"{len(self.variants)} variants; give --users "
+                             f"{len(self.variants)} or more")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a locust-style duration: ``90``, ``90s``, ``2m``, ``1h30m``."""
+    match = _DURATION_RE.match(text.strip())
+    if not text.strip() or match is None:
+        raise UsageError(f"--run-time {text!r} is not a duration such as 60, 60s, 2m or 1h30m")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def user_class_name(variant: str) -> str:
+    """The locust user class that drives ``variant``: ``naive`` -> ``NaiveUser``."""
+    return "".join(part.capitalize() for part in variant.split("_")) + "User"
+
+
+# --------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> list[Request]:
+    """The requests in a records file written by :func:`record_requests`."""
+    try:
+        rows = json.loads(path.read_text())["records"]
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem("locust wrote no request records (did the locustfile call "
+                                 "dalperf.loadtest.locust_side.record_requests?)") from exc
+    return [Request(*row) for row in rows]
+
+
+def locust_totals(path: Path) -> dict[str, int]:
+    """Requests and failures as locust's master aggregated them (its ``--json-file``)."""
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    return {"requests": sum(e["num_requests"] for e in entries),
+            "failures": sum(e["num_failures"] for e in entries)}
+
+
+def run_load(database_url: str, config: LoadConfig, *,
+             environment: Mapping[str, Any] | None = None) -> LoadResults:
+    """Serve ``config.app`` on ``database_url``, run locust against it, return the figures.
+
+    Every process started here is stopped before this returns or raises (KeyboardInterrupt
+    included): locust first, then the app, then the latency proxy.  Raises
+    :class:`ServerStartError` when the app does not come up and :class:`EnvironmentProblem`
+    when locust fails.
+    """
+    missing = [name for name in LOAD_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"dalperf load needs {' and '.join(missing)}: "
+                         "pip install 'dalperf[load]'")
+    with ExitStack() as stack:
+        app_database = database_url
+        if config.rtt_ms > 0:
+            proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
+                                                     rtt_ms=config.rtt_ms))
+            app_database = proxy.url(database_url)
+        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size))
+        children = stack.enter_context(_children())
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        records, stats = children.folder / "records.json", children.folder / "locust"
+        command = [sys.executable, "-m", "locust", "-f", str(config.locustfile),
+                   "--loglevel", "WARNING"]
+        if config.workers:
+            master_port = free_port()
+            for index in range(config.workers):
+                children.start(f"locust worker {index + 1}",
+                               [*command, "--worker", "--master-host", LOOPBACK,
+                                "--master-port", str(master_port)])
+            command += ["--master", "--master-bind-host", LOOPBACK,
+                        "--master-bind-port", str(master_port),
+                        "--expect-workers", str(config.workers),
+                        "--expect-workers-max-wait", str(WORKERS_CONNECT_TIMEOUT_S)]
+        locust = children.start(
+            "locust", [*command, "--headless", "--host", base, "--users", str(config.users),
+                       "--spawn-rate", f"{config.spawn_rate:g}",
+                       "--run-time", f"{config.run_time_s}s", "--only-summary",
+                       "--exit-code-on-error", "0", "--json-file", str(stats),
+                       RECORDS_OPTION, str(records),
+                       *(user_class_name(v) for v in config.variants)])
+        children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
+                      + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+        env = {**_versions(), "started_at": started_at, "app": config.app,
+               "locustfile": str(config.locustfile), "users": config.users,
+               "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
+               "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
+               "variants": list(config.variants), **(environment or {})}
+        results = summarise(read_records(records), variants=config.variants, environment=env,
+                            locust_totals=locust_totals(stats.with_suffix(".json")))
+    return results
+
+
+@contextmanager
+def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Iterator[str]:
+    """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
+
+    Yields the base URL (``http://127.0.0.1:PORT``) once the app answers
+    :data:`HEALTH_PATH`; the server is stopped when the block exits, however it exits.
+    """
+    with _children() as children:
+        port = free_port()
+        server = children.start(
+            "app server", [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK,
+                           "--port", str(port), "--no-access-log", "--log-level", "warning"],
+            env={DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)})
+        base = f"http://{LOOPBACK}:{port}"
+        wait_ready(server, base + HEALTH_PATH)
+        yield base
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(server: _Child, url: str, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    """Poll ``url`` until it answers 200; :class:`ServerStartError` if the server exits
+    or stays silent for ``timeout_s``."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerStartError(f"the app server exited with code {server.process.returncode} "
+                                   f"before it was ready: {server.stderr_tail()}")
+        try:
+            with opener.open(url, timeout=READY_POLL_S * 10) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(READY_POLL_S)
+    raise ServerStartError(f"the app server did not answer {url} within {timeout_s:g} s: "
+                           f"{server.stderr_tail()}")
+
+
+@dataclass(kw_only=True)
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    stderr: Path
+
+    def stderr_tail(self) -> str:
+        try:
+            lines = [line for line in self.stderr.read_text(errors="replace").splitlines()
+                     if line.strip()]
+        except OSError:
+            lines = []
+        return " | ".join(lines[-STDERR_TAIL_LINES:]) or "(no output)"
+
+
+class _Children:
+    """The processes started for a load test, their output kept in :attr:`folder`;
+    :meth:`stop_all` ends them, newest first."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[_Child] = []
+        self._files: list[IO[bytes]] = []
+
+    def start(self, name: str, command: list[str], *,
+              env: Mapping[str, str] | None = None) -> _Child:
+        slug = re.sub(r"\W+", "-", name)
+        stderr_path = self.folder / f"{slug}.stderr"
+        out = open(self.folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
+        err = open(stderr_path, "wb")  # noqa: SIM115
+        self._files += [out, err]
+        child_env = {**os.environ, **(env or {}), "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK}
+        # a session of its own: a Ctrl-C at the terminal reaches dalperf alone, which then
+        # stops the children in order (locust before the server it is loading)
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                   env=child_env, start_new_session=True)
+        child = _Child(name=name, process=process, stderr=stderr_path)
+        self.started.append(child)
+        return child
+
+    def wait(self, child: _Child, *, timeout: float) -> None:
+        """Wait for ``child`` to exit; :class:`EnvironmentProblem` if it fails or hangs."""
+        try:
+            code = child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise EnvironmentProblem(f"{child.name} did not finish within {timeout:g} s: "
+                                     f"{child.stderr_tail()}") from None
+        if code != 0:
+            raise EnvironmentProblem(f"{child.name} exited with code {code}: "
+                                     f"{child.stderr_tail()}")
+
+    def stop_all(self) -> None:
+        """SIGTERM each child still running, newest first; SIGKILL what outlives the wait."""
+        for child in reversed(self.started):
+            _stop(child.process)
+        for handle in self._files:
+            handle.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def _children() -> Iterator[_Children]:
+    with tempfile.TemporaryDirectory(prefix="dalperf-load-") as folder:
+        children = _Children(Path(folder))
+        try:
+            yield children
+        finally:
+            children.stop_all()
+
+
+def _versions() -> dict[str, Any]:
+    versions: dict[str, Any] = {"python": platform.python_version(),
+                                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                                           f"{platform.system()}"}
+    for package in ("dalperf", "locust", "uvicorn"):
+        versions[package] = package_version(package)
+    return versions

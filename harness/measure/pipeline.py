@@ -1,0 +1,80 @@
+"""The audit pipeline: one function that ``dalperf run`` and ``dalperf audit`` share.
+
+measure every operation (at each index state the plan asks for) → the index audit →
+budgets → the results JSON on disk.  The file is written whatever happens after the first
+measurement: when the database goes away mid-run, what was measured before is written,
+marked ``partial``, and :class:`~dalperf.errors.RunAborted` is raised after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dalperf.errors import RunAborted
+from dalperf.measure.config import DEFAULT_POOL_SIZE, RunConfig
+from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
+
+if TYPE_CHECKING:
+    from dalperf.db.migrations import Migration
+    from dalperf.db.targets import Target
+    from dalperf.gate.budgets import BudgetSet
+    from dalperf.measure.runner import Progress
+    from dalperf.measure.scenario import Operation
+    from dalperf.results import Results
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What to measure and how; every field but ``operations`` and ``budgets`` has a default."""
+
+    operations: Sequence[Operation]
+    budgets: BudgetSet
+    config: RunConfig = field(default_factory=RunConfig)
+    index_states: tuple[bool, ...] = (True,)
+    migration: Migration | None = None  # whose indexes `index_states` False removes
+    migrations_folder: Path | None = None
+    seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS
+    pool_size: int = DEFAULT_POOL_SIZE
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    def work_units(self) -> int:
+        """Calls the runner will make: a progress bar's total."""
+        return len(self.index_states) * sum(self.config.work_units(op) for op in self.operations)
+
+
+def measure(target: Target, plan: Plan, *, out: Path,
+            progress: Progress | None = None) -> Results:
+    """Measure ``plan`` on ``target`` and write the results to ``out``; return them.
+
+    Raises :class:`~dalperf.errors.RunAborted` after writing the partial results
+    when the database went away; ``out`` is not touched when nothing was measured.
+    """
+    from dalperf.gate.check import with_budgets
+    from dalperf.measure import runner
+    from dalperf.plans import index_audit
+
+    def once(indexes: bool) -> Results:
+        config = replace(plan.config, indexes=indexes)
+        return asyncio.run(runner.run(target.libpq_url, plan.operations, config,
+                                      environment=dict(plan.environment),
+                                      pool_size=plan.pool_size, progress=progress))
+
+    try:
+        results = index_audit.measure_index_states(
+            target, plan.index_states, once, migration=plan.migration,
+            folder=plan.migrations_folder)
+    except RunAborted as exc:
+        if exc.results.operations:
+            with_budgets(exc.results, plan.budgets).save(out)
+            exc.written = out
+        raise
+    if plan.config.explain is not None and True in plan.index_states:
+        results = index_audit.audit(results, target, migration=plan.migration,
+                                    seq_scan_rows=plan.seq_scan_rows)
+    results = with_budgets(results, plan.budgets)
+    results.save(out)
+    return results

@@ -82,3 +82,17 @@ class CheckFailed(DalperfError):
     """A budget or a baseline regression check failed."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``: how dalperf names an exception in one line."""
+    if isinstance(exc, SyntaxError):
+        where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
+        return f"SyntaxError: {exc.msg} ({where})"
+    message = first_line(str(exc))
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def first_line(text: str) -> str:
+    """The first line of ``text``, stripped: what fits a one-line message or a table cell."""
+    return str(text).strip().partition("\n")[0]

@@ -52,6 +52,7 @@ from dalperf.capture import wire
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import shape
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
+from dalperf.errors import describe
 
 # SQLAlchemy 2.x's first-connect initialisation (PGDialect.initialize) with psycopg: four
 # queries (server version, current_schema(), standard_conforming_strings, transaction
@@ -200,7 +201,7 @@ class _Hub:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
             self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
-                         _describe(exc), begins, prepared)
+                         describe(exc), begins, prepared)
             raise
         end = monotonic_ns()
         self._record(sinks, sql, parameters, start, end, driver, wire.rows_fetched(raw),
@@ -319,11 +320,6 @@ class _Hub:
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
             connection=id(driver), round_trips=trips))
-
-
-def _describe(error: BaseException) -> str:
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
 
 
 def _deliver_hidden(sinks: tuple[Sink, ...], hidden: HiddenRoundTrip) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dalperf.errors import UsageError
+from dalperf.errors import UsageError, first_line
 from dalperf.gate.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
 from dalperf.gate.budgets import (
     LOAD_TABLE,
@@ -45,7 +45,6 @@ __all__ = [
     "Violation",
     "effective_limits",
     "evaluate",
-    "first_line",
     "known_variants",
     "load_violations",
     "markdown_summary",
@@ -244,10 +243,6 @@ def markdown_summary(verdict: Verdict) -> str:
                   f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
         lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def first_line(text: str) -> str:
-    return text.strip().partition("\n")[0]
 
 
 def _cell(value: Any) -> str:

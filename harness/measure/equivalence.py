@@ -1,8 +1,9 @@
 """Equivalence of an operation's variants: equal normalised results, or a failure with a diff.
 
-An optimization that returns different data is a bug, not a speed-up, so a mismatch is a
-failure (:class:`EquivalenceError`, exit 1) that names the operation and the variants
-and shows a small unified diff of their pretty-printed results.
+An optimization that returns different data is a bug, not a speed-up, so the runner records
+a mismatch as a failure (``kind: "mismatch"``, exit 1) with :func:`mismatch_report`: it names
+the operation, the variants and the inputs, and shows a small unified diff of the
+pretty-printed results.
 """
 
 from __future__ import annotations
@@ -12,15 +13,8 @@ import pprint
 from collections.abc import Mapping
 from typing import Any
 
-from dalperf.errors import CheckFailed
-from dalperf.measure.scenario import Engines, Operation, invoke
-
 DIFF_MAX_LINES = 40
 _PPRINT_WIDTH = 100
-
-
-class EquivalenceError(CheckFailed):
-    """Two variants of an operation returned different results for the same inputs."""
 
 
 def diff(expected: Any, actual: Any, *, expected_label: str = "expected",
@@ -49,27 +43,6 @@ def mismatch_report(operation: str, results: Mapping[str, Any], *, params: Any =
         for name, actual in others if actual != expected
     ]
     return "\n".join(reports) or None
-
-
-def ensure_equivalent(operation: str, results: Mapping[str, Any], *, params: Any = None) -> None:
-    """Raise :class:`EquivalenceError` unless every variant's result equals the first one's."""
-    report = mismatch_report(operation, results, params=params)
-    if report is not None:
-        raise EquivalenceError(report)
-
-
-async def check_equivalence(operation: Operation, engines: Engines, params: Any) -> dict[str, Any]:
-    """Run every variant once on ``params``; return normalised results, or raise on a mismatch.
-
-    Mutating operations run each variant in its own rolled-back transaction, so every
-    variant starts from the same data.
-    """
-    results = {
-        variant.name: operation.normalise(await invoke(operation, variant, engines, params))
-        for variant in operation.variants
-    }
-    ensure_equivalent(operation.name, results, params=params)
-    return results
 
 
 def _pretty(value: Any) -> list[str]:

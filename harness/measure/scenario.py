@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from dalperf.db import urls
-from dalperf.errors import UsageError
+from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import Budget, default_budget, suggest  # Budget: scenarios import it here
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
@@ -407,7 +407,7 @@ def load_module(spec: str) -> ModuleType:
     except UsageError:
         raise
     except Exception as exc:  # whatever the user's module raises while importing
-        raise UsageError(f"cannot load scenarios from {spec!r}: {_describe(exc)}") from exc
+        raise UsageError(f"cannot load scenarios from {spec!r}: {describe(exc)}") from exc
 
 
 def _import_path(path: Path) -> ModuleType:
@@ -430,11 +430,4 @@ def _import_path(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
-        return f"SyntaxError: {exc.msg} ({where})"
-    return f"{type(exc).__name__}: {exc}"
 

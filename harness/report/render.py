@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from dalperf.errors import first_line
 from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict
 from dalperf.loadtest.results import LoadResults
@@ -154,7 +155,3 @@ def claim(figures: Mapping[str, Any]) -> str:
             parts.append(f"{key} {value}")
     text = ", ".join(parts)
     return f"{text} ({figures['note']})" if "note" in figures else text
-
-
-def first_line(text: str) -> str:
-    return str(text).strip().partition("\n")[0]

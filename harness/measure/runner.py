@@ -55,7 +55,7 @@ from sqlalchemy import exc as sa_exc
 
 from dalperf.capture.session import Capture
 from dalperf.db import urls
-from dalperf.errors import DatabaseUnreachable, RunAborted
+from dalperf.errors import DatabaseUnreachable, RunAborted, describe
 from dalperf.measure.config import RunConfig
 from dalperf.measure.equivalence import mismatch_report
 from dalperf.measure.scenario import (
@@ -125,7 +125,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
                 reason = await _lost(engines, exc)
                 if reason is not None:  # the database's absence, not the variant's bug
                     raise DatabaseUnreachable(reason) from exc
-                errors[variant.name] = f"{type(exc).__name__}: {exc}"
+                errors[variant.name] = describe(exc)
                 failures.append(Failure(operation=operation.name, variant=variant.name,
                                         kind="error", message=errors[variant.name]))
                 continue

@@ -40,6 +40,7 @@ from dalperf.capture.records import Statement
 from dalperf.db import urls
 from dalperf.db.targets import Source, Target, connect
 from dalperf.errors import DatabaseUnreachable
+from dalperf.errors import describe as describe_error
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds, describe
 
 EXPLAIN_PREFIX = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
@@ -115,7 +116,7 @@ class Explainer:
         try:
             return self._replay(sorted(statements, key=lambda s: s.start_ns))
         except psycopg.OperationalError as exc:
-            raise DatabaseUnreachable(f"lost the EXPLAIN connection: {_first_line(exc)}") from exc
+            raise DatabaseUnreachable(f"lost the EXPLAIN connection: {describe_error(exc)}") from exc
 
     def relation_rows(self, relation: str) -> float | None:
         """``pg_class.reltuples`` of ``relation`` (as the search path finds it); ``None`` if
@@ -158,7 +159,7 @@ class Explainer:
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            return {**head, "explainable": False, "reason": _first_line(exc)}
+            return {**head, "explainable": False, "reason": describe_error(exc)}
         assert output is not None
         return {**head, "explainable": True, "writes": kind.writes,
                 **describe(output[0][0], self.relation_rows, self.thresholds),
@@ -197,8 +198,3 @@ def _parameter_sets(statement: Statement) -> list[Any]:
     if statement.executemany and isinstance(statement.parameters, list | tuple):
         return list(statement.parameters) or [None]
     return [statement.parameters]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")

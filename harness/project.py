@@ -11,7 +11,8 @@ seeded data:
   schema and data go into it directly, and only when it is empty.
 
 The template is rebuilt only when the *state* changes: the scale, the data seed, the seed
-hook's name or the schema's checksum (:func:`schema_checksum`).  The state is recorded as
+hook (its name and the checksum of its file, :func:`hook_checksum`) or the schema's
+checksum (:func:`schema_checksum`).  The state is recorded as
 the comment of the ``public`` schema, which the copies inherit.  A seed hook that raises
 leaves nothing behind: the half-filled template is dropped.
 
@@ -133,6 +134,20 @@ def schema_checksum(config: Config) -> str:
     return f"{kind}:{digest.hexdigest()[:16]}"
 
 
+def hook_checksum(config: Config) -> str | None:
+    """The seed hook's name and a SHA-256 of its module's file: editing the hook re-seeds."""
+    import inspect
+
+    hook = seed_hook(config)
+    if hook is None:
+        return None
+    try:
+        source = Path(inspect.getsourcefile(hook) or "").read_bytes()
+    except (OSError, TypeError):
+        source = b""
+    return f"{config.seed}@{hashlib.sha256(source).hexdigest()[:16]}"
+
+
 def apply_schema(target: Target, config: Config) -> str:
     """Create the project's schema in ``target``; one line saying what was done."""
     kind = schema_kind(config)
@@ -185,7 +200,8 @@ def _alembic_upgrade(target: Target, ini: Path) -> str:
 def prepare(target: Target, config: Config, *, scale: float, seed: int) -> Prepared:
     """The database to measure, seeded as ``config`` says (see the module's doc)."""
     check(config)
-    state = DataState(scale=scale, seed=seed, hook=config.seed, schema=schema_checksum(config))
+    state = DataState(scale=scale, seed=seed, hook=hook_checksum(config),
+                      schema=schema_checksum(config))
     if target.source is Source.URL:
         return _prepare_in_place(target, config, state)
     template = _on(target, TEMPLATE_DB)

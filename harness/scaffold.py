@@ -63,9 +63,6 @@ def init(module: str, root: Path) -> Written:
     perf = root / PERF_DIR
     files = {perf / "__init__.py": "", perf / "ops.py": ops_source(module, schema, table),
              perf / "seed.py": SEED_SOURCE}
-    existing = [p for p in files if p.exists() and p.name != "__init__.py"]
-    if existing:
-        raise UsageError(f"dalperf init: {existing[0]} exists already; nothing written")
     text = pyproject.read_text(encoding="utf-8") if pyproject.is_file() else ""
     try:
         parsed = tomllib.loads(text)
@@ -73,6 +70,9 @@ def init(module: str, root: Path) -> Written:
         raise UsageError(f"{pyproject} is not valid TOML: {exc}; nothing written") from exc
     if "dalperf" in parsed.get("tool", {}):
         raise UsageError(f"{pyproject} has a [tool.dalperf] table already; nothing written")
+    existing = [p for p in files if p.exists() and p.name != "__init__.py"]
+    if existing:
+        raise UsageError(f"dalperf init: {existing[0]} exists already; nothing written")
     block = config_block(schema, _area(table))
     perf.mkdir(exist_ok=True)
     written = []

@@ -181,7 +181,8 @@ class Project:
                        if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
         environment |= {"DALPERF_HOME": str(self.home), "COLUMNS": "200", **(env or {})}
         return subprocess.run([sys.executable, "-m", "dalperf", *args], cwd=app, text=True,
-                              capture_output=True, env=environment, timeout=timeout)
+                              capture_output=True, env=environment, timeout=timeout,
+                              check=False)
 
     def databases(self) -> set[str]:
         with psycopg.connect(self.server.url("postgres")) as conn:
@@ -242,8 +243,8 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     ('iterations = "3"', "iterations must be a whole number >= 1"),
     ('scale = "big"', "scale must be a number > 0"),
     ("variants = { reference = \"naive\", our = \"optimized\" }", "did you mean ours"),
-    ('schema = "nosuch.models:Base.metadata"', "schema 'nosuch.models:Base.metadata' does not "
-     "import: ModuleNotFoundError"),
+    ('schema = "nosuch.models:Base.metadata"',
+     "schema 'nosuch.models:Base.metadata' does not import: ModuleNotFoundError"),
     ('schema = "shop.models:Nothing.metadata"', "has no attribute 'Nothing.metadata'"),
     ('seed = "perf.nosuch:seed"', "seed 'perf.nosuch:seed' does not import"),
     ('seed = "perf/seed.py"', "seed must name a function as 'package.module:function'"),
@@ -391,8 +392,8 @@ def test_budgets_outside_the_measured_subset_are_skipped_with_a_note() -> None:
                                "b.y": {"optimized": {"max_queries": 1}}}, source="t")
     known = {"a.x": ["naive", "optimized"], "b.y": ["naive", "optimized"]}
     notes = budgets.validate(known, measured={"a.x"})
-    assert notes == ["budget of b.y [optimized] skipped: not measured in this run "
-                     "(a shard or an --only subset)"]
+    assert notes == [("budget of b.y [optimized] skipped: not measured in this run "
+                      "(a shard or an --only subset)")]
     with pytest.raises(Exception, match="no operation 'b.y'"):
         budgets.validate({"a.x": ["naive", "optimized"]}, measured={"a.x"})
 
@@ -532,3 +533,38 @@ def test_load_app_serves_the_users_app_with_query_counts(tmp_path: Path,
     assert by_variant["optimized"]["queries_per_request"] == 1
     assert all(v["requests"] > 0 and v["failures"] == 0 for v in by_variant.values())
     assert results["environment"]["scale"] == 1
+
+
+def test_config_file_flag_relative_paths_and_flags_override(tmp_path: Path,
+                                                            project: Project) -> None:
+    app = make_app(tmp_path, config='[project]\nname = "shop"\n')  # no [tool.dalperf] there
+    table = "\n".join(line for line in CONFIG.splitlines() if line != "[tool.dalperf]")
+    (app / "ci").mkdir()
+    (app / "ci" / "dalperf.toml").write_text(
+        table.replace('"perf/ops.py"', '"../perf/ops.py"') + '\nout_dir = "../measured"\n')
+    proc = project.run(app, "run", "--config", "ci/dalperf.toml", "--only", "authors.count",
+                       "--iterations", "4", "--no-explain")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((app / "measured" / "results.json").read_text())
+    assert results["environment"]["iterations"] == 4  # the flag over the file's 3
+    assert results["environment"]["warmup"] == 1  # the file's
+    assert results["environment"]["variant_roles"] == {"reference": "naive",
+                                                       "ours": "optimized"}
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ({"rtt_ms": [0, -1]}, "rtt_ms must be a number >= 0, not -1"),
+    ({"scenarios": []}, "scenarios must be a string or a list of strings"),
+    ({"database_url_env": "MY URL"}, "must be the name of an environment variable"),
+    ({"budgets": "missing.toml"}, "missing.toml does not exist"),
+    ({"budgets": {"a.b": {"optimized": {"max_querys": 1}}}}, "did you mean max_queries"),
+    ({"warmup": True}, "warmup must be a whole number >= 0"),
+    ({"schema": "no/such/folder"}, "does not exist"),
+])
+def test_config_values_are_checked(tmp_path: Path, table: dict[str, object],
+                                   expected: str) -> None:
+    from dalperf.config import parse
+    from dalperf.errors import UsageError
+
+    with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace("[", r"\[")):
+        parse(table, path=tmp_path / "pyproject.toml")

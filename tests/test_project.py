@@ -568,3 +568,68 @@ def test_config_values_are_checked(tmp_path: Path, table: dict[str, object],
 
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace("[", r"\[")):
         parse(table, path=tmp_path / "pyproject.toml")
+
+
+DDL = '''
+CREATE TABLE authors (id integer PRIMARY KEY, name varchar(80) NOT NULL);
+CREATE TABLE books (id integer PRIMARY KEY, author_id integer NOT NULL REFERENCES authors (id),
+                    title varchar(200) NOT NULL);
+CREATE INDEX ix_books_author_id ON books (author_id);
+'''
+
+ALEMBIC_INI = '''
+[alembic]
+script_location = alembic
+'''
+
+ALEMBIC_ENV = '''
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+engine = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.",
+                            poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+ALEMBIC_VERSION = f"""
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    for statement in {DDL!r}.split(";"):
+        if statement.strip():
+            op.execute(statement)
+"""
+
+
+@pytest.mark.parametrize("kind", ["migrations", "alembic"])
+def test_schema_from_sql_migrations_or_alembic(tmp_path: Path, project: Project,
+                                               kind: str) -> None:
+    if kind == "migrations":
+        files = {"db/0001_init.sql": DDL}
+        schema = "db"
+    else:
+        files = {"alembic.ini": ALEMBIC_INI, "alembic/env.py": ALEMBIC_ENV,
+                 "alembic/versions/0001_init.py": ALEMBIC_VERSION}
+        schema = "alembic.ini"
+    app = make_app(tmp_path, config=CONFIG.replace('"shop.models:Base.metadata"', f'"{schema}"'))
+    for name, text in files.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text(text)
+    proc = project.run(app, "audit", "--only", "authors.names", "--only", "books.by_authors")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert f"schema {kind}:" not in proc.stderr  # seeded, not reused: a fresh template
+    assert "seeded by perf.seed:seed" in proc.stderr
+    results = json.loads((app / "reports/out/results.json").read_text())
+    assert results["environment"]["schema"].startswith(f"{kind}:")
+    names = {m["variant"]: m for m in results["operations"] if m["operation"] == "authors.names"}
+    assert names["naive"]["queries"] == 3 and names["optimized"]["queries"] == 1
+    with psycopg.connect(project.server.url(WORKING_DB)) as conn:
+        assert conn.execute("SELECT count(*) FROM books").fetchone() == (160,)

@@ -292,7 +292,10 @@ def _recreate(target: Target, name: str, *, template: str | None = None) -> None
             sql.Identifier(name)))
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
-            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            # FILE_COPY copies the files instead of WAL-logging every block (WAL_LOG, the
+            # default): 94 MB in 0.69 s instead of 1.07 s (benchmarks/template_copy.py)
+            create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(template))
         conn.execute(create)
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
             sql.Identifier(name), sql.Literal(OWNED_MARKER)))

@@ -96,6 +96,10 @@ def load(
         raise UsageError("--app needs --locustfile: one user class per variant driving your app")
     roles = tuple(config.variants[r] for r in VARIANT_ROLES if r in config.variants)
     variants = parse_variants(variant, roles if user_app and roles else DEFAULT_VARIANTS)
+    unknown = [name for name in variants if name not in DEFAULT_VARIANTS]
+    if not user_app and unknown:
+        raise UsageError(f"--variant {unknown[0]!r}: the case study's app serves "
+                         f"{', '.join(DEFAULT_VARIANTS)} (or both)")
     load_config = loadtest.LoadConfig(
         app=app_spec or casestudy.APP, locustfile=locustfile or casestudy.locustfile(),
         users=users, spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),

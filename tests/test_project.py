@@ -633,3 +633,15 @@ def test_schema_from_sql_migrations_or_alembic(tmp_path: Path, project: Project,
     assert names["naive"]["queries"] == 3 and names["optimized"]["queries"] == 1
     with psycopg.connect(project.server.url(WORKING_DB)) as conn:
         assert conn.execute("SELECT count(*) FROM books").fetchone() == (160,)
+
+
+def test_only_a_subset_skips_the_other_budgets_with_a_note(tmp_path: Path,
+                                                          project: Project) -> None:
+    budgets = ('[tool.dalperf.budgets."books.by_authors".optimized]\nmax_queries = 1\n'
+               '[tool.dalperf.budgets."authors.count".optimized]\nmax_queries = 1\n')
+    app = make_app(tmp_path, config=CONFIG + budgets)
+    proc = project.run(app, "audit", "--only", "authors.count")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert ("note: budget of books.by_authors [optimized] skipped: not measured in this run"
+            in proc.stdout)
+    assert "authors.count [optimized] skipped" not in proc.stdout

@@ -9,6 +9,10 @@ Run twice, it does the least work again: the embedded server's data stays in ``-
 and data already loaded at the same scale and seed is reused.  Data of another scale or
 seed is replaced only in a database dalperf provisioned itself (embedded or container);
 a ``--database-url`` database is never reset by ``audit``.
+
+With a ``[tool.dalperf]`` project (``scenarios`` set) the stages are the project's:
+provision → its schema and seed hook, kept in a template database (:mod:`dalperf.project`)
+→ a fresh copy of the template → its operations → report → check.
 """
 
 from __future__ import annotations

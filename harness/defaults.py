@@ -14,3 +14,4 @@ DEFAULT_USERS = 10
 DEFAULT_SPAWN_RATE = 10.0
 DEFAULT_RUN_TIME_S = 30
 DEFAULT_VARIANTS = ("naive", "optimized")
+DEFAULT_APP_URL_ENV = "DATABASE_URL"  # where a user's app under `dalperf load --app` reads its URL

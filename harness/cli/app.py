@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperOption
 
-from dalperf.cli import audit, check, db, load, migrate, report, run, seed
+from dalperf.cli import audit, check, db, init, load, merge, migrate, report, run, seed
 from dalperf.cli.version import version_option
 
 
@@ -39,6 +39,8 @@ app.add_typer(db.db_app, name="db")
 app.command("migrate", help=migrate.HELP)(migrate.migrate_command)
 app.command("seed")(seed.seed_command)
 app.command()(run.run)
+app.command()(merge.merge)
+app.command()(init.init)
 app.command("report")(report.report_command)
 app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")

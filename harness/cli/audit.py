@@ -9,6 +9,10 @@ Run twice, it does the least work again: the embedded server's data stays in ``-
 and data already loaded at the same scale and seed is reused.  Data of another scale or
 seed is replaced only in a database dalperf provisioned itself (embedded or container);
 a ``--database-url`` database is never reset by ``audit``.
+
+With a ``[tool.dalperf]`` project (``scenarios`` set) the stages are the project's:
+provision → its schema and seed hook, kept in a template database (:mod:`dalperf.project`)
+→ a fresh copy of the template → its operations → report → check.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from dalperf import casestudy
 from dalperf.cli.check import print_verdict, verdict_failure
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import (
+    ConfigFile,
     DatabaseUrl,
     DbSource,
     Disposable,
     Ephemeral,
     Home,
+    project_config,
     target_from_options,
 )
 from dalperf.cli.report import (
@@ -40,7 +46,15 @@ from dalperf.cli.report import (
     judge,
     write_report,
 )
-from dalperf.cli.run import measure, read_budget_set, select_operations
+from dalperf.cli.run import (
+    RESULTS_NAME,
+    measure,
+    project_environment,
+    project_migrations,
+    read_budget_set,
+    select_operations,
+)
+from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
 from dalperf.measure.config import DEFAULT_ITERATIONS, IndexMode, RunConfig
 
@@ -48,27 +62,29 @@ if TYPE_CHECKING:
     from dalperf.db.targets import Target
 
 DEFAULT_OUT_DIR = Path("reports/out")
-RESULTS_NAME = "results.json"
 
 
 def audit(
-    scale: Annotated[float, typer.Option(
-        "--scale", help="Case-study data size: 1 is ~1,000 users, 100,000 renders.")]
-        = casestudy.DEFAULT_SCALE,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the case-study data.")]
+    scale: Annotated[float | None, typer.Option(
+        "--scale", help="Data size: for the case study 1 is ~1,000 users, 100,000 renders; for "
+        "a project, what its seed hook is given (default: tool.dalperf scale, else 1).")]
+        = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data.")]
         = casestudy.DEFAULT_SEED,
-    iterations: Annotated[int, typer.Option(min=1, help="Measured calls per variant.")]
-        = DEFAULT_ITERATIONS,
+    iterations: Annotated[int | None, typer.Option(
+        min=1, help=f"Measured calls per variant (default: tool.dalperf iterations, else "
+        f"{DEFAULT_ITERATIONS}).")] = None,
     only: Annotated[list[str] | None, typer.Option(
         "--only", metavar="OP", help="Operation (area.operation) or area to measure; repeatable.")] = None,
     indexes: Annotated[IndexMode, typer.Option(
         "--indexes", help="on: as migrated; off: without the performance migration's indexes; "
         "both: measure each way (as for `dalperf run`).")] = IndexMode.ON,
-    out_dir: Annotated[Path, typer.Option(
-        "--out-dir", help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME}.")]
-        = DEFAULT_OUT_DIR,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME} "
+        f"(default: tool.dalperf out_dir, else {DEFAULT_OUT_DIR}).")] = None,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
+    config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -77,36 +93,63 @@ def audit(
 ) -> None:
     """Provision, migrate, seed, measure, report and check: the whole audit in one command.
 
-    Exit as `dalperf check`: 0 pass, 1 a budget, regression or equivalence failure.
+    With a tool.dalperf project (scenarios set): its schema, its seed hook (kept in a
+    template database, copied for each run) and its operations. Exit as `dalperf check`:
+    0 pass, 1 a budget, regression or equivalence failure.
     """
-    from dalperf.db.migrations import migrate
     from dalperf.measure.pipeline import Plan
     from dalperf.plans import index_audit
 
-    casestudy.check_parameters(scale=scale, seed=seed)
-    operations = select_operations(None, only)
-    budget_set = read_budget_set(budgets)
-    migration = index_audit.performance_migration()
+    config = project_config(config_file)
+    if config.is_project:
+        from dalperf import project
+
+        scale = scale if scale is not None else config.scale or DEFAULT_PROJECT_SCALE
+        if not scale > 0:
+            raise UsageError(f"--scale must be > 0, not {scale:g}")
+        project.check(config)
+        migrations = project_migrations(config)
+        migration = index_audit.performance_migration(migrations) if migrations else None
+    else:
+        scale = scale if scale is not None else config.scale or casestudy.DEFAULT_SCALE
+        casestudy.check_parameters(scale=scale, seed=seed)
+        migrations, migration = None, index_audit.performance_migration()
+    selection = select_operations(list(config.scenarios) or None, only)
+    budget_set = read_budget_set(config, budgets)
+    out_dir = out_dir or config.out_dir or DEFAULT_OUT_DIR
     results_path = out_dir / RESULTS_NAME
     started = time.perf_counter()
     with ExitStack() as server:  # whatever was started for the audit stops when this ends
         with _stage("database") as note:
             target = server.enter_context(target_from_options(
                 database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                disposable=disposable))
+                disposable=disposable, config=config))
             note(target.display_url)
-        with _stage("migrate") as note:
-            applied = migrate(target)
-            note(f"{len(applied)} migration(s) applied" if applied else "schema up to date")
-        with _stage("seed") as note:
-            note(_prepare_data(target, scale=scale, seed=seed))
+        if config.is_project:
+            with _stage("data") as note:
+                prepared = project.prepare(target, config, scale=scale, seed=seed)
+                note(prepared.seeded)
+            if prepared.copied is not None:
+                with _stage("copy") as note:
+                    note(prepared.copied)
+            target = prepared.target
+            environment = project_environment(config, prepared.state)
+        else:
+            _case_study_data(target, scale=scale, seed=seed)
+            environment = {"scale": scale, "seed": seed}
         with _stage("measure") as note:
-            plan = Plan(operations=operations, config=RunConfig(iterations=iterations),
+            plan = Plan(operations=selection.operations,
+                        config=RunConfig(iterations=iterations or config.iterations
+                                         or DEFAULT_ITERATIONS,
+                                         **({"warmup": config.warmup}
+                                            if config.warmup is not None else {})),
                         budgets=budget_set, index_states=indexes.states, migration=migration,
-                        environment={"scale": scale, "seed": seed, "indexes": indexes.value})
+                        migrations_folder=migrations,
+                        environment={**environment, "indexes": indexes.value,
+                                     **selection.environment()})
             results = measure(target, plan, out=results_path)
-            note(f"{len(results.operations)} measurements of {len(operations)} operations, "
-                 "with plans and the index audit")
+            note(f"{len(results.operations)} measurements of {len(selection.operations)} "
+                 "operations, with plans and the index audit")
     with _stage("report") as note:
         gate = judge(results, budgets=plan.budgets, baseline=baseline)
         written = write_report(results, gate, html=out_dir / HTML_NAME,
@@ -117,6 +160,17 @@ def audit(
                   f"({time.perf_counter() - started:.1f} s in all)", soft_wrap=True)
     if not gate.verdict.passed:
         raise verdict_failure(gate.verdict)
+
+
+def _case_study_data(target: Target, *, scale: float, seed: int) -> None:
+    """The case study's schema and data: its migrations, then its seed (reused if equal)."""
+    from dalperf.db.migrations import migrate
+
+    with _stage("migrate") as note:
+        applied = migrate(target)
+        note(f"{len(applied)} migration(s) applied" if applied else "schema up to date")
+    with _stage("seed") as note:
+        note(_prepare_data(target, scale=scale, seed=seed))
 
 
 def _prepare_data(target: Target, *, scale: float, seed: int) -> str:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dalperf.cli.console import console, escape
+from dalperf.cli.options import ConfigFile
 from dalperf.errors import CheckFailed, UsageError
 from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_CHECKS, LatencyCheck
 
 if TYPE_CHECKING:
+    from dalperf.gate.budgets import BudgetSet
     from dalperf.gate.check import Verdict
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -41,10 +43,10 @@ def check(
         "repeatable. Default: " + ", ".join(str(c) for c in DEFAULT_CHECKS) + ".")] = None,
     allow_mismatch: AllowMismatch = False,
     load_file: LoadResultsOption = None,
+    config_file: ConfigFile = None,
 ) -> None:
     """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
     from dalperf.gate import baseline as baselines
-    from dalperf.gate.budgets import find_pyproject, read_budgets
     from dalperf.gate.check import evaluate, markdown_summary
     from dalperf.gate.junit import write_junit
     from dalperf.loadtest import results as load_results
@@ -53,7 +55,7 @@ def check(
 
     measured = read_results(results)
     load_test = load_results.read_load_results(load_file) if load_file is not None else None
-    budget_set = read_budgets(find_pyproject(Path.cwd()), budgets)
+    budget_set = configured_budgets(config_file, budgets)
     if latency and baseline is None:
         raise UsageError("--check compares with a baseline; give --baseline too")
     checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
@@ -69,6 +71,15 @@ def check(
             handle.write(markdown_summary(verdict))
     if not verdict.passed:
         raise verdict_failure(verdict)
+
+
+def configured_budgets(config_file: Path | None, budgets: Path | None) -> BudgetSet:
+    """``tool.dalperf`` budgets (of ``config_file`` or the nearest pyproject.toml) overlaid
+    with the ``--budgets`` file; checked against the results, not a registry."""
+    from dalperf.config import load
+    from dalperf.gate.budgets import read_budgets
+
+    return load(config_file).budgets.over(read_budgets(None, budgets))
 
 
 def verdict_failure(verdict: Verdict) -> CheckFailed:

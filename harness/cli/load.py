@@ -1,76 +1,132 @@
-"""``dalperf load``: serve the case-study app, run locust headless against it, write load JSON."""
+"""``dalperf load``: serve the case-study app or the user's, run locust headless against it, write load JSON."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dalperf import casestudy
-from dalperf.cli.console import console, escape
-from dalperf.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
-from dalperf.defaults import DEFAULT_RUN_TIME_S, DEFAULT_SPAWN_RATE, DEFAULT_USERS, DEFAULT_VARIANTS
+from dalperf.cli.console import console, err_console, escape
+from dalperf.cli.options import (
+    ConfigFile,
+    DatabaseUrl,
+    DbSource,
+    Disposable,
+    Ephemeral,
+    Home,
+    project_config,
+    target_from_options,
+)
+from dalperf.cli.run import DEFAULT_DATA_SEED, project_environment
+from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES
+from dalperf.defaults import (
+    DEFAULT_APP_URL_ENV,
+    DEFAULT_RUN_TIME_S,
+    DEFAULT_SPAWN_RATE,
+    DEFAULT_USERS,
+    DEFAULT_VARIANTS,
+)
+from dalperf.errors import UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
 DEFAULT_OUT = Path("reports/out/load.json")
+_VARIANT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-class VariantChoice(StrEnum):
-    NAIVE = "naive"
-    OPTIMIZED = "optimized"
-    BOTH = "both"
-
-    @property
-    def variants(self) -> tuple[str, ...]:
-        return DEFAULT_VARIANTS if self is VariantChoice.BOTH else (self.value,)
+def parse_variants(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``--variant``: ``both`` (naive and optimized), or variant names, comma-separated."""
+    if text is None:
+        return default
+    if text == "both":
+        return DEFAULT_VARIANTS
+    names = tuple(part.strip() for part in text.split(","))
+    if not all(_VARIANT_RE.match(name) for name in names):
+        raise UsageError(f"--variant {text!r}: give lower-case variant names, comma-separated, "
+                         "or both")
+    return names
 
 
 def load(
     users: Annotated[int, typer.Option(min=1, help="Concurrent users in total (split evenly "
-        "between the variants with --variant both).")] = DEFAULT_USERS,
+        "between the variants).")] = DEFAULT_USERS,
     spawn_rate: Annotated[float, typer.Option(help="Users started per second.")]
         = DEFAULT_SPAWN_RATE,
     run_time: Annotated[str, typer.Option(help="How long to run, e.g. 60s, 2m, 1h30m.")]
         = f"{DEFAULT_RUN_TIME_S}s",
-    variant: Annotated[VariantChoice, typer.Option(help="Which variant the users drive; both: "
-        "half the users each, side by side in one run.")] = VariantChoice.BOTH,
+    variant: Annotated[str | None, typer.Option(
+        metavar="NAMES", help="Which variants the users drive, comma-separated (one locust "
+        "user class each, naive -> NaiveUser); both: naive and optimized side by side. "
+        "Default: both, or with --app and tool.dalperf variants, its reference and ours.")]
+        = None,
     rtt_ms: Annotated[float, typer.Option("--rtt-ms", help="Simulated round-trip time between "
         "the app and the database (through the latency proxy).")] = 0.0,
     workers: Annotated[int, typer.Option(min=0, help="0: one locust process; K: locust's "
         "master and K worker processes.")] = 0,
     pool_size: Annotated[int, typer.Option(min=1, help="Connections in the app's pool (a hard "
         "cap: requests wait for a free one).")] = DEFAULT_POOL_SIZE,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Load results JSON to write.")]
-        = DEFAULT_OUT,
-    app_spec: Annotated[str, typer.Option("--app", help="ASGI app to serve, as uvicorn names it "
-        "(module:attribute).")] = casestudy.APP,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Load results JSON to write "
+        f"(default: load.json in tool.dalperf out_dir, else {DEFAULT_OUT}).")] = None,
+    app_spec: Annotated[str | None, typer.Option("--app", help="Your ASGI app, as uvicorn "
+        "names it (module:attribute), served unchanged inside dalperf's capture middleware. "
+        "Default: the case study's app.")] = None,
+    app_url_env: Annotated[str, typer.Option("--app-url-env", help="With --app: the "
+        "environment variable your app reads its database URL from.")] = DEFAULT_APP_URL_ENV,
     locustfile: Annotated[Path | None, typer.Option(help="Locustfile with one user class per "
         "variant. Default: the case study's.")] = None,
+    config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
     ephemeral: Ephemeral = False,
+    disposable: Disposable = False,
 ) -> None:
-    """Load-test the app with locust, naive and optimized side by side; write the load JSON.
+    """Load-test an app with locust, its variants side by side; write the load JSON.
 
-    Mutating requests run in transactions that are rolled back: the data is unchanged afterwards.
+    With --app, your app is served on the project's data (tool.dalperf schema and seed, as
+    for `dalperf audit`) and every request's queries are counted by dalperf's middleware.
     """
     from dalperf.loadtest import driver as loadtest
 
-    config = loadtest.LoadConfig(
-        app=app_spec, locustfile=locustfile or casestudy.locustfile(), users=users,
-        spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
-        variants=variant.variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size)
+    config = project_config(config_file)
+    user_app = app_spec is not None and app_spec != casestudy.APP
+    if user_app and locustfile is None:
+        raise UsageError("--app needs --locustfile: one user class per variant driving your app")
+    roles = tuple(config.variants[r] for r in VARIANT_ROLES if r in config.variants)
+    variants = parse_variants(variant, roles if user_app and roles else DEFAULT_VARIANTS)
+    unknown = [name for name in variants if name not in DEFAULT_VARIANTS]
+    if not user_app and unknown:
+        raise UsageError(f"--variant {unknown[0]!r}: the case study's app serves "
+                         f"{', '.join(DEFAULT_VARIANTS)} (or both)")
+    load_config = loadtest.LoadConfig(
+        app=app_spec or casestudy.APP, locustfile=locustfile or casestudy.locustfile(),
+        users=users, spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
+        variants=variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size,
+        wrap=user_app, app_url_env=app_url_env, app_dir=config.root if user_app else None)
+    out = out or (config.out_dir or DEFAULT_OUT.parent) / DEFAULT_OUT.name
     with target_from_options(database_url=database_url, db=db, home=home,
-                             ephemeral=ephemeral) as target:
-        environment = {"server_version": target.server_version(),
-                       **(casestudy.environment(target) if app_spec == casestudy.APP else {})}
-        console.print(f"load test: {users} user(s), {config.run_time_s} s, "
-                      f"{' + '.join(config.variants)}"
+                             ephemeral=ephemeral, disposable=disposable,
+                             config=config) as target:
+        data: dict[str, object] = {}
+        if user_app and config.is_project:
+            from dalperf.project import prepare
+
+            prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
+                               seed=DEFAULT_DATA_SEED)
+            for line in (prepared.seeded, prepared.copied):
+                if line:
+                    err_console.print(f"data: {escape(line)}", soft_wrap=True)
+            target = prepared.target
+            data = project_environment(config, prepared.state)
+        elif not user_app:
+            data = casestudy.environment(target)
+        environment = {"server_version": target.server_version(), **data}
+        console.print(f"load test: {users} user(s), {load_config.run_time_s} s, "
+                      f"{' + '.join(load_config.variants)}"
                       + (f", {workers} locust workers" if workers else ""))
-        results = loadtest.run_load(target.libpq_url, config, environment=environment)
+        results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
     results.save(out)
     for v in results.variants:
         console.print(f"{v.variant:>10}: {v.users} users, {v.requests} requests, "

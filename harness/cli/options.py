@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from dalperf.config import Config
     from dalperf.db.targets import Target
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="DALPERF_DATABASE_URL", show_envvar=True,
-                 help="PostgreSQL URL to use instead of the embedded server (an app's own "
-                 "DATABASE_URL is never read)."),
+    typer.Option("--database-url",
+                 help="PostgreSQL URL to use instead of the embedded server. Default: the "
+                 "variable tool.dalperf database_url_env names (DALPERF_DATABASE_URL; an "
+                 "app's own DATABASE_URL only when named there)."),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="TOML file with the tool.dalperf table "
+                 "(default: the nearest pyproject.toml)."),
 ]
 DbSource = Annotated[
     str | None,
@@ -38,14 +45,26 @@ Disposable = Annotated[
 ]
 
 
+def project_config(config_file: Path | None = None) -> Config:
+    """The ``tool.dalperf`` configuration, with the project root put on ``sys.path``."""
+    from dalperf import config
+
+    loaded = config.load(config_file)
+    config.activate(loaded)
+    return loaded
+
+
 @contextmanager
 def target_from_options(
     *, database_url: str | None, db: str | None, home: Path | None, ephemeral: bool = False,
-    disposable: bool = False,
+    disposable: bool = False, config: Config | None = None,
 ) -> Iterator[Target]:
-    """Provide the database the options name; anything started is stopped afterwards."""
+    """Provide the database the options name (the URL from ``--database-url`` or the
+    configured variable); anything started is stopped afterwards."""
+    from dalperf.config import database_url as configured_url
     from dalperf.db.targets import provide
 
-    with provide(source=db, database_url=database_url, home=home, ephemeral=ephemeral,
+    url = configured_url(database_url, config or project_config())
+    with provide(source=db, database_url=url, home=home, ephemeral=ephemeral,
                  disposable=disposable) as target:
         yield target

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dalperf.cli.check import LoadResultsOption
+from dalperf.cli.check import LoadResultsOption, configured_budgets
 from dalperf.cli.console import console, escape
+from dalperf.cli.options import ConfigFile
 
 if TYPE_CHECKING:
     from dalperf.gate.budgets import BudgetSet
@@ -78,6 +79,7 @@ def report_command(
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
     load_file: LoadResultsOption = None,
+    config_file: ConfigFile = None,
 ) -> None:
     """Render the audit report from RESULTS alone: one self-contained HTML file and Markdown.
 
@@ -85,14 +87,13 @@ def report_command(
     ones named.
     """
 
-    from dalperf.gate.budgets import find_pyproject, read_budgets
     from dalperf.loadtest import results as load_results
     from dalperf.results import read_results
 
     measured = read_results(results)
     if html is None and markdown is None:
         html, markdown = results.with_name(HTML_NAME), results.with_name(MARKDOWN_NAME)
-    gate = judge(measured, budgets=read_budgets(find_pyproject(Path.cwd()), budgets),
+    gate = judge(measured, budgets=configured_budgets(config_file, budgets),
                  baseline=baseline,
                  load=load_results.read_load_results(load_file) if load_file is not None else None)
     for path in write_report(measured, gate, html=html, markdown=markdown):

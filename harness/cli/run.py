@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,13 +14,16 @@ from dalperf import casestudy
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.migrate import MigrationsFolder
 from dalperf.cli.options import (
+    ConfigFile,
     DatabaseUrl,
     DbSource,
     Disposable,
     Ephemeral,
     Home,
+    project_config,
     target_from_options,
 )
+from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
 from dalperf.errors import CheckFailed, RunAborted, UsageError
 from dalperf.measure.config import (
     DEFAULT_ITERATIONS,
@@ -32,13 +36,19 @@ from dalperf.measure.config import (
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
 
 if TYPE_CHECKING:
+    from dalperf.config import Config
     from dalperf.db.targets import Target
     from dalperf.gate.budgets import BudgetSet
     from dalperf.measure.pipeline import Plan
     from dalperf.measure.scenario import Operation
+    from dalperf.project import DataState
     from dalperf.results import Results
+    from dalperf.shards import Shard
 
 DEFAULT_OUT = Path("reports/out/results.json")
+RESULTS_NAME = DEFAULT_OUT.name
+DEFAULT_DATA_SEED = 0
+
 
 
 def run(
@@ -46,11 +56,17 @@ def run(
         "--only", metavar="OP", help="Operation (area.operation) or area to measure; repeatable.")] = None,
     scenarios: Annotated[list[str] | None, typer.Option(
         "--scenarios", metavar="MODULE", help="Module (dotted name or .py path) registering operations; repeatable. "
-        "Default: the render-app case study.")] = None,
-    iterations: Annotated[int, typer.Option(min=1, help="Measured calls per variant.")]
-        = DEFAULT_ITERATIONS,
-    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured calls per variant first.")]
-        = DEFAULT_WARMUP,
+        "Default: tool.dalperf scenarios, else the render-app case study.")] = None,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", metavar="I/N", help="Measure slice I of N of the operations (by a hash of "
+        "the name: adding operations moves no other); join the files with `dalperf merge`.")]
+        = None,
+    iterations: Annotated[int | None, typer.Option(
+        min=1, help=f"Measured calls per variant (default: tool.dalperf iterations, else "
+        f"{DEFAULT_ITERATIONS}).")] = None,
+    warmup: Annotated[int | None, typer.Option(
+        min=0, help=f"Unmeasured calls per variant first (default: tool.dalperf warmup, else "
+        f"{DEFAULT_WARMUP}).")] = None,
     param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation; "
         "iterations cycle over them.")] = DEFAULT_PARAM_SETS,
     seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
@@ -58,11 +74,12 @@ def run(
         "--complexity/--no-complexity", help="Fit query count against size.")] = True,
     pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
         = DEFAULT_POOL_SIZE,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = DEFAULT_OUT,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results JSON to write "
+        f"(default: results.json in tool.dalperf out_dir, else {DEFAULT_OUT}).")] = None,
     rtt_ms: Annotated[str | None, typer.Option(
         "--rtt-ms", help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
         "every operation is measured through the latency proxy at each, 0 included. "
-        "Default: a direct connection.")] = None,
+        "Default: tool.dalperf rtt_ms, else a direct connection.")] = None,
     jitter_ms: Annotated[float, typer.Option(
         "--jitter-ms", help="With --rtt-ms: each round trip takes the RTT ± this much "
         "(uniform).")] = 0.0,
@@ -82,6 +99,7 @@ def run(
         "--indexes off removes and the audit follows (default: the newest with a down file).")]
         = None,
     migrations: MigrationsFolder = None,
+    config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -90,23 +108,47 @@ def run(
 ) -> None:
     """Measure every variant of the chosen operations and write the results JSON.
 
-    Exit 1 when a variant raised or returned a different result than the reference.
+    With a tool.dalperf project (scenarios set), its schema and seed hook prepare the data
+    first, as for `dalperf audit`. Exit 1 when a variant raised or returned a different result
+    than the reference.
     """
     from dalperf.measure.pipeline import Plan
     from dalperf.plans import index_audit
+    from dalperf.shards import Shard
 
-    operations = select_operations(scenarios, only)
-    config = RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets, seed=seed,
-                       complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
-                       jitter_ms=jitter_ms,
-                       explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
-    migration = index_audit.performance_migration(migrations, performance_migration)
-    budgets = read_budget_set(None)
+    config = project_config(config_file)
+    chosen_shard = Shard.parse(shard) if shard is not None else None
+    selection = select_operations(scenarios or list(config.scenarios) or None, only,
+                                  shard=chosen_shard)
+    config_rtts = ",".join(f"{r:g}" for r in config.rtt_ms) if config.rtt_ms else None
+    run_config = RunConfig(
+        iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
+        warmup=_first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
+        seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
+        jitter_ms=jitter_ms,
+        explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
+    if migrations is None and config.is_project:
+        migrations = project_migrations(config)
+    migration = (index_audit.performance_migration(migrations, performance_migration)
+                 if migrations is not None or not config.is_project else None)
+    budgets = read_budget_set(config, None)
+    out = out or (config.out_dir or DEFAULT_OUT.parent) / RESULTS_NAME
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable) as target:
-        environment = {**(casestudy.environment(target) if not scenarios else {}),
-                       "indexes": indexes.value}
-        plan = Plan(operations=operations, config=config, budgets=budgets,
+                             disposable=disposable, config=config) as target:
+        if config.is_project:
+            from dalperf.project import prepare
+
+            prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
+                               seed=DEFAULT_DATA_SEED)
+            for line in (prepared.seeded, prepared.copied):
+                if line:
+                    err_console.print(f"data: {escape(line)}", soft_wrap=True)
+            target = prepared.target
+            data = project_environment(config, prepared.state)
+        else:
+            data = casestudy.environment(target) if not scenarios else {}
+        environment = {**data, "indexes": indexes.value, **selection.environment()}
+        plan = Plan(operations=selection.operations, config=run_config, budgets=budgets,
                     index_states=indexes.states, migration=migration,
                     migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
                     pool_size=pool_size, environment=environment)
@@ -120,25 +162,70 @@ def run(
     fail_on_failures(results)
 
 
-def select_operations(scenarios: list[str] | None, only: list[str] | None) -> list[Operation]:
-    """Import the scenario modules and pick the operations ``--only`` names."""
+def _first_set(*values: int | None) -> int:
+    """The first value that is not None (a flag, then the config, then the default)."""
+    return next(v for v in values if v is not None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """The operations to measure, every loaded module's operations, and the shard."""
+
+    operations: list[Operation]
+    registered: dict[str, list[str]]
+    shard: Shard | None = None
+
+    def environment(self) -> dict[str, Any]:
+        """What the results record about the selection, for check and merge."""
+        from dalperf.shards import REGISTERED_KEY, SHARD_KEY
+
+        return {REGISTERED_KEY: self.registered,
+                **({SHARD_KEY: str(self.shard)} if self.shard else {})}
+
+
+def project_environment(config: Config, state: DataState) -> dict[str, Any]:
+    """What the results record about a project's data: scale, seed, schema, variant roles."""
+    return {"scale": state.scale, "seed": state.seed, "schema": state.schema,
+            VARIANT_ROLES_KEY: dict(config.variants)}
+
+
+def project_migrations(config: Config) -> Path | None:
+    """The project's migrations folder when its schema is one (the index audit follows it)."""
+    from dalperf.project import schema_kind
+
+    return Path(config.schema) if config.schema and schema_kind(config) == "migrations" \
+        else None
+
+
+def select_operations(scenarios: list[str] | None, only: list[str] | None,
+                      *, shard: Shard | None = None) -> Selection:
+    """Import the scenario modules and pick the operations ``--only`` names in ``shard``."""
     from dalperf.measure.scenario import REGISTRY, load_modules
 
-    modules = [m.__name__ for m in load_modules(scenarios or [casestudy.SCENARIOS])]
-    operations = [op for op in REGISTRY.select(only or None)
-                  if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    specs = scenarios or [casestudy.SCENARIOS]
+    modules = [m.__name__ for m in load_modules(specs)]
+    loaded = [op for op in REGISTRY
+              if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    names = {op.name for op in loaded}
+    operations = [op for op in REGISTRY.select(only or None) if op.name in names]
     if not operations:
-        raise UsageError("no operations registered by "
-                         + ", ".join(scenarios or [casestudy.SCENARIOS]))
-    return operations
+        raise UsageError("no operations registered by " + ", ".join(specs))
+    if shard is not None:
+        operations = [op for op in operations if shard.holds(op.name)]
+        if not operations:
+            console.print(f"note: shard {shard} holds none of the {len(names)} operations",
+                          soft_wrap=True)
+    return Selection(operations=operations, shard=shard,
+                     registered={op.name: [v.name for v in op.variants] for op in loaded})
 
 
-def read_budget_set(budgets: Path | None) -> BudgetSet:
-    """The budgets of code, pyproject.toml and ``budgets``, validated against the registry."""
-    from dalperf.gate.budgets import find_pyproject, read_budgets
+def read_budget_set(config: Config, budgets: Path | None) -> BudgetSet:
+    """The budgets of code, tool.dalperf and ``budgets``, validated against the registry
+    (every loaded module's operations)."""
+    from dalperf.gate.budgets import read_budgets
     from dalperf.measure.scenario import REGISTRY
 
-    budget_set = read_budgets(find_pyproject(Path.cwd()), budgets)
+    budget_set = config.budgets.over(read_budgets(None, budgets))
     budget_set.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})
     return budget_set
 

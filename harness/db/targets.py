@@ -27,7 +27,6 @@ from dalperf.errors import DatabaseUnreachable, ServerStartError, UnsafeTargetEr
 
 DEFAULT_HOME = Path(".dalperf")
 HOME_ENV = "DALPERF_HOME"
-URL_ENV = "DATABASE_URL"
 CONNECT_TIMEOUT_S = 5
 
 
@@ -88,7 +87,9 @@ def resolve_source(source: str | None, database_url: str | None) -> Source:
             choices = ", ".join(s.value for s in Source)
             raise UsageError(f"unknown --db {source!r}; choose one of {choices}") from exc
         if chosen is Source.URL and not database_url:
-            raise UsageError("--db url needs --database-url or DATABASE_URL")
+            raise UsageError("--db url needs --database-url (or the variable "
+                             "[tool.dalperf] database_url_env names, DALPERF_DATABASE_URL "
+                             "by default)")
         return chosen
     return Source.URL if database_url else Source.EMBEDDED
 
@@ -103,8 +104,12 @@ def provide(
     disposable: bool = False,
     keep_running: bool = False,
 ) -> Iterator[Target]:
-    """Yield a :class:`Target`; stop anything started for it when the block exits."""
-    database_url = database_url or os.environ.get(URL_ENV) or None
+    """Yield a :class:`Target`; stop anything started for it when the block exits.
+
+    ``database_url`` is what the user gave (the CLI reads it from ``--database-url`` or the
+    environment variable the configuration names, :func:`dalperf.config.database_url`);
+    no environment variable is read here.
+    """
     chosen = resolve_source(source, database_url)
     if chosen is Source.URL:
         assert database_url is not None

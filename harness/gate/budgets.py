@@ -272,8 +272,12 @@ class BudgetSet:
             entries[key] = {**entries.get(key, {}), **limits}
         return BudgetSet(entries, {**self.origins, **other.origins})
 
-    def validate(self, known: Mapping[str, Collection[str]]) -> None:
-        """Every operation and variant named must be in ``known`` (operation -> variants)."""
+    def validate(self, known: Mapping[str, Collection[str]],
+                 measured: Collection[str] | None = None) -> list[str]:
+        """Every operation and variant named must be in ``known`` (operation -> variants of
+        every loaded module); an operation known but not in ``measured`` (outside a shard or
+        an ``--only`` subset) is skipped: the notes saying so are returned."""
+        notes = []
         for operation, variant in self.entries:
             source = self.origins[(operation, variant)]
             if operation == LOAD_TABLE:  # checked against the load results (dalperf.gate.check)
@@ -284,6 +288,10 @@ class BudgetSet:
             if variant not in known[operation]:
                 raise UsageError(f"{source}: operation {operation} has no variant {variant!r}"
                                  f"{suggest(variant, list(known[operation]))}")
+            if measured is not None and operation not in measured:
+                notes.append(f"budget of {operation} [{variant}] skipped: not measured in this "
+                             "run (a shard or an --only subset)")
+        return notes
 
     def limits(self, operation: str, variant: str, base: Limits | None = None) -> dict[str, Any]:
         """``base`` (the code default) overlaid with this set's limits for the pair."""

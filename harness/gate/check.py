@@ -34,6 +34,7 @@ from dalperf.gate.budgets import (
 from dalperf.loadtest.results import LoadResults
 from dalperf.plans.findings import seq_scans
 from dalperf.results import Failure, Measurement, Results
+from dalperf.shards import REGISTERED_KEY
 
 __all__ = [
     "DEFAULT_CHECKS",
@@ -128,7 +129,8 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``; bad budgets raise UsageError."""
     budgets = budgets or BudgetSet()
-    budgets.validate(known_variants(results))
+    measured = known_variants(results)
+    skipped = budgets.validate(results.environment.get(REGISTERED_KEY) or measured, measured)
     violations = tuple(v for m in results.operations for v in measurement_violations(m, budgets))
     pairs = [(m.operation, m.variant) for m in results.operations]
     if load is not None:
@@ -143,7 +145,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         regressions=regressions,
         failures=results.failures,
         checked=tuple(dict.fromkeys(pairs)),
-        notes=comparison.notes if comparison else (),
+        notes=(*skipped, *(comparison.notes if comparison else ())),
     )
 
 

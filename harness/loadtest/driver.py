@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dalperf.defaults import (
+    DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
     DEFAULT_SPAWN_RATE,
     DEFAULT_USERS,
@@ -110,6 +111,12 @@ class LoadConfig:
     workers: int = 0
     rtt_ms: float = 0.0
     pool_size: int = DEFAULT_POOL_SIZE
+    # a user's app, which does not follow the protocol itself: served inside
+    # dalperf.loadtest.middleware, its database URL in ``app_url_env``, imported from
+    # ``app_dir``
+    wrap: bool = False
+    app_url_env: str = DEFAULT_APP_URL_ENV
+    app_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if ":" not in self.app:
@@ -189,7 +196,9 @@ def run_load(database_url: str, config: LoadConfig, *,
             proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
                                                      rtt_ms=config.rtt_ms))
             app_database = proxy.url(database_url)
-        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size))
+        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size,
+                                         wrap=config.wrap, app_url_env=config.app_url_env,
+                                         app_dir=config.app_dir))
         children = stack.enter_context(_children())
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         records, stats = children.folder / "records.json", children.folder / "locust"
@@ -225,18 +234,33 @@ def run_load(database_url: str, config: LoadConfig, *,
 
 
 @contextmanager
-def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Iterator[str]:
+def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+          wrap: bool = False, app_url_env: str = DEFAULT_APP_URL_ENV,
+          app_dir: Path | None = None) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
 
+    ``wrap``: the app is a user's, served inside :mod:`dalperf.loadtest.middleware` (the
+    capture headers and the health check added), its database URL in ``app_url_env``.
     Yields the base URL (``http://127.0.0.1:PORT``) once the app answers
     :data:`HEALTH_PATH`; the server is stopped when the block exits, however it exits.
     """
+    from dalperf.db.urls import sqlalchemy_url
+    from dalperf.loadtest import middleware
+
+    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)}
+    target = [app]
+    if wrap:
+        env |= {middleware.APP_ENV: app,
+                app_url_env: middleware.plugin_url(sqlalchemy_url(database_url))}
+        target = [f"{middleware.__name__}:{middleware.from_environment.__name__}", "--factory"]
+    if app_dir is not None:
+        target += ["--app-dir", str(app_dir)]
     with _children() as children:
         port = free_port()
         server = children.start(
-            "app server", [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK,
+            "app server", [sys.executable, "-m", "uvicorn", *target, "--host", LOOPBACK,
                            "--port", str(port), "--no-access-log", "--log-level", "warning"],
-            env={DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)})
+            env=env)
         base = f"http://{LOOPBACK}:{port}"
         wait_ready(server, base + HEALTH_PATH)
         yield base

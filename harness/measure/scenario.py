@@ -423,6 +423,8 @@ def _import_path(path: Path) -> ModuleType:
     if module_spec is None or module_spec.loader is None:
         raise UsageError(f"cannot load scenarios from {str(path)!r}: not a Python module")
     module = importlib.util.module_from_spec(module_spec)
+    if str(path.parent) not in sys.path:  # the file's own helpers import beside it
+        sys.path.insert(0, str(path.parent))
     sys.modules[name] = module  # dataclasses and pickling look modules up by name
     try:
         module_spec.loader.exec_module(module)

@@ -20,6 +20,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from dalperf.config import VARIANT_ROLES_KEY
 from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict, Violation, effective_limits
 from dalperf.loadtest.results import LoadResults
@@ -112,6 +113,8 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
         "environment": environment(results),
         "env": dict(environment(results)),
         "columns": tables.variant_columns(tables.variant_orders(results)),
+        "column_roles": variant_roles(
+            results, tables.variant_columns(tables.variant_orders(results))),
         "rows": rows,
         "anchors": {r.operation: anchor(r.operation) for r in rows},
         "impact": impact,
@@ -129,6 +132,20 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
     }
     values["optional_sections"] = [partial for partial, key in OPTIONAL_SECTIONS if values[key]]
     return values
+
+
+def variant_roles(results: Results, order: Sequence[str]) -> dict[str, str]:
+    """The labels of an operation's variants.  A project's results record its configured
+    ``variants`` (``reference``, ``ours``): only those are labelled, the reference also when
+    unnamed (it is what equivalence compares with).  Results without the record (the case
+    study's) label by position: the first ``before``, the last ``ours``."""
+    roles = results.environment.get(VARIANT_ROLES_KEY)
+    if roles is None:
+        return {order[0]: "before", order[-1]: "ours"} if order else {}
+    labels = {name: role for role, name in roles.items() if name in order}
+    if "reference" not in roles and order:
+        labels.setdefault(order[0], "reference")
+    return labels
 
 
 def banner(results: Results, verdict: Verdict, baseline: str | None) -> list[Check]:
@@ -165,6 +182,8 @@ def environment(results: Results) -> list[tuple[str, str]]:
         ("PostgreSQL", env.get("server_version")),
         ("Data scale", env.get("scale")),
         ("Data seed", env.get("seed")),
+        ("Schema", env.get("schema")),
+        ("Shards", ", ".join(str(s) for s in env.get("shards") or ()) or env.get("shard")),
         ("Simulated RTT", rtt),
         ("dalperf", env.get("dalperf")),
         ("Date", _date(env.get("started_at"))),
@@ -189,7 +208,7 @@ def operations(results: Results, verdict: Verdict, budgets: BudgetSet) -> list[O
         entry = results.catalog.get(name, {})
         palette = charts.colours(order)
         variants = tuple(
-            _variant_view(measured[v], order, palette[v], entry, verdict, budgets)
+            _variant_view(results, measured[v], order, palette[v], entry, verdict, budgets)
             for v in order if v in measured)
         views.append(OperationView(
             name=name, anchor=anchor(name), description=entry.get("description", ""),
@@ -210,10 +229,9 @@ def anchor(name: str) -> str:
     return "op-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def _variant_view(m: Measurement, order: Sequence[str], colour: str, entry: dict[str, Any],
+def _variant_view(results: Results, m: Measurement, order: Sequence[str], colour: str, entry: dict[str, Any],
                   verdict: Verdict, budgets: BudgetSet) -> VariantView:
-    index = order.index(m.variant)
-    role = "before" if index == 0 else "ours" if index == len(order) - 1 else ""
+    role = variant_roles(results, order).get(m.variant, "")
     limits = effective_limits(m, budgets)
     if m.error is not None:
         equivalence = "not compared"

@@ -1,0 +1,121 @@
+"""Serve a user's ASGI app for ``dalperf load`` with the capture protocol, the app unchanged.
+
+``dalperf load --app pkg.main:app`` runs uvicorn on :func:`from_environment` (a factory),
+which imports the user's app and wraps it in :class:`CaptureMiddleware`:
+
+- ``GET /_dalperf/health`` is answered by the middleware (the driver waits for it);
+- every other HTTP request runs inside a :class:`~dalperf.capture.session.Capture` of each
+  engine the app created, and the response carries the totals in the headers
+  ``X-Dalperf-Queries`` and ``X-Dalperf-Round-Trips`` that the locust side records.
+
+The engines are found without the app's help: the database URL handed to the app (in the
+environment variable it reads, ``DATABASE_URL`` unless told otherwise) carries
+``?plugin=dalperf_capture``, so SQLAlchemy calls :class:`EnginePlugin` for every engine
+created from it, before its first statement.  The middleware can also wrap an app by hand:
+``app = CaptureMiddleware(app)``, after :func:`track` of the app's engine.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+from dalperf.loadtest.locust_side import HEALTH_PATH, QUERIES_HEADER, ROUND_TRIPS_HEADER
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+APP_ENV = "DALPERF_LOAD_APP"  # the user's app, "module:attribute", for from_environment
+PLUGIN_NAME = "dalperf_capture"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def track(engine: Engine | AsyncEngine) -> None:
+    """Count ``engine``'s statements in every request from now on."""
+    _ENGINES.add(getattr(engine, "sync_engine", engine))
+
+
+class EnginePlugin:
+    """SQLAlchemy ``CreateEnginePlugin``: :func:`track` each engine made from a URL naming it."""
+
+    def __init__(self, url: URL, kwargs: dict[str, Any]) -> None:
+        self.url = url
+
+    def update_url(self, url: URL) -> URL:
+        return url
+
+    def handle_dialect_kwargs(self, dialect_cls: Any, dialect_args: dict[str, Any]) -> None:
+        """Nothing to change: the plugin only watches."""
+
+    def handle_pool_kwargs(self, pool_cls: Any, pool_args: dict[str, Any]) -> None:
+        """Nothing to change: the plugin only watches."""
+
+    def engine_created(self, engine: Engine) -> None:
+        track(engine)
+
+
+def register_plugin() -> None:
+    """Make ``?plugin=dalperf_capture`` known to SQLAlchemy in this process."""
+    from sqlalchemy.dialects import plugins
+
+    plugins.register(PLUGIN_NAME, __name__, EnginePlugin.__name__)
+
+
+class CaptureMiddleware:
+    """ASGI middleware: the health check, and the query counts of each request in headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") == HEALTH_PATH:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        from dalperf.capture.session import Capture
+
+        with ExitStack() as stack:
+            captures = [stack.enter_context(Capture(engine)) for engine in list(_ENGINES)]
+
+            async def send_with_counts(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    counts = [(QUERIES_HEADER, sum(c.queries for c in captures)),
+                              (ROUND_TRIPS_HEADER, sum(c.round_trips for c in captures))]
+                    message = {**message, "headers": [
+                        *message.get("headers", ()),
+                        *((name.lower().encode(), str(value).encode()) for name, value in counts)]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_counts)
+
+
+def from_environment() -> CaptureMiddleware:
+    """The uvicorn factory: the app :data:`APP_ENV` names, wrapped, with the plugin known."""
+    from dalperf.config import import_target
+
+    register_plugin()
+    return CaptureMiddleware(import_target(os.environ[APP_ENV], what="--app"))
+
+
+def plugin_url(url: str) -> str:
+    """``url`` (a SQLAlchemy URL) with ``plugin=dalperf_capture`` in its query."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.update_query_dict({"plugin": PLUGIN_NAME}).render_as_string(
+        hide_password=False)

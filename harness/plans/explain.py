@@ -115,7 +115,7 @@ class Explainer:
         try:
             return self._replay(sorted(statements, key=lambda s: s.start_ns))
         except psycopg.OperationalError as exc:
-            raise DatabaseUnreachable(f"lost the EXPLAIN connection: {_first_line(exc)}") from exc
+            raise DatabaseUnreachable(f"lost the EXPLAIN connection: {first_line(exc)}") from exc
 
     def relation_rows(self, relation: str) -> float | None:
         """``pg_class.reltuples`` of ``relation`` (as the search path finds it); ``None`` if
@@ -145,7 +145,7 @@ class Explainer:
         head = {"fingerprint": statement.fingerprint, "sql": statement.sql}
         if not kind.explainable:
             return {**head, "explainable": False, "reason": kind.reason}
-        sets = _parameter_sets(statement)
+        sets = parameter_sets(statement)
         try:
             with self.conn.transaction():
                 start = self._index_scans()
@@ -158,7 +158,7 @@ class Explainer:
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            return {**head, "explainable": False, "reason": _first_line(exc)}
+            return {**head, "explainable": False, "reason": first_line(exc)}
         assert output is not None
         return {**head, "explainable": True, "writes": kind.writes,
                 **describe(output[0][0], self.relation_rows, self.thresholds),
@@ -166,7 +166,7 @@ class Explainer:
 
     def _execute(self, statement: Statement) -> None:
         """Run a write of an already explained shape, so later statements see its effect."""
-        sets = _parameter_sets(statement)
+        sets = parameter_sets(statement)
         try:
             with self.conn.transaction():
                 self.conn.cursor().executemany(statement.sql, sets)
@@ -192,13 +192,13 @@ def _executed_scans(start: dict[str, int], planned: dict[str, int],
     return scans
 
 
-def _parameter_sets(statement: Statement) -> list[Any]:
+def parameter_sets(statement: Statement) -> list[Any]:
     """The parameter sets the driver got: one for ``execute``, each of an ``executemany``."""
     if statement.executemany and isinstance(statement.parameters, list | tuple):
         return list(statement.parameters) or [None]
     return [statement.parameters]
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")

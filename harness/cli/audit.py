@@ -25,11 +25,15 @@ from dalperf import casestudy
 from dalperf.cli.check import print_verdict, verdict_failure
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import (
+    DEFAULT_ADVISE_MIN_GAIN,
+    Advise,
+    AdviseMinGain,
     DatabaseUrl,
     DbSource,
     Disposable,
     Ephemeral,
     Home,
+    advisor_config,
     target_from_options,
 )
 from dalperf.cli.report import (
@@ -40,9 +44,10 @@ from dalperf.cli.report import (
     judge,
     write_report,
 )
-from dalperf.cli.run import measure, read_budget_set, select_operations
+from dalperf.cli.run import measure, print_advice, read_budget_set, select_operations
 from dalperf.errors import PopulatedDatabaseError, UsageError
 from dalperf.measure.config import DEFAULT_ITERATIONS, IndexMode, RunConfig
+from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
     from dalperf.db.targets import Target
@@ -69,6 +74,8 @@ def audit(
         = DEFAULT_OUT_DIR,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
+    advise: Advise = False,
+    advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -103,15 +110,18 @@ def audit(
         with _stage("measure") as note:
             plan = Plan(operations=operations, config=RunConfig(iterations=iterations),
                         budgets=budget_set, index_states=indexes.states, migration=migration,
-                        environment={"scale": scale, "seed": seed, "indexes": indexes.value})
+                        environment={"scale": scale, "seed": seed, "indexes": indexes.value},
+                        advise=advisor_config(advise, advise_min_gain, DEFAULT_SEQ_SCAN_ROWS))
             results = measure(target, plan, out=results_path)
             note(f"{len(results.operations)} measurements of {len(operations)} operations, "
-                 "with plans and the index audit")
+                 "with plans and the index audit"
+                 + (" and the index advice" if results.advice is not None else ""))
     with _stage("report") as note:
         gate = judge(results, budgets=plan.budgets, baseline=baseline)
         written = write_report(results, gate, html=out_dir / HTML_NAME,
                                markdown=out_dir / MARKDOWN_NAME)
         note(", ".join(str(p) for p in [results_path, *written]))
+    print_advice(results)
     print_verdict(gate.verdict, compared=baseline is not None)
     console.print(f"report: {escape(str((out_dir / HTML_NAME).resolve()))} "
                   f"({time.perf_counter() - started:.1f} s in all)", soft_wrap=True)

@@ -49,12 +49,12 @@ from dalperf.plans.candidates import Candidate, candidates
 from dalperf.plans.explain import EXPLAIN_PREFIX, Explainer, classify, first_line, parameter_sets
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds, describe
 from dalperf.plans.index_audit import Catalog, Index, overlaps
+from dalperf.results import ADVICE_VERSION
 
-ADVICE_VERSION = 1
 DEFAULT_MIN_GAIN = 0.5
 DEFAULT_LOCK_TIMEOUT_MS = 2_000
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
-DEFAULT_WRITE_REPEATS = 5
+DEFAULT_WRITE_REPEATS = 3
 KEPT, REJECTED, NOT_TESTED = "kept", "rejected", "not tested"
 
 

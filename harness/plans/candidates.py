@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pglast import ast, parse_sql
@@ -56,6 +56,7 @@ class Candidate:
     columns: tuple[str, ...]
     include: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    given_name: str | None = None  # instead of the derived name, when that one is taken
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -65,7 +66,9 @@ class Candidate:
     @property
     def name(self) -> str:
         """``ix_<table>_<columns>`` (``_incl`` with INCLUDE columns), cut to 63 characters
-        with a digest of the full name when longer."""
+        with a digest of the full name when longer (or the name given instead)."""
+        if self.given_name is not None:
+            return self.given_name
         full = "_".join(("ix", self.table, *self.key_names, *(("incl",) if self.include else ())))
         if len(full) <= MAX_IDENTIFIER:
             return full
@@ -111,10 +114,14 @@ class _Wanted:
     order: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    def form(self, column: str) -> str:
+        """The column as an index key: with the sort's direction when the sort names it."""
+        return next((c for c in self.order if c.split()[0] == column.split()[0]), column)
+
     def ordered(self) -> list[str]:
         seen: dict[str, str] = {}
         for column in (*self.equality, *self.ranges, *self.order):
-            seen.setdefault(column.split()[0], column)
+            seen.setdefault(column.split()[0], self.form(column))
         return list(seen.values())
 
 
@@ -134,8 +141,17 @@ def candidates(plan: Mapping[str, Any], sql: str, indexes: Sequence[Index],
                 continue
             key = (candidate.table, candidate.key_names, candidate.include)
             if key not in found:
-                found[key] = candidate
+                found[key] = _free_name(candidate, {i.name for i in indexes})
     return list(found.values())
+
+
+def _free_name(candidate: Candidate, taken: set[str]) -> Candidate:
+    """``candidate`` under a name no existing index has (``_2``, ``_3``, ... appended)."""
+    name, number = candidate.name, 1
+    while name in taken:
+        number += 1
+        name = f"{candidate.name[:MAX_IDENTIFIER - 1 - len(str(number))]}_{number}"
+    return candidate if name == candidate.name else replace(candidate, given_name=name)
 
 
 def _walk(node: Mapping[str, Any], ancestors: tuple[Mapping[str, Any], ...] = ()
@@ -292,14 +308,14 @@ def _sort_columns(keys: Sequence[str], alias: str, *, own: bool) -> list[str]:
 def _shapes(wanted: _Wanted, read: tuple[str, ...] | None) -> list[Candidate]:
     """One- and two-column candidates (and an INCLUDE one), most promising first."""
     ordered = wanted.ordered()
-    order = [c for c in wanted.order]
+    order = wanted.order
     shapes: list[tuple[str, ...]] = []
     for group in (wanted.equality[:1], wanted.ranges[:1], order[:1]):
-        shapes += [(c,) for c in group]
+        shapes += [(wanted.form(c),) for c in group]
     if len(ordered) > 1:
         shapes.append(tuple(ordered[:2]))
     if wanted.equality and order:
-        shapes.append((wanted.equality[0], order[0]))
+        shapes.append((wanted.form(wanted.equality[0]), order[0]))
     if len(order) > 1:
         shapes.append(tuple(order[:2]))
     unique: dict[tuple[str, ...], tuple[str, ...]] = {}

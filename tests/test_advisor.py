@@ -32,7 +32,7 @@ from dalperf.plans.advisor import AdvisorConfig, advise
 from dalperf.plans.candidates import candidates
 from dalperf.plans.findings import walk
 from dalperf.plans.index_audit import Index
-from dalperf.plans.workload import capture_calls
+from dalperf.plans.workload import advise_operations, capture_calls
 from dalperf.results import Results, read_results
 from tests.conftest import drop_database, target_for
 from tests.test_index_audit import index_names_in, scratch_database
@@ -303,8 +303,41 @@ def test_a_build_that_fails_is_recorded_as_not_tested(
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
     tried = [c for s in advice["statements"] for c in s["candidates"]]
-    assert tried and advice["candidates_built"] == len(tried)
+    assert tried and advice["candidates_built"] == 0
     assert all(c["status"] == "not tested" and "must be owner of table gallery_items"
                in c["reason"] for c in tried)
     assert advice["proposals"] == []
+    assert index_names_in(without_0006) == indexes_before
+
+
+def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
+        without_0006: str, indexes_before: set[str]) -> None:
+    extra = {"dup_likes_a": "gallery_items (likes)", "dup_likes_b": "gallery_items (likes)",
+             "status_only": "renders (status)", "status_created": "renders (status, created_at)"}
+    with psycopg.connect(without_0006, autocommit=True) as conn:
+        for name, on in extra.items():
+            conn.execute(f"CREATE INDEX {name} ON {on}")
+    try:
+        advice = advise_operations(target_for(without_0006),
+                                   operations("renders.update_status_batch"), ADVISOR)
+        kept = index_names_in(without_0006)
+    finally:
+        with psycopg.connect(without_0006, autocommit=True) as conn:
+            conn.execute(f"DROP INDEX {', '.join(extra)}")
+    assert set(extra) <= kept  # measuring without them dropped them only inside a rollback
+    found = {r["name"]: r for r in advice["redundant"]}
+    assert found["dup_likes_a"]["kind"] == "duplicate" and found["dup_likes_a"]["write_cost"] == []
+    assert found["status_only"]["kind"] == "prefix"
+    assert found["status_only"]["why"] == "status_created covers it"
+    assert found["status_only"]["drop"] == 'DROP INDEX CONCURRENTLY "public"."status_only";'
+    # renders is written by the run and nothing read it by (status, created_at): unused
+    assert found["status_created"]["kind"] == "unused"
+    for name in ("status_only", "status_created"):
+        entry = found[name]
+        assert entry["size_bytes"] > 8192
+        assert {(c["operation"], c["variant"]) for c in entry["write_cost"]} == {
+            ("renders.update_status_batch", "naive"), ("renders.update_status_batch", "optimized")}
+        assert all(c["error"] is None and c["with_index_ms"] > 0 and c["without_index_ms"] > 0
+                   for c in entry["write_cost"])
+    assert "renders_pkey" not in found  # a constraint's index is never redundant here
     assert index_names_in(without_0006) == indexes_before

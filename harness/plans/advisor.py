@@ -40,6 +40,7 @@ import psycopg
 from pglast import parse_sql
 from pglast.parser import ParseError
 from pglast.visitors import Visitor
+from psycopg import sql
 
 from dalperf.capture.fingerprint import to_dollar_params
 from dalperf.capture.records import Statement
@@ -113,7 +114,9 @@ def advise(calls: Sequence[CapturedCall], target: Target, config: AdvisorConfig 
     proposals = _proposals(statements)
     pricer = price if target.writable else None
     for proposal in proposals:
-        setup = proposal["create"].replace(" CONCURRENTLY", "").rstrip(";")
+        setup = Candidate(table=proposal["table"], columns=tuple(proposal["columns"]),
+                          include=tuple(proposal["include"]),
+                          given_name=proposal["name"]).create_sql()
         proposal["write_cost"] = (cost_rows(pricer(setup, proposal["table"]), setup_adds=True)
                                   if pricer else [])
     plans_used = {i["index"] for s in statements for i in s["before"]["findings"]["indexes"]}
@@ -218,8 +221,8 @@ class _Advisor:
         try:
             with self._rolled_back():
                 if candidate is not None:
-                    self.built += 1
                     self.conn.execute(candidate.create_sql())
+                    self.built += 1
                     size = int(self.conn.execute("SELECT pg_relation_size(%s::regclass)",
                                                  (candidate.name,)).fetchone()[0])  # type: ignore[index]
                 for earlier in statements[:position]:
@@ -338,7 +341,8 @@ def _redundant(catalog: Catalog, used: set[str], written: set[str],
                 index, "unused", "no measured statement used it, and the run writes to "
                 f"{index.table}")
     for entry in found.values():
-        setup = f"DROP INDEX {entry['schema']}.{entry['name']}"
+        setup = sql.SQL("DROP INDEX {}").format(
+            sql.Identifier(entry["schema"], entry["name"])).as_string()
         entry["write_cost"] = (cost_rows(price(setup, entry["table"]), setup_adds=False)
                                if price else [])
     return list(found.values())
@@ -348,7 +352,8 @@ def _redundant_entry(index: Index, kind: str, why: str) -> dict[str, Any]:
     return {"name": index.name, "schema": index.schema, "table": index.table,
             "columns": list(index.columns), "kind": kind, "why": why,
             "size_bytes": index.size_bytes,
-            "drop": f"DROP INDEX CONCURRENTLY {index.schema}.{index.name};"}
+            "drop": sql.SQL("DROP INDEX CONCURRENTLY {};").format(
+                sql.Identifier(index.schema, index.name)).as_string()}
 
 
 def cost_rows(rows: Sequence[Mapping[str, Any]], *, setup_adds: bool) -> list[dict[str, Any]]:

@@ -38,7 +38,9 @@ version of its own; files without it read as having no advice::
                                      "size_bytes", "uses_index", "time_gain",
                                      "buffer_gain"}, ...]}, ...],
      "proposals": [{"name", "table", "columns", "include", "create", "alembic", "size_bytes",
-                    "operations", "statements": [{"fingerprint", "before_ms", "after_ms",
+                    "operations", "covered_by": [names of wider proposals that start with
+                    its columns (they may serve its statements too; not measured)],
+                    "statements": [{"fingerprint", "before_ms", "after_ms",
                                                   "before_buffers", "after_buffers"}],
                     "write_cost": [WriteCost, ...]}, ...],
      "redundant": [{"name", "schema", "table", "columns", "kind": "duplicate" | "prefix" |

@@ -130,6 +130,13 @@ def test_rediscovers_indexes_that_serve_the_plans_0006_served(results: Results) 
                                                         ("Index Only Scan", won["name"])}
         tried = {tuple(c["columns"]) for c in entry["candidates"]}
         assert ("is_public", "created_at DESC") in tried  # the order 0006 indexed, tried too
+    by_name = {p["name"]: p for p in advice["proposals"]}
+    for proposal in advice["proposals"]:
+        keys = [c.split()[0] for c in proposal["columns"]]
+        wider = {n for n, other in by_name.items() if other["table"] == proposal["table"]
+                 and len(other["columns"]) > len(keys) and not proposal["include"]
+                 and [c.split()[0] for c in other["columns"]][:len(keys)] == keys}
+        assert set(proposal["covered_by"]) == wider
 
 
 def test_proposes_nothing_for_operations_a_primary_key_serves(results: Results) -> None:
@@ -341,3 +348,21 @@ def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
                    for c in entry["write_cost"])
     assert "renders_pkey" not in found  # a constraint's index is never redundant here
     assert index_names_in(without_0006) == indexes_before
+
+
+def test_audit_with_advise_on_a_fresh_embedded_server(
+        dalperf_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["audit", "--home", str(dalperf_home), "--out-dir", str(out), "--scale", "0.05",
+                 "--iterations", "1", "--only", "render_chains", "--advise"])
+    captured = capsys.readouterr()
+    assert "with plans and the index audit and the index advice" in captured.err
+    assert "advisor: " in captured.out and "explain only" not in captured.out
+    results = read_results(out / "results.json")
+    assert results.advice is not None and results.advice["built"]
+    # with 0006 in place, renders (chain_id) is a prefix of renders (chain_id, chain_position)
+    prefix = next(r for r in results.advice["redundant"] if r["name"] == "idx_renders_chain_id")
+    assert prefix["kind"] == "prefix" and prefix["why"] == "idx_renders_chain_position covers it"
+    assert {c["variant"] for c in prefix["write_cost"]} == {"naive", "summary", "optimized"}
+    assert 'id="index-advice"' in (out / "report.html").read_text()
+    assert code == main(["check", str(out / "results.json")])

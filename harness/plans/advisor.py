@@ -321,7 +321,18 @@ def _proposals(statements: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "before_ms": entry["before"]["execution_ms"], "after_ms": won["after"]["execution_ms"],
             "before_buffers": _touched(entry["before"]), "after_buffers": _touched(won["after"])})
         proposal["operations"] += [w for w in entry["operations"] if w not in proposal["operations"]]
+    for proposal in found.values():
+        proposal["covered_by"] = [other["name"] for other in found.values()
+                                  if other is not proposal and _starts_with(other, proposal)]
     return list(found.values())
+
+
+def _starts_with(wider: Mapping[str, Any], proposal: Mapping[str, Any]) -> bool:
+    """``wider`` is a longer index of the same table whose key starts with ``proposal``'s."""
+    keys = [c.split()[0] for c in proposal["columns"]]
+    other = [c.split()[0] for c in wider["columns"]]
+    return (wider["table"] == proposal["table"] and not proposal["include"]
+            and len(other) > len(keys) and other[:len(keys)] == keys)
 
 
 def _redundant(catalog: Catalog, used: set[str], written: set[str],

@@ -4,14 +4,16 @@ A scan in a stored plan (:mod:`dalperf.plans.findings`) asks for an index when
 
 - it is a sequential scan of a table of more than ``seq_scan_rows`` rows;
 - its filter removes most of the rows it reads (all but :data:`SELECTIVE_FRACTION`);
-- it feeds a sort that spills to disk or sorts more rows than it returns (a top-N sort
-  under a Limit, which an index in the sort's order ends early);
+- it feeds a sort (directly, not through a join or an aggregate) that spills to disk or
+  sorts more rows than it returns (a top-N sort under a Limit, which an index in the
+  sort's order ends early);
 - it is a sequential scan on the inner side of a nested loop (run once per outer row).
 
 Its columns, in index order (parsed with pglast, PostgreSQL's own parser, from the plan's
 conditions, which carry the statement's parameters as constants): the columns an equality
 compares (``=``, ``= ANY``, ``IS NULL``, a boolean column on its own) first, then those a
-range compares (``<``, ``BETWEEN``, a row comparison), then the sort's key, and the keys
+range compares (``<``, ``BETWEEN``, a row comparison), then the leading columns of the
+key of the sort it feeds, and the keys
 of the joins above it (a join's inner key is an equality).  From them: one-column
 candidates (the first equality, range and sort column) and two-column ones (the first two
 columns in that order, the first equality with the first sort column, the sort's first two
@@ -43,6 +45,7 @@ from dalperf.plans.index_audit import BTREE, SELECTIVE_FRACTION, Index
 MAX_INCLUDE_COLUMNS = 4  # more than this many other columns read: no index-only candidate
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 JOIN_CONDITIONS = ("Hash Cond", "Merge Cond", "Join Filter")
+PASS_THROUGH = frozenset({"Materialize", "Gather", "Gather Merge", "Memoize"})
 RANGE_OPERATORS = frozenset({"<", "<=", ">", ">="})
 _SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
@@ -180,7 +183,7 @@ def _wanted(root: Mapping[str, Any], relations: Mapping[str, float | None],
             for key in JOIN_CONDITIONS:
                 if above.get(key):
                     _Conditions.read(above[key], alias, own=single, into=wanted)
-        sort = next((a for a in reversed(ancestors) if a.get("Node Type") in SORT_NODES), None)
+        sort = _feeding_sort(ancestors)
         if sort is not None:
             wanted.order = _sort_columns(sort.get("Sort Key", ()), alias, own=single)
         if wanted.ordered():
@@ -200,19 +203,27 @@ def _reasons(node: Mapping[str, Any], ancestors: Sequence[Mapping[str, Any]],
                        f"({table_rows:,.0f} rows, over {thresholds.seq_scan_rows:,})")
     if removed and kept <= SELECTIVE_FRACTION * (kept + removed):
         reasons.append(f"its filter removed {removed:,.0f} of {kept + removed:,.0f} rows read")
-    for position, above in enumerate(reversed(ancestors)):
-        if above.get("Node Type") in SORT_NODES:
-            reason = _sort_reason(above)
-            if reason:
-                reasons.append(reason)
-            break
-        if position and above.get("Node Type") != "Hash":
-            break  # a sort further up sorts a join's or an aggregate's rows, not this scan's
+    sort = _feeding_sort(ancestors)
+    reason = _sort_reason(sort) if sort is not None else None
+    if reason:
+        reasons.append(reason)
     parent_loop = next((i for i, a in enumerate(reversed(ancestors))
                         if a.get("Node Type") == "Nested Loop"), None)
     if is_seq and parent_loop is not None and loops > 1:
         reasons.append(f"sequential scan on the inner side of a nested loop ({loops:,} loops)")
     return reasons
+
+
+def _feeding_sort(ancestors: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The sort that orders a scan's own rows: its parent, or above nodes that only pass
+    them on; a sort above a join or an aggregate orders other rows, which no index of the
+    scanned table can give in order."""
+    for above in reversed(ancestors):
+        if above.get("Node Type") in SORT_NODES:
+            return above
+        if above.get("Node Type") not in PASS_THROUGH:
+            return None
+    return None
 
 
 def _sort_reason(sort: Mapping[str, Any]) -> str | None:

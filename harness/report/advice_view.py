@@ -41,6 +41,7 @@ class ProposalView:
     alembic: str
     size: str
     operations: tuple[str, ...]
+    covered_by: tuple[str, ...]
     statements: tuple[StatementProof, ...]
     write_cost: tuple[Mapping[str, Any], ...]
 
@@ -110,7 +111,8 @@ def _proposal(proposal: Mapping[str, Any],
         name=proposal["name"], table=proposal["table"], label=_label(proposal), create=proposal["create"],
         alembic=proposal["alembic"],
         size=human_bytes(proposal["size_bytes"]) if proposal["size_bytes"] is not None else "—",
-        operations=tuple(proposal["operations"]), statements=tuple(proofs),
+        operations=tuple(proposal["operations"]),
+        covered_by=tuple(proposal.get("covered_by", ())), statements=tuple(proofs),
         write_cost=tuple(_cost_row(c) for c in proposal["write_cost"]))
 
 

@@ -320,7 +320,8 @@ def test_a_build_that_fails_is_recorded_as_not_tested(
 def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
         without_0006: str, indexes_before: set[str]) -> None:
     extra = {"dup_likes_a": "gallery_items (likes)", "dup_likes_b": "gallery_items (likes)",
-             "status_only": "renders (status)", "status_created": "renders (status, created_at)"}
+             "status_only": "renders (status)", "status_created": "renders (status, created_at)",
+             "by_output_url": "renders (output_url)"}
     with psycopg.connect(without_0006, autocommit=True) as conn:
         for name, on in extra.items():
             conn.execute(f"CREATE INDEX {name} ON {on}")
@@ -337,9 +338,10 @@ def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
     assert found["status_only"]["kind"] == "prefix"
     assert found["status_only"]["why"] == "status_created covers it"
     assert found["status_only"]["drop"] == 'DROP INDEX CONCURRENTLY "public"."status_only";'
-    # renders is written by the run and nothing read it by (status, created_at): unused
-    assert found["status_created"]["kind"] == "unused"
-    for name in ("status_only", "status_created"):
+    assert "status_created" not in found  # unused, but it serves status_only's lookups
+    # renders is written by the run and nothing read it by output_url: unused
+    assert found["by_output_url"]["kind"] == "unused"
+    for name in ("status_only", "by_output_url"):
         entry = found[name]
         assert entry["size_bytes"] > 8192
         assert {(c["operation"], c["variant"]) for c in entry["write_cost"]} == {
@@ -364,5 +366,9 @@ def test_audit_with_advise_on_a_fresh_embedded_server(
     prefix = next(r for r in results.advice["redundant"] if r["name"] == "idx_renders_chain_id")
     assert prefix["kind"] == "prefix" and prefix["why"] == "idx_renders_chain_position covers it"
     assert {c["variant"] for c in prefix["write_cost"]} == {"naive", "summary", "optimized"}
+    kinds = {r["name"]: r["kind"] for r in results.advice["redundant"]}
+    assert kinds["idx_renders_status"] == "unused"  # delete_chain writes renders, none reads it
+    assert "idx_renders_chain_position" not in kinds  # it serves chain_id's lookups instead
+    assert "idx_renders_parent_render_id" not in kinds  # it backs renders_parent_render_id_fkey
     assert 'id="index-advice"' in (out / "report.html").read_text()
     assert code == main(["check", str(out / "results.json")])

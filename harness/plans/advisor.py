@@ -337,17 +337,24 @@ def _starts_with(wider: Mapping[str, Any], proposal: Mapping[str, Any]) -> bool:
 
 def _redundant(catalog: Catalog, used: set[str], written: set[str],
                price: Pricer | None) -> list[dict[str, Any]]:
-    """Duplicate and prefix-covered indexes, and unused ones on tables the run writes to."""
+    """Duplicate and prefix-covered indexes, and unused ones on tables the run writes to;
+    an unused index that covers a redundant one, or leads a foreign key's columns (without
+    it every DELETE of a referenced row scans the table), is not offered for dropping."""
     by_name = {i.name: i for i in catalog.indexes}
     found: dict[str, dict[str, Any]] = {}
+    covering: set[str] = set()  # what serves a redundant index's lookups once it is gone
     for overlap in overlaps(catalog.indexes):
         index = by_name[overlap["index"]]
         if overlap["kind"] in ("duplicate", "prefix") and not index.constraint:
             found.setdefault(index.name, _redundant_entry(index, overlap["kind"],
                                                           f"{overlap['other']} covers it"))
+            covering.add(overlap["other"])
+    backing = {i.name for i in catalog.indexes for fk in catalog.foreign_keys
+               if i.schema == fk.schema and i.table == fk.table and i.predicate is None
+               and set(i.columns[:len(fk.columns)]) == set(fk.columns)}
     for index in catalog.indexes:
         if (index.name not in used and not index.constraint and index.name not in found
-                and index.table in written):
+                and index.name not in covering | backing and index.table in written):
             found[index.name] = _redundant_entry(
                 index, "unused", "no measured statement used it, and the run writes to "
                 f"{index.table}")

@@ -23,6 +23,35 @@ of the first measured call) and ``index_audit`` at the top come from :mod:`dalpe
 (read by :mod:`dalperf.plans.findings`) and :mod:`dalperf.plans.index_audit`; files without them read as
 having no plans and no audit.
 
+``advice`` at the top (optional; ``dalperf run --advise``, :mod:`dalperf.plans.advisor`) has a
+version of its own; files without it read as having no advice::
+
+    {"version": 1, "built": bool, "note": null | "why nothing was built (explain only)",
+     "config": {"min_time_gain", "min_buffer_gain", "lock_timeout_ms",
+                "statement_timeout_ms", "write_repeats", "seq_scan_rows"},
+     "candidates_built": int, "elapsed_s": float,
+     "statements": [{"fingerprint", "sql", "operations": ["op [variant]", ...], "reasons",
+                     "before": stored plan, "proposal": candidate name | null,
+                     "candidates": [{"name", "table", "columns", "include", "reasons",
+                                     "create", "alembic", "status": "kept" | "rejected" |
+                                     "not tested", "reason", "after": stored plan | null,
+                                     "size_bytes", "uses_index", "time_gain",
+                                     "buffer_gain"}, ...]}, ...],
+     "proposals": [{"name", "table", "columns", "include", "create", "alembic", "size_bytes",
+                    "operations", "covered_by": [names of wider proposals that start with
+                    its columns (they may serve its statements too; not measured)],
+                    "statements": [{"fingerprint", "before_ms", "after_ms",
+                                                  "before_buffers", "after_buffers"}],
+                    "write_cost": [WriteCost, ...]}, ...],
+     "redundant": [{"name", "schema", "table", "columns", "kind": "duplicate" | "prefix" |
+                    "unused", "why", "size_bytes", "drop", "write_cost": [WriteCost]}, ...]}
+
+    WriteCost: {"operation", "variant", "calls", "with_index_ms", "without_index_ms",
+                "cost_ms" (with minus without, median database time per call), "error"}
+
+A stored plan is :func:`dalperf.plans.findings.describe`'s form (``execution_ms``,
+``buffers``, ``plan``, ``findings``, ...).
+
 See :class:`Measurement` for the fields of one entry.
 """
 
@@ -37,6 +66,7 @@ from dalperf.files import as_float
 from dalperf.stats import Summary
 
 SCHEMA_VERSION = 1
+ADVICE_VERSION = 1  # the version of the ``advice`` section this dalperf reads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +139,7 @@ class Results:
     failures: tuple[Failure, ...] = ()
     catalog: dict[str, Any] = field(default_factory=dict)
     index_audit: dict[str, Any] | None = None
+    advice: dict[str, Any] | None = None
     partial: str | None = None  # why the run stopped before measuring everything; None: complete
     schema_version: int = SCHEMA_VERSION
 
@@ -149,8 +180,19 @@ def from_dict(data: Any) -> Results:
         failures=tuple(Failure(**f) for f in data.get("failures", ())),
         catalog=dict(data.get("catalog", {})),
         index_audit=data.get("index_audit"),
+        advice=_advice(data.get("advice")),
         partial=data.get("partial"),
     )
+
+
+def _advice(data: Any) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("version") != ADVICE_VERSION:
+        version = data.get("version") if isinstance(data, dict) else None
+        raise ValueError(f"advice version {version!r} is not supported (this dalperf reads "
+                         f"version {ADVICE_VERSION})")
+    return data
 
 
 def _measurement(data: dict[str, Any]) -> Measurement:

@@ -29,12 +29,16 @@ from dalperf import casestudy
 from dalperf.cli.check import print_verdict, verdict_failure
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import (
+    DEFAULT_ADVISE_MIN_GAIN,
+    Advise,
+    AdviseMinGain,
     ConfigFile,
     DatabaseUrl,
     DbSource,
     Disposable,
     Ephemeral,
     Home,
+    advisor_config,
     project_config,
     target_from_options,
 )
@@ -49,6 +53,7 @@ from dalperf.cli.report import (
 from dalperf.cli.run import (
     RESULTS_NAME,
     measure,
+    print_advice,
     project_environment,
     project_migrations,
     read_budget_set,
@@ -57,6 +62,7 @@ from dalperf.cli.run import (
 from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
 from dalperf.measure.config import DEFAULT_ITERATIONS, IndexMode, RunConfig
+from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
     from dalperf.db.targets import Target
@@ -85,6 +91,8 @@ def audit(
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
     config_file: ConfigFile = None,
+    advise: Advise = False,
+    advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -146,15 +154,18 @@ def audit(
                         budgets=budget_set, index_states=indexes.states, migration=migration,
                         migrations_folder=migrations,
                         environment={**environment, "indexes": indexes.value,
-                                     **selection.environment()})
+                                     **selection.environment()},
+                        advise=advisor_config(advise, advise_min_gain, DEFAULT_SEQ_SCAN_ROWS))
             results = measure(target, plan, out=results_path)
             note(f"{len(results.operations)} measurements of {len(selection.operations)} "
-                 "operations, with plans and the index audit")
+                 "operations, with plans and the index audit"
+                 + (" and the index advice" if results.advice is not None else ""))
     with _stage("report") as note:
         gate = judge(results, budgets=plan.budgets, baseline=baseline)
         written = write_report(results, gate, html=out_dir / HTML_NAME,
                                markdown=out_dir / MARKDOWN_NAME)
         note(", ".join(str(p) for p in [results_path, *written]))
+    print_advice(results)
     print_verdict(gate.verdict, compared=baseline is not None)
     console.print(f"report: {escape(str((out_dir / HTML_NAME).resolve()))} "
                   f"({time.perf_counter() - started:.1f} s in all)", soft_wrap=True)

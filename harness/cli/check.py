@@ -44,6 +44,9 @@ def check(
     allow_mismatch: AllowMismatch = False,
     load_file: LoadResultsOption = None,
     config_file: ConfigFile = None,
+    fail_on_missing_index: Annotated[bool, typer.Option(
+        "--fail-on-missing-index", help="Also fail when the results' index advice (`dalperf "
+        "run --advise`) proposes an index.")] = False,
 ) -> None:
     """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
     from dalperf.gate import baseline as baselines
@@ -61,7 +64,8 @@ def check(
     checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
-                       checks=checks, allow_mismatch=allow_mismatch, load=load_test)
+                       checks=checks, allow_mismatch=allow_mismatch, load=load_test,
+                       fail_on_missing_index=fail_on_missing_index)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
@@ -84,9 +88,11 @@ def configured_budgets(config_file: Path | None, budgets: Path | None) -> Budget
 
 def verdict_failure(verdict: Verdict) -> CheckFailed:
     """The one-line error a failed verdict ends a command with."""
+    missing = (f", {len(verdict.missing_indexes)} missing index(es)"
+               if verdict.missing_indexes else "")
     return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
                        f"{len(verdict.regressions)} regression(s), "
-                       f"{len(verdict.failures)} failure(s)")
+                       f"{len(verdict.failures)} failure(s){missing}")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:

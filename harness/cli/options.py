@@ -12,6 +12,9 @@ import typer
 if TYPE_CHECKING:
     from dalperf.config import Config
     from dalperf.db.targets import Target
+    from dalperf.plans.advisor import AdvisorConfig
+
+DEFAULT_ADVISE_MIN_GAIN = 0.5
 
 DatabaseUrl = Annotated[
     str | None,
@@ -43,6 +46,30 @@ Disposable = Annotated[
     typer.Option("--disposable", help="Allow writing into a --database-url database dalperf "
                  "did not create (its contents may be replaced)."),
 ]
+
+Advise = Annotated[
+    bool,
+    typer.Option("--advise/--no-advise", help="Propose the missing indexes: build each "
+                 "candidate inside a rolled-back transaction, re-run the statement under "
+                 "EXPLAIN (ANALYZE, BUFFERS) and price the index's writes (only on a database "
+                 "dalperf created or --disposable; elsewhere plans are explained only)."),
+]
+AdviseMinGain = Annotated[
+    float,
+    typer.Option("--advise-min-gain", min=0.0, max=1.0, help="With --advise: the fraction "
+                 "by which a candidate must cut both execution time and buffers touched."),
+]
+
+
+def advisor_config(advise: bool, min_gain: float, seq_scan_rows: int) -> AdvisorConfig | None:
+    """The advisor's settings from the flags (``None`` without ``--advise``)."""
+    if not advise:
+        return None
+    from dalperf.plans.advisor import AdvisorConfig
+    from dalperf.plans.findings import PlanThresholds
+
+    return AdvisorConfig(min_time_gain=min_gain, min_buffer_gain=min_gain,
+                         thresholds=PlanThresholds(seq_scan_rows=seq_scan_rows))
 
 
 def project_config(config_file: Path | None = None) -> Config:

@@ -14,12 +14,16 @@ from dalperf import casestudy
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.migrate import MigrationsFolder
 from dalperf.cli.options import (
+    DEFAULT_ADVISE_MIN_GAIN,
+    Advise,
+    AdviseMinGain,
     ConfigFile,
     DatabaseUrl,
     DbSource,
     Disposable,
     Ephemeral,
     Home,
+    advisor_config,
     project_config,
     target_from_options,
 )
@@ -98,6 +102,8 @@ def run(
         "--performance-migration", metavar="VERSION", help="The migration whose indexes "
         "--indexes off removes and the audit follows (default: the newest with a down file).")]
         = None,
+    advise: Advise = False,
+    advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     migrations: MigrationsFolder = None,
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
@@ -151,10 +157,12 @@ def run(
         plan = Plan(operations=selection.operations, config=run_config, budgets=budgets,
                     index_states=indexes.states, migration=migration,
                     migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
-                    pool_size=pool_size, environment=environment)
+                    pool_size=pool_size, environment=environment,
+                    advise=advisor_config(advise, advise_min_gain, seq_scan_rows))
         results = measure(target, plan, out=out)
     console.print(f"wrote {escape(str(out))} ({len(results.operations)} measurements)",
                   soft_wrap=True)
+    print_advice(results)
     over = sum(len(m.violations) for m in results.operations)
     if over:
         console.print(f"{over} budget violation(s); `dalperf check {escape(str(out))}` gates on "
@@ -195,6 +203,20 @@ def project_migrations(config: Config) -> Path | None:
 
     return Path(config.schema) if config.schema and schema_kind(config) == "migrations" \
         else None
+
+
+def print_advice(results: Results) -> None:
+    """One line on the advice, if any: what it proposes, or why it built nothing."""
+    advice = results.advice
+    if advice is None:
+        return
+    if advice["note"]:
+        console.print(f"advisor: {escape(advice['note'])}", soft_wrap=True)
+    console.print(f"advisor: {len(advice['proposals'])} index(es) proposed, "
+                  f"{len(advice['redundant'])} redundant, {advice['candidates_built']} "
+                  f"candidate(s) built in {advice['elapsed_s']:.1f} s", soft_wrap=True)
+    for proposal in advice["proposals"]:
+        console.print(f"  {escape(proposal['create'])}", soft_wrap=True)
 
 
 def select_operations(scenarios: list[str] | None, only: list[str] | None,

@@ -6,7 +6,8 @@ runner stored in it, overlaid with the :class:`~dalperf.gate.budgets.BudgetSet` 
 ``pyproject.toml`` and ``--budgets``), then compared with the baseline
 (:mod:`dalperf.gate.baseline`).  The :class:`Verdict` passes when there is no budget
 violation, no regression and no failure (a variant that raised or disagreed with the
-reference) in the results.  ``dalperf check`` prints it, ``dalperf run`` records each
+reference) in the results; with ``fail_on_missing_index``, also no index the advisor
+proposed (the results' ``advice``, :mod:`dalperf.plans.advisor`).  ``dalperf check`` prints it, ``dalperf run`` records each
 measurement's effective budget and violations with :func:`with_budgets`, and the HTML
 report shows it.
 """
@@ -102,6 +103,7 @@ class Verdict:
     failures: tuple[Failure, ...]
     checked: tuple[tuple[str, str], ...]  # every (operation, variant) in the results, in order
     notes: tuple[str, ...] = ()
+    missing_indexes: tuple[dict[str, Any], ...] = ()  # proposals, with --fail-on-missing-index
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -117,6 +119,7 @@ class Verdict:
             *(Finding(kind=f.kind, operation=f.operation, variant=f.variant, check=f.kind,
                       allowed=None, measured=None, message=f.message)
               for f in self.failures),
+            *(_missing_index_finding(p) for p in self.missing_indexes),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,9 +128,11 @@ class Verdict:
 
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             allow_mismatch: bool = False, load: LoadResults | None = None) -> Verdict:
+             allow_mismatch: bool = False, load: LoadResults | None = None,
+             fail_on_missing_index: bool = False) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
-    against budgets and ``baseline``; bad budgets raise UsageError."""
+    against budgets and ``baseline``, and with ``fail_on_missing_index`` against the
+    advisor's proposals; bad budgets, or that flag without advice, raise UsageError."""
     budgets = budgets or BudgetSet()
     measured = known_variants(results)
     skipped = budgets.validate(results.environment.get(REGISTERED_KEY) or measured, measured)
@@ -139,14 +144,36 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
                   if baseline is not None else None)
     regressions = comparison.regressions if comparison else ()
+    notes = (*skipped, *(comparison.notes if comparison else ()))
+    missing: tuple[dict[str, Any], ...] = ()
+    if fail_on_missing_index:
+        if results.advice is None:
+            raise UsageError("--fail-on-missing-index needs results with index advice; run "
+                             "`dalperf run --advise` (or `dalperf audit --advise`)")
+        missing = tuple(results.advice["proposals"])
+        if results.advice.get("note"):
+            notes = (*notes, f"index advice: {results.advice['note']}")
     return Verdict(
-        passed=not (violations or regressions or results.failures),
+        passed=not (violations or regressions or results.failures or missing),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
         checked=tuple(dict.fromkeys(pairs)),
-        notes=(*skipped, *(comparison.notes if comparison else ())),
+        notes=notes,
+        missing_indexes=missing,
     )
+
+
+def _missing_index_finding(proposal: dict[str, Any]) -> Finding:
+    """A proposed index as a row of the gate: the first operation it serves, the figures of
+    its first statement, the CREATE INDEX statement."""
+    operation, _, variant = (proposal["operations"] or ["? [?]"])[0].partition(" [")
+    first = proposal["statements"][0]
+    return Finding(kind="missing index", operation=operation, variant=variant.rstrip("]"),
+                   check="index", allowed=f"{first['before_ms']:.3f} ms",
+                   measured=f"{first['after_ms']:.3f} ms",
+                   message=f"{proposal['create']} (serves "
+                   f"{', '.join(proposal['operations'])})")
 
 
 _LOAD_MESSAGES = {
@@ -237,7 +264,9 @@ def markdown_summary(verdict: Verdict) -> str:
     lines = [f"## dalperf check {status}", "",
              (f"{len(verdict.checked)} operation x variant pairs checked: "
              f"{len(verdict.violations)} budget violation(s), "
-             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)."), ""]
+             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)"
+             + (f", {len(verdict.missing_indexes)} missing index(es)"
+                if verdict.missing_indexes else "") + "."), ""]
     if findings:
         lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
                   "| --- | --- | --- | --- | ---: | ---: | --- |"]

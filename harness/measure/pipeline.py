@@ -1,7 +1,8 @@
 """The audit pipeline: one function that ``dalperf run`` and ``dalperf audit`` share.
 
 measure every operation (at each index state the plan asks for) → the index audit →
-budgets → the results JSON on disk.  The file is written whatever happens after the first
+the index advisor, when asked (``Plan.advise``; :mod:`dalperf.plans.advisor`, on the
+database as migrated) → budgets → the results JSON on disk.  The file is written whatever happens after the first
 measurement: when the database goes away mid-run, what was measured before is written,
 marked ``partial``, and :class:`~dalperf.errors.RunAborted` is raised after it.
 """
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from dalperf.gate.budgets import BudgetSet
     from dalperf.measure.runner import Progress
     from dalperf.measure.scenario import Operation
+    from dalperf.plans.advisor import AdvisorConfig
     from dalperf.results import Results
 
 
@@ -39,6 +41,7 @@ class Plan:
     migrations_folder: Path | None = None
     seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS
     pool_size: int = DEFAULT_POOL_SIZE
+    advise: AdvisorConfig | None = None  # None: no index advice
     environment: Mapping[str, Any] = field(default_factory=dict)
 
     def work_units(self) -> int:
@@ -75,6 +78,13 @@ def measure(target: Target, plan: Plan, *, out: Path,
     if plan.config.explain is not None and True in plan.index_states:
         results = index_audit.audit(results, target, migration=plan.migration,
                                     seq_scan_rows=plan.seq_scan_rows)
+    if plan.advise is not None and True in plan.index_states:
+        from dalperf.plans.workload import advise_operations
+
+        used = ({i["name"] for i in results.index_audit["indexes"] if i["used"]}
+                if results.index_audit else None)
+        results = replace(results, advice=advise_operations(
+            target, plan.operations, plan.advise, seed=plan.config.seed, used=used))
     results = with_budgets(results, plan.budgets)
     results.save(out)
     return results

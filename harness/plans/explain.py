@@ -146,7 +146,7 @@ class Explainer:
         head = {"fingerprint": statement.fingerprint, "sql": statement.sql}
         if not kind.explainable:
             return {**head, "explainable": False, "reason": kind.reason}
-        sets = _parameter_sets(statement)
+        sets = parameter_sets(statement)
         try:
             with self.conn.transaction():
                 start = self._index_scans()
@@ -167,7 +167,7 @@ class Explainer:
 
     def _execute(self, statement: Statement) -> None:
         """Run a write of an already explained shape, so later statements see its effect."""
-        sets = _parameter_sets(statement)
+        sets = parameter_sets(statement)
         try:
             with self.conn.transaction():
                 self.conn.cursor().executemany(statement.sql, sets)
@@ -193,7 +193,7 @@ def _executed_scans(start: dict[str, int], planned: dict[str, int],
     return scans
 
 
-def _parameter_sets(statement: Statement) -> list[Any]:
+def parameter_sets(statement: Statement) -> list[Any]:
     """The parameter sets the driver got: one for ``execute``, each of an ``executemany``."""
     if statement.executemany and isinstance(statement.parameters, list | tuple):
         return list(statement.parameters) or [None]

@@ -25,6 +25,7 @@ from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict, Violation, effective_limits
 from dalperf.loadtest.results import LoadResults
 from dalperf.report import charts, plan_views, tables
+from dalperf.report.advice_view import advice_view
 from dalperf.report.loadtest import load_view
 from dalperf.results import Complexity, Failure, Measurement, Results
 
@@ -32,6 +33,7 @@ OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_index_impact.html.j2", "index_impact"),
     ("_rtt_sweep.html.j2", "rtt_sweeps"),
     ("_index_audit.html.j2", "index_audit"),
+    ("_advice.html.j2", "advice"),
     ("_load.html.j2", "load"),
 )
 LIMIT_LABELS = {"max_queries": "queries ≤ {}", "max_round_trips": "round trips ≤ {}",
@@ -128,6 +130,7 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
         "failures": results.failures,
         "plans": plan_views.operation_plans(results),
         "index_audit": plan_views.index_audit_view(results),
+        "advice": advice_view(results),
         "load": load_view(load) if load is not None else None,
     }
     values["optional_sections"] = [partial for partial, key in OPTIONAL_SECTIONS if values[key]]

@@ -11,7 +11,8 @@ Hierarchy::
     │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
     │   │   └── RunAborted           the database went away mid-run; carries what was measured
     │   └── ServerStartError         the embedded server (or container) could not start
-    └── CheckFailed         (exit 1) a budget or regression check failed
+    ├── CheckFailed         (exit 1) a budget or regression check failed
+    └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
 
 The core raises these (translating psycopg's own errors with ``raise ... from exc``);
 only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class DalperfError(Exception):
@@ -82,3 +84,15 @@ class CheckFailed(DalperfError):
     """A budget or a baseline regression check failed."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class RunInterrupted(DalperfError):
+    """Ctrl-C mid-run; like :class:`RunAborted`, :attr:`results` holds what was measured
+    before (marked ``partial``), :attr:`written` where they were saved, if they were."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, results: Results) -> None:
+        super().__init__(message)
+        self.results = results
+        self.written: Path | None = None

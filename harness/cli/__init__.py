@@ -12,9 +12,8 @@ import signal
 import sys
 from types import FrameType
 
-from dalperf.errors import EXIT_USAGE, DalperfError
+from dalperf.errors import EXIT_INTERRUPTED, EXIT_USAGE, DalperfError
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_CRASHED = 1  # what Python exits with on an uncaught exception
 
 
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         code = EXIT_INTERRUPTED
-    except Exception:  # a bug: its traceback, with any password in it masked
+    except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
         import traceback
 
         sys.stderr.write(_redact(traceback.format_exc()))

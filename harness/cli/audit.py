@@ -40,9 +40,9 @@ from dalperf.cli.report import (
     judge,
     write_report,
 )
-from dalperf.cli.run import measure, read_budget_set, select_operations
+from dalperf.cli.run import CallTimeout, measure, read_budget_set, select_operations
 from dalperf.errors import PopulatedDatabaseError, UsageError
-from dalperf.measure.config import DEFAULT_ITERATIONS, IndexMode, RunConfig
+from dalperf.measure.config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_ITERATIONS, IndexMode, RunConfig
 
 if TYPE_CHECKING:
     from dalperf.db.targets import Target
@@ -69,6 +69,7 @@ def audit(
         = DEFAULT_OUT_DIR,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
+    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -101,7 +102,8 @@ def audit(
         with _stage("seed") as note:
             note(_prepare_data(target, scale=scale, seed=seed))
         with _stage("measure") as note:
-            plan = Plan(operations=operations, config=RunConfig(iterations=iterations),
+            plan = Plan(operations=operations, config=RunConfig(iterations=iterations,
+                                                                 call_timeout_s=call_timeout),
                         budgets=budget_set, index_states=indexes.states, migration=migration,
                         environment={"scale": scale, "seed": seed, "indexes": indexes.value})
             results = measure(target, plan, out=results_path)

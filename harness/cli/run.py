@@ -20,8 +20,9 @@ from dalperf.cli.options import (
     Home,
     target_from_options,
 )
-from dalperf.errors import CheckFailed, RunAborted, UsageError
+from dalperf.errors import CheckFailed, RunAborted, RunInterrupted, UsageError
 from dalperf.measure.config import (
+    DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_ITERATIONS,
     DEFAULT_PARAM_SETS,
     DEFAULT_POOL_SIZE,
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from dalperf.results import Results
 
 DEFAULT_OUT = Path("reports/out/results.json")
+CallTimeout = Annotated[float, typer.Option(
+    "--call-timeout", metavar="SECONDS", help="A variant call (or params factory) still "
+    "running after this long is a recorded failure and the run goes on; also the "
+    "statement_timeout of every connection.")]
 
 
 def run(
@@ -81,6 +86,7 @@ def run(
         "--performance-migration", metavar="VERSION", help="The migration whose indexes "
         "--indexes off removes and the audit follows (default: the newest with a down file).")]
         = None,
+    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     migrations: MigrationsFolder = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
@@ -98,7 +104,7 @@ def run(
     operations = select_operations(scenarios, only)
     config = RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets, seed=seed,
                        complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
-                       jitter_ms=jitter_ms,
+                       jitter_ms=jitter_ms, call_timeout_s=call_timeout,
                        explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
     migration = index_audit.performance_migration(migrations, performance_migration)
     budgets = read_budget_set(None)
@@ -164,11 +170,13 @@ def measure(target: Target, plan: Plan, *, out: Path) -> Results:
     with _progress(plan.work_units()) as advance:
         try:
             return pipeline.measure(target, plan, out=out, progress=advance)
-        except RunAborted as exc:
+        except (RunAborted, RunInterrupted) as exc:
             if exc.written is not None:
+                why = ("the run was interrupted" if isinstance(exc, RunInterrupted)
+                       else "the database went away")
                 err_console.print(f"wrote {escape(str(exc.written))} "
                                   f"({len(exc.results.operations)} measurements made before "
-                                  "the database went away, marked partial)", soft_wrap=True)
+                                  f"{why}, marked partial)", soft_wrap=True)
             raise
 
 

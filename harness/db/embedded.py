@@ -13,6 +13,7 @@ wheel's own layer does.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -125,7 +126,7 @@ class EmbeddedServer:
             return self._answers_for_this_folder(recorded)
         if not argv or Path(argv[0]).name != "postgres":
             return False
-        for flag, value in zip(argv, argv[1:], strict=False):
+        for flag, value in itertools.pairwise(argv):
             if flag == "-D":
                 return _same_path(value, self.data_dir)
         return False

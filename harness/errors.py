@@ -9,7 +9,8 @@ Hierarchy::
     │   └── MigrationError           an edited applied migration, an unknown version
     ├── EnvironmentProblem  (exit 3) the machine, not the user's input, is at fault
     │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
-    │   │   └── RunAborted           the database went away mid-run; carries what was measured
+    │   │   ├── RunAborted           the database went away mid-run; carries what was measured
+    │   │   └── LoadAborted          the database went away during a load test; carries its figures
     │   └── ServerStartError         the embedded server (or container) could not start
     ├── CheckFailed         (exit 1) a budget or regression check failed
     └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from dalperf.loadtest.results import LoadResults
     from dalperf.results import Results
 
 EXIT_CHECK_FAILED = 1
@@ -74,6 +76,15 @@ class RunAborted(DatabaseUnreachable):
         super().__init__(message)
         self.results = results
         self.written: Path | None = None
+
+
+class LoadAborted(DatabaseUnreachable):
+    """The database was gone when a load test ended; :attr:`results` holds its figures
+    (marked ``partial``), to be written before the command fails."""
+
+    def __init__(self, message: str, *, results: LoadResults) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 class ServerStartError(EnvironmentProblem):

@@ -9,9 +9,11 @@ postmaster use a server of their own, never the session's shared one.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -41,9 +43,21 @@ EXIT_TIMEOUT_S = 120  # a dalperf process must exit within this after the fault
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[tuple[Path, ServerStatus]]:
-    """A server of this test's own under ``tmp_path/home`` (it may be killed); its home."""
-    home = tmp_path / "home"
+def server_home() -> Iterator[Path]:
+    """A home for a server of the test's own, outside pytest's temporary root: as root the
+    server runs as another user, and a pytest session starting meanwhile (another
+    checkout's) sets that root back to mode 0700, which would lock the server out."""
+    home = Path(tempfile.mkdtemp(prefix="dalperf-faults-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def own_server(server_home: Path) -> Iterator[tuple[Path, ServerStatus]]:
+    """A server of this test's own (it may be killed), and its home."""
+    home = server_home
     server = EmbeddedServer(home / "pgdata")
     status = server.start()
     try:
@@ -144,8 +158,8 @@ def write_module(tmp_path: Path, source: str, name: str = "fault_ops.py") -> Pat
 
 
 def test_stale_pid_file_naming_a_live_foreign_process_is_not_running_and_never_signalled(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    home = tmp_path / "home"
+        server_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = server_home
     assert main(["db", "start", "--home", str(home)]) == 0
     first = EmbeddedServer(home / "pgdata").status()
     assert first is not None
@@ -290,7 +304,8 @@ def test_postmaster_killed_mid_audit_writes_the_partial_results_and_exits_3(
 
 
 def test_postmaster_killed_mid_load_exits_3_and_check_fails_the_load(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus]) -> None:
+        tmp_path: Path, own_server: tuple[Path, ServerStatus],
+        capsys: pytest.CaptureFixture[str]) -> None:
     home, status = own_server
     seed_database(target_for(status.url()), scale=0.05, seed=0)
     results = tmp_path / "results.json"
@@ -314,7 +329,9 @@ def test_postmaster_killed_mid_load_exits_3_and_check_fails_the_load(
     assert not watched.leftovers()
     assert not postgres_processes(home)
 
+    capsys.readouterr()
     assert main(["check", str(results), "--load", str(load)]) == 1  # default max_failure_ratio
+    assert "of requests failed under load, budget 1.00%" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------
@@ -509,7 +526,9 @@ def test_a_variants_error_mid_run_is_recorded_and_the_rest_is_measured(
     assert "exploded on call 6" in failures["misbehaving.sixth", "optimized"].message
     assert "params factory raised LookupError: no input to pick" in \
         failures["misbehaving.params", "naive"].message
-    assert failures["misbehaving.leak", "leaky"].kind in ("timeout", "error")
+    assert failures["misbehaving.leak", "leaky"].kind == "error"
+    assert "left 1 pooled connection(s) checked out" in failures["misbehaving.leak",
+                                                                   "leaky"].message
     samples = {m.key[:2]: len(m.wall_ms.samples) for m in results.operations}
     # equivalence is call 1, so call 6 is the 5th timed round: 4 samples were kept
     assert samples[("misbehaving.sixth", "optimized")] == 4
@@ -582,6 +601,13 @@ async def driver_commit(db, n):
     return n
 
 
+async def raw_cursor_commit(db, n):
+    async with db.sessions() as s:
+        raw = (await s.connection()).sync_connection.connection.driver_connection
+        await raw.execute("COMMIT")  # no hook sees it: caught afterwards (nothing was written)
+    return n
+
+
 def sync_raw_commit(db, n):
     with db.sessions() as s:
         s.execute(CHANGE)
@@ -592,7 +618,8 @@ def sync_raw_commit(db, n):
 register("commits.escape", variants={
     "naive": through_the_session, "raw_commit": raw_commit, "end_in_a_batch": end_in_a_batch,
     "connection_commit": connection_commit, "rollback_then_commit": rollback_then_commit,
-    "driver_commit": driver_commit, "sync_raw_commit": sync_raw_commit,
+    "driver_commit": driver_commit, "raw_cursor_commit": raw_cursor_commit,
+    "sync_raw_commit": sync_raw_commit,
     "optimized": through_the_session}, params=pick, mutates=True)
 '''
 
@@ -613,14 +640,15 @@ def test_a_variant_cannot_commit_dalperfs_outer_transaction(
     results = read_results(out)
     failures = {f.variant: f for f in results.failures}
     refused = {"raw_commit", "end_in_a_batch", "connection_commit", "rollback_then_commit",
-               "driver_commit", "sync_raw_commit"}
+               "driver_commit", "raw_cursor_commit", "sync_raw_commit"}
     assert set(failures) == refused
     assert all(f.kind == "error" and "IsolationBreach" in f.message for f in failures.values())
     assert "sent COMMIT" in failures["raw_commit"].message
     assert "sent COMMIT" in failures["end_in_a_batch"].message
     assert "sent ROLLBACK" in failures["rollback_then_commit"].message
     assert "Connection.commit()" in failures["connection_commit"].message
-    assert "driver's own connection" in failures["driver_commit"].message
+    assert "driver connection's commit()" in failures["driver_commit"].message
+    assert "driver's own connection" in failures["raw_cursor_commit"].message
     assert len(results.measurement("commits.escape", "optimized").wall_ms.samples) == 3
     assert "Traceback" not in capsys.readouterr().err
 
@@ -661,6 +689,12 @@ register("foreign.delete", variants={"naive": deletes, "optimized": deletes}, pa
 '''
 
 
+@pytest.fixture(scope="module")
+def foreign_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One file for the three tests: the registry keeps what a module registered."""
+    return write_module(tmp_path_factory.mktemp("foreign"), FOREIGN)
+
+
 @pytest.fixture
 def foreign_db(pg_server: ServerStatus) -> Iterator[str]:
     """A database without dalperf's marker, holding one table of one row."""
@@ -681,9 +715,9 @@ def _notes(url: str) -> list[str]:
 
 
 def test_mutating_operations_are_refused_on_a_database_dalperf_does_not_own(
-        tmp_path: Path, foreign_db: str, dalperf_home: Path,
+        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    module = write_module(tmp_path, FOREIGN)
+    module = foreign_module
     out = tmp_path / "results.json"
     code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
                  "--iterations", "2", "--out", str(out)])
@@ -695,8 +729,8 @@ def test_mutating_operations_are_refused_on_a_database_dalperf_does_not_own(
 
 
 def test_read_only_operations_run_in_read_only_transactions_there(
-        tmp_path: Path, foreign_db: str, dalperf_home: Path) -> None:
-    module = write_module(tmp_path, FOREIGN)
+        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path) -> None:
+    module = foreign_module
     out = tmp_path / "results.json"
     code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
                  "--only", "foreign.read", "--iterations", "2", "--out", str(out)])
@@ -709,8 +743,8 @@ def test_read_only_operations_run_in_read_only_transactions_there(
 
 
 def test_disposable_lets_mutating_operations_run_and_they_are_rolled_back(
-        tmp_path: Path, foreign_db: str, dalperf_home: Path) -> None:
-    module = write_module(tmp_path, FOREIGN)
+        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path) -> None:
+    module = foreign_module
     out = tmp_path / "results.json"
     code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
                  "--only", "foreign.delete", "--iterations", "2", "--disposable",

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from dalperf import casestudy
-from dalperf.cli.console import console, escape
+from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
 from dalperf.defaults import DEFAULT_RUN_TIME_S, DEFAULT_SPAWN_RATE, DEFAULT_USERS, DEFAULT_VARIANTS
+from dalperf.errors import LoadAborted
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
 DEFAULT_OUT = Path("reports/out/load.json")
@@ -70,7 +71,13 @@ def load(
         console.print(f"load test: {users} user(s), {config.run_time_s} s, "
                       f"{' + '.join(config.variants)}"
                       + (f", {workers} locust workers" if workers else ""))
-        results = loadtest.run_load(target.libpq_url, config, environment=environment)
+        try:
+            results = loadtest.run_load(target.libpq_url, config, environment=environment)
+        except LoadAborted as exc:
+            exc.results.save(out)
+            err_console.print(f"wrote {escape(str(out))} (the figures of a load test whose "
+                              "database went away, marked partial)", soft_wrap=True)
+            raise
     results.save(out)
     for v in results.variants:
         console.print(f"{v.variant:>10}: {v.users} users, {v.requests} requests, "

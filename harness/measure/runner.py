@@ -113,7 +113,11 @@ class _Ledger:
     errors: dict[str, str] = field(default_factory=dict)
 
     def fail(self, variant: str, exc: BaseException, *, message: str | None = None) -> None:
-        kind = "timeout" if _timed_out(exc) else "error"
+        timeout = _timeout_in(exc)
+        if message is None and isinstance(timeout, psycopg.errors.QueryCanceled):
+            message = (f"the server cancelled a statement that ran or waited longer than "
+                       f"statement_timeout (--call-timeout): {_first_line(timeout)}")
+        kind = "timeout" if timeout is not None else "error"
         self.errors[variant] = urls.redact(message or f"{type(exc).__name__}: {exc}")
         self.failures.append(Failure(operation=self.operation.name, variant=variant, kind=kind,
                                      message=self.errors[variant]))
@@ -221,13 +225,24 @@ async def _bounded(awaitable: Awaitable[Any], config: RunConfig) -> Any:
                           "(--call-timeout)") from None
 
 
-def _timed_out(exc: BaseException) -> bool:
-    """A client-side :class:`CallTimeout`, or the server's statement_timeout."""
-    while exc is not None:
-        if isinstance(exc, CallTimeout | psycopg.errors.QueryCanceled):
-            return True
-        exc = exc.__cause__ or getattr(exc, "orig", None)  # type: ignore[assignment]
-    return False
+def _timeout_in(exc: BaseException) -> BaseException | None:
+    """The client-side :class:`CallTimeout` or the server's statement_timeout cancel in
+    ``exc`` or what caused it (SQLAlchemy's cleanup errors hide it in their context)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CallTimeout | psycopg.errors.QueryCanceled):
+            return current
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 async def _timed_rounds(operation: Operation, engines: Engines, inputs: Sequence[Any],
@@ -256,6 +271,7 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
     :class:`CallTimeout` raised (a sync variant's thread is left to finish on its own).
     """
     engine = engines.async_engine if variant.is_async else engines.sync_engine
+    checked_out = _checked_out(engines)
     async with AsyncExitStack() as stack:
         if operation.mutates:
             db = await stack.enter_async_context(isolated(engines, sync=not variant.is_async))
@@ -269,7 +285,21 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
                 raise CallTimeout(f"the call took longer than {timeout_s:g} s "
                                   "(--call-timeout)") from None
             wall_ms = (perf_counter_ns() - start) / NS_PER_MS
+    leaked = _checked_out(engines) - checked_out
+    if leaked > 0:
+        raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
+                               "(a session or connection it never closed)")
     return Call(capture=capture, wall_ms=wall_ms, result=result)
+
+
+class LeakedConnection(Exception):
+    """A variant call returned with connections still checked out of the pool."""
+
+
+def _checked_out(engines: Engines) -> int:
+    """Connections checked out of both engines' pools right now."""
+    return sum(getattr(pool, "checkedout", lambda: 0)()
+               for pool in (engines.async_engine.sync_engine.pool, engines.sync_engine.pool))
 
 
 async def _complexity(operation: Operation, engines: Engines, config: RunConfig,

@@ -47,7 +47,7 @@ import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -178,9 +178,11 @@ async def isolated(engines: Engines, *, sync: bool = False) -> AsyncIterator[Db 
             closing = _guard(sync_connection)
             try:
                 sync_connection.begin_nested()
-                yield SyncDb(sessions=sessionmaker(bind=sync_connection, expire_on_commit=False,
-                                                   join_transaction_mode="create_savepoint"))
-                _check_still_inside(sync_connection)
+                with _outer_kept(sync_connection), \
+                        _driver_commit_refused(sync_connection, is_async=False):
+                    yield SyncDb(sessions=sessionmaker(bind=sync_connection,
+                                                       expire_on_commit=False,
+                                                       join_transaction_mode="create_savepoint"))
             finally:
                 closing.set()
                 sync_outer.rollback()
@@ -190,9 +192,10 @@ async def isolated(engines: Engines, *, sync: bool = False) -> AsyncIterator[Db 
         closing = _guard(connection.sync_connection)  # type: ignore[arg-type]
         try:
             await connection.begin_nested()
-            yield Db(sessions=async_sessionmaker(bind=connection, expire_on_commit=False,
-                                                 join_transaction_mode="create_savepoint"))
-            _check_still_inside(connection.sync_connection)  # type: ignore[arg-type]
+            sync_side: Connection = connection.sync_connection  # type: ignore[assignment]
+            with _outer_kept(sync_side), _driver_commit_refused(sync_side, is_async=True):
+                yield Db(sessions=async_sessionmaker(bind=connection, expire_on_commit=False,
+                                                     join_transaction_mode="create_savepoint"))
         finally:
             closing.set()
             await outer.rollback()
@@ -222,6 +225,27 @@ def _guard(connection: Connection) -> _Flag:
     event.listen(connection, "commit", end("commit"))
     event.listen(connection, "rollback", end("rollback"))
     return closing
+
+
+@contextmanager
+def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterator[None]:
+    """The driver connection's own ``commit()`` raises :class:`IsolationBreach` meanwhile
+    (an instance attribute that shadows psycopg's method, removed afterwards)."""
+    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    message = ("the variant called the driver connection's commit(), which would end the "
+               "transaction dalperf rolls its writes back in")
+
+    def refuse() -> None:
+        raise IsolationBreach(message)
+
+    async def refuse_async() -> None:
+        raise IsolationBreach(message)
+
+    driver.commit = refuse_async if is_async else refuse
+    try:
+        yield
+    finally:
+        del driver.commit
 
 
 class _Flag:
@@ -258,16 +282,42 @@ def _ending_statement(statement: str) -> str | None:
     return None
 
 
-def _check_still_inside(connection: Connection) -> None:
-    """Raise :class:`IsolationBreach` if the driver's connection left the outer transaction
-    behind SQLAlchemy's back (the raw DBAPI connection's ``commit()``)."""
+@contextmanager
+def _outer_kept(connection: Connection) -> Iterator[None]:
+    """Raise :class:`IsolationBreach` (instead of whatever the variant raised) if the
+    driver's connection left the outer transaction behind SQLAlchemy's back: the raw DBAPI
+    connection's ``commit()``, which no SQLAlchemy event sees."""
+    try:
+        yield
+    except Exception as exc:
+        if _left_the_transaction(connection) or _savepoint_vanished(exc):
+            raise IsolationBreach(_DRIVER_BREACH) from exc
+        raise
+    if _left_the_transaction(connection):
+        raise IsolationBreach(_DRIVER_BREACH)
+
+
+_DRIVER_BREACH = ("the variant ended the transaction dalperf rolls its writes back in through "
+                  "the driver's own connection; its writes may have been kept")
+
+
+def _savepoint_vanished(exc: BaseException | None) -> bool:
+    """Whether the server no longer knew a savepoint of the isolation: its transaction ended."""
+    from psycopg.errors import InvalidSavepointSpecification
+
+    while exc is not None:
+        if isinstance(exc, InvalidSavepointSpecification):
+            return True
+        exc = exc.__cause__ or getattr(exc, "orig", None)
+    return False
+
+
+def _left_the_transaction(connection: Connection) -> bool:
     from psycopg.pq import TransactionStatus
 
-    status = connection.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
-    if status not in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-        raise IsolationBreach("the variant ended the transaction dalperf rolls its writes back "
-                              "in through the driver's own connection; its writes may have "
-                              "been kept")
+    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    return driver.info.transaction_status not in (TransactionStatus.INTRANS,
+                                                  TransactionStatus.INERROR)
 
 
 # --------------------------------------------------------------------------------------

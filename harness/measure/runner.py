@@ -31,6 +31,13 @@ its own, rolled back, with each distinct statement shape explained once; the pla
 the indexes each statement scanned) go into the measurement.  Once per operation x variant
 x index state: in an RTT sweep only at the first RTT (plans do not depend on the network).
 
+Faults (README "Safety"): every call is bounded by ``RunConfig.call_timeout_s``
+(:class:`CallTimeout`; the engines also carry it as ``statement_timeout``); a call that
+raises, times out or leaks a pooled connection (:class:`LeakedConnection`) fails its
+variant alone, and a params factory that raises fails its operation alone.  Ctrl-C (the
+task cancelled by ``asyncio.run``) raises :class:`~dalperf.errors.RunInterrupted` with
+what was measured.
+
 When the database goes away mid-run (a driver error, and a new connection fails too),
 :func:`run` raises :class:`RunAborted`, which carries the results of every operation
 measured before, so that they can still be written.
@@ -102,6 +109,10 @@ class OperationRun:
 
 class CallTimeout(Exception):
     """A variant call (or a params factory) ran longer than ``RunConfig.call_timeout_s``."""
+
+
+class LeakedConnection(Exception):
+    """A variant call returned with connections still checked out of the pool."""
 
 
 @dataclass(kw_only=True)
@@ -194,12 +205,20 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
     """One measured call, or ``None`` after recording why it failed.
 
     The database's absence is not the variant's failure: it raises
-    :class:`~dalperf.errors.DatabaseUnreachable`.  After a failure the pools are renewed,
-    so that connections the variant leaked or left busy cannot starve the others.
+    :class:`~dalperf.errors.DatabaseUnreachable`.  A call that returns with more pooled
+    connections checked out than before leaked them (the runner makes one call at a time,
+    so nothing else holds one).  After a failure the pools are renewed, so that
+    connections the variant leaked or left busy cannot starve the others.
     """
     try:
-        return await measure_call(operation, variant, engines, params,
+        checked_out = _checked_out(engines)
+        made = await measure_call(operation, variant, engines, params,
                                   timeout_s=config.call_timeout_s)
+        leaked = _checked_out(engines) - checked_out
+        if leaked > 0:
+            raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
+                                   "(a session or connection it never closed)")
+        return made
     except Exception as exc:  # noqa: BLE001 (a variant's bug must not stop the run)
         await _raise_if_lost(engines, exc)
         ledger.fail(variant.name, exc)
@@ -271,7 +290,6 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
     :class:`CallTimeout` raised (a sync variant's thread is left to finish on its own).
     """
     engine = engines.async_engine if variant.is_async else engines.sync_engine
-    checked_out = _checked_out(engines)
     async with AsyncExitStack() as stack:
         if operation.mutates:
             db = await stack.enter_async_context(isolated(engines, sync=not variant.is_async))
@@ -285,15 +303,7 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
                 raise CallTimeout(f"the call took longer than {timeout_s:g} s "
                                   "(--call-timeout)") from None
             wall_ms = (perf_counter_ns() - start) / NS_PER_MS
-    leaked = _checked_out(engines) - checked_out
-    if leaked > 0:
-        raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
-                               "(a session or connection it never closed)")
     return Call(capture=capture, wall_ms=wall_ms, result=result)
-
-
-class LeakedConnection(Exception):
-    """A variant call returned with connections still checked out of the pool."""
 
 
 def _checked_out(engines: Engines) -> int:
@@ -483,8 +493,7 @@ async def _lost(engines: Engines, exc: BaseException) -> str | None:
         probe = await psycopg.AsyncConnection.connect(urls.libpq_url(engines.async_engine.url),
                                                       connect_timeout=PROBE_TIMEOUT_S)
     except psycopg.Error as probe_exc:
-        return urls.redact((str(probe_exc).strip().splitlines()
-                            or [type(probe_exc).__name__])[0])
+        return urls.redact(_first_line(probe_exc))
     await probe.close()
     return None
 

@@ -128,6 +128,8 @@ class _Ledger:
         if message is None and isinstance(timeout, psycopg.errors.QueryCanceled):
             message = (f"the server cancelled a statement that ran or waited longer than "
                        f"statement_timeout (--call-timeout): {_first_line(timeout)}")
+        elif message is None and timeout is not None:  # not the cleanup error it caused
+            message = f"{type(timeout).__name__}: {timeout}"
         kind = "timeout" if timeout is not None else "error"
         self.errors[variant] = urls.redact(message or f"{type(exc).__name__}: {exc}")
         self.failures.append(Failure(operation=self.operation.name, variant=variant, kind=kind,

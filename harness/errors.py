@@ -9,9 +9,11 @@ Hierarchy::
     │   └── MigrationError           an edited applied migration, an unknown version
     ├── EnvironmentProblem  (exit 3) the machine, not the user's input, is at fault
     │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
-    │   │   └── RunAborted           the database went away mid-run; carries what was measured
+    │   │   ├── RunAborted           the database went away mid-run; carries what was measured
+    │   │   └── LoadAborted          the database went away during a load test; carries its figures
     │   └── ServerStartError         the embedded server (or container) could not start
-    └── CheckFailed         (exit 1) a budget or regression check failed
+    ├── CheckFailed         (exit 1) a budget or regression check failed
+    └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
 
 The core raises these (translating psycopg's own errors with ``raise ... from exc``);
 only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
@@ -23,11 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from dalperf.loadtest.results import LoadResults
     from dalperf.results import Results
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class DalperfError(Exception):
@@ -74,6 +78,15 @@ class RunAborted(DatabaseUnreachable):
         self.written: Path | None = None
 
 
+class LoadAborted(DatabaseUnreachable):
+    """The database was gone when a load test ended; :attr:`results` holds its figures
+    (marked ``partial``), to be written before the command fails."""
+
+    def __init__(self, message: str, *, results: LoadResults) -> None:
+        super().__init__(message)
+        self.results = results
+
+
 class ServerStartError(EnvironmentProblem):
     """The embedded PostgreSQL server or the test container failed to start."""
 
@@ -96,3 +109,13 @@ def describe(exc: BaseException) -> str:
 def first_line(text: str) -> str:
     """The first line of ``text``, stripped: what fits a one-line message or a table cell."""
     return str(text).strip().partition("\n")[0]
+class RunInterrupted(DalperfError):
+    """Ctrl-C mid-run; like :class:`RunAborted`, :attr:`results` holds what was measured
+    before (marked ``partial``), :attr:`written` where they were saved, if they were."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, results: Results) -> None:
+        super().__init__(message)
+        self.results = results
+        self.written: Path | None = None

@@ -2,7 +2,8 @@
 
 The commands live in one module each and are registered in :mod:`dalperf.cli.app`; this
 module is the one place where a :class:`~dalperf.errors.DalperfError` becomes an exit code
-(0 ok, 1 check failed, 2 usage/input, 3 environment) and a one-line message.
+(0 ok, 1 check failed, 2 usage/input, 3 environment) and a one-line message.  Every message
+and traceback printed here has its passwords masked (:func:`dalperf.db.urls.redact`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import signal
 import sys
 from types import FrameType
 
-from dalperf.errors import EXIT_USAGE, DalperfError
+from dalperf.errors import EXIT_INTERRUPTED, EXIT_USAGE, DalperfError
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_CRASHED = 1  # what Python exits with on an uncaught exception
+
+
+def _redact(text: str) -> str:
+    """``text`` with passwords masked (imported only when there is an error to print)."""
+    from dalperf.db.urls import redact
+
+    return redact(text)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
@@ -33,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
     except DalperfError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(_redact(str(exc)))}", soft_wrap=True)
         code = exc.exit_code
     except typer.Exit as exc:
         code = exc.exit_code
@@ -47,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         code = EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
+        import traceback
+
+        sys.stderr.write(_redact(traceback.format_exc()))
+        code = EXIT_CRASHED
     else:
         code = result if isinstance(result, int) else 0
     if argv is None:

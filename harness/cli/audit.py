@@ -52,6 +52,7 @@ from dalperf.cli.report import (
 )
 from dalperf.cli.run import (
     RESULTS_NAME,
+    CallTimeout,
     measure,
     print_advice,
     project_environment,
@@ -61,7 +62,7 @@ from dalperf.cli.run import (
 )
 from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
-from dalperf.measure.config import DEFAULT_ITERATIONS, IndexMode, RunConfig
+from dalperf.measure.config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_ITERATIONS, IndexMode, RunConfig
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def audit(
     config_file: ConfigFile = None,
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
+    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -149,6 +151,7 @@ def audit(
             plan = Plan(operations=selection.operations,
                         config=RunConfig(iterations=iterations or config.iterations
                                          or DEFAULT_ITERATIONS,
+                                         call_timeout_s=call_timeout,
                                          **({"warmup": config.warmup}
                                             if config.warmup is not None else {})),
                         budgets=budget_set, index_states=indexes.states, migration=migration,

@@ -29,7 +29,7 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import UsageError
+from dalperf.errors import LoadAborted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
 DEFAULT_OUT = Path("reports/out/load.json")
@@ -126,7 +126,13 @@ def load(
         console.print(f"load test: {users} user(s), {load_config.run_time_s} s, "
                       f"{' + '.join(load_config.variants)}"
                       + (f", {workers} locust workers" if workers else ""))
-        results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
+        try:
+            results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
+        except LoadAborted as exc:
+            exc.results.save(out)
+            err_console.print(f"wrote {escape(str(out))} (the figures of a load test whose "
+                              "database went away, marked partial)", soft_wrap=True)
+            raise
     results.save(out)
     for v in results.variants:
         console.print(f"{v.variant:>10}: {v.users} users, {v.requests} requests, "

@@ -28,8 +28,9 @@ from dalperf.cli.options import (
     target_from_options,
 )
 from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
-from dalperf.errors import CheckFailed, RunAborted, UsageError
+from dalperf.errors import CheckFailed, RunAborted, RunInterrupted, UsageError
 from dalperf.measure.config import (
+    DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_ITERATIONS,
     DEFAULT_PARAM_SETS,
     DEFAULT_POOL_SIZE,
@@ -53,6 +54,10 @@ DEFAULT_OUT = Path("reports/out/results.json")
 RESULTS_NAME = DEFAULT_OUT.name
 DEFAULT_DATA_SEED = 0
 
+CallTimeout = Annotated[float, typer.Option(
+    "--call-timeout", metavar="SECONDS", help="A variant call (or params factory) still "
+    "running after this long is a recorded failure and the run goes on; also the "
+    "statement_timeout of every connection.")]
 
 
 def run(
@@ -104,6 +109,7 @@ def run(
         = None,
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
+    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     migrations: MigrationsFolder = None,
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
@@ -131,7 +137,7 @@ def run(
         iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
         warmup=_first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
         seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
-        jitter_ms=jitter_ms,
+        jitter_ms=jitter_ms, call_timeout_s=call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
     if migrations is None and config.is_project:
         migrations = project_migrations(config)
@@ -273,11 +279,13 @@ def measure(target: Target, plan: Plan, *, out: Path) -> Results:
     with _progress(plan.work_units()) as advance:
         try:
             return pipeline.measure(target, plan, out=out, progress=advance)
-        except RunAborted as exc:
+        except (RunAborted, RunInterrupted) as exc:
             if exc.written is not None:
+                why = ("the run was interrupted" if isinstance(exc, RunInterrupted)
+                       else "the database went away")
                 err_console.print(f"wrote {escape(str(exc.written))} "
                                   f"({len(exc.results.operations)} measurements made before "
-                                  "the database went away, marked partial)", soft_wrap=True)
+                                  f"{why}, marked partial)", soft_wrap=True)
             raise
 
 

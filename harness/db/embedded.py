@@ -13,6 +13,7 @@ wheel's own layer does.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -84,16 +85,59 @@ class EmbeddedServer:
     def log_file(self) -> Path:
         return self.data_dir.parent / "postgres.log"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "postmaster.pid"
+
     def status(self) -> ServerStatus | None:
-        """The running server's pid and port, or ``None`` when it is not running."""
-        pid_file = self.data_dir / "postmaster.pid"
+        """The running server's pid and port, or ``None`` when it is not running.
+
+        ``postmaster.pid`` outlives a postmaster killed with SIGKILL (an OOM kill, a
+        container restart), and its pid may since belong to another process: the server
+        runs only when that pid is proven to be this data folder's postmaster
+        (:meth:`_is_our_postmaster`).
+        """
+        recorded = self._recorded()
+        if recorded is None or not self._is_our_postmaster(recorded):
+            return None
+        return recorded
+
+    def _recorded(self) -> ServerStatus | None:
+        """What ``postmaster.pid`` says, if it names a live process; not yet trusted."""
         try:
-            lines = pid_file.read_text().splitlines()
-        except (FileNotFoundError, PermissionError):
+            lines = self.pid_file.read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
+        except (FileNotFoundError, PermissionError, IndexError, ValueError):
             return None
-        if len(lines) < 4 or not _pid_alive(int(lines[0])):
+        if not _pid_alive(pid):
             return None
-        return ServerStatus(pid=int(lines[0]), port=int(lines[3]), data_dir=self.data_dir)
+        return ServerStatus(pid=pid, port=port, data_dir=self.data_dir)
+
+    def _is_our_postmaster(self, recorded: ServerStatus) -> bool:
+        """Whether ``recorded.pid`` runs this installation's ``postgres -D <data_dir>``.
+
+        Read from ``/proc/<pid>/cmdline``; where that cannot be read, the server answering
+        on the recorded port must report this data directory.
+        """
+        try:
+            argv = Path(f"/proc/{recorded.pid}/cmdline").read_bytes().decode(
+                errors="replace").split("\0")
+        except OSError:
+            return self._answers_for_this_folder(recorded)
+        if not argv or Path(argv[0]).name != "postgres":
+            return False
+        for flag, value in itertools.pairwise(argv):
+            if flag == "-D":
+                return _same_path(value, self.data_dir)
+        return False
+
+    def _answers_for_this_folder(self, recorded: ServerStatus) -> bool:
+        try:
+            with psycopg.connect(recorded.url("postgres"), connect_timeout=2) as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and _same_path(str(row[0]), self.data_dir)
 
     def start(self, *, port: int | None = None) -> ServerStatus:
         """Start the server (running ``initdb`` first if needed); return its status.
@@ -103,6 +147,7 @@ class EmbeddedServer:
         running = self.status()
         if running is not None:
             return running
+        self._remove_stale_pid_file()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         user = _server_user()
         if user is not None:
@@ -133,9 +178,31 @@ class EmbeddedServer:
         try:
             self._pg_ctl(["-w", "-t", str(int(STOP_TIMEOUT_S)), "-m", "fast", "stop"], _server_user())
         except subprocess.CalledProcessError:
-            os.kill(status.pid, signal.SIGQUIT)
-        _wait_gone(status.pid, STOP_TIMEOUT_S)
+            self._signal_if_ours(status, signal.SIGQUIT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self._signal_if_ours(status, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal_if_ours(status, signal.SIGKILL)
         return True
+
+    def _signal_if_ours(self, status: ServerStatus, signum: int) -> bool:
+        """Send ``signum`` (0: none) to the postmaster if ``status.pid`` still is it; say if it was."""
+        if not (_pid_alive(status.pid) and self._is_our_postmaster(status)):
+            return False
+        if signum:
+            os.kill(status.pid, signum)
+        return True
+
+    def _remove_stale_pid_file(self) -> None:
+        """Delete a ``postmaster.pid`` whose pid is alive but not our postmaster.
+
+        PostgreSQL refuses to start while the pid its lock file names is alive, whoever
+        it is; a dead pid it handles itself (and checks the old shared memory), so only a
+        live foreign process's pid is removed here.
+        """
+        recorded = self._recorded()
+        if recorded is not None and not self._is_our_postmaster(recorded):
+            self.pid_file.unlink(missing_ok=True)
 
     def _initdb(self, user: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -269,9 +336,9 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _wait_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+def _same_path(given: str, folder: Path) -> bool:
+    """Whether ``given`` (as a process saw it, maybe relative to ``/``) names ``folder``."""
+    try:
+        return Path("/", given).resolve() == folder
+    except OSError:
+        return False

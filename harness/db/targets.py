@@ -135,7 +135,7 @@ def connect(target: Target, *, autocommit: bool = True) -> psycopg.Connection:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnreachable(
             f"cannot connect to PostgreSQL at {urls.endpoint(target.url)} "
-            f"({target.display_url}): {_mask_reason(reason, target)}"
+            f"({target.display_url}): {urls.redact(reason)}"
         ) from exc
 
 
@@ -147,11 +147,6 @@ def _is_owned(target: Target) -> bool:
             "WHERE datname = current_database()"
         ).fetchone()
     return bool(row and row[0] == OWNED_MARKER)
-
-
-def _mask_reason(reason: str, target: Target) -> str:
-    password = target.url.password
-    return reason.replace(str(password), "***") if password else reason
 
 
 @contextmanager

@@ -1,12 +1,17 @@
 """Database URLs: parse, validate, normalise to the drivers dalperf uses, and mask for display.
 
-Users give libpq-style URLs (``postgresql://user:pw@host:5432/db``); SQLAlchemy wants a
-driver in the scheme (``postgresql+psycopg://``) and psycopg wants none.  Everything that
-prints a URL goes through :func:`masked` so that a password never reaches a terminal or a
-report.
+Users give libpq-style URLs (``postgresql://user:pw@host:5432/db``, the password also as
+``?password=``) or libpq keyword strings (``host=... password='...' dbname=...``);
+SQLAlchemy wants a driver in the scheme (``postgresql+psycopg://``) and psycopg wants none.
+Everything that prints a URL goes through :func:`masked`, and every message the command
+line prints goes through :func:`redact`, so that a password never reaches a terminal or a
+report, whichever form it came in (and even when a driver's error text echoes it).
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -14,15 +19,31 @@ from sqlalchemy.exc import ArgumentError
 from dalperf.errors import UsageError
 
 SQLALCHEMY_DRIVER = "postgresql+psycopg"
+MASK = "***"
 _ACCEPTED_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg_async"}
+# libpq keyword -> the URL part it fills; other keywords stay as query parameters
+_KEYWORD_PARTS = {"user": "username", "password": "password", "host": "host", "port": "port",
+                  "dbname": "database"}
+# up to the line's last "@": a password may hold "@", "/" and spaces (masking more is safe)
+_USERINFO_RE = re.compile(r"(?P<head>[a-z][\w+.-]*://[^:@/\s]*):(?P<secret>[^\n]*)@",
+                          re.IGNORECASE)
+_PASSWORD_PAIR_RE = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"?|[^\s&;'\"]+)",
+    re.IGNORECASE)
+_SECRETS: set[str] = set()  # every password parse() has seen in this process
 
 
 def parse(url: str) -> URL:
-    """Parse and validate a PostgreSQL URL; raise :class:`UsageError` if it is malformed."""
+    """Parse and validate a PostgreSQL URL or libpq keyword string; raise
+    :class:`UsageError` if it is malformed (the message never shows the password)."""
+    if "://" not in url and "=" in url:
+        return _parse_keywords(url)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"malformed database URL {_mask_text(url)!r}: {exc}") from exc
+        _remember(*(m["secret"] for m in _USERINFO_RE.finditer(url)))
+        raise UsageError(f"malformed database URL {redact(url)!r}: {redact(str(exc))}") from exc
+    _remember(parsed.password, parsed.query.get("password"))
     if parsed.drivername not in _ACCEPTED_SCHEMES:
         raise UsageError(
             f"malformed database URL {masked(parsed)!r}: scheme must be postgresql://, "
@@ -40,19 +61,91 @@ def sqlalchemy_url(url: str | URL) -> str:
 
 
 def libpq_url(url: str | URL) -> str:
-    """The URL for ``psycopg.connect`` and the PostgreSQL command-line tools."""
+    """The URL for ``psycopg.connect`` and the PostgreSQL command-line tools.
+
+    Every part is percent-encoded, so a password with spaces or ``@:/?#`` reaches libpq
+    intact (SQLAlchemy's own rendering leaves spaces as they are, which libpq refuses).
+    """
     parsed = parse(url) if isinstance(url, str) else url
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    netloc = ""
+    if parsed.username is not None:
+        netloc = quote(parsed.username, safe="")
+        if parsed.password is not None:
+            netloc += ":" + quote(str(parsed.password), safe="")
+        netloc += "@"
+
+    if parsed.host:
+        netloc += f"[{parsed.host}]" if ":" in parsed.host else quote(parsed.host, safe="")
+    if parsed.port:
+        netloc += f":{parsed.port}"
+    query = urlencode(dict(parsed.query), doseq=True, quote_via=quote)
+    return f"postgresql://{netloc}/{quote(parsed.database or '', safe='')}" + (
+        f"?{query}" if query else "")
 
 
 def masked(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``; safe to print."""
+    """The URL with its password (userinfo or ``?password=``) replaced by ``***``; safe to print."""
     if isinstance(url, str):
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return _mask_text(url)
+            return redact(url)
+    in_query = url.query.get("password")
+    if in_query is not None:
+        url = url.difference_update_query(["password"]).set(password=MASK)
     return url.render_as_string(hide_password=True)
+
+
+def redact(text: str) -> str:
+    """``text`` with every password masked: URL userinfo, ``password=...`` pairs (quoted
+    or not) and any password parsed in this process, wherever it appears."""
+    text = _USERINFO_RE.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    text = _PASSWORD_PAIR_RE.sub(lambda m: f"{m['head']}{MASK}", text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+        encoded = quote(secret, safe="")
+        if encoded != secret:
+            text = text.replace(encoded, MASK)
+    return text
+
+
+def _remember(*passwords: object) -> None:
+    for password in passwords:
+        if isinstance(password, tuple):
+            _remember(*password)
+        elif password:
+            _SECRETS.add(str(password))
+
+
+def _parse_keywords(conninfo: str) -> URL:
+    """A libpq keyword string (``host=h port=5432 dbname=d password='p w'``) as a URL."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    for match in _PASSWORD_PAIR_RE.finditer(conninfo):
+        _remember(match["secret"].strip("'\""))
+    try:
+        values = {k: str(v) for k, v in conninfo_to_dict(conninfo).items()}
+    except psycopg.ProgrammingError:
+        # neither libpq's message (it quotes the text around the mistake) nor the string
+        # (which part of it is the password is what went wrong) can be shown
+        raise UsageError("malformed connection string (not shown: it may hold a password): "
+                         "expected keyword=value pairs, a value holding spaces in single "
+                         "quotes") from None
+    _remember(values.get("password"))
+    parts = {_KEYWORD_PARTS[k]: v for k, v in values.items() if k in _KEYWORD_PARTS}
+    if "port" in parts:
+        try:
+            parts["port"] = int(parts["port"])  # type: ignore[assignment]
+        except ValueError:
+            raise UsageError(f"malformed connection string {redact(conninfo)!r}: port "
+                             f"{parts['port']!r} is not a number") from None
+    if not parts.get("database"):
+        raise UsageError(f"malformed connection string {redact(conninfo)!r}: no dbname")
+    query = {k: v for k, v in values.items() if k not in _KEYWORD_PARTS}
+    if "username" not in parts and "password" in parts:  # a URL has no password without a user
+        query["password"] = parts.pop("password")
+    return URL.create(SQLALCHEMY_DRIVER, query=query, **parts)  # type: ignore[arg-type]
 
 
 def endpoint(url: URL) -> str:
@@ -62,12 +155,3 @@ def endpoint(url: URL) -> str:
         host = host[0]
     return f"{host}:{url.port or 5432}"
 
-
-def _mask_text(text: str) -> str:
-    """Best-effort masking of ``user:password@`` in a string that did not parse."""
-    if "@" not in text or "://" not in text:
-        return text
-    scheme, rest = text.split("://", 1)
-    credentials, _, tail = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}" if ":" in credentials else text

@@ -32,7 +32,7 @@ The TOML shape, operation then variant (in ``pyproject.toml`` the same tables go
 The table ``load`` (not an operation: names have a dot) gates ``dalperf load`` figures per
 variant, checked by ``dalperf check --load FILE``: ``min_rps`` (requests per second at
 least), ``max_p95_ms`` (p95 latency at most), ``max_failure_ratio`` (failed / all
-requests at most, 0 to 1)::
+requests at most, 0 to 1; :data:`DEFAULT_MAX_FAILURE_RATIO`, 1%, when no table sets it)::
 
     [load.optimized]
     min_rps = 100
@@ -70,6 +70,7 @@ SEQ_SCAN_LIMIT = "no_seq_scan_over_rows"
 LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
 LOAD_TABLE = "load"  # [load.<variant>]: limits on a load test's figures
 LOAD_LIMITS = ("min_rps", "max_p95_ms", "max_failure_ratio")
+DEFAULT_MAX_FAILURE_RATIO = 0.01  # every load variant's, unless its [load.<variant>] sets one
 COMPLEXITY_ORDER = ("O(1)", "O(n)")  # a budget of O(n) also accepts O(1)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from dalperf.errors import UsageError, first_line
 from dalperf.gate.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
 from dalperf.gate.budgets import (
+    DEFAULT_MAX_FAILURE_RATIO,
     LOAD_TABLE,
     SEQ_SCAN_LIMIT,
     BudgetSet,
@@ -184,15 +185,23 @@ _LOAD_MESSAGES = {
 
 
 def load_violations(load: LoadResults, budgets: BudgetSet) -> tuple[Violation, ...]:
-    """The ``[load.<variant>]`` limits the load test's figures break (operation ``load``)."""
+    """The ``[load.<variant>]`` limits the load test's figures break (operation ``load``).
+
+    Every variant is held to :data:`DEFAULT_MAX_FAILURE_RATIO` unless its table sets its
+    own ``max_failure_ratio``: a load test whose requests mostly failed is no pass.
+    """
     found = []
+    tables = {variant: {"max_failure_ratio": DEFAULT_MAX_FAILURE_RATIO}
+              for variant in (v.variant for v in load.variants)}
     for (table, variant), limits in budgets.entries.items():
         if table != LOAD_TABLE:
             continue
-        if variant not in {v.variant for v in load.variants}:
+        if variant not in tables:
             known = [v.variant for v in load.variants]
             raise UsageError(f"{budgets.origins[(table, variant)]}: the load results have no "
                              f"variant {variant!r}{suggest(variant, known)}")
+        tables[variant] = {**tables[variant], **limits}
+    for variant, limits in tables.items():
         figures = load.variant(variant)
         measured = {"min_rps": figures.rps, "max_p95_ms": figures.latency_ms.p95,
                     "max_failure_ratio": figures.failure_ratio}

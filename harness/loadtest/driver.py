@@ -36,6 +36,7 @@ imported); the locust-side functions receive locust's objects as arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -64,7 +65,7 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import EnvironmentProblem, ServerStartError, UsageError
+from dalperf.errors import EnvironmentProblem, LoadAborted, ServerStartError, UsageError
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     HEALTH_PATH,
@@ -82,6 +83,7 @@ READY_POLL_S = 0.1
 WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
 FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
 STOP_TIMEOUT_S = 10.0  # SIGTERM, then this long, then SIGKILL
+PROBE_TIMEOUT_S = 5  # is the database still there once the load test ended?
 STDERR_TAIL_LINES = 5
 LOAD_PACKAGES = ("locust", "uvicorn")  # the extra `dalperf[load]`
 
@@ -230,7 +232,31 @@ def run_load(database_url: str, config: LoadConfig, *,
                "variants": list(config.variants), **(environment or {})}
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
+    lost = database_gone(database_url)
+    if lost is not None:
+        failed = sum(v.failures for v in results.variants)
+        sent = sum(v.requests for v in results.variants)
+        why = f"the database went away during the load test ({lost})"
+        raise LoadAborted(f"{why}; {failed:,} of {sent:,} requests failed",
+                          results=dataclasses.replace(results, partial=why))
     return results
+
+
+def database_gone(database_url: str) -> str | None:
+    """Why nothing answers at ``database_url`` any more, or ``None`` when it does.
+
+    Asked after every load test: a database that died mid-run makes requests fail, and
+    the figures must not pass for a load test's.
+    """
+    import psycopg
+
+    from dalperf.db import urls
+
+    try:
+        with psycopg.connect(database_url, connect_timeout=PROBE_TIMEOUT_S):
+            return None
+    except psycopg.Error as exc:
+        return urls.redact((str(exc).strip().splitlines() or [type(exc).__name__])[0])
 
 
 @contextmanager

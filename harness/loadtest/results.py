@@ -94,6 +94,7 @@ class LoadResults:
     variants: tuple[VariantLoad, ...]
     nodes: dict[str, int] = field(default_factory=dict)
     locust: dict[str, int] = field(default_factory=dict)
+    partial: str | None = None  # why the figures are not a healthy run's (the database went away)
     kind: str = KIND
     schema_version: int = SCHEMA_VERSION
 
@@ -130,7 +131,8 @@ def from_dict(data: Any) -> LoadResults:
     _refuse_unknown(data, LoadResults)
     return LoadResults(environment=dict(data["environment"]), duration_s=float(data["duration_s"]),
                        variants=tuple(_variant(v) for v in data["variants"]),
-                       nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})))
+                       nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})),
+                       partial=data.get("partial"))
 
 
 def _variant(data: dict[str, Any]) -> VariantLoad:

@@ -21,6 +21,7 @@ DEFAULT_ITERATIONS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several
+DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout
 
 
 class IndexMode(StrEnum):
@@ -49,8 +50,13 @@ class RunConfig:
     rtt_sweep_ms: tuple[float, ...] = ()  # measure through the latency proxy at each
     jitter_ms: float = 0.0  # the proxy's jitter: each round trip takes rtt ± jitter
     explain: PlanThresholds | None = DEFAULT_THRESHOLDS  # None: no EXPLAIN, no plans
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S  # a longer call is a recorded failure
+    read_only: bool = False  # every transaction read-only (a database dalperf does not own)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.call_timeout_s) and self.call_timeout_s > 0):
+            raise UsageError(f"--call-timeout must be a number of seconds > 0, "
+                             f"not {self.call_timeout_s:g}")
         for value in (*self.rtt_sweep_ms, self.jitter_ms):
             if not math.isfinite(value) or value < 0:
                 raise UsageError(f"a simulated round-trip time or jitter must be a number "

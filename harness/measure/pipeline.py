@@ -2,9 +2,15 @@
 
 measure every operation (at each index state the plan asks for) → the index audit →
 the index advisor, when asked (``Plan.advise``; :mod:`dalperf.plans.advisor`, on the
-database as migrated) → budgets → the results JSON on disk.  The file is written whatever happens after the first
-measurement: when the database goes away mid-run, what was measured before is written,
-marked ``partial``, and :class:`~dalperf.errors.RunAborted` is raised after it.
+database as migrated) → budgets → the results JSON on disk.  The file is written whatever
+happens after the first measurement: when the database goes away mid-run (or during the
+index audit), what was measured before is written, marked ``partial``, and
+:class:`~dalperf.errors.RunAborted` is raised after it; on Ctrl-C the same, with
+:class:`~dalperf.errors.RunInterrupted`.
+
+On a database dalperf may not write into (:attr:`~dalperf.db.targets.Target.writable`),
+mutating operations are refused before anything runs, and every transaction of the run is
+read-only, so that the server itself refuses a write; the advisor builds nothing there.
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dalperf.errors import RunAborted
+from dalperf.errors import (
+    DatabaseUnreachable,
+    RunAborted,
+    RunInterrupted,
+    UnsafeTargetError,
+    describe,
+)
 from dalperf.measure.config import DEFAULT_POOL_SIZE, RunConfig
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
@@ -56,12 +68,16 @@ def measure(target: Target, plan: Plan, *, out: Path,
     Raises :class:`~dalperf.errors.RunAborted` after writing the partial results
     when the database went away; ``out`` is not touched when nothing was measured.
     """
+    import psycopg
+
     from dalperf.gate.check import with_budgets
     from dalperf.measure import runner
     from dalperf.plans import index_audit
 
+    refuse_mutating(target, plan.operations)
+
     def once(indexes: bool) -> Results:
-        config = replace(plan.config, indexes=indexes)
+        config = replace(plan.config, indexes=indexes, read_only=not target.writable)
         return asyncio.run(runner.run(target.libpq_url, plan.operations, config,
                                       environment=dict(plan.environment),
                                       pool_size=plan.pool_size, progress=progress))
@@ -70,14 +86,20 @@ def measure(target: Target, plan: Plan, *, out: Path,
         results = index_audit.measure_index_states(
             target, plan.index_states, once, migration=plan.migration,
             folder=plan.migrations_folder)
-    except RunAborted as exc:
+        if plan.config.explain is not None and True in plan.index_states:
+            try:
+                results = index_audit.audit(results, target, migration=plan.migration,
+                                            seq_scan_rows=plan.seq_scan_rows)
+            except (DatabaseUnreachable, psycopg.OperationalError) as exc:
+                why = f"the database went away during the index audit ({describe(exc)})"
+                raise RunAborted(f"{why}; kept the {len(results.operations)} measurement(s), "
+                                 "without the index audit",
+                                 results=replace(results, partial=why)) from exc
+    except (RunAborted, RunInterrupted) as exc:
         if exc.results.operations:
             with_budgets(exc.results, plan.budgets).save(out)
             exc.written = out
         raise
-    if plan.config.explain is not None and True in plan.index_states:
-        results = index_audit.audit(results, target, migration=plan.migration,
-                                    seq_scan_rows=plan.seq_scan_rows)
     if plan.advise is not None and True in plan.index_states:
         from dalperf.plans.workload import advise_operations
 
@@ -88,3 +110,15 @@ def measure(target: Target, plan: Plan, *, out: Path,
     results = with_budgets(results, plan.budgets)
     results.save(out)
     return results
+
+
+def refuse_mutating(target: Target, operations: Sequence[Operation]) -> None:
+    """Raise :class:`UnsafeTargetError` if any of ``operations`` writes and dalperf may not
+    write into ``target`` (their writes are rolled back, but locks and triggers are real)."""
+    mutating = [op.name for op in operations if op.mutates]
+    if mutating and not target.writable:
+        raise UnsafeTargetError(
+            f"refusing to run the mutating operation(s) {', '.join(mutating)} on "
+            f"{target.display_url}: dalperf did not create it; pass --disposable if writes "
+            "(rolled back, but taking locks and firing triggers) are acceptable there, or "
+            "leave them out with --only")

@@ -31,6 +31,13 @@ its own, rolled back, with each distinct statement shape explained once; the pla
 the indexes each statement scanned) go into the measurement.  Once per operation x variant
 x index state: in an RTT sweep only at the first RTT (plans do not depend on the network).
 
+Faults (README "Safety"): every call is bounded by ``RunConfig.call_timeout_s``
+(:class:`CallTimeout`; the engines also carry it as ``statement_timeout``); a call that
+raises, times out or leaks a pooled connection (:class:`LeakedConnection`) fails its
+variant alone, and a params factory that raises fails its operation alone.  Ctrl-C (the
+task cancelled by ``asyncio.run``) raises :class:`~dalperf.errors.RunInterrupted` with
+what was measured.
+
 When the database goes away mid-run (a driver error, and a new connection fails too),
 :func:`run` raises :class:`RunAborted`, which carries the results of every operation
 measured before, so that they can still be written.
@@ -41,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -55,7 +62,7 @@ from sqlalchemy import exc as sa_exc
 
 from dalperf.capture.session import Capture
 from dalperf.db import urls
-from dalperf.errors import DatabaseUnreachable, RunAborted, describe
+from dalperf.errors import DalperfError, DatabaseUnreachable, RunAborted, RunInterrupted, describe
 from dalperf.measure.config import RunConfig
 from dalperf.measure.equivalence import mismatch_report
 from dalperf.measure.scenario import (
@@ -100,50 +107,83 @@ class OperationRun:
     failures: tuple[Failure, ...]
 
 
+class CallTimeout(Exception):
+    """A variant call (or a params factory) ran longer than ``RunConfig.call_timeout_s``."""
+
+
+class LeakedConnection(Exception):
+    """A variant call returned with connections still checked out of the pool."""
+
+
+@dataclass(kw_only=True)
+class _Ledger:
+    """The failures of one operation's variants; a variant that failed is measured no further."""
+
+    operation: Operation
+    failures: list[Failure] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def fail(self, variant: str, exc: BaseException, *, message: str | None = None) -> None:
+        timeout = _timeout_in(exc)
+        if message is None and isinstance(timeout, psycopg.errors.QueryCanceled):
+            message = (f"the server cancelled a statement that ran or waited longer than "
+                       f"statement_timeout (--call-timeout): {_first_line(timeout)}")
+        elif message is None and timeout is not None:  # not the cleanup error it caused
+            message = f"{type(timeout).__name__}: {timeout}"
+        kind = "timeout" if timeout is not None else "error"
+        self.errors[variant] = urls.redact(message or describe(exc))
+        self.failures.append(Failure(operation=self.operation.name, variant=variant, kind=kind,
+                                     message=self.errors[variant]))
+
+    def live(self, variants: Sequence[Variant]) -> list[Variant]:
+        return [v for v in variants if v.name not in self.errors]
+
+
 async def run_operation(operation: Operation, engines: Engines, config: RunConfig,
                         progress: Progress | None = None,
                         explainer: Explainer | None = None) -> OperationRun:
     """Measure every variant of ``operation``; never raises for a variant's own failure.
 
+    A variant that raises or times out, in any phase (equivalence, timed rounds,
+    complexity), is recorded as a :class:`~dalperf.results.Failure` and measured no
+    further; the others go on.  A params factory that fails fails every variant.
     With an ``explainer``, each variant's first measured call is explained afterwards.
     """
     tick = progress or (lambda _what, _n: None)
-    inputs = [await operation.draw_params(engines, seed=config.seed + i)
-              for i in range(config.param_sets)]
-    failures: list[Failure] = []
-    errors: dict[str, str] = {}
+    ledger = _Ledger(operation=operation)
+    try:
+        inputs = [await _bounded(operation.draw_params(engines, seed=config.seed + i), config)
+                  for i in range(config.param_sets)]
+    except Exception as exc:  # noqa: BLE001 (the params factory's bug must not stop the run)
+        await _raise_if_lost(engines, exc)
+        for variant in operation.variants:
+            ledger.fail(variant.name, exc, message=_params_failed(exc))
+        tick(operation.name, config.work_units(operation) // max(len(config.rtt_sweep_ms), 1))
+        return OperationRun(measurements=tuple(
+            _measurement(operation, v, [], config, rows_returned=0, equivalent=None,
+                         error=ledger.errors[v.name], complexity=None)
+            for v in operation.variants), failures=tuple(ledger.failures))
     mismatched: set[str] = set()
     returned: dict[str, int] = {}
     for params in inputs:
         results: dict[str, Any] = {}
-        for variant in operation.variants:
-            if variant.name in errors:
+        for variant in ledger.live(operation.variants):
+            made = await _attempt(operation, variant, engines, params, config, ledger)
+            tick(operation.name, 1)
+            if made is None:
                 continue
-            try:
-                outcome = (await measure_call(operation, variant, engines, params)).result
-            except Exception as exc:  # a variant's bug must not stop the run
-                reason = await _lost(engines, exc)
-                if reason is not None:  # the database's absence, not the variant's bug
-                    raise DatabaseUnreachable(reason) from exc
-                errors[variant.name] = describe(exc)
-                failures.append(Failure(operation=operation.name, variant=variant.name,
-                                        kind="error", message=errors[variant.name]))
-                continue
-            finally:
-                tick(operation.name, 1)
-            returned.setdefault(variant.name, _count_rows(outcome))
-            results[variant.name] = operation.normalise(outcome)
+            returned.setdefault(variant.name, _count_rows(made.result))
+            results[variant.name] = operation.normalise(made.result)
         report = mismatch_report(operation.name, results, params=params) if len(results) > 1 else None
         if report is not None:
             reference = next(iter(results))
             for name, value in results.items():
                 if value != results[reference] and name not in mismatched:
                     mismatched.add(name)
-                    failures.append(Failure(operation=operation.name, variant=name,
-                                            kind="mismatch", message=report))
-    live = [v for v in operation.variants if v.name not in errors]
-    calls = await _timed_rounds(operation, live, engines, inputs, config, tick)
-    complexity = await _complexity(operation, live, engines, config, tick)
+                    ledger.failures.append(Failure(operation=operation.name, variant=name,
+                                                   kind="mismatch", message=report))
+    calls = await _timed_rounds(operation, engines, inputs, config, tick, ledger)
+    complexity = await _complexity(operation, engines, config, tick, ledger)
     explained = {name: await asyncio.to_thread(explainer.explain, made[0].capture.statements)
                  for name, made in calls.items() if made} if explainer else {}
     reference = operation.variants[0].name
@@ -153,31 +193,104 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
         measurements.append(_measurement(
             operation, variant, calls.get(variant.name, []), config,
             rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
-            error=errors.get(variant.name), complexity=complexity.get(variant.name),
+            error=ledger.errors.get(variant.name), complexity=complexity.get(variant.name),
             plans=explained.get(variant.name, ())))
-    return OperationRun(measurements=tuple(measurements), failures=tuple(failures))
+    return OperationRun(measurements=tuple(measurements), failures=tuple(ledger.failures))
 
 
-async def _timed_rounds(operation: Operation, variants: Sequence[Variant], engines: Engines,
-                        inputs: Sequence[Any], config: RunConfig,
-                        tick: Progress) -> dict[str, list[Call]]:
+def _params_failed(exc: BaseException) -> str:
+    return f"the params factory raised {type(exc).__name__}: {exc}"
+
+
+async def _attempt(operation: Operation, variant: Variant, engines: Engines, params: Any,
+                   config: RunConfig, ledger: _Ledger) -> Call | None:
+    """One measured call, or ``None`` after recording why it failed.
+
+    The database's absence is not the variant's failure: it raises
+    :class:`~dalperf.errors.DatabaseUnreachable`.  A call that returns with more pooled
+    connections checked out than before leaked them (the runner makes one call at a time,
+    so nothing else holds one).  After a failure the pools are renewed, so that
+    connections the variant leaked or left busy cannot starve the others.
+    """
+    try:
+        checked_out = _checked_out(engines)
+        made = await measure_call(operation, variant, engines, params,
+                                  timeout_s=config.call_timeout_s)
+        leaked = _checked_out(engines) - checked_out
+        if leaked > 0:
+            raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
+                                   "(a session or connection it never closed)")
+        return made
+    except Exception as exc:  # noqa: BLE001 (a variant's bug must not stop the run)
+        await _raise_if_lost(engines, exc)
+        ledger.fail(variant.name, exc)
+        await engines.async_engine.dispose()
+        engines.sync_engine.dispose()
+        return None
+
+
+async def _raise_if_lost(engines: Engines, exc: Exception) -> None:
+    if isinstance(exc, DalperfError):
+        raise exc
+    reason = await _lost(engines, exc)
+    if reason is not None:  # the database's absence, not the variant's bug
+        raise DatabaseUnreachable(reason) from exc
+
+
+async def _bounded(awaitable: Awaitable[Any], config: RunConfig) -> Any:
+    """``awaitable``'s result; :class:`CallTimeout` after ``config.call_timeout_s``."""
+    try:
+        return await asyncio.wait_for(awaitable, config.call_timeout_s)
+    except TimeoutError:
+        raise CallTimeout(f"no answer within {config.call_timeout_s:g} s "
+                          "(--call-timeout)") from None
+
+
+def _timeout_in(exc: BaseException) -> BaseException | None:
+    """The client-side :class:`CallTimeout` or the server's statement_timeout cancel in
+    ``exc`` or what caused it (SQLAlchemy's cleanup errors hide it in their context)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CallTimeout | psycopg.errors.QueryCanceled):
+            return current
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+async def _timed_rounds(operation: Operation, engines: Engines, inputs: Sequence[Any],
+                        config: RunConfig, tick: Progress,
+                        ledger: _Ledger) -> dict[str, list[Call]]:
+    variants = ledger.live(operation.variants)
     calls: dict[str, list[Call]] = {v.name: [] for v in variants}
-    if not variants:
-        return calls
     for round_no in range(config.warmup + config.iterations):
-        shift = round_no % len(variants)
+        shift = round_no % len(variants) if variants else 0
         params = inputs[round_no % len(inputs)]
         for variant in (*variants[shift:], *variants[:shift]):
-            measured = await measure_call(operation, variant, engines, params)
-            if round_no >= config.warmup:
+            if variant.name in ledger.errors:
+                continue
+            measured = await _attempt(operation, variant, engines, params, config, ledger)
+            if measured is not None and round_no >= config.warmup:
                 calls[variant.name].append(measured)
             tick(operation.name, 1)
     return calls
 
 
 async def measure_call(operation: Operation, variant: Variant, engines: Engines,
-                       params: Any) -> Call:
-    """One call of ``variant`` under a fresh capture (isolated when the operation mutates)."""
+                       params: Any, *, timeout_s: float | None = None) -> Call:
+    """One call of ``variant`` under a fresh capture (isolated when the operation mutates).
+
+    With ``timeout_s``, a call still running after that long is abandoned and
+    :class:`CallTimeout` raised (a sync variant's thread is left to finish on its own).
+    """
     engine = engines.async_engine if variant.is_async else engines.sync_engine
     async with AsyncExitStack() as stack:
         if operation.mutates:
@@ -186,26 +299,45 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
             db = engines.db if variant.is_async else engines.sync_db
         with Capture(engine) as capture:
             start = perf_counter_ns()
-            result = await call(variant, db, params)
+            try:
+                result = await asyncio.wait_for(call(variant, db, params), timeout_s)
+            except TimeoutError:
+                raise CallTimeout(f"the call took longer than {timeout_s:g} s "
+                                  "(--call-timeout)") from None
             wall_ms = (perf_counter_ns() - start) / NS_PER_MS
     return Call(capture=capture, wall_ms=wall_ms, result=result)
 
 
-async def _complexity(operation: Operation, variants: Sequence[Variant], engines: Engines,
-                      config: RunConfig, tick: Progress) -> dict[str, Complexity]:
+def _checked_out(engines: Engines) -> int:
+    """Connections checked out of both engines' pools right now."""
+    return sum(getattr(pool, "checkedout", lambda: 0)()
+               for pool in (engines.async_engine.sync_engine.pool, engines.sync_engine.pool))
+
+
+async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
+                      tick: Progress, ledger: _Ledger) -> dict[str, Complexity]:
     """Query count at each size of the operation's sweep, fitted with a straight line."""
     if not config.complexity or operation.size is None:
         return {}
     sizes = operation.size.sweep
-    counts: dict[str, list[int]] = {v.name: [] for v in variants}
+    counts: dict[str, list[int]] = {v.name: [] for v in ledger.live(operation.variants)}
     for size in sizes:
-        params = await operation.draw_params(engines, seed=config.seed, size=size)
-        for variant in variants:
-            await measure_call(operation, variant, engines, params)  # warm: pool, caches
-            counts[variant.name].append((await measure_call(operation, variant, engines, params))
-                                        .capture.queries)
+        try:
+            params = await _bounded(operation.draw_params(engines, seed=config.seed, size=size),
+                                    config)
+        except Exception as exc:  # noqa: BLE001 (as in run_operation: every variant fails)
+            await _raise_if_lost(engines, exc)
+            for variant in ledger.live(operation.variants):
+                ledger.fail(variant.name, exc, message=_params_failed(exc))
+            return {}
+        for variant in ledger.live(operation.variants):
+            warm = await _attempt(operation, variant, engines, params, config, ledger)
+            made = warm and await _attempt(operation, variant, engines, params, config, ledger)
+            if made:
+                counts[variant.name].append(made.capture.queries)
             tick(operation.name, 2)
-    return {name: fit_complexity(sizes, queries) for name, queries in counts.items()}
+    return {name: fit_complexity(sizes, queries) for name, queries in counts.items()
+            if name not in ledger.errors}
 
 
 def fit_complexity(sizes: Sequence[int], queries: Sequence[int]) -> Complexity:
@@ -291,7 +423,7 @@ async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     gathered = _Gathered()
     try:
-        with (Explainer.open(url, config.explain) if config.explain
+        with (Explainer.open(url, config.explain, read_only=config.read_only) if config.explain
               else nullcontext()) as explainer:
             if config.rtt_sweep_ms:
                 await _sweep(url, operations, config, pool_size, progress, gathered, explainer)
@@ -304,6 +436,12 @@ async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
         why = f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})"
         raise RunAborted(f"{why}; kept the {len(measured.operations)} measurement(s) made "
                          "before", results=replace(measured, partial=why)) from exc
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        measured = _results(gathered, operations, config, started_at=started_at,
+                            pool_size=pool_size, environment=environment)
+        why = "interrupted"
+        raise RunInterrupted(f"{why}; kept the {len(measured.operations)} measurement(s) "
+                             "made before", results=replace(measured, partial=why)) from None
     return _results(gathered, operations, config, started_at=started_at, pool_size=pool_size,
                     environment=environment)
 
@@ -334,7 +472,8 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
                        explainer: Explainer | None = None) -> None:
     """Every operation once, on engines for ``url``; driver errors that mean the database
     has gone become :class:`~dalperf.errors.DatabaseUnreachable`."""
-    async with open_engines(url, pool_size=pool_size) as engines:
+    async with open_engines(url, pool_size=pool_size, statement_timeout_s=config.call_timeout_s,
+                            read_only=config.read_only) as engines:
         try:
             gathered.environment.setdefault("server_version", await _server_version(engines))
             for operation in operations:
@@ -356,7 +495,7 @@ async def _lost(engines: Engines, exc: BaseException) -> str | None:
         probe = await psycopg.AsyncConnection.connect(urls.libpq_url(engines.async_engine.url),
                                                       connect_timeout=PROBE_TIMEOUT_S)
     except psycopg.Error as probe_exc:
-        return (str(probe_exc).strip().splitlines() or [type(probe_exc).__name__])[0]
+        return urls.redact(_first_line(probe_exc))
     await probe.close()
     return None
 

@@ -23,7 +23,10 @@ pooled connections.  For a mutating operation :func:`isolated` binds ``db.sessio
 a single connection inside an outer transaction that is rolled back afterwards, with
 ``join_transaction_mode="create_savepoint"``: the variant's own ``sessions.begin()``
 and ``commit()`` become SAVEPOINT / RELEASE, and nothing it writes survives.  Sharing one
-connection, a mutating variant must not run statements concurrently.
+connection, a mutating variant must not run statements concurrently.  A variant that tries
+to end that outer transaction itself (``text("COMMIT")``, ``END``, ``ROLLBACK``, ``PREPARE
+TRANSACTION``, or ``Connection.commit()``) is refused before anything reaches the server:
+:class:`IsolationBreach` is raised into the variant, which the runner records as a failure.
 
 Modules register operations with :func:`register` when imported; :func:`load_modules`
 imports them by dotted name or from a ``.py`` file anywhere on disk.  This module knows
@@ -33,22 +36,25 @@ nothing of the case study in ``scenarios/``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import queue
 import random
 import re
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -62,12 +68,22 @@ from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import Budget, default_budget, suggest  # Budget: scenarios import it here
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 DEFAULT_MAX_OVERFLOW = 10  # SQLAlchemy's own default: connections beyond the pool, on demand
 DEFAULT_SEED = 0
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _VARIANT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _MIN_VARIANTS = 2
+# a cheap first look: only statements holding one of these words are parsed (pglast)
+_ENDING_WORDS_RE = re.compile(r"\b(?:commit|end|rollback|abort|prepare)\b", re.IGNORECASE)
+_PLACEHOLDER_RE = re.compile(r"%\([^)]*\)s|%s")  # psycopg's, which the parser does not know
+
+
+class IsolationBreach(RuntimeError):
+    """A mutating variant tried to end the outer transaction that keeps its writes undone."""
 
 
 # --------------------------------------------------------------------------------------
@@ -107,24 +123,42 @@ class Engines:
 
 @asynccontextmanager
 async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-                       max_overflow: int = DEFAULT_MAX_OVERFLOW) -> AsyncIterator[Engines]:
+                       max_overflow: int = DEFAULT_MAX_OVERFLOW,
+                       statement_timeout_s: float | None = None,
+                       read_only: bool = False) -> AsyncIterator[Engines]:
     """Engines (psycopg 3, async and sync) for ``url``; disposed when the block exits.
 
     Nothing connects until first use.  ``pool_size`` must cover the widest
     ``asyncio.gather`` of any variant, or parallel queries queue for a connection;
     ``max_overflow`` more are opened on demand (0: ``pool_size`` is a hard cap).
+    Every connection gets ``statement_timeout`` (the server cancels a statement that runs,
+    or waits on a lock, longer) and, with ``read_only``, ``default_transaction_read_only``
+    (the server refuses any write), as libpq ``options``.
     """
     sqlalchemy_url = urls.sqlalchemy_url(url)
-    engines = Engines(
-        async_engine=create_async_engine(sqlalchemy_url, pool_size=pool_size,
-                                         max_overflow=max_overflow),
-        sync_engine=create_engine(sqlalchemy_url, pool_size=pool_size, max_overflow=max_overflow),
-    )
+    kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
+    options = session_options(url, statement_timeout_s=statement_timeout_s, read_only=read_only)
+    if options:
+        kwargs["connect_args"] = {"options": options}
+    engines = Engines(async_engine=create_async_engine(sqlalchemy_url, **kwargs),
+                      sync_engine=create_engine(sqlalchemy_url, **kwargs))
     try:
         yield engines
     finally:
         await engines.async_engine.dispose()
         engines.sync_engine.dispose()
+
+
+def session_options(url: str, *, statement_timeout_s: float | None = None,
+                    read_only: bool = False) -> str:
+    """libpq ``options`` for ``url``'s own (kept first) plus a statement timeout and
+    read-only transactions; ``""`` when there is nothing to add."""
+    parts = [str(urls.parse(url).query.get("options") or "")]
+    if statement_timeout_s is not None:
+        parts.append(f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}")
+    if read_only:
+        parts.append("-c default_transaction_read_only=on")
+    return " ".join(p for p in parts if p)
 
 
 @asynccontextmanager
@@ -135,26 +169,155 @@ async def isolated(engines: Engines, *, sync: bool = False) -> AsyncIterator[Db 
     transactions become savepoints, so a mutating variant can commit as usual.  The outer
     BEGIN is sent on entry (with a SAVEPOINT), not with the variant's first statement, so a
     runner that enters and leaves this block under ``dalperf.capture.session.suspended()`` counts
-    none of the isolation's own traffic.
+    none of the isolation's own traffic.  The variant cannot end the outer transaction
+    (:func:`_guard`): it gets :class:`IsolationBreach` instead, and nothing is sent.
     """
     if sync:
         with engines.sync_engine.connect() as sync_connection:
             sync_outer = sync_connection.begin()
+            closing = _guard(sync_connection)
             try:
                 sync_connection.begin_nested()
-                yield SyncDb(sessions=sessionmaker(bind=sync_connection, expire_on_commit=False,
-                                                   join_transaction_mode="create_savepoint"))
+                with _outer_kept(sync_connection), \
+                        _driver_commit_refused(sync_connection, is_async=False):
+                    yield SyncDb(sessions=sessionmaker(bind=sync_connection,
+                                                       expire_on_commit=False,
+                                                       join_transaction_mode="create_savepoint"))
             finally:
+                closing.set()
                 sync_outer.rollback()
         return
     async with engines.async_engine.connect() as connection:
         outer = await connection.begin()
+        closing = _guard(connection.sync_connection)  # type: ignore[arg-type]
         try:
             await connection.begin_nested()
-            yield Db(sessions=async_sessionmaker(bind=connection, expire_on_commit=False,
-                                                 join_transaction_mode="create_savepoint"))
+            sync_side: Connection = connection.sync_connection  # type: ignore[assignment]
+            with _outer_kept(sync_side), _driver_commit_refused(sync_side, is_async=True):
+                yield Db(sessions=async_sessionmaker(bind=connection, expire_on_commit=False,
+                                                     join_transaction_mode="create_savepoint"))
         finally:
+            closing.set()
             await outer.rollback()
+
+
+def _guard(connection: Connection) -> _Flag:
+    """Refuse, on ``connection``, whatever would end the outer transaction: a statement
+    that commits or rolls back (parsed, before it is sent) and ``Connection.commit()`` or
+    ``.rollback()``; the returned flag, once set, lets dalperf's own final rollback through."""
+    closing = _Flag()
+
+    def before_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        ending = _ending_statement(statement)
+        if ending is not None:
+            raise IsolationBreach(f"the variant sent {ending}, which would end the transaction "
+                                  "dalperf rolls its writes back in; commit through the "
+                                  "session instead (dalperf turns that into a savepoint)")
+
+    def end(kind: str) -> Callable[[Any], None]:
+        def refuse(_conn: Any) -> None:
+            if not closing:
+                raise IsolationBreach(f"the variant called Connection.{kind}(), which would "
+                                      "end the transaction dalperf rolls its writes back in")
+        return refuse
+
+    event.listen(connection, "before_cursor_execute", before_cursor_execute)
+    event.listen(connection, "commit", end("commit"))
+    event.listen(connection, "rollback", end("rollback"))
+    return closing
+
+
+@contextmanager
+def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterator[None]:
+    """The driver connection's own ``commit()`` raises :class:`IsolationBreach` meanwhile
+    (an instance attribute that shadows psycopg's method, removed afterwards)."""
+    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    message = ("the variant called the driver connection's commit(), which would end the "
+               "transaction dalperf rolls its writes back in")
+
+    def refuse() -> None:
+        raise IsolationBreach(message)
+
+    async def refuse_async() -> None:
+        raise IsolationBreach(message)
+
+    driver.commit = refuse_async if is_async else refuse
+    try:
+        yield
+    finally:
+        del driver.commit
+
+
+class _Flag:
+    """A one-way switch, false until :meth:`set`."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def __bool__(self) -> bool:
+        return self._set
+
+
+def _ending_statement(statement: str) -> str | None:
+    """``COMMIT``, ``ROLLBACK`` or ``PREPARE TRANSACTION`` if ``statement`` holds one."""
+    if not _ENDING_WORDS_RE.search(statement):
+        return None
+    from pglast import ast, parse_sql
+    from pglast.enums import TransactionStmtKind
+    from pglast.parser import ParseError
+
+    ending = {TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT",
+              TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
+              TransactionStmtKind.TRANS_STMT_PREPARE: "PREPARE TRANSACTION"}
+    try:
+        parsed = parse_sql(_PLACEHOLDER_RE.sub("$1", statement))
+    except ParseError:
+        return None  # the server will refuse it as well
+    for raw in parsed:
+        if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind in ending:
+            return ending[raw.stmt.kind]
+    return None
+
+
+@contextmanager
+def _outer_kept(connection: Connection) -> Iterator[None]:
+    """Raise :class:`IsolationBreach` (instead of whatever the variant raised) if the
+    driver's connection left the outer transaction behind SQLAlchemy's back: the raw DBAPI
+    connection's ``commit()``, which no SQLAlchemy event sees."""
+    try:
+        yield
+    except Exception as exc:
+        if _left_the_transaction(connection) or _savepoint_vanished(exc):
+            raise IsolationBreach(_DRIVER_BREACH) from exc
+        raise
+    if _left_the_transaction(connection):
+        raise IsolationBreach(_DRIVER_BREACH)
+
+
+_DRIVER_BREACH = ("the variant ended the transaction dalperf rolls its writes back in through "
+                  "the driver's own connection; its writes may have been kept")
+
+
+def _savepoint_vanished(exc: BaseException | None) -> bool:
+    """Whether the server no longer knew a savepoint of the isolation: its transaction ended."""
+    from psycopg.errors import InvalidSavepointSpecification
+
+    while exc is not None:
+        if isinstance(exc, InvalidSavepointSpecification):
+            return True
+        exc = exc.__cause__ or getattr(exc, "orig", None)
+    return False
+
+
+def _left_the_transaction(connection: Connection) -> bool:
+    from psycopg.pq import TransactionStatus
+
+    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    return driver.info.transaction_status not in (TransactionStatus.INTRANS,
+                                                  TransactionStatus.INERROR)
 
 
 # --------------------------------------------------------------------------------------
@@ -281,14 +444,65 @@ class Operation:
         rng = random.Random(f"{self.name}:{seed}:{size}")
         if _is_async(self.params):
             return await self.params(engines.db, rng, size)
-        return await asyncio.to_thread(self.params, engines.sync_db, rng, size)
+        return await in_thread(self.params, engines.sync_db, rng, size)
 
 
 async def call(variant: Variant, db: Db | SyncDb, params: Any) -> Any:
     """Run one variant once with ``db`` (a sync variant runs in a worker thread)."""
     if variant.is_async:
         return await variant.fn(db, params)
-    return await asyncio.to_thread(variant.fn, db, params)
+    return await in_thread(variant.fn, db, params)
+
+
+class _DaemonThreads:
+    """Runs sync calls on reused daemon threads.
+
+    Unlike :func:`asyncio.to_thread`, a call that is abandoned (it timed out, or the run
+    was interrupted) can neither keep the process alive at exit nor block
+    ``asyncio.run`` from returning: its thread is a daemon and is never reused.
+    """
+
+    def __init__(self) -> None:
+        self._idle: queue.SimpleQueue[queue.SimpleQueue[Any]] = queue.SimpleQueue()
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        try:
+            inbox = self._idle.get_nowait()
+        except queue.Empty:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name="dalperf-sync-call",
+                             daemon=True).start()
+        inbox.put((contextvars.copy_context(), fn, args, loop, future))
+        return await future
+
+    def _work(self, inbox: queue.SimpleQueue[Any]) -> None:
+        while True:
+            context, fn, args, loop, future = inbox.get()
+            try:
+                outcome: tuple[Any, BaseException | None] = (context.run(fn, *args), None)
+            except BaseException as exc:  # noqa: BLE001 (handed to the awaiting coroutine)
+                outcome = (None, exc)
+            if future.cancelled():
+                return  # abandoned: this thread is not reused
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+            self._idle.put(inbox)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+in_thread = _DaemonThreads().run
 
 
 async def invoke(operation: Operation, variant: Variant, engines: Engines, params: Any) -> Any:

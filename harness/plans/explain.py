@@ -100,13 +100,16 @@ class Explainer:
 
     @classmethod
     @contextmanager
-    def open(cls, url: str,
-             thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> Iterator[Explainer]:
+    def open(cls, url: str, thresholds: PlanThresholds = DEFAULT_THRESHOLDS, *,
+             read_only: bool = False) -> Iterator[Explainer]:
         """An explainer on a new autocommit connection to ``url``, closed afterwards.
 
-        It never keeps a change (every replay is rolled back), so the target is read-only.
+        It never keeps a change (every replay is rolled back), so the target is read-only;
+        with ``read_only`` the server refuses writes as well (a database dalperf does not own).
         """
         with connect(Target(url=urls.parse(url), source=Source.URL, writable=False)) as conn:
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
             conn.prepare_threshold = None  # always a custom plan for the values given
             yield cls(conn, thresholds)
 

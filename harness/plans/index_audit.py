@@ -44,7 +44,7 @@ from pglast.visitors import Visitor
 
 from dalperf.db.migrations import Migration, discover, migrate
 from dalperf.db.targets import Target, connect
-from dalperf.errors import MigrationError, RunAborted, UsageError
+from dalperf.errors import MigrationError, RunAborted, RunInterrupted, UsageError
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 from dalperf.results import Measurement, Results
 
@@ -176,7 +176,7 @@ def measure_index_states(target: Target, states: Sequence[bool],
                 assert migration is not None
                 with indexes_removed(target, migration, folder=folder):
                     parts.append(measure(False))
-    except RunAborted as exc:  # keep the states measured before the one that was cut short
+    except (RunAborted, RunInterrupted) as exc:  # keep the states measured before this one
         exc.results = dataclasses.replace(merge([*parts, exc.results]),
                                           partial=exc.results.partial)
         raise

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from dalperf.capture import Capture
     from dalperf.pytest_support.postgres import PostgresDatabase, PostgresServer
     from dalperf.pytest_support.scaling import Scaling
-    from dalperf.pytest_support.suite import Suite
 
 DEFAULT_SCALE = 0.05
 DEFAULT_SEED = 0

@@ -188,7 +188,7 @@ def failure(result: pytest.RunResult, test: str) -> str:
     """The failure section of ``test`` in the output."""
     text = result.stdout.str()
     match = re.search(rf"_{{3,}} {re.escape(test)} _{{3,}}\n(.*?)(?=\n_{{3,}} |\n=+ )", text,
-                      re.S)
+                      re.DOTALL)
     assert match, f"no failure section for {test}"
     return match.group(1)
 
@@ -323,8 +323,8 @@ def test_budget_marker_and_fixtures(blog: pytest.Pytester) -> None:
     ({"ini": "[pytest]\ndalperf_repeat_threshold = many\n"}, (),
      "dalperf_repeat_threshold: must be a whole number >= 0, not 'many'"),
     ({"test": "import pytest\n@pytest.mark.dalperf_budget(max_queries=-1)\ndef test_x(): pass\n"},
-     (), "test_bad.py::test_x: @pytest.mark.dalperf_budget: max_queries must be a whole number "
-         ">= 0, not -1"),
+     (), ("test_bad.py::test_x: @pytest.mark.dalperf_budget: max_queries must be a whole number "
+         ">= 0, not -1")),
     ({"test": "import pytest\n@pytest.mark.dalperf_budget(max_queries='3')\n"
               "def test_x(): pass\n"},
      (), "max_queries must be a whole number >= 0, not '3'"),
@@ -335,8 +335,8 @@ def test_budget_marker_and_fixtures(blog: pytest.Pytester) -> None:
     ({"baseline": '{"version": 1, "findings": [{"test": 1}]}'},
      ("--dalperf-baseline", "baseline.json"), "entry 1 needs the strings test, kind, label"),
     ({}, ("--dalperf-baseline", "missing.json"),
-     "--dalperf-baseline: missing.json does not exist (write it with "
-     "--dalperf-update-baseline)"),
+     ("--dalperf-baseline: missing.json does not exist (write it with "
+     "--dalperf-update-baseline)")),
     ({}, ("--dalperf-sarif", "no/such/folder/out.sarif"),
      "--dalperf-sarif: the folder no/such/folder does not exist"),
     ({}, ("--dalperf-rtt-ms", "fast"), "--dalperf-rtt-ms: not a number: 'fast'"),
@@ -550,8 +550,8 @@ def test_dalperf_postgres_bad_metadata(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_pg="def test_it(dalperf_postgres):\n    pass\n")
     result = run(pytester, "--dalperf-metadata", "nosuchmodule:Base.metadata")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*--dalperf-metadata nosuchmodule:Base.metadata: No module "
-                                 "named 'nosuchmodule'*"])
+    result.stdout.fnmatch_lines([("*--dalperf-metadata nosuchmodule:Base.metadata: No module "
+                                 "named 'nosuchmodule'*")])
     result = run(pytester, "--dalperf-metadata", "no-colon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -69,7 +69,7 @@ class BodyRecorder:
         self.budget_marker = next((m for name in BUDGET_MARKERS
                                    if (m := item.get_closest_marker(name)) is not None), None)
 
-    def __enter__(self) -> BodyRecorder:
+    def __enter__(self) -> Self:
         self.capture.__enter__()
         return self
 
@@ -137,8 +137,8 @@ class BodyRecorder:
         capture = self.capture
         if capture.queries == 0:
             why = "".join(f"; {wire.unsupported_message(s)}" for s in sorted(capture.unsupported))
-            return [f"{marker.name}: the test body sent no statement through any SQLAlchemy "
-                    f"engine, so its limits {marker.kwargs} were checked against nothing{why}"]
+            return [(f"{marker.name}: the test body sent no statement through any SQLAlchemy "
+                    f"engine, so its limits {marker.kwargs} were checked against nothing{why}")]
         figures = Figures(queries=capture.queries, round_trips=capture.round_trips,
                           network_round_trips=capture.network_round_trips,
                           rows_fetched=capture.rows_fetched,
@@ -206,7 +206,7 @@ def relative_site(site: str | None, root: Path) -> str | None:
     """``path:line in function`` with the path relative to ``root`` when it is under it."""
     if site is None:
         return None
-    path, line = split_site(site)
+    path, _line = split_site(site)
     if path is None:
         return site
     try:

@@ -33,9 +33,9 @@ class Scaling:
     def message(self, rtt_ms: float) -> str:
         c = self.complexity
         sizes = ", ".join(map(str, c.sizes))
-        lines = [f"dalperf_scaling: the query count grows {c.verdict}: slope {c.slope:g} queries "
+        lines = [(f"dalperf_scaling: the query count grows {c.verdict}: slope {c.slope:g} queries "
                  f"per unit of size (sizes {sizes} \u2192 queries "
-                 f"{', '.join(map(str, c.queries))})"]
+                 f"{', '.join(map(str, c.queries))})")]
         for size, q, n, f, r in zip(c.sizes, c.queries, self.network_round_trips,
                                     self.rows_fetched, self.rows_returned, strict=True):
             lines.append(f"  size {size}: {q} queries, {n} network round trips \u2248 "

@@ -193,7 +193,10 @@ class _Hub:
             (dialects, "do_execute_no_params", self._do_execute_no_params),
             (dialects, "do_connect", self._do_connect),
             (pools, "connect", self._connected),
-            (pools, "connect", self._initialized),
+            # SQLAlchemy's own first-connect listener (the dialect initialisation) sits on the
+            # pool instance, after every class-level one: at class level the end of the
+            # initialisation is seen at the checkout that follows it
+            (pools, "connect" if engine is not None else "checkout", self._initialized),
             (pools, "reset", self._reset),
             (pools, "checkin", self._checkin),
         )
@@ -406,7 +409,8 @@ class _Hub:
         if dialect.server_version_info is None:
             self._initializing[id(driver)] = (end, dialect)
 
-    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry,
+                     *proxy: Any) -> None:
         driver = record.driver_connection
         initializing = self._initializing.pop(id(driver), None)
         if initializing is None:

@@ -1,60 +1,54 @@
-"""A pytest plugin (entry point ``pytest11``): query budgets inside your own test suite.
+"""The pytest plugin (entry point ``pytest11``): every test body's queries, with zero configuration.
 
-Installed with dalperf, it loads in every pytest session and does nothing until a test
-uses one of its fixtures or its marker; no server starts unless ``dalperf_database`` (or
-the default ``dalperf_engine``, which uses it) is requested.
+Installed with dalperf, it loads in every pytest session.  From the first test on, the call
+phase of every test (the body: not its fixtures' set-up and tear-down) is captured through
+every SQLAlchemy engine of the process, sync or async, created anywhere, from any thread
+(:mod:`dalperf.pytest_support.recorder`).  A test with an N+1 finding fails (``dalperf_mode =
+warn`` warns instead, ``off`` reports none), the failure naming the relationship as the code
+wrote it, where it was first triggered, the SQL and the fix to paste, with the round trips,
+the network round trips and what they cost at ``--dalperf-rtt-ms``.
 
-Fixtures:
+Markers: ``dalperf_budget(max_queries=, max_round_trips=, max_network_round_trips=,
+max_rows_fetched=, no_n_plus_one=)`` (``query_budget``: its old name),
+``dalperf_allow("Post.comments", ...)``.  Fixtures: ``dalperf_capture``,
+``dalperf_max_queries``, ``dalperf_scaling``, ``dalperf_postgres`` (a blank server for the
+user's schema), ``dalperf_postgres_fresh``, and the case-study demo ``dalperf_database`` /
+``dalperf_engine``.  Reports: ``--dalperf-json``, ``--dalperf-html``, ``--dalperf-sarif``;
+baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.
 
-- ``dalperf_database`` (session): a throwaway embedded PostgreSQL seeded with the case-study
-  data at ``--dalperf-scale`` (default 0.05) and ``--dalperf-seed``; a :class:`SeededDatabase`.
-- ``dalperf_engine`` (session): the engine whose statements are counted.  The default is a
-  sync engine on ``dalperf_database``; override it in your ``conftest.py`` to return your
-  application's ``Engine`` or ``AsyncEngine``.
-- ``query_capture``: ``with query_capture() as cap: ...`` records the block's statements
-  (a :class:`dalperf.capture.session.Capture`: ``cap.queries``, ``cap.round_trips``, ...);
-  ``query_capture(engine)`` for another engine.
-- ``assert_max_queries``: ``with assert_max_queries(3, round_trips=1): ...`` fails the test
-  when the block sends more than 3 statements, or more than 1 round trip deep.
-
-Marker: ``@pytest.mark.query_budget(max_queries=…, max_round_trips=…,
-max_rows_fetched=…, no_n_plus_one=True)`` checks the statements of the whole test body
-(the call phase: fixtures' set-up and tear-down are not counted) sent through
-``dalperf_engine``.
-
-A failure lists the captured statements grouped by fingerprint, with their counts and the
-call sites dalperf sampled (every repeated statement gets one).  Limits are validated and
-checked by :mod:`dalperf.gate.budgets`, as ``dalperf check`` does.
+This module imports nothing heavier than pytest: the capture (SQLAlchemy, psycopg, pglast)
+is imported by the first test that runs, the server modules by the first fixture that needs one.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Generator, Iterator, Mapping
+import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dalperf.errors import UsageError
-from dalperf.gate.budgets import LIMITS, Figures, breaches, check_limits, shorten_sql
+from dalperf.pytest_support import settings as options
+from dalperf.pytest_support.settings import ALLOW_MARKER, BUDGET_MARKERS
 
 if TYPE_CHECKING:
-
     from dalperf.capture import Capture
+    from dalperf.pytest_support.postgres import PostgresDatabase, PostgresServer
+    from dalperf.pytest_support.scaling import Scaling
 
 DEFAULT_SCALE = 0.05
 DEFAULT_SEED = 0
-MARKER = "query_budget"
-CAPTURE_LIMITS = ("max_queries", "max_round_trips", "max_rows_fetched", "no_n_plus_one")
-SQL_SHOWN = 240  # characters of each statement shape in a failure message
 
 AnyEngine = "Engine | AsyncEngine"
-_ARMED = pytest.StashKey[tuple[AnyEngine, dict[str, Any]]]()
+_SUITE = pytest.StashKey["Suite"]()
+_INSTALLED = pytest.StashKey[bool]()
 
 
 def _positive(text: str) -> float:
+    import argparse
+
     try:
         value = float(text)
     except ValueError:
@@ -65,7 +59,8 @@ def _positive(text: str) -> float:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("dalperf", "dalperf query budgets")
+    options.add_options(parser)
+    group = parser.getgroup("dalperf")
     group.addoption("--dalperf-scale", type=_positive, default=DEFAULT_SCALE,
                     help=f"scale of the case-study data in dalperf_database "
                          f"(default {DEFAULT_SCALE})")
@@ -74,15 +69,198 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from dalperf.pytest_support.suite import Suite
+
     config.addinivalue_line(
-        "markers", f"{MARKER}(max_queries=None, max_round_trips=None, max_rows_fetched=None, "
-        "no_n_plus_one=False): fail the test when its body, through dalperf_engine, exceeds "
-        "these limits (dalperf)")
+        "markers", "dalperf_budget(max_queries=None, max_round_trips=None, "
+        "max_network_round_trips=None, max_rows_fetched=None, no_n_plus_one=False): fail the "
+        "test when its body exceeds these limits (dalperf)")
+    config.addinivalue_line("markers", "query_budget(...): deprecated name of dalperf_budget")
+    config.addinivalue_line(
+        "markers", f'{ALLOW_MARKER}(*labels): accept these dalperf findings in this test, '
+        f'e.g. {ALLOW_MARKER}("Post.comments"); no label: all of them')
+    config.stash[_SUITE] = Suite.start(options.read(config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_INSTALLED, False):
+        from dalperf.capture import instrument
+
+        instrument.uninstall_everywhere()
+        config.stash[_INSTALLED] = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Validate every dalperf marker before anything runs: a bad one is a usage error."""
+    for item in items:
+        for marker in item.iter_markers():
+            if marker.name in (*BUDGET_MARKERS, ALLOW_MARKER):
+                options.check_marker(item.nodeid, marker.name, marker.args, marker.kwargs)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    suite = item.config.stash[_SUITE]
+    budget = any(item.get_closest_marker(name) for name in BUDGET_MARKERS)
+    if suite.settings.mode == "off" and not budget:
+        return (yield)
+    from dalperf.capture import instrument
+    from dalperf.pytest_support.recorder import BodyRecorder
+
+    if not item.config.stash.get(_INSTALLED, False):
+        instrument.install_everywhere()  # stays on for the session: no cost per test
+        item.config.stash[_INSTALLED] = True
+    if item.get_closest_marker("query_budget"):
+        warnings.warn_explicit(
+            DeprecationWarning("@pytest.mark.query_budget is now @pytest.mark.dalperf_budget"),
+            DeprecationWarning, filename=str(item.path), lineno=(item.location[1] or 0) + 1)
+    recorder = BodyRecorder(item, suite.settings, suite.accepted)
+    try:
+        with recorder:
+            outcome = yield
+    except BaseException:
+        suite.add(recorder.finish(body_failed=True)[0])
+        raise
+    record, failure = recorder.finish(body_failed=False)
+    suite.add(record)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    return outcome
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.when == "call":
+        record = item.config.stash[_SUITE].records.get(item.nodeid)
+        if record is not None:
+            record.outcome = report.outcome
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    suite = session.config.stash.get(_SUITE, None)
+    if suite is not None:
+        suite.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    suite = config.stash.get(_SUITE, None)
+    if suite is None:
+        return
+    stale = suite.stale()
+    if stale:
+        verb = "pruned" if suite.settings.update_baseline else "stale (prune with " \
+            "--dalperf-update-baseline)"
+        terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
+        for entry in stale:
+            terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
+    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path):
+        if path is not None:
+            terminalreporter.write_line(f"dalperf: wrote {path}")
 
 
 # --------------------------------------------------------------------------------------
 # Fixtures
 # --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dalperf_capture() -> Callable[..., Capture]:
+    """``with dalperf_capture() as cap: ...``: the block's statements through every engine,
+    from every thread (``dalperf_capture(engine)``: one engine, this context only)."""
+    from dalperf.capture import Capture
+
+    def capture(engine: AnyEngine | None = None) -> Capture:
+        return Capture(engine)
+    return capture
+
+
+@pytest.fixture
+def dalperf_max_queries(
+        request: pytest.FixtureRequest) -> Callable[..., AbstractContextManager[Capture]]:
+    """``with dalperf_max_queries(3, round_trips=1, network_round_trips=None, engine=None):``
+    fails the test when the block sends more (a block that sends nothing fails too)."""
+    from dalperf.capture import Capture
+    from dalperf.gate.budgets import Figures, breaches
+    from dalperf.pytest_support.recorder import figures_line, statements_by_fingerprint
+
+    rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
+
+    @contextmanager
+    def assert_max(n: int, round_trips: int | None = None, *,
+                   network_round_trips: int | None = None,
+                   engine: AnyEngine | None = None) -> Iterator[Capture]:
+        limits = {"max_queries": n, "max_round_trips": round_trips,
+                  "max_network_round_trips": network_round_trips}
+        limits = {k: v for k, v in limits.items() if v is not None}
+        for key, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                pytest.fail(f"dalperf_max_queries: {key} must be a whole number >= 0, "
+                            f"not {value!r}", pytrace=False)
+        with Capture(engine) as capture:
+            yield capture
+        if capture.queries == 0:
+            pytest.fail("dalperf_max_queries: the block sent no statement through any "
+                        "SQLAlchemy engine dalperf can see", pytrace=False)
+        found = breaches(limits, Figures(
+            queries=capture.queries, round_trips=capture.round_trips,
+            network_round_trips=capture.network_round_trips,
+            rows_fetched=capture.rows_fetched))
+        if found:
+            pytest.fail("dalperf_max_queries exceeded: " + "; ".join(b.message for b in found)
+                        + "\n  " + figures_line(capture, rtt_ms) + "\n"
+                        + statements_by_fingerprint(capture, request.config.rootpath),
+                        pytrace=False)
+    return assert_max
+
+
+@pytest.fixture
+def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
+    """``dalperf_scaling(fn, sizes=[1, 10, 50], allow="O(1)")``: run ``fn(size)`` at each
+    size and fail when the query count grows (the fitted O(n) and slope in the message)."""
+    from dalperf.pytest_support import scaling
+
+    rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
+
+    def check(fn: Callable[[int], Any], sizes: Sequence[int] = scaling.DEFAULT_SIZES, *,
+              allow: str = "O(1)") -> Scaling:
+        if allow not in scaling.ALLOWED:
+            pytest.fail(f"dalperf_scaling: allow must be one of {', '.join(scaling.ALLOWED)}, "
+                        f"not {allow!r}", pytrace=False)
+        try:
+            measured = scaling.measure(fn, list(sizes))
+        except ValueError as exc:
+            pytest.fail(f"dalperf_scaling: {exc}", pytrace=False)
+        verdict = measured.complexity.verdict
+        if verdict not in scaling.ALLOWED[:scaling.ALLOWED.index(allow) + 1]:
+            pytest.fail(measured.message(rtt_ms), pytrace=False)
+        return measured
+    return check
+
+
+@pytest.fixture(scope="session")
+def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
+    """A blank embedded PostgreSQL for this session (per xdist worker), database ``app``
+    with the schema of ``--dalperf-metadata`` or ``--dalperf-alembic``; ``.url`` is its
+    SQLAlchemy URL."""
+    from dalperf.errors import DalperfError
+    from dalperf.pytest_support.postgres import blank_server
+
+    settings = pytestconfig.stash[_SUITE].settings
+    try:
+        with blank_server(metadata=settings.metadata, alembic=settings.alembic) as server:
+            yield server
+    except DalperfError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def dalperf_postgres_fresh(dalperf_postgres: PostgresServer) -> Iterator[PostgresDatabase]:
+    """A database of its own for this test, cloned from the schema template, then dropped."""
+    with dalperf_postgres.fresh_database() as database:
+        yield database
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +275,8 @@ class SeededDatabase:
 
 @pytest.fixture(scope="session")
 def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
-    """A throwaway embedded server holding the case-study data; stopped after the session."""
+    """The case-study demo: a throwaway embedded server holding dalperf's own case-study data
+    (users, projects, renders); for your own schema use ``dalperf_postgres``."""
     from dalperf import casestudy
     from dalperf.db import urls
     from dalperf.db.embedded import running_server
@@ -114,107 +293,9 @@ def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
 
 @pytest.fixture(scope="session")
 def dalperf_engine(dalperf_database: SeededDatabase) -> Iterator[AnyEngine]:
-    """The engine counted by the marker and the default of the capture fixtures."""
+    """A sync engine on the case-study demo database."""
     from sqlalchemy import create_engine
 
     engine = create_engine(dalperf_database.sqlalchemy_url)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def query_capture(request: pytest.FixtureRequest) -> Callable[..., Capture]:
-    """``query_capture(engine=None)``: a fresh Capture for a ``with`` block."""
-    from dalperf.capture import Capture
-
-    def capture(engine: AnyEngine | None = None) -> Capture:
-        return Capture(engine if engine is not None else request.getfixturevalue("dalperf_engine"))
-    return capture
-
-
-@pytest.fixture
-def assert_max_queries(
-        request: pytest.FixtureRequest) -> Callable[..., AbstractContextManager[Capture]]:
-    """``with assert_max_queries(n, round_trips=None, engine=None): ...``"""
-    from dalperf.capture import Capture
-
-    @contextmanager
-    def assert_max(n: int, round_trips: int | None = None, *,
-                   engine: AnyEngine | None = None) -> Iterator[Capture]:
-        limits = _limits({"max_queries": n, "max_round_trips": round_trips},
-                         where="assert_max_queries")
-        with Capture(engine if engine is not None
-                     else request.getfixturevalue("dalperf_engine")) as capture:
-            yield capture
-        enforce(capture, limits, what="assert_max_queries")
-    return assert_max
-
-
-@pytest.fixture(autouse=True)
-def _dalperf_query_budget(request: pytest.FixtureRequest) -> None:
-    """Arm the marker's check for the call phase (see :func:`pytest_runtest_call`)."""
-    marker = request.node.get_closest_marker(MARKER)
-    if marker is None:
-        return
-    if marker.args:
-        pytest.fail(f"{MARKER} takes keyword arguments only, e.g. {MARKER}(max_queries=1)",
-                    pytrace=False)
-    limits = _limits(marker.kwargs, where=f"@pytest.mark.{MARKER}")
-    request.node.stash[_ARMED] = (request.getfixturevalue("dalperf_engine"), limits)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    armed = item.stash.get(_ARMED, None)
-    if armed is None:
-        return (yield)
-    from dalperf.capture import Capture
-
-    engine, limits = armed
-    with Capture(engine) as capture:
-        outcome = yield
-    enforce(capture, limits, what=f"{MARKER}")
-    return outcome
-
-
-# --------------------------------------------------------------------------------------
-# Checking a capture
-# --------------------------------------------------------------------------------------
-
-
-def _limits(raw: Mapping[str, Any], *, where: str) -> dict[str, Any]:
-    for name in raw:
-        if name in LIMITS and name not in CAPTURE_LIMITS:
-            pytest.fail(f"{where}: {name} needs many measured calls; set it as a budget for "
-                        "`dalperf run`/`dalperf check` instead", pytrace=False)
-    try:
-        return check_limits(raw, where=where)
-    except UsageError as exc:
-        problem = str(exc)
-    pytest.fail(problem, pytrace=False)
-
-
-def enforce(capture: Capture, limits: Mapping[str, Any], *, what: str) -> None:
-    """Fail the running test if ``capture`` exceeds ``limits``, listing what it sent."""
-    figures = Figures(queries=capture.queries, round_trips=capture.round_trips,
-                      rows_fetched=capture.rows_fetched,
-                      n_plus_one=tuple(asdict(g) for g in capture.n_plus_one()))
-    found = breaches(limits, figures)
-    if found:
-        pytest.fail(f"{what} exceeded: " + "; ".join(b.message for b in found) + "\n"
-                    + statements_by_fingerprint(capture), pytrace=False)
-
-
-def statements_by_fingerprint(capture: Capture) -> str:
-    """The captured statements grouped by fingerprint: count, shape, sampled call sites."""
-    sites: dict[str, dict[str, None]] = {}
-    for statement in capture.statements:
-        if statement.call_site is not None:
-            sites.setdefault(statement.fingerprint, {})[statement.call_site] = None
-    totals = capture.fingerprints()
-    lines = [(f"captured {capture.queries} statement(s), {capture.round_trips} round trip(s) "
-             f"deep, in {len(totals)} shape(s):")]
-    for total in totals:
-        lines.append(f"  {total.count:>5}x  {shorten_sql(total.sql, SQL_SHOWN)}")
-        lines.extend(f"          at {site}" for site in sites.get(total.fingerprint, ()))
-    return "\n".join(lines)

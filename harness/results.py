@@ -114,6 +114,7 @@ class Measurement:
     budget: dict[str, Any] = field(default_factory=dict)
     violations: tuple[dict[str, Any], ...] = ()
     plans: tuple[dict[str, Any], ...] = ()
+    findings: tuple[dict[str, Any], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, bool, float]:
@@ -207,7 +208,7 @@ def _measurement(data: dict[str, Any]) -> Measurement:
         values[name] = Summary(**{k: as_float(v) if k != "samples" else v
                                   for k, v in summary.items()})
     for name in ("queries_per_call", "round_trips_per_call", "fingerprints", "n_plus_one",
-                 "hidden_round_trips", "violations", "plans"):
+                 "hidden_round_trips", "violations", "plans", "findings"):
         values[name] = tuple(values.get(name, ()))
     if values.get("complexity") is not None:
         complexity = dict(values["complexity"])

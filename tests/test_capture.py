@@ -468,10 +468,36 @@ def test_async_engine_listeners_go_on_its_sync_engine(db_url: str) -> None:
     assert run_async(db_url, body)
 
 
+# process-wide: Capture(None)
+
+
+def test_capture_none_sees_every_engine_and_thread_then_takes_its_hooks_off(
+        engine: Engine, db_url: str) -> None:
+    other = create_engine(db_url)
+    try:
+        with Capture(None) as cap, Capture(engine) as own:
+            hub = instrument._everywhere
+            assert hub is not None and instrument.listeners(engine) != ()
+            attached = hub.listeners
+            fetch_name(engine, 1)
+            thread = threading.Thread(target=fetch_name, args=(other, 2))
+            thread.start()
+            thread.join()
+        assert cap.queries == 2 and own.queries == 1  # the thread is seen by the process-wide one
+        assert HiddenKind.CONNECT in hidden_kinds(cap)  # the new engine's connection, measured
+        assert not any(event.contains(target, name, fn) for target, name, fn in attached)
+        assert instrument._everywhere is None and instrument._process_sinks == ()
+        with Capture(engine) as again:  # per-engine hooks work as before afterwards
+            fetch_name(engine, 3)
+        assert again.queries == 1
+    finally:
+        other.dispose()
+
+
 # bad input and API details
 
 
-@pytest.mark.parametrize("thing", ["postgresql://user:s3cret@localhost/db", 42, None])
+@pytest.mark.parametrize("thing", ["postgresql://user:s3cret@localhost/db", 42])
 def test_capture_rejects_what_is_not_an_engine(thing: object) -> None:
     with pytest.raises(TypeError, match=f"got builtins.{type(thing).__qualname__}") as info:
         Capture(thing)  # type: ignore[arg-type]
@@ -486,7 +512,7 @@ def test_capture_rejects_a_connection(engine: Engine) -> None:
 
 def test_capture_rejects_another_driver() -> None:
     # never connected: the engine is refused for its dialect before any I/O
-    with pytest.raises(UsageError, match="not sqlite\\+pysqlite"):
+    with pytest.raises(UsageError, match="statements sent through sqlite\\+pysqlite"):
         Capture(create_engine("sqlite://"))
 
 
@@ -536,7 +562,7 @@ def test_summary_is_plain_json_with_stable_keys_and_redacted_parameters(engine: 
         conn.execute(select(items.c.id).where(items.c.name.in_(["item 1", "item 2"])))
     summary = cap.summary(statements=True)
     assert list(summary) == ["queries", "round_trips", "network_round_trips", "rows_fetched",
-                             "db_ms", "errors", "fingerprints", "n_plus_one",
+                             "db_ms", "errors", "fingerprints", "n_plus_one", "findings",
                              "hidden_round_trips", "statements"]
     assert json.loads(json.dumps(summary)) == summary
     assert (summary["queries"], summary["round_trips"], summary["rows_fetched"]) == (3, 3, 4)

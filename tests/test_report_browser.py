@@ -119,3 +119,43 @@ def test_hostile_report_runs_no_script(results: Results, browser: BrowserContext
     assert watched.dialogs == [] and watched.errors == []
     assert watched.page.locator("script").count() == 0
     assert XSS in watched.page.inner_text("#summary")  # shown as text, not run
+
+
+def test_pytest_suite_report_sorts_in_a_real_browser(browser: BrowserContext,
+                                                     tmp_path: Path) -> None:
+    from dalperf.pytest_support.recorder import TestRecord
+    from dalperf.pytest_support.settings import Settings
+    from dalperf.pytest_support.suite import Suite
+
+    suite = Suite(settings=Settings(thresholds={}, rtt_ms=20.0))
+    finding = {"kind": "lazy-load", "label": XSS, "count": 20, "objects": 20,
+               "call_site": "app.py:3 in f", "sql": "SELECT 1", "fix": f"selectinload({XSS})",
+               "message": "m", "db_ms": 1.0, "status": "new", "file": "app.py", "line": 3}
+    for name, queries, findings in (("test_b", 26, [finding]), ("test_a", 2, []),
+                                    ("test_c", 9, [])):
+        suite.add(TestRecord(test=f"t.py::{name}", queries=queries, round_trips=queries,
+                             network_round_trips=queries + 2, rows_fetched=queries,
+                             db_ms=1.5, findings=findings,
+                             slowest=[{"sql": "SELECT 1", "ms": 0.5, "call_site": None}],
+                             unsupported=[]))
+    report = tmp_path / "suite.html"
+    report.write_text(suite.html())
+    watched = Watched(browser)
+    watched.open(report)
+    page = watched.page
+    assert watched.errors == [] and watched.dialogs == []
+    assert watched.requests == [report.resolve().as_uri()]
+
+    def order() -> list[str]:
+        return page.eval_on_selector_all("#tests tbody tr",
+                                         "rows => rows.map(r => r.cells[0].textContent.trim())")
+
+    assert order() == ["t.py::test_b", "t.py::test_a", "t.py::test_c"]
+    page.click("#tests th:nth-child(3)")  # queries, descending first
+    assert order() == ["t.py::test_b", "t.py::test_c", "t.py::test_a"]
+    page.click("#tests th:nth-child(3)")
+    assert order() == ["t.py::test_a", "t.py::test_c", "t.py::test_b"]
+    page.click("#tests th:nth-child(1)")
+    assert order() == ["t.py::test_c", "t.py::test_b", "t.py::test_a"]
+    assert page.locator("#tests tbody tr").nth(1).locator("td").nth(5).inner_text() == "560"
+    assert XSS in page.inner_text("#tests")  # shown as text, never run

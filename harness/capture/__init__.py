@@ -12,22 +12,26 @@ Modules: :mod:`~dalperf.capture.instrument` hooks SQLAlchemy's dialect,
 :mod:`~dalperf.capture.depth` computes the critical path, :mod:`~dalperf.capture.callsite`
 finds the application frame, :mod:`~dalperf.capture.fingerprint` normalises statements,
 :mod:`~dalperf.capture.records` holds what one statement was, and
-:mod:`~dalperf.capture.findings` turns statements into totals and N+1 findings;
+:mod:`~dalperf.capture.orm` tags what the ORM was loading,
+:mod:`~dalperf.capture.findings` turns statements into totals, N+1 groups and findings;
 :mod:`~dalperf.capture.session` ties them together as :class:`Capture`.
 """
 
-from dalperf.capture.findings import FingerprintTotal, NPlusOne
+from dalperf.capture.findings import Finding, FindingKind, FingerprintTotal, NPlusOne, Thresholds
 from dalperf.capture.fingerprint import fingerprint
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, Statement
 from dalperf.capture.session import Capture, bind_context, captured, suspended
 
 __all__ = [
     "Capture",
+    "Finding",
+    "FindingKind",
     "FingerprintTotal",
     "HiddenKind",
     "HiddenRoundTrip",
     "NPlusOne",
     "Statement",
+    "Thresholds",
     "bind_context",
     "captured",
     "fingerprint",

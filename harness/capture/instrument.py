@@ -34,6 +34,15 @@ Sources, each giving a measured interval (``time.monotonic_ns``):
 
 Hooks go on the engine's dialect and pool, which an ``engine.execution_options(...)`` copy
 shares; captures normalise such copies to the engine they came from.
+
+Process-wide mode (:func:`install_everywhere`, used by the pytest plugin and by
+``Capture(None)``): the same hooks go on the ``Dialect`` and ``Pool`` classes instead, so
+every engine of the process is seen, created before or after, sync or async, and the
+dialect of each statement is wrapped on first sight.  Process-wide sinks
+(:func:`add_process_sink`) receive every statement from every thread; per-engine
+captures keep working, served by the class-level hooks (a per-engine hub would shadow
+them).  ORM executions are tagged by :mod:`dalperf.capture.orm`; the tag reaches the hooks
+through the statement's execution options and is stored in the record.
 """
 
 from __future__ import annotations
@@ -46,9 +55,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, PoolResetState
 
-from dalperf.capture import wire
+from dalperf.capture import orm, wire
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import shape
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
@@ -71,19 +80,24 @@ class Sink(Protocol):
     method call per statement and capture is a measurable part of the overhead budget.
     """
 
-    engine: Engine
+    dialect: Dialect | None  # the engine's dialect; None: every engine (process-wide)
     statement_rows: list[StatementRow]
     hidden_records: list[HiddenRoundTrip]
     executions: dict[str, int]  # fingerprint -> executions so far, for call-site sampling
+    unsupported: set[str]  # "dialect+driver" of statements seen but not measured
 
 
 ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", default=())
 
 Listener = tuple[Any, str, Callable[..., Any]]
+_EXECUTE, _EXECUTEMANY, _NO_PARAMS = range(3)
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
 _hubs_lock = threading.Lock()
+_everywhere: _Hub | None = None  # the class-level hub, while process-wide mode is on
+_everywhere_users = 0
+_process_sinks: tuple[Sink, ...] = ()  # sinks that see every thread's statements
 
 
 def attach(engine: Engine) -> None:
@@ -92,7 +106,8 @@ def attach(engine: Engine) -> None:
         hub = _hubs.get(engine)
         if hub is None:
             hub = _hubs[engine] = _Hub(engine)
-            hub.attach()
+            if _everywhere is None:
+                hub.attach()
         hub.users += 1
 
 
@@ -103,7 +118,52 @@ def detach(engine: Engine) -> None:
         hub.users -= 1
         if hub.users == 0:
             del _hubs[engine]
-            hub.detach()
+            if hub.attached:
+                hub.detach()
+
+
+def install_everywhere() -> None:
+    """Turn process-wide mode on (hooks on the classes); every call needs an
+    :func:`uninstall_everywhere`."""
+    global _everywhere, _everywhere_users
+    with _hubs_lock:
+        if _everywhere is None:
+            for hub in _hubs.values():  # the class-level hooks serve their captures now
+                if hub.attached:
+                    hub.detach()
+            _everywhere = _Hub(None)
+            _everywhere.attach()
+        _everywhere_users += 1
+
+
+def uninstall_everywhere() -> None:
+    """Undo one :func:`install_everywhere`; the last one takes the class-level hooks off."""
+    global _everywhere, _everywhere_users
+    with _hubs_lock:
+        _everywhere_users -= 1
+        if _everywhere_users == 0 and _everywhere is not None:
+            _everywhere.detach()
+            _everywhere = None
+            for hub in _hubs.values():
+                hub.attach()
+
+
+def add_process_sink(sink: Sink) -> None:
+    """``sink`` receives every statement of every thread until :func:`remove_process_sink`."""
+    global _process_sinks
+    with _hubs_lock:
+        _process_sinks = (*_process_sinks, sink)
+
+
+def remove_process_sink(sink: Sink) -> None:
+    global _process_sinks
+    with _hubs_lock:
+        _process_sinks = tuple(s for s in _process_sinks if s is not sink)
+
+
+def recording() -> bool:
+    """Whether any capture would record a statement sent from here now."""
+    return bool(_process_sinks or ACTIVE.get())
 
 
 def listeners(engine: Engine) -> tuple[Listener, ...]:
@@ -114,86 +174,123 @@ def listeners(engine: Engine) -> tuple[Listener, ...]:
 
 
 class _Hub:
-    """The hooks of one engine and the state they carry between paired events."""
+    """The hooks of one engine (or, with ``engine=None``, of every engine) and the state
+    they carry between paired events."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine | None) -> None:
         self.users = 0
-        dialect = self._dialect = engine.dialect
-        # SQLAlchemy's asyncio adapter wraps psycopg's cursor, keeping it in ``_cursor``
-        self._is_async = dialect.is_async
-        self._execute: _DriverCall = dialect.do_execute
-        self._executemany: _DriverCall = dialect.do_executemany
-        self._execute_no_params: _DriverCall = (
-            lambda cursor, statement, parameters, context:
-            dialect.do_execute_no_params(cursor, statement, context))
-        self._connecting: dict[int, int] = {}  # id(record) -> start of the driver's connect
-        self._initializing: dict[int, int] = {}  # id(driver connection) -> start of initialisation
+        self.attached = False
+        self._dialect = engine.dialect if engine is not None else None
+        dialects: Any = self._dialect if engine is not None else Dialect
+        pools: Any = engine.pool if engine is not None else Pool
+        # id(record) -> (start of the driver's connect, dialect)
+        self._connecting: dict[int, tuple[int, Dialect]] = {}
+        # id(driver connection) -> (start of initialisation, dialect)
+        self._initializing: dict[int, tuple[int, Dialect]] = {}
         self._resetting: set[int] = set()  # id(driver connection) the pool is about to reset
         self.listeners: tuple[Listener, ...] = (
-            (dialect, "do_execute", self._do_execute),
-            (dialect, "do_executemany", self._do_executemany),
-            (dialect, "do_execute_no_params", self._do_execute_no_params),
-            (dialect, "do_connect", self._do_connect),
-            (engine.pool, "connect", self._connected),
-            (engine.pool, "connect", self._initialized),
-            (engine.pool, "reset", self._reset),
-            (engine.pool, "checkin", self._checkin),
+            (dialects, "do_execute", self._do_execute),
+            (dialects, "do_executemany", self._do_executemany),
+            (dialects, "do_execute_no_params", self._do_execute_no_params),
+            (dialects, "do_connect", self._do_connect),
+            (pools, "connect", self._connected),
+            # SQLAlchemy's own first-connect listener (the dialect initialisation) sits on the
+            # pool instance, after every class-level one: at class level the end of the
+            # initialisation is seen at the checkout that follows it
+            (pools, "connect" if engine is not None else "checkout", self._initialized),
+            (pools, "reset", self._reset),
+            (pools, "checkin", self._checkin),
         )
+        self._wrapped: list[Dialect] = []
 
     def attach(self) -> None:
         for target, name, fn in self.listeners:
             # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
             event.listen(target, name, fn, insert=fn == self._connected)
-        dialect = self._dialect
-        originals = {name: getattr(dialect, name) for name in _WRAPPED}
-        dialect.do_commit = self._wrap(originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
-        dialect.do_rollback = self._wrap(originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
-        dialect.do_ping = self._wrap(originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+        orm.install()
+        if self._dialect is not None:
+            self._wrap_dialect(self._dialect)
+        self.attached = True
 
     def detach(self) -> None:
-        for name in _WRAPPED:
-            vars(self._dialect).pop(name, None)
+        for dialect in self._wrapped:
+            for name in _WRAPPED:
+                vars(dialect).pop(name, None)
+        self._wrapped.clear()
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
+        orm.uninstall()
+        self.attached = False
 
-    def _sinks(self) -> tuple[Sink, ...]:
+    def _wrap_dialect(self, dialect: Dialect) -> None:
+        """Measure ``dialect``'s COMMIT, ROLLBACK and ping (instance attributes, removed
+        on detach)."""
+        if "do_commit" in vars(dialect):
+            return
+        originals = {name: getattr(dialect, name) for name in _WRAPPED}
+        dialect.do_commit = self._wrap(dialect, originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
+        dialect.do_rollback = self._wrap(dialect, originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
+        dialect.do_ping = self._wrap(dialect, originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+        self._wrapped.append(dialect)
+
+    def _sinks(self, dialect: Dialect) -> tuple[Sink, ...]:
         active = ACTIVE.get()
+        process = _process_sinks
         if not active:
-            return active
-        if len(active) == 1:
-            return active if active[0].engine is self.engine else ()
-        return tuple(sink for sink in active if sink.engine is self.engine)
+            if len(process) == 1 and process[0].dialect is None:
+                return process
+            if not process:
+                return active
+        return tuple(sink for sink in (*active, *process)
+                     if sink.dialect is None or sink.dialect is dialect)
 
     # statements (the hot path: every statement of a benchmark goes through here)
 
     def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        sinks = self._sinks()
+        dialect = context.dialect
+        sinks = self._sinks(dialect)
         if sinks:
-            self._measure(sinks, self._execute, cursor, statement, parameters, context, False)
+            self._measure(sinks, dialect, _EXECUTE, cursor, statement, parameters, context)
         return bool(sinks)  # True: the statement has been executed here
 
     def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
                         context: Any) -> bool:
-        sinks = self._sinks()
+        dialect = context.dialect
+        sinks = self._sinks(dialect)
         if sinks:
-            self._measure(sinks, self._executemany, cursor, statement, parameters, context, True)
+            self._measure(sinks, dialect, _EXECUTEMANY, cursor, statement, parameters, context)
         return bool(sinks)
 
     def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
-        sinks = self._sinks()
+        dialect = context.dialect
+        sinks = self._sinks(dialect)
         if sinks:
-            self._measure(sinks, self._execute_no_params, cursor, statement, None, context,
-                          False)
+            self._measure(sinks, dialect, _NO_PARAMS, cursor, statement, None, context)
         return bool(sinks)
 
-    def _measure(self, sinks: tuple[Sink, ...], call: _DriverCall, cursor: Any, sql: str,
-                 parameters: Any, context: Any, executemany: bool) -> None:
-        raw = cursor._cursor if self._is_async else cursor
+    def _measure(self, sinks: tuple[Sink, ...], dialect: Any, how: int, cursor: Any, sql: str,
+                 parameters: Any, context: Any) -> None:
+        if how == _EXECUTE:
+            call: _DriverCall = dialect.do_execute
+        elif how == _EXECUTEMANY:
+            call = dialect.do_executemany
+        else:
+            def call(cursor: Any, sql: str, parameters: Any, context: Any) -> Any:
+                return dialect.do_execute_no_params(cursor, sql, context)
+        if dialect.driver not in wire.SUPPORTED_DRIVERS or dialect.name != "postgresql":
+            for sink in sinks:
+                sink.unsupported.add(f"{dialect.name}+{dialect.driver}")
+            call(cursor, sql, parameters, context)
+            return
+        if "do_commit" not in vars(dialect):
+            self._wrap_dialect(dialect)  # an engine that connected before the hooks went on
+        raw = cursor._cursor if dialect.is_async else cursor
         driver = raw.connection
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
+        tag = context.execution_options.get(orm.TAG)
+        executemany = how == _EXECUTEMANY
         begins = wire.sends_begin(driver)
         prepared = wire.prepared_statements(driver)
         start = monotonic_ns()
@@ -201,15 +298,15 @@ class _Hub:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
             self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
-                         describe(exc), begins, prepared)
+                         describe(exc), begins, prepared, tag)
             raise
         end = monotonic_ns()
         self._record(sinks, sql, parameters, start, end, driver, wire.rows_fetched(raw),
-                     executemany, None, begins, prepared)
+                     executemany, None, begins, prepared, tag)
 
     def _record(self, sinks: tuple[Sink, ...], sql: str, parameters: Any, start: int, end: int,
                 driver: Any, rows: int, executemany: bool, error: str | None, begins: bool,
-                prepared_before: int) -> None:
+                prepared_before: int, tag: Any) -> None:
         connection = id(driver)
         prepared_after = wire.prepared_statements(driver)
         if begins or prepared_after > prepared_before:
@@ -238,21 +335,24 @@ class _Hub:
             # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated fingerprint
             # gets a call site, at a cost that grows with the log of the count
             sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
+            # an ORM load's first statement: the findings name where it was triggered
+            sample = sample or (tag is not None and seen == 1)
         row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
-                             fingerprint, call_site() if sample else None)
+                             fingerprint, call_site() if sample else None, tag)
         for sink in sinks:
             sink.statement_rows.append(row)
 
     # the dialect's transaction and ping calls
 
-    def _wrap(self, original: Callable[[Any], Any], kind: HiddenKind) -> Callable[[Any], Any]:
+    def _wrap(self, dialect: Dialect, original: Callable[[Any], Any],
+              kind: HiddenKind) -> Callable[[Any], Any]:
         def measured(dbapi_connection: Any) -> Any:
-            sinks = self._sinks()
+            sinks = self._sinks(dialect)
             if not sinks:
                 return original(dbapi_connection)
             driver = (dbapi_connection.driver_connection
                       if isinstance(dbapi_connection, PoolProxiedConnection)
-                      else self._dialect.get_driver_connection(dbapi_connection))
+                      else dialect.get_driver_connection(dbapi_connection))
             if id(driver) in self._initializing:
                 return original(dbapi_connection)  # part of the dialect initialisation
             resetting = id(driver) in self._resetting
@@ -276,7 +376,7 @@ class _Hub:
 
     def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
                state: PoolResetState) -> None:
-        if state.asyncio_safe and not state.transaction_was_reset and self._sinks():
+        if state.asyncio_safe and not state.transaction_was_reset and recording():
             self._resetting.add(id(record.driver_connection))
 
     def _checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -288,14 +388,18 @@ class _Hub:
 
     def _do_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
                     cargs: list[Any], cparams: dict[str, Any]) -> None:
-        if record is not None and self._sinks():
-            self._connecting[id(record)] = monotonic_ns()
+        if record is not None and dialect.driver in wire.SUPPORTED_DRIVERS and self._sinks(dialect):
+            self._wrap_dialect(dialect)
+            self._connecting[id(record)] = (monotonic_ns(), dialect)
 
     def _connected(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         end = monotonic_ns()
-        start = self._connecting.pop(id(record), None)
-        sinks = self._sinks()
-        if start is None or not sinks:
+        connecting = self._connecting.pop(id(record), None)
+        if connecting is None:
+            return
+        start, dialect = connecting
+        sinks = self._sinks(dialect)
+        if not sinks:
             return
         driver = record.driver_connection
         _deliver_hidden(sinks, HiddenRoundTrip(
@@ -303,19 +407,23 @@ class _Hub:
             round_trips=wire.connect_round_trips(driver)))
         # SQLAlchemy runs the first connection's listeners under a mutex, so only the
         # connection that is about to initialise the dialect sees it uninitialised here
-        if self._dialect.server_version_info is None:
-            self._initializing[id(driver)] = end
+        if dialect.server_version_info is None:
+            self._initializing[id(driver)] = (end, dialect)
 
-    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry,
+                     *proxy: Any) -> None:
         driver = record.driver_connection
-        start = self._initializing.pop(id(driver), None)
-        sinks = self._sinks()
-        if start is None or not sinks:
+        initializing = self._initializing.pop(id(driver), None)
+        if initializing is None:
+            return
+        start, dialect = initializing
+        sinks = self._sinks(dialect)
+        if not sinks:
             return
         trips = _INITIALIZE_QUERIES
         if not driver.autocommit:
             trips += _INITIALIZE_TRANSACTION
-        if getattr(self._dialect, "use_native_hstore", False):
+        if getattr(dialect, "use_native_hstore", False):
             trips += _INITIALIZE_HSTORE_LOOKUP
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),

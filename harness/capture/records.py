@@ -60,14 +60,16 @@ class Statement:
     error: str | None
     fingerprint: str
     call_site: str | None
+    orm: Any = None  # what the ORM was loading (dalperf.capture.orm.Tag), None for other SQL
 
     @property
     def duration_ms(self) -> float:
         return (self.end_ns - self.start_ns) / NS_PER_MS
 
 
-# sql, parameters, start_ns, end_ns, connection, rows, executemany, error, fingerprint, call_site
-StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str, str | None]
+# sql, parameters, start_ns, end_ns, connection, rows, executemany, error, fingerprint, call_site,
+# orm
+StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str, str | None, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,11 @@ measured intervals, so on a local server statements that a slow network would ma
 overlap may come out sequential when they are very short; with an injected latency, or
 statements that take time, the figures are exact.
 
+``Capture(None)`` records every engine of the process, from every thread (the hooks go on
+SQLAlchemy's classes, :func:`dalperf.capture.instrument.install_everywhere`): what the pytest
+plugin uses for a test body.  Statements through a driver dalperf does not model are
+counted in :attr:`Capture.unsupported` instead (their names), never measured wrongly.
+
 A capture needs PostgreSQL through psycopg 3, whose wire behaviour the hidden-round-trip
 counts model (:mod:`dalperf.capture.wire`).  Not counted: the FETCH round trips of server-side
 cursors (``stream_results``), whose rows are not in ``rows_fetched`` either; work sent
@@ -46,9 +51,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dalperf.capture import instrument
+from dalperf.capture import instrument, wire
 from dalperf.capture.depth import Span, critical_path
-from dalperf.capture.findings import FingerprintTotal, NPlusOne, fingerprint_totals, n_plus_one
+from dalperf.capture.findings import (
+    Finding,
+    FingerprintTotal,
+    NPlusOne,
+    Thresholds,
+    detect,
+    fingerprint_totals,
+    n_plus_one,
+)
 from dalperf.capture.records import (
     NS_PER_MS,
     HiddenRoundTrip,
@@ -59,7 +72,7 @@ from dalperf.capture.records import (
 )
 from dalperf.errors import UsageError
 
-SUPPORTED_DRIVERS = frozenset({"psycopg", "psycopg_async"})
+SUPPORTED_DRIVERS = wire.SUPPORTED_DRIVERS
 MS_DIGITS = 3
 
 P = ParamSpec("P")
@@ -73,13 +86,15 @@ class Capture:
     the block ends.
     """
 
-    def __init__(self, engine: Engine | AsyncEngine) -> None:
-        self.engine = _sync_engine(engine)
+    def __init__(self, engine: Engine | AsyncEngine | None) -> None:
+        self.engine = _sync_engine(engine) if engine is not None else None
+        self.dialect = self.engine.dialect if self.engine is not None else None
         self.started_ns: int | None = None
         # filled by the hooks (instrument.Sink)
         self.statement_rows: list[StatementRow] = []
         self.hidden_records: list[HiddenRoundTrip] = []
         self.executions: dict[str, int] = {}
+        self.unsupported: set[str] = set()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._build_lock = threading.Lock()
         self._token: Token[tuple[instrument.Sink, ...]] | None = None
@@ -87,13 +102,21 @@ class Capture:
     def __enter__(self) -> Self:
         if self.started_ns is not None:
             raise UsageError("a Capture records once; create a new one for each block")
+        self.started_ns = monotonic_ns()
+        if self.engine is None:
+            instrument.install_everywhere()
+            instrument.add_process_sink(self)
+            return self
         instrument.attach(self.engine)
         self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
-        self.started_ns = monotonic_ns()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self.engine is None:
+            instrument.remove_process_sink(self)
+            instrument.uninstall_everywhere()
+            return
         try:
             if self._token is not None:
                 instrument.ACTIVE.reset(self._token)
@@ -152,6 +175,11 @@ class Capture:
     def n_plus_one(self) -> list[NPlusOne]:
         return n_plus_one(self._built())
 
+    def findings(self, thresholds: Thresholds | None = None) -> list[Finding]:
+        """The ORM-aware findings (lazy loads, repeated statements, column reloads, write
+        loops), worst first; see :mod:`dalperf.capture.findings`."""
+        return detect(self._built(), thresholds or Thresholds())
+
     def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).
 
@@ -179,6 +207,7 @@ class Capture:
                  "call_site": g.call_site}
                 for g in self.n_plus_one()
             ],
+            "findings": [f.to_dict() for f in self.findings()],
             "hidden_round_trips": [
                 {"kind": kind, "count": hidden_counts[kind], "round_trips": hidden_trips[kind]}
                 for kind in sorted(hidden_counts)
@@ -282,8 +311,5 @@ def _sync_engine(engine: object) -> Engine:
         )
     dialect = engine.dialect
     if dialect.name != "postgresql" or dialect.driver not in SUPPORTED_DRIVERS:
-        raise UsageError(
-            f"Capture supports PostgreSQL through psycopg 3 (postgresql+psycopg://), "
-            f"not {dialect.name}+{dialect.driver}"
-        )
+        raise UsageError(wire.unsupported_message(f"{dialect.name}+{dialect.driver}"))
     return engine

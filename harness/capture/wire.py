@@ -37,6 +37,14 @@ import psycopg
 from psycopg import pq
 
 PIPELINED_EXECUTEMANY = psycopg.Pipeline.is_supported()
+SUPPORTED_DRIVERS = frozenset({"psycopg", "psycopg_async"})  # SQLAlchemy's driver names
+
+
+def unsupported_message(seen: str) -> str:
+    """One line saying that statements through ``seen`` ("dialect+driver") were not measured."""
+    names = ", ".join(f"postgresql+{d}" for d in sorted(SUPPORTED_DRIVERS))
+    return (f"dalperf measures PostgreSQL through psycopg 3 ({names}); statements sent "
+            f"through {seen} were not captured")
 
 _IDLE = pq.TransactionStatus.IDLE
 _PASSWORD_ROUND_TRIPS = 2

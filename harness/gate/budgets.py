@@ -5,6 +5,7 @@ A budget is a set of *limits*, each ``None`` (not checked) or a value:
 ==================  =========  =====================================================
 ``max_queries``     int >= 0   statements sent by the worst call
 ``max_round_trips`` int >= 0   depth: the longest chain of queries that did not overlap
+``max_network_round_trips`` int >= 0  depth counting hidden BEGIN/COMMIT/connect round trips
 ``max_rows_fetched`` int >= 0  rows the server sent back in the worst call
 ``p95_ms``          number>=0  95th percentile of the wall time per call
 ``no_n_plus_one``   bool       ``true``: no fingerprint repeated with varying parameters
@@ -65,7 +66,7 @@ GATED_BY_DEFAULT = "optimized"  # the variant the checklist's defaults apply to
 PYPROJECT = "pyproject.toml"
 SQL_IN_MESSAGE = 160  # characters of a statement quoted in a one-line message
 
-COUNT_LIMITS = ("max_queries", "max_round_trips", "max_rows_fetched")
+COUNT_LIMITS = ("max_queries", "max_round_trips", "max_network_round_trips", "max_rows_fetched")
 SEQ_SCAN_LIMIT = "no_seq_scan_over_rows"
 LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
 LOAD_TABLE = "load"  # [load.<variant>]: limits on a load test's figures
@@ -122,6 +123,7 @@ class Budget:
 
     max_queries: int | None = DEFAULT_MAX_QUERIES
     max_round_trips: int | None = None
+    max_network_round_trips: int | None = None
     max_rows_fetched: int | None = None
     p95_ms: float | None = DEFAULT_P95_MS
     no_n_plus_one: bool = True
@@ -150,6 +152,7 @@ class Figures:
     queries: int
     round_trips: int
     rows_fetched: int
+    network_round_trips: int = 0
     p95_ms: float | None = None
     n_plus_one: tuple[Mapping[str, Any], ...] = ()
     complexity: str | None = None
@@ -168,9 +171,9 @@ class Breach:
 
 
 _FIGURE_OF = {"max_queries": "queries", "max_round_trips": "round_trips",
-              "max_rows_fetched": "rows_fetched"}
+              "max_network_round_trips": "network_round_trips", "max_rows_fetched": "rows_fetched"}
 _NOUN = {"max_queries": "queries", "max_round_trips": "round trips (depth)",
-         "max_rows_fetched": "rows fetched"}
+         "max_network_round_trips": "network round trips", "max_rows_fetched": "rows fetched"}
 
 
 def breaches(limits: Mapping[str, Any], figures: Figures) -> list[Breach]:

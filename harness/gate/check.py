@@ -242,7 +242,7 @@ def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list
         return []
     m = measurement
     figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
-                      p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
+                      network_round_trips=m.network_round_trips, p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
                       complexity=m.complexity.verdict if m.complexity else None,
                       seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
     limits = effective_limits(m, budgets)

@@ -55,7 +55,6 @@ from datetime import UTC, datetime
 from time import perf_counter_ns
 from typing import Any
 
-import numpy as np
 import psycopg
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
@@ -63,6 +62,7 @@ from sqlalchemy import exc as sa_exc
 from dalperf.capture.session import Capture
 from dalperf.db import urls
 from dalperf.errors import DalperfError, DatabaseUnreachable, RunAborted, RunInterrupted, describe
+from dalperf.measure.complexity import fit_complexity
 from dalperf.measure.config import RunConfig
 from dalperf.measure.equivalence import mismatch_report
 from dalperf.measure.scenario import (
@@ -80,7 +80,6 @@ from dalperf.results import Complexity, Failure, Measurement, Results
 from dalperf.stats import Summary
 from dalperf.version import installed_version
 
-LINEAR_FIT_R2 = 0.98
 NS_PER_MS = 1_000_000
 PROBE_TIMEOUT_S = 5
 # what the driver raises when the server may have gone; a probe connection tells
@@ -340,25 +339,6 @@ async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
             if name not in ledger.errors}
 
 
-def fit_complexity(sizes: Sequence[int], queries: Sequence[int]) -> Complexity:
-    """``O(1)`` when the count does not change with size, ``O(n)`` when it grows on a line.
-
-    Anything else (a count that shrinks, or grows but not linearly) is reported as
-    ``irregular`` with the fitted slope, rather than forced into one of the two.
-    """
-    x = np.asarray(sizes, dtype=float)
-    y = np.asarray(queries, dtype=float)
-    slope, intercept = (float(v) for v in np.polyfit(x, y, 1))
-    if np.ptp(y) == 0:
-        verdict = "O(1)"
-    else:
-        residual = float(np.sum((y - (slope * x + intercept)) ** 2))
-        total = float(np.sum((y - y.mean()) ** 2))
-        verdict = "O(n)" if slope > 0 and 1 - residual / total >= LINEAR_FIT_R2 else "irregular"
-    return Complexity(verdict=verdict, slope=round(slope, 4), intercept=round(intercept, 4),
-                      sizes=tuple(int(s) for s in sizes), queries=tuple(int(q) for q in queries))
-
-
 def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
                  config: RunConfig, *, rows_returned: int, equivalent: bool | None,
                  error: str | None, complexity: Complexity | None,
@@ -382,6 +362,7 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
         wall_ms=Summary.of([c.wall_ms for c in calls]),
         fingerprints=tuple(first.get("fingerprints", ())),
         n_plus_one=tuple(first.get("n_plus_one", ())),
+        findings=tuple(first.get("findings", ())),
         hidden_round_trips=tuple(first.get("hidden_round_trips", ())),
         equivalent=equivalent,
         error=error,

@@ -100,6 +100,11 @@ class OperationView:
     def n_plus_one(self) -> list[tuple[str, dict[str, Any]]]:
         return [(v.name, finding) for v in self.variants for finding in v.measurement.n_plus_one]
 
+    @property
+    def findings(self) -> list[tuple[str, dict[str, Any]]]:
+        """The ORM-aware findings (:mod:`dalperf.capture.findings`) of every variant."""
+        return [(v.name, finding) for v in self.variants for finding in v.measurement.findings]
+
 
 def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
             baseline: str | None = None, load: LoadResults | None = None) -> dict[str, Any]:

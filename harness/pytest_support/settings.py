@@ -1,0 +1,191 @@
+"""The plugin's options and ini keys, read and validated once per session.
+
+Everything here is standard library only: it runs at ``pytest_configure`` in every session,
+so it must stay as light as the plugin module.  A bad value is a :class:`pytest.UsageError`
+naming the option (pytest prints it on one line and exits with code 4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODES = ("fail", "warn", "off")
+DEFAULT_MODE = "fail"
+DEFAULT_RTT_MS = 1.0
+# ini key -> (default, what it counts); see dalperf.capture.findings.Thresholds
+THRESHOLDS = {
+    "dalperf_relationship_threshold": (2, "different parents lazy-loading one relationship"),
+    "dalperf_column_load_threshold": (5, "different objects reloading columns one at a time"),
+    "dalperf_repeat_threshold": (5, "runs of one SELECT (Core, text(), ORM query)"),
+    "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
+}
+BUDGET_MARKERS = ("dalperf_budget", "query_budget")  # query_budget: the old name, deprecated
+ALLOW_MARKER = "dalperf_allow"
+MARKER_LIMITS = ("max_queries", "max_round_trips", "max_network_round_trips", "max_rows_fetched",
+                 "no_n_plus_one")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What the session was asked to do, validated."""
+
+    mode: str = DEFAULT_MODE
+    rtt_ms: float = DEFAULT_RTT_MS
+    thresholds: dict[str, int]
+    ignore: tuple[str, ...] = ()
+    baseline: Path | None = None
+    update_baseline: bool = False
+    json_path: Path | None = None
+    html_path: Path | None = None
+    sarif_path: Path | None = None
+    metadata: str | None = None
+    alembic: Path | None = None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The command-line options and ini keys (``[tool.pytest.ini_options]``)."""
+    group = parser.getgroup("dalperf", "dalperf: query findings and budgets")
+    group.addoption("--dalperf-mode", choices=MODES, default=None,
+                    help="fail (default): a test with a finding fails; warn: it warns; "
+                         "off: no findings (markers and fixtures still check)")
+    group.addoption("--dalperf-rtt-ms", default=None, metavar="MS",
+                    help=f"round-trip time the failure messages price the network round "
+                         f"trips at (default {DEFAULT_RTT_MS:g})")
+    group.addoption("--dalperf-baseline", default=None, metavar="FILE",
+                    help="JSON file of accepted findings: only new findings fail")
+    group.addoption("--dalperf-update-baseline", action="store_true", default=False,
+                    help="write the findings of the tests that ran into --dalperf-baseline "
+                         "(stale entries pruned)")
+    group.addoption("--dalperf-json", default=None, metavar="FILE",
+                    help="write a JSON report of every test's queries and findings")
+    group.addoption("--dalperf-html", default=None, metavar="FILE",
+                    help="write an HTML report (sortable table per test)")
+    group.addoption("--dalperf-sarif", default=None, metavar="FILE",
+                    help="write the findings as SARIF 2.1.0 (code scanning)")
+    group.addoption("--dalperf-metadata", default=None, metavar="MODULE:ATTR",
+                    help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
+    group.addoption("--dalperf-alembic", default=None, metavar="INI",
+                    help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini")
+    parser.addini("dalperf_mode", f"fail | warn | off (default {DEFAULT_MODE})", default=None)
+    parser.addini("dalperf_rtt_ms", f"RTT in ms for the messages (default {DEFAULT_RTT_MS:g})",
+                  default=None)
+    parser.addini("dalperf_ignore", "findings never reported: one pattern a line, "
+                  "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
+                  type="linelist", default=[])
+    parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
+    for name, (default, what) in THRESHOLDS.items():
+        parser.addini(name, f"{what} from which dalperf reports (default {default})",
+                      default=None)
+
+
+def read(config: pytest.Config) -> Settings:
+    """The validated settings of this session; :class:`pytest.UsageError` on a bad value."""
+    mode = config.getoption("dalperf_mode") or _ini(config, "dalperf_mode") or DEFAULT_MODE
+    if mode not in MODES:
+        raise pytest.UsageError(f"dalperf_mode: must be one of {', '.join(MODES)}, not {mode!r}")
+    rtt_text = config.getoption("dalperf_rtt_ms") or _ini(config, "dalperf_rtt_ms")
+    rtt_ms = _number(rtt_text, "--dalperf-rtt-ms") if rtt_text is not None else DEFAULT_RTT_MS
+    thresholds = {}
+    for name, (default, _) in THRESHOLDS.items():
+        raw = _ini(config, name)
+        thresholds[name] = _whole(raw, name) if raw is not None else default
+    baseline_text = config.getoption("dalperf_baseline") or _ini(config, "dalperf_baseline")
+    baseline = Path(baseline_text) if baseline_text else None
+    update = bool(config.getoption("dalperf_update_baseline"))
+    if update and baseline is None:
+        raise pytest.UsageError("--dalperf-update-baseline: needs --dalperf-baseline FILE")
+    if baseline is not None:
+        if update:
+            _writable(baseline, "--dalperf-baseline")
+        elif not baseline.is_file():
+            raise pytest.UsageError(f"--dalperf-baseline: {baseline} does not exist "
+                                    "(write it with --dalperf-update-baseline)")
+    paths = {}
+    for option in ("json", "html", "sarif"):
+        text = config.getoption(f"dalperf_{option}")
+        paths[option] = _writable(Path(text), f"--dalperf-{option}") if text else None
+    metadata = config.getoption("dalperf_metadata")
+    if metadata is not None and (":" not in metadata or not all(metadata.split(":", 1))):
+        raise pytest.UsageError(f"--dalperf-metadata: expected MODULE:ATTRIBUTE, e.g. "
+                                f"app.models:Base.metadata, not {metadata!r}")
+    alembic = config.getoption("dalperf_alembic")
+    if alembic is not None and not Path(alembic).is_file():
+        raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
+    return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
+                    ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
+                                 if p.strip()),
+                    baseline=baseline, update_baseline=update, json_path=paths["json"],
+                    html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
+                    alembic=Path(alembic) if alembic else None)
+
+
+def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A budget or allow marker's arguments, validated at collection (a usage error if bad)."""
+    where = f"{nodeid}: @pytest.mark.{name}"
+    if name == ALLOW_MARKER:
+        if kwargs or not all(isinstance(a, str) for a in args):
+            raise pytest.UsageError(f"{where}: takes finding labels (strings), e.g. "
+                                    f'{ALLOW_MARKER}("Post.comments")')
+        return
+    if args:
+        raise pytest.UsageError(f"{where}: takes keyword arguments only, e.g. "
+                                f"{name}(max_queries=1)")
+    for key, value in kwargs.items():
+        if key not in MARKER_LIMITS:
+            known = ", ".join(MARKER_LIMITS)
+            raise pytest.UsageError(f"{where}: unknown limit {key!r} (known: {known}; timing "
+                                    "and complexity budgets belong to `dalperf run`/`dalperf "
+                                    "check`, scaling to the dalperf_scaling fixture)")
+        if key == "no_n_plus_one":
+            if not isinstance(value, bool):
+                raise pytest.UsageError(f"{where}: no_n_plus_one must be True or False, "
+                                        f"not {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise pytest.UsageError(f"{where}: {key} must be a whole number >= 0, not {value!r}")
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    value = config.getini(name)
+    return value if value not in ("", None) else None
+
+
+def _number(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise pytest.UsageError(f"{option}: not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise pytest.UsageError(f"{option}: must be a number >= 0, not {text}")
+    return value
+
+
+def _whole(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise pytest.UsageError(f"{name}: must be a whole number >= 0, not {text!r}") from None
+    if value < 0:
+        raise pytest.UsageError(f"{name}: must be a whole number >= 0, not {text}")
+    return value
+
+
+def _writable(path: Path, option: str) -> Path:
+    if path.is_dir():
+        raise pytest.UsageError(f"{option}: {path} is a directory, not a file")
+    if not path.parent.is_dir():
+        raise pytest.UsageError(f"{option}: the folder {path.parent} does not exist")
+    return path
+
+
+def load_json(path: Path, option: str) -> Any:
+    """``path`` parsed as JSON; a usage error naming ``option`` if it is not."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise pytest.UsageError(f"{option}: {path} is not valid JSON: {exc}") from None

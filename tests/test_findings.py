@@ -1,0 +1,142 @@
+"""The shared ORM-aware detector (dalperf.capture.findings) on a real ORM and a real server,
+and its findings in the results JSON and the HTML report (what `dalperf run` writes)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import ForeignKey, String, Text, create_engine, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    immediateload,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+    subqueryload,
+)
+
+from dalperf.capture import Capture, FindingKind, Thresholds
+from dalperf.db.urls import sqlalchemy_url
+from dalperf.results import from_dict
+from tests.test_report import measure_case_study, render_html
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    posts: Mapped[list[Post]] = relationship(back_populates="author")
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text, deferred=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    author: Mapped[Author] = relationship(back_populates="posts")
+    comments: Mapped[list[Comment]] = relationship(back_populates="post")
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    text: Mapped[str] = mapped_column(String(200))
+    post: Mapped[Post] = relationship(back_populates="comments")
+
+
+@pytest.fixture(scope="module")
+def engine(pg_server: object) -> Iterator[Engine]:
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(pg_server, "findings_blog")  # type: ignore[arg-type]
+    eng = create_engine(sqlalchemy_url(url))
+    Base.metadata.create_all(eng)
+    with Session(eng) as session:
+        authors = [Author(name=f"a{i}") for i in range(4)]
+        for i in range(12):
+            session.add(Post(title=f"t{i}", body="b", author=authors[i % 4],
+                             comments=[Comment(text="c") for _ in range(2)]))
+        session.commit()
+    yield eng
+    eng.dispose()
+    drop_database(pg_server, "findings_blog")  # type: ignore[arg-type]
+
+
+def kinds_and_labels(cap: Capture, thresholds: Thresholds | None = None) -> set[tuple[str, str]]:
+    return {(f.kind.value, f.label) for f in cap.findings(thresholds)}
+
+
+@pytest.mark.parametrize("loader", [selectinload, subqueryload])
+def test_eager_loaders_are_never_findings(engine: Engine, loader: object) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        posts = session.scalars(select(Post).options(loader(Post.comments),  # type: ignore[operator]
+                                                     joinedload(Post.author))).all()
+        [(len(p.comments), p.author.name) for p in posts]
+    assert cap.queries == 2 and cap.findings() == []
+
+
+def test_lazy_loads_immediateload_and_the_per_kind_thresholds(engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        [len(p.comments) for p in session.scalars(select(Post))]
+    (finding,) = cap.findings()
+    assert (finding.kind, finding.label, finding.count, finding.objects) == (
+        FindingKind.LAZY_LOAD, "Post.comments", 12, 12)
+    assert finding.fix == "select(Post).options(selectinload(Post.comments))"
+    assert finding.call_site and "test_findings.py" in finding.call_site
+    assert cap.findings(Thresholds(relationship=13)) == []
+    with Capture(engine) as cap, Session(engine) as session:
+        session.scalars(select(Post).options(immediateload(Post.comments))).all()
+    assert kinds_and_labels(cap) == {("lazy-load", "Post.comments")}  # one query per parent
+
+
+def test_many_to_one_suggests_joinedload_and_repeats_need_their_threshold(engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        [c.post.title for c in session.scalars(select(Comment))]
+        with session.connection() as connection:
+            for i in range(1, 5):
+                connection.execute(text("SELECT title FROM posts WHERE id = :i"), {"i": i})
+    (finding,) = cap.findings()
+    assert finding.fix == "select(Comment).options(joinedload(Comment.post))"
+    assert ("repeated-statement", "SELECT posts") in kinds_and_labels(cap, Thresholds(repeat=4))
+
+
+def test_session_refresh_in_a_loop_is_a_repeat_not_a_column_reload(engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        posts = session.scalars(select(Post)).all()
+        for post in posts:
+            session.refresh(post)  # asked for by the code: not a reload behind its back
+    assert kinds_and_labels(cap) == {("repeated-statement", "SELECT posts")}
+
+
+def test_deferred_column_reload_in_the_summary(engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        [p.body for p in session.scalars(select(Post))]
+    summary = cap.summary()
+    assert [f["label"] for f in summary["findings"]] == ["Post.body"]
+    assert summary["findings"][0]["fix"] == "select(Post).options(undefer(Post.body))"
+
+
+def test_results_round_trip_and_html_show_findings(seeded_db: str, engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        [len(p.comments) for p in session.scalars(select(Post))]
+    finding = cap.summary()["findings"][0]
+    results = measure_case_study(seeded_db)
+    first = dataclasses.replace(results.operations[0], findings=(finding,))
+    results = dataclasses.replace(results, operations=(first, *results.operations[1:]))
+    again = from_dict(results.to_dict())
+    assert again.operations[0].findings == (finding,)
+    html = render_html(again)
+    assert "Post.comments was lazy-loaded 12 times" in html
+    assert "select(Post).options(selectinload(Post.comments))" in html

@@ -20,7 +20,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dalperf.errors import UsageError
-from dalperf.gate.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
+from dalperf.gate.baseline import (
+    DEFAULT_BUFFERS_CHECK,
+    DEFAULT_CHECKS,
+    BuffersCheck,
+    LatencyCheck,
+    PlanChange,
+    Regression,
+    compare,
+)
 from dalperf.gate.budgets import (
     LOAD_TABLE,
     SEQ_SCAN_LIMIT,
@@ -29,6 +37,7 @@ from dalperf.gate.budgets import (
     breaches,
     check_limits,
     read_budgets,
+    shorten_sql,
     suggest,
 )
 from dalperf.loadtest.results import LoadResults
@@ -102,6 +111,7 @@ class Verdict:
     failures: tuple[Failure, ...]
     checked: tuple[tuple[str, str], ...]  # every (operation, variant) in the results, in order
     notes: tuple[str, ...] = ()
+    plan_changes: tuple[PlanChange, ...] = ()
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -125,7 +135,8 @@ class Verdict:
 
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             allow_mismatch: bool = False, load: LoadResults | None = None) -> Verdict:
+             buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK, allow_mismatch: bool = False,
+             load: LoadResults | None = None) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``; bad budgets raise UsageError."""
     budgets = budgets or BudgetSet()
@@ -135,7 +146,8 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     if load is not None:
         violations += load_violations(load, budgets)
         pairs += [(LOAD_TABLE, v.variant) for v in load.variants]
-    comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
+    comparison = (compare(results, baseline, checks=checks, buffers=buffers,
+                          allow_mismatch=allow_mismatch)
                   if baseline is not None else None)
     regressions = comparison.regressions if comparison else ()
     return Verdict(
@@ -145,6 +157,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         failures=results.failures,
         checked=tuple(dict.fromkeys(pairs)),
         notes=comparison.notes if comparison else (),
+        plan_changes=comparison.plan_changes if comparison else (),
     )
 
 
@@ -207,6 +220,7 @@ def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list
     figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
                       p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
                       complexity=m.complexity.verdict if m.complexity else None,
+                      buffers=m.buffers,
                       seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
     limits = effective_limits(m, budgets)
     if not m.indexes:
@@ -243,7 +257,22 @@ def markdown_summary(verdict: Verdict) -> str:
         lines += [f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
                   f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
         lines.append("")
+    for change in verdict.plan_changes:
+        outcome = " (failed: buffers rose)" if change.failed else ""
+        lines += [f"### plan change: {change.operation} [{change.variant}]{outcome}", "",
+                  f"`{_cell(shorten_sql(change.sql))}`", "",
+                  "| baseline | results |", "| --- | --- |"]
+        lines += [f"| `{_cell(old)}` | `{_cell(new)}` |" if old or new else "| | |"
+                  for old, new in side_by_side(change)]
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def side_by_side(change: PlanChange) -> list[tuple[str, str]]:
+    """The two shapes of a plan change as rows of (baseline line, results line)."""
+    rows = max(len(change.baseline), len(change.measured))
+    return [(change.baseline[i] if i < len(change.baseline) else "",
+             change.measured[i] if i < len(change.measured) else "") for i in range(rows)]
 
 
 def first_line(text: str) -> str:

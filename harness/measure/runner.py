@@ -25,10 +25,12 @@ delay injected; the proxy's own cost at RTT 0 against a direct connection, and h
 its chunks left at each RTT, go into ``environment["proxy"]``.  Without a sweep the
 runner connects directly and labels its figures RTT 0.
 
-EXPLAIN (``RunConfig.explain``, on by default): after the timed rounds, the first measured
-call of each variant is replayed by a :class:`~dalperf.plans.explain.Explainer` on a connection of
-its own, rolled back, with each distinct statement shape explained once; the plans (with
-the indexes each statement scanned) go into the measurement.  Once per operation x variant
+EXPLAIN (``RunConfig.explain``, on by default): before the timed rounds, the first call
+of each variant (its equivalence check with the first input set) is replayed by a
+:class:`~dalperf.plans.explain.Explainer` on a connection of its own, rolled back, every statement under EXPLAIN (ANALYZE, BUFFERS), and each distinct
+statement shape stored once; the plans (with the indexes each statement scanned, the plan
+shape and the statement's work) go into the measurement, and their work added up is the
+measurement's ``buffers`` and ``rows_read``.  Once per operation x variant
 x index state: in an RTT sweep only at the first RTT (plans do not depend on the network).
 
 When the database goes away mid-run (a driver error, and a new connection fails too),
@@ -69,6 +71,7 @@ from dalperf.measure.scenario import (
 )
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 from dalperf.plans.explain import Explainer
+from dalperf.plans.shape import call_work
 from dalperf.results import Complexity, Failure, Measurement, Results
 from dalperf.stats import Summary
 from dalperf.version import installed_version
@@ -105,7 +108,10 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
                         explainer: Explainer | None = None) -> OperationRun:
     """Measure every variant of ``operation``; never raises for a variant's own failure.
 
-    With an ``explainer``, each variant's first measured call is explained afterwards.
+    With an ``explainer``, each variant's first call (the equivalence check's, with the
+    first input set) is explained right after it, before the timed rounds: the rolled-back
+    writes of those rounds would leave dead row versions for the replay to read through,
+    and its figures would depend on ``--iterations``.
     """
     tick = progress or (lambda _what, _n: None)
     inputs = [await operation.draw_params(engines, seed=config.seed + i)
@@ -114,13 +120,14 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     errors: dict[str, str] = {}
     mismatched: set[str] = set()
     returned: dict[str, int] = {}
+    explained: dict[str, tuple[dict[str, Any], ...]] = {}
     for params in inputs:
         results: dict[str, Any] = {}
         for variant in operation.variants:
             if variant.name in errors:
                 continue
             try:
-                outcome = (await measure_call(operation, variant, engines, params)).result
+                made = await measure_call(operation, variant, engines, params)
             except Exception as exc:  # a variant's bug must not stop the run
                 reason = await _lost(engines, exc)
                 if reason is not None:  # the database's absence, not the variant's bug
@@ -131,6 +138,10 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
                 continue
             finally:
                 tick(operation.name, 1)
+            outcome = made.result
+            if explainer is not None and variant.name not in explained:
+                explained[variant.name] = await asyncio.to_thread(explainer.explain,
+                                                                  made.capture.statements)
             returned.setdefault(variant.name, _count_rows(outcome))
             results[variant.name] = operation.normalise(outcome)
         report = mismatch_report(operation.name, results, params=params) if len(results) > 1 else None
@@ -144,8 +155,6 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     live = [v for v in operation.variants if v.name not in errors]
     calls = await _timed_rounds(operation, live, engines, inputs, config, tick)
     complexity = await _complexity(operation, live, engines, config, tick)
-    explained = {name: await asyncio.to_thread(explainer.explain, made[0].capture.statements)
-                 for name, made in calls.items() if made} if explainer else {}
     reference = operation.variants[0].name
     measurements = []
     for variant in operation.variants:
@@ -154,7 +163,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             operation, variant, calls.get(variant.name, []), config,
             rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
             error=errors.get(variant.name), complexity=complexity.get(variant.name),
-            plans=explained.get(variant.name, ())))
+            plans=() if variant.name in errors else explained.get(variant.name, ())))
     return OperationRun(measurements=tuple(measurements), failures=tuple(failures))
 
 
@@ -233,6 +242,7 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
                  plans: tuple[dict[str, Any], ...] = ()) -> Measurement:
     first = calls[0].capture.summary() if calls else {}
     budget = operation.budget(variant.name)
+    buffers, rows_read = call_work(plans)
     return Measurement(
         operation=operation.name,
         variant=variant.name,
@@ -256,6 +266,8 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
         complexity=complexity,
         budget=asdict(budget) if budget is not None else {},
         plans=plans,
+        buffers=buffers,
+        rows_read=rows_read,
     )
 
 
@@ -333,14 +345,24 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
                        pool_size: int, progress: Progress | None, gathered: _Gathered,
                        explainer: Explainer | None = None) -> None:
     """Every operation once, on engines for ``url``; driver errors that mean the database
-    has gone become :class:`~dalperf.errors.DatabaseUnreachable`."""
+    has gone become :class:`~dalperf.errors.DatabaseUnreachable`.
+
+    Read-only operations are measured first: the rolled-back writes of a mutating one leave
+    dead row versions that later statements on the same tables read through (until a vacuum,
+    whose timing is the server's), so measured first they see the data as it was, and their
+    buffers are the same on every run on the same data.  Results keep the order given."""
     async with open_engines(url, pool_size=pool_size) as engines:
         try:
             gathered.environment.setdefault("server_version", await _server_version(engines))
-            for operation in operations:
-                outcome = await run_operation(operation, engines, config, progress, explainer)
-                gathered.measurements.extend(outcome.measurements)
-                gathered.failures.extend(outcome.failures)
+            outcomes: dict[str, OperationRun] = {}
+            try:
+                for operation in sorted(operations, key=lambda op: op.mutates):
+                    outcomes[operation.name] = await run_operation(operation, engines, config,
+                                                                   progress, explainer)
+            finally:  # in the order given, whatever was measured
+                for outcome in (outcomes[op.name] for op in operations if op.name in outcomes):
+                    gathered.measurements.extend(outcome.measurements)
+                    gathered.failures.extend(outcome.failures)
         except _DRIVER_ERRORS as exc:
             reason = await _lost(engines, exc)
             if reason is None:

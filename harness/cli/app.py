@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperOption
 
-from dalperf.cli import audit, check, db, load, migrate, report, run, seed
+from dalperf.cli import audit, check, compare, db, load, migrate, report, run, seed
 from dalperf.cli.version import version_option
 
 
@@ -42,4 +42,5 @@ app.command()(run.run)
 app.command("report")(report.report_command)
 app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")
+app.command()(compare.compare)
 app.command()(load.load)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dalperf.cli.console import console, escape
+from dalperf.cli.console import console, escape, print_table
 from dalperf.errors import CheckFailed, UsageError
 from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_BUFFERS_CHECK, DEFAULT_CHECKS
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from dalperf.gate.check import Verdict
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
 
 ResultsArg = Annotated[Path, typer.Argument(help="Results JSON written by `dalperf run`.")]
 LoadResultsOption = Annotated[Path | None, typer.Option(
@@ -83,11 +82,7 @@ def verdict_failure(verdict: Verdict) -> CheckFailed:
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:
     """The verdict on stdout: a line when it passed, else one table of every finding."""
-    from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table
-
-    """The verdict on stdout: a line when it passed, else one table of every finding."""
 
     for note in verdict.notes:
         console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
@@ -110,14 +105,7 @@ def print_verdict(verdict: Verdict, *, compared: bool) -> None:
             f.kind, f.operation, f.variant, f.check,
             "" if f.allowed is None else str(f.allowed),
             "" if f.measured is None else str(f.measured), f.detail)))
-    # a CI log is no terminal: unwrapped rows there, so that each finding reads (and greps)
-    # on one line; a terminal folds them to its width
-    if console.is_terminal:
-        console.print(table)
-        return
-    unbounded = console.options.update_width(UNWRAPPED_MAX_WIDTH)
-    width = Measurement.get(console, unbounded, table).maximum
-    Console(file=console.file, highlight=False, width=max(width, console.width)).print(table)
+    print_table(table)
 
 
 def print_plan_change(change: PlanChange) -> None:
@@ -137,7 +125,7 @@ def print_plan_change(change: PlanChange) -> None:
     table.add_column("results", overflow="fold")
     for old, new in side_by_side(change):
         table.add_row(escape(old), escape(new))
-    console.print(table)
+    print_table(table)
 
 
 baseline_app = typer.Typer(help="Keep a results file as the baseline `check --baseline` "

@@ -8,8 +8,23 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
+
+UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-__all__ = ["console", "err_console", "escape"]
+__all__ = ["console", "err_console", "escape", "print_table"]
+
+
+def print_table(table: Table) -> None:
+    """``table`` on stdout, folded to a terminal's width; in a CI log (no terminal) its rows
+    are not wrapped, so that each reads (and greps) on one line."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    unbounded = console.options.update_width(UNWRAPPED_MAX_WIDTH)
+    width = Measurement.get(console, unbounded, table).maximum
+    Console(file=console.file, highlight=False, width=max(width, console.width)).print(table)

@@ -122,11 +122,10 @@ def run(
 
 def select_operations(scenarios: list[str] | None, only: list[str] | None) -> list[Operation]:
     """Import the scenario modules and pick the operations ``--only`` names."""
-    from dalperf.measure.scenario import REGISTRY, load_modules
+    from dalperf.measure.scenario import load_modules, operations_of
 
-    modules = [m.__name__ for m in load_modules(scenarios or [casestudy.SCENARIOS])]
-    operations = [op for op in REGISTRY.select(only or None)
-                  if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    operations = operations_of(load_modules(scenarios or [casestudy.SCENARIOS]),
+                               only=only or None)
     if not operations:
         raise UsageError("no operations registered by "
                          + ", ".join(scenarios or [casestudy.SCENARIOS]))

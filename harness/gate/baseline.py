@@ -299,14 +299,26 @@ def _regressions(new: Measurement, old: Measurement,
                  checks: Sequence[LatencyCheck]) -> list[Regression]:
     where: dict[str, Any] = {"operation": new.operation, "variant": new.variant,
                              "indexes": new.indexes, "rtt_ms": new.rtt_ms}
-    found = [
-        Regression(**where, metric=metric, baseline=getattr(old, metric),
-                   measured=getattr(new, metric),
-                   message=f"{noun} rose from {getattr(old, metric)} to {getattr(new, metric)}")
-        for metric, noun in COUNTS.items() if getattr(new, metric) > getattr(old, metric)
-    ]
+    counts = {metric: (getattr(new, metric), getattr(old, metric)) for metric in COUNTS}
+    return [*count_regressions(counts, where),
+            *latency_regressions(new.wall_ms, old.wall_ms, checks, where)]
+
+
+def count_regressions(counts: dict[str, tuple[int, int]],
+                      where: dict[str, Any]) -> list[Regression]:
+    """A regression for each count of :data:`COUNTS` that rose: ``{metric: (new, old)}``."""
+    return [Regression(**where, metric=metric, baseline=old, measured=new,
+                       message=f"{COUNTS[metric]} rose from {old} to {new}")
+            for metric, (new, old) in counts.items() if new > old]
+
+
+def latency_regressions(new: Summary, old: Summary, checks: Sequence[LatencyCheck],
+                        where: dict[str, Any]) -> list[Regression]:
+    """A regression for each check that ``new`` fails against ``old`` (see
+    :func:`latency_regression`); ``where`` names the operation and variant."""
+    found = []
     for check in checks:
-        regression = latency_regression(check, new.wall_ms, old.wall_ms)
+        regression = latency_regression(check, new, old)
         if regression is not None:
             measured, baseline, p_value = regression
             found.append(Regression(

@@ -129,7 +129,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             try:
                 made = await measure_call(operation, variant, engines, params)
             except Exception as exc:  # a variant's bug must not stop the run
-                reason = await _lost(engines, exc)
+                reason = await lost_reason(engines, exc)
                 if reason is not None:  # the database's absence, not the variant's bug
                     raise DatabaseUnreachable(reason) from exc
                 errors[variant.name] = f"{type(exc).__name__}: {exc}"
@@ -353,7 +353,7 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
     buffers are the same on every run on the same data.  Results keep the order given."""
     async with open_engines(url, pool_size=pool_size) as engines:
         try:
-            gathered.environment.setdefault("server_version", await _server_version(engines))
+            gathered.environment.setdefault("server_version", await server_version(engines))
             outcomes: dict[str, OperationRun] = {}
             try:
                 for operation in sorted(operations, key=lambda op: op.mutates):
@@ -364,13 +364,13 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
                     gathered.measurements.extend(outcome.measurements)
                     gathered.failures.extend(outcome.failures)
         except _DRIVER_ERRORS as exc:
-            reason = await _lost(engines, exc)
+            reason = await lost_reason(engines, exc)
             if reason is None:
                 raise
             raise DatabaseUnreachable(reason) from exc
 
 
-async def _lost(engines: Engines, exc: BaseException) -> str | None:
+async def lost_reason(engines: Engines, exc: BaseException) -> str | None:
     """Why the database is unreachable, if ``exc`` may mean that and a new connection fails."""
     if not isinstance(exc, _DRIVER_ERRORS):
         return None
@@ -406,6 +406,6 @@ def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunCo
                    catalog={op.name: op.catalog_entry() for op in operations})
 
 
-async def _server_version(engines: Engines) -> str:
+async def server_version(engines: Engines) -> str:
     async with engines.async_engine.connect() as conn:
         return str((await conn.exec_driver_sql("SHOW server_version")).scalar_one())

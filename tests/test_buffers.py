@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dalperf.results import Results, read_results
 from dalperf.seed.loader import seed_database
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED, create_database, drop_database, target_for
 from tests.test_check import make_measurement, make_results
+from tests.test_report import render_html
 
 OPERATIONS = ("renders.get_by_ids", "render_chains.delete_chain",
               "projects.list_with_render_counts", "gallery.list_public")
@@ -227,3 +229,13 @@ def test_buffers_check_strings(capsys: pytest.CaptureFixture[str]) -> None:
     for bad in ("buffers:10", "buffers:ten%", "buffers:5ms"):
         with pytest.raises(UsageError, match="must look like buffers:10%"):
             parse_checks([bad])
+
+
+def test_the_report_shows_buffers_beside_queries_and_round_trips(
+        runs: tuple[Results, Results, Results]) -> None:
+    results = runs[0]
+    html = render_html(results)
+    m = results.measurement("renders.get_by_ids", "naive")
+    cells = re.findall(r'<td class="buffers">(\d+)<div class="sub">(\d+) rows read</div>', html)
+    assert (str(m.buffers), str(m.rows_read)) in cells
+    assert len(cells) == len(results.operations)

@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from dalperf import files
@@ -199,10 +200,9 @@ def compare_revisions(url: str, plan: ComparePlan, config: CompareConfig | None 
         try:
             with registering_into(registry):
                 modules = load_modules([str(tree / module) for module in plan.modules])
-            base_ops = _own_operations(registry, [m.__name__ for m in modules], plan.base,
-                                       plan.only)
+            base_ops = _own_operations(registry, modules, plan.base, plan.only)
             pairs, notes, environment = asyncio.run(
-                _interleave(url, base_ops, plan.head_operations, config, progress))
+                measure_interleaved(url, base_ops, plan.head_operations, config, progress))
         finally:
             _forget_modules(tree)
     return RevisionComparison(
@@ -212,12 +212,11 @@ def compare_revisions(url: str, plan: ComparePlan, config: CompareConfig | None 
                      "dalperf": installed_version(), "machine": platform.machine()})
 
 
-def _own_operations(registry: Registry, modules: Sequence[str], base: revision.Revision,
-                    only: Sequence[str] | None) -> list[Operation]:
+def _own_operations(registry: Registry, modules: Sequence[ModuleType],
+                    base: revision.Revision, only: Sequence[str] | None) -> list[Operation]:
     """The base revision's operations, as ``only`` selects them (names the base lacks are
     noted later, not refused)."""
-    own = [op for op in registry
-           if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    own = operations_of(modules, registry)
     if not own:
         raise UsageError(f"the scenario modules of revision {base.ref} register no operations "
                          "of their own (modules that import each other by absolute name load "
@@ -233,9 +232,13 @@ def _forget_modules(tree: Path) -> None:
             del sys.modules[name]
 
 
-async def _interleave(url: str, base_ops: Sequence[Operation], head_ops: Sequence[Operation],
-                      config: CompareConfig, progress: Progress | None,
-                      ) -> tuple[list[Pair], list[str], dict[str, Any]]:
+async def measure_interleaved(url: str, base_ops: Sequence[Operation],
+                              head_ops: Sequence[Operation], config: CompareConfig,
+                              progress: Progress | None = None,
+                              ) -> tuple[list[Pair], list[str], dict[str, Any]]:
+    """Each operation of both sides, interleaved, on engines for ``url``: the judged pairs,
+    notes on what one side lacks, and the server version.  Also measures one revision
+    against itself (the noise benchmark passes the same operations twice)."""
     by_name = {op.name: op for op in base_ops}
     head_names = {op.name for op in head_ops}
     notes = [f"{op.name}: not in the base revision, measured nowhere" for op in head_ops

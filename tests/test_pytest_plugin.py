@@ -115,7 +115,7 @@ def test_fixtures_and_marker_pass_and_fail(pytester: pytest.Pytester, seeded_db:
         ("@pytest.mark.query_budget: p95_ms needs many measured calls; set it as a budget for "
         "`dalperf run`/`dalperf check` instead"),
         "*ERROR at setup of test_marker_typo*",
-        "@pytest.mark.query_budget: unknown key 'max_querys'; did you mean max_queries?",
+        "@pytest.mark.query_budget: unknown key 'max_querys'; did you mean max_queries*",
     ])
     assert "During handling" not in result.stdout.str()
     assert "test_marker_within" not in "".join(

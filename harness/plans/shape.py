@@ -25,22 +25,33 @@ from typing import Any
 from dalperf.plans.findings import rows_read, walk
 
 SHAPE_HASH_CHARS = 16
-# the node keys that make up a shape, in the order a shape line shows them
-SHAPE_KEYS = ("Join Type", "Strategy", "Partial Mode", "Operation", "Scan Direction",
-              "Command", "Relation Name", "Index Name", "CTE Name", "Function Name",
-              "Subplan Name", "Parent Relationship")
+# node keys shown in brackets after the node; scan targets are shown as "using" / "on"
+SHAPE_DETAILS = ("Join Type", "Strategy", "Partial Mode", "Operation", "Command",
+                 "Subplan Name")
+# the defaults, left out: a child's order already says which side of a join it is
+IMPLIED = {"Parent Relationship": ("Outer", "Inner"), "Scan Direction": ("Forward",)}
 WORK_KEYS = {"shared_hit": "Shared Hit Blocks", "shared_read": "Shared Read Blocks",
              "temp_read": "Temp Read Blocks", "temp_written": "Temp Written Blocks"}
 
 
+def shape_line(node: Mapping[str, Any]) -> str:
+    """One node of a shape: ``Index Scan using idx on renders (Backward)``."""
+    line = str(node.get("Node Type", "?"))
+    if node.get("Index Name"):
+        line += f" using {node['Index Name']}"
+    target = (node.get("Relation Name") or node.get("CTE Name")
+              or (f"{node['Function Name']}()" if node.get("Function Name") else None))
+    if target:
+        line += f" on {target}"
+    details = [str(node[key]) for key in SHAPE_DETAILS if node.get(key)]
+    details += [str(node[key]) for key, implied in IMPLIED.items()
+                if node.get(key) and node[key] not in implied]
+    return line + (f" ({', '.join(details)})" if details else "")
+
+
 def shape_lines(plan: Mapping[str, Any]) -> list[str]:
     """The shape of a plan tree (stored or raw), one indented line per node, parents first."""
-    lines = []
-    for node, depth, _ in walk(plan):
-        details = [f"{key}={node[key]}" for key in SHAPE_KEYS if node.get(key) not in (None, "")]
-        lines.append("  " * depth + str(node.get("Node Type", "?"))
-                     + (f" ({', '.join(details)})" if details else ""))
-    return lines
+    return ["  " * depth + shape_line(node) for node, depth, _ in walk(plan)]
 
 
 def plan_shape(plan: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,10 +22,11 @@ from dalperf.db.embedded import OWNED_MARKER, ServerStatus
 from dalperf.errors import UsageError
 from dalperf.gate.baseline import BuffersCheck, compare, parse_checks
 from dalperf.gate.budgets import BudgetSet
-from dalperf.gate.check import measurement_violations
+from dalperf.gate.check import evaluate, measurement_violations
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, load_modules
 from dalperf.plans.shape import buffers_of, plan_shape
+from dalperf.report import render
 from dalperf.results import Results, read_results
 from dalperf.seed.loader import seed_database
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED, create_database, drop_database, target_for
@@ -239,3 +240,6 @@ def test_the_report_shows_buffers_beside_queries_and_round_trips(
     cells = re.findall(r'<td class="buffers">(\d+)<div class="sub">(\d+) rows read</div>', html)
     assert (str(m.buffers), str(m.rows_read)) in cells
     assert len(cells) == len(results.operations)
+    budgets = BudgetSet()
+    markdown = render(results, verdict=evaluate(results, budgets=budgets), budgets=budgets).markdown
+    assert f"{m.queries} q · {m.round_trips} RT · {m.buffers} buf · p50" in markdown

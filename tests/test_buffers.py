@@ -22,7 +22,7 @@ from dalperf.db.embedded import OWNED_MARKER, ServerStatus
 from dalperf.errors import UsageError
 from dalperf.gate.baseline import BuffersCheck, compare, parse_checks
 from dalperf.gate.budgets import BudgetSet
-from dalperf.gate.check import evaluate, measurement_violations
+from dalperf.gate.check import evaluate, markdown_summary, measurement_violations
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, load_modules
 from dalperf.plans.shape import buffers_of, plan_shape
@@ -243,3 +243,38 @@ def test_the_report_shows_buffers_beside_queries_and_round_trips(
     budgets = BudgetSet()
     markdown = render(results, verdict=evaluate(results, budgets=budgets), budgets=budgets).markdown
     assert f"{m.queries} q · {m.round_trips} RT · {m.buffers} buf · p50" in markdown
+
+
+def plan_of(node: dict[str, Any]) -> dict[str, Any]:
+    return {"fingerprint": "f1", "sql": "SELECT * FROM renders WHERE chain_id = $1",
+            "explainable": True, "plan": node, "relations": {"renders": 5000.0}}
+
+
+INDEXED = plan_of({"Node Type": "Index Scan", "Index Name": "idx_renders_chain_id",
+                   "Relation Name": "renders", "Total Cost": 8.3, "Actual Rows": 3})
+SCANNED = plan_of({"Node Type": "Seq Scan", "Relation Name": "renders", "Total Cost": 99.0})
+
+
+def test_a_plan_change_within_the_buffers_tolerance_is_reported_and_passes() -> None:
+    base = make_results(make_measurement(buffers=100, plans=(INDEXED,)))
+    verdict = evaluate(make_results(make_measurement(buffers=105, plans=(SCANNED,))),
+                       baseline=base)
+    assert verdict.passed
+    [change] = verdict.plan_changes
+    assert (change.baseline, change.measured, change.failed) == (
+        ("Index Scan using idx_renders_chain_id on renders",), ("Seq Scan on renders",), False)
+    summary = markdown_summary(verdict)
+    assert "### plan change: renders.get_by_ids [optimized]" in summary
+    assert "| `Index Scan using idx_renders_chain_id on renders` | `Seq Scan on renders` |" in summary
+    # costs and row counts are no part of a shape: the same plan with other figures
+    recosted = plan_of({**INDEXED["plan"], "Total Cost": 12.0, "Actual Rows": 7})
+    assert evaluate(make_results(make_measurement(plans=(recosted,))),
+                    baseline=make_results(make_measurement(plans=(INDEXED,)))).plan_changes == ()
+
+
+def test_a_plan_change_that_raised_buffers_fails() -> None:
+    verdict = evaluate(make_results(make_measurement(buffers=200, plans=(SCANNED,))),
+                       baseline=make_results(make_measurement(buffers=100, plans=(INDEXED,))))
+    assert not verdict.passed and verdict.plan_changes[0].failed
+    [regression] = verdict.regressions
+    assert regression.metric == "buffers:10%" and "1 plan(s) changed" in regression.message

@@ -17,6 +17,8 @@ Shape (schema_version 1)::
                              "claims": {variant: {...}}, "size": {"name", "default"} | null,
                              "mutates"}}}
 
+``buffers`` and ``rows_read`` in a measurement, and ``work`` and ``shape`` in each of its
+plans, were added later in version 1 (files without them read as ``None``: not measured).
 ``catalog`` describes the operations themselves (added in version 1; files without it read
 as an empty catalog).  ``plans`` in a measurement (one EXPLAIN per distinct statement shape
 of the first measured call) and ``index_audit`` at the top come from :mod:`dalperf.plans.explain`
@@ -89,6 +91,11 @@ class Measurement:
     ``*_per_call`` keep every iteration's figure.  ``fingerprints``, ``n_plus_one`` and
     ``hidden_round_trips`` describe the first measured call with the operation's default inputs.
     ``equivalent`` is ``None`` for the reference variant, which others are compared with.
+    ``buffers`` and ``rows_read`` are the server's work for the variant's first call, every
+    statement of it replayed under EXPLAIN (ANALYZE, BUFFERS) (:mod:`dalperf.plans.shape`):
+    shared buffers hit + read and temp blocks read + written, and rows the relation scans
+    read; each plan's ``work`` holds its statement's share and ``shape`` its plan shape.
+    ``None`` without plans (``--no-explain``, or a results file written before they were).
     """
 
     operation: str
@@ -115,6 +122,8 @@ class Measurement:
     violations: tuple[dict[str, Any], ...] = ()
     plans: tuple[dict[str, Any], ...] = ()
     findings: tuple[dict[str, Any], ...] = ()
+    buffers: int | None = None
+    rows_read: int | None = None
 
     @property
     def key(self) -> tuple[str, str, bool, float]:

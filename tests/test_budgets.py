@@ -48,7 +48,7 @@ def test_code_defaults_gate_optimized_variants_only() -> None:
     ({"p95_ms": -0.5}, "p95_ms must be"),
     ({"no_n_plus_one": 1}, "no_n_plus_one must be true or false"),
     ({"complexity": "O(n^2)"}, "complexity must be one of O(1), O(n)"),
-    ({"max_querys": 1}, "unknown key 'max_querys'; did you mean max_queries?"),
+    ({"max_querys": 1}, "unknown key 'max_querys'; did you mean max_queries"),
 ])
 def test_bad_limits_are_refused(limits: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)):

@@ -29,7 +29,9 @@ def make_measurement(operation: str = "renders.get_by_ids", variant: str = "opti
                      queries: int = 1, round_trips: int = 1, rows: int = 20,
                      wall: tuple[float, ...] = STEADY, n_plus_one: tuple[dict[str, Any], ...] = (),
                      budget: dict[str, Any] | None = None, error: str | None = None,
-                     complexity: str | None = None, size: int | None = 20) -> Measurement:
+                     complexity: str | None = None, size: int | None = 20,
+                     buffers: int | None = 100,
+                     plans: tuple[dict[str, Any], ...] = ()) -> Measurement:
     """A measurement as ``dalperf run`` writes it; the budget defaults to the code default."""
     if budget is None:
         budget = asdict(Budget()) if variant == "optimized" else {}
@@ -42,7 +44,7 @@ def make_measurement(operation: str = "renders.get_by_ids", variant: str = "opti
         equivalent=None if variant == "naive" else True, error=error,
         complexity=None if complexity is None else Complexity(
             verdict=complexity, slope=0.0, intercept=1.0, sizes=(5, 20), queries=(1, 1)),
-        budget=budget)
+        budget=budget, buffers=buffers, plans=plans)
 
 
 def make_results(*measurements: Measurement, failures: tuple[Failure, ...] = (),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperOption
 
-from dalperf.cli import audit, check, db, init, load, merge, migrate, report, run, seed
+from dalperf.cli import audit, check, compare, db, init, load, merge, migrate, report, run, seed
 from dalperf.cli.version import version_option
 
 
@@ -44,4 +44,5 @@ app.command()(init.init)
 app.command("report")(report.report_command)
 app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")
+app.command()(compare.compare)
 app.command()(load.load)

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dalperf.cli.console import console, escape
+from dalperf.cli.console import console, escape, print_table
 from dalperf.cli.options import ConfigFile
 from dalperf.errors import CheckFailed, UsageError
-from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_CHECKS, LatencyCheck
+from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_BUFFERS_CHECK, DEFAULT_CHECKS
 
 if TYPE_CHECKING:
+    from dalperf.gate.baseline import PlanChange
     from dalperf.gate.budgets import BudgetSet
     from dalperf.gate.check import Verdict
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-UNWRAPPED_MAX_WIDTH = 1000  # characters of one table row in a CI log
 
 ResultsArg = Annotated[Path, typer.Argument(help="Results JSON written by `dalperf run`.")]
 LoadResultsOption = Annotated[Path | None, typer.Option(
@@ -39,8 +39,9 @@ def check(
     junit: Annotated[Path | None, typer.Option(
         "--junit", help="Write JUnit XML here: one testcase per operation x variant.")] = None,
     latency: Annotated[list[str] | None, typer.Option(
-        "--check", help="Latency regression rule with --baseline, e.g. p95:10% or median:5ms; "
-        "repeatable. Default: " + ", ".join(str(c) for c in DEFAULT_CHECKS) + ".")] = None,
+        "--check", help="Regression rule with --baseline: latency (p95:10%, median:5ms) or "
+        "buffers per call (buffers:10%); repeatable. Default: "
+        + ", ".join(str(c) for c in (*DEFAULT_CHECKS, DEFAULT_BUFFERS_CHECK)) + ".")] = None,
     allow_mismatch: AllowMismatch = False,
     load_file: LoadResultsOption = None,
     config_file: ConfigFile = None,
@@ -61,11 +62,11 @@ def check(
     budget_set = configured_budgets(config_file, budgets)
     if latency and baseline is None:
         raise UsageError("--check compares with a baseline; give --baseline too")
-    checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
+    checks, buffers = baselines.parse_checks(latency or ())
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
-                       checks=checks, allow_mismatch=allow_mismatch, load=load_test,
-                       fail_on_missing_index=fail_on_missing_index)
+                       checks=checks, buffers=buffers, allow_mismatch=allow_mismatch,
+                       load=load_test, fail_on_missing_index=fail_on_missing_index)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
@@ -97,14 +98,12 @@ def verdict_failure(verdict: Verdict) -> CheckFailed:
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:
     """The verdict on stdout: a line when it passed, else one table of every finding."""
-    from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table
-
-    """The verdict on stdout: a line when it passed, else one table of every finding."""
 
     for note in verdict.notes:
         console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+    for change in verdict.plan_changes:
+        print_plan_change(change)
     findings = verdict.findings()
     if not findings:
         against = ", no regression against the baseline" if compared else ""
@@ -122,14 +121,27 @@ def print_verdict(verdict: Verdict, *, compared: bool) -> None:
             f.kind, f.operation, f.variant, f.check,
             "" if f.allowed is None else str(f.allowed),
             "" if f.measured is None else str(f.measured), f.detail)))
-    # a CI log is no terminal: unwrapped rows there, so that each finding reads (and greps)
-    # on one line; a terminal folds them to its width
-    if console.is_terminal:
-        console.print(table)
-        return
-    unbounded = console.options.update_width(UNWRAPPED_MAX_WIDTH)
-    width = Measurement.get(console, unbounded, table).maximum
-    Console(file=console.file, highlight=False, width=max(width, console.width)).print(table)
+    print_table(table)
+
+
+def print_plan_change(change: PlanChange) -> None:
+    """One plan change: the statement, then the baseline's and the new shape side by side."""
+    from rich.table import Table
+
+    from dalperf.gate.budgets import shorten_sql
+    from dalperf.gate.check import side_by_side
+
+    outcome = ("[red]failed[/]: buffers rose beyond the tolerance" if change.failed
+               else "buffers within the tolerance")
+    table = Table(title=escape(f"plan change: {change.operation} [{change.variant}]: "
+                               f"{shorten_sql(change.sql)}"), title_justify="left",
+                  caption=f"buffers per call {change.buffers_baseline} -> "
+                          f"{change.buffers_measured}; {outcome}", caption_justify="left")
+    table.add_column("baseline", overflow="fold")
+    table.add_column("results", overflow="fold")
+    for old, new in side_by_side(change):
+        table.add_row(escape(old), escape(new))
+    print_table(table)
 
 
 baseline_app = typer.Typer(help="Keep a results file as the baseline `check --baseline` "

@@ -11,7 +11,18 @@ A regression is, per operation x variant (at the same index state and simulated 
   needs at least 4 samples on each side before any p can fall below 0.05.  Above
   tolerance: the check's statistic (median, p95, p99 or mean of the samples) rose by more
   than the tolerance, a percentage of the baseline's value (``p95:10%``) or milliseconds
-  (``median:5ms``).  The default checks are ``median:10%`` and ``p95:10%``.
+  (``median:5ms``).  The default checks are ``median:10%`` and ``p95:10%``;
+- a rise in ``buffers`` (the server's work per call, :mod:`dalperf.plans.shape`) beyond the
+  ``buffers:N%`` tolerance (default :data:`DEFAULT_BUFFERS_TOLERANCE_PERCENT`).  Buffers are
+  deterministic on the same data and plan, so no test is needed; the tolerance is there for
+  the few blocks that dead tuples of rolled-back writes add.
+
+A *plan change* is a statement (fingerprint) whose plan shape differs from the baseline's.
+It is reported with both shapes, and is a regression only through the buffers it raised:
+a changed plan that does no more work passes with a note.  Queries, round trips, buffers
+and plan shapes are the deterministic gates; latency is the statistical one.  A baseline
+without buffers (written before dalperf recorded them, or with ``--no-explain``) skips the
+buffers and plan gates with a note; queries, round trips and latency are compared as before.
 
 Results measured on another environment are not comparable: a different results schema
 version, data scale or PostgreSQL major version is refused unless ``allow_mismatch``.
@@ -28,16 +39,20 @@ from pathlib import Path
 from typing import Any
 
 from dalperf.errors import UsageError
+from dalperf.plans.shape import plan_shape
 from dalperf.results import Measurement, Results, read_results
 from dalperf.stats import Summary
 
 DEFAULT_BASELINE = Path("reports/baseline.json")
 DEFAULT_ALPHA = 0.05
 DEFAULT_TOLERANCE_PERCENT = 10.0
+DEFAULT_BUFFERS_TOLERANCE_PERCENT = 10.0
+BUFFERS = "buffers"
 STATISTICS = {"median": "p50", "p50": "p50", "p95": "p95", "p99": "p99", "mean": "mean"}
 COUNTS = {"queries": "queries", "round_trips": "round trips (depth)"}
 
 _CHECK_RE = re.compile(r"^(?P<statistic>[a-z0-9]+):(?P<tolerance>\d+(?:\.\d+)?)(?P<unit>%|ms)$")
+_BUFFERS_RE = re.compile(r"^buffers:(?P<tolerance>\d+(?:\.\d+)?)%$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +100,39 @@ DEFAULT_CHECKS: tuple[LatencyCheck, ...] = (
 
 
 @dataclass(frozen=True, kw_only=True)
+class BuffersCheck:
+    """The buffers rule: buffers per call may rise by at most ``tolerance`` percent."""
+
+    tolerance: float = DEFAULT_BUFFERS_TOLERANCE_PERCENT
+
+    def exceeded(self, measured: int, baseline: int) -> bool:
+        return measured - baseline > baseline * self.tolerance / 100
+
+    def __str__(self) -> str:
+        return f"{BUFFERS}:{self.tolerance:g}%"
+
+
+DEFAULT_BUFFERS_CHECK = BuffersCheck()
+
+
+def parse_checks(texts: Sequence[str]) -> tuple[tuple[LatencyCheck, ...], BuffersCheck]:
+    """``--check`` rules as latency checks and the buffers rule; each kind keeps its
+    default when no rule of that kind is given."""
+    latency: list[LatencyCheck] = []
+    buffers = DEFAULT_BUFFERS_CHECK
+    for text in texts:
+        if text.strip().lower().startswith(f"{BUFFERS}:"):
+            match = _BUFFERS_RE.match(text.strip().lower())
+            if match is None:
+                raise UsageError(f"buffers check {text!r} must look like buffers:10% "
+                                 "(a percentage of the baseline's buffers per call)")
+            buffers = BuffersCheck(tolerance=float(match["tolerance"]))
+        else:
+            latency.append(LatencyCheck.parse(text))
+    return tuple(latency) or DEFAULT_CHECKS, buffers
+
+
+@dataclass(frozen=True, kw_only=True)
 class Regression:
     """One figure that got worse than the baseline's."""
 
@@ -100,9 +148,27 @@ class Regression:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PlanChange:
+    """A statement whose plan shape differs from the baseline's: both shapes, line by line."""
+
+    operation: str
+    variant: str
+    fingerprint: str
+    sql: str
+    baseline: tuple[str, ...]
+    measured: tuple[str, ...]
+    buffers_baseline: int | None
+    buffers_measured: int | None
+    failed: bool  # the measurement's buffers rose beyond the tolerance with it
+    indexes: bool = True
+    rtt_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     regressions: tuple[Regression, ...]
     notes: tuple[str, ...]  # environment differences let through, pairs without a counterpart
+    plan_changes: tuple[PlanChange, ...] = ()
 
 
 def load_baseline(path: Path) -> Results:
@@ -146,8 +212,9 @@ def mismatches(results: Results, baseline: Results) -> list[str]:
 
 def compare(results: Results, baseline: Results, *,
             checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
+            buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK,
             allow_mismatch: bool = False) -> Comparison:
-    """Every regression of ``results`` against ``baseline``."""
+    """Every regression and plan change of ``results`` against ``baseline``."""
     notes: list[str] = []
     differences = mismatches(results, baseline)
     if differences:
@@ -156,7 +223,13 @@ def compare(results: Results, baseline: Results, *,
                              "; pass --allow-mismatch to compare anyway")
         notes.extend(f"compared despite {d}" for d in differences)
     before = {m.key: m for m in baseline.operations}
+    deterministic = any(m.buffers is not None for m in baseline.operations)
+    if not deterministic:
+        notes.append("the baseline has no buffers (an older results file, or measured with "
+                     "--no-explain): buffers and plan-shape gates skipped; queries, round "
+                     "trips and latency compared")
     regressions: list[Regression] = []
+    plan_changes: list[PlanChange] = []
     for measurement in results.operations:
         old = before.pop(measurement.key, None)
         label = f"{measurement.operation} [{measurement.variant}]"
@@ -168,23 +241,84 @@ def compare(results: Results, baseline: Results, *,
             notes.append(f"{label}: not compared, size {measurement.size} vs {old.size}")
         else:
             regressions.extend(_regressions(measurement, old, checks))
+            if deterministic:
+                if measurement.buffers is None or old.buffers is None:
+                    notes.append(f"{label}: buffers not compared, not measured on both sides")
+                    continue
+                changes = plan_changes_of(measurement, old, buffers)
+                plan_changes.extend(changes)
+                regression = _buffers_regression(measurement, old, buffers, changes)
+                if regression is not None:
+                    regressions.append(regression)
     notes.extend(f"{op} [{variant}]: in the baseline, not measured"
                  for op, variant, _, _ in before)
-    return Comparison(regressions=tuple(regressions), notes=tuple(notes))
+    return Comparison(regressions=tuple(regressions), notes=tuple(notes),
+                      plan_changes=tuple(plan_changes))
+
+
+def shapes(measurement: Measurement) -> dict[str, dict[str, Any]]:
+    """Statement fingerprint -> ``{"sql", "shape"}`` for each explained plan; the shape is
+    computed from the stored plan tree when the file predates stored shapes."""
+    return {p["fingerprint"]: {"sql": p.get("sql", ""),
+                               "shape": p.get("shape") or plan_shape(p["plan"])}
+            for p in measurement.plans if p.get("explainable") and "plan" in p}
+
+
+def plan_changes_of(new: Measurement, old: Measurement,
+                    buffers: BuffersCheck) -> list[PlanChange]:
+    """The statements of both runs whose plan shapes differ, in the new run's order."""
+    after, before = shapes(new), shapes(old)
+    failed = (new.buffers is not None and old.buffers is not None
+              and buffers.exceeded(new.buffers, old.buffers))
+    return [PlanChange(operation=new.operation, variant=new.variant, fingerprint=fingerprint,
+                       sql=plan["sql"], baseline=tuple(before[fingerprint]["shape"]["lines"]),
+                       measured=tuple(plan["shape"]["lines"]), buffers_baseline=old.buffers,
+                       buffers_measured=new.buffers, failed=failed, indexes=new.indexes,
+                       rtt_ms=new.rtt_ms)
+            for fingerprint, plan in after.items()
+            if fingerprint in before
+            and plan["shape"]["hash"] != before[fingerprint]["shape"]["hash"]]
+
+
+def _buffers_regression(new: Measurement, old: Measurement, buffers: BuffersCheck,
+                        changes: Sequence[PlanChange]) -> Regression | None:
+    assert new.buffers is not None and old.buffers is not None
+    if not buffers.exceeded(new.buffers, old.buffers):
+        return None
+    rise = (new.buffers / old.buffers - 1) * 100 if old.buffers else math.inf
+    why = (f"; {len(changes)} plan(s) changed (shapes below)" if changes
+           else "; no plan changed: the statements do more work")
+    return Regression(operation=new.operation, variant=new.variant, metric=str(buffers),
+                      baseline=old.buffers, measured=new.buffers, indexes=new.indexes,
+                      rtt_ms=new.rtt_ms,
+                      message=f"buffers per call rose from {old.buffers:,} to {new.buffers:,} "
+                              f"(+{rise:.0f}%, allowed {buffers}){why}")
 
 
 def _regressions(new: Measurement, old: Measurement,
                  checks: Sequence[LatencyCheck]) -> list[Regression]:
     where: dict[str, Any] = {"operation": new.operation, "variant": new.variant,
                              "indexes": new.indexes, "rtt_ms": new.rtt_ms}
-    found = [
-        Regression(**where, metric=metric, baseline=getattr(old, metric),
-                   measured=getattr(new, metric),
-                   message=f"{noun} rose from {getattr(old, metric)} to {getattr(new, metric)}")
-        for metric, noun in COUNTS.items() if getattr(new, metric) > getattr(old, metric)
-    ]
+    counts = {metric: (getattr(new, metric), getattr(old, metric)) for metric in COUNTS}
+    return [*count_regressions(counts, where),
+            *latency_regressions(new.wall_ms, old.wall_ms, checks, where)]
+
+
+def count_regressions(counts: dict[str, tuple[int, int]],
+                      where: dict[str, Any]) -> list[Regression]:
+    """A regression for each count of :data:`COUNTS` that rose: ``{metric: (new, old)}``."""
+    return [Regression(**where, metric=metric, baseline=old, measured=new,
+                       message=f"{COUNTS[metric]} rose from {old} to {new}")
+            for metric, (new, old) in counts.items() if new > old]
+
+
+def latency_regressions(new: Summary, old: Summary, checks: Sequence[LatencyCheck],
+                        where: dict[str, Any]) -> list[Regression]:
+    """A regression for each check that ``new`` fails against ``old`` (see
+    :func:`latency_regression`); ``where`` names the operation and variant."""
+    found = []
     for check in checks:
-        regression = latency_regression(check, new.wall_ms, old.wall_ms)
+        regression = latency_regression(check, new, old)
         if regression is not None:
             measured, baseline, p_value = regression
             found.append(Regression(

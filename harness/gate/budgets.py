@@ -7,6 +7,8 @@ A budget is a set of *limits*, each ``None`` (not checked) or a value:
 ``max_round_trips`` int >= 0   depth: the longest chain of queries that did not overlap
 ``max_network_round_trips`` int >= 0  depth counting hidden BEGIN/COMMIT/connect round trips
 ``max_rows_fetched`` int >= 0  rows the server sent back in the worst call
+``max_buffers``     int >= 0   buffers the server touched for one call (EXPLAIN ANALYZE
+                               BUFFERS of every statement: shared hit + read, temp)
 ``p95_ms``          number>=0  95th percentile of the wall time per call
 ``no_n_plus_one``   bool       ``true``: no fingerprint repeated with varying parameters
 ``complexity``      "O(1)"|"O(n)"  the query count's fit against the operation's size knob
@@ -67,8 +69,10 @@ PYPROJECT = "pyproject.toml"
 SQL_IN_MESSAGE = 160  # characters of a statement quoted in a one-line message
 
 COUNT_LIMITS = ("max_queries", "max_round_trips", "max_network_round_trips", "max_rows_fetched")
+BUFFERS_LIMIT = "max_buffers"
 SEQ_SCAN_LIMIT = "no_seq_scan_over_rows"
-LIMITS = (*COUNT_LIMITS, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
+WHOLE_LIMITS = (*COUNT_LIMITS, BUFFERS_LIMIT, SEQ_SCAN_LIMIT)  # whole numbers >= 0
+LIMITS = (*COUNT_LIMITS, BUFFERS_LIMIT, "p95_ms", "no_n_plus_one", "complexity", SEQ_SCAN_LIMIT)
 LOAD_TABLE = "load"  # [load.<variant>]: limits on a load test's figures
 LOAD_LIMITS = ("min_rps", "max_p95_ms", "max_failure_ratio")
 DEFAULT_MAX_FAILURE_RATIO = 0.01  # every load variant's, unless its [load.<variant>] sets one
@@ -81,7 +85,7 @@ def check_limit(name: str, value: Any, *, where: str) -> Any:
         raise UsageError(f"{where}: unknown key {name!r}{suggest(name, LIMITS)}")
     if value is None:
         return None
-    if name in COUNT_LIMITS or name == SEQ_SCAN_LIMIT:
+    if name in WHOLE_LIMITS:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UsageError(f"{where}: {name} must be a whole number >= 0, not {value!r}")
     elif name == "p95_ms":
@@ -125,6 +129,7 @@ class Budget:
     max_round_trips: int | None = None
     max_network_round_trips: int | None = None
     max_rows_fetched: int | None = None
+    max_buffers: int | None = None
     p95_ms: float | None = DEFAULT_P95_MS
     no_n_plus_one: bool = True
     complexity: str | None = None
@@ -156,6 +161,7 @@ class Figures:
     p95_ms: float | None = None
     n_plus_one: tuple[Mapping[str, Any], ...] = ()
     complexity: str | None = None
+    buffers: int | None = None  # None: not explained
     # every Seq Scan of the plans ({"relation", "table_rows"}, largest first); None: no plans
     seq_scans: tuple[Mapping[str, Any], ...] | None = None
 
@@ -196,6 +202,15 @@ def _breach(name: str, allowed: Any, figures: Figures) -> Breach | None:
             return None
         return Breach(limit=name, allowed=allowed, measured=measured,
                       message=f"{measured} {_NOUN[name]}, budget {allowed}")
+    if name == BUFFERS_LIMIT:
+        if figures.buffers is None:
+            return Breach(limit=name, allowed=allowed, measured=None,
+                          message="no buffers measured to check max_buffers against "
+                                  "(run with --explain)")
+        if figures.buffers <= allowed:
+            return None
+        return Breach(limit=name, allowed=allowed, measured=figures.buffers,
+                      message=f"{figures.buffers:,} buffers per call, budget {allowed:,}")
     if name == "p95_ms":
         p95 = figures.p95_ms
         if p95 is None or math.isnan(p95):

@@ -21,7 +21,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dalperf.errors import UsageError, first_line
-from dalperf.gate.baseline import DEFAULT_CHECKS, LatencyCheck, Regression, compare
+from dalperf.gate.baseline import (
+    DEFAULT_BUFFERS_CHECK,
+    DEFAULT_CHECKS,
+    BuffersCheck,
+    LatencyCheck,
+    PlanChange,
+    Regression,
+    compare,
+)
 from dalperf.gate.budgets import (
     DEFAULT_MAX_FAILURE_RATIO,
     LOAD_TABLE,
@@ -31,6 +39,7 @@ from dalperf.gate.budgets import (
     breaches,
     check_limits,
     read_budgets,
+    shorten_sql,
     suggest,
 )
 from dalperf.loadtest.results import LoadResults
@@ -105,6 +114,7 @@ class Verdict:
     checked: tuple[tuple[str, str], ...]  # every (operation, variant) in the results, in order
     notes: tuple[str, ...] = ()
     missing_indexes: tuple[dict[str, Any], ...] = ()  # proposals, with --fail-on-missing-index
+    plan_changes: tuple[PlanChange, ...] = ()
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -129,8 +139,8 @@ class Verdict:
 
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             allow_mismatch: bool = False, load: LoadResults | None = None,
-             fail_on_missing_index: bool = False) -> Verdict:
+             buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK, allow_mismatch: bool = False,
+             load: LoadResults | None = None, fail_on_missing_index: bool = False) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``, and with ``fail_on_missing_index`` against the
     advisor's proposals; bad budgets, or that flag without advice, raise UsageError."""
@@ -142,7 +152,8 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     if load is not None:
         violations += load_violations(load, budgets)
         pairs += [(LOAD_TABLE, v.variant) for v in load.variants]
-    comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
+    comparison = (compare(results, baseline, checks=checks, buffers=buffers,
+                          allow_mismatch=allow_mismatch)
                   if baseline is not None else None)
     regressions = comparison.regressions if comparison else ()
     notes = (*skipped, *(comparison.notes if comparison else ()))
@@ -162,6 +173,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         checked=tuple(dict.fromkeys(pairs)),
         notes=notes,
         missing_indexes=missing,
+        plan_changes=comparison.plan_changes if comparison else (),
     )
 
 
@@ -244,6 +256,7 @@ def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list
     figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
                       network_round_trips=m.network_round_trips, p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
                       complexity=m.complexity.verdict if m.complexity else None,
+                      buffers=m.buffers,
                       seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
     limits = effective_limits(m, budgets)
     if not m.indexes:
@@ -282,7 +295,22 @@ def markdown_summary(verdict: Verdict) -> str:
         lines += [f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
                   f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
         lines.append("")
+    for change in verdict.plan_changes:
+        outcome = " (failed: buffers rose)" if change.failed else ""
+        lines += [f"### plan change: {change.operation} [{change.variant}]{outcome}", "",
+                  f"`{_cell(shorten_sql(change.sql))}`", "",
+                  "| baseline | results |", "| --- | --- |"]
+        lines += [f"| `{_cell(old)}` | `{_cell(new)}` |" if old or new else "| | |"
+                  for old, new in side_by_side(change)]
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def side_by_side(change: PlanChange) -> list[tuple[str, str]]:
+    """The two shapes of a plan change as rows of (baseline line, results line)."""
+    rows = max(len(change.baseline), len(change.measured))
+    return [(change.baseline[i] if i < len(change.baseline) else "",
+             change.measured[i] if i < len(change.measured) else "") for i in range(rows)]
 
 
 def _cell(value: Any) -> str:

@@ -25,10 +25,12 @@ delay injected; the proxy's own cost at RTT 0 against a direct connection, and h
 its chunks left at each RTT, go into ``environment["proxy"]``.  Without a sweep the
 runner connects directly and labels its figures RTT 0.
 
-EXPLAIN (``RunConfig.explain``, on by default): after the timed rounds, the first measured
-call of each variant is replayed by a :class:`~dalperf.plans.explain.Explainer` on a connection of
-its own, rolled back, with each distinct statement shape explained once; the plans (with
-the indexes each statement scanned) go into the measurement.  Once per operation x variant
+EXPLAIN (``RunConfig.explain``, on by default): before the timed rounds, the first call
+of each variant (its equivalence check with the first input set) is replayed by a
+:class:`~dalperf.plans.explain.Explainer` on a connection of its own, rolled back, every statement under EXPLAIN (ANALYZE, BUFFERS), and each distinct
+statement shape stored once; the plans (with the indexes each statement scanned, the plan
+shape and the statement's work) go into the measurement, and their work added up is the
+measurement's ``buffers`` and ``rows_read``.  Once per operation x variant
 x index state: in an RTT sweep only at the first RTT (plans do not depend on the network).
 
 Faults (README "Safety"): every call is bounded by ``RunConfig.call_timeout_s``
@@ -61,7 +63,14 @@ from sqlalchemy import exc as sa_exc
 
 from dalperf.capture.session import Capture
 from dalperf.db import urls
-from dalperf.errors import DalperfError, DatabaseUnreachable, RunAborted, RunInterrupted, describe
+from dalperf.errors import (
+    DalperfError,
+    DatabaseUnreachable,
+    RunAborted,
+    RunInterrupted,
+    describe,
+    first_line,
+)
 from dalperf.measure.complexity import fit_complexity
 from dalperf.measure.config import RunConfig
 from dalperf.measure.equivalence import mismatch_report
@@ -76,6 +85,7 @@ from dalperf.measure.scenario import (
 )
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 from dalperf.plans.explain import Explainer
+from dalperf.plans.shape import call_work
 from dalperf.results import Complexity, Failure, Measurement, Results
 from dalperf.stats import Summary
 from dalperf.version import installed_version
@@ -126,7 +136,7 @@ class _Ledger:
         timeout = _timeout_in(exc)
         if message is None and isinstance(timeout, psycopg.errors.QueryCanceled):
             message = (f"the server cancelled a statement that ran or waited longer than "
-                       f"statement_timeout (--call-timeout): {_first_line(timeout)}")
+                       f"statement_timeout (--call-timeout): {first_line(str(timeout)) or type(timeout).__name__}")
         elif message is None and timeout is not None:  # not the cleanup error it caused
             message = f"{type(timeout).__name__}: {timeout}"
         kind = "timeout" if timeout is not None else "error"
@@ -146,7 +156,10 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     A variant that raises or times out, in any phase (equivalence, timed rounds,
     complexity), is recorded as a :class:`~dalperf.results.Failure` and measured no
     further; the others go on.  A params factory that fails fails every variant.
-    With an ``explainer``, each variant's first measured call is explained afterwards.
+    With an ``explainer``, each variant's first call (the equivalence check's, with the
+    first input set) is explained right after it, before the timed rounds: the rolled-back
+    writes of those rounds would leave dead row versions for the replay to read through,
+    and its figures would depend on ``--iterations``.
     """
     tick = progress or (lambda _what, _n: None)
     ledger = _Ledger(operation=operation)
@@ -164,6 +177,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             for v in operation.variants), failures=tuple(ledger.failures))
     mismatched: set[str] = set()
     returned: dict[str, int] = {}
+    explained: dict[str, tuple[dict[str, Any], ...]] = {}
     for params in inputs:
         results: dict[str, Any] = {}
         for variant in ledger.live(operation.variants):
@@ -171,6 +185,9 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             tick(operation.name, 1)
             if made is None:
                 continue
+            if explainer is not None and variant.name not in explained:
+                explained[variant.name] = await asyncio.to_thread(explainer.explain,
+                                                                  made.capture.statements)
             returned.setdefault(variant.name, _count_rows(made.result))
             results[variant.name] = operation.normalise(made.result)
         report = mismatch_report(operation.name, results, params=params) if len(results) > 1 else None
@@ -183,8 +200,6 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
                                                    kind="mismatch", message=report))
     calls = await _timed_rounds(operation, engines, inputs, config, tick, ledger)
     complexity = await _complexity(operation, engines, config, tick, ledger)
-    explained = {name: await asyncio.to_thread(explainer.explain, made[0].capture.statements)
-                 for name, made in calls.items() if made} if explainer else {}
     reference = operation.variants[0].name
     measurements = []
     for variant in operation.variants:
@@ -193,7 +208,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             operation, variant, calls.get(variant.name, []), config,
             rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
             error=ledger.errors.get(variant.name), complexity=complexity.get(variant.name),
-            plans=explained.get(variant.name, ())))
+            plans=() if variant.name in ledger.errors else explained.get(variant.name, ())))
     return OperationRun(measurements=tuple(measurements), failures=tuple(ledger.failures))
 
 
@@ -231,7 +246,7 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
 async def _raise_if_lost(engines: Engines, exc: Exception) -> None:
     if isinstance(exc, DalperfError):
         raise exc
-    reason = await _lost(engines, exc)
+    reason = await lost_reason(engines, exc)
     if reason is not None:  # the database's absence, not the variant's bug
         raise DatabaseUnreachable(reason) from exc
 
@@ -259,10 +274,6 @@ def _timeout_in(exc: BaseException) -> BaseException | None:
             return current
         pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 async def _timed_rounds(operation: Operation, engines: Engines, inputs: Sequence[Any],
@@ -345,6 +356,7 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
                  plans: tuple[dict[str, Any], ...] = ()) -> Measurement:
     first = calls[0].capture.summary() if calls else {}
     budget = operation.budget(variant.name)
+    buffers, rows_read = call_work(plans)
     return Measurement(
         operation=operation.name,
         variant=variant.name,
@@ -369,6 +381,8 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
         complexity=complexity,
         budget=asdict(budget) if budget is not None else {},
         plans=plans,
+        buffers=buffers,
+        rows_read=rows_read,
     )
 
 
@@ -452,23 +466,33 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
                        pool_size: int, progress: Progress | None, gathered: _Gathered,
                        explainer: Explainer | None = None) -> None:
     """Every operation once, on engines for ``url``; driver errors that mean the database
-    has gone become :class:`~dalperf.errors.DatabaseUnreachable`."""
+    has gone become :class:`~dalperf.errors.DatabaseUnreachable`.
+
+    Read-only operations are measured first: the rolled-back writes of a mutating one leave
+    dead row versions that later statements on the same tables read through (until a vacuum,
+    whose timing is the server's), so measured first they see the data as it was, and their
+    buffers are the same on every run on the same data.  Results keep the order given."""
     async with open_engines(url, pool_size=pool_size, statement_timeout_s=config.call_timeout_s,
                             read_only=config.read_only) as engines:
         try:
-            gathered.environment.setdefault("server_version", await _server_version(engines))
-            for operation in operations:
-                outcome = await run_operation(operation, engines, config, progress, explainer)
-                gathered.measurements.extend(outcome.measurements)
-                gathered.failures.extend(outcome.failures)
+            gathered.environment.setdefault("server_version", await server_version(engines))
+            outcomes: dict[str, OperationRun] = {}
+            try:
+                for operation in sorted(operations, key=lambda op: op.mutates):
+                    outcomes[operation.name] = await run_operation(operation, engines, config,
+                                                                   progress, explainer)
+            finally:  # in the order given, whatever was measured
+                for outcome in (outcomes[op.name] for op in operations if op.name in outcomes):
+                    gathered.measurements.extend(outcome.measurements)
+                    gathered.failures.extend(outcome.failures)
         except _DRIVER_ERRORS as exc:
-            reason = await _lost(engines, exc)
+            reason = await lost_reason(engines, exc)
             if reason is None:
                 raise
             raise DatabaseUnreachable(reason) from exc
 
 
-async def _lost(engines: Engines, exc: BaseException) -> str | None:
+async def lost_reason(engines: Engines, exc: BaseException) -> str | None:
     """Why the database is unreachable, if ``exc`` may mean that and a new connection fails."""
     if not isinstance(exc, _DRIVER_ERRORS):
         return None
@@ -476,7 +500,7 @@ async def _lost(engines: Engines, exc: BaseException) -> str | None:
         probe = await psycopg.AsyncConnection.connect(urls.libpq_url(engines.async_engine.url),
                                                       connect_timeout=PROBE_TIMEOUT_S)
     except psycopg.Error as probe_exc:
-        return urls.redact(_first_line(probe_exc))
+        return urls.redact(first_line(str(probe_exc)) or type(probe_exc).__name__)
     await probe.close()
     return None
 
@@ -504,6 +528,6 @@ def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunCo
                    catalog={op.name: op.catalog_entry() for op in operations})
 
 
-async def _server_version(engines: Engines) -> str:
+async def server_version(engines: Engines) -> str:
     async with engines.async_engine.connect() as conn:
         return str((await conn.exec_driver_sql("SHOW server_version")).scalar_one())

@@ -48,6 +48,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -563,6 +564,18 @@ class Registry:
 
 
 REGISTRY = Registry()
+_ACTIVE_REGISTRY: ContextVar[Registry] = ContextVar("dalperf_registry", default=REGISTRY)
+
+
+@contextmanager
+def registering_into(registry: Registry) -> Iterator[Registry]:
+    """Within the block, :func:`register` without a ``registry`` adds to ``registry``: how
+    ``dalperf compare`` keeps the base revision's operations apart from the head's."""
+    token = _ACTIVE_REGISTRY.set(registry)
+    try:
+        yield registry
+    finally:
+        _ACTIVE_REGISTRY.reset(token)
 
 
 def register(
@@ -576,9 +589,10 @@ def register(
     budgets: Mapping[str, Budget] | None = None,
     description: str = "",
     claims: Mapping[str, Mapping[str, Any]] | None = None,
-    registry: Registry = REGISTRY,
+    registry: Registry | None = None,
 ) -> Operation:
-    """Declare an operation and add it to ``registry``; the first variant is the reference.
+    """Declare an operation and add it to ``registry`` (default: :data:`REGISTRY`, or the
+    one :func:`registering_into` names); the first variant is the reference.
 
     ``claims`` maps a variant to figures asserted elsewhere, e.g.
     ``{"naive": {"wall_ms": 800, "queries": "4-5"}}``; they are reported, never checked.
@@ -596,12 +610,21 @@ def register(
         description=description,
         claims=claims or {},
     )
-    return registry.add(operation)
+    return (registry or _ACTIVE_REGISTRY.get()).add(operation)
 
 
 # --------------------------------------------------------------------------------------
 # The loader
 # --------------------------------------------------------------------------------------
+
+
+def operations_of(modules: Iterable[ModuleType], registry: Registry = REGISTRY,
+                  only: Iterable[str] | None = None) -> list[Operation]:
+    """The operations of ``registry`` that ``modules`` (or their submodules) registered, those
+    ``only`` names (operations or areas; an unknown name is a UsageError)."""
+    names = [m.__name__ for m in modules]
+    return [op for op in registry.select(only)
+            if any(op.module == n or op.module.startswith(n + ".") for n in names)]
 
 
 def load_modules(specs: Iterable[str]) -> list[ModuleType]:
@@ -610,7 +633,8 @@ def load_modules(specs: Iterable[str]) -> list[ModuleType]:
 
 
 def load_module(spec: str) -> ModuleType:
-    """Import ``spec`` (``package.module`` or a path to a ``.py`` file) once.
+    """Import ``spec`` (``package.module``, a path to a ``.py`` file or to a package's
+    folder) once.
 
     Any failure, a syntax error in the file included, becomes a :class:`UsageError`
     whose message shows the original error.
@@ -625,15 +649,21 @@ def load_module(spec: str) -> ModuleType:
 
 
 def _import_path(path: Path) -> ModuleType:
+    """The module at ``path`` (a ``.py`` file, or a folder with ``__init__.py``) under a name
+    made from its absolute path, so that two copies of one file are two modules; a
+    package's relative imports find its own folder's modules."""
     path = path.expanduser().resolve()
-    if not path.is_file():
+    package = path.is_dir() and (path / "__init__.py").is_file()
+    if not (path.is_file() or package):
         raise UsageError(f"cannot load scenarios from {str(path)!r}: no such file")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     stem = re.sub(r"\W", "_", path.stem)
     name = f"dalperf_scenarios_{stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
+    module_spec = (importlib.util.spec_from_file_location(
+        name, path / "__init__.py", submodule_search_locations=[str(path)]) if package
+        else importlib.util.spec_from_file_location(name, path))
     if module_spec is None or module_spec.loader is None:
         raise UsageError(f"cannot load scenarios from {str(path)!r}: not a Python module")
     module = importlib.util.module_from_spec(module_spec)

@@ -3,10 +3,13 @@
 A capture knows every statement of a call and its parameters as the driver got them
 (psycopg's ``%(name)s`` style).  :class:`Explainer` replays one call's statements on a
 connection of its own, in the order they started, inside one transaction that is always
-rolled back: the first statement of each fingerprint runs as
-``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``, later writes of an already explained shape
-run plainly, so that a statement sees what the writes before it did (the chain's renders
-detached before the chain is deleted), and nothing is left behind.  Each EXPLAIN runs in a
+rolled back: every execution of an explainable statement (each parameter set of an
+``executemany`` too) runs as ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``, so that a
+statement sees what the writes before it did (the chain's renders detached before the
+chain is deleted), and nothing is left behind.  The first execution of each fingerprint
+gives the stored plan and its shape (:mod:`dalperf.plans.shape`); every execution adds its
+buffers and rows read to the fingerprint's ``work``, so the works of a call's plans add up
+to the server's work for the whole call, N+1 repetitions included.  Each EXPLAIN runs in a
 savepoint: a statement that fails, or that EXPLAIN cannot take (a utility command such as
 ``VACUUM`` or ``SET``, several statements in one text, text the parser rejects), is
 recorded as not explainable with the reason, and the replay goes on.  The parameters
@@ -42,6 +45,7 @@ from dalperf.db.targets import Source, Target, connect
 from dalperf.errors import DatabaseUnreachable
 from dalperf.errors import describe as describe_error
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds, describe
+from dalperf.plans.shape import add_work, plan_shape, work_of
 
 EXPLAIN_PREFIX = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
 PLAN_ONLY_PREFIX = "EXPLAIN (FORMAT JSON) "
@@ -132,18 +136,17 @@ class Explainer:
         return self._rows[relation]
 
     def _replay(self, statements: Sequence[Statement]) -> tuple[dict[str, Any], ...]:
-        plans: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        plans: dict[str, dict[str, Any]] = {}
         with self.conn.transaction(force_rollback=True):
             for statement in statements:
-                kind = classify(statement.sql)
-                if statement.fingerprint in seen:
-                    if kind.writes:
-                        self._execute(statement)
-                    continue
-                seen.add(statement.fingerprint)
-                plans.append(self._explain(statement, kind))
-        return tuple(plans)
+                stored = plans.get(statement.fingerprint)
+                if stored is None:
+                    plans[statement.fingerprint] = self._explain(statement,
+                                                                 classify(statement.sql))
+                elif stored["explainable"]:
+                    stored["work"] = add_work(stored["work"],
+                                              self._analyse(parameter_sets(statement), statement))
+        return tuple(plans.values())
 
     def _explain(self, statement: Statement, kind: Kind) -> dict[str, Any]:
         head = {"fingerprint": statement.fingerprint, "sql": statement.sql}
@@ -155,29 +158,38 @@ class Explainer:
                 start = self._index_scans()
                 self.conn.execute(PLAN_ONLY_PREFIX + statement.sql, sets[0])
                 planned = self._index_scans()
-                output = self.conn.execute(EXPLAIN_PREFIX + statement.sql, sets[0]).fetchone()
+                output = self._explain_analyse(statement.sql, sets[0])
                 done = self._index_scans()
-                if kind.writes and len(sets) > 1:
-                    self.conn.cursor().executemany(statement.sql, sets[1:])
+                work = add_work(work_of(output), self._analyse(sets[1:], statement))
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
             return {**head, "explainable": False, "reason": describe_error(exc)}
-        assert output is not None
         return {**head, "explainable": True, "writes": kind.writes,
-                **describe(output[0][0], self.relation_rows, self.thresholds),
+                **describe(output, self.relation_rows, self.thresholds),
+                "shape": plan_shape(output["Plan"]), "work": work,
                 "index_scans": _executed_scans(start, planned, done)}
 
-    def _execute(self, statement: Statement) -> None:
-        """Run a write of an already explained shape, so later statements see its effect."""
-        sets = parameter_sets(statement)
-        try:
-            with self.conn.transaction():
-                self.conn.cursor().executemany(statement.sql, sets)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
-            pass  # it failed in the call too, or depends on state the replay lacks
+    def _explain_analyse(self, text: str, parameters: Any) -> dict[str, Any]:
+        row = self.conn.execute(EXPLAIN_PREFIX + text, parameters).fetchone()
+        assert row is not None
+        return dict(row[0][0])
+
+    def _analyse(self, sets: Sequence[Any], statement: Statement) -> dict[str, int]:
+        """Run ``sets`` of an already explained statement under EXPLAIN ANALYZE, so later
+        statements see their effect; their added work (nothing when one fails: it failed in
+        the call too, or depends on state the replay lacks)."""
+        total: dict[str, int] = {}
+        for parameters in sets:
+            try:
+                with self.conn.transaction():
+                    total = add_work(total, work_of(self._explain_analyse(statement.sql,
+                                                                          parameters)))
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error:
+                pass
+        return total
 
     def _index_scans(self) -> dict[str, int]:
         """This session's scans of each user index so far (not yet flushed to shared stats)."""

@@ -37,7 +37,8 @@ OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_load.html.j2", "load"),
 )
 LIMIT_LABELS = {"max_queries": "queries ≤ {}", "max_round_trips": "round trips ≤ {}",
-                "max_rows_fetched": "rows fetched ≤ {}", "p95_ms": "p95 ≤ {} ms",
+                "max_rows_fetched": "rows fetched ≤ {}", "max_buffers": "buffers ≤ {}",
+                "p95_ms": "p95 ≤ {} ms",
                 "no_n_plus_one": "no N+1", "complexity": "complexity {}",
                 "no_seq_scan_over_rows": "no Seq Scan over {} rows"}
 

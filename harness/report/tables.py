@@ -42,6 +42,7 @@ class Cell:
     p50: float
     p95: float
     claim: Mapping[str, Any] | None
+    buffers: int | None = None  # None: not explained
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,12 +98,12 @@ def frame(results: Results) -> pd.DataFrame:
          "rtt_ms": m.rtt_ms, "queries": m.queries, "round_trips": m.round_trips,
          "network_round_trips": m.network_round_trips, "rows_fetched": m.rows_fetched,
          "rows_returned": m.rows_returned, "p50": m.wall_ms.p50, "p95": m.wall_ms.p95,
-         "samples": m.wall_ms.samples, "failed": m.error is not None}
+         "samples": m.wall_ms.samples, "failed": m.error is not None, "buffers": m.buffers}
         for m in results.operations
     ]
     columns = ["operation", "variant", "indexes", "rtt_ms", "queries", "round_trips",
                "network_round_trips", "rows_fetched", "rows_returned", "p50", "p95",
-               "samples", "failed"]
+               "samples", "failed", "buffers"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -233,7 +234,8 @@ def rtt_sweeps(results: Results) -> list[RttSweep]:
 
 def _cell(row: pd.Series, claim: Mapping[str, Any] | None) -> Cell:
     return Cell(queries=int(row["queries"]), round_trips=int(row["round_trips"]),
-                p50=float(row["p50"]), p95=float(row["p95"]), claim=claim)
+                p50=float(row["p50"]), p95=float(row["p95"]), claim=claim,
+                buffers=None if pd.isna(row["buffers"]) else int(row["buffers"]))
 
 
 def size_label(entry: Mapping[str, Any]) -> str:

@@ -128,7 +128,7 @@ class Results:
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write never leaves half a results file."""
-        files.write_atomic(path, self.dumps())
+        files.write_atomic(path, self.dumps(), what="results file")
 
 
 def read_results(path: Path) -> Results:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dalperf.cli.console import console, escape
-from dalperf.errors import CheckFailed, UsageError
+from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_CHECKS, LatencyCheck
 
 if TYPE_CHECKING:
@@ -41,8 +41,12 @@ def check(
         "repeatable. Default: " + ", ".join(str(c) for c in DEFAULT_CHECKS) + ".")] = None,
     allow_mismatch: AllowMismatch = False,
     load_file: LoadResultsOption = None,
+    allow_partial: Annotated[bool, typer.Option(
+        "--allow-partial", help="Gate results marked partial (a run that stopped early) on "
+        "what they hold, instead of failing them.")] = False,
 ) -> None:
-    """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
+    """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure,
+    or partial results."""
     from dalperf.gate import baseline as baselines
     from dalperf.gate.budgets import find_pyproject, read_budgets
     from dalperf.gate.check import evaluate, markdown_summary
@@ -59,23 +63,30 @@ def check(
     checks = tuple(LatencyCheck.parse(text) for text in latency) if latency else DEFAULT_CHECKS
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
-                       checks=checks, allow_mismatch=allow_mismatch, load=load_test)
+                       checks=checks, allow_mismatch=allow_mismatch, load=load_test,
+                       allow_partial=allow_partial)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
     summary_file = os.environ.get(STEP_SUMMARY_ENV)
     if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(verdict))
+        try:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(markdown_summary(verdict))
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot append to {STEP_SUMMARY_ENV} file "
+                                     f"{summary_file}: {exc.strerror}") from exc
     if not verdict.passed:
         raise verdict_failure(verdict)
 
 
 def verdict_failure(verdict: Verdict) -> CheckFailed:
     """The one-line error a failed verdict ends a command with."""
+    partial = ("; the results are partial (--allow-partial gates them anyway): "
+               f"{verdict.partial}" if verdict.partial is not None else "")
     return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
                        f"{len(verdict.regressions)} regression(s), "
-                       f"{len(verdict.failures)} failure(s)")
+                       f"{len(verdict.failures)} failure(s){partial}")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:

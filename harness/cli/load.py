@@ -68,16 +68,16 @@ def load(
         environment = {"server_version": target.server_version(),
                        **(casestudy.environment(target) if app_spec == casestudy.APP else {})}
         console.print(f"load test: {users} user(s), {config.run_time_s} s, "
-                      f"{' + '.join(config.variants)}"
-                      + (f", {workers} locust workers" if workers else ""))
+                      f"{escape(' + '.join(config.variants))}"
+                      + (f", {workers} locust workers" if workers else ""), soft_wrap=True)
         results = loadtest.run_load(target.libpq_url, config, environment=environment)
     results.save(out)
     for v in results.variants:
-        console.print(f"{v.variant:>10}: {v.users} users, {v.requests} requests, "
+        console.print(f"{escape(f'{v.variant:>10}')}: {v.users} users, {v.requests} requests, "
                       f"{v.rps:.1f} req/s, p50 {v.latency_ms.p50:.1f} ms, "
                       f"p95 {v.latency_ms.p95:.1f} ms, p99 {v.latency_ms.p99:.1f} ms, "
                       f"{v.failures} failures, {_per_request(v.queries_per_request)} "
-                      "queries/request")
+                      "queries/request", soft_wrap=True)
     console.print(f"wrote {escape(str(out))}", soft_wrap=True)
 
 

@@ -102,6 +102,7 @@ class Verdict:
     failures: tuple[Failure, ...]
     checked: tuple[tuple[str, str], ...]  # every (operation, variant) in the results, in order
     notes: tuple[str, ...] = ()
+    partial: str | None = None  # why the results are incomplete, when that fails the gate
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -117,6 +118,10 @@ class Verdict:
             *(Finding(kind=f.kind, operation=f.operation, variant=f.variant, check=f.kind,
                       allowed=None, measured=None, message=f.message)
               for f in self.failures),
+            *([Finding(kind="partial", operation="", variant="", check="partial",
+                       allowed=None, measured=None,
+                       message=f"the results are partial: {self.partial}")]
+              if self.partial is not None else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,9 +130,14 @@ class Verdict:
 
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             allow_mismatch: bool = False, load: LoadResults | None = None) -> Verdict:
+             allow_mismatch: bool = False, load: LoadResults | None = None,
+             allow_partial: bool = False) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
-    against budgets and ``baseline``; bad budgets raise UsageError."""
+    against budgets and ``baseline``; bad budgets raise UsageError.
+
+    Partial results (a run that stopped early, :attr:`Results.partial`) fail the gate
+    unless ``allow_partial``: what was not measured cannot be said to be within budget.
+    """
     budgets = budgets or BudgetSet()
     budgets.validate(known_variants(results))
     violations = tuple(v for m in results.operations for v in measurement_violations(m, budgets))
@@ -138,13 +148,15 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     comparison = (compare(results, baseline, checks=checks, allow_mismatch=allow_mismatch)
                   if baseline is not None else None)
     regressions = comparison.regressions if comparison else ()
+    partial = results.partial if not allow_partial else None
     return Verdict(
-        passed=not (violations or regressions or results.failures),
+        passed=not (violations or regressions or results.failures or partial is not None),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
         checked=tuple(dict.fromkeys(pairs)),
         notes=comparison.notes if comparison else (),
+        partial=partial,
     )
 
 
@@ -237,6 +249,8 @@ def markdown_summary(verdict: Verdict) -> str:
              (f"{len(verdict.checked)} operation x variant pairs checked: "
              f"{len(verdict.violations)} budget violation(s), "
              f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)."), ""]
+    if verdict.partial is not None:
+        lines += [f"**Partial results**: {_cell(verdict.partial)}", ""]
     if findings:
         lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
                   "| --- | --- | --- | --- | ---: | ---: | --- |"]

@@ -113,7 +113,7 @@ class LoadResults:
 
     def save(self, path: Path) -> None:
         """Write atomically, like the results file."""
-        files.write_atomic(path, self.dumps())
+        files.write_atomic(path, self.dumps(), what="load results file")
 
 
 def read_load_results(path: Path) -> LoadResults:

@@ -33,20 +33,15 @@ def write_atomic(path: Path, text: str, *, what: str = "file") -> None:
         raise UsageError(f"{what} {path} is a folder; give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as handle:
-            tmp = Path(handle.name)
-            try:
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                            suffix=".tmp")
+        tmp = Path(name)
+        try:
+            with open(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fchmod(handle.fileno(), _mode_for(path))
                 os.fsync(handle.fileno())
-            except BaseException:
-                handle.close()
-                tmp.unlink(missing_ok=True)
-                raise
-        try:
             tmp.replace(path)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -45,10 +45,13 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"error: {escape(exc.format_message())}", soft_wrap=True)
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
-        err_console.print("interrupted")
         code = EXIT_INTERRUPTED
     else:
+        # typer turns a KeyboardInterrupt into exit code 130 itself (returned, not raised,
+        # outside standalone mode), after every ``finally`` below the command has run
         code = result if isinstance(result, int) else 0
+    if code == EXIT_INTERRUPTED:
+        err_console.print("interrupted")
     if argv is None:
         sys.exit(code)
     return code

@@ -168,7 +168,7 @@ def measure(target: Target, plan: Plan, *, out: Path) -> Results:
             if exc.written is not None:
                 err_console.print(f"wrote {escape(str(exc.written))} "
                                   f"({len(exc.results.operations)} measurements made before "
-                                  "the database went away, marked partial)", soft_wrap=True)
+                                  "the run stopped, marked partial)", soft_wrap=True)
             raise
 
 

@@ -66,15 +66,27 @@ def _mode_for(path: Path) -> int:
 
 
 def read(path: Path, parse: Callable[[Any], T], *, what: str) -> T:
-    """``parse`` of the JSON in ``path``; any problem is a :class:`UsageError` naming the file."""
+    """``parse`` of the JSON in ``path``; any problem is a :class:`UsageError` naming the file.
+
+    ``NaN``, ``Infinity`` and numbers too large for a float are kept recognisable (see
+    :func:`dalperf.schema.loads`) for ``parse`` to refuse with their JSON path.
+    """
+    from dalperf.schema import SchemaError, loads
+
     try:
-        data = json.loads(path.read_text())
+        data = loads(path.read_text())
     except FileNotFoundError as exc:
         raise UsageError(f"{what} {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise UsageError(f"{what} {path} is a folder, not a file") from exc
+    except RecursionError as exc:
+        raise UsageError(f"{what} {path} is not valid JSON: nested too deeply") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{what} {path} is not valid JSON: {exc}") from exc
     try:
         return parse(data)
+    except SchemaError as exc:
+        raise UsageError(f"{what} {path} is malformed {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{what} {path} is malformed: {type(exc).__name__}: {exc}") from exc
 

@@ -28,11 +28,11 @@ See :class:`Measurement` for the fields of one entry.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dalperf import files
+from dalperf import files, schema
 from dalperf.files import as_float
 from dalperf.stats import Summary
 
@@ -137,12 +137,15 @@ def read_results(path: Path) -> Results:
 
 
 def from_dict(data: Any) -> Results:
+    """The record of a parsed results document, validated first against the declared
+    schema (:mod:`dalperf.schema`); a mismatch raises :class:`~dalperf.schema.SchemaError`."""
     if not isinstance(data, dict):
         raise TypeError("top level is not an object")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is not supported "
                          f"(this dalperf reads version {SCHEMA_VERSION})")
+    schema.validate(data, "results")
     return Results(
         environment=dict(data["environment"]),
         operations=tuple(_measurement(m) for m in data["operations"]),
@@ -154,10 +157,6 @@ def from_dict(data: Any) -> Results:
 
 
 def _measurement(data: dict[str, Any]) -> Measurement:
-    known = {f.name for f in fields(Measurement)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown measurement fields {sorted(unknown)}")
     values = dict(data)
     for name in ("db_ms", "wall_ms"):
         summary = dict(values[name])

@@ -295,3 +295,36 @@ def test_kill_9_of_dalperf_load_leaves_no_child_behind(
     assert list(children.values()).count("locust") == 2
     left = {pid: kind for pid, kind in children.items() if not gone(pid)}
     assert left == {}
+
+
+# --------------------------------------------------------------------------------------
+# Sizes that cannot fit
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["seed", "audit"])
+def test_a_scale_whose_rows_cannot_fit_in_memory_exits_2(
+        command: str, tmp_path: Path, dalperf_home: Path) -> None:
+    result = dalperf(command, "--scale", "1e9", "--ephemeral", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert "scale 1e+09 means some 143,212,000,000,000 rows" in line and "available" in line
+    assert not dalperf_home.exists()
+
+
+def test_a_scale_whose_database_cannot_fit_on_the_disk_is_refused(tmp_path: Path) -> None:
+    from dalperf.errors import UsageError
+    from dalperf.seed.generate import check_disk
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                       check=True)
+    try:
+        check_disk(0.001, folder)  # some 100 kB: fits in 1 MB (or in any real disk)
+        with pytest.raises(UsageError, match=r"scale 1e\+06 needs about .* of disk"):
+            check_disk(1e6, folder)  # 115 TB
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "-l", str(folder)], check=False)

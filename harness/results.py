@@ -23,7 +23,9 @@ of the first measured call) and ``index_audit`` at the top come from :mod:`dalpe
 (read by :mod:`dalperf.plans.findings`) and :mod:`dalperf.plans.index_audit`; files without them read as
 having no plans and no audit.
 
-See :class:`Measurement` for the fields of one entry.
+See :class:`Measurement` for the fields of one entry.  The shape is declared once, as JSON
+Schema, in ``schema.json`` (``$defs.results``); :func:`from_dict` validates against it
+(:mod:`dalperf.schema`) before building the records: a field added here is declared there.
 """
 
 from __future__ import annotations

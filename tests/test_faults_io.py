@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import interruptible
 from tests.test_check import make_measurement, make_results
 
 pytestmark = pytest.mark.faults
@@ -215,6 +216,7 @@ def gone(pid: int, *, within_s: float = 15) -> bool:
 
 def spawn(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "dalperf", *args], cwd=cwd, text=True,
+                            preexec_fn=interruptible,  # noqa: PLW1509 (signal only)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "COLUMNS": "200"})
 

@@ -41,7 +41,7 @@ from dalperf.loadtest.results import LoadResults, Request, summarise
 from dalperf.measure.scenario import REGISTRY, Engines
 from dalperf.report.loadtest import endpoint_of, load_view
 from dalperf.scenarios.app import INPUT_WAIT_HEADER, ROWS_WRITTEN, Input, draw_inputs, pick
-from tests.conftest import table_checksums
+from tests.conftest import interruptible, table_checksums
 from tests.test_report_browser import browser  # noqa: F401  (the fixture)
 
 APP = "dalperf.scenarios.app:app"
@@ -314,6 +314,7 @@ def test_ctrl_c_stops_the_server_and_every_locust_process(
     command = [sys.executable, "-m", "dalperf", "load", "--database-url", seeded_db,
                "--users", "2", "--workers", "1", "--run-time", "60s", "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, env=os.environ.copy(),
+                               preexec_fn=interruptible,  # noqa: PLW1509 (signal only)
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         seen: dict[int, str] = {}

@@ -278,3 +278,25 @@ def test_claims_must_name_known_variants() -> None:
     with pytest.raises(UsageError, match="claims for unknown variants"):
         register("x.y", variants={"naive": variant, "optimized": variant}, params=variant,
                  claims={"summary": {"wall_ms": 1}}, registry=Registry())
+
+
+def test_bootstrap_in_blocks_gives_the_one_call_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks bound the memory (100,000 samples); they must not change the interval."""
+    from dalperf import stats
+
+    before = tuple(float(v) for v in range(1, 41))
+    ours = tuple(v / 3 + (v % 7) / 10 for v in before)
+    whole = median_ratio(before, ours)
+    monkeypatch.setattr(stats, "BOOTSTRAP_BLOCK", 3 * len(before))  # 3 resamples a block
+    assert median_ratio(before, ours) == whole
+
+
+def test_a_latency_chart_draws_at_most_max_points_dots_per_variant() -> None:
+    from dalperf.report.charts import MAX_POINTS, drawn_points, latency_chart
+
+    many = [float(i % 997) for i in range(100_000)]
+    dots = drawn_points(many)
+    assert len(dots) == MAX_POINTS and (dots[0], dots[-1]) == (min(many), max(many))
+    assert drawn_points(many[:10]) == many[:10]  # few samples: every one
+    few = latency_chart({"a": many[:MAX_POINTS]}, title="t")
+    assert len(latency_chart({"a": many}, title="t")) < 1.5 * len(few)

@@ -53,10 +53,12 @@ def test_latency_model_holds_for_optimized_get_with_context(sweep: Results) -> N
     fits = {f.variant: f for f in model_fits(sweep)}
     optimized = fits["optimized"]
     assert optimized.network_round_trips == (1, 1)  # one statement in autocommit: no BEGIN/ROLLBACK
-    # a prediction from t(0) is no more precise than t(0) itself: on a loaded machine the
-    # spread of its samples (some ms for a ~3 ms call) can exceed the 2 ms tolerance
-    at_zero = sweep.measurement("renders.get_with_context", "optimized").wall_ms
-    allowed = max(TOLERANCE_MS, at_zero.p95 - at_zero.p50)
+    # a prediction from t(0) is no more precise than the medians it compares: on a loaded
+    # machine the spread of either's samples (some ms, for a ~3 ms call) can exceed 2 ms
+    spread = [m.wall_ms.p95 - m.wall_ms.p50
+              for m in (sweep.measurement("renders.get_with_context", "optimized", rtt_ms=rtt)
+                        for rtt in (0.0, RTT_MS))]
+    allowed = max(TOLERANCE_MS, *spread)
     assert optimized.within(ms=allowed), (optimized.measured_ms, optimized.predicted_ms, allowed)
     assert fits["naive"].network_round_trips == (12, 12)
     assert fits["naive"].measured_ms[1] > 12 * RTT_MS

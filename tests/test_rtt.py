@@ -58,7 +58,10 @@ def test_latency_model_holds_for_optimized_get_with_context(sweep: Results) -> N
     spread = [m.wall_ms.p95 - m.wall_ms.p50
               for m in (sweep.measurement("renders.get_with_context", "optimized", rtt_ms=rtt)
                         for rtt in (0.0, RTT_MS))]
-    allowed = max(TOLERANCE_MS, *spread)
+    # and each of the round trip's two chunks may leave the proxy late by its own measured
+    # lateness (p99), which the machine's load sets, not the model
+    late = sweep.environment["proxy"]["lateness_ms"][f"{RTT_MS:g}"]["p99"]
+    allowed = max(TOLERANCE_MS, *spread, 0.1 * optimized.predicted_ms[1] + 2 * late)
     assert optimized.within(ms=allowed), (optimized.measured_ms, optimized.predicted_ms, allowed)
     assert fits["naive"].network_round_trips == (12, 12)
     assert fits["naive"].measured_ms[1] > 12 * RTT_MS

@@ -9,8 +9,10 @@ Hierarchy::
     │   └── MigrationError           an edited applied migration, an unknown version
     ├── EnvironmentProblem  (exit 3) the machine, not the user's input, is at fault
     │   ├── DatabaseUnreachable      nothing answers at the given host/port, or login failed
-    │   │   ├── RunAborted           the database went away mid-run; carries what was measured
+    │   │   ├── RunAborted           the database (or the proxy) went away mid-run; carries
+    │   │   │                        what was measured
     │   │   └── LoadAborted          the database went away during a load test; carries its figures
+    │   ├── ProxyDied                the latency proxy's process exited mid-run
     │   └── ServerStartError         the embedded server (or container) could not start
     ├── CheckFailed         (exit 1) a budget or regression check failed
     └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
@@ -85,6 +87,11 @@ class LoadAborted(DatabaseUnreachable):
     def __init__(self, message: str, *, results: LoadResults) -> None:
         super().__init__(message)
         self.results = results
+
+
+class ProxyDied(EnvironmentProblem):
+    """The latency proxy between dalperf and the database exited (it was killed, or it
+    crashed): the database itself may be fine."""
 
 
 class ServerStartError(EnvironmentProblem):

@@ -54,16 +54,18 @@ version of its own; files without it read as having no advice::
 A stored plan is :func:`dalperf.plans.findings.describe`'s form (``execution_ms``,
 ``buffers``, ``plan``, ``findings``, ...).
 
-See :class:`Measurement` for the fields of one entry.
+See :class:`Measurement` for the fields of one entry.  The shape is declared once, as JSON
+Schema, in ``schema.json`` (``$defs.results``); :func:`from_dict` validates against it
+(:mod:`dalperf.schema`) before building the records: a field added here is declared there.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dalperf import files
+from dalperf import files, schema
 from dalperf.files import as_float
 from dalperf.stats import Summary
 
@@ -169,7 +171,7 @@ class Results:
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write never leaves half a results file."""
-        files.write_atomic(path, self.dumps())
+        files.write_atomic(path, self.dumps(), what="results file")
 
 
 def read_results(path: Path) -> Results:
@@ -178,12 +180,15 @@ def read_results(path: Path) -> Results:
 
 
 def from_dict(data: Any) -> Results:
+    """The record of a parsed results document, validated first against the declared
+    schema (:mod:`dalperf.schema`); a mismatch raises :class:`~dalperf.schema.SchemaError`."""
     if not isinstance(data, dict):
         raise TypeError("top level is not an object")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is not supported "
                          f"(this dalperf reads version {SCHEMA_VERSION})")
+    schema.validate(data, "results")
     return Results(
         environment=dict(data["environment"]),
         operations=tuple(_measurement(m) for m in data["operations"]),
@@ -206,10 +211,6 @@ def _advice(data: Any) -> dict[str, Any] | None:
 
 
 def _measurement(data: dict[str, Any]) -> Measurement:
-    known = {f.name for f in fields(Measurement)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown measurement fields {sorted(unknown)}")
     values = dict(data)
     for name in ("db_ms", "wall_ms"):
         summary = dict(values[name])

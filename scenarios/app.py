@@ -32,6 +32,11 @@ in different orders could deadlock; so the inputs of mutating operations are kep
 when they touch rows no other kept input touches (:data:`ROWS_WRITTEN`), are dealt out
 between the variants, and each is used by one request at a time (an asyncio lock taken
 before a connection is).  Requests therefore never wait on each other inside the database.
+A request takes a free input (one no other request holds) whenever there is one, and
+:data:`MUTATING_INPUT_SETS` are drawn so that there is one for every connection of the
+pool: a request waits for an input only when more requests of its variant are in flight
+than the pool could serve anyway.  The time it waited for its input is answered in the
+header :data:`INPUT_WAIT_HEADER` (milliseconds), apart from the time of the request.
 
 Configuration (set by ``dalperf load``): ``DALPERF_LOAD_DATABASE_URL`` (required) and
 ``DALPERF_LOAD_POOL_SIZE``, the size of the app's connection pool, a hard cap (no
@@ -45,6 +50,7 @@ import asyncio
 import json
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,6 +85,8 @@ from dalperf.scenarios.renders import StatusBatchParams
 from dalperf.seed.schema import renders
 
 INPUT_SETS = 16
+MUTATING_INPUT_SETS = 64  # drawn for a mutating operation: enough free inputs per variant
+INPUT_WAIT_HEADER = "X-Dalperf-Input-Wait-Ms"  # how long a request waited for its input
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +167,14 @@ async def draw_inputs(engines: Engines, operation: Operation, *,
     return {v: tuple(kept[i::len(variants)]) or tuple(kept) for i, v in enumerate(variants)}
 
 
+def pick(inputs: Sequence[Input], rng: random.Random) -> Input:
+    """A random input that no request holds, if there is one (else any: its lock waits).
+    The event loop runs nothing between this choice and taking the lock, so two requests
+    never pick the same free input."""
+    free = [i for i in inputs if not i.lock.locked()]
+    return rng.choice(free or list(inputs))
+
+
 class Dashboard:
     """The engines and the drawn inputs of a running app."""
 
@@ -172,8 +188,9 @@ class Dashboard:
         served = {}
         for endpoint in endpoints:
             operation = REGISTRY.get(endpoint.operation)
-            served[endpoint.path] = Served(operation=operation,
-                                           inputs=await draw_inputs(engines, operation))
+            count = MUTATING_INPUT_SETS if operation.mutates else INPUT_SETS
+            served[endpoint.path] = Served(
+                operation=operation, inputs=await draw_inputs(engines, operation, count=count))
         return cls(engines, served)
 
     async def answer(self, endpoint: Endpoint, request: Request) -> Response:
@@ -185,14 +202,16 @@ class Dashboard:
                                 status_code=404)
         chosen = request.query_params.get("input")
         try:
-            drawn = inputs[int(chosen) % len(inputs)] if chosen else self.rng.choice(inputs)
+            drawn = inputs[int(chosen) % len(inputs)] if chosen else pick(inputs, self.rng)
         except ValueError:
             return JSONResponse({"error": f"input must be a number, not {chosen!r}"},
                                 status_code=400)
         operation = served.operation
         async with AsyncExitStack() as stack:
+            asked = time.perf_counter()
             if operation.mutates:
                 await stack.enter_async_context(drawn.lock)
+            waited_ms = (time.perf_counter() - asked) * 1000
             try:
                 made = await measure_call(operation, operation.variant(name), self.engines,
                                           drawn.params)
@@ -200,7 +219,8 @@ class Dashboard:
                 return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=500)
         return Response(json.dumps(made.result, default=str), media_type="application/json",
                         headers={QUERIES_HEADER: str(made.capture.queries),
-                                 ROUND_TRIPS_HEADER: str(made.capture.round_trips)})
+                                 ROUND_TRIPS_HEADER: str(made.capture.round_trips),
+                                 INPUT_WAIT_HEADER: f"{waited_ms:.3f}"})
 
 
 @asynccontextmanager
@@ -219,8 +239,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             instrument.detach(hooked)
 
 
-async def health(_request: Request) -> Response:
-    return JSONResponse({"ok": True, "endpoints": [e.path for e in ENDPOINTS]})
+async def health(request: Request) -> Response:
+    """Ready, the endpoints, and how many inputs each variant of each endpoint has."""
+    dashboard: Dashboard = request.app.state.dashboard
+    inputs = {path: {variant: len(drawn) for variant, drawn in served.inputs.items()}
+              for path, served in dashboard.served.items()}
+    return JSONResponse({"ok": True, "endpoints": [e.path for e in ENDPOINTS], "inputs": inputs})
 
 
 def _route(endpoint: Endpoint) -> Route:

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -37,7 +39,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from dalperf.db.migrations import migrate
 from dalperf.db.targets import Target, connect
 from dalperf.errors import DatabaseUnreachable, PopulatedDatabaseError, UsageError
-from dalperf.seed.generate import Dataset, check_parameters, generate
+from dalperf.seed.generate import Dataset, check_disk, check_parameters, generate
 from dalperf.seed.schema import TABLES
 
 LOAD_VERSION = "0005"  # the schema the data is loaded into; later migrations add indexes
@@ -83,6 +85,17 @@ class SeedReport:
         return self.total_rows / self.seconds if self.seconds > 0 else float("inf")
 
 
+def _local_data_folder(conn: psycopg.Connection[Any]) -> Path | None:
+    """The server's data folder when it is on this machine and we may see it (the embedded
+    server, a local one as superuser), else ``None``: a remote disk cannot be checked."""
+    try:
+        with conn.transaction():
+            folder = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+    except psycopg.Error:
+        return None
+    return folder if folder.is_dir() else None
+
+
 def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = False,
                   progress: ProgressCallback | None = None) -> SeedReport:
     """Load the case-study data for ``(scale, seed)`` into ``target``, at the newest migration.
@@ -97,6 +110,11 @@ def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = 
     try:
         with connect(target) as conn:
             populated = _populated_tables(conn)
+            data_folder = (_local_data_folder(conn)
+                           if target.url.host in (None, "", "127.0.0.1", "localhost", "::1")
+                           else None)
+        if data_folder is not None:
+            check_disk(scale, data_folder)
         if populated and not reset:
             raise PopulatedDatabaseError(
                 f"{target.display_url} already holds data ({', '.join(populated)}); "

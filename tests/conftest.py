@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,14 @@ from dalperf.measure.scenario import Engines, open_engines
 from dalperf.seed.loader import seed_database
 
 _counter = itertools.count()
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a command a test will Ctrl-C: SIGINT back to its default, as under
+    a terminal.  A shell runs background jobs with SIGINT ignored, and a child inherits
+    that (Python then installs no KeyboardInterrupt handler), so a suite started in the
+    background would see every interrupt test fail."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 SEEDED_SCALE = 0.05  # ~50 users, 250 projects, 5,000 renders; loads in well under a second
 SEEDED_SEED = 0

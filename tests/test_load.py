@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,8 @@ from dalperf.loadtest.driver import LoadConfig, run_load, serve
 from dalperf.loadtest.results import LoadResults, Request, summarise
 from dalperf.measure.scenario import REGISTRY, Engines
 from dalperf.report.loadtest import endpoint_of, load_view
-from dalperf.scenarios.app import ROWS_WRITTEN, draw_inputs
-from tests.conftest import table_checksums
+from dalperf.scenarios.app import INPUT_WAIT_HEADER, ROWS_WRITTEN, Input, draw_inputs, pick
+from tests.conftest import interruptible, table_checksums
 from tests.test_report_browser import browser  # noqa: F401  (the fixture)
 
 APP = "dalperf.scenarios.app:app"
@@ -151,7 +153,7 @@ def test_load_results_round_trip_and_bad_files_are_refused(tmp_path: Path) -> No
     data = json.loads(path.read_text())
     for broken, message in (({**data, "schema_version": 2}, "schema_version 2"),
                             ({**data, "kind": "other"}, "not a dalperf load results file"),
-                            ({**data, "extra": 1}, "unknown LoadResults fields")):
+                            ({**data, "extra": 1}, r"at \$: Additional properties are not allowed \('extra' was")):
         path.write_text(json.dumps(broken))
         with pytest.raises(UsageError, match=message):
             load_results.read_load_results(path)
@@ -312,14 +314,18 @@ def test_ctrl_c_stops_the_server_and_every_locust_process(
     command = [sys.executable, "-m", "dalperf", "load", "--database-url", seeded_db,
                "--users", "2", "--workers", "1", "--run-time", "60s", "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, env=os.environ.copy(),
+                               preexec_fn=interruptible,  # noqa: PLW1509 (signal only)
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         seen: dict[int, str] = {}
         deadline = time.monotonic() + 60
 
         def all_up() -> bool:
-            kinds = " ".join(seen.values())
-            return (kinds.count("locust") >= 2 and "uvicorn" in kinds
+            # processes, not words: one locust command line says "locust" twice (-m locust,
+            # locustfile.py), which once let the master go unwatched
+            locusts = sum("-m locust" in command for command in seen.values())
+            uvicorn = any("-m uvicorn" in command for command in seen.values())
+            return (locusts >= 2 and uvicorn
                     or time.monotonic() > deadline or process.poll() is not None)
 
         watch(psutil.Process(process.pid), all_up, seen)
@@ -429,3 +435,36 @@ def test_load_section_in_a_real_browser(tmp_path: Path, browser: Any) -> None:  
     assert HOSTILE in page.inner_text("#load .load-errors")  # shown as text, never run
     box = section.bounding_box()
     assert box is not None and box["height"] > 300
+
+
+def test_a_request_takes_a_free_input_when_there_is_one(loop: asyncio.Runner) -> None:
+    inputs = tuple(Input(params=n) for n in range(4))
+
+    async def hold_all_but(spare: int) -> list[int]:
+        for i in inputs:
+            if i.params != spare:
+                await i.lock.acquire()
+        try:
+            return [pick(inputs, random.Random(seed)).params for seed in range(50)]
+        finally:
+            for i in inputs:
+                if i.lock.locked():
+                    i.lock.release()
+
+    assert set(loop.run(hold_all_but(2))) == {2}
+    assert set(loop.run(hold_all_but(-1))) == {0, 1, 2, 3}  # none free: any, and it waits
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "renders/status"), ("DELETE", "chain")])
+def test_concurrent_writes_never_wait_while_an_input_is_free(
+        served: str, method: str, path: str) -> None:
+    """As many writes of one variant at once as it has inputs (up to 8): each takes a free
+    input, and the wait it answers (apart from the request's time) is nil."""
+    _, _, health = call(served, "GET", locust_side.HEALTH_PATH)
+    inputs = min(health["inputs"][path]["optimized"], 8)
+    with ThreadPoolExecutor(inputs) as pool:
+        answers = list(pool.map(lambda _: call(served, method, f"/optimized/{path}"),
+                                range(inputs)))
+    assert [status for status, _, _ in answers] == [200] * inputs
+    waited = [float(headers[INPUT_WAIT_HEADER]) for _, headers, _ in answers]
+    assert max(waited) < 1.0, (inputs, waited)

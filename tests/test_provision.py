@@ -16,7 +16,7 @@ import pytest
 from dalperf.cli import main
 from dalperf.db.embedded import EmbeddedServer, ServerStatus, running_server
 from dalperf.db.targets import provide
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, interruptible
 
 
 def postgres_processes(folder: Path) -> list[psutil.Process]:
@@ -84,7 +84,8 @@ def test_interrupted_command_leaves_no_server(tmp_path: Path, signum: int) -> No
     env = {**os.environ, "DALPERF_HOME": str(home)}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "dalperf", "seed", "--scale", "3"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
     try:
         deadline = time.monotonic() + 60
         while not postgres_processes(home) and time.monotonic() < deadline:

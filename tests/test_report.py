@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from statistics import NormalDist, median
+from statistics import median
 
 import pytest
 
@@ -27,7 +27,7 @@ from dalperf.measure.scenario import REGISTRY, load_modules
 from dalperf.report import Rendered, render
 from dalperf.report.tables import Cell, SummaryRow, overall_impact, summary_rows
 from dalperf.results import Results, read_results
-from dalperf.stats import CONFIDENCE, Ratio, Summary
+from dalperf.stats import Summary, median_ratio
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED
 
 XSS = "<script>alert(1)</script>"
@@ -100,24 +100,36 @@ def test_overall_impact_totals_and_geometric_mean(results: Results) -> None:
     assert impact.speedup.low < impact.speedup.value < impact.speedup.high
 
 
-def _row(name: str, ratio: Ratio) -> SummaryRow:
+def _row(name: str, before: tuple[float, ...], ours: tuple[float, ...]) -> SummaryRow:
     cell = Cell(queries=2, round_trips=2, p50=1.0, p95=1.0, claim=None)
     return SummaryRow(operation=name, size="", before="a", ours="b", cells={"a": cell, "b": cell},
-                      queries_fewer_pct=0.0, faster_pct=0.0, speedup=ratio,
-                      claimed_faster_pct=None)
+                      queries_fewer_pct=0.0, faster_pct=0.0, speedup=median_ratio(before, ours),
+                      claimed_faster_pct=None, samples=(before, ours))
 
 
-def test_geometric_mean_interval_is_combined_on_the_log_scale() -> None:
-    rows = [_row("x.a", Ratio(value=2.0, low=1.0, high=4.0, confidence=CONFIDENCE)),
-            _row("x.b", Ratio(value=8.0, low=4.0, high=16.0, confidence=CONFIDENCE)),
-            _row("x.c", Ratio(value=float("nan"), low=float("nan"), high=float("nan"),
-                              confidence=CONFIDENCE))]
+SKEWED = (10.0, 11.0, 12.0, 13.0, 14.0, 60.0, 61.0, 62.0)  # a slow mode: a skewed interval
+STEADY_MS = (1.9, 2.0, 2.0, 2.1, 2.0, 1.95, 2.05, 2.0)
+
+
+def test_overall_interval_with_one_operation_is_that_operations_interval() -> None:
+    [row] = rows = [_row("x.a", SKEWED, STEADY_MS)]
     impact = overall_impact(rows)
-    z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-    error = math.sqrt(2 * (math.log(4) / (2 * z)) ** 2) / 2
-    assert impact.speedup.value == pytest.approx(4.0)
-    assert impact.speedup.low == pytest.approx(4.0 * math.exp(-z * error))
-    assert impact.speedup.high == pytest.approx(4.0 * math.exp(z * error))
+    assert (impact.speedup.low, impact.speedup.high) == (row.speedup.low, row.speedup.high)
+    assert impact.speedup.value == pytest.approx(row.speedup.value)
+    # skewed: a symmetric interval on the log scale would not be the operation's
+    assert math.log(row.speedup.high / row.speedup.value) != pytest.approx(
+        math.log(row.speedup.value / row.speedup.low), rel=0.1)
+
+
+def test_overall_interval_of_two_operations_is_a_bootstrap_of_the_geometric_mean() -> None:
+    fast = tuple(v / 4 for v in STEADY_MS)
+    rows = [_row("x.a", SKEWED, STEADY_MS), _row("x.b", STEADY_MS, fast),
+            _row("x.c", (), ())]
+    impact = overall_impact(rows)
+    a, b = rows[0].speedup, rows[1].speedup
+    assert impact.speedup.value == pytest.approx(math.sqrt(a.value * b.value))
+    assert math.sqrt(a.low * b.low) <= impact.speedup.low < impact.speedup.value
+    assert impact.speedup.value < impact.speedup.high <= math.sqrt(a.high * b.high)
     assert impact.excluded == ("x.c",)
     assert (impact.queries_before, impact.queries_after) == (6, 6)
 
@@ -266,3 +278,25 @@ def test_claims_must_name_known_variants() -> None:
     with pytest.raises(UsageError, match="claims for unknown variants"):
         register("x.y", variants={"naive": variant, "optimized": variant}, params=variant,
                  claims={"summary": {"wall_ms": 1}}, registry=Registry())
+
+
+def test_bootstrap_in_blocks_gives_the_one_call_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks bound the memory (100,000 samples); they must not change the interval."""
+    from dalperf import stats
+
+    before = tuple(float(v) for v in range(1, 41))
+    ours = tuple(v / 3 + (v % 7) / 10 for v in before)
+    whole = median_ratio(before, ours)
+    monkeypatch.setattr(stats, "BOOTSTRAP_BLOCK", 3 * len(before))  # 3 resamples a block
+    assert median_ratio(before, ours) == whole
+
+
+def test_a_latency_chart_draws_at_most_max_points_dots_per_variant() -> None:
+    from dalperf.report.charts import MAX_POINTS, drawn_points, latency_chart
+
+    many = [float(i % 997) for i in range(100_000)]
+    dots = drawn_points(many)
+    assert len(dots) == MAX_POINTS and (dots[0], dots[-1]) == (min(many), max(many))
+    assert drawn_points(many[:10]) == many[:10]  # few samples: every one
+    few = latency_chart({"a": many[:MAX_POINTS]}, title="t")
+    assert len(latency_chart({"a": many}, title="t")) < 1.5 * len(few)

@@ -252,7 +252,10 @@ def test_writes_agree_on_arbitrary_targets(
         pools: dict[str, list[int]]) -> None:
     ids = data.draw(st.lists(ids_or_missing(pools["renders"]), max_size=25, unique=True))
     status = data.draw(st.sampled_from(("pending", "processing", "completed", "failed")))
-    message = data.draw(st.one_of(st.none(), st.text(max_size=20)))
+    # any text PostgreSQL can store: a text value cannot hold NUL (hypothesis drew one in
+    # about 1 run of 4, and the write failed in the driver for every variant alike)
+    message = data.draw(st.one_of(st.none(), st.text(
+        st.characters(exclude_characters="\x00"), max_size=20)))
     equivalent(loop, engines, "renders.update_status_batch",
                renders.StatusBatchParams(ids=tuple(ids), status=status, error_message=message))
     chain_id = data.draw(ids_or_missing(pools["chains"]))

@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"error: {escape(exc.format_message())}", soft_wrap=True)
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
-        err_console.print("interrupted")
         code = EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
         import traceback
@@ -61,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(_redact(traceback.format_exc()))
         code = EXIT_CRASHED
     else:
+        # typer turns a KeyboardInterrupt into exit code 130 itself (returned, not raised,
+        # outside standalone mode), after every ``finally`` below the command has run
         code = result if isinstance(result, int) else 0
+    if code == EXIT_INTERRUPTED:
+        err_console.print("interrupted")
     if argv is None:
         sys.exit(code)
     return code

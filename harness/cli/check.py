@@ -10,7 +10,7 @@ import typer
 
 from dalperf.cli.console import console, escape, print_table
 from dalperf.cli.options import ConfigFile
-from dalperf.errors import CheckFailed, UsageError
+from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_BUFFERS_CHECK, DEFAULT_CHECKS
 
 if TYPE_CHECKING:
@@ -48,8 +48,12 @@ def check(
     fail_on_missing_index: Annotated[bool, typer.Option(
         "--fail-on-missing-index", help="Also fail when the results' index advice (`dalperf "
         "run --advise`) proposes an index.")] = False,
+    allow_partial: Annotated[bool, typer.Option(
+        "--allow-partial", help="Gate results marked partial (a run that stopped early) on "
+        "what they hold, instead of failing them.")] = False,
 ) -> None:
-    """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure."""
+    """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure,
+    or partial results."""
     from dalperf.gate import baseline as baselines
     from dalperf.gate.check import evaluate, markdown_summary
     from dalperf.gate.junit import write_junit
@@ -66,14 +70,19 @@ def check(
     verdict = evaluate(measured, budgets=budget_set,
                        baseline=baselines.load_baseline(baseline) if baseline else None,
                        checks=checks, buffers=buffers, allow_mismatch=allow_mismatch,
-                       load=load_test, fail_on_missing_index=fail_on_missing_index)
+                       load=load_test, fail_on_missing_index=fail_on_missing_index,
+                       allow_partial=allow_partial)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
     summary_file = os.environ.get(STEP_SUMMARY_ENV)
     if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(verdict))
+        try:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(markdown_summary(verdict))
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot append to {STEP_SUMMARY_ENV} file "
+                                     f"{summary_file}: {exc.strerror}") from exc
     if not verdict.passed:
         raise verdict_failure(verdict)
 
@@ -91,9 +100,11 @@ def verdict_failure(verdict: Verdict) -> CheckFailed:
     """The one-line error a failed verdict ends a command with."""
     missing = (f", {len(verdict.missing_indexes)} missing index(es)"
                if verdict.missing_indexes else "")
+    partial = ("; the results are partial (--allow-partial gates them anyway): "
+               f"{verdict.partial}" if verdict.partial is not None else "")
     return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
                        f"{len(verdict.regressions)} regression(s), "
-                       f"{len(verdict.failures)} failure(s){missing}")
+                       f"{len(verdict.failures)} failure(s){missing}{partial}")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dalperf.cli.console import console
+from dalperf.cli.console import console, escape
 from dalperf.cli.options import Home
 
 db_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.",
@@ -17,13 +17,9 @@ def start(home: Home = None) -> None:
     from dalperf.db.embedded import EmbeddedServer
     from dalperf.db.targets import data_dir
 
-    server = EmbeddedServer(data_dir(home))
-    running = server.status()
-    if running is not None:
-        console.print(f"already running: pid {running.pid}, {running.url()}")
-        return
-    status = server.start()
-    console.print(f"started: pid {status.pid}, {status.url()}")
+    status, started = EmbeddedServer(data_dir(home)).ensure_started()
+    said = "started" if started else "already running"
+    console.print(f"{said}: pid {status.pid}, {escape(status.url())}", soft_wrap=True)
 
 
 @db_app.command()
@@ -44,9 +40,10 @@ def status(home: Home = None) -> None:
 
     running = EmbeddedServer(data_dir(home)).status()
     if running is None:
-        console.print(f"not running (data: {data_dir(home)})")
+        console.print(f"not running (data: {escape(str(data_dir(home)))})", soft_wrap=True)
         raise typer.Exit(3)
-    console.print(f"running: pid {running.pid}, {running.url()} (data: {running.data_dir})")
+    console.print(f"running: pid {running.pid}, {escape(running.url())} "
+                  f"(data: {escape(str(running.data_dir))})", soft_wrap=True)
 
 
 @db_app.command()

@@ -124,8 +124,8 @@ def load(
             data = casestudy.environment(target)
         environment = {"server_version": target.server_version(), **data}
         console.print(f"load test: {users} user(s), {load_config.run_time_s} s, "
-                      f"{' + '.join(load_config.variants)}"
-                      + (f", {workers} locust workers" if workers else ""))
+                      f"{escape(' + '.join(load_config.variants))}"
+                      + (f", {workers} locust workers" if workers else ""), soft_wrap=True)
         try:
             results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
         except LoadAborted as exc:
@@ -135,11 +135,11 @@ def load(
             raise
     results.save(out)
     for v in results.variants:
-        console.print(f"{v.variant:>10}: {v.users} users, {v.requests} requests, "
+        console.print(f"{escape(f'{v.variant:>10}')}: {v.users} users, {v.requests} requests, "
                       f"{v.rps:.1f} req/s, p50 {v.latency_ms.p50:.1f} ms, "
                       f"p95 {v.latency_ms.p95:.1f} ms, p99 {v.latency_ms.p99:.1f} ms, "
                       f"{v.failures} failures, {_per_request(v.queries_per_request)} "
-                      "queries/request")
+                      "queries/request", soft_wrap=True)
     console.print(f"wrote {escape(str(out))}", soft_wrap=True)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dalperf.cli.console import console
+from dalperf.cli.console import console, escape
 from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
@@ -64,6 +64,6 @@ def migrate_command(
         done = migrate(target, to=to, folder=migrations, jobs=jobs)
     if not done:
         current = to if to is not None else latest_version(discover(migrations))
-        console.print(f"already at {current}")
+        console.print(f"already at {escape(str(current))}", soft_wrap=True)
     for line in done:
-        console.print(line)
+        console.print(escape(line), soft_wrap=True)

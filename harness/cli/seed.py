@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dalperf.casestudy import DEFAULT_SCALE, DEFAULT_SEED
-from dalperf.cli.console import console
+from dalperf.cli.console import console, escape
 from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
@@ -57,7 +57,7 @@ def progress_bars() -> Iterator[ProgressCallback]:
 
     def update(step: str, done: int, total: int) -> None:
         if step not in tasks:
-            tasks[step] = bars.add_task(step, total=total)
+            tasks[step] = bars.add_task(escape(step), total=total)
         bars.update(tasks[step], completed=done, total=total)
 
     with bars:
@@ -68,12 +68,12 @@ def _print_report(report: SeedReport, where: str) -> None:
     from rich.table import Table
 
 
-    console.print(f"seeded {where} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True)
+    console.print(f"seeded {escape(where)} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True)
     table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in report.row_counts.items():
-        table.add_row(name, f"{count:,}")
+        table.add_row(escape(name), f"{count:,}")
     table.add_row("total", f"{report.total_rows:,}", style="bold")
     console.print(table)
     console.print(f"{report.total_rows:,} rows in {report.seconds:.2f} s: "

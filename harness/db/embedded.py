@@ -13,6 +13,7 @@ wheel's own layer does.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -60,6 +61,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "max_connections": "200",
     "maintenance_work_mem": "256MB",
 }
+LOCK_NAME = ".dalperf.lock"  # in the home folder, beside pgdata
 _MAX_SOCKET_DIR_LEN = 90  # unix socket paths are limited to ~107 bytes
 
 
@@ -139,11 +141,36 @@ class EmbeddedServer:
             return False
         return row is not None and _same_path(str(row[0]), self.data_dir)
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the home folder's lock (``flock`` on :data:`LOCK_NAME` in it): two dalperf
+        processes on one home take turns to init, start and stop its server, instead of
+        racing in ``initdb``.  Not reentrant; released when the process dies."""
+        home = self.data_dir.parent
+        home.mkdir(parents=True, exist_ok=True)
+        with open(home / LOCK_NAME, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def start(self, *, port: int | None = None) -> ServerStatus:
         """Start the server (running ``initdb`` first if needed); return its status.
 
         A server that already runs on this data directory is returned as it is.
         """
+        return self.ensure_started(port=port)[0]
+
+    def ensure_started(self, *, port: int | None = None) -> tuple[ServerStatus, bool]:
+        """The running server's status, and whether this call started it (under the lock)."""
+        with self.lock():
+            running = self.status()
+            if running is not None:
+                return running, False
+            return self._start(port), True
+
+    def _start(self, port: int | None) -> ServerStatus:
         running = self.status()
         if running is not None:
             return running
@@ -172,6 +199,10 @@ class EmbeddedServer:
 
     def stop(self) -> bool:
         """Stop the server if it runs; return whether it was running."""
+        with self.lock():
+            return self._stop()
+
+    def _stop(self) -> bool:
         status = self.status()
         if status is None:
             return False
@@ -240,11 +271,9 @@ def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iter
     ephemeral = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="dalperf-")) if ephemeral else None
     server = EmbeddedServer(root / "pgdata" if root else data_dir)  # type: ignore[arg-type]
-    already_running = server.status()
     started_here = False
     try:
-        status = already_running or server.start()
-        started_here = already_running is None
+        status, started_here = server.ensure_started()
         yield status
     finally:
         if started_here and not keep_running:

@@ -115,6 +115,7 @@ class Verdict:
     notes: tuple[str, ...] = ()
     missing_indexes: tuple[dict[str, Any], ...] = ()  # proposals, with --fail-on-missing-index
     plan_changes: tuple[PlanChange, ...] = ()
+    partial: str | None = None  # why the results are incomplete, when that fails the gate
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -131,6 +132,10 @@ class Verdict:
                       allowed=None, measured=None, message=f.message)
               for f in self.failures),
             *(_missing_index_finding(p) for p in self.missing_indexes),
+            *([Finding(kind="partial", operation="", variant="", check="partial",
+                       allowed=None, measured=None,
+                       message=f"the results are partial: {self.partial}")]
+              if self.partial is not None else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,10 +145,15 @@ class Verdict:
 def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
              buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK, allow_mismatch: bool = False,
-             load: LoadResults | None = None, fail_on_missing_index: bool = False) -> Verdict:
+             load: LoadResults | None = None, fail_on_missing_index: bool = False,
+             allow_partial: bool = False) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``, and with ``fail_on_missing_index`` against the
-    advisor's proposals; bad budgets, or that flag without advice, raise UsageError."""
+    advisor's proposals; bad budgets, or that flag without advice, raise UsageError.
+
+    Partial results (a run that stopped early, :attr:`Results.partial`) fail the gate
+    unless ``allow_partial``: what was not measured cannot be said to be within budget.
+    """
     budgets = budgets or BudgetSet()
     measured = known_variants(results)
     skipped = budgets.validate(results.environment.get(REGISTERED_KEY) or measured, measured)
@@ -165,8 +175,10 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         missing = tuple(results.advice["proposals"])
         if results.advice.get("note"):
             notes = (*notes, f"index advice: {results.advice['note']}")
+    partial = results.partial if not allow_partial else None
     return Verdict(
-        passed=not (violations or regressions or results.failures or missing),
+        passed=not (violations or regressions or results.failures or missing
+                    or partial is not None),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
@@ -174,6 +186,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         notes=notes,
         missing_indexes=missing,
         plan_changes=comparison.plan_changes if comparison else (),
+        partial=partial,
     )
 
 
@@ -289,6 +302,8 @@ def markdown_summary(verdict: Verdict) -> str:
              f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)"
              + (f", {len(verdict.missing_indexes)} missing index(es)"
                 if verdict.missing_indexes else "") + "."), ""]
+    if verdict.partial is not None:
+        lines += [f"**Partial results**: {_cell(verdict.partial)}", ""]
     if findings:
         lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
                   "| --- | --- | --- | --- | ---: | ---: | --- |"]

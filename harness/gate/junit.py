@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from dalperf import files
 from dalperf.gate.check import Finding, Verdict
 
 SUITE_NAME = "dalperf"
@@ -40,5 +41,6 @@ def junit_xml(verdict: Verdict) -> ET.ElementTree:
 
 
 def write_junit(verdict: Verdict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    junit_xml(verdict).write(path, encoding="utf-8", xml_declaration=True)
+    """Write the JUnit XML atomically (see :func:`dalperf.files.write_atomic`)."""
+    text = ET.tostring(junit_xml(verdict).getroot(), encoding="unicode", xml_declaration=True)
+    files.write_atomic(path, text + "\n", what="JUnit file")

@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from dalperf import processes
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
@@ -75,6 +76,7 @@ from dalperf.loadtest.locust_side import (
 from dalperf.loadtest.results import LoadResults, Request, summarise
 from dalperf.measure.scenario import DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
+from dalperf.network.proxy_child import check_delay
 from dalperf.version import package_version
 
 LOOPBACK = "127.0.0.1"
@@ -130,8 +132,7 @@ class LoadConfig:
         if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
             raise UsageError(f"the spawn rate must be a number of users per second > 0, "
                              f"not {self.spawn_rate:g}")
-        if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
-            raise UsageError(f"--rtt-ms must be a number of milliseconds >= 0, not {self.rtt_ms:g}")
+        check_delay(self.rtt_ms)
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise UsageError("name each variant once, and at least one")
         if self.users < len(self.variants):
@@ -185,15 +186,15 @@ def run_load(database_url: str, config: LoadConfig, *,
 
     Every process started here is stopped before this returns or raises (KeyboardInterrupt
     included): locust first, then the app, then the latency proxy.  Raises
-    :class:`ServerStartError` when the app does not come up and :class:`EnvironmentProblem`
-    when locust fails.
+    :class:`ServerStartError` when the app does not come up, :class:`EnvironmentProblem`
+    when locust fails and :class:`~dalperf.errors.ProxyDied` when the latency proxy died.
     """
     missing = [name for name in LOAD_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"dalperf load needs {' and '.join(missing)}: "
                          "pip install 'dalperf[load]'")
     with ExitStack() as stack:
-        app_database = database_url
+        app_database, proxy = database_url, None
         if config.rtt_ms > 0:
             proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
                                                      rtt_ms=config.rtt_ms))
@@ -225,6 +226,8 @@ def run_load(database_url: str, config: LoadConfig, *,
                        *(user_class_name(v) for v in config.variants)])
         children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
                       + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+        if proxy is not None:
+            proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
         env = {**_versions(), "started_at": started_at, "app": config.app,
                "locustfile": str(config.locustfile), "users": config.users,
                "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
@@ -354,7 +357,8 @@ class _Children:
         # a session of its own: a Ctrl-C at the terminal reaches dalperf alone, which then
         # stops the children in order (locust before the server it is loading)
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=child_env, start_new_session=True)
+                                   env=child_env, start_new_session=True,
+                                   preexec_fn=processes.die_with_parent())  # noqa: PLW1509 (prctl only)
         child = _Child(name=name, process=process, stderr=stderr_path)
         self.started.append(child)
         return child

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from dalperf import files
+from dalperf import files, schema
 from dalperf.errors import UsageError
 from dalperf.files import as_float
 from dalperf.stats import Summary
@@ -114,7 +114,7 @@ class LoadResults:
 
     def save(self, path: Path) -> None:
         """Write atomically, like the results file."""
-        files.write_atomic(path, self.dumps())
+        files.write_atomic(path, self.dumps(), what="load results file")
 
 
 def read_load_results(path: Path) -> LoadResults:
@@ -128,7 +128,7 @@ def from_dict(data: Any) -> LoadResults:
     if data.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version {data.get('schema_version')!r} is not supported "
                          f"(this dalperf reads version {SCHEMA_VERSION})")
-    _refuse_unknown(data, LoadResults)
+    schema.validate(data, "load")
     return LoadResults(environment=dict(data["environment"]), duration_s=float(data["duration_s"]),
                        variants=tuple(_variant(v) for v in data["variants"]),
                        nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})),
@@ -136,7 +136,6 @@ def from_dict(data: Any) -> LoadResults:
 
 
 def _variant(data: dict[str, Any]) -> VariantLoad:
-    _refuse_unknown(data, VariantLoad)
     values = dict(data)
     latency = dict(values["latency_ms"])
     latency["samples"] = tuple(latency.get("samples", ()))
@@ -144,19 +143,12 @@ def _variant(data: dict[str, Any]) -> VariantLoad:
     values["latency_ms"] = Summary(**summary)
     endpoints = []
     for endpoint in values["endpoints"]:
-        _refuse_unknown(endpoint, EndpointLoad)
         figures: dict[str, Any] = {k: as_float(v) if k.endswith("_ms") else v
                                    for k, v in endpoint.items()}
         endpoints.append(EndpointLoad(**figures))
     values["endpoints"] = tuple(endpoints)
     values["errors"] = tuple(values.get("errors", ()))
     return VariantLoad(**values)
-
-
-def _refuse_unknown(data: dict[str, Any], record: type) -> None:
-    unknown = set(data) - {f.name for f in fields(record)}
-    if unknown:
-        raise ValueError(f"unknown {record.__name__} fields {sorted(unknown)}")
 
 
 # --------------------------------------------------------------------------------------

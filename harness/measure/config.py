@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dalperf.errors import UsageError
+from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
 
 if TYPE_CHECKING:
@@ -57,10 +58,8 @@ class RunConfig:
         if not (math.isfinite(self.call_timeout_s) and self.call_timeout_s > 0):
             raise UsageError(f"--call-timeout must be a number of seconds > 0, "
                              f"not {self.call_timeout_s:g}")
-        for value in (*self.rtt_sweep_ms, self.jitter_ms):
-            if not math.isfinite(value) or value < 0:
-                raise UsageError(f"a simulated round-trip time or jitter must be a number "
-                                 f">= 0 ms, not {value:g}")
+        for rtt in self.rtt_sweep_ms or (self.rtt_ms,):
+            check_delay(rtt, self.jitter_ms)
         if len(set(self.rtt_sweep_ms)) != len(self.rtt_sweep_ms):
             raise UsageError("the RTT sweep names a round-trip time twice: "
                              + ", ".join(f"{r:g}" for r in self.rtt_sweep_ms))

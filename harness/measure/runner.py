@@ -66,6 +66,8 @@ from dalperf.db import urls
 from dalperf.errors import (
     DalperfError,
     DatabaseUnreachable,
+    EnvironmentProblem,
+    ProxyDied,
     RunAborted,
     RunInterrupted,
     describe,
@@ -92,6 +94,7 @@ from dalperf.version import installed_version
 
 NS_PER_MS = 1_000_000
 PROBE_TIMEOUT_S = 5
+PROXY_EXIT_GRACE_S = 2.0  # how long a killed proxy may take to be seen exited
 # what the driver raises when the server may have gone; a probe connection tells
 _DRIVER_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
                   psycopg.InterfaceError)
@@ -425,10 +428,11 @@ async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
             else:
                 await _measure_all(url, operations, config, pool_size, progress, gathered,
                                    explainer)
-    except DatabaseUnreachable as exc:
+    except (DatabaseUnreachable, ProxyDied) as exc:
         measured = _results(gathered, operations, config, started_at=started_at,
                             pool_size=pool_size, environment=environment)
-        why = f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})"
+        why = (str(exc) if isinstance(exc, ProxyDied) else
+               f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})")
         raise RunAborted(f"{why}; kept the {len(measured.operations)} measurement(s) made "
                          "before", results=replace(measured, partial=why)) from exc
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
@@ -455,11 +459,15 @@ async def _sweep(url: str, operations: Sequence[Operation], config: RunConfig, p
             "overhead": overhead.as_dict(), "lateness_ms": lateness}
         proxy.stats(reset=True)
         for rtt in config.rtt_sweep_ms:
-            proxy.set_delay(rtt_ms=rtt, jitter_ms=config.jitter_ms)
-            await _measure_all(proxied, operations, replace(config, rtt_ms=rtt), pool_size,
-                               progress, gathered,
-                               explainer if rtt == config.rtt_sweep_ms[0] else None)
-            lateness[f"{rtt:g}"] = proxy.stats(reset=True).lateness_ms
+            try:
+                proxy.set_delay(rtt_ms=rtt, jitter_ms=config.jitter_ms)
+                await _measure_all(proxied, operations, replace(config, rtt_ms=rtt), pool_size,
+                                   progress, gathered,
+                                   explainer if rtt == config.rtt_sweep_ms[0] else None)
+                lateness[f"{rtt:g}"] = proxy.stats(reset=True).lateness_ms
+            except EnvironmentProblem:
+                proxy.check_alive(grace_s=PROXY_EXIT_GRACE_S)  # a dead proxy, not database
+                raise
 
 
 async def _measure_all(url: str, operations: Sequence[Operation], config: RunConfig,

@@ -75,8 +75,9 @@ from typing import IO, Any, Self
 import psycopg
 from sqlalchemy.engine import URL
 
+from dalperf import processes
 from dalperf.db import urls
-from dalperf.errors import DatabaseUnreachable, EnvironmentProblem
+from dalperf.errors import DatabaseUnreachable, EnvironmentProblem, ProxyDied
 from dalperf.network.proxy_child import LOOPBACK, Upstream, check_delay
 
 START_TIMEOUT_S = 60.0  # the child imports the dalperf package first
@@ -148,7 +149,8 @@ class LatencyProxy:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "dalperf.network.proxy_child", spec], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self._stderr)
+                stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True,
+                preexec_fn=processes.die_with_parent())  # noqa: PLW1509 (prctl only)
             ready = self._read_reply(START_TIMEOUT_S)
             self.port = int(ready["port"])
         except BaseException:
@@ -174,6 +176,22 @@ class LatencyProxy:
     def stats(self, *, reset: bool = False) -> ProxyStats:
         """What was forwarded so far; ``reset`` starts the counts again from zero."""
         return ProxyStats(**self._ask({"op": "stats", "reset": reset}))
+
+    def check_alive(self, *, grace_s: float = 0.0) -> None:
+        """Raise :class:`ProxyDied` if the proxy's process has exited (killed, crashed),
+        waiting up to ``grace_s`` for a dying one: what looks like a lost database may be
+        the proxy in front of it."""
+        process = self._process
+        if process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s)
+        if process.returncode is None:
+            return
+        code = process.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        raise ProxyDied(f"the latency proxy (pid {process.pid}) died mid-run ({how}); "
+                        "the database itself was not reached through it")
 
     def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
         process = self._running()

@@ -35,6 +35,7 @@ FINE_STEP_S = 0.0001  # then poll between sleeps this short
 SPIN_S = 0.00008  # and without sleeping for the last stretch (sleep overshoots by ~50 µs)
 DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 MS_PER_S = 1000.0
+MAX_DELAY_MS = 10_000.0  # the largest simulated round-trip time or jitter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +68,13 @@ class Upstream:
         return cls(host=host, port=port)
 
 
-def check_delay(rtt_ms: float, jitter_ms: float) -> None:
-    for name, value in (("round-trip time", rtt_ms), ("jitter", jitter_ms)):
-        if not math.isfinite(value) or value < 0:
-            raise UsageError(f"the simulated {name} must be a number >= 0 ms, not {value!r}")
+def check_delay(rtt_ms: float, jitter_ms: float = 0.0) -> None:
+    """Refuse a simulated round-trip time or jitter that is negative, not finite, or above
+    :data:`MAX_DELAY_MS` (a delay no network has, which would only hang the run)."""
+    for name, value in (("round-trip time (--rtt-ms)", rtt_ms), ("jitter (--jitter-ms)", jitter_ms)):
+        if not (math.isfinite(value) and 0 <= value <= MAX_DELAY_MS):
+            raise UsageError(f"the simulated {name} must be a number of milliseconds from 0 "
+                             f"to {MAX_DELAY_MS:,.0f}, not {value:g}")
 
 
 class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]

@@ -39,6 +39,7 @@ WIDTH_IN = 9.0
 ROW_IN = 0.42
 LOG_SCALE_SPREAD = 5.0  # use a log axis when the slowest median is this many times the fastest
 JITTER = 0.13
+MAX_POINTS = 500  # samples drawn as dots per variant; more are summarised as quantiles
 
 _STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
@@ -89,7 +90,7 @@ def latency_chart(samples: Mapping[str, Sequence[float]], *, title: str) -> Mark
                 patch.set_facecolor(palette[variant] + "33")
                 patch.set_edgecolor(palette[variant])
             for variant, position in zip(drawn, positions, strict=True):
-                points = samples[variant]
+                points = drawn_points(samples[variant])
                 offsets = [position + JITTER * math.sin(1.7 * i) for i in range(len(points))]
                 axes.scatter(points, offsets, s=9, color=palette[variant], alpha=0.7,
                              linewidths=0, zorder=3)
@@ -102,6 +103,18 @@ def latency_chart(samples: Mapping[str, Sequence[float]], *, title: str) -> Mark
         axes.grid(axis="x", color=GRID_COLOUR, linewidth=0.6)
         axes.set_axisbelow(True)
         return _svg(figure, title)
+
+
+def drawn_points(samples: Sequence[float]) -> Sequence[float]:
+    """The dots of one variant: every sample, or :data:`MAX_POINTS` evenly spaced quantiles
+    of them when there are more (100,000 dots would make the SVG, and the memory drawing
+    it, grow without bound; the box is still computed from every sample)."""
+    if len(samples) <= MAX_POINTS:
+        return samples
+    import numpy as np
+
+    return [float(q) for q in np.quantile(np.asarray(samples, dtype=float),
+                                          np.linspace(0.0, 1.0, MAX_POINTS))]
 
 
 def speedup_chart(rows: Sequence[SummaryRow], *, title: str) -> Markup:

@@ -6,7 +6,7 @@ attachment.  Autoescaping is on for the HTML templates, so every name, statement
 message read from a results file is escaped; the only markup passed through unescaped is
 matplotlib's SVG (whose text matplotlib escapes) and ``code`` spans the :func:`rst` filter
 builds from already-escaped text.  The Markdown template (the verdict and the summary
-table, for a pull-request comment) escapes with :func:`md` instead.
+table, for a pull-request comment) escapes every expression with :func:`md` instead (its ``finalize``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from dalperf import files
 from dalperf.errors import first_line
 from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict
@@ -55,9 +56,9 @@ def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
     test's results, adds the load-test section.
     """
     values = sections.context(results, verdict, budgets, baseline=baseline, load=load)
-    environment = _environment()
-    return Rendered(html=environment.get_template(HTML_TEMPLATE).render(values),
-                    markdown=environment.get_template(MARKDOWN_TEMPLATE).render(values))
+    return Rendered(html=_environment().get_template(HTML_TEMPLATE).render(values),
+                    markdown=_environment(markdown=True).get_template(MARKDOWN_TEMPLATE)
+                    .render(values))
 
 
 def write(rendered: Rendered, *, html: Path | None = None,
@@ -67,15 +68,15 @@ def write(rendered: Rendered, *, html: Path | None = None,
     for path, text in ((html, rendered.html), (markdown, rendered.markdown)):
         if path is None:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        files.write_atomic(path, text, what="report")
         written.append(path)
     return written
 
 
-def _environment() -> Environment:
+def _environment(*, markdown: bool = False) -> Environment:
+    """The HTML templates' environment (autoescaped), or with ``markdown`` the Markdown
+    one, where every ``{{ expression }}`` goes through :func:`md` (the way autoescaping
+    escapes every expression of the HTML), so nothing from data is written raw."""
     environment = Environment(
         loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
         autoescape=select_autoescape(enabled_extensions=("html.j2",),
@@ -83,6 +84,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
+        **({"finalize": md} if markdown else {}),
     )
     environment.filters.update(ms=ms, number=number, fewer=fewer, faster=faster, ratio=ratio,
                                times=times, rst=rst, md=md, first_line=first_line, claim=claim)

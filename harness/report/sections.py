@@ -163,7 +163,11 @@ def banner(results: Results, verdict: Verdict, baseline: str | None) -> list[Che
     errors = [f for f in verdict.failures if f.kind != "mismatch"]
     compared = sum(1 for m in results.operations if m.equivalent is not None)
     pairs = len(verdict.checked)
+    complete = [] if results.partial is None else [
+        Check(label="Partial results", ok=False,
+              text=f"the run stopped early, not every operation was measured: {results.partial}")]
     return [
+        *complete,
         Check(label="Budgets", ok=not verdict.violations,
               text=f"{len(verdict.violations)} violation(s) in {pairs} operation × variant pairs"
               if verdict.violations else f"all {pairs} operation × variant pairs within budget"),

@@ -13,10 +13,10 @@ speed-up is ``median(before) / median(ours)`` with the bootstrap interval of
 :func:`dalperf.stats.median_ratio`.
 
 The overall speed-up is the geometric mean of the per-operation speed-ups.  Its interval
-combines theirs on the log scale: each operation's interval gives a standard error
-``(ln high - ln low) / (2 z)``; operations are measured independently, so the error of the
-mean of ``k`` logs is ``sqrt(sum se^2) / k``, and the interval is
-``exp(mean ± z · se)``, with ``z`` the normal quantile of the same confidence.
+is a bootstrap of the geometric mean itself (:func:`dalperf.stats.geometric_mean_ratio`):
+each resample is the geometric mean of every operation's resample of the same index, drawn
+as for the operation's own interval, so with one operation the overall interval is that
+operation's, and skewed intervals stay skewed.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
 
 from dalperf.results import Results
-from dalperf.stats import CONFIDENCE, Ratio, median_ratio
+from dalperf.stats import Ratio, geometric_mean_ratio, median_ratio
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +57,7 @@ class SummaryRow:
     faster_pct: float
     speedup: Ratio
     claimed_faster_pct: float | None
+    samples: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # before's, ours' wall ms
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,34 +162,23 @@ def summary_rows(results: Results) -> list[SummaryRow]:
             speedup=median_ratio(indexed.loc[(operation, before), "samples"],
                                  indexed.loc[(operation, ours), "samples"]),
             claimed_faster_pct=_claimed_reduction(claims, order),
+            samples=(tuple(indexed.loc[(operation, before), "samples"]),
+                     tuple(indexed.loc[(operation, ours), "samples"])),
         ))
     return rows
 
 
 def overall_impact(rows: Sequence[SummaryRow]) -> OverallImpact:
-    """Total queries before and after, and the geometric-mean speed-up (see module docstring)."""
-    table = pd.DataFrame([
-        {"operation": r.operation, "before": r.cells[r.before].queries,  # type: ignore[union-attr]
-         "after": r.cells[r.ours].queries, "ratio": r.speedup.value,  # type: ignore[union-attr]
-         "low": r.speedup.low, "high": r.speedup.high}
-        for r in rows
-    ], columns=["operation", "before", "after", "ratio", "low", "high"])
-    usable = table[(table["ratio"] > 0) & (table["low"] > 0) & (table["high"] > 0)]
-    z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-    logs = usable["ratio"].map(math.log)
-    errors = (usable["high"].map(math.log) - usable["low"].map(math.log)) / (2 * z)
-    if usable.empty:
-        nan = float("nan")
-        speedup = Ratio(value=nan, low=nan, high=nan, confidence=CONFIDENCE)
-    else:
-        mean = float(logs.mean())
-        error = math.sqrt(float((errors ** 2).sum())) / len(usable)
-        speedup = Ratio(value=math.exp(mean), low=math.exp(mean - z * error),
-                        high=math.exp(mean + z * error), confidence=CONFIDENCE)
-    before, after = int(table["before"].sum()), int(table["after"].sum())
-    return OverallImpact(operations=len(table), queries_before=before, queries_after=after,
-                         fewer_pct=_reduction(before, after), speedup=speedup,
-                         excluded=tuple(table.loc[~table.index.isin(usable.index), "operation"]))
+    """Total queries before and after, and the geometric-mean speed-up (see module docstring)
+    over the operations whose speed-up is defined (the others are ``excluded``)."""
+    usable = [r for r in rows if r.speedup.value > 0 and r.speedup.low > 0]
+    before = sum(r.cells[r.before].queries for r in rows)  # type: ignore[union-attr]
+    after = sum(r.cells[r.ours].queries for r in rows)  # type: ignore[union-attr]
+    return OverallImpact(operations=len(rows), queries_before=before, queries_after=after,
+                         fewer_pct=_reduction(before, after),
+                         speedup=geometric_mean_ratio([r.samples for r in usable]),
+                         excluded=tuple(r.operation for r in rows
+                                        if all(r is not u for u in usable)))
 
 
 def index_impact(results: Results) -> list[IndexImpactRow]:

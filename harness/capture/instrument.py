@@ -49,17 +49,11 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
 
 from dalperf.capture import wire
+from dalperf.capture.wire import NO_EXTRA
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import shape
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
 
-# SQLAlchemy 2.x's first-connect initialisation (PGDialect.initialize) with psycopg: four
-# queries (server version, current_schema(), standard_conforming_strings, transaction
-# isolation level), BEGIN before them and ROLLBACK after (unless autocommit), and with
-# native hstore a type lookup wrapped in SAVEPOINT/RELEASE (BEGIN/COMMIT in autocommit).
-_INITIALIZE_QUERIES = 4
-_INITIALIZE_TRANSACTION = 2
-_INITIALIZE_HSTORE_LOOKUP = 3
 _WRAPPED = ("do_commit", "do_rollback", "do_ping")
 
 
@@ -79,6 +73,7 @@ class Sink(Protocol):
 ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", default=())
 
 Listener = tuple[Any, str, Callable[..., Any]]
+_PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
@@ -119,8 +114,11 @@ class _Hub:
         self.engine = engine
         self.users = 0
         dialect = self._dialect = engine.dialect
-        # SQLAlchemy's asyncio adapter wraps psycopg's cursor, keeping it in ``_cursor``
-        self._is_async = dialect.is_async
+        model = self._model = wire.model_for(dialect)
+        self._before = model.before
+        self._after = model.after
+        self._rows_fetched = model.rows_fetched
+        self._pipelined = model.pipelined_executemany
         self._execute: _DriverCall = dialect.do_execute
         self._executemany: _DriverCall = dialect.do_executemany
         self._execute_no_params: _DriverCall = (
@@ -141,6 +139,7 @@ class _Hub:
         )
 
     def attach(self) -> None:
+        self._model.attach()
         for target, name, fn in self.listeners:
             # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
             event.listen(target, name, fn, insert=fn == self._connected)
@@ -155,6 +154,7 @@ class _Hub:
             vars(self._dialect).pop(name, None)
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
+        self._model.detach()
 
     def _sinks(self) -> tuple[Sink, ...]:
         active = ACTIVE.get()
@@ -188,42 +188,27 @@ class _Hub:
 
     def _measure(self, sinks: tuple[Sink, ...], call: _DriverCall, cursor: Any, sql: str,
                  parameters: Any, context: Any, executemany: bool) -> None:
-        raw = cursor._cursor if self._is_async else cursor
-        driver = raw.connection
+        driver, begins, mark = self._before(cursor, sql)
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
-        begins = wire.sends_begin(driver)
-        prepared = wire.prepared_statements(driver)
         start = monotonic_ns()
         try:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
             self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
-                         _describe(exc), begins, prepared)
+                         _describe(exc), begins, self._after(cursor, sql, driver, mark))
             raise
         end = monotonic_ns()
-        self._record(sinks, sql, parameters, start, end, driver, wire.rows_fetched(raw),
-                     executemany, None, begins, prepared)
+        self._record(sinks, sql, parameters, start, end, driver, self._rows_fetched(cursor),
+                     executemany, None, begins, self._after(cursor, sql, driver, mark))
 
     def _record(self, sinks: tuple[Sink, ...], sql: str, parameters: Any, start: int, end: int,
                 driver: Any, rows: int, executemany: bool, error: str | None, begins: bool,
-                prepared_before: int) -> None:
+                extra: wire.Extra) -> None:
         connection = id(driver)
-        prepared_after = wire.prepared_statements(driver)
-        if begins or prepared_after > prepared_before:
-            # both ride in the batch's pipeline in an executemany, with no wait of their own
-            trips = 0 if executemany and wire.PIPELINED_EXECUTEMANY else 1
-            for kind, happened in ((HiddenKind.BEGIN, begins),
-                                   (HiddenKind.PREPARE, prepared_after > prepared_before)):
-                if happened:
-                    _deliver_hidden(sinks, HiddenRoundTrip(
-                        kind=kind, start_ns=start, end_ns=end, connection=connection,
-                        round_trips=trips))
-        if prepared_before and not prepared_after:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end, connection=connection,
-                round_trips=1))
+        if begins or extra is not NO_EXTRA:
+            self._hidden(sinks, start, end, connection, executemany, begins, extra)
         form = shape(sql)
         if form.control is not None:
             _deliver_hidden(sinks, HiddenRoundTrip(
@@ -242,6 +227,20 @@ class _Hub:
         for sink in sinks:
             sink.statement_rows.append(row)
 
+    def _hidden(self, sinks: tuple[Sink, ...], start: int, end: int, connection: int,
+                executemany: bool, begins: bool, extra: wire.Extra) -> None:
+        """The BEGIN, prepares, driver-internal statements and DEALLOCATE of one driver call."""
+        prepares, internal, deallocates = extra
+        # BEGIN and prepares ride in the batch's pipeline in a pipelined executemany
+        pipelined = executemany and self._pipelined
+        for kind, trips in ((HiddenKind.BEGIN, int(begins)), (HiddenKind.PREPARE, prepares),
+                            (HiddenKind.INTERNAL, internal),
+                            (HiddenKind.DEALLOCATE, deallocates)):
+            if trips:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=kind, start_ns=start, end_ns=end, connection=connection,
+                    round_trips=0 if pipelined and kind in _PIPELINED else trips))
+
     # the dialect's transaction and ping calls
 
     def _wrap(self, original: Callable[[Any], Any], kind: HiddenKind) -> Callable[[Any], Any]:
@@ -256,21 +255,26 @@ class _Hub:
                 return original(dbapi_connection)  # part of the dialect initialisation
             resetting = id(driver) in self._resetting
             self._resetting.discard(id(driver))
-            if kind is not HiddenKind.PING and not wire.in_transaction(driver):
-                return original(dbapi_connection)  # psycopg sends nothing on an idle session
-            prepared = wire.prepared_statements(driver)
+            is_ping = kind is HiddenKind.PING
+            model = self._model
+            if not is_ping and not model.in_transaction(driver):
+                return original(dbapi_connection)  # drivers send nothing on an idle session
+            dbapi = (dbapi_connection.dbapi_connection
+                     if isinstance(dbapi_connection, PoolProxiedConnection) else dbapi_connection)
+            mark = model.control_mark(dbapi, driver)
             start = monotonic_ns()
             try:
                 return original(dbapi_connection)
             finally:
                 end = monotonic_ns()
+                trips, deallocates = model.control_trips(is_ping, dbapi, driver, mark)
                 _deliver_hidden(sinks, HiddenRoundTrip(
                     kind=HiddenKind.RESET if resetting else kind, start_ns=start, end_ns=end,
-                    connection=id(driver), round_trips=1))
-                if prepared and not wire.prepared_statements(driver):
+                    connection=id(driver), round_trips=trips))
+                if deallocates:
                     _deliver_hidden(sinks, HiddenRoundTrip(
                         kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
-                        connection=id(driver), round_trips=1))
+                        connection=id(driver), round_trips=deallocates))
         return measured
 
     def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
@@ -299,7 +303,7 @@ class _Hub:
         driver = record.driver_connection
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.CONNECT, start_ns=start, end_ns=end, connection=id(driver),
-            round_trips=wire.connect_round_trips(driver)))
+            round_trips=self._model.connect_round_trips(driver)))
         # SQLAlchemy runs the first connection's listeners under a mutex, so only the
         # connection that is about to initialise the dialect sees it uninitialised here
         if self._dialect.server_version_info is None:
@@ -311,14 +315,10 @@ class _Hub:
         sinks = self._sinks()
         if start is None or not sinks:
             return
-        trips = _INITIALIZE_QUERIES
-        if not driver.autocommit:
-            trips += _INITIALIZE_TRANSACTION
-        if getattr(self._dialect, "use_native_hstore", False):
-            trips += _INITIALIZE_HSTORE_LOOKUP
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
-            connection=id(driver), round_trips=trips))
+            connection=id(driver),
+            round_trips=self._model.initialize_round_trips(self._dialect, driver)))
 
 
 def _describe(error: BaseException) -> str:

@@ -22,8 +22,9 @@ measured intervals, so on a local server statements that a slow network would ma
 overlap may come out sequential when they are very short; with an injected latency, or
 statements that take time, the figures are exact.
 
-A capture needs PostgreSQL through psycopg 3, whose wire behaviour the hidden-round-trip
-counts model (:mod:`dalperf.capture.wire`).  Not counted: the FETCH round trips of server-side
+A capture needs PostgreSQL through psycopg 3 (sync or async), psycopg2 or asyncpg, whose
+wire behaviour the hidden-round-trip counts follow (:mod:`dalperf.capture.wire`, one module
+per driver); any other engine is a :class:`~dalperf.errors.UsageError`.  Not counted: the FETCH round trips of server-side
 cursors (``stream_results``), whose rows are not in ``rows_fetched`` either; work sent
 with the driver directly (``engine.raw_connection()``), except the pool's reset of it.
 """
@@ -46,7 +47,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dalperf.capture import instrument
+from dalperf.capture import instrument, wire
 from dalperf.capture.depth import Span, critical_path
 from dalperf.capture.findings import FingerprintTotal, NPlusOne, fingerprint_totals, n_plus_one
 from dalperf.capture.records import (
@@ -59,7 +60,6 @@ from dalperf.capture.records import (
 )
 from dalperf.errors import UsageError
 
-SUPPORTED_DRIVERS = frozenset({"psycopg", "psycopg_async"})
 MS_DIGITS = 3
 
 P = ParamSpec("P")
@@ -280,10 +280,5 @@ def _sync_engine(engine: object) -> Engine:
             f"Capture needs a SQLAlchemy Engine or AsyncEngine, "
             f"got {type(engine).__module__}.{type(engine).__qualname__}"
         )
-    dialect = engine.dialect
-    if dialect.name != "postgresql" or dialect.driver not in SUPPORTED_DRIVERS:
-        raise UsageError(
-            f"Capture supports PostgreSQL through psycopg 3 (postgresql+psycopg://), "
-            f"not {dialect.name}+{dialect.driver}"
-        )
+    wire.model_for(engine.dialect)  # UsageError naming the supported drivers
     return engine

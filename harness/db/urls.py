@@ -11,10 +11,11 @@ from __future__ import annotations
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from dalperf.db import drivers
 from dalperf.errors import UsageError
 
 SQLALCHEMY_DRIVER = "postgresql+psycopg"
-_ACCEPTED_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg_async"}
+_PLAIN_SCHEMES = {"postgres", "postgresql"}
 
 
 def parse(url: str) -> URL:
@@ -23,20 +24,33 @@ def parse(url: str) -> URL:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise UsageError(f"malformed database URL {_mask_text(url)!r}: {exc}") from exc
-    if parsed.drivername not in _ACCEPTED_SCHEMES:
-        raise UsageError(
-            f"malformed database URL {masked(parsed)!r}: scheme must be postgresql://, "
-            f"not {parsed.drivername}://"
-        )
+    driver_of(parsed)
     if not parsed.database:
         raise UsageError(f"malformed database URL {masked(parsed)!r}: no database name")
     return parsed.set(drivername=SQLALCHEMY_DRIVER)
 
 
-def sqlalchemy_url(url: str | URL) -> str:
-    """The URL for ``create_engine``/``create_async_engine`` (psycopg 3 driver), password kept."""
-    parsed = parse(url) if isinstance(url, str) else url.set(drivername=SQLALCHEMY_DRIVER)
-    return parsed.render_as_string(hide_password=False)
+def driver_of(url: URL) -> drivers.Driver | None:
+    """The driver a URL's scheme names (``postgresql+asyncpg://``), None for plain
+    ``postgresql://``; :class:`UsageError` naming the supported drivers for any other."""
+    if url.drivername in _PLAIN_SCHEMES:
+        return None
+    backend, _, dialect_driver = url.drivername.partition("+")
+    return drivers.by_dialect(backend, dialect_driver)
+
+
+def url_driver(url: str) -> drivers.Driver | None:
+    """:func:`driver_of` for a URL as the user typed it (validated by :func:`parse`)."""
+    parse(url)
+    return driver_of(make_url(url))
+
+
+def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
+    """The URL for ``create_engine``/``create_async_engine`` through ``dialect_driver``
+    (a SQLAlchemy driver name: psycopg, psycopg_async, psycopg2, asyncpg), password kept."""
+    parsed = parse(url) if isinstance(url, str) else url
+    return parsed.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
+        hide_password=False)
 
 
 def libpq_url(url: str | URL) -> str:

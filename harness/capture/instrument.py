@@ -49,10 +49,10 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
 
 from dalperf.capture import wire
-from dalperf.capture.wire import NO_EXTRA
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import shape
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
+from dalperf.capture.wire import NO_EXTRA
 
 _WRAPPED = ("do_commit", "do_rollback", "do_ping")
 

@@ -28,8 +28,10 @@ from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
+    DriverNames,
     Ephemeral,
     Home,
+    one_driver,
     target_from_options,
 )
 from dalperf.cli.report import (
@@ -69,6 +71,7 @@ def audit(
         = DEFAULT_OUT_DIR,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -84,6 +87,7 @@ def audit(
     from dalperf.plans import index_audit
 
     casestudy.check_parameters(scale=scale, seed=seed)
+    driver_name = one_driver(driver, database_url)
     operations = select_operations(None, only)
     budget_set = read_budget_set(budgets)
     migration = index_audit.performance_migration()
@@ -101,7 +105,7 @@ def audit(
         with _stage("seed") as note:
             note(_prepare_data(target, scale=scale, seed=seed))
         with _stage("measure") as note:
-            plan = Plan(operations=operations, config=RunConfig(iterations=iterations),
+            plan = Plan(operations=operations, config=RunConfig(iterations=iterations, driver=driver_name),
                         budgets=budget_set, index_states=indexes.states, migration=migration,
                         environment={"scale": scale, "seed": seed, "indexes": indexes.value})
             results = measure(target, plan, out=results_path)

@@ -10,7 +10,15 @@ import typer
 
 from dalperf import casestudy
 from dalperf.cli.console import console, escape
-from dalperf.cli.options import DatabaseUrl, DbSource, Ephemeral, Home, target_from_options
+from dalperf.cli.options import (
+    DatabaseUrl,
+    DbSource,
+    DriverNames,
+    Ephemeral,
+    Home,
+    one_driver,
+    target_from_options,
+)
 from dalperf.defaults import DEFAULT_RUN_TIME_S, DEFAULT_SPAWN_RATE, DEFAULT_USERS, DEFAULT_VARIANTS
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
@@ -48,6 +56,7 @@ def load(
         "(module:attribute).")] = casestudy.APP,
     locustfile: Annotated[Path | None, typer.Option(help="Locustfile with one user class per "
         "variant. Default: the case study's.")] = None,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -62,7 +71,8 @@ def load(
     config = loadtest.LoadConfig(
         app=app_spec, locustfile=locustfile or casestudy.locustfile(), users=users,
         spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
-        variants=variant.variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size)
+        variants=variant.variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size,
+        driver=one_driver(driver, database_url))
     with target_from_options(database_url=database_url, db=db, home=home,
                              ephemeral=ephemeral) as target:
         environment = {"server_version": target.server_version(),

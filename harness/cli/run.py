@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,8 +17,10 @@ from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
+    DriverNames,
     Ephemeral,
     Home,
+    chosen_drivers,
     target_from_options,
 )
 from dalperf.errors import CheckFailed, RunAborted, UsageError
@@ -82,6 +85,7 @@ def run(
         "--indexes off removes and the audit follows (default: the newest with a down file).")]
         = None,
     migrations: MigrationsFolder = None,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -90,11 +94,14 @@ def run(
 ) -> None:
     """Measure every variant of the chosen operations and write the results JSON.
 
+    With --driver repeated, one results file per driver: --out for the first, OUT.DRIVER.json
+    beside it for each other (`dalperf report --beside` sets them side by side).
     Exit 1 when a variant raised or returned a different result than the reference.
     """
     from dalperf.measure.pipeline import Plan
     from dalperf.plans import index_audit
 
+    driver_names = chosen_drivers(driver, database_url)
     operations = select_operations(scenarios, only)
     config = RunConfig(iterations=iterations, warmup=warmup, param_sets=param_sets, seed=seed,
                        complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms),
@@ -106,18 +113,33 @@ def run(
                              disposable=disposable) as target:
         environment = {**(casestudy.environment(target) if not scenarios else {}),
                        "indexes": indexes.value}
-        plan = Plan(operations=operations, config=config, budgets=budgets,
-                    index_states=indexes.states, migration=migration,
-                    migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
-                    pool_size=pool_size, environment=environment)
-        results = measure(target, plan, out=out)
-    console.print(f"wrote {escape(str(out))} ({len(results.operations)} measurements)",
-                  soft_wrap=True)
-    over = sum(len(m.violations) for m in results.operations)
-    if over:
-        console.print(f"{over} budget violation(s); `dalperf check {escape(str(out))}` gates on "
-                      "them", soft_wrap=True)
-    fail_on_failures(results)
+        written = []
+        for name, path in driver_outputs(driver_names, out):
+            plan = Plan(operations=operations, config=replace(config, driver=name),
+                        budgets=budgets, index_states=indexes.states, migration=migration,
+                        migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
+                        pool_size=pool_size, environment=environment)
+            written.append((path, measure(target, plan, out=path)))
+    for path, results in written:
+        console.print(f"wrote {escape(str(path))} ({len(results.operations)} measurements, "
+                      f"driver {escape(results.environment['driver']['name'])})",
+                      soft_wrap=True)
+        over = sum(len(m.violations) for m in results.operations)
+        if over:
+            console.print(f"{over} budget violation(s); `dalperf check {escape(str(path))}` "
+                          "gates on them", soft_wrap=True)
+    if len(written) > 1:
+        console.print("side by side: dalperf report " + " ".join(
+            [escape(str(written[0][0]))] + [f"--beside {escape(str(p))}" for p, _ in written[1:]]),
+            soft_wrap=True)
+    for _, results in written:
+        fail_on_failures(results)
+
+
+def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:
+    """Where each driver's results go: ``out`` for the first, ``OUT.DRIVER.json`` for the others."""
+    return [(name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+            for i, name in enumerate(driver_names)]
 
 
 def select_operations(scenarios: list[str] | None, only: list[str] | None) -> list[Operation]:

@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from dalperf.db import drivers
 from dalperf.defaults import (
     DEFAULT_RUN_TIME_S,
     DEFAULT_SPAWN_RATE,
@@ -66,11 +67,13 @@ from dalperf.defaults import (
 from dalperf.errors import EnvironmentProblem, ServerStartError, UsageError
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
+    DRIVER_ENV,
     HEALTH_PATH,
     POOL_SIZE_ENV,
     RECORDS_OPTION,
 )
 from dalperf.loadtest.results import LoadResults, Request, summarise
+from dalperf.measure.config import DEFAULT_DRIVER
 from dalperf.measure.scenario import DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.version import package_version
@@ -110,8 +113,10 @@ class LoadConfig:
     workers: int = 0
     rtt_ms: float = 0.0
     pool_size: int = DEFAULT_POOL_SIZE
+    driver: str = DEFAULT_DRIVER
 
     def __post_init__(self) -> None:
+        drivers.by_name(self.driver)
         if ":" not in self.app:
             raise UsageError(f"--app {self.app!r} must name the ASGI app as 'module:attribute'")
         if not self.locustfile.is_file():
@@ -189,7 +194,8 @@ def run_load(database_url: str, config: LoadConfig, *,
             proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
                                                      rtt_ms=config.rtt_ms))
             app_database = proxy.url(database_url)
-        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size))
+        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size,
+                                         driver=config.driver))
         children = stack.enter_context(_children())
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         records, stats = children.folder / "records.json", children.folder / "locust"
@@ -218,14 +224,16 @@ def run_load(database_url: str, config: LoadConfig, *,
                "locustfile": str(config.locustfile), "users": config.users,
                "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
                "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
-               "variants": list(config.variants), **(environment or {})}
+               "variants": list(config.variants),
+               "driver": drivers.pairing(config.driver).describe(), **(environment or {})}
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
     return results
 
 
 @contextmanager
-def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Iterator[str]:
+def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+          driver: str = DEFAULT_DRIVER) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
 
     Yields the base URL (``http://127.0.0.1:PORT``) once the app answers
@@ -236,7 +244,8 @@ def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) ->
         server = children.start(
             "app server", [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK,
                            "--port", str(port), "--no-access-log", "--log-level", "warning"],
-            env={DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)})
+            env={DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size),
+                 DRIVER_ENV: driver})
         base = f"http://{LOOPBACK}:{port}"
         wait_ready(server, base + HEALTH_PATH)
         yield base

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from dalperf.db.drivers import DEFAULT as _DEFAULT_DRIVER
+from dalperf.db.drivers import by_name
 from dalperf.errors import UsageError
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
 
@@ -21,6 +23,7 @@ DEFAULT_ITERATIONS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several
+DEFAULT_DRIVER = _DEFAULT_DRIVER.name
 
 
 class IndexMode(StrEnum):
@@ -49,8 +52,10 @@ class RunConfig:
     rtt_sweep_ms: tuple[float, ...] = ()  # measure through the latency proxy at each
     jitter_ms: float = 0.0  # the proxy's jitter: each round trip takes rtt ± jitter
     explain: PlanThresholds | None = DEFAULT_THRESHOLDS  # None: no EXPLAIN, no plans
+    driver: str = DEFAULT_DRIVER  # --driver: the engines' drivers (dalperf.db.drivers)
 
     def __post_init__(self) -> None:
+        by_name(self.driver)
         for value in (*self.rtt_sweep_ms, self.jitter_ms):
             if not math.isfinite(value) or value < 0:
                 raise UsageError(f"a simulated round-trip time or jitter must be a number "

@@ -54,7 +54,7 @@ import sqlalchemy
 from sqlalchemy import exc as sa_exc
 
 from dalperf.capture.session import Capture
-from dalperf.db import urls
+from dalperf.db import drivers, urls
 from dalperf.errors import DatabaseUnreachable, RunAborted
 from dalperf.measure.config import RunConfig
 from dalperf.measure.equivalence import mismatch_report
@@ -77,8 +77,9 @@ LINEAR_FIT_R2 = 0.98
 NS_PER_MS = 1_000_000
 PROBE_TIMEOUT_S = 5
 # what the driver raises when the server may have gone; a probe connection tells
+# (asyncpg raises OSError itself when it cannot connect)
 _DRIVER_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
-                  psycopg.InterfaceError)
+                  psycopg.InterfaceError, OSError)
 
 Progress = Callable[[str, int], None]  # (what is running, units of work just finished)
 
@@ -334,7 +335,7 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
                        explainer: Explainer | None = None) -> None:
     """Every operation once, on engines for ``url``; driver errors that mean the database
     has gone become :class:`~dalperf.errors.DatabaseUnreachable`."""
-    async with open_engines(url, pool_size=pool_size) as engines:
+    async with open_engines(url, pool_size=pool_size, driver=config.driver) as engines:
         try:
             gathered.environment.setdefault("server_version", await _server_version(engines))
             for operation in operations:
@@ -368,6 +369,7 @@ def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunCo
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
         "psycopg": psycopg.__version__,
+        "driver": drivers.pairing(config.driver).describe(),
         "dalperf": installed_version(),
         "started_at": started_at,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",

@@ -57,7 +57,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from dalperf.db import urls
+from dalperf.db import drivers, urls
 from dalperf.errors import UsageError
 from dalperf.gate.budgets import Budget, default_budget, suggest  # Budget: scenarios import it here
 from dalperf.measure.config import DEFAULT_POOL_SIZE
@@ -107,18 +107,21 @@ class Engines:
 
 @asynccontextmanager
 async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-                       max_overflow: int = DEFAULT_MAX_OVERFLOW) -> AsyncIterator[Engines]:
-    """Engines (psycopg 3, async and sync) for ``url``; disposed when the block exits.
+                       max_overflow: int = DEFAULT_MAX_OVERFLOW,
+                       driver: str | drivers.Driver | None = None) -> AsyncIterator[Engines]:
+    """Engines (async and sync) for ``url`` through ``driver``'s pairing
+    (:mod:`dalperf.db.drivers`; default psycopg 3 for both); disposed when the block exits.
 
     Nothing connects until first use.  ``pool_size`` must cover the widest
     ``asyncio.gather`` of any variant, or parallel queries queue for a connection;
     ``max_overflow`` more are opened on demand (0: ``pool_size`` is a hard cap).
     """
-    sqlalchemy_url = urls.sqlalchemy_url(url)
+    pair = drivers.pairing(driver)
     engines = Engines(
-        async_engine=create_async_engine(sqlalchemy_url, pool_size=pool_size,
-                                         max_overflow=max_overflow),
-        sync_engine=create_engine(sqlalchemy_url, pool_size=pool_size, max_overflow=max_overflow),
+        async_engine=create_async_engine(urls.sqlalchemy_url(url, pair.async_dialect),
+                                         pool_size=pool_size, max_overflow=max_overflow),
+        sync_engine=create_engine(urls.sqlalchemy_url(url, pair.sync_dialect),
+                                  pool_size=pool_size, max_overflow=max_overflow),
     )
     try:
         yield engines

@@ -148,9 +148,12 @@ class _Hub:
         dialect.do_commit = self._wrap(originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
         dialect.do_rollback = self._wrap(originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
         dialect.do_ping = self._wrap(originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+        if self._model.isolation_trips is not None:
+            dialect.set_isolation_level = self._wrap_isolation(  # type: ignore[method-assign]
+                dialect.set_isolation_level)
 
     def detach(self) -> None:
-        for name in _WRAPPED:
+        for name in (*_WRAPPED, "set_isolation_level"):
             vars(self._dialect).pop(name, None)
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
@@ -275,6 +278,27 @@ class _Hub:
                     _deliver_hidden(sinks, HiddenRoundTrip(
                         kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
                         connection=id(driver), round_trips=deallocates))
+        return measured
+
+    def _wrap_isolation(self, original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        mark_of, trips_of = self._model.isolation_mark, self._model.isolation_trips
+        assert mark_of is not None and trips_of is not None
+
+        def measured(dbapi_connection: Any, level: Any) -> Any:
+            sinks = self._sinks()
+            if not sinks:
+                return original(dbapi_connection, level)
+            driver = self._dialect.get_driver_connection(dbapi_connection)
+            mark = mark_of(driver)
+            start = monotonic_ns()
+            try:
+                return original(dbapi_connection, level)
+            finally:
+                trips = trips_of(driver, mark)
+                if trips:
+                    _deliver_hidden(sinks, HiddenRoundTrip(
+                        kind=HiddenKind.ISOLATION, start_ns=start, end_ns=monotonic_ns(),
+                        connection=id(driver), round_trips=trips))
         return measured
 
     def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,

@@ -33,6 +33,7 @@ class HiddenKind(StrEnum):
     ROLLBACK_TO_SAVEPOINT = "rollback_to_savepoint"
     RESET = "reset"  # the pool's rollback (or commit) when a connection is returned
     PREPARE = "prepare"  # the driver preparing a statement (psycopg: after 5 runs; asyncpg: each new one)
+    ISOLATION = "isolation"  # psycopg2's SET default_transaction_isolation on leaving autocommit
     INTERNAL = "internal"  # the driver's own statements (asyncpg's type introspection)
     DEALLOCATE = "deallocate"  # psycopg dropping its prepared statements (DEALLOCATE ALL)
 

@@ -52,6 +52,10 @@ class WireModel:
     connect_round_trips: Callable[[Any], int]
     initialize_round_trips: Callable[[Any, Any], int]  # (dialect, driver)
     pipelined_executemany: bool  # BEGIN/prepare ride in an executemany's pipeline
+    # round trips of SQLAlchemy's dialect.set_isolation_level (None: it sends nothing):
+    # a mark of the driver before the call, then the trips from the mark
+    isolation_mark: Callable[[Any], Any] | None = None
+    isolation_trips: Callable[[Any, Any], int] | None = None
     attach: Callable[[], None] = lambda: None  # while any engine of this driver is hooked
     detach: Callable[[], None] = lambda: None
 

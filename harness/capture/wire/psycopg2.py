@@ -11,7 +11,14 @@ traffic is transaction control and set-up:
   inside the statement's driver call, so it gets the statement's interval.
 - COMMIT / ROLLBACK (also the pool's reset on return): one round trip when the status is
   ``STATUS_BEGIN``; psycopg2 sends nothing on an idle connection.  Modelled the same way.
-- ``pool_pre_ping``: SQLAlchemy runs ``SELECT 1`` in a temporary autocommit, 1 round trip.
+- Leaving autocommit: when a connection goes from autocommit back to transactions (SQLAlchemy
+  resetting an ``isolation_level="AUTOCOMMIT"`` connection on its return to the pool, or
+  any ``set_isolation_level``) and psycopg2 holds an explicit isolation level (it does
+  after the first such reset), psycopg2 sends ``SET default_transaction_isolation``, one
+  round trip.  Modelled from ``autocommit`` and ``isolation_level`` before and after
+  SQLAlchemy's ``set_isolation_level``, which dalperf wraps on the dialect while attached.
+- ``pool_pre_ping``: SQLAlchemy runs ``SELECT 1`` in a temporary autocommit, 1 round trip,
+  plus the SET above when it leaves the temporary autocommit.
 - ``executemany``: psycopg2 runs one ``Q`` per parameter set; dalperf counts the call as
   one statement (as for every driver), so a psycopg2 ``executemany`` of n rows costs n
   round trips where dalperf counts 1.  SQLAlchemy's psycopg2 dialect sends ORM bulk
@@ -83,9 +90,26 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
     return trips
 
 
+def isolation_mark(driver_connection: Any) -> tuple[bool, Any]:
+    return driver_connection.autocommit, driver_connection.isolation_level
+
+
+def isolation_trips(driver_connection: Any, mark: tuple[bool, Any]) -> int:
+    """1 when the call left autocommit with an explicit isolation level (the SET)."""
+    was_autocommit, level = mark
+    return int(was_autocommit and level is not None and not driver_connection.autocommit)
+
+
+def _control_trips(is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, Any]) -> tuple[int, int]:
+    if not is_ping:
+        return 1, 0
+    was_autocommit, level = mark  # the ping's temporary autocommit ends with the SET
+    return 1 + int(not was_autocommit and level is not None), 0
+
+
 MODEL = WireModel(
     driver=drivers.PSYCOPG2, before=_before, after=_after, rows_fetched=rows_fetched,
-    in_transaction=in_transaction, control_mark=lambda dbapi, driver: None,
-    control_trips=lambda is_ping, dbapi, driver, mark: (1, 0),
+    in_transaction=in_transaction, control_mark=lambda dbapi, driver: isolation_mark(driver),
+    control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=False)
+    pipelined_executemany=False, isolation_mark=isolation_mark, isolation_trips=isolation_trips)

@@ -111,7 +111,12 @@ def concurrent(capture: Capture) -> bool:
     """Whether any two of the call's driver calls overlapped in time."""
     spans = sorted({(s.start_ns, s.end_ns) for s in capture.statements}
                    | {(h.start_ns, h.end_ns) for h in capture.hidden})
-    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+    latest_end = 0
+    for start, end in spans:
+        if start < latest_end:
+            return True
+        latest_end = max(latest_end, end)
+    return False
 
 
 async def measure(driver: str, operation: Operation, variant: Variant, engines: Engines,

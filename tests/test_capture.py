@@ -6,6 +6,7 @@ import asyncio
 import json
 import linecache
 import threading
+import types
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -486,7 +487,7 @@ def test_capture_rejects_a_connection(engine: Engine) -> None:
 
 def test_capture_rejects_another_driver() -> None:
     # never connected: the engine is refused for its dialect before any I/O
-    with pytest.raises(UsageError, match="not sqlite\\+pysqlite"):
+    with pytest.raises(UsageError, match="unsupported database driver sqlite\\+pysqlite"):
         Capture(create_engine("sqlite://"))
 
 
@@ -549,3 +550,31 @@ def test_summary_is_plain_json_with_stable_keys_and_redacted_parameters(engine: 
     revealed = cap.summary(statements=True, redact_parameters=False)["statements"]
     assert [s["parameters"] for s in revealed][:2] == [{"id": 1}, {"id": 2}]
     assert "statements" not in cap.summary()
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("postgresql+pg8000://u@h/db", "postgresql+pg8000"),
+    ("mysql+pymysql://u@h/db", "mysql+pymysql"),
+])
+def test_capture_names_the_supported_drivers_for_an_unsupported_one(url: str, named: str) -> None:
+    """pg8000 and PyMySQL are not installed here: SQLAlchemy is handed a module that only
+    names a parameter style as the DBAPI, so that it builds the dialect; nothing connects."""
+    dbapi = types.ModuleType("no_dbapi")
+    dbapi.paramstyle = "format"  # type: ignore[attr-defined]
+    engine = create_engine(url, module=dbapi)
+    with pytest.raises(UsageError) as caught:
+        Capture(engine)
+    message = str(caught.value)
+    assert f"unsupported database driver {named}" in message
+    assert "psycopg (3), psycopg2 and asyncpg" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("dialect", ["psycopg2", "asyncpg", "psycopg_async"])
+def test_capture_accepts_every_supported_driver(fresh_db: str, dialect: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = sqlalchemy_url(fresh_db, dialect)
+    engine = create_engine(url) if dialect == "psycopg2" else create_async_engine(url)
+    with Capture(engine) as cap:
+        pass
+    assert cap.queries == 0

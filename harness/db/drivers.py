@@ -13,12 +13,13 @@ asyncpg    asyncpg               psycopg 3
 ========== ===================== =====================
 
 Light to import (standard library only): the command line checks ``--driver`` and a URL's
-driver before anything heavy is loaded.
+driver before anything heavy is loaded.  A driver that is not installed is an
+:class:`~dalperf.errors.EnvironmentProblem` (exit 3) naming the extra that installs it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from dataclasses import dataclass
 
 from dalperf.errors import EnvironmentProblem, UsageError
@@ -46,10 +47,13 @@ class Driver:
         return "unknown"
 
     def require(self) -> None:
-        """Raise :class:`EnvironmentProblem` naming the extra to install if it is missing."""
-        if importlib.util.find_spec(self.module) is None:
+        """Raise :class:`EnvironmentProblem` naming the extra to install if it is missing
+        (imports the driver: its engine will need it anyway)."""
+        try:
+            importlib.import_module(self.module)
+        except ImportError as exc:
             how = f"pip install 'dalperf[{self.extra}]'" if self.extra else "pip install dalperf"
-            raise EnvironmentProblem(f"driver {self.name} is not installed: {how}")
+            raise EnvironmentProblem(f"driver {self.name} is not installed: {how}") from exc
 
 
 PSYCOPG = Driver(name="psycopg", module="psycopg", distributions=("psycopg",), extra=None,

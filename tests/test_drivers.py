@@ -59,7 +59,7 @@ def test_a_driver_that_is_not_installed_names_the_extra(args: list[str], extra: 
     script = ("import sys; sys.modules[sys.argv[1]] = None\n"
               "from dalperf.cli import main; sys.exit(main(sys.argv[2:]))")
     done = subprocess.run([sys.executable, "-c", script, extra, "run", *args],
-                          capture_output=True, text=True, timeout=120,
+                          capture_output=True, text=True, timeout=120, check=False,
                           env={"DALPERF_HOME": str(tmp_path / "home"), "PATH": ""})
     assert done.returncode == 3
     err = done.stderr.strip()

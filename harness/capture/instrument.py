@@ -10,27 +10,29 @@ operations in different tasks or threads therefore never see each other's record
 
 Sources, each giving a measured interval (``time.monotonic_ns``):
 
-- The dialect events ``do_execute``, ``do_executemany`` and ``do_execute_no_params``: the
-  statements.  SQLAlchemy offers them for a listener that runs the driver call itself, so
-  the hook times exactly that call (one listener call per statement) and records its
-  error, if any, before SQLAlchemy handles it.  Engine-level events
-  (``before/after_cursor_execute``) see the same executions, but any listener on the
-  Engine makes SQLAlchemy run its execute-event machinery for every statement, which alone
-  costs more than the 5% overhead budget.  Transaction control arriving this way
-  (SQLAlchemy's SAVEPOINT / RELEASE / ROLLBACK TO) is hidden traffic, not a query.  The
-  BEGIN psycopg sends first when the session is idle travels inside the same driver call,
-  as do psycopg's automatic PREPARE and DEALLOCATE ALL (:mod:`dalperf.capture.wire`), so they get
-  the statement's interval; the depth computation chains them with the statement.
-- The pool's ``connect`` event (first and last listener) with the dialect's ``do_connect``:
-  a new connection, from just before the driver connects to just after it returns, and on
-  an engine's very first connection SQLAlchemy's dialect initialisation, up to the end of
-  the pool's ``connect`` listeners (its statements are not the operation's).
+- The dialect's ``do_execute``, ``do_executemany`` and ``do_execute_no_params``, wrapped on
+  the dialect instance while attached: the statements.  The wrapper runs the driver call
+  itself, so it times exactly that call and records its error, if any, before SQLAlchemy
+  handles it.  SQLAlchemy's dialect events of the same names would do too, but a dialect
+  with any event listener makes SQLAlchemy dispatch events around every statement, and
+  engine-level events (``before/after_cursor_execute``) run its whole execute-event
+  machinery; both cost a measurable part of the 5% overhead budget, so dalperf adds no
+  listener to the dialect (nor to the engine).  Transaction control arriving this way
+  (SQLAlchemy's SAVEPOINT / RELEASE / ROLLBACK TO) is hidden traffic, not a query.  What
+  the driver sends on its own inside the same call (a BEGIN, a prepare, type
+  introspection: :mod:`dalperf.capture.wire`, one module per driver) gets the statement's
+  interval; the depth computation chains them with the statement.
+- The pool's ``connect`` event (first and last listener) with the dialect's ``connect``
+  (wrapped): a new connection, from just before the driver connects to just after it
+  returns, and on an engine's very first connection SQLAlchemy's dialect initialisation, up
+  to the end of the pool's ``connect`` listeners (its statements are not the operation's).
 - The dialect's ``do_commit``, ``do_rollback`` and ``do_ping``, wrapped on the dialect
   instance while attached: COMMIT/ROLLBACK whenever the driver really sends one (see
   :mod:`dalperf.capture.wire`), including the pool's reset on return (told apart by the pool's
   ``reset`` event just before it, until its ``checkin``), and the pool's pre-ping.  These
   calls have no events around them, so wrapping is the only way to measure them; the
-  wrappers are removed with the listeners.
+  wrappers are removed with the listeners.  With psycopg2, ``set_isolation_level`` too
+  (the SET it may send).
 
 Hooks go on the engine's dialect and pool, which an ``engine.execution_options(...)`` copy
 shares; captures normalise such copies to the engine they came from.
@@ -44,8 +46,9 @@ from contextvars import ContextVar
 from time import monotonic_ns
 from typing import Any, Protocol
 
+import greenlet
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
 
 from dalperf.capture import wire
@@ -55,6 +58,7 @@ from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
 from dalperf.capture.wire import NO_EXTRA
 
 _WRAPPED = ("do_commit", "do_rollback", "do_ping")
+_WRAPPED_EXECUTION = ("do_execute", "do_executemany", "do_execute_no_params", "connect")
 
 
 class Sink(Protocol):
@@ -117,21 +121,19 @@ class _Hub:
         model = self._model = wire.model_for(dialect)
         self._before = model.before
         self._after = model.after
-        self._rows_fetched = model.rows_fetched
         self._pipelined = model.pipelined_executemany
         self._execute: _DriverCall = dialect.do_execute
         self._executemany: _DriverCall = dialect.do_executemany
+        no_params = dialect.do_execute_no_params
         self._execute_no_params: _DriverCall = (
-            lambda cursor, statement, parameters, context:
-            dialect.do_execute_no_params(cursor, statement, context))
-        self._connecting: dict[int, int] = {}  # id(record) -> start of the driver's connect
+            lambda cursor, statement, parameters, context: no_params(cursor, statement, context))
+        self._connect = dialect.connect
+        # greenlet -> start of the driver's connect: the pool's connect event follows in the
+        # same thread (its main greenlet) or the same asyncio task (SQLAlchemy's greenlet)
+        self._connecting: dict[Any, int] = {}
         self._initializing: dict[int, int] = {}  # id(driver connection) -> start of initialisation
         self._resetting: set[int] = set()  # id(driver connection) the pool is about to reset
         self.listeners: tuple[Listener, ...] = (
-            (dialect, "do_execute", self._do_execute),
-            (dialect, "do_executemany", self._do_executemany),
-            (dialect, "do_execute_no_params", self._do_execute_no_params),
-            (dialect, "do_connect", self._do_connect),
             (engine.pool, "connect", self._connected),
             (engine.pool, "connect", self._initialized),
             (engine.pool, "reset", self._reset),
@@ -144,6 +146,10 @@ class _Hub:
             # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
             event.listen(target, name, fn, insert=fn == self._connected)
         dialect = self._dialect
+        dialect.do_execute = self._do_execute  # type: ignore[method-assign]
+        dialect.do_executemany = self._do_executemany  # type: ignore[method-assign]
+        dialect.do_execute_no_params = self._do_execute_no_params  # type: ignore[method-assign]
+        dialect.connect = self._do_connect  # type: ignore[method-assign]
         originals = {name: getattr(dialect, name) for name in _WRAPPED}
         dialect.do_commit = self._wrap(originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
         dialect.do_rollback = self._wrap(originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
@@ -153,7 +159,7 @@ class _Hub:
                 dialect.set_isolation_level)
 
     def detach(self) -> None:
-        for name in (*_WRAPPED, "set_isolation_level"):
+        for name in (*_WRAPPED_EXECUTION, *_WRAPPED, "set_isolation_level"):
             vars(self._dialect).pop(name, None)
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
@@ -169,66 +175,68 @@ class _Hub:
 
     # statements (the hot path: every statement of a benchmark goes through here)
 
-    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    def _do_execute(self, cursor: Any, statement: str, parameters: Any,
+                    context: Any = None) -> None:
         sinks = self._sinks()
         if sinks:
             self._measure(sinks, self._execute, cursor, statement, parameters, context, False)
-        return bool(sinks)  # True: the statement has been executed here
+        else:
+            self._execute(cursor, statement, parameters, context)
 
     def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any) -> bool:
+                        context: Any = None) -> None:
         sinks = self._sinks()
         if sinks:
             self._measure(sinks, self._executemany, cursor, statement, parameters, context, True)
-        return bool(sinks)
+        else:
+            self._executemany(cursor, statement, parameters, context)
 
-    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
+    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
         sinks = self._sinks()
         if sinks:
             self._measure(sinks, self._execute_no_params, cursor, statement, None, context,
                           False)
-        return bool(sinks)
+        else:
+            self._execute_no_params(cursor, statement, None, context)
 
     def _measure(self, sinks: tuple[Sink, ...], call: _DriverCall, cursor: Any, sql: str,
                  parameters: Any, context: Any, executemany: bool) -> None:
+        # one function on purpose: every call and argument passed here costs on every statement
         driver, begins, mark = self._before(cursor, sql)
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
         start = monotonic_ns()
+        error = None
         try:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
-            self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
-                         _describe(exc), begins, self._after(cursor, sql, driver, mark))
+            error = _describe(exc)
             raise
-        end = monotonic_ns()
-        self._record(sinks, sql, parameters, start, end, driver, self._rows_fetched(cursor),
-                     executemany, None, begins, self._after(cursor, sql, driver, mark))
-
-    def _record(self, sinks: tuple[Sink, ...], sql: str, parameters: Any, start: int, end: int,
-                driver: Any, rows: int, executemany: bool, error: str | None, begins: bool,
-                extra: wire.Extra) -> None:
-        connection = id(driver)
-        if begins or extra is not NO_EXTRA:
-            self._hidden(sinks, start, end, connection, executemany, begins, extra)
-        form = shape(sql)
-        if form.control is not None:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=form.control, start_ns=start, end_ns=end, connection=connection,
-                round_trips=1, sql=sql))
-            return
-        fingerprint = form.fingerprint
-        sample = False
-        for sink in sinks:
-            seen = sink.executions[fingerprint] = sink.executions.get(fingerprint, 0) + 1
-            # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated fingerprint
-            # gets a call site, at a cost that grows with the log of the count
-            sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
-        row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
-                             fingerprint, call_site() if sample else None)
-        for sink in sinks:
-            sink.statement_rows.append(row)
+        finally:
+            end = monotonic_ns()
+            rows, extra = self._after(cursor, sql, driver, mark, error is None)
+            connection = id(driver)
+            if begins or extra is not NO_EXTRA:
+                self._hidden(sinks, start, end, connection, executemany, begins, extra)
+            form = shape(sql)
+            if form.control is not None:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=form.control, start_ns=start, end_ns=end, connection=connection,
+                    round_trips=1, sql=sql))
+            else:
+                fingerprint = form.fingerprint
+                sample = False
+                for sink in sinks:
+                    executions = sink.executions
+                    seen = executions[fingerprint] = executions.get(fingerprint, 0) + 1
+                    # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated
+                    # fingerprint gets a call site, at a cost that grows with the log of the count
+                    sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
+                row: StatementRow = (sql, parameters, start, end, connection, rows, executemany,
+                                     error, fingerprint, call_site() if sample else None)
+                for sink in sinks:
+                    sink.statement_rows.append(row)
 
     def _hidden(self, sinks: tuple[Sink, ...], start: int, end: int, connection: int,
                 executemany: bool, begins: bool, extra: wire.Extra) -> None:
@@ -313,14 +321,14 @@ class _Hub:
 
     # new connections
 
-    def _do_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
-                    cargs: list[Any], cparams: dict[str, Any]) -> None:
-        if record is not None and self._sinks():
-            self._connecting[id(record)] = monotonic_ns()
+    def _do_connect(self, *cargs: Any, **cparams: Any) -> Any:
+        if self._sinks():
+            self._connecting[greenlet.getcurrent()] = monotonic_ns()
+        return self._connect(*cargs, **cparams)
 
     def _connected(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         end = monotonic_ns()
-        start = self._connecting.pop(id(record), None)
+        start = self._connecting.pop(greenlet.getcurrent(), None)
         sinks = self._sinks()
         if start is None or not sinks:
             return

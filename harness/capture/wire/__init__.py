@@ -41,10 +41,11 @@ class WireModel:
     driver: drivers.Driver
     # before a statement: (driver, whether BEGIN goes out first, a mark for ``after``)
     before: Callable[[Any, str], tuple[Any, bool, Any]]
-    # after it: (prepare, internal, deallocate) round trips the call added besides the
-    # statement and its BEGIN; internal = the driver's own statements (type introspection)
-    after: Callable[[Any, str, Any, Any], Extra]
-    rows_fetched: Callable[[Any], int]  # rows the server sent for the statement just run
+    # after it (``ok``: it did not raise): the rows the server sent (0 without a result set
+    # or after an error), and the (prepare, internal, deallocate) round trips the call added
+    # besides the statement and its BEGIN; internal = the driver's own statements (asyncpg's
+    # type introspection).  One call for both: it runs on every statement.
+    after: Callable[[Any, str, Any, Any, bool], tuple[int, Extra]]
     in_transaction: Callable[[Any], bool]  # whether COMMIT/ROLLBACK would go to the server
     # around a commit/rollback/ping: a mark, then (round trips of the call, deallocates)
     control_mark: Callable[[Any, Any], Any]

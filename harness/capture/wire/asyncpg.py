@@ -21,7 +21,9 @@ with ``connection.prepare()`` before it runs it.  Per driver call:
   counts the calls of asyncpg's internal ``Connection.__execute`` per connection (a
   counting wrapper on the class, installed while any asyncpg engine is hooked; user
   statements do not pass through it) and the growth of asyncpg's statement cache
-  (``connection._stmt_cache``).
+  (``connection._stmt_cache``).  All of this happens only inside a prepare, so for a
+  statement the adapter's cache holds (the common case) dalperf reads nothing but the
+  cache entry.
 - Close: statements evicted from the adapter's LRU are closed by asyncpg (one ``C S``
   round trip each) at its next prepare.  Measured as the shrinking of
   ``connection._stmts_to_close`` across the call.
@@ -49,12 +51,13 @@ from typing import Any
 
 from asyncpg import connection as asyncpg_connection
 
-from dalperf.capture.wire import Extra, WireModel, tcp_connect_round_trips
+from dalperf.capture.wire import NO_EXTRA, Extra, WireModel, tcp_connect_round_trips
 from dalperf.db import drivers
 
 _INITIALIZE_QUERIES = 4
 _INITIALIZE_TRANSACTION = 2
 _AUTOCOMMIT = "autocommit"
+_PREPARED: Extra = (1, 0, 0)
 _DIRECT_TLS = "direct"  # asyncpg.connect_utils.SSLNegotiation.direct, a str enum
 
 _internal_executes: dict[int, int] = {}  # id(asyncpg connection) -> internal executes so far
@@ -83,30 +86,35 @@ def _detach() -> None:
         _internal_executes.clear()
 
 
-def _before(cursor: Any, sql: str) -> tuple[Any, bool, tuple[Any, int, int, int]]:
+def _before(cursor: Any, sql: str) -> tuple[Any, bool, tuple[Any, tuple[int, int, int] | None]]:
     adapter = cursor._adapt_connection
     driver = cursor._connection
     cache = adapter._prepared_statement_cache
     entry = cache._data.get(sql) if cache is not None else None
+    # a statement in the adapter's cache is not prepared again (unless the dialect's schema
+    # invalidation says so, which re-prepares a statement whose types are known): nothing
+    # else of asyncpg runs, so the counters are read only for a statement it will prepare
+    counts = (None if entry is not None else
+              (_internal_executes.get(id(driver), 0), len(driver._stmt_cache),
+               len(driver._stmts_to_close)))
     return (driver,
             adapter._transaction is None and adapter.isolation_level != _AUTOCOMMIT,
-            (entry, _internal_executes.get(id(driver), 0), len(driver._stmt_cache),
-             len(driver._stmts_to_close)))
+            (entry, counts))
 
 
-def _after(cursor: Any, sql: str, driver: Any, mark: tuple[Any, int, int, int]) -> Extra:
-    entry, executes, cached, closing = mark
+def _after(cursor: Any, sql: str, driver: Any,
+           mark: tuple[Any, tuple[int, int, int] | None], ok: bool) -> tuple[int, Extra]:
+    entry, counts = mark
     cache = cursor._adapt_connection._prepared_statement_cache
     prepared = cache is None or cache._data.get(sql) is not entry
+    rows = (max(cursor._rowcount, 0) if cursor._description else 0) if ok else 0
+    if counts is None:
+        return rows, (_PREPARED if prepared else NO_EXTRA)
+    executes, cached, closing = counts
     internal = (_internal_executes.get(id(driver), 0) - executes
                 + max(len(driver._stmt_cache) - cached, 0))
     closed = max(closing - len(driver._stmts_to_close), 0)
-    return prepared + closed, internal, 0
-
-
-def rows_fetched(cursor: Any) -> int:
-    """Rows the server sent for the statement just executed (0 without a result set)."""
-    return max(cursor._rowcount, 0) if cursor._description else 0
+    return rows, (prepared + closed, internal, 0)
 
 
 def in_transaction(driver_connection: Any) -> bool:
@@ -145,7 +153,7 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
 
 
 MODEL = WireModel(
-    driver=drivers.ASYNCPG, before=_before, after=_after, rows_fetched=rows_fetched,
+    driver=drivers.ASYNCPG, before=_before, after=_after,
     in_transaction=in_transaction, control_mark=_control_mark, control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
     pipelined_executemany=False, attach=_attach, detach=_detach)

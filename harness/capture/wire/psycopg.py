@@ -58,14 +58,25 @@ def _before_async(cursor: Any, sql: str) -> tuple[Any, bool, int]:
     return _before(cursor._cursor.connection)  # SQLAlchemy's adapter wraps psycopg's cursor
 
 
-def _after(cursor: Any, sql: str, driver: Any, prepared_before: int) -> Extra:
-    """A statement psycopg prepared (the cache grew), or DEALLOCATE ALL (it emptied)."""
+def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> tuple[int, Extra]:
+    """The rows fetched, and a statement psycopg prepared (its cache grew) or DEALLOCATE ALL
+    (it emptied)."""
     prepared = len(driver._prepared._names)
-    if prepared > prepared_before:
-        return _PREPARED
-    if prepared_before and not prepared:
-        return _DEALLOCATED
-    return NO_EXTRA
+    if prepared == prepared_before:
+        extra = NO_EXTRA
+    elif prepared > prepared_before:
+        extra = _PREPARED
+    else:
+        extra = NO_EXTRA if prepared else _DEALLOCATED
+    return (rows_fetched(psycopg_cursor) if ok else 0), extra
+
+
+def _after_sync(cursor: Any, sql: str, driver: Any, mark: int, ok: bool) -> tuple[int, Extra]:
+    return _after(cursor, driver, mark, ok)
+
+
+def _after_async(cursor: Any, sql: str, driver: Any, mark: int, ok: bool) -> tuple[int, Extra]:
+    return _after(cursor._cursor, driver, mark, ok)
 
 
 def prepared_statements(driver_connection: Any) -> int:
@@ -90,12 +101,8 @@ def rows_fetched(cursor: Any) -> int:
     cursor for ``description`` builds column objects, which costs more than everything
     else the listeners do.
     """
-    result = cursor.pgresult
-    return max(cursor.rowcount, 0) if result is not None and result.nfields else 0
-
-
-def _rows_fetched_async(cursor: Any) -> int:
-    return rows_fetched(cursor._cursor)
+    result = cursor.pgresult  # a slot; rowcount is a property, _rowcount its slot
+    return max(cursor._rowcount, 0) if result is not None and result.nfields else 0
 
 
 def connect_round_trips(driver_connection: Any) -> int:
@@ -125,14 +132,14 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
 
 
 MODEL = WireModel(
-    driver=drivers.PSYCOPG, before=_before_sync, after=_after, rows_fetched=rows_fetched,
+    driver=drivers.PSYCOPG, before=_before_sync, after=_after_sync,
     in_transaction=in_transaction, control_mark=lambda dbapi, driver: prepared_statements(driver),
     control_trips=_control_trips, connect_round_trips=connect_round_trips,
     initialize_round_trips=initialize_round_trips,
     pipelined_executemany=psycopg.Pipeline.is_supported())
 ASYNC_MODEL = WireModel(
-    driver=drivers.PSYCOPG, before=_before_async, after=_after,
-    rows_fetched=_rows_fetched_async, in_transaction=in_transaction,
+    driver=drivers.PSYCOPG, before=_before_async, after=_after_async,
+    in_transaction=in_transaction,
     control_mark=MODEL.control_mark, control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
     pipelined_executemany=MODEL.pipelined_executemany)

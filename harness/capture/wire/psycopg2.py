@@ -55,8 +55,8 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, None]:
     return driver, driver.status == _READY and not driver.autocommit, None
 
 
-def _after(cursor: Any, sql: str, driver: Any, mark: None) -> Extra:
-    return NO_EXTRA
+def _after(cursor: Any, sql: str, driver: Any, mark: None, ok: bool) -> tuple[int, Extra]:
+    return (rows_fetched(cursor) if ok else 0), NO_EXTRA
 
 
 def rows_fetched(cursor: Any) -> int:
@@ -108,7 +108,7 @@ def _control_trips(is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, Any
 
 
 MODEL = WireModel(
-    driver=drivers.PSYCOPG2, before=_before, after=_after, rows_fetched=rows_fetched,
+    driver=drivers.PSYCOPG2, before=_before, after=_after,
     in_transaction=in_transaction, control_mark=lambda dbapi, driver: isolation_mark(driver),
     control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,

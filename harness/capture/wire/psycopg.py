@@ -68,7 +68,10 @@ def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> 
         extra = _PREPARED
     else:
         extra = NO_EXTRA if prepared else _DEALLOCATED
-    return (rows_fetched(psycopg_cursor) if ok else 0), extra
+    if not ok:
+        return 0, extra
+    result = psycopg_cursor.pgresult  # rows_fetched() inlined
+    return (max(psycopg_cursor._rowcount, 0) if result is not None and result.nfields else 0), extra
 
 
 def _after_sync(cursor: Any, sql: str, driver: Any, mark: int, ok: bool) -> tuple[int, Extra]:

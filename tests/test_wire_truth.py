@@ -238,3 +238,64 @@ def test_a_new_connection_costs_what_the_proxy_counts(
     assert capture.queries + sum(trips.values()) - trips["connect"] == stats.turns
     assert trips["initialize"] == {"psycopg": 9, "asyncpg": 10}[driver]
     assert capture.network_round_trips == stats.turns + trips["connect"]
+
+
+async def pinged_calls(dialect: str, url: str, proxy: LatencyProxy) -> list[tuple[Capture, int]]:
+    """Three checkouts with ``pool_pre_ping`` (one SELECT each), then two after the connection
+    went through AUTOCOMMIT; each capture with the turns the proxy counted."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dalperf.db.urls import sqlalchemy_url
+
+    is_async = dialect in ("psycopg_async", "asyncpg")
+    engine = (create_async_engine if is_async else create_engine)(
+        sqlalchemy_url(proxy.url(url), dialect), pool_pre_ping=True, pool_size=1)
+    sync_engine = engine.sync_engine if is_async else engine
+
+    def once(autocommit: bool) -> None:
+        with sync_engine.connect() as conn:
+            if autocommit:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT 1"))
+
+    async def run(autocommit: bool = False) -> None:
+        if is_async:
+            async with engine.connect() as conn:  # type: ignore[union-attr]
+                if autocommit:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("SELECT 1"))
+        else:
+            once(autocommit)
+
+    seen = []
+    await run()  # the connection
+    for autocommit_before in (False, False, False, True, True):
+        if autocommit_before:
+            await run(autocommit=True)
+        proxy.stats(reset=True)
+        with Capture(engine) as capture:
+            await run()
+        seen.append((capture, proxy.stats().turns))
+    if is_async:
+        await engine.dispose()  # type: ignore[union-attr]
+    else:
+        sync_engine.dispose()
+    return seen
+
+
+@pytest.mark.parametrize(("dialect", "pings"), [
+    ("psycopg", [1, 1, 1, 1, 1]), ("psycopg_async", [1, 1, 1, 1, 1]),
+    # psycopg2 leaves the ping's temporary autocommit with a SET once the connection holds
+    # an explicit isolation level; asyncpg wraps the ping in BEGIN/ROLLBACK and prepares
+    # its ";" the first time on a connection
+    ("psycopg2", [1, 1, 1, 2, 2]), ("asyncpg", [4, 3, 3, 3, 3])])
+def test_pool_pre_ping_costs_what_the_proxy_counts(
+        dialect: str, pings: list[int], truth_db: str, counting_proxy: LatencyProxy) -> None:
+    seen = asyncio.run(pinged_calls(dialect, truth_db, counting_proxy))
+    for (capture, turns), ping in zip(seen, pings, strict=True):
+        trips = Counter()
+        for h in capture.hidden:
+            trips[h.kind.value] += h.round_trips
+        assert capture.queries + sum(trips.values()) == turns == capture.network_round_trips
+        assert trips["ping"] == ping, (dialect, dict(trips))

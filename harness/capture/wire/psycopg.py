@@ -60,7 +60,12 @@ def _before_async(cursor: Any, sql: str) -> tuple[Any, bool, int]:
 
 def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> tuple[int, Extra]:
     """The rows fetched, and a statement psycopg prepared (its cache grew) or DEALLOCATE ALL
-    (it emptied)."""
+    (it emptied).
+
+    Rows are read from libpq's result directly (0 without a result set): asking the cursor
+    for ``description`` builds column objects, which costs more than everything else the
+    hooks do.
+    """
     prepared = len(driver._prepared._names)
     if prepared == prepared_before:
         extra = NO_EXTRA
@@ -70,7 +75,7 @@ def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> 
         extra = NO_EXTRA if prepared else _DEALLOCATED
     if not ok:
         return 0, extra
-    result = psycopg_cursor.pgresult  # rows_fetched() inlined
+    result = psycopg_cursor.pgresult
     return (max(psycopg_cursor._rowcount, 0) if result is not None and result.nfields else 0), extra
 
 
@@ -95,17 +100,6 @@ def in_transaction(driver_connection: Any) -> bool:
 def _control_trips(is_ping: bool, dbapi: Any, driver: Any, prepared_before: int) -> tuple[int, int]:
     """1 for the COMMIT/ROLLBACK/ping, and 1 DEALLOCATE ALL if it dropped the prepared ones."""
     return 1, 1 if prepared_before and not prepared_statements(driver) else 0
-
-
-def rows_fetched(cursor: Any) -> int:
-    """Rows the server sent for the statement just executed on this psycopg cursor.
-
-    0 for statements without a result set.  Reads libpq's result directly: asking the
-    cursor for ``description`` builds column objects, which costs more than everything
-    else the listeners do.
-    """
-    result = cursor.pgresult  # a slot; rowcount is a property, _rowcount its slot
-    return max(cursor._rowcount, 0) if result is not None and result.nfields else 0
 
 
 def connect_round_trips(driver_connection: Any) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from dalperf.measure.scenario import Registry, SyncDb, register
 from dalperf.scenarios._dal import id_array
@@ -93,9 +93,19 @@ def touch_batched(db: SyncDb, p: Ids) -> int:
                                .values(credits_used=renders.c.credits_used)).rowcount
 
 
+def touch_executemany(db: SyncDb, p: Ids) -> int:
+    """The UPDATEs as one executemany (one parameter set per render), committed."""
+    statement = (update(renders).where(renders.c.id == bindparam("render_id"))
+                 .values(credits_used=renders.c.credits_used))
+    with db.sessions.begin() as session:
+        session.connection().execute(statement, [{"render_id": i} for i in p.ids])
+    return len(p.ids)
+
+
 register("wire.read_names", variants={"one_by_one": names_one_by_one, "batched": names_batched,
                                       "autocommit": names_autocommit},
          params=some_users, registry=WORKLOAD)
 register("wire.touch_renders", variants={"one_by_one": touch_one_by_one, "nested": touch_nested,
-                                         "batched": touch_batched},
+                                         "batched": touch_batched,
+                                         "executemany": touch_executemany},
          params=some_renders, mutates=True, registry=WORKLOAD)

@@ -122,6 +122,7 @@ class _Hub:
         self._before = model.before
         self._after = model.after
         self._pipelined = model.pipelined_executemany
+        self._per_row = model.executemany_per_row
         self._execute: _DriverCall = dialect.do_execute
         self._executemany: _DriverCall = dialect.do_executemany
         no_params = dialect.do_execute_no_params
@@ -223,6 +224,10 @@ class _Hub:
             connection = id(driver)
             if begins or extra is not NO_EXTRA:
                 self._hidden(sinks, start, end, connection, executemany, begins, extra)
+            if executemany and self._per_row and error is None and len(parameters) > 1:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=HiddenKind.EXECUTEMANY, start_ns=start, end_ns=end,
+                    connection=connection, round_trips=len(parameters) - 1))
             form = shape(sql)
             if form.control is not None:
                 _deliver_hidden(sinks, HiddenRoundTrip(

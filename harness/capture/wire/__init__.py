@@ -53,6 +53,7 @@ class WireModel:
     connect_round_trips: Callable[[Any], int]
     initialize_round_trips: Callable[[Any, Any], int]  # (dialect, driver)
     pipelined_executemany: bool  # BEGIN/prepare ride in an executemany's pipeline
+    executemany_per_row: bool = False  # an executemany sends each parameter set on its own
     # round trips of SQLAlchemy's dialect.set_isolation_level (None: it sends nothing):
     # a mark of the driver before the call, then the trips from the mark
     isolation_mark: Callable[[Any], Any] | None = None

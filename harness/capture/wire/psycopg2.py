@@ -19,11 +19,11 @@ traffic is transaction control and set-up:
   SQLAlchemy's ``set_isolation_level``, which dalperf wraps on the dialect while attached.
 - ``pool_pre_ping``: SQLAlchemy runs ``SELECT 1`` in a temporary autocommit, 1 round trip,
   plus the SET above when it leaves the temporary autocommit.
-- ``executemany``: psycopg2 runs one ``Q`` per parameter set; dalperf counts the call as
-  one statement (as for every driver), so a psycopg2 ``executemany`` of n rows costs n
-  round trips where dalperf counts 1.  SQLAlchemy's psycopg2 dialect sends ORM bulk
-  INSERTs through ``execute_values`` pages instead, one statement per page, which dalperf
-  sees one by one.
+- ``executemany``: psycopg2 runs one ``Q`` per parameter set, one round trip each; dalperf
+  counts the call as one statement (as for every driver) and the other n - 1 round trips as
+  hidden (``executemany``).  Modelled from the number of parameter sets.  SQLAlchemy sends
+  INSERTs of many rows as "insertmanyvalues" pages instead, one statement per page, which
+  dalperf sees one by one.
 - Connection set-up: libpq's, the same as psycopg 3's
   (:func:`dalperf.capture.wire.tcp_connect_round_trips`).
 - SQLAlchemy's dialect initialisation on an engine's first connection: the four queries
@@ -112,4 +112,4 @@ MODEL = WireModel(
     in_transaction=in_transaction, control_mark=lambda dbapi, driver: isolation_mark(driver),
     control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=False, isolation_mark=isolation_mark, isolation_trips=isolation_trips)
+    pipelined_executemany=False, executemany_per_row=True, isolation_mark=isolation_mark, isolation_trips=isolation_trips)

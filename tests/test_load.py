@@ -429,3 +429,16 @@ def test_load_section_in_a_real_browser(tmp_path: Path, browser: Any) -> None:  
     assert HOSTILE in page.inner_text("#load .load-errors")  # shown as text, never run
     box = section.bounding_box()
     assert box is not None and box["height"] > 300
+
+
+def test_a_load_run_through_asyncpg(seeded_db: str) -> None:
+    """The app's engines on asyncpg (``--driver asyncpg``): same answers, same query counts."""
+    before = table_checksums(seeded_db)
+    results, seen = run_watched(seeded_db, config(driver="asyncpg"))
+    assert results.environment["driver"]["name"] == "asyncpg"
+    assert results.environment["driver"]["async"].startswith("asyncpg ")
+    naive, optimized = results.variant("naive"), results.variant("optimized")
+    assert naive.failures == 0 and optimized.failures == 0 and optimized.requests > 0
+    assert optimized.queries_per_request == 1.0
+    assert table_checksums(seeded_db) == before
+    assert all(gone(pid) for pid in seen)

@@ -61,6 +61,7 @@ Schema, in ``schema.json`` (``$defs.results``); :func:`from_dict` validates agai
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,18 @@ class Measurement:
     findings: tuple[dict[str, Any], ...] = ()
     buffers: int | None = None
     rows_read: int | None = None
+    network_round_trips_per_call: tuple[int, ...] = ()
+
+    @property
+    def typical_network_round_trips(self) -> int:
+        """The median call's network round trips (the largest when calls were not kept).
+
+        On asyncpg a call on a connection that has not prepared its statements yet costs
+        more round trips than the next one, so the largest and the typical call differ;
+        the latency model predicts median wall time, so it multiplies this one.
+        """
+        per_call = self.network_round_trips_per_call
+        return statistics.median_low(per_call) if per_call else self.network_round_trips
 
     @property
     def key(self) -> tuple[str, str, bool, float]:
@@ -217,8 +230,9 @@ def _measurement(data: dict[str, Any]) -> Measurement:
         summary["samples"] = tuple(summary.get("samples", ()))
         values[name] = Summary(**{k: as_float(v) if k != "samples" else v
                                   for k, v in summary.items()})
-    for name in ("queries_per_call", "round_trips_per_call", "fingerprints", "n_plus_one",
-                 "hidden_round_trips", "violations", "plans", "findings"):
+    for name in ("queries_per_call", "round_trips_per_call", "network_round_trips_per_call",
+                 "fingerprints", "n_plus_one", "hidden_round_trips", "violations", "plans",
+                 "findings"):
         values[name] = tuple(values.get(name, ()))
     if values.get("complexity") is not None:
         complexity = dict(values["complexity"])

@@ -6,6 +6,7 @@ import asyncio
 import json
 import linecache
 import threading
+import types
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -494,6 +495,38 @@ def test_capture_none_sees_every_engine_and_thread_then_takes_its_hooks_off(
         other.dispose()
 
 
+def test_capture_none_measures_each_driver_with_its_own_wire_model(fresh_db: str) -> None:
+    """psycopg2 sends an executemany one parameter set at a time (hidden EXECUTEMANY round
+    trips), psycopg 3 pipelines it; asyncpg's engine is wired too.  A dialect wired with
+    another driver's model would fail on its connection or count the batch wrong."""
+    sync_engines = [create_engine(sqlalchemy_url(fresh_db, d)) for d in ("psycopg2", "psycopg")]
+    async_engine = create_async_engine(sqlalchemy_url(fresh_db, "asyncpg"))
+    with sync_engines[0].begin() as connection:
+        connection.execute(text("CREATE TABLE many (n int)"))
+        connection.execute(text("INSERT INTO many VALUES (1), (2), (3)"))
+
+    async def select_through_asyncpg() -> None:
+        async with async_engine.connect() as connection:
+            await connection.execute(text("SELECT count(*) FROM many"))
+
+    update = text("UPDATE many SET n = :n WHERE n = :n")
+    try:
+        with Capture(None) as cap:
+            for engine in sync_engines:
+                with engine.begin() as connection:
+                    connection.execute(update, [{"n": 1}, {"n": 2}, {"n": 3}])
+            asyncio.run(select_through_asyncpg())
+        assert cap.queries == 3 and not cap.unsupported
+        assert [h.round_trips for h in cap.hidden if h.kind is HiddenKind.EXECUTEMANY] == [2]
+        assert hidden_kinds(cap)[HiddenKind.COMMIT] == 2
+        for dialect in (*(e.dialect for e in sync_engines), async_engine.sync_engine.dialect):
+            assert not {"do_commit", "do_rollback", "do_ping"} & set(vars(dialect))
+    finally:
+        for engine in sync_engines:
+            engine.dispose()
+        asyncio.run(async_engine.dispose())
+
+
 # bad input and API details
 
 
@@ -512,7 +545,7 @@ def test_capture_rejects_a_connection(engine: Engine) -> None:
 
 def test_capture_rejects_another_driver() -> None:
     # never connected: the engine is refused for its dialect before any I/O
-    with pytest.raises(UsageError, match="statements sent through sqlite\\+pysqlite"):
+    with pytest.raises(UsageError, match="unsupported database driver sqlite\\+pysqlite"):
         Capture(create_engine("sqlite://"))
 
 
@@ -575,3 +608,31 @@ def test_summary_is_plain_json_with_stable_keys_and_redacted_parameters(engine: 
     revealed = cap.summary(statements=True, redact_parameters=False)["statements"]
     assert [s["parameters"] for s in revealed][:2] == [{"id": 1}, {"id": 2}]
     assert "statements" not in cap.summary()
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("postgresql+pg8000://u@h/db", "postgresql+pg8000"),
+    ("mysql+pymysql://u@h/db", "mysql+pymysql"),
+])
+def test_capture_names_the_supported_drivers_for_an_unsupported_one(url: str, named: str) -> None:
+    """pg8000 and PyMySQL are not installed here: SQLAlchemy is handed a module that only
+    names a parameter style as the DBAPI, so that it builds the dialect; nothing connects."""
+    dbapi = types.ModuleType("no_dbapi")
+    dbapi.paramstyle = "format"  # type: ignore[attr-defined]
+    engine = create_engine(url, module=dbapi)
+    with pytest.raises(UsageError) as caught:
+        Capture(engine)
+    message = str(caught.value)
+    assert f"unsupported database driver {named}" in message
+    assert "psycopg (3), psycopg2 and asyncpg" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("dialect", ["psycopg2", "asyncpg", "psycopg_async"])
+def test_capture_accepts_every_supported_driver(fresh_db: str, dialect: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = sqlalchemy_url(fresh_db, dialect)
+    engine = create_engine(url) if dialect == "psycopg2" else create_async_engine(url)
+    with Capture(engine) as cap:
+        pass
+    assert cap.queries == 0

@@ -468,3 +468,16 @@ def test_concurrent_writes_never_wait_while_an_input_is_free(
     assert [status for status, _, _ in answers] == [200] * inputs
     waited = [float(headers[INPUT_WAIT_HEADER]) for _, headers, _ in answers]
     assert max(waited) < 1.0, (inputs, waited)
+
+
+def test_a_load_run_through_asyncpg(seeded_db: str) -> None:
+    """The app's engines on asyncpg (``--driver asyncpg``): same answers, same query counts."""
+    before = table_checksums(seeded_db)
+    results, seen = run_watched(seeded_db, config(driver="asyncpg"))
+    assert results.environment["driver"]["name"] == "asyncpg"
+    assert results.environment["driver"]["async"].startswith("asyncpg ")
+    naive, optimized = results.variant("naive"), results.variant("optimized")
+    assert naive.failures == 0 and optimized.failures == 0 and optimized.requests > 0
+    assert optimized.queries_per_request == 1.0
+    assert table_checksums(seeded_db) == before
+    assert all(gone(pid) for pid in seen)

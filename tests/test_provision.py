@@ -114,11 +114,15 @@ def test_unreachable_url_is_one_line_exit_3_password_masked(
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("url", ["not a url", "mysql://u:pw@localhost/db", "postgresql://u@localhost"])
-def test_malformed_url_exits_2(url: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("url", "message"), [
+    ("not a url", "malformed database URL"),
+    ("mysql://u:pw@localhost/db", "unsupported database driver mysql: dalperf supports PostgreSQL"),
+    ("postgresql://u@localhost", "malformed database URL")])
+def test_malformed_url_exits_2(url: str, message: str, dalperf_home: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate", "--database-url", url]) == 2
     err = capsys.readouterr().err
-    assert "malformed database URL" in err
+    assert message in err and len(err.strip().splitlines()) == 1
     assert "pw@" not in err
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dalperf.capture import wire
+from dalperf.capture.wire import psycopg as wire
 from dalperf.db.embedded import ServerStatus
 from dalperf.errors import EnvironmentProblem, UsageError
 from dalperf.network.proxy import LatencyProxy, measure_overhead

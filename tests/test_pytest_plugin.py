@@ -573,7 +573,8 @@ def test_pg8000():
 ''')
     result = run(blog)
     result.assert_outcomes(failed=1)
-    line = ("dalperf measures PostgreSQL through psycopg 3 (postgresql+psycopg, "
+    line = ("dalperf measures PostgreSQL through psycopg (3), psycopg2 and asyncpg "
+            "(postgresql+asyncpg, postgresql+psycopg, postgresql+psycopg2, "
             "postgresql+psycopg_async); statements sent through postgresql+pg8000 were not "
             "captured")
     assert line in failure(result, "test_pg8000")

@@ -14,7 +14,7 @@ from types import FrameType
 import greenlet
 
 _MACHINERY = frozenset({
-    "dalperf", "sqlalchemy", "psycopg", "psycopg_binary", "greenlet",
+    "dalperf", "sqlalchemy", "psycopg", "psycopg_binary", "psycopg2", "asyncpg", "greenlet",
     "asyncio", "concurrent", "threading", "contextlib", "selectors",
 })
 

@@ -10,35 +10,41 @@ operations in different tasks or threads therefore never see each other's record
 
 Sources, each giving a measured interval (``time.monotonic_ns``):
 
-- The dialect events ``do_execute``, ``do_executemany`` and ``do_execute_no_params``: the
-  statements.  SQLAlchemy offers them for a listener that runs the driver call itself, so
-  the hook times exactly that call (one listener call per statement) and records its
-  error, if any, before SQLAlchemy handles it.  Engine-level events
-  (``before/after_cursor_execute``) see the same executions, but any listener on the
-  Engine makes SQLAlchemy run its execute-event machinery for every statement, which alone
-  costs more than the 5% overhead budget.  Transaction control arriving this way
-  (SQLAlchemy's SAVEPOINT / RELEASE / ROLLBACK TO) is hidden traffic, not a query.  The
-  BEGIN psycopg sends first when the session is idle travels inside the same driver call,
-  as do psycopg's automatic PREPARE and DEALLOCATE ALL (:mod:`dalperf.capture.wire`), so they get
-  the statement's interval; the depth computation chains them with the statement.
-- The pool's ``connect`` event (first and last listener) with the dialect's ``do_connect``:
-  a new connection, from just before the driver connects to just after it returns, and on
-  an engine's very first connection SQLAlchemy's dialect initialisation, up to the end of
-  the pool's ``connect`` listeners (its statements are not the operation's).
+- The dialect's ``do_execute``, ``do_executemany`` and ``do_execute_no_params``, wrapped on
+  the dialect instance while attached: the statements.  The wrapper runs the driver call
+  itself, so it times exactly that call and records its error, if any, before SQLAlchemy
+  handles it.  SQLAlchemy's dialect events of the same names would do too, but a dialect
+  with any event listener makes SQLAlchemy dispatch events around every statement, and
+  engine-level events (``before/after_cursor_execute``) run its whole execute-event
+  machinery; both cost a measurable part of the 5% overhead budget, so dalperf adds no
+  listener to the dialect (nor to the engine).  Transaction control arriving this way
+  (SQLAlchemy's SAVEPOINT / RELEASE / ROLLBACK TO) is hidden traffic, not a query.  What
+  the driver sends on its own inside the same call (a BEGIN, a prepare, type
+  introspection: :mod:`dalperf.capture.wire`, one module per driver) gets the statement's
+  interval; the depth computation chains them with the statement.
+- The pool's ``connect`` event (first and last listener) with the dialect's ``connect``
+  (wrapped): a new connection, from just before the driver connects to just after it
+  returns, and on an engine's very first connection SQLAlchemy's dialect initialisation, up
+  to the end of the pool's ``connect`` listeners (its statements are not the operation's).
 - The dialect's ``do_commit``, ``do_rollback`` and ``do_ping``, wrapped on the dialect
   instance while attached: COMMIT/ROLLBACK whenever the driver really sends one (see
   :mod:`dalperf.capture.wire`), including the pool's reset on return (told apart by the pool's
   ``reset`` event just before it, until its ``checkin``), and the pool's pre-ping.  These
   calls have no events around them, so wrapping is the only way to measure them; the
-  wrappers are removed with the listeners.
+  wrappers are removed with the listeners.  With psycopg2, ``set_isolation_level`` too
+  (the SET it may send).
 
 Hooks go on the engine's dialect and pool, which an ``engine.execution_options(...)`` copy
 shares; captures normalise such copies to the engine they came from.
 
 Process-wide mode (:func:`install_everywhere`, used by the pytest plugin and by
-``Capture(None)``): the same hooks go on the ``Dialect`` and ``Pool`` classes instead, so
-every engine of the process is seen, created before or after, sync or async, and the
-dialect of each statement is wrapped on first sight.  Process-wide sinks
+``Capture(None)``): the hooks go on the ``Dialect`` and ``Pool`` classes instead (the
+statements and ``do_connect`` through SQLAlchemy's dialect events, the only way to see an
+engine dalperf has never met), so every engine of the process is seen, created before or
+after, sync or async.  Each dialect instance is wired on first sight with its own driver's
+wire model (:func:`dalperf.capture.wire.model_for`), its COMMIT, ROLLBACK, ping and
+isolation calls wrapped as above; a dialect dalperf has no model for (pg8000, MySQL...) is
+not measured, its ``dialect+driver`` is reported in each sink's ``unsupported``.  Process-wide sinks
 (:func:`add_process_sink`) receive every statement from every thread; per-engine
 captures keep working, served by the class-level hooks (a per-engine hub would shadow
 them).  ORM executions are tagged by :mod:`dalperf.capture.orm`; the tag reaches the hooks
@@ -53,6 +59,7 @@ from contextvars import ContextVar
 from time import monotonic_ns
 from typing import Any, Protocol
 
+import greenlet
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, PoolResetState
@@ -61,16 +68,11 @@ from dalperf.capture import orm, wire
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import shape
 from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
+from dalperf.capture.wire import NO_EXTRA
 from dalperf.errors import describe
 
-# SQLAlchemy 2.x's first-connect initialisation (PGDialect.initialize) with psycopg: four
-# queries (server version, current_schema(), standard_conforming_strings, transaction
-# isolation level), BEGIN before them and ROLLBACK after (unless autocommit), and with
-# native hstore a type lookup wrapped in SAVEPOINT/RELEASE (BEGIN/COMMIT in autocommit).
-_INITIALIZE_QUERIES = 4
-_INITIALIZE_TRANSACTION = 2
-_INITIALIZE_HSTORE_LOOKUP = 3
 _WRAPPED = ("do_commit", "do_rollback", "do_ping")
+_WRAPPED_EXECUTION = ("do_execute", "do_executemany", "do_execute_no_params", "connect")
 
 
 class Sink(Protocol):
@@ -90,14 +92,16 @@ class Sink(Protocol):
 ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", default=())
 
 Listener = tuple[Any, str, Callable[..., Any]]
-_EXECUTE, _EXECUTEMANY, _NO_PARAMS = range(3)
+_PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
 _hubs_lock = threading.Lock()
 _everywhere: _Hub | None = None  # the class-level hub, while process-wide mode is on
 _everywhere_users = 0
-_process_sinks: tuple[Sink, ...] = ()  # sinks that see every thread's statements
+# sinks that see every thread's statements; only ever non-empty in process-wide mode, when
+# no per-engine hub is attached (the per-engine hot path relies on it)
+_process_sinks: tuple[Sink, ...] = ()
 
 
 def attach(engine: Engine) -> None:
@@ -149,7 +153,8 @@ def uninstall_everywhere() -> None:
 
 
 def add_process_sink(sink: Sink) -> None:
-    """``sink`` receives every statement of every thread until :func:`remove_process_sink`."""
+    """``sink`` receives every statement of every thread until :func:`remove_process_sink`
+    (process-wide mode must be on)."""
     global _process_sinks
     with _hubs_lock:
         _process_sinks = (*_process_sinks, sink)
@@ -173,65 +178,135 @@ def listeners(engine: Engine) -> tuple[Listener, ...]:
         return hub.listeners if hub is not None else ()
 
 
+class _Wired:
+    """One dialect instance as dalperf measures it: its driver's wire model and the
+    dialect's own driver calls (taken before any wrapping)."""
+
+    __slots__ = ("after", "before", "connect", "dialect", "execute", "execute_no_params",
+                 "executemany", "model", "per_row", "pipelined")
+
+    def __init__(self, dialect: Dialect, model: wire.WireModel) -> None:
+        self.dialect = dialect
+        self.model = model
+        self.before = model.before
+        self.after = model.after
+        self.pipelined = model.pipelined_executemany
+        self.per_row = model.executemany_per_row
+        self.execute: _DriverCall = dialect.do_execute
+        self.executemany: _DriverCall = dialect.do_executemany
+        no_params = dialect.do_execute_no_params
+        self.execute_no_params: _DriverCall = (
+            lambda cursor, statement, parameters, context: no_params(cursor, statement, context))
+        self.connect = dialect.connect
+
+
+def _model_of(dialect: Dialect) -> wire.WireModel | None:
+    """The wire model of ``dialect``, None for a driver dalperf does not measure."""
+    if dialect.name != "postgresql" or dialect.driver not in wire.SUPPORTED_DRIVERS:
+        return None
+    return wire.model_for(dialect)
+
+
 class _Hub:
     """The hooks of one engine (or, with ``engine=None``, of every engine) and the state
-    they carry between paired events."""
+    they carry between paired events.
+
+    Per engine, the statements arrive through the dialect instance's own methods, wrapped
+    (:meth:`_do_execute`, the lean path); process-wide, through SQLAlchemy's class-level
+    dialect events (:meth:`_on_execute`), each dialect wired on first sight (:meth:`_see`).
+    """
 
     def __init__(self, engine: Engine | None) -> None:
         self.users = 0
         self.attached = False
-        self._dialect = engine.dialect if engine is not None else None
-        dialects: Any = self._dialect if engine is not None else Dialect
-        pools: Any = engine.pool if engine is not None else Pool
-        # id(record) -> (start of the driver's connect, dialect)
-        self._connecting: dict[int, tuple[int, Dialect]] = {}
+        self._per_engine = engine is not None
+        self._wired: dict[Dialect, _Wired | None] = {}  # None: a driver not measured
+        self._wired_lock = threading.Lock()
+        # greenlet -> (start of the driver's connect, dialect): the pool's connect event
+        # follows in the same thread (its main greenlet) or the same asyncio task
+        # (SQLAlchemy's greenlet)
+        self._connecting: dict[Any, tuple[int, _Wired]] = {}
         # id(driver connection) -> (start of initialisation, dialect)
-        self._initializing: dict[int, tuple[int, Dialect]] = {}
+        self._initializing: dict[int, tuple[int, _Wired]] = {}
         self._resetting: set[int] = set()  # id(driver connection) the pool is about to reset
-        self.listeners: tuple[Listener, ...] = (
-            (dialects, "do_execute", self._do_execute),
-            (dialects, "do_executemany", self._do_executemany),
-            (dialects, "do_execute_no_params", self._do_execute_no_params),
-            (dialects, "do_connect", self._do_connect),
-            (pools, "connect", self._connected),
-            # SQLAlchemy's own first-connect listener (the dialect initialisation) sits on the
-            # pool instance, after every class-level one: at class level the end of the
-            # initialisation is seen at the checkout that follows it
-            (pools, "connect" if engine is not None else "checkout", self._initialized),
-            (pools, "reset", self._reset),
-            (pools, "checkin", self._checkin),
-        )
-        self._wrapped: list[Dialect] = []
+        if engine is not None:
+            dialect = self._dialect = engine.dialect
+            own = self._own = _Wired(dialect, wire.model_for(dialect))
+            self._execute = own.execute
+            self.listeners: tuple[Listener, ...] = (
+                (engine.pool, "connect", self._connected),
+                (engine.pool, "connect", self._initialized),
+                (engine.pool, "reset", self._reset),
+                (engine.pool, "checkin", self._checkin),
+            )
+        else:
+            self.listeners = (
+                (Dialect, "do_execute", self._on_execute),
+                (Dialect, "do_executemany", self._on_executemany),
+                (Dialect, "do_execute_no_params", self._on_execute_no_params),
+                (Dialect, "do_connect", self._on_connect),
+                (Pool, "connect", self._connected),
+                # SQLAlchemy's own first-connect listener (the dialect initialisation) sits on
+                # the pool instance, after every class-level one: at class level the end of
+                # the initialisation is seen at the checkout that follows it
+                (Pool, "checkout", self._initialized),
+                (Pool, "reset", self._reset),
+                (Pool, "checkin", self._checkin),
+            )
 
     def attach(self) -> None:
         for target, name, fn in self.listeners:
             # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
             event.listen(target, name, fn, insert=fn == self._connected)
         orm.install()
-        if self._dialect is not None:
-            self._wrap_dialect(self._dialect)
+        if self._per_engine:
+            own = self._own
+            dialect = self._dialect
+            dialect.do_execute = self._do_execute  # type: ignore[method-assign]
+            dialect.do_executemany = self._do_executemany  # type: ignore[method-assign]
+            dialect.do_execute_no_params = self._do_execute_no_params  # type: ignore[method-assign]
+            dialect.connect = self._do_connect  # type: ignore[method-assign]
+            self._wire(own)
+            self._wired[dialect] = own
         self.attached = True
 
     def detach(self) -> None:
-        for dialect in self._wrapped:
-            for name in _WRAPPED:
-                vars(dialect).pop(name, None)
-        self._wrapped.clear()
+        with self._wired_lock:
+            for dialect, wired in self._wired.items():
+                if wired is not None:
+                    for name in (*_WRAPPED_EXECUTION, *_WRAPPED, "set_isolation_level"):
+                        vars(dialect).pop(name, None)
+                    wired.model.detach()
+            self._wired.clear()
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
         orm.uninstall()
         self.attached = False
 
-    def _wrap_dialect(self, dialect: Dialect) -> None:
-        """Measure ``dialect``'s COMMIT, ROLLBACK and ping (instance attributes, removed
-        on detach)."""
-        if "do_commit" in vars(dialect):
-            return
+    def _wire(self, wired: _Wired) -> None:
+        """Wrap the dialect's COMMIT, ROLLBACK, ping and (when the driver's model counts it)
+        isolation calls (instance attributes, removed on detach)."""
+        wired.model.attach()
+        dialect = wired.dialect
         originals = {name: getattr(dialect, name) for name in _WRAPPED}
-        dialect.do_commit = self._wrap(dialect, originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
-        dialect.do_rollback = self._wrap(dialect, originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
-        dialect.do_ping = self._wrap(dialect, originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
-        self._wrapped.append(dialect)
+        dialect.do_commit = self._wrap(wired, originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
+        dialect.do_rollback = self._wrap(wired, originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
+        dialect.do_ping = self._wrap(wired, originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+        if wired.model.isolation_trips is not None:
+            dialect.set_isolation_level = self._wrap_isolation(  # type: ignore[method-assign]
+                wired, dialect.set_isolation_level)
+
+    def _see(self, dialect: Dialect) -> _Wired | None:
+        """Process-wide: ``dialect`` wired with its driver's model, on first sight; None for
+        a driver dalperf does not measure."""
+        with self._wired_lock:
+            if dialect in self._wired:
+                return self._wired[dialect]
+            model = _model_of(dialect)
+            wired = self._wired[dialect] = None if model is None else _Wired(dialect, model)
+            if wired is not None:
+                self._wire(wired)
+            return wired
 
     def _sinks(self, dialect: Dialect) -> tuple[Sink, ...]:
         active = ACTIVE.get()
@@ -244,108 +319,134 @@ class _Hub:
         return tuple(sink for sink in (*active, *process)
                      if sink.dialect is None or sink.dialect is dialect)
 
-    # statements (the hot path: every statement of a benchmark goes through here)
+    # statements, per engine (the hot path: every statement of a benchmark goes through here)
 
-    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        dialect = context.dialect
-        sinks = self._sinks(dialect)
+    def _do_execute(self, cursor: Any, statement: str, parameters: Any,
+                    context: Any = None) -> None:
+        sinks = ACTIVE.get()  # _sinks() inlined: the one hook every statement goes through
+        if len(sinks) == 1:
+            sinks = sinks if sinks[0].dialect is self._dialect else ()
+        elif sinks:
+            sinks = self._sinks(self._dialect)
         if sinks:
-            self._measure(sinks, dialect, _EXECUTE, cursor, statement, parameters, context)
-        return bool(sinks)  # True: the statement has been executed here
+            self._measure(sinks, self._own, self._execute, cursor, statement, parameters,
+                          context, False)
+        else:
+            self._execute(cursor, statement, parameters, context)
 
     def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any) -> bool:
-        dialect = context.dialect
-        sinks = self._sinks(dialect)
+                        context: Any = None) -> None:
+        own = self._own
+        sinks = self._sinks(self._dialect)
         if sinks:
-            self._measure(sinks, dialect, _EXECUTEMANY, cursor, statement, parameters, context)
-        return bool(sinks)
-
-    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
-        dialect = context.dialect
-        sinks = self._sinks(dialect)
-        if sinks:
-            self._measure(sinks, dialect, _NO_PARAMS, cursor, statement, None, context)
-        return bool(sinks)
-
-    def _measure(self, sinks: tuple[Sink, ...], dialect: Any, how: int, cursor: Any, sql: str,
-                 parameters: Any, context: Any) -> None:
-        if how == _EXECUTE:
-            call: _DriverCall = dialect.do_execute
-        elif how == _EXECUTEMANY:
-            call = dialect.do_executemany
+            self._measure(sinks, own, own.executemany, cursor, statement, parameters, context,
+                          True)
         else:
-            def call(cursor: Any, sql: str, parameters: Any, context: Any) -> Any:
-                return dialect.do_execute_no_params(cursor, sql, context)
-        if dialect.driver not in wire.SUPPORTED_DRIVERS or dialect.name != "postgresql":
+            own.executemany(cursor, statement, parameters, context)
+
+    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        own = self._own
+        sinks = self._sinks(self._dialect)
+        if sinks:
+            self._measure(sinks, own, own.execute_no_params, cursor, statement, None, context,
+                          False)
+        else:
+            own.execute_no_params(cursor, statement, None, context)
+
+    # statements, process-wide (dialect events: True = executed here)
+
+    def _on_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        return self._on_statement(cursor, statement, parameters, context, 0)
+
+    def _on_executemany(self, cursor: Any, statement: str, parameters: Any,
+                        context: Any) -> bool:
+        return self._on_statement(cursor, statement, parameters, context, 1)
+
+    def _on_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
+        return self._on_statement(cursor, statement, None, context, 2)
+
+    def _on_statement(self, cursor: Any, statement: str, parameters: Any, context: Any,
+                      how: int) -> bool:
+        dialect = context.dialect
+        sinks = self._sinks(dialect)
+        if not sinks:
+            return False  # SQLAlchemy executes it
+        wired = self._wired[dialect] if dialect in self._wired else self._see(dialect)
+        if wired is None:
             for sink in sinks:
                 sink.unsupported.add(f"{dialect.name}+{dialect.driver}")
-            call(cursor, sql, parameters, context)
-            return
-        if "do_commit" not in vars(dialect):
-            self._wrap_dialect(dialect)  # an engine that connected before the hooks went on
-        raw = cursor._cursor if dialect.is_async else cursor
-        driver = raw.connection
+            return False
+        call = (wired.execute, wired.executemany, wired.execute_no_params)[how]
+        self._measure(sinks, wired, call, cursor, statement, parameters, context, how == 1)
+        return True
+
+    def _measure(self, sinks: tuple[Sink, ...], wired: _Wired, call: _DriverCall, cursor: Any,
+                 sql: str, parameters: Any, context: Any, executemany: bool) -> None:
+        # one function on purpose: every call and argument passed here costs on every statement
+        driver, begins, mark = wired.before(cursor, sql)
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
-        tag = context.execution_options.get(orm.TAG)
-        executemany = how == _EXECUTEMANY
-        begins = wire.sends_begin(driver)
-        prepared = wire.prepared_statements(driver)
+        tag = context.execution_options.get(orm.TAG) if context is not None else None
         start = monotonic_ns()
+        error = None
         try:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
-            self._record(sinks, sql, parameters, start, monotonic_ns(), driver, 0, executemany,
-                         describe(exc), begins, prepared, tag)
+            error = describe(exc)
             raise
-        end = monotonic_ns()
-        self._record(sinks, sql, parameters, start, end, driver, wire.rows_fetched(raw),
-                     executemany, None, begins, prepared, tag)
+        finally:
+            end = monotonic_ns()
+            rows, extra = wired.after(cursor, sql, driver, mark, error is None)
+            connection = id(driver)
+            if begins or extra is not NO_EXTRA:
+                self._hidden(sinks, wired, start, end, connection, executemany, begins, extra)
+            if executemany and wired.per_row and error is None and len(parameters) > 1:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=HiddenKind.EXECUTEMANY, start_ns=start, end_ns=end,
+                    connection=connection, round_trips=len(parameters) - 1))
+            form = shape(sql)
+            if form.control is not None:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=form.control, start_ns=start, end_ns=end, connection=connection,
+                    round_trips=1, sql=sql))
+            else:
+                fingerprint = form.fingerprint
+                sample = False
+                for sink in sinks:
+                    executions = sink.executions
+                    seen = executions[fingerprint] = executions.get(fingerprint, 0) + 1
+                    # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated
+                    # fingerprint gets a call site, at a cost that grows with the log of the count
+                    sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
+                    # an ORM load's first statement: the findings name where it was triggered
+                    sample = sample or (tag is not None and seen == 1)
+                row: StatementRow = (sql, parameters, start, end, connection, rows, executemany,
+                                     error, fingerprint, call_site() if sample else None, tag)
+                for sink in sinks:
+                    sink.statement_rows.append(row)
 
-    def _record(self, sinks: tuple[Sink, ...], sql: str, parameters: Any, start: int, end: int,
-                driver: Any, rows: int, executemany: bool, error: str | None, begins: bool,
-                prepared_before: int, tag: Any) -> None:
-        connection = id(driver)
-        prepared_after = wire.prepared_statements(driver)
-        if begins or prepared_after > prepared_before:
-            # both ride in the batch's pipeline in an executemany, with no wait of their own
-            trips = 0 if executemany and wire.PIPELINED_EXECUTEMANY else 1
-            for kind, happened in ((HiddenKind.BEGIN, begins),
-                                   (HiddenKind.PREPARE, prepared_after > prepared_before)):
-                if happened:
-                    _deliver_hidden(sinks, HiddenRoundTrip(
-                        kind=kind, start_ns=start, end_ns=end, connection=connection,
-                        round_trips=trips))
-        if prepared_before and not prepared_after:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end, connection=connection,
-                round_trips=1))
-        form = shape(sql)
-        if form.control is not None:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=form.control, start_ns=start, end_ns=end, connection=connection,
-                round_trips=1, sql=sql))
-            return
-        fingerprint = form.fingerprint
-        sample = False
-        for sink in sinks:
-            seen = sink.executions[fingerprint] = sink.executions.get(fingerprint, 0) + 1
-            # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated fingerprint
-            # gets a call site, at a cost that grows with the log of the count
-            sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
-            # an ORM load's first statement: the findings name where it was triggered
-            sample = sample or (tag is not None and seen == 1)
-        row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
-                             fingerprint, call_site() if sample else None, tag)
-        for sink in sinks:
-            sink.statement_rows.append(row)
+    def _hidden(self, sinks: tuple[Sink, ...], wired: _Wired, start: int, end: int,
+                connection: int, executemany: bool, begins: bool, extra: wire.Extra) -> None:
+        """The BEGIN, prepares, driver-internal statements and DEALLOCATE of one driver call."""
+        prepares, internal, deallocates = extra
+        # BEGIN and prepares ride in the batch's pipeline in a pipelined executemany
+        pipelined = executemany and wired.pipelined
+        for kind, trips in ((HiddenKind.BEGIN, int(begins)), (HiddenKind.PREPARE, prepares),
+                            (HiddenKind.INTERNAL, internal),
+                            (HiddenKind.DEALLOCATE, deallocates)):
+            if trips:
+                _deliver_hidden(sinks, HiddenRoundTrip(
+                    kind=kind, start_ns=start, end_ns=end, connection=connection,
+                    round_trips=0 if pipelined and kind in _PIPELINED else trips))
 
-    # the dialect's transaction and ping calls
+    # the dialect's transaction, ping and isolation calls
 
-    def _wrap(self, dialect: Dialect, original: Callable[[Any], Any],
+    def _wrap(self, wired: _Wired, original: Callable[[Any], Any],
               kind: HiddenKind) -> Callable[[Any], Any]:
+        dialect, model = wired.dialect, wired.model
+        is_ping = kind is HiddenKind.PING
+
         def measured(dbapi_connection: Any) -> Any:
             sinks = self._sinks(dialect)
             if not sinks:
@@ -357,21 +458,47 @@ class _Hub:
                 return original(dbapi_connection)  # part of the dialect initialisation
             resetting = id(driver) in self._resetting
             self._resetting.discard(id(driver))
-            if kind is not HiddenKind.PING and not wire.in_transaction(driver):
-                return original(dbapi_connection)  # psycopg sends nothing on an idle session
-            prepared = wire.prepared_statements(driver)
+            if not is_ping and not model.in_transaction(driver):
+                return original(dbapi_connection)  # drivers send nothing on an idle session
+            dbapi = (dbapi_connection.dbapi_connection
+                     if isinstance(dbapi_connection, PoolProxiedConnection) else dbapi_connection)
+            mark = model.control_mark(dbapi, driver)
             start = monotonic_ns()
             try:
                 return original(dbapi_connection)
             finally:
                 end = monotonic_ns()
+                trips, deallocates = model.control_trips(is_ping, dbapi, driver, mark)
                 _deliver_hidden(sinks, HiddenRoundTrip(
                     kind=HiddenKind.RESET if resetting else kind, start_ns=start, end_ns=end,
-                    connection=id(driver), round_trips=1))
-                if prepared and not wire.prepared_statements(driver):
+                    connection=id(driver), round_trips=trips))
+                if deallocates:
                     _deliver_hidden(sinks, HiddenRoundTrip(
                         kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
-                        connection=id(driver), round_trips=1))
+                        connection=id(driver), round_trips=deallocates))
+        return measured
+
+    def _wrap_isolation(self, wired: _Wired,
+                        original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        dialect = wired.dialect
+        mark_of, trips_of = wired.model.isolation_mark, wired.model.isolation_trips
+        assert mark_of is not None and trips_of is not None
+
+        def measured(dbapi_connection: Any, level: Any) -> Any:
+            sinks = self._sinks(dialect)
+            if not sinks:
+                return original(dbapi_connection, level)
+            driver = dialect.get_driver_connection(dbapi_connection)
+            mark = mark_of(driver)
+            start = monotonic_ns()
+            try:
+                return original(dbapi_connection, level)
+            finally:
+                trips = trips_of(driver, mark)
+                if trips:
+                    _deliver_hidden(sinks, HiddenRoundTrip(
+                        kind=HiddenKind.ISOLATION, start_ns=start, end_ns=monotonic_ns(),
+                        connection=id(driver), round_trips=trips))
         return measured
 
     def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
@@ -386,29 +513,38 @@ class _Hub:
 
     # new connections
 
-    def _do_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
+    def _do_connect(self, *cargs: Any, **cparams: Any) -> Any:
+        """Per engine: the dialect's ``connect``, wrapped."""
+        own = self._own
+        if self._sinks(self._dialect):
+            self._connecting[greenlet.getcurrent()] = (monotonic_ns(), own)
+        return own.connect(*cargs, **cparams)
+
+    def _on_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
                     cargs: list[Any], cparams: dict[str, Any]) -> None:
-        if record is not None and dialect.driver in wire.SUPPORTED_DRIVERS and self._sinks(dialect):
-            self._wrap_dialect(dialect)
-            self._connecting[id(record)] = (monotonic_ns(), dialect)
+        """Process-wide: the ``do_connect`` event, just before the driver connects."""
+        if record is not None and self._sinks(dialect):
+            wired = self._wired[dialect] if dialect in self._wired else self._see(dialect)
+            if wired is not None:
+                self._connecting[greenlet.getcurrent()] = (monotonic_ns(), wired)
 
     def _connected(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         end = monotonic_ns()
-        connecting = self._connecting.pop(id(record), None)
+        connecting = self._connecting.pop(greenlet.getcurrent(), None)
         if connecting is None:
             return
-        start, dialect = connecting
-        sinks = self._sinks(dialect)
+        start, wired = connecting
+        sinks = self._sinks(wired.dialect)
         if not sinks:
             return
         driver = record.driver_connection
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.CONNECT, start_ns=start, end_ns=end, connection=id(driver),
-            round_trips=wire.connect_round_trips(driver)))
+            round_trips=wired.model.connect_round_trips(driver)))
         # SQLAlchemy runs the first connection's listeners under a mutex, so only the
         # connection that is about to initialise the dialect sees it uninitialised here
-        if dialect.server_version_info is None:
-            self._initializing[id(driver)] = (end, dialect)
+        if wired.dialect.server_version_info is None:
+            self._initializing[id(driver)] = (end, wired)
 
     def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry,
                      *proxy: Any) -> None:
@@ -416,18 +552,14 @@ class _Hub:
         initializing = self._initializing.pop(id(driver), None)
         if initializing is None:
             return
-        start, dialect = initializing
-        sinks = self._sinks(dialect)
+        start, wired = initializing
+        sinks = self._sinks(wired.dialect)
         if not sinks:
             return
-        trips = _INITIALIZE_QUERIES
-        if not driver.autocommit:
-            trips += _INITIALIZE_TRANSACTION
-        if getattr(dialect, "use_native_hstore", False):
-            trips += _INITIALIZE_HSTORE_LOOKUP
         _deliver_hidden(sinks, HiddenRoundTrip(
             kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
-            connection=id(driver), round_trips=trips))
+            connection=id(driver),
+            round_trips=wired.model.initialize_round_trips(wired.dialect, driver)))
 
 
 def _deliver_hidden(sinks: tuple[Sink, ...], hidden: HiddenRoundTrip) -> None:

@@ -32,7 +32,10 @@ class HiddenKind(StrEnum):
     RELEASE_SAVEPOINT = "release_savepoint"
     ROLLBACK_TO_SAVEPOINT = "rollback_to_savepoint"
     RESET = "reset"  # the pool's rollback (or commit) when a connection is returned
-    PREPARE = "prepare"  # psycopg preparing a statement it has seen often (its own round trip)
+    PREPARE = "prepare"  # the driver preparing a statement (psycopg: after 5 runs; asyncpg: each new one)
+    ISOLATION = "isolation"  # psycopg2's SET default_transaction_isolation on leaving autocommit
+    EXECUTEMANY = "executemany"  # an executemany's further round trips (psycopg2: one per row)
+    INTERNAL = "internal"  # the driver's own statements (asyncpg's type introspection)
     DEALLOCATE = "deallocate"  # psycopg dropping its prepared statements (DEALLOCATE ALL)
 
 

@@ -27,8 +27,10 @@ SQLAlchemy's classes, :func:`dalperf.capture.instrument.install_everywhere`): wh
 plugin uses for a test body.  Statements through a driver dalperf does not model are
 counted in :attr:`Capture.unsupported` instead (their names), never measured wrongly.
 
-A capture needs PostgreSQL through psycopg 3, whose wire behaviour the hidden-round-trip
-counts model (:mod:`dalperf.capture.wire`).  Not counted: the FETCH round trips of server-side
+A capture needs PostgreSQL through psycopg 3 (sync or async), psycopg2 or asyncpg, whose
+wire behaviour the hidden-round-trip counts follow (:mod:`dalperf.capture.wire`, one module
+per driver); ``Capture(engine)`` of any other engine is a :class:`~dalperf.errors.UsageError`.
+Not counted: the FETCH round trips of server-side
 cursors (``stream_results``), whose rows are not in ``rows_fetched`` either; work sent
 with the driver directly (``engine.raw_connection()``), except the pool's reset of it.
 """
@@ -72,7 +74,6 @@ from dalperf.capture.records import (
 )
 from dalperf.errors import UsageError
 
-SUPPORTED_DRIVERS = wire.SUPPORTED_DRIVERS
 MS_DIGITS = 3
 
 P = ParamSpec("P")
@@ -309,7 +310,5 @@ def _sync_engine(engine: object) -> Engine:
             f"Capture needs a SQLAlchemy Engine or AsyncEngine, "
             f"got {type(engine).__module__}.{type(engine).__qualname__}"
         )
-    dialect = engine.dialect
-    if dialect.name != "postgresql" or dialect.driver not in SUPPORTED_DRIVERS:
-        raise UsageError(wire.unsupported_message(f"{dialect.name}+{dialect.driver}"))
+    wire.model_for(engine.dialect)  # UsageError naming the supported drivers
     return engine

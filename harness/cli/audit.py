@@ -36,9 +36,11 @@ from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
+    DriverNames,
     Ephemeral,
     Home,
     advisor_config,
+    one_driver,
     project_config,
     target_from_options,
 )
@@ -95,6 +97,7 @@ def audit(
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -124,6 +127,7 @@ def audit(
         scale = scale if scale is not None else config.scale or casestudy.DEFAULT_SCALE
         casestudy.check_parameters(scale=scale, seed=seed)
         migrations, migration = None, index_audit.performance_migration()
+    driver_name = one_driver(driver, database_url)
     selection = select_operations(list(config.scenarios) or None, only)
     budget_set = read_budget_set(config, budgets)
     out_dir = out_dir or config.out_dir or DEFAULT_OUT_DIR
@@ -151,7 +155,7 @@ def audit(
             plan = Plan(operations=selection.operations,
                         config=RunConfig(iterations=iterations or config.iterations
                                          or DEFAULT_ITERATIONS,
-                                         call_timeout_s=call_timeout,
+                                         call_timeout_s=call_timeout, driver=driver_name,
                                          **({"warmup": config.warmup}
                                             if config.warmup is not None else {})),
                         budgets=budget_set, index_states=indexes.states, migration=migration,

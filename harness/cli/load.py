@@ -15,8 +15,10 @@ from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
+    DriverNames,
     Ephemeral,
     Home,
+    one_driver,
     project_config,
     target_from_options,
 )
@@ -77,6 +79,7 @@ def load(
     locustfile: Annotated[Path | None, typer.Option(help="Locustfile with one user class per "
         "variant. Default: the case study's.")] = None,
     config_file: ConfigFile = None,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -104,7 +107,8 @@ def load(
         app=app_spec or casestudy.APP, locustfile=locustfile or casestudy.locustfile(),
         users=users, spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
         variants=variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size,
-        wrap=user_app, app_url_env=app_url_env, app_dir=config.root if user_app else None)
+        wrap=user_app, app_url_env=app_url_env, app_dir=config.root if user_app else None,
+        driver=one_driver(driver, database_url))
     out = out or (config.out_dir or DEFAULT_OUT.parent) / DEFAULT_OUT.name
     with target_from_options(database_url=database_url, db=db, home=home,
                              ephemeral=ephemeral, disposable=disposable,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dalperf.errors import UsageError
+
 if TYPE_CHECKING:
     from dalperf.config import Config
     from dalperf.db.targets import Target
@@ -79,6 +81,41 @@ def project_config(config_file: Path | None = None) -> Config:
     loaded = config.load(config_file)
     config.activate(loaded)
     return loaded
+
+
+DriverNames = Annotated[
+    list[str] | None,
+    typer.Option("--driver", metavar="DRIVER", help="psycopg (default), psycopg2 or asyncpg: "
+                 "async variants run on asyncpg or psycopg 3, sync variants on psycopg2 or "
+                 "psycopg 3 (README: Drivers). Default: the --database-url's driver "
+                 "(postgresql+asyncpg://), else psycopg."),
+]
+
+
+def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[str]:
+    """The drivers ``--driver`` (repeatable) or the URL's scheme name, checked and installed.
+
+    A ``--driver`` that contradicts the URL's ``postgresql+driver://`` is a usage error.
+    """
+    from dalperf.db import drivers, urls
+
+    in_url = urls.url_driver(database_url) if database_url else None
+    chosen = [drivers.by_name(name) for name in names] if names else [in_url or drivers.DEFAULT]
+    if in_url is not None and any(d is not in_url for d in chosen):
+        raise UsageError(f"--driver {' '.join(d.name for d in chosen)} contradicts the "
+                         f"database URL's driver ({in_url.name}); give one of them")
+    unique = list(dict.fromkeys(chosen))
+    for driver in unique:
+        drivers.pairing(driver)  # installed?
+    return [d.name for d in unique]
+
+
+def one_driver(names: list[str] | None, database_url: str | None) -> str:
+    """:func:`chosen_drivers` for a command that runs on one driver."""
+    chosen = chosen_drivers(names, database_url)
+    if len(chosen) > 1:
+        raise UsageError("this command runs on one driver; give --driver once")
+    return chosen[0]
 
 
 @contextmanager

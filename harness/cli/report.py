@@ -7,6 +7,7 @@ is ``check``'s job), only unreadable input does (exit 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -57,14 +58,14 @@ def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
 
 
 def write_report(results: Results, gate: Gate, *, html: Path | None,
-                 markdown: Path | None) -> list[Path]:
-    """Render and write the report; the paths written."""
+                 markdown: Path | None, beside: Sequence[Results] = ()) -> list[Path]:
+    """Render and write the report (``beside``: other drivers' results); the paths written."""
 
     from dalperf.report import render, write
 
     rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
                       baseline=str(gate.baseline) if gate.baseline is not None else None,
-                      load=gate.load)
+                      load=gate.load, beside=beside)
     return write(rendered, html=html, markdown=markdown)
 
 
@@ -80,6 +81,10 @@ def report_command(
     baseline: BaselineOption = None,
     load_file: LoadResultsOption = None,
     config_file: ConfigFile = None,
+    beside: Annotated[list[Path] | None, typer.Option(
+        "--beside", metavar="RESULTS", help="Results of the same operations through another "
+        "driver (`dalperf run --driver`): their network round trips and p50 side by side; "
+        "repeatable.")] = None,
 ) -> None:
     """Render the audit report from RESULTS alone: one self-contained HTML file and Markdown.
 
@@ -96,7 +101,8 @@ def report_command(
     gate = judge(measured, budgets=configured_budgets(config_file, budgets),
                  baseline=baseline,
                  load=load_results.read_load_results(load_file) if load_file is not None else None)
-    for path in write_report(measured, gate, html=html, markdown=markdown):
+    others = [read_results(path) for path in beside or ()]
+    for path in write_report(measured, gate, html=html, markdown=markdown, beside=others):
         console.print(f"wrote {escape(str(path))}", soft_wrap=True)
     console.print(f"verdict: {'passed' if gate.verdict.passed else 'failed'} "
                   "(`dalperf check` gates on it)")

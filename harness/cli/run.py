@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,9 +21,11 @@ from dalperf.cli.options import (
     DatabaseUrl,
     DbSource,
     Disposable,
+    DriverNames,
     Ephemeral,
     Home,
     advisor_config,
+    chosen_drivers,
     project_config,
     target_from_options,
 )
@@ -112,6 +114,7 @@ def run(
     call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     migrations: MigrationsFolder = None,
     config_file: ConfigFile = None,
+    driver: DriverNames = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -121,7 +124,9 @@ def run(
     """Measure every variant of the chosen operations and write the results JSON.
 
     With a tool.dalperf project (scenarios set), its schema and seed hook prepare the data
-    first, as for `dalperf audit`. Exit 1 when a variant raised or returned a different result
+    first, as for `dalperf audit`. With --driver repeated, one results file per driver:
+    --out for the first, OUT.DRIVER.json beside it for each other (`dalperf report --beside`
+    sets them side by side). Exit 1 when a variant raised or returned a different result
     than the reference.
     """
     from dalperf.measure.pipeline import Plan
@@ -129,6 +134,7 @@ def run(
     from dalperf.shards import Shard
 
     config = project_config(config_file)
+    driver_names = chosen_drivers(driver, database_url)
     chosen_shard = Shard.parse(shard) if shard is not None else None
     selection = select_operations(scenarios or list(config.scenarios) or None, only,
                                   shard=chosen_shard)
@@ -160,20 +166,35 @@ def run(
         else:
             data = casestudy.environment(target) if not scenarios else {}
         environment = {**data, "indexes": indexes.value, **selection.environment()}
-        plan = Plan(operations=selection.operations, config=run_config, budgets=budgets,
-                    index_states=indexes.states, migration=migration,
-                    migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
-                    pool_size=pool_size, environment=environment,
-                    advise=advisor_config(advise, advise_min_gain, seq_scan_rows))
-        results = measure(target, plan, out=out)
-    console.print(f"wrote {escape(str(out))} ({len(results.operations)} measurements)",
-                  soft_wrap=True)
-    print_advice(results)
-    over = sum(len(m.violations) for m in results.operations)
-    if over:
-        console.print(f"{over} budget violation(s); `dalperf check {escape(str(out))}` gates on "
-                      "them", soft_wrap=True)
-    fail_on_failures(results)
+        written = []
+        for name, path in driver_outputs(driver_names, out):
+            plan = Plan(operations=selection.operations, config=replace(run_config, driver=name),
+                        budgets=budgets, index_states=indexes.states, migration=migration,
+                        migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
+                        pool_size=pool_size, environment=environment,
+                        advise=advisor_config(advise, advise_min_gain, seq_scan_rows))
+            written.append((path, measure(target, plan, out=path)))
+    for path, results in written:
+        console.print(f"wrote {escape(str(path))} ({len(results.operations)} measurements, "
+                      f"driver {escape(results.environment['driver']['name'])})",
+                      soft_wrap=True)
+        print_advice(results)
+        over = sum(len(m.violations) for m in results.operations)
+        if over:
+            console.print(f"{over} budget violation(s); `dalperf check {escape(str(path))}` "
+                          "gates on them", soft_wrap=True)
+    if len(written) > 1:
+        console.print("side by side: dalperf report " + " ".join(
+            [escape(str(written[0][0]))] + [f"--beside {escape(str(p))}" for p, _ in written[1:]]),
+            soft_wrap=True)
+    for _, results in written:
+        fail_on_failures(results)
+
+
+def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:
+    """Where each driver's results go: ``out`` for the first, ``OUT.DRIVER.json`` for the others."""
+    return [(name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+            for i, name in enumerate(driver_names)]
 
 
 def _first_set(*values: int | None) -> int:

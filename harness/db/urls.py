@@ -16,11 +16,12 @@ from urllib.parse import quote, urlencode
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from dalperf.db import drivers
 from dalperf.errors import UsageError
 
 SQLALCHEMY_DRIVER = "postgresql+psycopg"
 MASK = "***"
-_ACCEPTED_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg_async"}
+_PLAIN_SCHEMES = {"postgres", "postgresql"}
 # libpq keyword -> the URL part it fills; other keywords stay as query parameters
 _KEYWORD_PARTS = {"user": "username", "password": "password", "host": "host", "port": "port",
                   "dbname": "database"}
@@ -44,20 +45,34 @@ def parse(url: str) -> URL:
         _remember(*(m["secret"] for m in _USERINFO_RE.finditer(url)))
         raise UsageError(f"malformed database URL {redact(url)!r}: {redact(str(exc))}") from exc
     _remember(parsed.password, parsed.query.get("password"))
-    if parsed.drivername not in _ACCEPTED_SCHEMES:
-        raise UsageError(
-            f"malformed database URL {masked(parsed)!r}: scheme must be postgresql://, "
-            f"not {parsed.drivername}://"
-        )
+    driver_of(parsed)
     if not parsed.database:
         raise UsageError(f"malformed database URL {masked(parsed)!r}: no database name")
     return parsed.set(drivername=SQLALCHEMY_DRIVER)
 
 
-def sqlalchemy_url(url: str | URL) -> str:
-    """The URL for ``create_engine``/``create_async_engine`` (psycopg 3 driver), password kept."""
-    parsed = parse(url) if isinstance(url, str) else url.set(drivername=SQLALCHEMY_DRIVER)
-    return parsed.render_as_string(hide_password=False)
+def driver_of(url: URL) -> drivers.Driver | None:
+    """The driver a URL's scheme names (``postgresql+asyncpg://``), None for plain
+    ``postgresql://``; :class:`UsageError` naming the supported drivers for any other."""
+    if url.drivername in _PLAIN_SCHEMES:
+        return None
+    backend, _, dialect_driver = url.drivername.partition("+")
+    return drivers.by_dialect(backend, dialect_driver)
+
+
+def url_driver(url: str) -> drivers.Driver | None:
+    """:func:`driver_of` for a URL as the user typed it (validated by :func:`parse`); None
+    for a libpq keyword string, which names no driver."""
+    parse(url)
+    return driver_of(make_url(url)) if "://" in url else None
+
+
+def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
+    """The URL for ``create_engine``/``create_async_engine`` through ``dialect_driver``
+    (a SQLAlchemy driver name: psycopg, psycopg_async, psycopg2, asyncpg), password kept."""
+    parsed = parse(url) if isinstance(url, str) else url
+    return parsed.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
+        hide_password=False)
 
 
 def libpq_url(url: str | URL) -> str:

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dalperf import processes
+from dalperf.db import drivers
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
@@ -69,11 +70,13 @@ from dalperf.defaults import (
 from dalperf.errors import EnvironmentProblem, LoadAborted, ServerStartError, UsageError
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
+    DRIVER_ENV,
     HEALTH_PATH,
     POOL_SIZE_ENV,
     RECORDS_OPTION,
 )
 from dalperf.loadtest.results import LoadResults, Request, summarise
+from dalperf.measure.config import DEFAULT_DRIVER
 from dalperf.measure.scenario import DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.proxy_child import check_delay
@@ -121,8 +124,10 @@ class LoadConfig:
     wrap: bool = False
     app_url_env: str = DEFAULT_APP_URL_ENV
     app_dir: Path | None = None
+    driver: str = DEFAULT_DRIVER
 
     def __post_init__(self) -> None:
+        drivers.by_name(self.driver)
         if ":" not in self.app:
             raise UsageError(f"--app {self.app!r} must name the ASGI app as 'module:attribute'")
         if not self.locustfile.is_file():
@@ -201,7 +206,7 @@ def run_load(database_url: str, config: LoadConfig, *,
             app_database = proxy.url(database_url)
         base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size,
                                          wrap=config.wrap, app_url_env=config.app_url_env,
-                                         app_dir=config.app_dir))
+                                         app_dir=config.app_dir, driver=config.driver))
         children = stack.enter_context(_children())
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         records, stats = children.folder / "records.json", children.folder / "locust"
@@ -232,7 +237,8 @@ def run_load(database_url: str, config: LoadConfig, *,
                "locustfile": str(config.locustfile), "users": config.users,
                "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
                "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
-               "variants": list(config.variants), **(environment or {})}
+               "variants": list(config.variants),
+               "driver": drivers.pairing(config.driver).describe(), **(environment or {})}
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
     lost = database_gone(database_url)
@@ -265,7 +271,7 @@ def database_gone(database_url: str) -> str | None:
 @contextmanager
 def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
           wrap: bool = False, app_url_env: str = DEFAULT_APP_URL_ENV,
-          app_dir: Path | None = None) -> Iterator[str]:
+          app_dir: Path | None = None, driver: str = DEFAULT_DRIVER) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
 
     ``wrap``: the app is a user's, served inside :mod:`dalperf.loadtest.middleware` (the
@@ -276,7 +282,7 @@ def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
     from dalperf.db.urls import sqlalchemy_url
     from dalperf.loadtest import middleware
 
-    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size)}
+    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size), DRIVER_ENV: driver}
     target = [app]
     if wrap:
         env |= {middleware.APP_ENV: app,

@@ -15,6 +15,7 @@ from typing import Any
 # the protocol between the driver, the app and the locustfile
 DATABASE_URL_ENV = "DALPERF_LOAD_DATABASE_URL"
 POOL_SIZE_ENV = "DALPERF_LOAD_POOL_SIZE"
+DRIVER_ENV = "DALPERF_LOAD_DRIVER"  # --driver: the app's engines (dalperf.db.drivers)
 HEALTH_PATH = "/_dalperf/health"
 QUERIES_HEADER = "X-Dalperf-Queries"
 ROUND_TRIPS_HEADER = "X-Dalperf-Round-Trips"

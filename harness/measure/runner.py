@@ -62,7 +62,7 @@ import sqlalchemy
 from sqlalchemy import exc as sa_exc
 
 from dalperf.capture.session import Capture
-from dalperf.db import urls
+from dalperf.db import drivers, urls
 from dalperf.errors import (
     DalperfError,
     DatabaseUnreachable,
@@ -96,8 +96,9 @@ NS_PER_MS = 1_000_000
 PROBE_TIMEOUT_S = 5
 PROXY_EXIT_GRACE_S = 2.0  # how long a killed proxy may take to be seen exited
 # what the driver raises when the server may have gone; a probe connection tells
+# (asyncpg raises OSError itself when it cannot connect)
 _DRIVER_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
-                  psycopg.InterfaceError)
+                  psycopg.InterfaceError, OSError)
 
 Progress = Callable[[str, int], None]  # (what is running, units of work just finished)
 
@@ -373,6 +374,7 @@ def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
         rows_returned=rows_returned,
         queries_per_call=tuple(c.capture.queries for c in calls),
         round_trips_per_call=tuple(c.capture.round_trips for c in calls),
+        network_round_trips_per_call=tuple(c.capture.network_round_trips for c in calls),
         db_ms=Summary.of([c.capture.db_ms for c in calls]),
         wall_ms=Summary.of([c.wall_ms for c in calls]),
         fingerprints=tuple(first.get("fingerprints", ())),
@@ -481,7 +483,7 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
     whose timing is the server's), so measured first they see the data as it was, and their
     buffers are the same on every run on the same data.  Results keep the order given."""
     async with open_engines(url, pool_size=pool_size, statement_timeout_s=config.call_timeout_s,
-                            read_only=config.read_only) as engines:
+                            read_only=config.read_only, driver=config.driver) as engines:
         try:
             gathered.environment.setdefault("server_version", await server_version(engines))
             outcomes: dict[str, OperationRun] = {}
@@ -520,6 +522,7 @@ def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunCo
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
         "psycopg": psycopg.__version__,
+        "driver": drivers.pairing(config.driver).describe(),
         "dalperf": installed_version(),
         "started_at": started_at,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",

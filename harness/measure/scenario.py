@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from dalperf.db import urls
+from dalperf.db import drivers, urls
 from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import Budget, default_budget, suggest  # Budget: scenarios import it here
 from dalperf.measure.config import DEFAULT_POOL_SIZE
@@ -126,8 +126,10 @@ class Engines:
 async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
                        max_overflow: int = DEFAULT_MAX_OVERFLOW,
                        statement_timeout_s: float | None = None,
-                       read_only: bool = False) -> AsyncIterator[Engines]:
-    """Engines (psycopg 3, async and sync) for ``url``; disposed when the block exits.
+                       read_only: bool = False,
+                       driver: str | drivers.Driver | None = None) -> AsyncIterator[Engines]:
+    """Engines (async and sync) for ``url`` through ``driver``'s pairing
+    (:mod:`dalperf.db.drivers`; default psycopg 3 for both); disposed when the block exits.
 
     Nothing connects until first use.  ``pool_size`` must cover the widest
     ``asyncio.gather`` of any variant, or parallel queries queue for a connection;
@@ -136,13 +138,20 @@ async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
     or waits on a lock, longer) and, with ``read_only``, ``default_transaction_read_only``
     (the server refuses any write), as libpq ``options``.
     """
-    sqlalchemy_url = urls.sqlalchemy_url(url)
+    pair = drivers.pairing(driver)
     kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
-    options = session_options(url, statement_timeout_s=statement_timeout_s, read_only=read_only)
-    if options:
-        kwargs["connect_args"] = {"options": options}
-    engines = Engines(async_engine=create_async_engine(sqlalchemy_url, **kwargs),
-                      sync_engine=create_engine(sqlalchemy_url, **kwargs))
+
+    def engine_kwargs(dialect_driver: str) -> dict[str, Any]:
+        args = connect_args(url, dialect_driver, statement_timeout_s=statement_timeout_s,
+                            read_only=read_only)
+        return {**kwargs, "connect_args": args} if args else kwargs
+
+    engines = Engines(
+        async_engine=create_async_engine(urls.sqlalchemy_url(url, pair.async_dialect),
+                                         **engine_kwargs(pair.async_dialect)),
+        sync_engine=create_engine(urls.sqlalchemy_url(url, pair.sync_dialect),
+                                  **engine_kwargs(pair.sync_dialect)),
+    )
     try:
         yield engines
     finally:
@@ -160,6 +169,22 @@ def session_options(url: str, *, statement_timeout_s: float | None = None,
     if read_only:
         parts.append("-c default_transaction_read_only=on")
     return " ".join(p for p in parts if p)
+
+
+def connect_args(url: str, dialect_driver: str, *, statement_timeout_s: float | None = None,
+                 read_only: bool = False) -> dict[str, Any]:
+    """The driver's connect arguments for a statement timeout and read-only transactions:
+    libpq ``options`` (:func:`session_options`) for psycopg and psycopg2, asyncpg's
+    ``server_settings`` (it has no ``options``); empty when there is nothing to add."""
+    if dialect_driver == drivers.ASYNCPG.async_dialect:
+        settings: dict[str, str] = {}
+        if statement_timeout_s is not None:
+            settings["statement_timeout"] = str(max(1, round(statement_timeout_s * 1000)))
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
+        return {"server_settings": settings} if settings else {}
+    options = session_options(url, statement_timeout_s=statement_timeout_s, read_only=read_only)
+    return {"options": options} if options else {}
 
 
 @asynccontextmanager
@@ -231,7 +256,10 @@ def _guard(connection: Connection) -> _Flag:
 @contextmanager
 def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterator[None]:
     """The driver connection's own ``commit()`` raises :class:`IsolationBreach` meanwhile
-    (an instance attribute that shadows psycopg's method, removed afterwards)."""
+    (an instance attribute that shadows psycopg's method, removed afterwards).
+
+    psycopg 3 only: psycopg2's connection is a C type whose methods cannot be shadowed, and
+    asyncpg's has no ``commit()`` (and no instance attributes)."""
     driver = connection.connection.driver_connection  # type: ignore[union-attr]
     message = ("the variant called the driver connection's commit(), which would end the "
                "transaction dalperf rolls its writes back in")
@@ -242,7 +270,11 @@ def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterato
     async def refuse_async() -> None:
         raise IsolationBreach(message)
 
-    driver.commit = refuse_async if is_async else refuse
+    try:
+        driver.commit = refuse_async if is_async else refuse
+    except AttributeError:  # psycopg2 or asyncpg: nothing to shadow
+        yield
+        return
     try:
         yield
     finally:
@@ -302,23 +334,26 @@ _DRIVER_BREACH = ("the variant ended the transaction dalperf rolls its writes ba
                   "the driver's own connection; its writes may have been kept")
 
 
-def _savepoint_vanished(exc: BaseException | None) -> bool:
-    """Whether the server no longer knew a savepoint of the isolation: its transaction ended."""
-    from psycopg.errors import InvalidSavepointSpecification
+_INVALID_SAVEPOINT = "3B001"  # SQLSTATE invalid_savepoint_specification
 
+
+def _savepoint_vanished(exc: BaseException | None) -> bool:
+    """Whether the server no longer knew a savepoint of the isolation: its transaction ended.
+
+    Told by SQLSTATE, which every driver's error carries (``sqlstate``: psycopg 3 and
+    asyncpg; ``pgcode``: psycopg2)."""
     while exc is not None:
-        if isinstance(exc, InvalidSavepointSpecification):
+        if _INVALID_SAVEPOINT in (getattr(exc, "sqlstate", None), getattr(exc, "pgcode", None)):
             return True
         exc = exc.__cause__ or getattr(exc, "orig", None)
     return False
 
 
 def _left_the_transaction(connection: Connection) -> bool:
-    from psycopg.pq import TransactionStatus
+    from dalperf.capture import wire
 
     driver = connection.connection.driver_connection  # type: ignore[union-attr]
-    return driver.info.transaction_status not in (TransactionStatus.INTRANS,
-                                                  TransactionStatus.INERROR)
+    return not wire.model_for(connection.dialect).in_transaction(driver)
 
 
 # --------------------------------------------------------------------------------------

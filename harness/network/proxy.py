@@ -68,7 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import IO, Any, Self
 
@@ -96,6 +96,14 @@ class ProxyStats:
     sends again sends one chunk per round trip (unless a message is too large for one),
     which makes ``chunks_to_server`` a check of the depth model.  ``lateness_ms`` is how much later than their deadline delayed chunks were written
     (median, 99th percentile, largest); chunks forwarded at once (RTT 0) are not in it.
+
+    In counting mode (``LatencyProxy(count_turns=True)``) the proxy also counts
+    request/response turns: each time a client sent bytes and then got the server's reply,
+    whatever the number of chunks either way.  ``turns`` are those after a connection's
+    start-up (its first ReadyForQuery), in total and per connection (``turns_by_connection``,
+    keyed by the connection's number, only connections with turns since the reset);
+    ``startup_turns`` the SSLRequest, start-up and authentication exchanges.  The TCP
+    handshake is no turn here (the proxy simulates it by delaying the first chunk).
     """
 
     connections: int
@@ -104,6 +112,9 @@ class ProxyStats:
     bytes: int
     delayed_chunks: int
     lateness_ms: dict[str, float]
+    turns: int = 0
+    startup_turns: int = 0
+    turns_by_connection: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,14 +141,16 @@ class LatencyProxy:
     """The proxy in a child process; a context manager that starts and stops it.
 
     The child starts with no delay; :meth:`set_delay` changes it for every chunk read
-    from then on (connections stay open).
+    from then on (connections stay open).  ``count_turns`` turns on the counting of
+    request/response turns (:class:`ProxyStats`).
     """
 
     def __init__(self, upstream: Upstream, *, rtt_ms: float = 0.0, jitter_ms: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, count_turns: bool = False) -> None:
         check_delay(rtt_ms, jitter_ms)
         self.upstream = upstream
-        self._settings = {"rtt_ms": rtt_ms, "jitter_ms": jitter_ms, "seed": seed}
+        self._settings = {"rtt_ms": rtt_ms, "jitter_ms": jitter_ms, "seed": seed,
+                          "count_turns": count_turns}
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._buffer = b""

@@ -36,6 +36,11 @@ SPIN_S = 0.00008  # and without sleeping for the last stretch (sleep overshoots 
 DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 MS_PER_S = 1000.0
 MAX_DELAY_MS = 10_000.0  # the largest simulated round-trip time or jitter
+# the untyped requests a PostgreSQL client may send before its start-up message, each
+# answered by a single byte (N: no, S/G: yes, encryption follows)
+_ENCRYPTION_REQUESTS = (80877103, 80877104)  # SSLRequest, GSSENCRequest
+_READY_FOR_QUERY = ord("Z")
+_HEADER = 5  # a typed message: its type byte and a 4-byte length that counts itself
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,10 +128,12 @@ class _Proxy:
     """The child's state: the current delay, the open links, the statistics."""
 
     def __init__(self, upstream: Upstream, *, rtt_ms: float, jitter_ms: float,
-                 seed: int) -> None:
+                 seed: int, count_turns: bool = False) -> None:
         self.upstream = upstream
         self.rng = random.Random(seed)
+        self.count_turns = count_turns
         self.links: set[_Link] = set()
+        self.opened = 0  # links ever opened: a link's number
         self.set_delay(rtt_ms, jitter_ms)
         self.reset()
 
@@ -140,6 +147,8 @@ class _Proxy:
         self.chunks = {True: 0, False: 0}  # by direction: to the server?
         self.bytes = 0
         self.lateness_s: list[float] = []
+        self.startup_turns = 0
+        self.turns: dict[int, int] = {}  # link number -> session turns
 
     def one_way_s(self) -> float:
         delay = self.rtt_s / 2
@@ -154,7 +163,66 @@ class _Proxy:
                     "max": late[-1] * MS_PER_S} if late else {})
         return {"connections": self.connections, "chunks_to_server": self.chunks[True],
                 "chunks_to_client": self.chunks[False], "bytes": self.bytes,
-                "delayed_chunks": len(late), "lateness_ms": summary}
+                "delayed_chunks": len(late), "lateness_ms": summary,
+                "turns": sum(self.turns.values()), "startup_turns": self.startup_turns,
+                "turns_by_connection": {str(n): t for n, t in sorted(self.turns.items())}}
+
+
+class _TurnCounter:
+    """Request/response turns of one link: each time the client sent bytes and the server's
+    reply came next (a burst of client chunks followed by server bytes is one turn).
+
+    Turns up to the server's first ReadyForQuery are start-up turns (the SSLRequest, the
+    start-up message, authentication); the server's stream is parsed only that far.  After
+    an accepted SSL or GSS request the stream is encrypted, so from then on every turn
+    counts as a session turn.  A client burst the server never answers (Terminate) is no
+    turn.
+    """
+
+    def __init__(self, proxy: _Proxy, number: int) -> None:
+        self.proxy = proxy
+        self.number = number
+        self.client_spoke = False
+        self.startup = True
+        self.answers_pending = 0  # single-byte answers to encryption requests
+        self.buffer = b""
+
+    def from_client(self, data: bytes) -> None:
+        if self.startup and len(data) >= 8 and \
+                int.from_bytes(data[4:8], "big") in _ENCRYPTION_REQUESTS:
+            self.answers_pending += 1
+        self.client_spoke = True
+
+    def from_server(self, data: bytes) -> None:
+        if self.client_spoke:
+            self.client_spoke = False
+            proxy = self.proxy
+            if self.startup:
+                proxy.startup_turns += 1
+            else:
+                proxy.turns[self.number] = proxy.turns.get(self.number, 0) + 1
+        if self.startup:
+            self._scan(data)
+
+    def _scan(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        while buffer:
+            if self.answers_pending:
+                self.answers_pending -= 1
+                answer, buffer = buffer[:1], buffer[1:]
+                if answer != b"N":  # encrypted from here on: stop parsing
+                    self.startup, buffer = False, b""
+                continue
+            if len(buffer) < _HEADER:
+                break
+            length = int.from_bytes(buffer[1:_HEADER], "big")
+            if len(buffer) < 1 + length:
+                break
+            if buffer[0] == _READY_FOR_QUERY:
+                self.startup, buffer = False, b""
+                break
+            buffer = buffer[1 + length:]
+        self.buffer = buffer
 
 
 class _Pipe:
@@ -299,8 +367,16 @@ class _Link:
         self.up = _Pipe(proxy, loop, self.server, to_server=True)
         self.down = _Pipe(proxy, loop, self.client, to_server=False)
         self.first_chunk = True
+        proxy.opened += 1
+        self.counter = _TurnCounter(proxy, proxy.opened) if proxy.count_turns else None
 
     def forward(self, side: _Side, data: bytes) -> None:
+        counter = self.counter
+        if counter is not None:
+            if side is self.client:
+                counter.from_client(data)
+            else:
+                counter.from_server(data)
         if side is self.client and self.first_chunk:
             self.first_chunk = False
             self.up.push(data, extra_s=self.proxy.rtt_s)  # the TCP handshake's round trip

@@ -106,9 +106,10 @@ def model_fits(results: Results) -> list[ModelFit]:
             fits.append(ModelFit(
                 operation=operation, variant=variant,
                 rtts=tuple(rtt for rtt, _ in points),
-                network_round_trips=tuple(m.network_round_trips for _, m in points),
+                network_round_trips=tuple(m.typical_network_round_trips for _, m in points),
                 measured_ms=tuple(m.wall_ms.p50 for _, m in points),
-                predicted_ms=tuple(t0 + m.network_round_trips * (rtt - rtt0) for rtt, m in points),
+                predicted_ms=tuple(t0 + m.typical_network_round_trips * (rtt - rtt0)
+                                   for rtt, m in points),
             ))
     return fits
 

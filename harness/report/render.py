@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,17 @@ class Rendered:
 
 
 def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
-           baseline: str | None = None, load: LoadResults | None = None) -> Rendered:
+           baseline: str | None = None, load: LoadResults | None = None,
+           beside: Sequence[Results] = ()) -> Rendered:
     """The HTML report and its Markdown digest for ``results`` and the gate's ``verdict``.
 
     ``budgets`` is the set the verdict was evaluated with (each variant's section lists its
     limits); ``baseline`` names the baseline it was compared with, if any; ``load``, a load
-    test's results, adds the load-test section.
+    test's results, adds the load-test section; ``beside``, results of the same operations
+    through other drivers, the drivers section.
     """
-    values = sections.context(results, verdict, budgets, baseline=baseline, load=load)
+    values = sections.context(results, verdict, budgets, baseline=baseline, load=load,
+                              beside=beside)
     return Rendered(html=_environment().get_template(HTML_TEMPLATE).render(values),
                     markdown=_environment(markdown=True).get_template(MARKDOWN_TEMPLATE)
                     .render(values))

@@ -26,6 +26,7 @@ from dalperf.gate.check import Verdict, Violation, effective_limits
 from dalperf.loadtest.results import LoadResults
 from dalperf.report import charts, plan_views, tables
 from dalperf.report.advice_view import advice_view
+from dalperf.report.drivers import driver_label, side_by_side
 from dalperf.report.loadtest import load_view
 from dalperf.results import Complexity, Failure, Measurement, Results
 
@@ -35,6 +36,7 @@ OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_index_audit.html.j2", "index_audit"),
     ("_advice.html.j2", "advice"),
     ("_load.html.j2", "load"),
+    ("_drivers.html.j2", "drivers"),
 )
 LIMIT_LABELS = {"max_queries": "queries ≤ {}", "max_round_trips": "round trips ≤ {}",
                 "max_rows_fetched": "rows fetched ≤ {}", "max_buffers": "buffers ≤ {}",
@@ -108,9 +110,11 @@ class OperationView:
 
 
 def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
-            baseline: str | None = None, load: LoadResults | None = None) -> dict[str, Any]:
+            baseline: str | None = None, load: LoadResults | None = None,
+            beside: Sequence[Results] = ()) -> dict[str, Any]:
     """Everything the templates show, by section; ``baseline`` names the baseline compared,
-    ``load`` is a load test's results (the load-test section)."""
+    ``load`` is a load test's results (the load-test section), ``beside`` results of the
+    same operations through other drivers (the drivers section)."""
     rows = tables.summary_rows(results)
     impact = tables.overall_impact(rows)
     sweeps = tables.rtt_sweeps(results)
@@ -138,6 +142,7 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
         "index_audit": plan_views.index_audit_view(results),
         "advice": advice_view(results),
         "load": load_view(load) if load is not None else None,
+        "drivers": side_by_side(results, beside),
     }
     values["optional_sections"] = [partial for partial, key in OPTIONAL_SECTIONS if values[key]]
     return values
@@ -201,6 +206,7 @@ def environment(results: Results) -> list[tuple[str, str]]:
         ("dalperf", env.get("dalperf")),
         ("Date", _date(env.get("started_at"))),
         ("Iterations", _iterations(env)),
+        ("Driver", driver_label(results)),
         ("Python / SQLAlchemy / psycopg",
          " / ".join(str(env[k]) for k in ("python", "sqlalchemy", "psycopg") if k in env)),
         ("Machine", env.get("machine")),

@@ -40,14 +40,11 @@ from typing import Any
 from psycopg2 import extensions
 
 from dalperf.capture.wire import NO_EXTRA, Extra, WireModel, tcp_connect_round_trips
-from dalperf.capture.wire.psycopg import is_unix_socket
+from dalperf.capture.wire.psycopg import initialize_round_trips, is_unix_socket  # same set-up
 from dalperf.db import drivers
 
 _READY = extensions.STATUS_READY
 _BEGIN = extensions.STATUS_BEGIN
-_INITIALIZE_QUERIES = 4
-_INITIALIZE_TRANSACTION = 2
-_INITIALIZE_HSTORE_LOOKUP = 3
 
 
 def _before(cursor: Any, sql: str) -> tuple[Any, bool, None]:
@@ -78,16 +75,6 @@ def connect_round_trips(driver_connection: Any) -> int:
         ssl_request=(options.get("sslmode") != "disable"
                      and options.get("sslnegotiation") != "direct"),
         ssl_in_use=bool(info.ssl_in_use), password=bool(info.used_password))
-
-
-def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
-    """SQLAlchemy's first-connect set-up (see the module doc)."""
-    trips = _INITIALIZE_QUERIES
-    if not driver_connection.autocommit:
-        trips += _INITIALIZE_TRANSACTION
-    if getattr(dialect, "use_native_hstore", False):
-        trips += _INITIALIZE_HSTORE_LOOKUP
-    return trips
 
 
 def isolation_mark(driver_connection: Any) -> tuple[bool, Any]:

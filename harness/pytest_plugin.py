@@ -101,20 +101,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
-    budget = any(item.get_closest_marker(name) for name in BUDGET_MARKERS)
-    if suite.settings.mode == "off" and not budget:
+    marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
+    if suite.settings.mode == "off" and marker is None:
         return (yield)
     from dalperf.capture import instrument
-    from dalperf.pytest_support.recorder import BodyRecorder
+    from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
 
     if not item.config.stash.get(_INSTALLED, False):
         instrument.install_everywhere()  # stays on for the session: no cost per test
         item.config.stash[_INSTALLED] = True
+        suite.thresholds = thresholds_of(suite.settings)
     if item.get_closest_marker("query_budget"):
         warnings.warn_explicit(
             DeprecationWarning("@pytest.mark.query_budget is now @pytest.mark.dalperf_budget"),
             DeprecationWarning, filename=str(item.path), lineno=(item.location[1] or 0) + 1)
-    recorder = BodyRecorder(item, suite.settings, suite.accepted)
+    recorder = BodyRecorder(item, suite.settings, suite.accepted, suite.thresholds, marker)
     try:
         with recorder:
             outcome = yield

@@ -10,7 +10,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dalperf.capture.fingerprint import fingerprint
 from dalperf.capture.records import Statement
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, Engines, load_module, load_modules
@@ -21,7 +20,7 @@ from tests.conftest import table_checksums
 
 def statement(sql: str, parameters: object = None, *, at: int = 0) -> Statement:
     """A statement record as a capture makes it (only the SQL, parameters and order matter)."""
-    return Statement(sql, parameters, at, at + 1, 1, 0, False, None, fingerprint(sql), None)
+    return Statement(sql, parameters, at, at + 1, 1, 0, False, None, None)
 
 
 @pytest.fixture

@@ -113,6 +113,11 @@ class Thresholds:
     repeat: int = 5  # runs of one SELECT
     write_loop: int = 0  # runs of one INSERT/UPDATE/DELETE, row by row; off by default
 
+    @property
+    def least_untagged(self) -> int:
+        """The fewest statements the ORM did not tag that can make a finding (0: none can)."""
+        return min((t for t in (self.repeat, self.write_loop) if t), default=0)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
@@ -144,11 +149,11 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds) -> list[Find
     """Every finding in ``statements``, most statements first."""
     lazy: dict[str, list[Statement]] = {}
     columns: dict[tuple[str, bool, tuple[str, ...]], list[Statement]] = {}
-    plain: dict[str, list[Statement]] = {}
+    untagged: list[Statement] = []
     for statement in sorted(statements, key=lambda s: s.start_ns):
         tag = statement.orm
         if tag is None:
-            plain.setdefault(statement.fingerprint, []).append(statement)
+            untagged.append(statement)
         elif tag.kind is LoadKind.LAZY:
             lazy.setdefault(tag.label, []).append(statement)
         elif tag.kind is LoadKind.COLUMNS:
@@ -157,7 +162,12 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds) -> list[Find
     found = [f for group in lazy.values() if (f := _lazy_load(group, thresholds)) is not None]
     found += [f for group in columns.values()
               if (f := _column_reload(group, thresholds)) is not None]
-    found += [f for group in plain.values() if (f := _repeated(group, thresholds)) is not None]
+    # grouped by fingerprint (which parses them) only when there are enough for a finding
+    least = thresholds.least_untagged
+    if least and len(untagged) >= least:
+        plain = _group(untagged)
+        found += [f for group in plain.values()
+                  if (f := _repeated(group, thresholds)) is not None]
     return sorted(found, key=lambda f: (-f.count, f.kind.value, f.label))
 
 

@@ -11,6 +11,11 @@ The driver's SQL uses psycopg's placeholders (``%(name)s``, ``%s``); they are tu
 cached by text.  Transaction control (BEGIN, COMMIT, SAVEPOINT ...) is recognised here as
 well, because it comes out of the same parse.  Text the parser rejects (the statement
 then fails on the server too) is fingerprinted by its whitespace-normalised text.
+
+pglast is imported by the first fingerprint, not with this module: the capture hooks only
+need :func:`control_kind`, which parses nothing unless the text starts with a
+transaction-control keyword, so a test suite whose captures never need a fingerprint
+never loads the parser.
 """
 
 from __future__ import annotations
@@ -19,12 +24,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from pglast import parser
-from pglast.ast import TransactionStmt
-from pglast.enums.parsenodes import TransactionStmtKind
-
-from dalperf.capture.records import HiddenKind
+if TYPE_CHECKING:
+    from dalperf.capture.records import HiddenKind
 
 CACHE_SIZE = 4096
 UNPARSED_PREFIX = "raw:"
@@ -32,18 +35,11 @@ UNPARSED_PREFIX = "raw:"
 _PLACEHOLDER = re.compile(r"%%|%(?:\(([^)]*)\))?[sbt]")
 _WHITESPACE = re.compile(r"\s+")
 _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
-_CONTROL_KINDS = {
-    TransactionStmtKind.TRANS_STMT_BEGIN: HiddenKind.BEGIN,
-    TransactionStmtKind.TRANS_STMT_START: HiddenKind.BEGIN,
-    TransactionStmtKind.TRANS_STMT_COMMIT: HiddenKind.COMMIT,
-    TransactionStmtKind.TRANS_STMT_PREPARE: HiddenKind.COMMIT,
-    TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED: HiddenKind.COMMIT,
-    TransactionStmtKind.TRANS_STMT_ROLLBACK: HiddenKind.ROLLBACK,
-    TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED: HiddenKind.ROLLBACK,
-    TransactionStmtKind.TRANS_STMT_SAVEPOINT: HiddenKind.SAVEPOINT,
-    TransactionStmtKind.TRANS_STMT_RELEASE: HiddenKind.RELEASE_SAVEPOINT,
-    TransactionStmtKind.TRANS_STMT_ROLLBACK_TO: HiddenKind.ROLLBACK_TO_SAVEPOINT,
-}
+# the first keyword of every transaction-control statement, after comments and blanks
+_CONTROL_START = re.compile(
+    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+    r"(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE)\b",
+    re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +57,17 @@ def fingerprint(sql: str) -> str:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
+def control_kind(sql: str) -> HiddenKind | None:
+    """The transaction-control kind of ``sql``, None for anything else; cached by text, and
+    parsed only when it starts with a transaction-control keyword."""
+    return shape(sql).control if _CONTROL_START.match(sql) else None
+
+
+@lru_cache(maxsize=CACHE_SIZE)
 def shape(sql: str) -> Shape:
     """Fingerprint, display form and transaction-control kind of ``sql``; cached by text."""
+    from pglast import parser
+
     text = to_dollar_params(sql)
     try:
         statements = parser.parse_sql(text)
@@ -89,13 +94,33 @@ def to_dollar_params(sql: str) -> str:
 
 
 def _control_kind(statements: tuple[object, ...]) -> HiddenKind | None:
+    from pglast.ast import TransactionStmt
+    from pglast.enums.parsenodes import TransactionStmtKind as Kind
+
+    from dalperf.capture.records import HiddenKind
+
     if len(statements) != 1:
         return None
     stmt = getattr(statements[0], "stmt", None)
-    return _CONTROL_KINDS.get(stmt.kind) if isinstance(stmt, TransactionStmt) else None
+    if not isinstance(stmt, TransactionStmt):
+        return None
+    return {
+        Kind.TRANS_STMT_BEGIN: HiddenKind.BEGIN,
+        Kind.TRANS_STMT_START: HiddenKind.BEGIN,
+        Kind.TRANS_STMT_COMMIT: HiddenKind.COMMIT,
+        Kind.TRANS_STMT_PREPARE: HiddenKind.COMMIT,
+        Kind.TRANS_STMT_COMMIT_PREPARED: HiddenKind.COMMIT,
+        Kind.TRANS_STMT_ROLLBACK: HiddenKind.ROLLBACK,
+        Kind.TRANS_STMT_ROLLBACK_PREPARED: HiddenKind.ROLLBACK,
+        Kind.TRANS_STMT_SAVEPOINT: HiddenKind.SAVEPOINT,
+        Kind.TRANS_STMT_RELEASE: HiddenKind.RELEASE_SAVEPOINT,
+        Kind.TRANS_STMT_ROLLBACK_TO: HiddenKind.ROLLBACK_TO_SAVEPOINT,
+    }.get(stmt.kind)
 
 
 def _strip_comments(sql: str) -> str:
+    from pglast import parser
+
     pieces: list[str] = []
     position = 0
     for token in parser.scan(sql):

@@ -66,8 +66,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, Po
 
 from dalperf.capture import orm, wire
 from dalperf.capture.callsite import call_site
-from dalperf.capture.fingerprint import shape
-from dalperf.capture.records import HiddenKind, HiddenRoundTrip, StatementRow
+from dalperf.capture.fingerprint import control_kind
+from dalperf.capture.records import ORM_OPTION, HiddenKind, HiddenRoundTrip, StatementRow
 from dalperf.capture.wire import NO_EXTRA
 from dalperf.errors import describe
 
@@ -85,7 +85,7 @@ class Sink(Protocol):
     dialect: Dialect | None  # the engine's dialect; None: every engine (process-wide)
     statement_rows: list[StatementRow]
     hidden_records: list[HiddenRoundTrip]
-    executions: dict[str, int]  # fingerprint -> executions so far, for call-site sampling
+    executions: dict[str, int]  # SQL text -> executions so far, for call-site sampling
     unsupported: set[str]  # "dialect+driver" of statements seen but not measured
 
 
@@ -93,6 +93,13 @@ ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", def
 
 Listener = tuple[Any, str, Callable[..., Any]]
 _PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
+# A statement gets a call site when its text runs for the 2nd, 8th, 32nd ... time (every
+# repeated statement gets one, at a cost that grows with the log of the count), when it is
+# an ORM load's first (the findings name where it was triggered), and when it is the 4th,
+# 16th, 64th ... text of the capture (so that texts differing only in inlined values, a
+# loop of f-string SQL, get one too).
+_SAMPLED = frozenset(2 * 4 ** k for k in range(32))
+_DISTINCT_SAMPLED = frozenset(4 ** k for k in range(1, 32))
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
@@ -213,7 +220,7 @@ class _Hub:
 
     Per engine, the statements arrive through the dialect instance's own methods, wrapped
     (:meth:`_do_execute`, the lean path); process-wide, through SQLAlchemy's class-level
-    dialect events (:meth:`_on_execute`), each dialect wired on first sight (:meth:`_see`).
+    dialect events (:meth:`_on_statement`), each dialect wired on first sight (:meth:`_see`).
     """
 
     def __init__(self, engine: Engine | None) -> None:
@@ -241,7 +248,7 @@ class _Hub:
             )
         else:
             self.listeners = (
-                (Dialect, "do_execute", self._on_execute),
+                (Dialect, "do_execute", self._on_statement),
                 (Dialect, "do_executemany", self._on_executemany),
                 (Dialect, "do_execute_no_params", self._on_execute_no_params),
                 (Dialect, "do_connect", self._on_connect),
@@ -355,9 +362,6 @@ class _Hub:
 
     # statements, process-wide (dialect events: True = executed here)
 
-    def _on_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        return self._on_statement(cursor, statement, parameters, context, 0)
-
     def _on_executemany(self, cursor: Any, statement: str, parameters: Any,
                         context: Any) -> bool:
         return self._on_statement(cursor, statement, parameters, context, 1)
@@ -366,11 +370,18 @@ class _Hub:
         return self._on_statement(cursor, statement, None, context, 2)
 
     def _on_statement(self, cursor: Any, statement: str, parameters: Any, context: Any,
-                      how: int) -> bool:
+                      how: int = 0) -> bool:
+        """The ``do_execute`` event itself (``how`` 0), and the other two (1: executemany,
+        2: no parameters)."""
         dialect = context.dialect
-        sinks = self._sinks(dialect)
-        if not sinks:
-            return False  # SQLAlchemy executes it
+        process = _process_sinks
+        if (len(process) == 1 and process[0].dialect is None
+                and not ACTIVE.get()):  # _sinks() inlined for the plugin's usual case
+            sinks = process
+        else:
+            sinks = self._sinks(dialect)
+            if not sinks:
+                return False  # SQLAlchemy executes it
         wired = self._wired[dialect] if dialect in self._wired else self._see(dialect)
         if wired is None:
             for sink in sinks:
@@ -382,100 +393,113 @@ class _Hub:
 
     def _measure(self, sinks: tuple[Sink, ...], wired: _Wired, call: _DriverCall, cursor: Any,
                  sql: str, parameters: Any, context: Any, executemany: bool) -> None:
-        # one function on purpose: every call and argument passed here costs on every statement
+        # The hot path: every statement of every capture runs this.  It stores one raw row
+        # per statement and leaves the rest to the capture when it is read (the BEGIN and
+        # prepares of the row: :func:`hidden_of`); errors, executemany and transaction
+        # control take :meth:`_record` instead.  Each bytecode here costs on every statement.
         driver, begins, mark = wired.before(cursor, sql)
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
-        tag = context.execution_options.get(orm.TAG) if context is not None else None
         start = monotonic_ns()
-        error = None
         try:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
-            error = describe(exc)
-            raise
-        finally:
             end = monotonic_ns()
-            rows, extra = wired.after(cursor, sql, driver, mark, error is None)
-            connection = id(driver)
-            if begins or extra is not NO_EXTRA:
-                self._hidden(sinks, wired, start, end, connection, executemany, begins, extra)
-            if executemany and wired.per_row and error is None and len(parameters) > 1:
-                _deliver_hidden(sinks, HiddenRoundTrip(
-                    kind=HiddenKind.EXECUTEMANY, start_ns=start, end_ns=end,
-                    connection=connection, round_trips=len(parameters) - 1))
-            form = shape(sql)
-            if form.control is not None:
-                _deliver_hidden(sinks, HiddenRoundTrip(
-                    kind=form.control, start_ns=start, end_ns=end, connection=connection,
-                    round_trips=1, sql=sql))
-            else:
-                fingerprint = form.fingerprint
-                sample = False
-                for sink in sinks:
-                    executions = sink.executions
-                    seen = executions[fingerprint] = executions.get(fingerprint, 0) + 1
-                    # the 2nd, 8th, 32nd ... execution of a fingerprint: every repeated
-                    # fingerprint gets a call site, at a cost that grows with the log of the count
-                    sample = sample or (seen & (seen - 1) == 0 and seen.bit_length() % 2 == 0)
-                    # an ORM load's first statement: the findings name where it was triggered
-                    sample = sample or (tag is not None and seen == 1)
-                row: StatementRow = (sql, parameters, start, end, connection, rows, executemany,
-                                     error, fingerprint, call_site() if sample else None, tag)
-                for sink in sinks:
-                    sink.statement_rows.append(row)
+            self._record(sinks, wired, cursor, sql, parameters, context, executemany, start,
+                         end, driver, begins, mark, describe(exc))
+            raise
+        end = monotonic_ns()
+        if executemany or control_kind(sql) is not None:
+            self._record(sinks, wired, cursor, sql, parameters, context, executemany, start,
+                         end, driver, begins, mark, None)
+            return
+        rows, extra = wired.after(cursor, sql, driver, mark, True)
+        tag = context.execution_options.get(ORM_OPTION) if context is not None else None
+        site = None
+        for sink in sinks:
+            executions = sink.executions
+            seen = executions.get(sql, 0) + 1
+            executions[sql] = seen
+            if site is None and (seen in _SAMPLED or seen == 1 and (
+                    tag is not None or len(executions) in _DISTINCT_SAMPLED)):
+                site = call_site()
+        row: StatementRow = (sql, parameters, start, end, id(driver), rows, False, None, site,
+                             tag, begins, extra)
+        for sink in sinks:
+            sink.statement_rows.append(row)
 
-    def _hidden(self, sinks: tuple[Sink, ...], wired: _Wired, start: int, end: int,
-                connection: int, executemany: bool, begins: bool, extra: wire.Extra) -> None:
-        """The BEGIN, prepares, driver-internal statements and DEALLOCATE of one driver call."""
-        prepares, internal, deallocates = extra
+    def _record(self, sinks: tuple[Sink, ...], wired: _Wired, cursor: Any, sql: str,
+                parameters: Any, context: Any, executemany: bool, start: int, end: int,
+                driver: Any, begins: bool, mark: Any, error: str | None) -> None:
+        """:meth:`_measure`'s rarer cases: a statement that failed, an executemany,
+        transaction control (SQLAlchemy's SAVEPOINT, RELEASE, ROLLBACK TO)."""
+        rows, extra = wired.after(cursor, sql, driver, mark, error is None)
+        connection = id(driver)
         # BEGIN and prepares ride in the batch's pipeline in a pipelined executemany
-        pipelined = executemany and wired.pipelined
-        for kind, trips in ((HiddenKind.BEGIN, int(begins)), (HiddenKind.PREPARE, prepares),
-                            (HiddenKind.INTERNAL, internal),
-                            (HiddenKind.DEALLOCATE, deallocates)):
-            if trips:
-                _deliver_hidden(sinks, HiddenRoundTrip(
-                    kind=kind, start_ns=start, end_ns=end, connection=connection,
-                    round_trips=0 if pipelined and kind in _PIPELINED else trips))
+        for hidden in hidden_of(start, end, connection, begins, extra,
+                                executemany and wired.pipelined):
+            _deliver_hidden(sinks, hidden)
+        if executemany and wired.per_row and error is None and len(parameters) > 1:
+            _deliver_hidden(sinks, HiddenRoundTrip(
+                kind=HiddenKind.EXECUTEMANY, start_ns=start, end_ns=end,
+                connection=connection, round_trips=len(parameters) - 1))
+        control = control_kind(sql)
+        if control is not None:
+            _deliver_hidden(sinks, HiddenRoundTrip(
+                kind=control, start_ns=start, end_ns=end, connection=connection,
+                round_trips=1, sql=sql))
+            return
+        tag = context.execution_options.get(ORM_OPTION) if context is not None else None
+        for sink in sinks:
+            executions = sink.executions
+            executions[sql] = executions.get(sql, 0) + 1
+        row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
+                             call_site(), tag, False, NO_EXTRA)
+        for sink in sinks:
+            sink.statement_rows.append(row)
 
     # the dialect's transaction, ping and isolation calls
 
     def _wrap(self, wired: _Wired, original: Callable[[Any], Any],
               kind: HiddenKind) -> Callable[[Any], Any]:
         dialect, model = wired.dialect, wired.model
+        in_transaction, control_mark, control_trips = (
+            model.in_transaction, model.control_mark, model.control_trips)
         is_ping = kind is HiddenKind.PING
 
         def measured(dbapi_connection: Any) -> Any:
+            # every COMMIT and ROLLBACK (a pool reset on every check-in) runs this
             sinks = self._sinks(dialect)
             if not sinks:
                 return original(dbapi_connection)
-            driver = (dbapi_connection.driver_connection
-                      if isinstance(dbapi_connection, PoolProxiedConnection)
-                      else dialect.get_driver_connection(dbapi_connection))
-            if id(driver) in self._initializing:
-                return original(dbapi_connection)  # part of the dialect initialisation
-            resetting = id(driver) in self._resetting
-            self._resetting.discard(id(driver))
-            if not is_ping and not model.in_transaction(driver):
-                return original(dbapi_connection)  # drivers send nothing on an idle session
             dbapi = (dbapi_connection.dbapi_connection
                      if isinstance(dbapi_connection, PoolProxiedConnection) else dbapi_connection)
-            mark = model.control_mark(dbapi, driver)
+            driver = dialect.get_driver_connection(dbapi)
+            key = id(driver)
+            if self._initializing and key in self._initializing:
+                return original(dbapi_connection)  # part of the dialect initialisation
+            resetting = key in self._resetting
+            if resetting:
+                self._resetting.discard(key)
+            if not is_ping and not in_transaction(driver):
+                return original(dbapi_connection)  # drivers send nothing on an idle session
+            mark = control_mark(dbapi, driver)
             start = monotonic_ns()
             try:
                 return original(dbapi_connection)
             finally:
                 end = monotonic_ns()
-                trips, deallocates = model.control_trips(is_ping, dbapi, driver, mark)
-                _deliver_hidden(sinks, HiddenRoundTrip(
-                    kind=HiddenKind.RESET if resetting else kind, start_ns=start, end_ns=end,
-                    connection=id(driver), round_trips=trips))
+                trips, deallocates = control_trips(is_ping, dbapi, driver, mark)
+                hidden = HiddenRoundTrip(kind=HiddenKind.RESET if resetting else kind,
+                                         start_ns=start, end_ns=end, connection=key,
+                                         round_trips=trips)
+                for sink in sinks:
+                    sink.hidden_records.append(hidden)
                 if deallocates:
                     _deliver_hidden(sinks, HiddenRoundTrip(
                         kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
-                        connection=id(driver), round_trips=deallocates))
+                        connection=key, round_trips=deallocates))
         return measured
 
     def _wrap_isolation(self, wired: _Wired,
@@ -503,12 +527,13 @@ class _Hub:
 
     def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
                state: PoolResetState) -> None:
-        if state.asyncio_safe and not state.transaction_was_reset and recording():
+        if (state.asyncio_safe and not state.transaction_was_reset
+                and (_process_sinks or ACTIVE.get())):
             self._resetting.add(id(record.driver_connection))
 
     def _checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # the pool's reset is over (or was not configured): forget the mark
-        if dbapi_connection is not None:
+        if self._resetting and dbapi_connection is not None:
             self._resetting.discard(id(record.driver_connection))
 
     # new connections
@@ -548,6 +573,8 @@ class _Hub:
 
     def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry,
                      *proxy: Any) -> None:
+        if not self._initializing:  # every checkout runs this: nothing to do, mostly
+            return
         driver = record.driver_connection
         initializing = self._initializing.pop(id(driver), None)
         if initializing is None:
@@ -560,6 +587,19 @@ class _Hub:
             kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
             connection=id(driver),
             round_trips=wired.model.initialize_round_trips(wired.dialect, driver)))
+
+
+def hidden_of(start: int, end: int, connection: int, begins: bool, extra: wire.Extra,
+              pipelined: bool = False) -> list[HiddenRoundTrip]:
+    """The BEGIN, prepares, driver-internal statements and DEALLOCATE of one driver call
+    (``pipelined``: BEGIN and prepares rode in an executemany's pipeline, no round trip)."""
+    prepares, internal, deallocates = extra
+    return [HiddenRoundTrip(kind=kind, start_ns=start, end_ns=end, connection=connection,
+                            round_trips=0 if pipelined and kind in _PIPELINED else trips)
+            for kind, trips in ((HiddenKind.BEGIN, int(begins)), (HiddenKind.PREPARE, prepares),
+                                (HiddenKind.INTERNAL, internal),
+                                (HiddenKind.DEALLOCATE, deallocates))
+            if trips]
 
 
 def _deliver_hidden(sinks: tuple[Sink, ...], hidden: HiddenRoundTrip) -> None:

@@ -31,8 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from dalperf.capture import instrument  # a cycle: instrument imports this module; used at call time
-
-TAG = "dalperf_orm"  # the execution option carrying the Tag
+from dalperf.capture.records import ORM_OPTION as TAG  # the execution option carrying the Tag
 
 
 class LoadKind(StrEnum):

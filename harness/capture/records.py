@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from dalperf.capture.fingerprint import fingerprint
+
 NS_PER_MS = 1_000_000
+ORM_OPTION = "dalperf_orm"  # the execution option carrying an ORM load's tag (capture.orm)
 
 
 class HiddenKind(StrEnum):
@@ -61,18 +64,28 @@ class Statement:
     rows: int
     executemany: bool
     error: str | None
-    fingerprint: str
     call_site: str | None
     orm: Any = None  # what the ORM was loading (dalperf.capture.orm.Tag), None for other SQL
+
+    @property
+    def fingerprint(self) -> str:
+        """:func:`dalperf.capture.fingerprint.fingerprint` of the SQL, computed when asked
+        (cached by text), so that recording a statement never parses it."""
+        return fingerprint(self.sql)
 
     @property
     def duration_ms(self) -> float:
         return (self.end_ns - self.start_ns) / NS_PER_MS
 
 
-# sql, parameters, start_ns, end_ns, connection, rows, executemany, error, fingerprint, call_site,
-# orm
-StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str, str | None, Any]
+# What the hooks store per statement: a Statement's fields in order (sql, parameters, start_ns,
+# end_ns, connection, rows, executemany, error, call_site, orm), then whether the driver sent
+# a BEGIN first and its other hidden round trips (prepare, internal, deallocate), which the
+# capture turns into HiddenRoundTrip records when it is read.
+StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str | None, Any, bool,
+                     tuple[int, int, int]]
+STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow
+ORM_FIELD = 9  # where a StatementRow holds the ORM tag
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,12 +66,15 @@ from dalperf.capture.findings import (
 )
 from dalperf.capture.records import (
     NS_PER_MS,
+    ORM_FIELD,
+    STATEMENT_FIELDS,
     HiddenRoundTrip,
     Statement,
     StatementRow,
     jsonable,
     redact,
 )
+from dalperf.capture.wire import NO_EXTRA
 from dalperf.errors import UsageError
 
 MS_DIGITS = 3
@@ -97,6 +100,7 @@ class Capture:
         self.executions: dict[str, int] = {}
         self.unsupported: set[str] = set()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
+        self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
         self._build_lock = threading.Lock()
         self._token: Token[tuple[instrument.Sink, ...]] | None = None
 
@@ -134,7 +138,7 @@ class Capture:
     @property
     def hidden(self) -> tuple[HiddenRoundTrip, ...]:
         """Transaction control, pings, resets and connection set-up, in the order they started."""
-        return tuple(sorted(self.hidden_records, key=lambda h: h.start_ns))
+        return tuple(sorted(self._hidden(), key=lambda h: h.start_ns))
 
     @property
     def queries(self) -> int:
@@ -156,7 +160,7 @@ class Capture:
         weights: Counter[tuple[int, int, int]] = Counter()
         for s in self._built():
             weights[(s.connection, s.start_ns, s.end_ns)] += 1
-        for h in self.hidden_records:
+        for h in self._hidden():
             weights[(h.connection, h.start_ns, h.end_ns)] += h.round_trips
         return critical_path(Span(start, end, weight)
                              for (_, start, end), weight in weights.items())
@@ -179,7 +183,13 @@ class Capture:
     def findings(self, thresholds: Thresholds | None = None) -> list[Finding]:
         """The ORM-aware findings (lazy loads, repeated statements, column reloads, write
         loops), worst first; see :mod:`dalperf.capture.findings`."""
-        return detect(self._built(), thresholds or Thresholds())
+        thresholds = thresholds or Thresholds()
+        rows = self.statement_rows
+        least = thresholds.least_untagged
+        if (not any(row[ORM_FIELD] is not None for row in rows)
+                and not (least and len(rows) >= least)):
+            return []  # no ORM load, too few other statements: nothing to build or group
+        return detect(self._built(), thresholds)
 
     def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).
@@ -187,9 +197,10 @@ class Capture:
         With ``statements=True`` each statement is listed too, its parameters replaced by
         their type names unless ``redact_parameters=False``.
         """
-        hidden_counts = Counter(h.kind.value for h in self.hidden_records)
+        hidden = self._hidden()
+        hidden_counts = Counter(h.kind.value for h in hidden)
         hidden_trips: Counter[str] = Counter()
-        for h in self.hidden_records:
+        for h in hidden:
             hidden_trips[h.kind.value] += h.round_trips
         result: dict[str, Any] = {
             "queries": self.queries,
@@ -222,8 +233,18 @@ class Capture:
         """All statements as records, building those that arrived since the last call."""
         with self._build_lock:
             for row in self.statement_rows[len(self._statements):]:
-                self._statements.append(Statement(*row))
+                statement = Statement(*row[:STATEMENT_FIELDS])
+                self._statements.append(statement)
+                begins, extra = row[STATEMENT_FIELDS:]
+                if begins or extra != NO_EXTRA:
+                    self._row_hidden.extend(instrument.hidden_of(
+                        statement.start_ns, statement.end_ns, statement.connection, begins, extra))
             return self._statements
+
+    def _hidden(self) -> list[HiddenRoundTrip]:
+        """Every hidden round trip: those the hooks recorded and those of the statement rows."""
+        self._built()
+        return self.hidden_records + self._row_hidden
 
     def _statement_rows(self, redact_parameters: bool) -> list[dict[str, Any]]:
         origin = self.started_ns or 0

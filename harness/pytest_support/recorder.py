@@ -28,9 +28,8 @@ import pytest
 from dalperf.capture import wire
 from dalperf.capture.findings import Finding, Thresholds
 from dalperf.capture.session import Capture
-from dalperf.gate.budgets import Figures, breaches, shorten_sql
 from dalperf.pytest_support.baseline import Entry
-from dalperf.pytest_support.settings import ALLOW_MARKER, BUDGET_MARKERS, Settings
+from dalperf.pytest_support.settings import ALLOW_MARKER, Settings
 
 SQL_SHOWN = 240  # characters of a statement shape in a message
 SLOWEST = 3  # statements listed per test in the suite report
@@ -60,14 +59,14 @@ class TestRecord:
 class BodyRecorder:
     """The capture of one test body and what is checked when it ends."""
 
-    def __init__(self, item: pytest.Item, settings: Settings,
-                 baseline: frozenset[Entry]) -> None:
+    def __init__(self, item: pytest.Item, settings: Settings, baseline: frozenset[Entry],
+                 thresholds: Thresholds, budget_marker: pytest.Mark | None) -> None:
         self.item = item
         self.settings = settings
         self.baseline = baseline
+        self.thresholds = thresholds
+        self.budget_marker = budget_marker
         self.capture = Capture(None)
-        self.budget_marker = next((m for name in BUDGET_MARKERS
-                                   if (m := item.get_closest_marker(name)) is not None), None)
 
     def __enter__(self) -> Self:
         self.capture.__enter__()
@@ -80,21 +79,14 @@ class BodyRecorder:
         """The body's figures, and (unless the body failed already) the failure message for
         new findings and a budget exceeded, or None; warns in warn mode."""
         capture, item = self.capture, self.item
-        thresholds = Thresholds(
-            relationship=self.settings.thresholds["dalperf_relationship_threshold"],
-            column_load=self.settings.thresholds["dalperf_column_load_threshold"],
-            repeat=self.settings.thresholds["dalperf_repeat_threshold"],
-            write_loop=self.settings.thresholds["dalperf_write_loop_threshold"])
-        found = capture.findings(thresholds) if self.settings.mode != "off" else []
+        found = capture.findings(self.thresholds) if self.settings.mode != "off" else []
         statuses = [self._status(f) for f in found]
         record = TestRecord(
             test=item.nodeid, queries=capture.queries, round_trips=capture.round_trips,
             network_round_trips=capture.network_round_trips, rows_fetched=capture.rows_fetched,
             db_ms=round(capture.db_ms, 3),
             findings=[self._describe(f, s) for f, s in zip(found, statuses, strict=True)],
-            slowest=[{"sql": shorten_sql(s.sql, SQL_SHOWN), "ms": round(s.duration_ms, 3),
-                      "call_site": relative_site(s.call_site, item.config.rootpath)}
-                     for s in sorted(capture.statements, key=lambda s: -s.duration_ms)[:SLOWEST]],
+            slowest=self._slowest() if self.settings.reports_statements else [],
             unsupported=sorted(capture.unsupported),
             budget=dict(self.budget_marker.kwargs) if self.budget_marker else {})
         for seen in record.unsupported:
@@ -108,6 +100,15 @@ class BodyRecorder:
         if new:
             self._warn(self._message([], new))
         return record, None
+
+    def _slowest(self) -> list[dict[str, Any]]:
+        """The body's slowest statements, for the suite report."""
+        from dalperf.gate.budgets import shorten_sql
+
+        root = self.item.config.rootpath
+        return [{"sql": shorten_sql(s.sql, SQL_SHOWN), "ms": round(s.duration_ms, 3),
+                 "call_site": relative_site(s.call_site, root)}
+                for s in sorted(self.capture.statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
 
     # sorting findings
 
@@ -139,6 +140,8 @@ class BodyRecorder:
             why = "".join(f"; {wire.unsupported_message(s)}" for s in sorted(capture.unsupported))
             return [(f"{marker.name}: the test body sent no statement through any SQLAlchemy "
                     f"engine, so its limits {marker.kwargs} were checked against nothing{why}")]
+        from dalperf.gate.budgets import Figures, breaches
+
         figures = Figures(queries=capture.queries, round_trips=capture.round_trips,
                           network_round_trips=capture.network_round_trips,
                           rows_fetched=capture.rows_fetched,
@@ -149,6 +152,8 @@ class BodyRecorder:
     # messages
 
     def _message(self, problems: Sequence[str], new: Sequence[Finding]) -> str:
+        from dalperf.gate.budgets import shorten_sql
+
         root = self.item.config.rootpath
         lines = list(problems)
         if new:
@@ -177,6 +182,14 @@ class BodyRecorder:
                                lineno=(line or 0) + 1)
 
 
+def thresholds_of(settings: Settings) -> Thresholds:
+    """The finding thresholds of the session's ini settings."""
+    return Thresholds(relationship=settings.thresholds["dalperf_relationship_threshold"],
+                      column_load=settings.thresholds["dalperf_column_load_threshold"],
+                      repeat=settings.thresholds["dalperf_repeat_threshold"],
+                      write_loop=settings.thresholds["dalperf_write_loop_threshold"])
+
+
 def figures_line(capture: Capture, rtt_ms: float) -> str:
     """``26 queries, 26 round trips deep, 30 network round trips ≈ 30 ms at 1 ms RTT, ...``"""
     network = capture.network_round_trips
@@ -188,6 +201,8 @@ def figures_line(capture: Capture, rtt_ms: float) -> str:
 
 def statements_by_fingerprint(capture: Capture, root: Path | None = None) -> str:
     """The captured statements grouped by fingerprint: count, shape, sampled call sites."""
+    from dalperf.gate.budgets import shorten_sql
+
     sites: dict[str, dict[str, None]] = {}
     for statement in capture.statements:
         if statement.call_site is not None:

@@ -47,6 +47,11 @@ class Settings:
     metadata: str | None = None
     alembic: Path | None = None
 
+    @property
+    def reports_statements(self) -> bool:
+        """Whether a suite report lists each test's slowest statements (JSON or HTML)."""
+        return self.json_path is not None or self.html_path is not None
+
 
 def add_options(parser: pytest.Parser) -> None:
     """The command-line options and ini keys (``[tool.pytest.ini_options]``)."""

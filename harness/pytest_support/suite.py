@@ -22,6 +22,7 @@ from dalperf.pytest_support.baseline import Entry
 from dalperf.pytest_support.settings import Settings
 
 if TYPE_CHECKING:
+    from dalperf.capture.findings import Thresholds
     from dalperf.pytest_support.recorder import TestRecord
 
 VERSION = 1
@@ -33,6 +34,7 @@ class Suite:
     accepted: frozenset[Entry] = frozenset()
     records: dict[str, TestRecord] = field(default_factory=dict)
     unsupported: set[str] = field(default_factory=set)
+    thresholds: Thresholds | None = None  # set by the first test captured
 
     @classmethod
     def start(cls, settings: Settings) -> Suite:

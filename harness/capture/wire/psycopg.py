@@ -45,20 +45,24 @@ _PREPARED: Extra = (1, 0, 0)
 _DEALLOCATED: Extra = (0, 0, 1)
 
 
-def _before(driver: Any) -> tuple[Any, bool, int]:
-    return (driver, driver.pgconn.transaction_status == _IDLE and not driver.autocommit,
+# The four functions below run around every statement: one frame each, and psycopg's plain
+# attributes (``_conn``, ``_autocommit``, ``pgresult``, ``_rowcount``) rather than the
+# properties over them, which would cost a frame apiece.
+
+def _before_sync(cursor: Any, sql: str) -> tuple[Any, bool, int]:
+    driver = cursor._conn
+    return (driver, driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
             len(driver._prepared._names))
 
 
-def _before_sync(cursor: Any, sql: str) -> tuple[Any, bool, int]:
-    return _before(cursor.connection)
-
-
 def _before_async(cursor: Any, sql: str) -> tuple[Any, bool, int]:
-    return _before(cursor._cursor.connection)  # SQLAlchemy's adapter wraps psycopg's cursor
+    driver = cursor._cursor._conn  # SQLAlchemy's adapter wraps psycopg's cursor
+    return (driver, driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
+            len(driver._prepared._names))
 
 
-def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> tuple[int, Extra]:
+def _after_sync(cursor: Any, sql: str, driver: Any, prepared_before: int,
+                ok: bool) -> tuple[int, Extra]:
     """The rows fetched, and a statement psycopg prepared (its cache grew) or DEALLOCATE ALL
     (it emptied).
 
@@ -67,29 +71,17 @@ def _after(psycopg_cursor: Any, driver: Any, prepared_before: int, ok: bool) -> 
     hooks do.
     """
     prepared = len(driver._prepared._names)
-    if prepared == prepared_before:
-        extra = NO_EXTRA
-    elif prepared > prepared_before:
-        extra = _PREPARED
-    else:
-        extra = NO_EXTRA if prepared else _DEALLOCATED
-    if not ok:
-        return 0, extra
-    result = psycopg_cursor.pgresult
-    return (max(psycopg_cursor._rowcount, 0) if result is not None and result.nfields else 0), extra
-
-
-def _after_sync(cursor: Any, sql: str, driver: Any, mark: int, ok: bool) -> tuple[int, Extra]:
-    return _after(cursor, driver, mark, ok)
+    extra = (NO_EXTRA if prepared == prepared_before
+             else _PREPARED if prepared > prepared_before
+             else NO_EXTRA if prepared else _DEALLOCATED)
+    result = cursor.pgresult  # a plain attribute, unlike _conn's property
+    if ok and result is not None and result.nfields and cursor._rowcount > 0:
+        return cursor._rowcount, extra
+    return 0, extra
 
 
 def _after_async(cursor: Any, sql: str, driver: Any, mark: int, ok: bool) -> tuple[int, Extra]:
-    return _after(cursor._cursor, driver, mark, ok)
-
-
-def prepared_statements(driver_connection: Any) -> int:
-    """How many statements psycopg has prepared on the server for this connection."""
-    return len(driver_connection._prepared._names)
+    return _after_sync(cursor._cursor, sql, driver, mark, ok)
 
 
 def in_transaction(driver_connection: Any) -> bool:
@@ -97,9 +89,13 @@ def in_transaction(driver_connection: Any) -> bool:
     return driver_connection.pgconn.transaction_status != _IDLE
 
 
+def _control_mark(dbapi: Any, driver: Any) -> int:
+    return len(driver._prepared._names)
+
+
 def _control_trips(is_ping: bool, dbapi: Any, driver: Any, prepared_before: int) -> tuple[int, int]:
     """1 for the COMMIT/ROLLBACK/ping, and 1 DEALLOCATE ALL if it dropped the prepared ones."""
-    return 1, 1 if prepared_before and not prepared_statements(driver) else 0
+    return 1, 1 if prepared_before and not driver._prepared._names else 0
 
 
 def connect_round_trips(driver_connection: Any) -> int:
@@ -130,13 +126,13 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
 
 MODEL = WireModel(
     driver=drivers.PSYCOPG, before=_before_sync, after=_after_sync,
-    in_transaction=in_transaction, control_mark=lambda dbapi, driver: prepared_statements(driver),
+    in_transaction=in_transaction, control_mark=_control_mark,
     control_trips=_control_trips, connect_round_trips=connect_round_trips,
     initialize_round_trips=initialize_round_trips,
     pipelined_executemany=psycopg.Pipeline.is_supported())
 ASYNC_MODEL = WireModel(
     driver=drivers.PSYCOPG, before=_before_async, after=_after_async,
     in_transaction=in_transaction,
-    control_mark=MODEL.control_mark, control_trips=_control_trips,
+    control_mark=_control_mark, control_trips=_control_trips,
     connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
     pipelined_executemany=MODEL.pipelined_executemany)

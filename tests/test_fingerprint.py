@@ -114,3 +114,15 @@ def test_unparseable_sql_gets_a_text_fingerprint_instead_of_failing() -> None:
     assert broken.normalized == "SELEC * FROM users"
     assert fingerprint("SELEC  *  FROM users") == broken.fingerprint
     assert fingerprint("SELEC * FROM projects") != broken.fingerprint
+
+
+def test_control_kind_recognises_control_after_comments_and_nothing_else() -> None:
+    from dalperf.capture.fingerprint import control_kind
+    from dalperf.capture.records import HiddenKind
+
+    assert control_kind("SAVEPOINT sa_savepoint_1") is HiddenKind.SAVEPOINT
+    assert control_kind("-- done\n  /* really */ commit") is HiddenKind.COMMIT
+    assert control_kind("ROLLBACK TO SAVEPOINT sa_1") is HiddenKind.ROLLBACK_TO_SAVEPOINT
+    assert control_kind("PREPARE q AS SELECT 1") is None  # a prepared statement, not 2PC
+    assert control_kind("SELECT 'COMMIT'") is None
+    assert control_kind("BEGINNING") is None

@@ -436,6 +436,9 @@ def test_sarif_json_and_html_reports(blog: pytest.Pytester) -> None:
     assert tests["test_feed.py::test_naive"]["outcome"] == "failed"
     assert tests["test_feed.py::test_fixed"]["queries"] == 2
     assert tests["test_feed.py::test_fixed"]["findings"] == []
+    fixed = tests["test_feed.py::test_fixed"]  # figures: computed because a report shows them
+    assert fixed["round_trips"] == 2 and fixed["network_round_trips"] >= 2
+    assert fixed["rows_fetched"] > 0 and fixed["db_ms"] > 0
     assert {f["status"] for f in tests["test_feed.py::test_naive"]["findings"]} == {
         "new", "baselined"}
     assert len(tests["test_feed.py::test_naive"]["slowest"]) == 3

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,11 +48,10 @@ from contextlib import contextmanager
 from contextvars import Token
 from time import monotonic_ns
 from types import TracebackType
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dalperf.capture import instrument, wire
 from dalperf.capture.depth import Span, critical_path
@@ -76,6 +76,9 @@ from dalperf.capture.records import (
 )
 from dalperf.capture.wire import NO_EXTRA
 from dalperf.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MS_DIGITS = 3
 
@@ -320,7 +323,8 @@ def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
 
 def _sync_engine(engine: object) -> Engine:
     """The Engine whose events see ``engine``'s traffic; TypeError/UsageError if unsupported."""
-    if isinstance(engine, AsyncEngine):
+    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")  # not loaded: no AsyncEngine exists
+    if asyncio_ext is not None and isinstance(engine, asyncio_ext.AsyncEngine):
         engine = engine.sync_engine
     while isinstance(engine, OptionEngine):
         # engine.execution_options(...) shares the pool, the dialect and the listeners of

@@ -45,13 +45,14 @@ class TestRecord:
 
     test: str
     queries: int
-    round_trips: int
-    network_round_trips: int
-    rows_fetched: int
-    db_ms: float
     findings: list[dict[str, Any]]  # Finding.to_dict() + "status", "file", "line"
-    slowest: list[dict[str, Any]]
     unsupported: list[str]
+    # the rest only when a suite report shows them (Settings.reports_figures)
+    round_trips: int | None = None
+    network_round_trips: int | None = None
+    rows_fetched: int | None = None
+    db_ms: float | None = None
+    slowest: list[dict[str, Any]] = field(default_factory=list)
     outcome: str = "passed"
     budget: dict[str, Any] = field(default_factory=dict)
 
@@ -82,13 +83,15 @@ class BodyRecorder:
         found = capture.findings(self.thresholds) if self.settings.mode != "off" else []
         statuses = [self._status(f) for f in found]
         record = TestRecord(
-            test=item.nodeid, queries=capture.queries, round_trips=capture.round_trips,
-            network_round_trips=capture.network_round_trips, rows_fetched=capture.rows_fetched,
-            db_ms=round(capture.db_ms, 3),
+            test=item.nodeid, queries=capture.queries,
             findings=[self._describe(f, s) for f, s in zip(found, statuses, strict=True)],
-            slowest=self._slowest() if self.settings.reports_statements else [],
             unsupported=sorted(capture.unsupported),
             budget=dict(self.budget_marker.kwargs) if self.budget_marker else {})
+        if self.settings.reports_figures:
+            record.round_trips, record.network_round_trips = (capture.round_trips,
+                                                              capture.network_round_trips)
+            record.rows_fetched, record.db_ms = capture.rows_fetched, round(capture.db_ms, 3)
+            record.slowest = self._slowest()
         for seen in record.unsupported:
             self._warn(wire.unsupported_message(seen))
         if body_failed:

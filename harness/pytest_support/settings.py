@@ -48,8 +48,9 @@ class Settings:
     alembic: Path | None = None
 
     @property
-    def reports_statements(self) -> bool:
-        """Whether a suite report lists each test's slowest statements (JSON or HTML)."""
+    def reports_figures(self) -> bool:
+        """Whether a suite report (JSON or HTML) shows each test's figures and slowest
+        statements; without one they are computed only for a failure message."""
         return self.json_path is not None or self.html_path is not None
 
 

@@ -60,6 +60,10 @@ _AUTOCOMMIT = "autocommit"
 _PREPARED: Extra = (1, 0, 0)
 _DIRECT_TLS = "direct"  # asyncpg.connect_utils.SSLNegotiation.direct, a str enum
 
+# (the adapter's cache dict or None, the statement's entry in it, asyncpg's counters when
+# the statement is not cached)
+_Mark = tuple[dict[str, Any] | None, Any, tuple[int, int, int] | None]
+
 _internal_executes: dict[int, int] = {}  # id(asyncpg connection) -> internal executes so far
 _users = 0
 _ORIGINAL_EXECUTE = asyncpg_connection.Connection._Connection__execute  # type: ignore[attr-defined]
@@ -86,11 +90,12 @@ def _detach() -> None:
         _internal_executes.clear()
 
 
-def _before(cursor: Any, sql: str) -> tuple[Any, bool, tuple[Any, tuple[int, int, int] | None]]:
+def _before(cursor: Any, sql: str) -> tuple[Any, bool, _Mark]:
     adapter = cursor._adapt_connection
     driver = cursor._connection
     cache = adapter._prepared_statement_cache
-    entry = cache._data.get(sql) if cache is not None else None
+    prepared = cache._data if cache is not None else None  # the LRU's dict, read again after
+    entry = prepared.get(sql) if prepared is not None else None
     # a statement in the adapter's cache is not prepared again (unless the dialect's schema
     # invalidation says so, which re-prepares a statement whose types are known): nothing
     # else of asyncpg runs, so the counters are read only for a statement it will prepare
@@ -99,20 +104,18 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, tuple[Any, tuple[int, int
                len(driver._stmts_to_close)))
     return (driver,
             adapter._transaction is None and adapter.isolation_level != _AUTOCOMMIT,
-            (entry, counts))
+            (prepared, entry, counts))
 
 
-def _after(cursor: Any, sql: str, driver: Any,
-           mark: tuple[Any, tuple[int, int, int] | None], ok: bool) -> tuple[int, Extra]:
-    entry, counts = mark
-    cache = cursor._adapt_connection._prepared_statement_cache
-    prepared = cache is None or cache._data.get(sql) is not entry
+def _after(cursor: Any, sql: str, driver: Any, mark: _Mark, ok: bool) -> tuple[int, Extra]:
+    cached, entry, counts = mark
+    prepared = cached is None or cached.get(sql) is not entry
     rows = (max(cursor._rowcount, 0) if cursor._description else 0) if ok else 0
     if counts is None:
         return rows, (_PREPARED if prepared else NO_EXTRA)
-    executes, cached, closing = counts
+    executes, statements, closing = counts
     internal = (_internal_executes.get(id(driver), 0) - executes
-                + max(len(driver._stmt_cache) - cached, 0))
+                + max(len(driver._stmt_cache) - statements, 0))
     closed = max(closing - len(driver._stmts_to_close), 0)
     return rows, (prepared + closed, internal, 0)
 

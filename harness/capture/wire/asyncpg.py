@@ -94,8 +94,8 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, _Mark]:
     adapter = cursor._adapt_connection
     driver = cursor._connection
     cache = adapter._prepared_statement_cache
-    prepared = cache._data if cache is not None else None  # the LRU's dict, read again after
-    entry = prepared.get(sql) if prepared is not None else None
+    cached = cache._data if cache is not None else None  # the LRU's dict, read again after
+    entry = cached.get(sql) if cached is not None else None
     # a statement in the adapter's cache is not prepared again (unless the dialect's schema
     # invalidation says so, which re-prepares a statement whose types are known): nothing
     # else of asyncpg runs, so the counters are read only for a statement it will prepare
@@ -104,7 +104,7 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, _Mark]:
                len(driver._stmts_to_close)))
     return (driver,
             adapter._transaction is None and adapter.isolation_level != _AUTOCOMMIT,
-            (prepared, entry, counts))
+            (cached, entry, counts))
 
 
 def _after(cursor: Any, sql: str, driver: Any, mark: _Mark, ok: bool) -> tuple[int, Extra]:

@@ -126,3 +126,15 @@ def test_control_kind_recognises_control_after_comments_and_nothing_else() -> No
     assert control_kind("PREPARE q AS SELECT 1") is None  # a prepared statement, not 2PC
     assert control_kind("SELECT 'COMMIT'") is None
     assert control_kind("BEGINNING") is None
+
+
+@pytest.mark.timeout(60)  # a pattern that backtracks over blanks takes hours on these
+def test_control_kind_is_linear_in_leading_blanks_and_comments() -> None:
+    from dalperf.capture.fingerprint import control_kind
+    from dalperf.capture.records import HiddenKind
+
+    indent = "\n" + " \t " * 2000  # an indented triple-quoted statement, exaggerated
+    assert control_kind(indent + "SELECT 1") is None
+    assert control_kind(indent + "COMMIT") is HiddenKind.COMMIT
+    assert control_kind("-- note\n" * 500 + "/* x */ " * 500 + " " * 40 + "UPDATE t SET a = 1") is None
+    assert control_kind("/* unterminated" + " " * 40 + "COMMIT") is None

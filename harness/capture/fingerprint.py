@@ -35,9 +35,10 @@ UNPARSED_PREFIX = "raw:"
 _PLACEHOLDER = re.compile(r"%%|%(?:\(([^)]*)\))?[sbt]")
 _WHITESPACE = re.compile(r"\s+")
 _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
-# the first keyword of every transaction-control statement, after comments and blanks
+# the first keyword of every transaction-control statement, after comments and blanks; the
+# repetition is possessive, so indentation never makes the match backtrack (linear time)
 _CONTROL_START = re.compile(
-    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+    r"(?:\s+|--[^\n]*|/\*.*?\*/)*+"
     r"(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE)\b",
     re.IGNORECASE | re.DOTALL)
 

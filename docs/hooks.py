@@ -15,14 +15,16 @@ The functions are plain (no MkDocs object needed), so ``tests/test_docs.py`` cal
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+from mkdocs.plugins import event_priority
 
 COMMANDS_MARKER = "<!-- generated: commands -->"
 SCHEMA_MARKER = "<!-- generated: schema -->"
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "harness" / "schema.json"
-
 
 def _cell(text: str) -> str:
     """``text`` made safe for one cell of a Markdown table: no line breaks, no pipes, no HTML."""
@@ -149,6 +151,18 @@ def schema_markdown(schema_path: Path = SCHEMA_PATH) -> str:
             out.append(row)
         out.append("")
     return "\n".join(out) + "\n"
+
+
+@event_priority(100)  # before mkdocstrings sets up its handler
+def on_config(config: Any) -> Any:
+    """MkDocs hook: ``mkdocs`` run as a console script has its bin folder first on sys.path,
+    where griffe (the API reference's loader) would take the ``dalperf`` console script for
+    the package. Without that folder griffe imports ``dalperf`` once to learn where it lives
+    (``harness/``) and reads the source from there."""
+    scripts = Path(sys.argv[0]).resolve().parent
+    sys.path[:] = [entry for entry in sys.path
+                   if not (entry and Path(entry).resolve() == scripts)]
+    return config
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -224,9 +224,10 @@ def test_skip_marker_needs_reason_and_failing_blocks_fail(tmp_path: Path,
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     """``mkdocs build --strict`` passes and prints no warning."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2
     result = subprocess.run(
         [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "WARNING" not in output, output
@@ -270,6 +271,14 @@ def test_schema_page_names_every_object() -> None:
         assert f"### {name}\n" in text
         for field in node.get("properties", {}):
             assert f"| `{field}` |" in text, (name, field)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_pages_stay_inside_the_repository(page: Path) -> None:
+    """No page names a file outside the repository or a tracker's issue number."""
+    text = page.read_text(encoding="utf-8")
+    assert "../shared" not in text and "/work/" not in text
+    assert not re.search(r"\bissues? #?\d+", text, re.IGNORECASE)
 
 
 def test_readme_is_a_front_page() -> None:

@@ -66,7 +66,7 @@ def _command_markdown(command: Any, ctx: Any, path: list[str], out: list[str]) -
     """Append the section of ``command`` (and of its subcommands) to ``out``."""
     from typer._click.core import Context
 
-    level = "#" * min(len(path) + 1, 4)
+    level = "#" * min(len(path) + 2, 6)
     out.append(f"{level} `{' '.join(path)}`\n")
     if command.help:
         out.append(_paragraphs(command.help) + "\n")

@@ -12,8 +12,9 @@
     the page's folder as working directory and on ``sys.path``, and ``DATABASE_URL`` set to
     an empty database on the test session's embedded server (``postgresql+psycopg://``);
   - a bash block runs under ``bash -e -o pipefail`` in the page's folder (one temporary
-    folder per page), with this interpreter's ``bin`` first on ``PATH``; it passes when it
-    exits 0.
+    folder per page), with this interpreter's ``bin`` first on ``PATH`` and one
+    ``DALPERF_HOME`` for the session (the embedded server's data is made once, as on a
+    user's machine); it passes when it exits 0.
 
   ```` ```console ```` and ```` ```text ```` blocks are transcripts and are not run.
 - The generated references (commands, results JSON) name every command and schema object,
@@ -52,9 +53,10 @@ sys.path.remove(str(DOCS))
 class PageRun:
     """Where one page's examples run: its folder, its environment, its Python namespace."""
 
-    def __init__(self, folder: Path, database_url: str | None) -> None:
+    def __init__(self, folder: Path, database_url: str | None, home: Path | None = None) -> None:
         self.folder = folder
         self.database_url = database_url
+        self.home = home
         self.namespace: dict[str, Any] = {"__name__": "__docs__"}
         self.ran: list[str] = []
 
@@ -64,6 +66,8 @@ class PageRun:
                if k not in {"DATABASE_URL", "DALPERF_DATABASE_URL", "DALPERF_HOME",
                             "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        if self.home is not None:
+            env["DALPERF_HOME"] = str(self.home)
         return env
 
 
@@ -162,9 +166,17 @@ def page_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
             del sys.modules[name]
 
 
+@pytest.fixture(scope="session")
+def docs_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``DALPERF_HOME`` of the pages' commands, shared by the pages of this session (of
+    this worker, under xdist): the embedded server's data folder is created once and the
+    case-study data of one scale and seed seeded once, as on a user's machine."""
+    return tmp_path_factory.mktemp("docs-home")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_examples_run(page: Path, page_folder: Path, request: pytest.FixtureRequest,
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_run(page: Path, page_folder: Path, docs_home: Path,
+                      request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every bash and Python example of the page runs, in order (see the module docstring)."""
     examples = _examples(page)
     database_url = None
@@ -172,7 +184,7 @@ def test_examples_run(page: Path, page_folder: Path, request: pytest.FixtureRequ
         libpq_url = request.getfixturevalue("fresh_db")
         database_url = libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
         monkeypatch.setenv("DATABASE_URL", database_url)
-    run = PageRun(page_folder, database_url)
+    run = PageRun(page_folder, database_url, docs_home)
     for example in examples:
         example.namespace["__page__"] = run
         example.evaluate()

@@ -294,11 +294,17 @@ def test_pages_stay_inside_the_repository(page: Path) -> None:
 
 
 def test_readme_is_a_front_page() -> None:
-    """README.md: at most 300 lines, no path outside the repository, and every relative link
-    names a file that exists."""
+    """README.md: at most 300 lines, the two commands (the test one exactly as CI runs it), no
+    path outside the repository, and every relative link names a file that exists."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 300
     assert "../" not in text
+    main = ("python3 -m venv .venv && .venv/bin/pip install -e '.[all]' && "
+            ".venv/bin/dalperf audit")
+    tests = ("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
+             ".venv/bin/python -m pytest")
+    assert f"```bash\n{main}\n```" in text and f"```bash\n{tests}\n```" in text
+    assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")  # CI runs it verbatim
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
     assert links, "the README links into the docs"
     for link in links:

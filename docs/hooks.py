@@ -26,6 +26,7 @@ SCHEMA_MARKER = "<!-- generated: schema -->"
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "harness" / "schema.json"
 
+
 def _cell(text: str) -> str:
     """``text`` made safe for one cell of a Markdown table: no line breaks, no pipes, no HTML."""
     text = " ".join(text.split())
@@ -76,8 +77,12 @@ def _command_markdown(command: Any, ctx: Any, path: list[str], out: list[str]) -
         record = param.get_help_record(ctx)
         if record is None:  # an argument, or a hidden option
             if param.param_type_name == "argument":
-                rows.append((param.human_readable_name, "argument" + (
-                    ", required" if param.required else "")))
+                rows.append(
+                    (
+                        param.human_readable_name,
+                        "argument" + (", required" if param.required else ""),
+                    )
+                )
             continue
         rows.append(record)
     if rows:
@@ -135,12 +140,12 @@ def schema_markdown(schema_path: Path = SCHEMA_PATH) -> str:
         out.append(
             "Closed: a key not listed here is refused.\n"
             if closed
-            else "Open: keys not listed here are kept; the types of the listed ones are "
-            "checked.\n"
+            else "Open: keys not listed here are kept; the types of the listed ones are checked.\n"
         )
         required = set(node.get("required", []))
-        described = any(isinstance(spec, dict) and spec.get("description")
-                        for spec in properties.values())
+        described = any(
+            isinstance(spec, dict) and spec.get("description") for spec in properties.values()
+        )
         header = "| field | type | required |" + (" description |" if described else "")
         out.append(header + "\n|" + " --- |" * (4 if described else 3))
         for field, spec in properties.items():
@@ -160,8 +165,7 @@ def on_config(config: Any) -> Any:
     the package. Without that folder griffe imports ``dalperf`` once to learn where it lives
     (``harness/``) and reads the source from there."""
     scripts = Path(sys.argv[0]).resolve().parent
-    sys.path[:] = [entry for entry in sys.path
-                   if not (entry and Path(entry).resolve() == scripts)]
+    sys.path[:] = [entry for entry in sys.path if not (entry and Path(entry).resolve() == scripts)]
     return config
 
 

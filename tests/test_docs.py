@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -39,15 +40,22 @@ from sybil.parsers.markdown import CodeBlockParser
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
-PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 SKIP = re.compile(r"^<!-- docs: skip \((?P<reason>[^)]+)\) -->$")
 FILE = re.compile(r"^# file: (?P<path>\S+)\s*$")
 BLOCK_TIMEOUT_S = 300
 
-sys.path.insert(0, str(DOCS))
-import hooks  # noqa: E402  (docs/hooks.py: the generated pages)
 
-sys.path.remove(str(DOCS))
+def _load_hooks() -> Any:
+    """``docs/hooks.py`` (the generated pages) as a module; it is not part of the package."""
+    spec = importlib.util.spec_from_file_location("dalperf_docs_hooks", DOCS / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hooks = _load_hooks()
 
 
 class PageRun:
@@ -62,9 +70,18 @@ class PageRun:
 
     def env(self) -> dict[str, str]:
         """The environment of a bash block: this venv first on PATH, no inherited database."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"DATABASE_URL", "DALPERF_DATABASE_URL", "DALPERF_HOME",
-                            "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {
+                "DATABASE_URL",
+                "DALPERF_DATABASE_URL",
+                "DALPERF_HOME",
+                "PYTEST_ADDOPTS",
+                "PYTEST_CURRENT_TEST",
+            }
+        }
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         if self.home is not None:
             env["DALPERF_HOME"] = str(self.home)
@@ -73,7 +90,7 @@ class PageRun:
 
 def _previous_line(example: Example) -> str:
     """The last non-blank line before the opening fence of ``example``."""
-    before = example.document.text[:example.start].rstrip("\n").splitlines()
+    before = example.document.text[: example.start].rstrip("\n").splitlines()
     for line in reversed(before):
         if line.strip():
             return line.strip()
@@ -86,8 +103,10 @@ def _skipped(example: Example) -> bool:
     line = _previous_line(example)
     if line.startswith("<!-- docs: skip"):
         if not SKIP.match(line):
-            raise AssertionError(f"line {example.line}: a skip marker needs a reason: "
-                                 f"<!-- docs: skip (why) -->, not {line!r}")
+            raise AssertionError(
+                f"line {example.line}: a skip marker needs a reason: "
+                f"<!-- docs: skip (why) -->, not {line!r}"
+            )
         return True
     return False
 
@@ -102,15 +121,22 @@ def evaluate_bash(example: Example) -> None:
         return
     run: PageRun = example.namespace["__page__"]
     script = str(example.parsed)
-    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=run.folder,
-                            env=run.env(), capture_output=True, text=True,
-                            timeout=BLOCK_TIMEOUT_S, check=False)
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=run.folder,
+        env=run.env(),
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S,
+        check=False,
+    )
     run.ran.append(f"bash {_where(example)}")
     if result.returncode != 0:
         raise AssertionError(
             f"{_where(example)}: the bash block exited {result.returncode}\n"
             f"--- block ---\n{script}--- stdout ---\n{result.stdout[-4000:]}"
-            f"--- stderr ---\n{result.stderr[-4000:]}")
+            f"--- stderr ---\n{result.stderr[-4000:]}"
+        )
 
 
 def evaluate_python(example: Example) -> None:
@@ -134,8 +160,12 @@ def evaluate_python(example: Example) -> None:
     run.ran.append(f"python {_where(example)}")
 
 
-SYBIL = Sybil(parsers=[CodeBlockParser(language="bash", evaluator=evaluate_bash),
-                       CodeBlockParser(language="python", evaluator=evaluate_python)])
+SYBIL = Sybil(
+    parsers=[
+        CodeBlockParser(language="bash", evaluator=evaluate_bash),
+        CodeBlockParser(language="python", evaluator=evaluate_python),
+    ]
+)
 
 
 def _examples(page: Path) -> list[Example]:
@@ -175,8 +205,13 @@ def docs_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_examples_run(page: Path, page_folder: Path, docs_home: Path,
-                      request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_run(
+    page: Path,
+    page_folder: Path,
+    docs_home: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Every bash and Python example of the page runs, in order (see the module docstring)."""
     examples = _examples(page)
     database_url = None
@@ -190,8 +225,9 @@ def test_examples_run(page: Path, page_folder: Path, docs_home: Path,
         example.evaluate()
 
 
-def test_skip_marker_needs_reason_and_failing_blocks_fail(tmp_path: Path,
-                                                          page_folder: Path) -> None:
+def test_skip_marker_needs_reason_and_failing_blocks_fail(
+    tmp_path: Path, page_folder: Path
+) -> None:
     """The runner is not a rubber stamp: a failing block fails, a skipped one is not run,
     a marker without a reason is refused, a ``# file:`` block is written, not run."""
     page = tmp_path / "page.md"
@@ -212,7 +248,8 @@ def test_skip_marker_needs_reason_and_failing_blocks_fail(tmp_path: Path,
         run_page("```python\n1 / 0\n```\n")
     with pytest.raises(AssertionError, match="needs a reason"):
         run_page("<!-- docs: skip -->\n```bash\ntrue\n```\n")
-    run = run_page("""\
+    run = run_page(
+        """\
         <!-- docs: skip (shows a command that must not run here) -->
         ```bash
         exit 9
@@ -230,7 +267,8 @@ def test_skip_marker_needs_reason_and_failing_blocks_fail(tmp_path: Path,
         ```bash
         test -f made.py && echo "$PATH" | grep -q "^{bin}"
         ```
-        """.replace("{bin}", str(BIN)))
+        """.replace("{bin}", str(BIN))
+    )
     assert run.ran == ["file page.md:6", "bash page.md:15"]
 
 
@@ -239,7 +277,13 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2
     result = subprocess.run(
         [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "WARNING" not in output, output
@@ -299,10 +343,11 @@ def test_readme_is_a_front_page() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 300
     assert "../" not in text
-    main = ("python3 -m venv .venv && .venv/bin/pip install -e '.[all]' && "
-            ".venv/bin/dalperf audit")
-    tests = ("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
-             ".venv/bin/python -m pytest")
+    main = "python3 -m venv .venv && .venv/bin/pip install -e '.[all]' && .venv/bin/dalperf audit"
+    tests = (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
+        ".venv/bin/python -m pytest"
+    )
     assert f"```bash\n{main}\n```" in text and f"```bash\n{tests}\n```" in text
     assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")  # CI runs it verbatim
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)

@@ -52,7 +52,7 @@ def commands_markdown() -> str:
     """The reference of every ``dalperf`` command, in the order the application registers
     them, subcommands under their group."""
     import typer.main
-    from typer._click.core import Context
+    from typer import Context
 
     from dalperf.cli.app import app
 
@@ -65,7 +65,7 @@ def commands_markdown() -> str:
 
 def _command_markdown(command: Any, ctx: Any, path: list[str], out: list[str]) -> None:
     """Append the section of ``command`` (and of its subcommands) to ``out``."""
-    from typer._click.core import Context
+    from typer import Context
 
     level = "#" * min(len(path) + 2, 6)
     out.append(f"{level} `{' '.join(path)}`\n")

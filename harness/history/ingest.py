@@ -204,7 +204,7 @@ def _plugin(data: dict[str, Any], digest: str, source: str) -> Ingested:
     for index, test in enumerate(tests):
         where = f"tests[{index}]"
         if not isinstance(test, dict) or not isinstance(test.get("test"), str):
-            raise ValueError(f"{where} has no test node id")
+            raise TypeError(f"{where} has no test node id")
         figures.append(Figures(
             name=test["test"], queries=_count(test, "queries", where, required=True),
             round_trips=_count(test, "round_trips", where),

@@ -5,7 +5,7 @@ binomial probability ``P(Binomial(n, q) >= k)``; so the order statistics ``x(l)`
 ``x(u)`` chosen from the binomial distribution bound the quantile with at least the asked
 confidence, whatever the distribution of the samples (the classic order-statistic interval,
 e.g. Conover, *Practical Nonparametric Statistics*, 3.2).  With too few samples no order
-statistic bounds the quantile from above (for p95 at 95%, fewer than 59 samples leave the
+statistic bounds the quantile from above (for p95 at 95%, fewer than 72 samples leave the
 upper end open): there is then no interval.  Pure Python, so that adding a results file to
 the history needs no numpy.
 """

@@ -10,6 +10,7 @@ fetched and no script runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,13 @@ import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, sync_playwright
 
+from dalperf.history.model import Point
 from dalperf.history.render import html_report
 from dalperf.history.trends import build
 from tests.test_history_trends import history
 from tests.test_report_browser import FLAGS, Watched, chromium_path
 
+HOSTILE = "<img src=x onerror=alert(1)> Change"
 VIEWPORTS = ({"width": 1366, "height": 768}, {"width": 1920, "height": 1080})
 MIN_COLOURS = 50
 
@@ -42,7 +45,7 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BrowserC
 @pytest.mark.parametrize("browser", VIEWPORTS, indirect=True,
                          ids=[f"{v['width']}x{v['height']}" for v in VIEWPORTS])
 def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path) -> None:
-    points = history(300, 8)
+    points = [_hostile(p) for p in history(300, 8)]
     trends = build(points)
     report = tmp_path / "trends.html"
     report.write_text(html_report(points))
@@ -79,6 +82,8 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     assert step.sha[:7] in page.inner_text("#changes")
     assert "queries 1 → 21" in page.inner_text("#changes")
     assert page.locator(f'tr.shift-row[data-sha="{shift.commit.sha}"]').is_visible()
+    assert HOSTILE in page.inner_text("#changes")  # shown as text, never run
+    assert page.locator("img").count() == 0
 
     cards = page.eval_on_selector_all("section.series", "s => s.map(e => e.id)")
     assert cards[:2] == [trends.series[0].anchor, trends.series[1].anchor]
@@ -95,3 +100,10 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     colours = image.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > MIN_COLOURS
     assert max(count for count, _ in colours) < 0.9 * image.width * image.height
+
+
+def _hostile(point: Point) -> Point:
+    """``point`` with markup in its commit's subject, which must show as text."""
+    commit = dataclasses.replace(point.commit, subject=point.commit.subject.replace(
+        "Change", HOSTILE))
+    return dataclasses.replace(point, commit=commit)

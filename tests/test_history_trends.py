@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dalperf.cli import main
 from dalperf.errors import UsageError
 from dalperf.history.changes import count_changes, latency_shifts
 from dalperf.history.model import Commit, Point, SeriesKey
 from dalperf.history.render import html_report, markdown_report, write_report
 from dalperf.history.trends import build
+from tests.history_files import SHAPE_INDEX, SHAPE_SEQ, audit_results, measurement, noisy, write
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PLANS_BEFORE = ("Index Scan using renders_pkey on renders", "Result")
@@ -306,3 +308,46 @@ def test_two_thousand_commits_by_24_series_render_within_budget() -> None:
     shas = [a["data-sha"] for tag, a in page.elements
             if tag == "g" and a.get("class") == "marker"]
     assert sorted(shas) == sorted([trends.commits[1200].sha] * 4 + [trends.shifts[0].commit.sha])
+
+
+def test_results_files_through_the_store_to_both_reports(tmp_path: Path) -> None:
+    """End to end: 40 results files of ``dalperf run`` added to a SQLite store with
+    ``dalperf history add``, then ``dalperf history report`` in both forms.  One operation
+    goes from 1 query on an index to 21 on a sequential scan at commit 25; another doubles
+    its latency at commit 20."""
+    import random
+
+    rng = random.Random(5)
+    store = tmp_path / "history.sqlite"
+    shas = [f"{number:04x}" + "c0ffee" * 6 for number in range(40)]
+    for number, sha in enumerate(shas):
+        stepped = number >= 25
+        results = audit_results([
+            measurement("renders.get_by_ids/optimized", queries=21 if stepped else 1,
+                        round_trips=21 if stepped else 1,
+                        shape=SHAPE_SEQ if stepped else SHAPE_INDEX, wall=noisy(rng, 2.0)),
+            measurement("gallery.list_public/optimized",
+                        wall=noisy(rng, 6.0 if number >= 20 else 3.0))])
+        path = write(tmp_path / "results" / f"{sha}.json", results)
+        when = (START + timedelta(hours=number)).isoformat()
+        assert main(["history", "add", str(path), "--history", str(store), "--commit", sha,
+                     "--branch", "main", "--time", when, "--subject", f"Change {number}"]) == 0
+    html, markdown = tmp_path / "trends.html", tmp_path / "trends.md"
+    assert main(["history", "report", "--history", str(store), "--out", str(html)]) == 0
+    assert main(["history", "report", "--history", str(store), "--out", str(markdown)]) == 0
+
+    page = parse(html.read_text())
+    markers = sorted((a["data-kind"], a["data-sha"]) for tag, a in page.elements
+                     if tag == "g" and a.get("class") == "marker")
+    # queries, round trips and network round trips changed at 25; the latency at about 20
+    changes = [m for m in markers if m[0] == "change"]
+    assert changes == [("change", shas[25])] * 3
+    (shift,) = [m for m in markers if m[0] == "shift"]
+    assert shift[1] in shas[18:23]
+    text = " ".join(" ".join(page.text).split())
+    assert "queries 1 → 21" in text and "Change 25" in text
+    assert "Index Scan using renders_pkey on renders" in text and "Seq Scan on renders" in text
+    lines = markdown.read_text().splitlines()
+    (row,) = [line for line in lines if line.startswith(f"| {shas[25][:7]} |")]
+    assert "renders.get\\_by\\_ids/optimized" in row and "queries 1 → 21" in row
+    assert any(line.startswith(f"| {shift[1][:7]} |") and "gallery" in line for line in lines)

@@ -46,10 +46,12 @@ class Marker:
 
     @property
     def plans_before(self) -> tuple[str, ...]:
+        """The plan shapes at the commit before."""
         return self.changes[0].plans_before
 
     @property
     def plans_after(self) -> tuple[str, ...]:
+        """The plan shapes at the marker's commit."""
         return self.changes[0].plans_after
 
 
@@ -74,6 +76,7 @@ class SeriesView:
 
     @property
     def changed(self) -> bool:
+        """Whether anything was pinned or shifted in this series."""
         return bool(self.changes or self.shifts)
 
     def figures(self) -> list[str]:
@@ -90,6 +93,7 @@ class SeriesView:
                 for index, found in grouped.items()]
 
     def has_latency(self) -> bool:
+        """Whether any of its commits recorded a latency (plugin tests do not)."""
         return any(p.p50_ms is not None or p.p95_ms is not None for p in self.points)
 
     def last_change_position(self) -> int:

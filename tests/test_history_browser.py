@@ -18,13 +18,14 @@ import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, sync_playwright
 
-from dalperf.history.model import Point
+from dalperf.history.model import Point, SeriesKey
 from dalperf.history.render import html_report
 from dalperf.history.trends import build
-from tests.test_history_trends import history
+from tests.test_history_trends import commits, history, series
 from tests.test_report_browser import FLAGS, Watched, chromium_path
 
 HOSTILE = "<img src=x onerror=alert(1)> Change"
+LONG_NAME = "tests/integration/" + "deeply_nested_" * 10 + "test.py::test_render[" + "x" * 90 + "]"
 VIEWPORTS = ({"width": 1366, "height": 768}, {"width": 1920, "height": 1080})
 MIN_COLOURS = 50
 
@@ -45,7 +46,8 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BrowserC
 @pytest.mark.parametrize("browser", VIEWPORTS, indirect=True,
                          ids=[f"{v['width']}x{v['height']}" for v in VIEWPORTS])
 def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path) -> None:
-    points = [_hostile(p) for p in history(300, 8)]
+    long = series(SeriesKey("plugin", LONG_NAME), commits(300), seed=3, latency=False)
+    points = [_hostile(p) for p in history(300, 8) + long]
     trends = build(points)
     report = tmp_path / "trends.html"
     report.write_text(html_report(points))
@@ -67,7 +69,7 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     tiles = page.eval_on_selector_all(
         "#summary .tile", "tiles => tiles.map(t => [t.dataset.summary, "
         "t.querySelector('.value').firstChild.textContent.trim()])")
-    assert tiles == [["series", "8"], ["commits", "300"], ["changes", "1"], ["shifts", "1"]]
+    assert tiles == [["series", "9"], ["commits", "300"], ["changes", "1"], ["shifts", "1"]]
 
     step = trends.commits[180]
     shift = trends.shifts[0]
@@ -85,6 +87,8 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     assert HOSTILE in page.inner_text("#changes")  # shown as text, never run
     assert page.locator("img").count() == 0
 
+    long_card = page.locator("section.series", has_text=LONG_NAME).bounding_box()
+    assert long_card is not None and long_card["x"] + long_card["width"] <= viewport["width"]
     cards = page.eval_on_selector_all("section.series", "s => s.map(e => e.id)")
     assert cards[:2] == [trends.series[0].anchor, trends.series[1].anchor]
     for index in range(page.locator("svg.trend").count()):

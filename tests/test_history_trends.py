@@ -157,6 +157,15 @@ def test_a_speed_up_has_an_interval_below_one() -> None:
     assert shift.ratio.high < 1.0 and 0.45 < shift.ratio.value < 0.55
 
 
+def test_a_regression_and_its_fix_are_two_shifts() -> None:
+    axis = commits(300)
+    points = [dataclasses.replace(p, p50_ms=p.p50_ms / 2) if i >= 200 else p
+              for i, p in enumerate(series(KEY, axis, seed=21, shift_at=100, spikes=0.02))]
+    up, down = latency_shifts(points)
+    assert abs(up.index - 100) <= 2 and up.ratio.low > 1.0
+    assert abs(down.index - 200) <= 2 and down.ratio.high < 1.0
+
+
 def test_a_short_history_or_no_latency_gives_no_shift() -> None:
     axis = commits(300)
     assert latency_shifts(series(KEY, axis[:15], seed=1, shift_at=8)) == []

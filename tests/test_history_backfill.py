@@ -151,7 +151,8 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(
         [sys.executable, "-m", "dalperf", "history", "backfill", "--history", str(store),
          "--from", "v1", "--to", "v3", *RUN], cwd=repo,
         env={**os.environ, "DALPERF_DATABASE_URL": fresh_db}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
     deadline = time.monotonic() + 300
     while not _stored(store):
         assert process.poll() is None, process.communicate()

@@ -16,6 +16,7 @@ figures; the p95 band spans their intervals), and every change marker is kept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -42,6 +43,8 @@ FIGURE_LABELS = {"queries": "queries", "round_trips": "round trips (depth)",
                  "network_round_trips": "network round trips", "buffers": "buffers",
                  "rows_fetched": "rows fetched", "plan_shapes": "plan shapes"}
 MAX_LINE_POINTS = 400  # latency vertices per line: about 3 px each across the chart
+AXIS_QUANTILE = 0.98  # the latency axis ends near this quantile of the values drawn ...
+AXIS_ROOM = 1.5  # ... times this (or at the highest value, if lower)
 MAX_MARKDOWN_ROWS = 200  # per table: a GitHub step summary holds at most 1 MiB
 MAX_PLAN_SHAPES = 6  # shapes listed per side of a change; the rest counted
 MAX_SHAPE_LINES = 12  # lines shown of one plan shape (one node a line)
@@ -119,16 +122,21 @@ def _card(view: SeriesView, commits: int) -> dict[str, object]:
     constant = [(FIGURE_LABELS[f], next(getattr(p, f) for p in view.points
                                         if getattr(p, f) is not None))
                 for f in view.figures() if f not in changed]
-    latency = latency_chart(view, [(s, shift_labels[id(s)]) for s in view.shifts], commits) \
-        if view.has_latency() else None
+    latency = None
+    if view.has_latency():
+        svg, above, highest = latency_chart(
+            view, [(s, shift_labels[id(s)]) for s in view.shifts], commits)
+        latency = {"svg": svg, "above": above, "highest": highest}
     return {"view": view, "markers": [(labels[id(m)], m) for m in markers],
             "shifts": [(shift_labels[id(s)], s) for s in view.shifts],
             "charts": charts, "constant": constant, "latency": latency}
 
 
+@functools.cache
 def _environment(*, markdown: bool = False) -> Environment:
     """The templates' environment: autoescaped HTML, or Markdown with every expression
-    made inert by :func:`md` (as the audit report's Markdown is)."""
+    made inert by :func:`md` (as the audit report's Markdown is); made once per process,
+    so its compiled templates are reused."""
     environment = Environment(
         loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
         autoescape=select_autoescape(enabled_extensions=("html.j2",),
@@ -231,8 +239,9 @@ class _Frame:
         return round(self.left + position / span * (self.width - self.left - self.right), 1)
 
     def y(self, value: float) -> float:
+        """The height of ``value``; values above the axis are drawn at its top."""
         inner = self.height - self.top - self.bottom
-        return round(self.top + (1.0 - value / self.top_value) * inner, 1)
+        return round(self.top + (1.0 - min(value, self.top_value) / self.top_value) * inner, 1)
 
 
 def count_chart(view: SeriesView, figure: str, markers: Sequence[tuple[Marker, str]],
@@ -260,15 +269,24 @@ def count_chart(view: SeriesView, figure: str, markers: Sequence[tuple[Marker, s
 
 
 def latency_chart(view: SeriesView, shifts: Sequence[tuple[LatencyShift, str]],
-                  commits: int) -> Markup:
+                  commits: int) -> tuple[Markup, int, float]:
     """p50 and p95 of one series over the commits, the p95 interval as a band, and a marker
-    at each latency shift."""
+    at each latency shift; with how many drawn values lie above the axis and the highest.
+
+    The axis ends near :data:`AXIS_QUANTILE` of the drawn values (× :data:`AXIS_ROOM`)
+    rather than at the slowest run, so that a few slow runs do not flatten the levels a
+    shift is seen between; values above it are drawn at its top and counted in the
+    caption."""
     rows = [(pos, p.p50_ms, p.p95_ms, p.p95_low_ms, p.p95_high_ms)
             for pos, p in zip(view.positions, view.points, strict=True)
             if p.p50_ms is not None or p.p95_ms is not None]
     buckets = list(_buckets(rows, MAX_LINE_POINTS))
-    highest = max((v for b in buckets for v in b[1:] if v is not None), default=1.0)
-    frame = _Frame(width=1200, height=230, commits=commits, top_value=_nice_top(highest))
+    drawn = sorted(v for b in buckets for v in b[1:] if v is not None)
+    highest = drawn[-1] if drawn else 1.0
+    typical = drawn[min(int(AXIS_QUANTILE * len(drawn)), len(drawn) - 1)] if drawn else 1.0
+    frame = _Frame(width=1200, height=230, commits=commits,
+                   top_value=_nice_top(min(highest, typical * AXIS_ROOM)))
+    above = sum(1 for v in drawn if v > frame.top_value)
     body = [_axes(frame, view, ticks=7, unit=" ms")]
     band = [(x, low, high) for x, _, _, low, high in buckets
             if low is not None and high is not None]
@@ -296,7 +314,7 @@ def latency_chart(view: SeriesView, shifts: Sequence[tuple[LatencyShift, str]],
                  f" → {ms(shift.after_ms)}, {effect(shift)}")
         body.append(_marker(frame, view.positions[shift.index], label, title, SHIFT_COLOUR,
                             sha=shift.commit.sha, kind="shift"))
-    return _svg(frame, f"latency of {view.title} over {commits} commits", body)
+    return _svg(frame, f"latency of {view.title} over {commits} commits", body), above, highest
 
 
 def _buckets(rows: Sequence[tuple[int, float | None, float | None, float | None,

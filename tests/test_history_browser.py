@@ -91,9 +91,18 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     assert long_card is not None and long_card["x"] + long_card["width"] <= viewport["width"]
     cards = page.eval_on_selector_all("section.series", "s => s.map(e => e.id)")
     assert cards[:2] == [trends.series[0].anchor, trends.series[1].anchor]
-    for index in range(page.locator("svg.trend").count()):
-        box = page.locator("svg.trend").nth(index).bounding_box()
+    shown = page.locator("svg.trend:visible")
+    assert shown.count() == 6 + 4  # a latency chart per audit series; 4 figures changed
+    for index in range(shown.count()):
+        box = shown.nth(index).bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 60
+    # the flat lines of the figures that never changed are folded; opened, they show
+    folded = page.locator("section.series", has_text=LONG_NAME).locator("details.unchanged")
+    assert folded.locator("svg.trend:visible").count() == 0
+    folded.locator("summary").click()
+    assert folded.locator("svg.trend:visible").count() == 5
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
 
     first = tmp_path / f"trends-{viewport['width']}-top.png"
     page.screenshot(path=str(first))

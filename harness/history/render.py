@@ -104,7 +104,8 @@ def _context(trends: Trends, *, max_rows: int | None = None) -> dict[str, object
 
 
 def _card(view: SeriesView, commits: int) -> dict[str, object]:
-    """One series' card: its numbered markers and its charts."""
+    """One series' card: its numbered markers, the charts of the figures that changed, and
+    those of the figures that did not (shown folded: flat lines)."""
     markers = view.markers()
     labels = {id(m): f"C{number}" for number, m in enumerate(markers, start=1)}
     shift_labels = {id(s): f"L{number}" for number, s in enumerate(view.shifts, start=1)}
@@ -119,8 +120,9 @@ def _card(view: SeriesView, commits: int) -> dict[str, object]:
                        "first": values[0], "last": values[-1],
                        "svg": count_chart(view, figure, [(m, labels[id(m)]) for m in here],
                                           commits)})
-    constant = [(FIGURE_LABELS[f], next(getattr(p, f) for p in view.points
-                                        if getattr(p, f) is not None))
+    constant = [{"figure": f, "label": FIGURE_LABELS[f],
+                 "value": next(getattr(p, f) for p in view.points if getattr(p, f) is not None),
+                 "svg": count_chart(view, f, [], commits)}
                 for f in view.figures() if f not in changed]
     latency = None
     if view.has_latency():

@@ -153,6 +153,8 @@ def test_list_show_and_prune(repo: Path, store_url: str,
     assert "renders.get_by_ids/optimized" in out and "r1.json" in out and "change 1" in out
     assert run_cli("show", "#1", "--history", store_url) == 0
     assert "r0.json" in capsys.readouterr().out
+    assert run_cli("show", "HEAD~2", "--history", store_url) == 0
+    assert "r0.json" in capsys.readouterr().out
     assert run_cli("show", "ffffff", "--history", store_url) == 2
     assert "no result" in capsys.readouterr().err
 

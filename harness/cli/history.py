@@ -164,16 +164,25 @@ def list_results(
 
 @history_app.command("show")
 def show(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="A result id (#12) or a commit "
-                                       "sha (or its first 4+ characters).")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="A result id (#12), a commit sha "
+                                       "(or its first 4+ characters) or a git revision "
+                                       "(HEAD~2, a tag).")],
     history: HistoryUrl = None,
     home: Home = None,
 ) -> None:
     """Every figure of the results a commit (or a result id) names."""
     from rich.table import Table
 
+    from dalperf.history.commits import known_sha
+
     with _open(history, home) as store:
-        found = store.find(ref)
+        try:
+            found = store.find(ref)
+        except UsageError:
+            sha = known_sha(ref)
+            if sha is None:
+                raise
+            found = store.find(sha)
         if not found:
             raise UsageError(f"no result in {store.location.display} matches {ref!r}")
         shown = [(stored, store.result_points(stored.id)) for stored in found]

@@ -74,6 +74,12 @@ def current_branch(folder: Path) -> str:
     return name
 
 
+def known_sha(ref: str, cwd: Path | None = None) -> str | None:
+    """The full sha git resolves ``ref`` to (a branch, a tag, ``HEAD~2``), or None."""
+    known = _from_git(cwd or Path.cwd(), ref)
+    return known[0] if known else None
+
+
 def _from_git(folder: Path, ref: str) -> tuple[str, str, datetime] | None:
     """(full sha, subject, committer time) of ``ref``, None when git does not know it."""
     done = git(folder, "log", "-1", f"--format=%H{FIELD}%cI{FIELD}%s", "--end-of-options",

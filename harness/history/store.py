@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, select
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from dalperf.errors import DatabaseUnreachable, UsageError
 from dalperf.history import migrations, tables
@@ -151,40 +151,33 @@ class Store:
         its digest is in the store already. Results another series' comparability refuses
         raise :class:`UsageError` and add nothing."""
         r = tables.results
-        try:
-            with self._transaction() as conn:
-                existing = self._by_digest(conn, ingested.digest)
-                if existing is not None:
-                    return Added(existing, added=False)
-                self._check_series(conn, ingested, series)
-                now = datetime.now(UTC)
-                row_id = conn.execute(_insert(conn, r).values(
-                    digest=ingested.digest, kind=ingested.kind, series=series, sha=commit.sha,
-                    branch=commit.branch, subject=commit.subject,
-                    commit_time=tables.utc(commit.time), added_at=now,
-                    source=ingested.source, environment=ingested.environment,
-                ).on_conflict_do_nothing(index_elements=["digest"]).returning(r.c.id)).scalar()
-                if row_id is None:  # another writer added the same file meanwhile
-                    return Added(self._by_digest(conn, ingested.digest), added=False)  # type: ignore[arg-type]
-                if ingested.figures:
-                    conn.execute(tables.points.insert(), [
-                        {"result_id": row_id, "name": f.name, "queries": f.queries,
-                         "round_trips": f.round_trips,
-                         "network_round_trips": f.network_round_trips, "buffers": f.buffers,
-                         "rows_fetched": f.rows_fetched, "p50_ms": f.p50_ms,
-                         "p95_ms": f.p95_ms, "p95_low_ms": f.p95_low_ms,
-                         "p95_high_ms": f.p95_high_ms, "plan_shapes": list(f.plan_shapes),
-                         "samples_ms": list(f.samples_ms)} for f in ingested.figures])
-                stored = StoredResult(id=row_id, digest=ingested.digest, kind=ingested.kind,
-                                      series=series, commit=commit, added_at=now,
-                                      source=ingested.source, points=len(ingested.figures))
-                return Added(stored, added=True)
-        except IntegrityError:  # the same file landed from another process first (SQLite)
-            with self._transaction() as conn:
-                again = self._by_digest(conn, ingested.digest)
-            if again is None:
-                raise
-            return Added(again, added=False)
+        with self._transaction() as conn:
+            existing = self._by_digest(conn, ingested.digest)
+            if existing is not None:
+                return Added(existing, added=False)
+            self._check_series(conn, ingested, series)
+            now = datetime.now(UTC)
+            row_id = conn.execute(_insert(conn, r).values(
+                digest=ingested.digest, kind=ingested.kind, series=series, sha=commit.sha,
+                branch=commit.branch, subject=commit.subject,
+                commit_time=tables.utc(commit.time), added_at=now,
+                source=ingested.source, environment=ingested.environment,
+            ).on_conflict_do_nothing(index_elements=["digest"]).returning(r.c.id)).scalar()
+            if row_id is None:  # another writer added the same file meanwhile
+                return Added(self._by_digest(conn, ingested.digest), added=False)  # type: ignore[arg-type]
+            if ingested.figures:
+                conn.execute(tables.points.insert(), [
+                    {"result_id": row_id, "name": f.name, "queries": f.queries,
+                     "round_trips": f.round_trips,
+                     "network_round_trips": f.network_round_trips, "buffers": f.buffers,
+                     "rows_fetched": f.rows_fetched, "p50_ms": f.p50_ms,
+                     "p95_ms": f.p95_ms, "p95_low_ms": f.p95_low_ms,
+                     "p95_high_ms": f.p95_high_ms, "plan_shapes": list(f.plan_shapes),
+                     "samples_ms": list(f.samples_ms)} for f in ingested.figures])
+            stored = StoredResult(id=row_id, digest=ingested.digest, kind=ingested.kind,
+                                  series=series, commit=commit, added_at=now,
+                                  source=ingested.source, points=len(ingested.figures))
+            return Added(stored, added=True)
 
     def _check_series(self, conn: Connection, ingested: Ingested, series: str) -> None:
         s = tables.series

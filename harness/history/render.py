@@ -20,8 +20,8 @@ import functools
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -90,7 +90,7 @@ def _context(trends: Trends, *, max_rows: int | None = None) -> dict[str, object
     cards = [_card(view, len(trends.commits)) for view in trends.series] if max_rows is None \
         else []
     return {
-        "trends": trends, "commits": trends.commits, "series": trends.series, "cards": cards,
+        "commits": trends.commits, "series": trends.series, "cards": cards,
         "markers": markers if max_rows is None else markers[:max_rows],
         "markers_left": 0 if max_rows is None else max(len(markers) - max_rows, 0),
         "shifts": shifts if max_rows is None else shifts[:max_rows],
@@ -144,12 +144,10 @@ def _environment(*, markdown: bool = False) -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html.j2",),
                                      disabled_extensions=("md.j2",), default=True),
         undefined=StrictUndefined, keep_trailing_newline=True,
-        **({"finalize": md} if markdown else {}))
+        finalize=md if markdown else None)
     environment.filters.update(short=short_sha, number=number, ms=ms, effect=effect,
                                change_text=change_text, plans=plan_diff, plan_text=plan_text,
-                               md=md,
-                               label=lambda figure: FIGURE_LABELS.get(figure, figure),
-                               day=lambda commit: commit.time.strftime("%Y-%m-%d"))
+                               md=md, day=lambda commit: commit.time.strftime("%Y-%m-%d"))
     return environment
 
 
@@ -184,27 +182,38 @@ def change_text(marker: Marker) -> str:
     return "; ".join(parts) or "plan shapes"
 
 
-def plan_diff(marker: Marker) -> dict[str, list[str] | int]:
-    """The plan shapes that left and that came at ``marker`` (at most
-    :data:`MAX_PLAN_SHAPES` each, with how many more), and how many stayed."""
+@dataclass(frozen=True, slots=True)
+class PlanDiff:
+    """The plan shapes that left and that came at a marker (at most
+    :data:`MAX_PLAN_SHAPES` each, each cut to :data:`MAX_SHAPE_LINES` lines), how many more
+    of each there were, and how many stayed."""
+
+    gone: tuple[str, ...]
+    gone_more: int
+    new: tuple[str, ...]
+    new_more: int
+    kept: int
+
+
+def plan_diff(marker: Marker) -> PlanDiff:
+    """What changed in the plan shapes at ``marker``."""
     before, after = marker.plans_before, marker.plans_after
     gone = [s for s in before if s not in after]
     new = [s for s in after if s not in before]
-    return {"gone": [_lines(s) for s in gone[:MAX_PLAN_SHAPES]],
-            "gone_more": max(len(gone) - MAX_PLAN_SHAPES, 0),
-            "new": [_lines(s) for s in new[:MAX_PLAN_SHAPES]],
-            "new_more": max(len(new) - MAX_PLAN_SHAPES, 0),
-            "kept": sum(1 for s in after if s in before)}
+    return PlanDiff(gone=tuple(_lines(s) for s in gone[:MAX_PLAN_SHAPES]),
+                    gone_more=max(len(gone) - MAX_PLAN_SHAPES, 0),
+                    new=tuple(_lines(s) for s in new[:MAX_PLAN_SHAPES]),
+                    new_more=max(len(new) - MAX_PLAN_SHAPES, 0),
+                    kept=sum(1 for s in after if s in before))
 
 
 def plan_text(marker: Marker) -> str:
     """The plan-shape change at ``marker`` on one line: ``−Seq Scan …; +Index Scan …``."""
     diff = plan_diff(marker)
-    gone, new = cast(list[str], diff["gone"]), cast(list[str], diff["new"])
-    parts = [f"−{_clip(s)}" for s in gone] + ([f"−{diff['gone_more']} more"]
-                                               if diff["gone_more"] else [])
-    parts += [f"+{_clip(s)}" for s in new] + ([f"+{diff['new_more']} more"]
-                                              if diff["new_more"] else [])
+    parts = [f"−{_clip(s)}" for s in diff.gone]
+    parts += [f"−{diff.gone_more} more"] if diff.gone_more else []
+    parts += [f"+{_clip(s)}" for s in diff.new]
+    parts += [f"+{diff.new_more} more"] if diff.new_more else []
     return "; ".join(parts) or "unchanged"
 
 
@@ -217,6 +226,7 @@ def _lines(shape: str) -> str:
 
 
 def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -279,27 +289,27 @@ def latency_chart(view: SeriesView, shifts: Sequence[tuple[LatencyShift, str]],
     rather than at the slowest run, so that a few slow runs do not flatten the levels a
     shift is seen between; values above it are drawn at its top and counted in the
     caption."""
-    rows = [(pos, p.p50_ms, p.p95_ms, p.p95_low_ms, p.p95_high_ms)
+    rows = [_Bucket(pos, p.p50_ms, p.p95_ms, p.p95_low_ms, p.p95_high_ms)
             for pos, p in zip(view.positions, view.points, strict=True)
             if p.p50_ms is not None or p.p95_ms is not None]
     buckets = list(_buckets(rows, MAX_LINE_POINTS))
-    drawn = sorted(v for b in buckets for v in b[1:] if v is not None)
+    drawn = sorted(v for b in buckets for v in (b.p50, b.p95, b.low, b.high) if v is not None)
     highest = drawn[-1] if drawn else 1.0
     typical = drawn[min(int(AXIS_QUANTILE * len(drawn)), len(drawn) - 1)] if drawn else 1.0
     frame = _Frame(width=1200, height=230, commits=commits,
                    top_value=_nice_top(min(highest, typical * AXIS_ROOM)))
     above = sum(1 for v in drawn if v > frame.top_value)
     body = [_axes(frame, view, ticks=7, unit=" ms")]
-    band = [(x, low, high) for x, _, _, low, high in buckets
-            if low is not None and high is not None]
+    band = [(b.position, b.low, b.high) for b in buckets
+            if b.low is not None and b.high is not None]
     if band:
         upper = " ".join(f"{frame.x(x)},{frame.y(high)}" for x, _, high in band)
         lower = " ".join(f"{frame.x(x)},{frame.y(low)}" for x, low, _ in reversed(band))
         body.append(f'<polygon points="{upper} {lower}" fill="{P95_COLOUR}" '
                     f'fill-opacity="0.16" stroke="none"/>')
-    for column, colour in ((2, P95_COLOUR), (1, P50_COLOUR)):
-        line = " ".join(f"{frame.x(b[0])},{frame.y(b[column])}" for b in buckets
-                        if b[column] is not None)
+    for values, colour in (([(b.position, b.p95) for b in buckets], P95_COLOUR),
+                           ([(b.position, b.p50) for b in buckets], P50_COLOUR)):
+        line = " ".join(f"{frame.x(x)},{frame.y(v)}" for x, v in values if v is not None)
         if line:
             body.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
                         f'stroke-width="1.4" stroke-linejoin="round"/>')
@@ -319,26 +329,36 @@ def latency_chart(view: SeriesView, shifts: Sequence[tuple[LatencyShift, str]],
     return _svg(frame, f"latency of {view.title} over {commits} commits", body), above, highest
 
 
-def _buckets(rows: Sequence[tuple[int, float | None, float | None, float | None,
-                                  float | None]],
-             limit: int) -> Iterable[tuple[float, float | None, float | None, float | None,
-                                           float | None]]:
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """What the latency chart draws at one place: a commit's figures, or those of a run of
+    consecutive commits."""
+
+    position: float
+    p50: float | None
+    p95: float | None
+    low: float | None
+    high: float | None
+
+
+def _buckets(rows: Sequence[_Bucket], limit: int) -> Iterable[_Bucket]:
     """``rows`` as they are when there are at most ``limit``, else ``limit`` runs of
-    consecutive commits: the median position, p50 and p95 of each run, the lowest p95
-    low and the highest p95 high."""
+    consecutive commits: each run drawn at its middle commit, with the medians of its p50
+    and of its p95, its lowest p95 low and its highest p95 high."""
     size = max(1, math.ceil(len(rows) / limit))
+    if size == 1:
+        yield from rows
+        return
     for start in range(0, len(rows), size):
         chunk = rows[start:start + size]
-        if size == 1:
-            yield chunk[0]
-            continue
-        columns = list(zip(*chunk, strict=True))
-        yield (_median(columns[0]), _median(columns[1]), _median(columns[2]),
-               min((v for v in columns[3] if v is not None), default=None),
-               max((v for v in columns[4] if v is not None), default=None))
+        yield _Bucket(position=chunk[len(chunk) // 2].position,
+                      p50=_median([b.p50 for b in chunk]), p95=_median([b.p95 for b in chunk]),
+                      low=min((b.low for b in chunk if b.low is not None), default=None),
+                      high=max((b.high for b in chunk if b.high is not None), default=None))
 
 
 def _median(values: Iterable[float | None]) -> float | None:
+    """The median of the known ``values`` (``None`` when none is known)."""
     known = sorted(v for v in values if v is not None)
     if not known:
         return None

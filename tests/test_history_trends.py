@@ -8,6 +8,8 @@ flat latency with log-normal noise and occasional slow runs, which must give no 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 
 from dalperf.cli import main
-from dalperf.errors import UsageError
+from dalperf.errors import EnvironmentProblem, UsageError
 from dalperf.history.changes import count_changes, latency_shifts
 from dalperf.history.model import Commit, Point, SeriesKey
 from dalperf.history.render import html_report, markdown_report, write_report
@@ -170,6 +172,20 @@ def test_a_short_history_or_no_latency_gives_no_shift() -> None:
     axis = commits(300)
     assert latency_shifts(series(KEY, axis[:15], seed=1, shift_at=8)) == []
     assert latency_shifts(series(KEY, axis, seed=1, shift_at=150, latency=False)) == []
+
+
+def test_without_ruptures_the_report_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ruptures", None)  # what an uninstalled package gives
+    with pytest.raises(EnvironmentProblem, match=r"pip install 'dalperf\[report\]'"):
+        latency_shifts(series(KEY, commits(40), seed=1))
+
+
+def test_reading_the_report_modules_loads_no_heavy_library() -> None:
+    code = ("import sys, dalperf.history.render; "
+            "print(sorted({'numpy', 'scipy', 'ruptures'} & set(sys.modules)))")
+    found = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    assert found == "[]"
 
 
 def test_the_same_points_give_the_same_shifts() -> None:

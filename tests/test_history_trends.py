@@ -335,11 +335,13 @@ def test_two_thousand_commits_by_24_series_render_within_budget() -> None:
     assert sorted(shas) == sorted([trends.commits[1200].sha] * 4 + [trends.shifts[0].commit.sha])
 
 
-def test_results_files_through_the_store_to_both_reports(tmp_path: Path) -> None:
+def test_results_files_through_the_store_to_both_reports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: 40 results files of ``dalperf run`` added to a SQLite store with
     ``dalperf history add``, then ``dalperf history report`` in both forms.  One operation
     goes from 1 query on an index to 21 on a sequential scan at commit 25; another doubles
-    its latency at commit 20."""
+    its latency at commit 20.  Without ruptures the command stops with exit 3, naming the
+    extra that installs it."""
     import random
 
     rng = random.Random(5)
@@ -376,3 +378,10 @@ def test_results_files_through_the_store_to_both_reports(tmp_path: Path) -> None
     (row,) = [line for line in lines if line.startswith(f"| {shas[25][:7]} |")]
     assert "renders.get\\_by\\_ids/optimized" in row and "queries 1 → 21" in row
     assert any(line.startswith(f"| {shift[1][:7]} |") and "gallery" in line for line in lines)
+
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "ruptures", None)
+    assert main(["history", "report", "--history", str(store), "--out",
+                 str(tmp_path / "again.html")]) == 3
+    assert "pip install 'dalperf[report]'" in capsys.readouterr().err
+    assert not (tmp_path / "again.html").exists()

@@ -40,7 +40,13 @@ class SeriesKey:
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One series' figures at one commit, as the results file recorded them."""
+    """One series' figures at one commit, as the results file recorded them.
+
+    ``p95_low_ms``/``p95_high_ms`` bound the p95 where the samples allow an interval
+    (:mod:`dalperf.history.interval`); ``plan_shapes`` holds one string per explained
+    statement, its shape's lines joined by newlines, in the file's order; ``samples_ms`` the
+    per-iteration wall times.
+    """
 
     commit: Commit
     key: SeriesKey

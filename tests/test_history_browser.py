@@ -64,6 +64,7 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
 
+    page.screenshot(path=str(tmp_path / f"trends-{viewport['width']}-top.png"))
     summary = page.locator("#summary").bounding_box()
     assert summary is not None and summary["y"] + summary["height"] <= viewport["height"]
     tiles = page.eval_on_selector_all(
@@ -104,8 +105,6 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
 
-    first = tmp_path / f"trends-{viewport['width']}-top.png"
-    page.screenshot(path=str(first))
     whole = tmp_path / f"trends-{viewport['width']}.png"
     page.screenshot(path=str(whole), full_page=True)
     image = Image.open(whole).convert("RGB")

@@ -17,8 +17,9 @@ busy timeout) instead of failing when two upgrade their read locks at once.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,8 +173,8 @@ class Store:
                      "network_round_trips": f.network_round_trips, "buffers": f.buffers,
                      "rows_fetched": f.rows_fetched, "p50_ms": f.p50_ms,
                      "p95_ms": f.p95_ms, "p95_low_ms": f.p95_low_ms,
-                     "p95_high_ms": f.p95_high_ms, "plan_shapes": list(f.plan_shapes),
-                     "samples_ms": list(f.samples_ms)} for f in ingested.figures])
+                     "p95_high_ms": f.p95_high_ms, "plan_shapes": json.dumps(list(f.plan_shapes)),
+                     "samples_ms": tables.pack_samples(f.samples_ms)} for f in ingested.figures])
             stored = StoredResult(id=row_id, digest=ingested.digest, kind=ingested.kind,
                                   series=series, commit=commit, added_at=now,
                                   source=ingested.source, points=len(ingested.figures))
@@ -229,19 +230,17 @@ class Store:
         ordered by commit time, then by insertion (oldest first)."""
         r, p = tables.results, tables.points
         wanted = set(keys) if keys is not None else None
-        query = _points_query()
-        if branch is not None:
-            query = query.where(r.c.branch == branch)
+        on_results = [r.c.branch == branch] if branch is not None else []
+        on_points = []
         if wanted is not None:
             if not wanted:
                 return []
-            query = query.where(r.c.kind.in_({k.kind for k in wanted}))
+            on_results.append(r.c.kind.in_({k.kind for k in wanted}))
             names = {k.name for k in wanted}
             if len(names) <= MAX_NAMES_IN_QUERY:
-                query = query.where(p.c.name.in_(names))
+                on_points.append(p.c.name.in_(names))
         with self._transaction() as conn:
-            rows = conn.execute(query.order_by(r.c.commit_time, r.c.id, p.c.id)).all()
-        found = [_point(row) for row in rows]
+            found = [point for _, point in _read_points(conn, on_results, on_points)]
         return found if wanted is None else [pt for pt in found if pt.key in wanted]
 
     def results(self, *, branch: str | None = None, kind: str | None = None,
@@ -267,28 +266,24 @@ class Store:
 
     def result_points(self, result_id: int) -> list[Point]:
         """The points of one result, in the order of its file."""
-        p = tables.points
         with self._transaction() as conn:
-            rows = conn.execute(_points_query().where(p.c.result_id == result_id)
-                                .order_by(p.c.id)).all()
-        return [_point(row) for row in rows]
+            return [point for _, point in _read_points(conn, [tables.results.c.id == result_id])]
 
     def window(self, *, kind: str, series: str, branch: str, size: int,
                exclude_sha: str | None = None) -> list[tuple[StoredResult, dict[str, Point]]]:
         """The newest ``size`` results of ``branch`` of one kind and series (not those of
         commit ``exclude_sha``), oldest first, each with its points by key name."""
-        r, p = tables.results, tables.points
+        r = tables.results
         condition = and_(r.c.branch == branch, r.c.kind == kind, r.c.series == series)
         if exclude_sha:
             condition = and_(condition, r.c.sha != exclude_sha)
         with self._transaction() as conn:
             chosen = self._results(conn, condition=condition, limit=size)
             ids = [s.id for s in chosen]
-            rows = conn.execute(_points_query().where(p.c.result_id.in_(ids))).all() \
-                if ids else []
+            read = _read_points(conn, [r.c.id.in_(ids)]) if ids else []
         by_result: dict[int, dict[str, Point]] = {i: {} for i in ids}
-        for row in rows:
-            by_result[row.result_id][row.name] = _point(row)
+        for result_id, point in read:
+            by_result[result_id][point.key.name] = point
         return [(s, by_result[s.id]) for s in chosen]
 
     def has_commit(self, sha: str, *, kind: str, series: str, branch: str) -> bool:
@@ -339,26 +334,46 @@ class Store:
         return found[::-1] if limit is not None else found
 
 
-def _points_query() -> Any:
+def _read_points(conn: Connection, on_results: list[Any],
+                 on_points: Sequence[Any] = ()) -> list[tuple[int, Point]]:
+    """``(result id, point)`` of the results ``on_results`` selects (and the points
+    ``on_points`` does), by commit time, result and insertion. The commits are read first,
+    one per result, and shared by their points, as are equal keys and plan shapes."""
     r, p = tables.results, tables.points
-    return (select(p.c.result_id, p.c.name, p.c.queries, p.c.round_trips,
-                   p.c.network_round_trips, p.c.buffers, p.c.rows_fetched, p.c.p50_ms,
-                   p.c.p95_ms, p.c.p95_low_ms, p.c.p95_high_ms, p.c.plan_shapes,
-                   p.c.samples_ms, r.c.kind, r.c.series, r.c.sha, r.c.subject,
-                   r.c.commit_time, r.c.branch)
-            .join(r, r.c.id == p.c.result_id))
-
-
-def _point(row: Any) -> Point:
-    return Point(
-        commit=Commit(sha=row.sha, subject=row.subject, time=tables.utc(row.commit_time),
-                      branch=row.branch),
-        key=SeriesKey(kind=row.kind, name=row.name, series=row.series),
-        queries=row.queries, round_trips=row.round_trips,
-        network_round_trips=row.network_round_trips, buffers=row.buffers,
-        rows_fetched=row.rows_fetched, p50_ms=row.p50_ms, p95_ms=row.p95_ms,
-        p95_low_ms=row.p95_low_ms, p95_high_ms=row.p95_high_ms,
-        plan_shapes=tuple(row.plan_shapes or ()), samples_ms=tuple(row.samples_ms or ()))
+    heads: dict[int, tuple[Commit, str, str]] = {}
+    for result_id, kind, series, sha, subject, moment, branch in conn.execute(
+            select(r.c.id, r.c.kind, r.c.series, r.c.sha, r.c.subject, r.c.commit_time,
+                   r.c.branch).where(*on_results)):
+        heads[result_id] = (Commit(sha=sha, subject=subject, time=tables.utc(moment),
+                                   branch=branch), kind, series)
+    rows = conn.execute(
+        select(p.c.result_id, p.c.name, p.c.queries, p.c.round_trips, p.c.network_round_trips,
+               p.c.buffers, p.c.rows_fetched, p.c.p50_ms, p.c.p95_ms, p.c.p95_low_ms,
+               p.c.p95_high_ms, p.c.plan_shapes, p.c.samples_ms)
+        .join(r, r.c.id == p.c.result_id).where(*on_results, *on_points)
+        .order_by(r.c.commit_time, r.c.id, p.c.id)).all()
+    keys: dict[tuple[str, str, str], SeriesKey] = {}
+    shapes: dict[str, tuple[str, ...]] = {}
+    found = []
+    for (result_id, name, queries, round_trips, network_round_trips, buffers, rows_fetched,
+         p50, p95, p95_low, p95_high, shape_text, samples) in rows:
+        head = heads.get(result_id)
+        if head is None:  # added between the two statements (PostgreSQL, read committed)
+            continue
+        commit, kind, series = head
+        key = keys.get((kind, name, series))
+        if key is None:
+            key = keys[(kind, name, series)] = SeriesKey(kind=kind, name=name, series=series)
+        plan_shapes = shapes.get(shape_text)
+        if plan_shapes is None:
+            plan_shapes = shapes[shape_text] = tuple(json.loads(shape_text))
+        found.append((result_id, Point(
+            commit=commit, key=key, queries=queries, round_trips=round_trips,
+            network_round_trips=network_round_trips, buffers=buffers,
+            rows_fetched=rows_fetched, p50_ms=p50, p95_ms=p95, p95_low_ms=p95_low,
+            p95_high_ms=p95_high, plan_shapes=plan_shapes,
+            samples_ms=tables.unpack_samples(samples))))
+    return found
 
 
 def _insert(conn: Connection, table: Any) -> Any:

@@ -11,10 +11,17 @@
   figures copied out of the file.
 
 Commit times are stored in UTC (SQLite keeps no time zone: :func:`utc` attaches it again).
+A point's plan shapes are a JSON array of strings (equal from one commit to the next, so
+read once per distinct text), and its samples little-endian float64s packed end to end
+(:func:`pack_samples`): unpacking them is several times faster than parsing as many JSON
+arrays, which dominated reading a history of 48,000 points.
 """
 
 from __future__ import annotations
 
+import sys
+from array import array
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -25,6 +32,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -84,8 +92,8 @@ points = Table(
     Column("p95_ms", Float),
     Column("p95_low_ms", Float),
     Column("p95_high_ms", Float),
-    Column("plan_shapes", JSON, nullable=False),
-    Column("samples_ms", JSON, nullable=False),
+    Column("plan_shapes", Text, nullable=False),
+    Column("samples_ms", LargeBinary, nullable=False),
     Index("points_result", "result_id"),
 )
 
@@ -95,3 +103,20 @@ TABLES = (schema_version, series, results, points)
 def utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (a naive one, as SQLite returns it, is UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def pack_samples(samples: Sequence[float]) -> bytes:
+    """``samples`` as little-endian float64s, end to end."""
+    packed = array("d", samples)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_samples(blob: bytes) -> tuple[float, ...]:
+    """The samples :func:`pack_samples` packed."""
+    packed = array("d")
+    packed.frombytes(blob)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return tuple(packed)

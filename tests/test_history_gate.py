@@ -85,12 +85,14 @@ def test_a_count_that_rose_names_the_figure_the_commits_and_the_plan_change(
             f"21 at ffffffffff); its plan shape changed") in out
     assert f"{OP}: plan shape changed since {sha(19)[:10]}" in out
     assert "Index Scan using renders_pkey on renders" in out and "Seq Scan on renders" in out
+    assert out.count("Seq Scan on renders") == 1  # the shapes are shown once
     assert "2 regression(s) against the last 20 main results" in err
     assert NAIVE + ":" not in out  # the naive variant did not change
     # with plan changes allowed, the count still fails, the plan change is a note
     assert check(store_url, regressed, "--allow-plan-change") == 1
     out = capsys.readouterr().out
     assert "plan shape changed since" in out and "allowed" in out
+    assert out.count("Seq Scan on renders") == 1  # now beside the count
     # the value main moved to is no regression
     assert check(store_url, head_file(steady(rng, queries=2), "same.json")) == 0
 

@@ -128,8 +128,9 @@ def _deterministic(head: Figures, history: Sequence[tuple[StoredResult, Point]],
             message=f"{head.name}: {figure.replace('_', ' ')} rose from {before} to {now} "
                     f"({before} held on {last_result.commit.branch} {_short(since)}.."
                     f"{_short(last_result)}, {now} at {head_label}){plan_note}",
-            before=last.plan_shapes if shapes_changed else (),
-            after=head.plan_shapes if shapes_changed else ()))
+            # the shapes are shown once: with the plan-shape finding, else with the count
+            before=last.plan_shapes if shapes_changed and allow_plan_change else (),
+            after=head.plan_shapes if shapes_changed and allow_plan_change else ()))
     if shapes_changed:
         message = (f"{head.name}: plan shape changed since {_short(last_result)} "
                    f"(at {head_label})")

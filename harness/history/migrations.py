@@ -35,6 +35,13 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables}
 LATEST = max(MIGRATIONS)
 
 
+def current(conn: Connection) -> int | None:
+    """The store's version, None when it has no ``schema_version`` table (yet)."""
+    if not inspect(conn).has_table(tables.schema_version.name):
+        return None
+    return conn.execute(select(func.max(tables.schema_version.c.version))).scalar() or 0
+
+
 def upgrade(conn: Connection, *, where: str) -> int:
     """Bring the store behind ``conn`` (named ``where`` in messages) to :data:`LATEST`;
     the version it was at. The caller commits."""

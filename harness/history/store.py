@@ -12,7 +12,8 @@ the result row and its points are inserted, and a kill at any moment leaves the 
 was.  The content digest is unique, so adding the same file twice, or from two CI jobs at
 once, adds it once: on PostgreSQL the second insert waits for the first and then does
 nothing; on SQLite every write transaction starts ``BEGIN IMMEDIATE`` (writers queue, with a
-busy timeout) instead of failing when two upgrade their read locks at once.
+busy timeout) instead of failing when two upgrade their read locks at once, and reading
+transactions a plain ``BEGIN`` (they do not wait for a writer to finish).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ DEFAULT_SERIES = "default"
 SQLITE_BUSY_TIMEOUT_S = 60
 PG_CONNECT_TIMEOUT_S = 10
 MAX_NAMES_IN_QUERY = 500  # beyond, the key filter runs in Python
+READ_OPTION = "dalperf_history_read"  # execution option of a transaction that only reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +113,11 @@ class Store:
         self.location = location
         self.engine = _engine(location)
         try:
-            with self._transaction() as conn:
-                migrations.upgrade(conn, where=location.display)
+            with self._transaction(read=True) as conn:
+                version = migrations.current(conn)
+            if version != migrations.LATEST:
+                with self._transaction() as conn:  # under the write lock, checked again
+                    migrations.upgrade(conn, where=location.display)
         except BaseException:
             self.engine.dispose()
             raise
@@ -132,10 +137,12 @@ class Store:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """One transaction; driver errors become one-line dalperf errors naming the store."""
+    def _transaction(self, *, read: bool = False) -> Iterator[Connection]:
+        """One transaction (on SQLite a ``read`` one takes no write lock); driver errors
+        become one-line dalperf errors naming the store."""
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, \
+                    conn.execution_options(**{READ_OPTION: read}).begin():
                 yield conn
         except OperationalError as exc:
             raise DatabaseUnreachable(f"history store {self.location.display}: "
@@ -239,14 +246,14 @@ class Store:
             names = {k.name for k in wanted}
             if len(names) <= MAX_NAMES_IN_QUERY:
                 on_points.append(p.c.name.in_(names))
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             found = [point for _, point in _read_points(conn, on_results, on_points)]
         return found if wanted is None else [pt for pt in found if pt.key in wanted]
 
     def results(self, *, branch: str | None = None, kind: str | None = None,
                 series: str | None = None, limit: int | None = None) -> list[StoredResult]:
         """The results in the store, oldest commit first (the newest ``limit`` of them)."""
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             return self._results(conn, branch=branch, kind=kind, series=series, limit=limit)
 
     def find(self, ref: str) -> list[StoredResult]:
@@ -261,12 +268,12 @@ class Store:
         else:
             raise UsageError(f"{ref!r} names no result: give a result id (#12) or a commit "
                              "sha (at least 4 hex digits)")
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             return self._results(conn, condition=condition)
 
     def result_points(self, result_id: int) -> list[Point]:
         """The points of one result, in the order of its file."""
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             return [point for _, point in _read_points(conn, [tables.results.c.id == result_id])]
 
     def window(self, *, kind: str, series: str, branch: str, size: int,
@@ -277,7 +284,7 @@ class Store:
         condition = and_(r.c.branch == branch, r.c.kind == kind, r.c.series == series)
         if exclude_sha:
             condition = and_(condition, r.c.sha != exclude_sha)
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             chosen = self._results(conn, condition=condition, limit=size)
             ids = [s.id for s in chosen]
             read = _read_points(conn, [r.c.id.in_(ids)]) if ids else []
@@ -289,7 +296,7 @@ class Store:
     def has_commit(self, sha: str, *, kind: str, series: str, branch: str) -> bool:
         """Whether results of ``kind`` and ``series`` measured at ``sha`` on ``branch`` are in."""
         r = tables.results
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             return conn.execute(select(r.c.id).where(
                 r.c.sha == sha, r.c.kind == kind, r.c.series == series,
                 r.c.branch == branch).limit(1)).first() is not None
@@ -297,7 +304,7 @@ class Store:
     def comparability(self, kind: str, series: str) -> Comparability | None:
         """What the series holds, or None for a series with no results yet."""
         s = tables.series
-        with self._transaction() as conn:
+        with self._transaction(read=True) as conn:
             row = conn.execute(select(s.c.scale, s.c.seed, s.c.schema, s.c.results_version)
                                .where(s.c.kind == kind, s.c.series == series)).first()
         return Comparability(*row) if row is not None else None
@@ -404,8 +411,9 @@ def _engine(location: Location) -> Engine:
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Connection) -> None:
+        read = conn.get_execution_options().get(READ_OPTION)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -1,5 +1,6 @@
 """Faults of the history store: concurrent adds from several processes on PostgreSQL, a new
-store opened by two at once, and an add killed mid-transaction (PostgreSQL and SQLite).
+store opened by two at once, an add killed mid-transaction (PostgreSQL and SQLite), and
+SQLite readers while a writer holds its lock.
 
 Every race is forced, not hoped for: the test holds a lock the writers need, waits until
 PostgreSQL shows each of them blocked on it, and only then lets them go (or kills one).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dalperf.cli import main
 from dalperf.history import ingest
 from dalperf.history.migrations import ADVISORY_LOCK
 from dalperf.history.model import Commit
@@ -159,3 +162,22 @@ def test_a_killed_add_leaves_the_sqlite_store_unchanged(tmp_path: Path) -> None:
         assert len(store.points(branch=None)) == 1
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(tmp_path / "history.sqlite")
+    seeded_store(url, tmp_path)
+    writer = sqlite3.connect(url, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # a write transaction in progress
+        writer.execute("DELETE FROM points")
+        started = time.monotonic()
+        assert main(["history", "list", "--history", url]) == 0
+        assert main(["history", "show", "#1", "--history", url]) == 0
+        assert time.monotonic() - started < 30  # not the 60 s busy timeout
+        out = capsys.readouterr().out
+        assert "1 result(s)" in out and "a.b/fast" in out  # the committed state
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

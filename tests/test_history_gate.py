@@ -88,6 +88,17 @@ def test_a_count_that_rose_names_the_figure_the_commits_and_the_plan_change(
     assert out.count("Seq Scan on renders") == 1  # the shapes are shown once
     assert "2 regression(s) against the last 20 main results" in err
     assert NAIVE + ":" not in out  # the naive variant did not change
+    # the step summary of a CI job gets the same, as Markdown
+    summary = Path(regressed).parent / "summary.md"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+        assert check(store_url, regressed) == 1
+    capsys.readouterr()
+    text = summary.read_text()
+    assert text.startswith("### dalperf history check: head.json, 2 regression(s) against "
+                           "the last 20 main results")
+    assert "- renders.get\\_by\\_ids/optimized: queries rose from 2 to 21" in text
+    assert "  plan shapes after:\n\n  ```text\n  Seq Scan on renders\n  ```" in text
     # with plan changes allowed, the count still fails, the plan change is a note
     assert check(store_url, regressed, "--allow-plan-change") == 1
     out = capsys.readouterr().out

@@ -7,6 +7,7 @@ its password masked.  SQLAlchemy and the store's modules load inside the command
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +16,7 @@ import typer
 
 from dalperf.cli.console import console, err_console, escape, print_table
 from dalperf.cli.options import DatabaseUrl, DbSource, Home
-from dalperf.errors import CheckFailed, UsageError
+from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
     from dalperf.history.gate import Verdict
@@ -42,6 +43,7 @@ ResultsFile = Annotated[Path, typer.Argument(
     metavar="FILE", help="Results JSON of `dalperf run`/`audit`, load.json of `dalperf load`, "
     "or the pytest plugin's --dalperf-json.")]
 SHORT = 10
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 DEFAULT_BRANCH = "main"
 DEFAULT_SERIES = "default"
 
@@ -266,7 +268,8 @@ def check(
     home: Home = None,
 ) -> None:
     """Gate a results file on the history: exit 1 when a count or a plan shape rose against
-    the newest main results, or the p95 left their distribution."""
+    the newest main results, or the p95 left their distribution. The verdict is appended to
+    $GITHUB_STEP_SUMMARY when it is set."""
     from dalperf.history import gate, ingest
     from dalperf.history.commits import git
 
@@ -281,6 +284,14 @@ def check(
                              allow_plan_change=allow_plan_change)
         display = store.location.display
     _print_verdict(verdict, head, branch, display)
+    summary_file = os.environ.get(STEP_SUMMARY_ENV)
+    if summary_file:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(gate.markdown_summary(verdict, source=head.source, branch=branch))
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot append to {STEP_SUMMARY_ENV} file "
+                                     f"{summary_file}: {exc.strerror}") from exc
     if not verdict.passed:
         raise CheckFailed(f"{len(verdict.findings)} regression(s) against the last "
                           f"{len(verdict.window)} {branch} results ({verdict.span})")

@@ -177,3 +177,34 @@ def _held_since(history: Sequence[tuple[StoredResult, Point]], figure: str,
 
 def _short(stored: StoredResult) -> str:
     return stored.commit.sha[:SHORT_SHA]
+
+
+def markdown_summary(verdict: Verdict, *, source: str, branch: str) -> str:
+    """The verdict as Markdown for a CI step summary: the regressions (a changed plan's
+    shapes before and after), then the notes."""
+    if not verdict.window:
+        return (f"### dalperf history check: {_md(source)}\n\n"
+                f"{_md('; '.join(verdict.notes))}\n\n")
+    head = (f"### dalperf history check: {_md(source)}, "
+            + ("no regression" if verdict.passed else f"{len(verdict.findings)} regression(s)")
+            + f" against the last {len(verdict.window)} {branch} results ({verdict.span})\n\n")
+    lines = [head]
+    for finding in verdict.findings:
+        lines.append(f"- {_md(finding.message)}\n")
+        for label, shapes in (("before", finding.before), ("after", finding.after)):
+            if shapes:
+                body = "\n\n".join(shapes)
+                lines.append(f"\n  plan shapes {label}:\n\n  ```text\n"
+                             + "".join(f"  {line}\n" for line in body.splitlines())
+                             + "  ```\n")
+    if verdict.notes:
+        lines.append("\n<details><summary>notes</summary>\n\n"
+                     + "".join(f"- {_md(note)}\n" for note in verdict.notes)
+                     + "\n</details>\n")
+    return "".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """``text`` safe in a Markdown list item: no HTML, no emphasis or table syntax."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("*", "\\*").replace("_", "\\_").replace("|", "\\|"))

@@ -10,7 +10,20 @@ from __future__ import annotations
 import typer
 from typer.core import TyperOption
 
-from dalperf.cli import audit, check, compare, db, init, load, merge, migrate, report, run, seed
+from dalperf.cli import (
+    audit,
+    check,
+    compare,
+    db,
+    history,
+    init,
+    load,
+    merge,
+    migrate,
+    report,
+    run,
+    seed,
+)
 from dalperf.cli.version import version_option
 
 
@@ -46,3 +59,4 @@ app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")
 app.command()(compare.compare)
 app.command()(load.load)
+app.add_typer(history.history_app, name="history")

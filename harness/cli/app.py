@@ -10,7 +10,20 @@ from __future__ import annotations
 import typer
 from typer.core import TyperOption
 
-from dalperf.cli import audit, check, compare, db, init, load, merge, migrate, report, run, seed
+from dalperf.cli import (
+    audit,
+    check,
+    compare,
+    db,
+    digest,
+    init,
+    load,
+    merge,
+    migrate,
+    report,
+    run,
+    seed,
+)
 from dalperf.cli.version import version_option
 
 
@@ -42,6 +55,7 @@ app.command()(run.run)
 app.command()(merge.merge)
 app.command()(init.init)
 app.command("report")(report.report_command)
+app.command("digest")(digest.digest_command)
 app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")
 app.command()(compare.compare)

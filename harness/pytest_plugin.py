@@ -82,6 +82,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SUITE] = Suite.start(options.read(config))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A server named by ``--dalperf-database-url`` must answer and allow ``CREATE DATABASE``
+    before any test runs: otherwise a usage error (exit 4), not an error in every test."""
+    settings = session.config.stash[_SUITE].settings
+    if settings.database_url is None:
+        return
+    from dalperf.errors import UsageError
+    from dalperf.pytest_support.postgres import ServerChoice, check_reachable
+
+    try:
+        check_reachable(ServerChoice.of(settings))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_INSTALLED, False):
         from dalperf.capture import instrument
@@ -243,15 +258,19 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
 
 @pytest.fixture(scope="session")
 def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
-    """A blank embedded PostgreSQL for this session (per xdist worker), database ``app``
-    with the schema of ``--dalperf-metadata`` or ``--dalperf-alembic``; ``.url`` is its
-    SQLAlchemy URL."""
+    """A blank PostgreSQL database for this session (per xdist worker) with the schema of
+    ``--dalperf-metadata`` or ``--dalperf-alembic``; ``.url`` is its SQLAlchemy URL. On the
+    embedded server unless ``--dalperf-database-url`` or ``--dalperf-server docker`` names
+    another (see :mod:`dalperf.pytest_support.postgres`)."""
     from dalperf.errors import DalperfError
     from dalperf.pytest_support.postgres import blank_server
 
+    from dalperf.pytest_support.postgres import ServerChoice
+
     settings = pytestconfig.stash[_SUITE].settings
     try:
-        with blank_server(metadata=settings.metadata, alembic=settings.alembic) as server:
+        with blank_server(ServerChoice.of(settings), metadata=settings.metadata,
+                          alembic=settings.alembic) as server:
             yield server
     except DalperfError as exc:
         pytest.fail(str(exc), pytrace=False)

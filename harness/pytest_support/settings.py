@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 
 MODES = ("fail", "warn", "off")
+DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
+DEFAULT_IMAGE = "postgres:17"
+DOCKER = "docker"
 DEFAULT_MODE = "fail"
 DEFAULT_RTT_MS = 1.0
 # ini key -> (default, what it counts); see dalperf.capture.findings.Thresholds
@@ -46,6 +50,8 @@ class Settings:
     sarif_path: Path | None = None
     metadata: str | None = None
     alembic: Path | None = None
+    database_url: str | None = None  # dalperf_postgres on this server (its own databases)
+    server: str | None = None  # "docker" or "docker:IMAGE": dalperf_postgres in a container
 
     @property
     def reports_figures(self) -> bool:
@@ -78,6 +84,13 @@ def add_options(parser: pytest.Parser) -> None:
                     help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
     group.addoption("--dalperf-alembic", default=None, metavar="INI",
                     help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini")
+    group.addoption("--dalperf-database-url", default=None, metavar="URL",
+                    help=f"dalperf_postgres on this server instead of the embedded one, in "
+                         f"databases of its own (dalperf_<random>, dropped afterwards); "
+                         f"default ${DATABASE_URL_ENV}")
+    group.addoption("--dalperf-server", default=None, metavar="docker[:IMAGE]",
+                    help=f"dalperf_postgres in a PostgreSQL container (testcontainers; "
+                         f"default image {DEFAULT_IMAGE})")
     parser.addini("dalperf_mode", f"fail | warn | off (default {DEFAULT_MODE})", default=None)
     parser.addini("dalperf_rtt_ms", f"RTT in ms for the messages (default {DEFAULT_RTT_MS:g})",
                   default=None)
@@ -123,12 +136,23 @@ def read(config: pytest.Config) -> Settings:
     alembic = config.getoption("dalperf_alembic")
     if alembic is not None and not Path(alembic).is_file():
         raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
+    database_url = config.getoption("dalperf_database_url") or os.environ.get(DATABASE_URL_ENV)
+    server = config.getoption("dalperf_server")
+    if server is not None:
+        if server.partition(":")[0] != DOCKER:
+            raise pytest.UsageError(f"--dalperf-server: expected {DOCKER} or {DOCKER}:IMAGE "
+                                    f"(e.g. {DOCKER}:{DEFAULT_IMAGE}), not {server!r}")
+        if config.getoption("dalperf_database_url"):
+            raise pytest.UsageError("--dalperf-server and --dalperf-database-url name two "
+                                    "servers; give one")
+        database_url = None
     return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
                     ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
                                  if p.strip()),
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
-                    alembic=Path(alembic) if alembic else None)
+                    alembic=Path(alembic) if alembic else None, database_url=database_url or None,
+                    server=server)
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

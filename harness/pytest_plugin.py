@@ -23,6 +23,7 @@ is imported by the first test that runs, the server modules by the first fixture
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ DEFAULT_SEED = 0
 AnyEngine = "Engine | AsyncEngine"
 _SUITE = pytest.StashKey["Suite"]()
 _INSTALLED = pytest.StashKey[bool]()
+_WORKER_OUTPUT = "dalperf_records"  # key of an xdist worker's output to the controller
 
 
 def _positive(text: str) -> float:
@@ -156,15 +158,37 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the reports and the baseline; an xdist worker hands its records to the
+    controller instead, which writes them all."""
     suite = session.config.stash.get(_SUITE, None)
-    if suite is not None:
+    if suite is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_OUTPUT] = suite.worker_output()
+    else:
         suite.finish()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, on the controller: take the records of a worker that finished."""
+    suite = node.config.stash.get(_SUITE, None)
+    records = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+    if suite is not None and records:
+        suite.merge(records)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     suite = config.stash.get(_SUITE, None)
     if suite is None:
         return
+    if suite.records:
+        statuses = Counter(f["status"] for r in suite.records.values() for f in r.findings)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        terminalreporter.write_line(
+            f"dalperf: {len(suite.records)} test(s) measured, {sum(statuses.values())} "
+            f"finding(s){f' ({counts})' if counts else ''}")
     stale = suite.stale()
     if stale:
         verb = "pruned" if suite.settings.update_baseline else "stale (prune with " \

@@ -6,6 +6,11 @@
 - ``--dalperf-sarif F``: :mod:`dalperf.pytest_support.sarif`;
 - ``--dalperf-update-baseline``: the baseline rewritten (:mod:`dalperf.pytest_support.baseline`).
 
+Under pytest-xdist each worker keeps its records and hands them to the controller
+(:meth:`Suite.worker_output`, through xdist's ``workeroutput``); the controller merges them
+(:meth:`Suite.merge`) and writes the files, so they hold every test of the run, in the same
+order as without ``-n`` (by test id).
+
 Stale baseline entries (their test ran and the finding is gone) are listed in the terminal
 summary, and pruned by an update.
 """
@@ -46,6 +51,21 @@ class Suite:
         self.records[record.test] = record
         self.unsupported.update(record.unsupported)
 
+    def ordered(self) -> list[TestRecord]:
+        """The records by test id: the same order whatever order (or worker) ran them."""
+        return [self.records[test] for test in sorted(self.records)]
+
+    def worker_output(self) -> list[dict[str, Any]]:
+        """This worker's records as plain data, for the controller (see :meth:`merge`)."""
+        return [asdict(r) for r in self.records.values()]
+
+    def merge(self, records: list[dict[str, Any]]) -> None:
+        """Add a worker's records (:meth:`worker_output`)."""
+        from dalperf.pytest_support.recorder import TestRecord
+
+        for data in records:
+            self.add(TestRecord(**data))
+
     def found(self) -> list[Entry]:
         """Every finding not allowed, as baseline entries."""
         return [Entry(r.test, f["kind"], f["label"]) for r in self.records.values()
@@ -72,13 +92,13 @@ class Suite:
         if settings.sarif_path is not None:
             from dalperf.pytest_support.sarif import sarif_log
 
-            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.records.values())))
+            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.ordered())))
             written.append(settings.sarif_path)
         return written
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": VERSION, "rtt_ms": self.settings.rtt_ms,
-                "tests": [asdict(r) for r in self.records.values()],
+                "tests": [asdict(r) for r in self.ordered()],
                 "stale_baseline": [e._asdict() for e in self.stale()]}
 
     def html(self) -> str:
@@ -88,4 +108,4 @@ class Suite:
                                   autoescape=select_autoescape(default=True),
                                   undefined=StrictUndefined)
         return environment.get_template("pytest_suite.html.j2").render(
-            tests=list(self.records.values()), rtt_ms=self.settings.rtt_ms, stale=self.stale())
+            tests=self.ordered(), rtt_ms=self.settings.rtt_ms, stale=self.stale())

@@ -119,7 +119,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
-    if suite.settings.mode == "off" and marker is None:
+    if suite.settings.mode == "off" and marker is None and suite.settings.record_dir is None:
         return (yield)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
@@ -140,6 +140,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         suite.add(recorder.finish(body_failed=True)[0])
         raise
     record, failure = recorder.finish(body_failed=False)
+    if suite.settings.record_dir is not None:
+        changed = suite.check_record(record, recorder.capture)
+        if changed is not None:
+            failure = f"{failure}\n\n{changed}" if failure else changed
     suite.add(record)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
@@ -196,9 +200,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
-    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path):
+    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path,
+                 *suite.records_written):
         if path is not None:
             terminalreporter.write_line(f"dalperf: wrote {path}")
+    for test in suite.stale_records():
+        terminalreporter.write_line(f"dalperf: {test} has a query record but did not run "
+                                    "(renamed or removed? delete its table)")
 
 
 # --------------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class Settings:
     sarif_path: Path | None = None
     metadata: str | None = None
     alembic: Path | None = None
+    record_dir: Path | None = None  # committed query records (dalperf.pytest_support.records)
+    record_update: bool = False
     database_url: str | None = None  # dalperf_postgres on this server (its own databases)
     server: str | None = None  # "docker" or "docker:IMAGE": dalperf_postgres in a container
 
@@ -84,6 +86,11 @@ def add_options(parser: pytest.Parser) -> None:
                     help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
     group.addoption("--dalperf-alembic", default=None, metavar="INI",
                     help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini")
+    group.addoption("--dalperf-record", default=None, metavar="DIR",
+                    help="compare each test's statements with its committed record in DIR "
+                         "(one TOML file per test file); a changed record fails the test")
+    group.addoption("--dalperf-record-update", action="store_true", default=False,
+                    help="rewrite the records of --dalperf-record instead of failing")
     group.addoption("--dalperf-database-url", default=None, metavar="URL",
                     help=f"dalperf_postgres on this server instead of the embedded one, in "
                          f"databases of its own (dalperf_<random>, dropped afterwards); "
@@ -98,6 +105,7 @@ def add_options(parser: pytest.Parser) -> None:
                   "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
                   type="linelist", default=[])
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
+    parser.addini("dalperf_record", "default of --dalperf-record", default=None)
     for name, (default, what) in THRESHOLDS.items():
         parser.addini(name, f"{what} from which dalperf reports (default {default})",
                       default=None)
@@ -136,6 +144,13 @@ def read(config: pytest.Config) -> Settings:
     alembic = config.getoption("dalperf_alembic")
     if alembic is not None and not Path(alembic).is_file():
         raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
+    record_text = config.getoption("dalperf_record") or _ini(config, "dalperf_record")
+    record_dir = Path(record_text) if record_text else None
+    record_update = bool(config.getoption("dalperf_record_update"))
+    if record_update and record_dir is None:
+        raise pytest.UsageError("--dalperf-record-update: needs --dalperf-record DIR")
+    if record_dir is not None and record_dir.exists() and not record_dir.is_dir():
+        raise pytest.UsageError(f"--dalperf-record: {record_dir} is a file, not a folder")
     database_url = config.getoption("dalperf_database_url") or os.environ.get(DATABASE_URL_ENV)
     server = config.getoption("dalperf_server")
     if server is not None:
@@ -152,7 +167,7 @@ def read(config: pytest.Config) -> Settings:
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
                     alembic=Path(alembic) if alembic else None, database_url=database_url or None,
-                    server=server)
+                    server=server, record_dir=record_dir, record_update=record_update)
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

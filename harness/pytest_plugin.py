@@ -23,6 +23,7 @@ is imported by the first test that runs, the server modules by the first fixture
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ DEFAULT_SEED = 0
 AnyEngine = "Engine | AsyncEngine"
 _SUITE = pytest.StashKey["Suite"]()
 _INSTALLED = pytest.StashKey[bool]()
+_WORKER_OUTPUT = "dalperf_records"  # key of an xdist worker's output to the controller
 
 
 def _positive(text: str) -> float:
@@ -82,6 +84,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SUITE] = Suite.start(options.read(config))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A server named by ``--dalperf-database-url`` must answer and allow ``CREATE DATABASE``
+    before any test runs: otherwise a usage error (exit 4), not an error in every test."""
+    settings = session.config.stash[_SUITE].settings
+    if settings.database_url is None:
+        return
+    from dalperf.errors import UsageError
+    from dalperf.pytest_support.postgres import ServerChoice, check_reachable
+
+    try:
+        check_reachable(ServerChoice.of(settings))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_INSTALLED, False):
         from dalperf.capture import instrument
@@ -102,7 +119,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
-    if suite.settings.mode == "off" and marker is None:
+    if suite.settings.mode == "off" and marker is None and suite.settings.record_dir is None:
         return (yield)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
@@ -123,6 +140,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         suite.add(recorder.finish(body_failed=True)[0])
         raise
     record, failure = recorder.finish(body_failed=False)
+    if suite.settings.record_dir is not None:
+        changed = suite.check_record(record, recorder.capture)
+        if changed is not None:
+            failure = f"{failure}\n\n{changed}" if failure else changed
     suite.add(record)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
@@ -141,15 +162,37 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the reports and the baseline; an xdist worker hands its records to the
+    controller instead, which writes them all."""
     suite = session.config.stash.get(_SUITE, None)
-    if suite is not None:
+    if suite is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_OUTPUT] = suite.worker_output()
+    else:
         suite.finish()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, on the controller: take the records of a worker that finished."""
+    suite = node.config.stash.get(_SUITE, None)
+    records = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+    if suite is not None and records:
+        suite.merge(records)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     suite = config.stash.get(_SUITE, None)
     if suite is None:
         return
+    if suite.records:
+        statuses = Counter(f["status"] for r in suite.records.values() for f in r.findings)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        terminalreporter.write_line(
+            f"dalperf: {len(suite.records)} test(s) measured, {sum(statuses.values())} "
+            f"finding(s){f' ({counts})' if counts else ''}")
     stale = suite.stale()
     if stale:
         verb = "pruned" if suite.settings.update_baseline else "stale (prune with " \
@@ -157,9 +200,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
-    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path):
+    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path,
+                 *suite.records_written):
         if path is not None:
             terminalreporter.write_line(f"dalperf: wrote {path}")
+    for test in suite.stale_records():
+        terminalreporter.write_line(f"dalperf: {test} has a query record but did not run "
+                                    "(renamed or removed? delete its table)")
 
 
 # --------------------------------------------------------------------------------------
@@ -243,15 +290,19 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
 
 @pytest.fixture(scope="session")
 def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
-    """A blank embedded PostgreSQL for this session (per xdist worker), database ``app``
-    with the schema of ``--dalperf-metadata`` or ``--dalperf-alembic``; ``.url`` is its
-    SQLAlchemy URL."""
+    """A blank PostgreSQL database for this session (per xdist worker) with the schema of
+    ``--dalperf-metadata`` or ``--dalperf-alembic``; ``.url`` is its SQLAlchemy URL. On the
+    embedded server unless ``--dalperf-database-url`` or ``--dalperf-server docker`` names
+    another (see :mod:`dalperf.pytest_support.postgres`)."""
     from dalperf.errors import DalperfError
     from dalperf.pytest_support.postgres import blank_server
 
+    from dalperf.pytest_support.postgres import ServerChoice
+
     settings = pytestconfig.stash[_SUITE].settings
     try:
-        with blank_server(metadata=settings.metadata, alembic=settings.alembic) as server:
+        with blank_server(ServerChoice.of(settings), metadata=settings.metadata,
+                          alembic=settings.alembic) as server:
             yield server
     except DalperfError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -15,6 +15,7 @@ from dalperf.cli import (
     check,
     compare,
     db,
+    digest,
     history,
     init,
     load,
@@ -55,6 +56,7 @@ app.command()(run.run)
 app.command()(merge.merge)
 app.command()(init.init)
 app.command("report")(report.report_command)
+app.command("digest")(digest.digest_command)
 app.command()(check.check)
 app.add_typer(check.baseline_app, name="baseline")
 app.command()(compare.compare)

@@ -55,6 +55,7 @@ class TestRecord:
     slowest: list[dict[str, Any]] = field(default_factory=list)
     outcome: str = "passed"
     budget: dict[str, Any] = field(default_factory=dict)
+    query_record: dict[str, Any] | None = None  # with --dalperf-record: QueryRecord.to_dict()
 
 
 class BodyRecorder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 
 MODES = ("fail", "warn", "off")
+DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
+DEFAULT_IMAGE = "postgres:17"
+DOCKER = "docker"
 DEFAULT_MODE = "fail"
 DEFAULT_RTT_MS = 1.0
 # ini key -> (default, what it counts); see dalperf.capture.findings.Thresholds
@@ -46,6 +50,10 @@ class Settings:
     sarif_path: Path | None = None
     metadata: str | None = None
     alembic: Path | None = None
+    record_dir: Path | None = None  # committed query records (dalperf.pytest_support.records)
+    record_update: bool = False
+    database_url: str | None = None  # dalperf_postgres on this server (its own databases)
+    server: str | None = None  # "docker" or "docker:IMAGE": dalperf_postgres in a container
 
     @property
     def reports_figures(self) -> bool:
@@ -78,6 +86,18 @@ def add_options(parser: pytest.Parser) -> None:
                     help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
     group.addoption("--dalperf-alembic", default=None, metavar="INI",
                     help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini")
+    group.addoption("--dalperf-record", default=None, metavar="DIR",
+                    help="compare each test's statements with its committed record in DIR "
+                         "(one TOML file per test file); a changed record fails the test")
+    group.addoption("--dalperf-record-update", action="store_true", default=False,
+                    help="rewrite the records of --dalperf-record instead of failing")
+    group.addoption("--dalperf-database-url", default=None, metavar="URL",
+                    help=f"dalperf_postgres on this server instead of the embedded one, in "
+                         f"databases of its own (dalperf_<random>, dropped afterwards); "
+                         f"default ${DATABASE_URL_ENV}")
+    group.addoption("--dalperf-server", default=None, metavar="docker[:IMAGE]",
+                    help=f"dalperf_postgres in a PostgreSQL container (testcontainers; "
+                         f"default image {DEFAULT_IMAGE})")
     parser.addini("dalperf_mode", f"fail | warn | off (default {DEFAULT_MODE})", default=None)
     parser.addini("dalperf_rtt_ms", f"RTT in ms for the messages (default {DEFAULT_RTT_MS:g})",
                   default=None)
@@ -85,6 +105,7 @@ def add_options(parser: pytest.Parser) -> None:
                   "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
                   type="linelist", default=[])
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
+    parser.addini("dalperf_record", "default of --dalperf-record", default=None)
     for name, (default, what) in THRESHOLDS.items():
         parser.addini(name, f"{what} from which dalperf reports (default {default})",
                       default=None)
@@ -123,12 +144,30 @@ def read(config: pytest.Config) -> Settings:
     alembic = config.getoption("dalperf_alembic")
     if alembic is not None and not Path(alembic).is_file():
         raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
+    record_text = config.getoption("dalperf_record") or _ini(config, "dalperf_record")
+    record_dir = Path(record_text) if record_text else None
+    record_update = bool(config.getoption("dalperf_record_update"))
+    if record_update and record_dir is None:
+        raise pytest.UsageError("--dalperf-record-update: needs --dalperf-record DIR")
+    if record_dir is not None and record_dir.exists() and not record_dir.is_dir():
+        raise pytest.UsageError(f"--dalperf-record: {record_dir} is a file, not a folder")
+    database_url = config.getoption("dalperf_database_url") or os.environ.get(DATABASE_URL_ENV)
+    server = config.getoption("dalperf_server")
+    if server is not None:
+        if server.partition(":")[0] != DOCKER:
+            raise pytest.UsageError(f"--dalperf-server: expected {DOCKER} or {DOCKER}:IMAGE "
+                                    f"(e.g. {DOCKER}:{DEFAULT_IMAGE}), not {server!r}")
+        if config.getoption("dalperf_database_url"):
+            raise pytest.UsageError("--dalperf-server and --dalperf-database-url name two "
+                                    "servers; give one")
+        database_url = None
     return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
                     ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
                                  if p.strip()),
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
-                    alembic=Path(alembic) if alembic else None)
+                    alembic=Path(alembic) if alembic else None, database_url=database_url or None,
+                    server=server, record_dir=record_dir, record_update=record_update)
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -6,6 +6,11 @@
 - ``--dalperf-sarif F``: :mod:`dalperf.pytest_support.sarif`;
 - ``--dalperf-update-baseline``: the baseline rewritten (:mod:`dalperf.pytest_support.baseline`).
 
+Under pytest-xdist each worker keeps its records and hands them to the controller
+(:meth:`Suite.worker_output`, through xdist's ``workeroutput``); the controller merges them
+(:meth:`Suite.merge`) and writes the files, so they hold every test of the run, in the same
+order as without ``-n`` (by test id).
+
 Stale baseline entries (their test ran and the finding is gone) are listed in the terminal
 summary, and pruned by an update.
 """
@@ -16,13 +21,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from dalperf import files
 from dalperf.pytest_support import baseline
 from dalperf.pytest_support.baseline import Entry
 from dalperf.pytest_support.settings import Settings
 
 if TYPE_CHECKING:
+    from dalperf.capture import Capture
     from dalperf.capture.findings import Thresholds
+    from dalperf.pytest_support.records import QueryRecord
     from dalperf.pytest_support.recorder import TestRecord
 
 VERSION = 1
@@ -35,16 +44,65 @@ class Suite:
     records: dict[str, TestRecord] = field(default_factory=dict)
     unsupported: set[str] = field(default_factory=set)
     thresholds: Thresholds | None = None  # set by the first test captured
+    committed: dict[str, QueryRecord] = field(default_factory=dict)  # --dalperf-record
+    records_written: list[Path] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings) -> Suite:
+        """The session's suite; :class:`pytest.UsageError` for a record file that cannot be
+        read (before any test runs)."""
         path = settings.baseline
         accepted = baseline.read(path) if path is not None and path.is_file() else frozenset()
-        return cls(settings=settings, accepted=accepted)
+        committed = {}
+        if settings.record_dir is not None:
+            from dalperf.pytest_support import records
+
+            try:
+                committed = records.load_folder(settings.record_dir)
+            except records.RecordError as exc:
+                raise pytest.UsageError(f"--dalperf-record: {exc}") from exc
+        return cls(settings=settings, accepted=accepted, committed=committed)
+
+    def check_record(self, record: TestRecord, capture: Capture) -> str | None:
+        """Keep the body's query record (``--dalperf-record``); the failure text when it
+        differs from the committed one and the records are not being updated."""
+        from dalperf.pytest_support.records import QueryRecord, diff
+
+        now = QueryRecord.of(capture)
+        record.query_record = now.to_dict()
+        committed = self.committed.get(record.test)
+        if committed is None or committed == now or self.settings.record_update:
+            return None
+        return (f"dalperf query record changed (accept it with --dalperf-record-update):\n"
+                f"{diff(record.test, committed, now)}")
 
     def add(self, record: TestRecord) -> None:
         self.records[record.test] = record
         self.unsupported.update(record.unsupported)
+
+    def ordered(self) -> list[TestRecord]:
+        """The records by test id: the same order whatever order (or worker) ran them."""
+        return [self.records[test] for test in sorted(self.records)]
+
+    def worker_output(self) -> list[dict[str, Any]]:
+        """This worker's records as plain data, for the controller (see :meth:`merge`)."""
+        return [asdict(r) for r in self.records.values()]
+
+    def merge(self, records: list[dict[str, Any]]) -> None:
+        """Add a worker's records (:meth:`worker_output`)."""
+        from dalperf.pytest_support.recorder import TestRecord
+
+        for data in records:
+            self.add(TestRecord(**data))
+
+    def stale_records(self) -> list[str]:
+        """Recorded tests of the test files that ran, which did not run themselves."""
+        from dalperf.pytest_support.records import stale_tests
+
+        if self.settings.record_dir is None:
+            return []
+        return stale_tests(self.committed,
+                           {r.test for r in self.records.values() if r.query_record is not None})
 
     def found(self) -> list[Entry]:
         """Every finding not allowed, as baseline entries."""
@@ -63,6 +121,16 @@ class Suite:
             baseline.write(settings.baseline,
                            baseline.updated(self.accepted, set(self.records), self.found()))
             written.append(settings.baseline)
+        if settings.record_dir is not None:
+            from dalperf.pytest_support.records import QueryRecord, files_to_write
+
+            seen = {r.test: QueryRecord.from_dict(r.query_record)
+                    for r in self.records.values() if r.query_record is not None}
+            for path, text in files_to_write(settings.record_dir, self.committed, seen,
+                                             update=settings.record_update).items():
+                files.write_atomic(path, text, what="query record")
+                self.records_written.append(path)
+                written.append(path)
         if settings.json_path is not None:
             files.write_atomic(settings.json_path, files.dumps(self.to_dict()))
             written.append(settings.json_path)
@@ -72,13 +140,13 @@ class Suite:
         if settings.sarif_path is not None:
             from dalperf.pytest_support.sarif import sarif_log
 
-            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.records.values())))
+            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.ordered())))
             written.append(settings.sarif_path)
         return written
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": VERSION, "rtt_ms": self.settings.rtt_ms,
-                "tests": [asdict(r) for r in self.records.values()],
+                "tests": [asdict(r) for r in self.ordered()],
                 "stale_baseline": [e._asdict() for e in self.stale()]}
 
     def html(self) -> str:
@@ -88,4 +156,4 @@ class Suite:
                                   autoescape=select_autoescape(default=True),
                                   undefined=StrictUndefined)
         return environment.get_template("pytest_suite.html.j2").render(
-            tests=list(self.records.values()), rtt_ms=self.settings.rtt_ms, stale=self.stale())
+            tests=self.ordered(), rtt_ms=self.settings.rtt_ms, stale=self.stale())

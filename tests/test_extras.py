@@ -242,3 +242,19 @@ def test_the_pytest_plugin_works_in_the_base_install(
                 "--dalperf-html", "suite.html", "test_app.py")
     assert done.returncode == 4
     assert "--dalperf-html needs `pip install 'dalperf[report]'`" in done.stderr
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(None, "3 skipped"), ("1", "3 errors")])
+def test_browser_test_without_chromium_skips_outside_ci_and_fails_in_ci(
+        ci: str | None, outcome: str) -> None:
+    """No Chromium on PATH: a developer's run skips with the one line saying how to install
+    it; CI (``CI`` set, where .ci/run installs it) fails instead."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PATH": "/nonexistent"}
+    if ci is not None:
+        env["CI"] = ci
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:randomly",
+                           "-p", "no:cacheprovider", "tests/test_report_browser.py"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                          timeout=600)
+    assert outcome in done.stdout.splitlines()[-1], done.stdout
+    assert "Chromium is not installed: `apt-get install chromium`" in done.stdout

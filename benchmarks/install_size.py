@@ -11,8 +11,9 @@ and <= 28 distributions.  Run from the repository root::
     .venv/bin/python benchmarks/install_size.py [--installer pip|uv] [--runs 10]
 
 ``--installer pip`` (the default) is what a user runs: ``python -m venv`` and its pip, from
-pip's cache when it has the wheels; ``uv`` is faster.  Install times depend on the network
-and the cache; sizes and counts do not.
+pip's cache when it has the wheels, byte-compiling as it installs (so the size includes
+the ``.pyc`` files); ``uv`` is faster.  Install times depend on the network and the cache;
+sizes and counts do not.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def main() -> None:
         folder = Path(tmp)
         wheel = fresh_venv.build_wheel(folder)
         ours = fresh_venv.create(folder / "dalperf", [str(wheel), "pytest"],
-                                 installer=args.installer)
-        peer = fresh_venv.create(folder / "peer", PEER, installer=args.installer)
+                                 installer=args.installer, compile_bytecode=True)
+        peer = fresh_venv.create(folder / "peer", PEER, installer=args.installer,
+                                 compile_bytecode=True)
         print(f"installer: {args.installer}; site-packages size and distributions, pip and "
               "setuptools aside")
         describe("pip install dalperf pytest", ours)

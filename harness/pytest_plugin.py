@@ -249,7 +249,10 @@ def _require_or_fail(fixture: str, *modules: str) -> None:
     try:
         require("server", *modules, feature=f"the {fixture} fixture (an embedded PostgreSQL)")
     except MissingExtra as exc:
-        pytest.fail(str(exc), pytrace=False)
+        missing = str(exc)
+    else:
+        return
+    pytest.fail(missing, pytrace=False)  # outside the handler: no chained exception shown
 
 
 @pytest.fixture(scope="session")

@@ -237,6 +237,7 @@ def test_the_pytest_plugin_works_in_the_base_install(
     assert ("the dalperf_postgres fixture (an embedded PostgreSQL) needs "
             "`pip install 'dalperf[server]'`") in done.stdout
     assert "ImportError" not in done.stdout and "Traceback" not in done.stdout
+    assert "During handling" not in done.stdout  # the one line, no chained exception
     assert (tmp_path / "suite.json").is_file()
     done = _run(venv, tmp_path, "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
                 "--dalperf-html", "suite.html", "test_app.py")

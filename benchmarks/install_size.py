@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from startup import TESTS, project, timed  # noqa: E402 (benchmarks/startup.py, beside this)
+from startup import TESTS, project, timed  # benchmarks/startup.py, beside this
 
-from tests import fresh_venv  # noqa: E402
+from tests import fresh_venv
 
 PEER = ["pytest-queryguard", "psycopg[binary]", "pytest"]
 MAX_MB = 120

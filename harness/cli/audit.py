@@ -42,6 +42,7 @@ from dalperf.cli.options import (
     advisor_config,
     one_driver,
     project_config,
+    require_target_extras,
     target_from_options,
 )
 from dalperf.cli.report import (
@@ -50,6 +51,7 @@ from dalperf.cli.report import (
     BaselineOption,
     BudgetsOption,
     judge,
+    require_report,
     write_report,
 )
 from dalperf.cli.run import (
@@ -114,6 +116,8 @@ def audit(
     from dalperf.plans import index_audit
 
     config = project_config(config_file)
+    require_target_extras(database_url=database_url, db=db, config=config)
+    require_report()
     if config.is_project:
         from dalperf import project
 

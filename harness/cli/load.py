@@ -91,6 +91,9 @@ def load(
     With --app, your app is served on the project's data (tool.dalperf schema and seed, as
     for `dalperf audit`) and every request's queries are counted by dalperf's middleware.
     """
+    from dalperf.errors import require
+
+    require("load", "locust", "uvicorn", "starlette", feature="`dalperf load`")
     from dalperf.loadtest import driver as loadtest
 
     config = project_config(config_file)

@@ -118,6 +118,16 @@ def one_driver(names: list[str] | None, database_url: str | None) -> str:
     return chosen[0]
 
 
+def require_target_extras(*, database_url: str | None, db: str | None,
+                          config: Config | None = None) -> None:
+    """Fail now, in one line naming the extra, when the database the options name needs
+    one that is missing (the embedded server without ``dalperf[server]``)."""
+    from dalperf.config import database_url as configured_url
+    from dalperf.db.targets import require_source
+
+    require_source(db, configured_url(database_url, config or project_config()))
+
+
 @contextmanager
 def target_from_options(
     *, database_url: str | None, db: str | None, home: Path | None, ephemeral: bool = False,
@@ -126,9 +136,10 @@ def target_from_options(
     """Provide the database the options name (the URL from ``--database-url`` or the
     configured variable); anything started is stopped afterwards."""
     from dalperf.config import database_url as configured_url
-    from dalperf.db.targets import provide
+    from dalperf.db.targets import provide, require_source
 
     url = configured_url(database_url, config or project_config())
+    require_source(db, url)
     with provide(source=db, database_url=url, home=home, ephemeral=ephemeral,
                  disposable=disposable) as target:
         yield target

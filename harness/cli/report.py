@@ -34,6 +34,17 @@ BaselineOption = Annotated[Path | None, typer.Option(
     "--baseline", help="Results JSON to compare with; regressions appear in the verdict.")]
 
 
+REPORT_FEATURE = "the HTML/Markdown report"
+
+
+def require_report() -> None:
+    """The report renders with jinja2, shapes its tables with pandas and draws with
+    matplotlib (the ``report`` extra): without them, one line naming it (exit 3)."""
+    from dalperf.errors import require
+
+    require("report", "jinja2", "pandas", "matplotlib", "numpy", feature=REPORT_FEATURE)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Gate:
     """The verdict of ``results`` and what it was judged with."""
@@ -60,7 +71,7 @@ def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
 def write_report(results: Results, gate: Gate, *, html: Path | None,
                  markdown: Path | None, beside: Sequence[Results] = ()) -> list[Path]:
     """Render and write the report (``beside``: other drivers' results); the paths written."""
-
+    require_report()
     from dalperf.report import render, write
 
     rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
@@ -91,6 +102,7 @@ def report_command(
     With neither --html nor --markdown both are written beside RESULTS; otherwise only the
     ones named.
     """
+    require_report()
 
     from dalperf.loadtest import results as load_results
     from dalperf.results import read_results

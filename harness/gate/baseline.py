@@ -5,8 +5,8 @@ A regression is, per operation x variant (at the same index state and simulated 
 - any rise in ``queries`` or in ``round_trips`` (depth): these are exact counts, so one more
   query is a regression, however fast;
 - a latency rise that is both *statistically clear* and *above a tolerance*.  Statistically
-  clear: a one-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``,
-  ``alternative="greater"``) on the two runs' per-call wall-time samples gives p below
+  clear: a one-sided Mann-Whitney U test (:func:`dalperf.stats.mann_whitney_greater`, the
+  figures of ``scipy.stats.mannwhitneyu(..., alternative="greater")``) on the two runs' per-call wall-time samples gives p below
   :data:`DEFAULT_ALPHA`; it assumes nothing about the shape of the distributions, and it
   needs at least 4 samples on each side before any p can fall below 0.05.  Above
   tolerance: the check's statistic (median, p95, p99 or mean of the samples) rose by more
@@ -41,7 +41,7 @@ from typing import Any
 from dalperf.errors import UsageError
 from dalperf.plans.shape import plan_shape
 from dalperf.results import Measurement, Results, read_results
-from dalperf.stats import Summary
+from dalperf.stats import Summary, mann_whitney_greater
 
 DEFAULT_BASELINE = Path("reports/baseline.json")
 DEFAULT_ALPHA = 0.05
@@ -338,9 +338,7 @@ def latency_regression(check: LatencyCheck, new: Summary,
     measured, baseline = check.value(new), check.value(old)
     if not measured - baseline > check.allowed_rise_ms(baseline):
         return None
-    from scipy.stats import mannwhitneyu  # scipy.stats takes ~1 s to import: only when needed
-
-    p_value = float(mannwhitneyu(new.samples, old.samples, alternative="greater").pvalue)
+    p_value = mann_whitney_greater(new.samples, old.samples)
     if not p_value < check.alpha:
         return None
     return measured, baseline, p_value

@@ -137,6 +137,8 @@ def read(config: pytest.Config) -> Settings:
     for option in ("json", "html", "sarif"):
         text = config.getoption(f"dalperf_{option}")
         paths[option] = _writable(Path(text), f"--dalperf-{option}") if text else None
+    if paths["html"] is not None:
+        _require_html_report()
     metadata = config.getoption("dalperf_metadata")
     if metadata is not None and (":" not in metadata or not all(metadata.split(":", 1))):
         raise pytest.UsageError(f"--dalperf-metadata: expected MODULE:ATTRIBUTE, e.g. "
@@ -168,6 +170,17 @@ def read(config: pytest.Config) -> Settings:
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
                     alembic=Path(alembic) if alembic else None, database_url=database_url or None,
                     server=server, record_dir=record_dir, record_update=record_update)
+
+
+def _require_html_report() -> None:
+    """``--dalperf-html`` renders with jinja2 (the ``report`` extra): a usage error naming
+    it, at start-up, rather than an ImportError once the whole suite has run."""
+    from dalperf.errors import MissingExtra, require
+
+    try:
+        require("report", "jinja2", feature="--dalperf-html")
+    except MissingExtra as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -83,6 +83,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    suite = config.stash.get(_SUITE, None)
+    if suite is not None and suite.settings.index_check != "off":
+        from dalperf.pytest_support import index_check
+
+        index_check.close(config)
     if config.stash.get(_INSTALLED, False):
         from dalperf.capture import instrument
 
@@ -102,7 +107,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
-    if suite.settings.mode == "off" and marker is None:
+    if suite.settings.mode == "off" and marker is None and suite.settings.index_check == "off":
         return (yield)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
@@ -115,6 +120,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         warnings.warn_explicit(
             DeprecationWarning("@pytest.mark.query_budget is now @pytest.mark.dalperf_budget"),
             DeprecationWarning, filename=str(item.path), lineno=(item.location[1] or 0) + 1)
+    checker = None
+    if suite.settings.index_check != "off":
+        from dalperf.pytest_support.index_check import session_check
+
+        checker = session_check(item.config, suite.settings)
     recorder = BodyRecorder(item, suite.settings, suite.accepted, suite.thresholds, marker)
     try:
         with recorder:
@@ -123,6 +133,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         suite.add(recorder.finish(body_failed=True)[0])
         raise
     record, failure = recorder.finish(body_failed=False)
+    if checker is not None:  # after the capture ended: adds no statement to the test's figures
+        failure = checker.apply(recorder, record, failure)
     suite.add(record)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
@@ -157,6 +169,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
+    if suite.settings.index_check != "off":
+        from dalperf.pytest_support import index_check
+
+        for line in index_check.summary_lines(config):
+            terminalreporter.write_line(line)
     for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path):
         if path is not None:
             terminalreporter.write_line(f"dalperf: wrote {path}")

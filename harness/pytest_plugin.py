@@ -14,7 +14,9 @@ max_rows_fetched=, no_n_plus_one=)`` (``query_budget``: its old name),
 ``dalperf_max_queries``, ``dalperf_scaling``, ``dalperf_postgres`` (a blank server for the
 user's schema), ``dalperf_postgres_fresh``, and the case-study demo ``dalperf_database`` /
 ``dalperf_engine``.  Reports: ``--dalperf-json``, ``--dalperf-html``, ``--dalperf-sarif``;
-baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.
+baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.  Missing indexes:
+``--dalperf-index-check warn|fail`` (:mod:`dalperf.pytest_support.index_check`, loaded only
+when it is on).
 
 This module imports nothing heavier than pytest: the capture (SQLAlchemy, psycopg, pglast)
 is imported by the first test that runs, the server modules by the first fixture that needs one.

@@ -139,7 +139,7 @@ def test_unindexed_filter_and_top_n_sort_fail_with_a_proved_index(
     import jsonschema
 
     result = run(shop, "--dalperf-index-check", "fail", "--dalperf-json", "out.json",
-                 "--dalperf-sarif", "out.sarif")
+                 "--dalperf-sarif", "out.sarif", "--dalperf-html", "out.html")
     result.assert_outcomes(passed=2, failed=2)
     by_category = failure(result, "test_by_category")
     assert "dalperf: 1 missing-index finding" in by_category
@@ -174,6 +174,9 @@ def test_unindexed_filter_and_top_n_sort_fail_with_a_proved_index(
     rules = {r["ruleId"] for r in sarif["runs"][0]["results"]}
     assert rules == {"dalperf/missing-index"}
     assert "dalperf: index check: " in result.stdout.str()  # its cost, in the summary
+    html = (shop.path / "out.html").read_text()
+    assert "CREATE INDEX CONCURRENTLY ix_items_category ON items (category);" in html
+    assert "op.create_index(&#39;ix_items_category&#39;" in html and "rolled back" in html
 
 
 def test_the_same_queries_with_their_indexes_pass(shop: pytest.Pytester,

@@ -2,8 +2,9 @@
 
 After a test body ends, outside its capture (so nothing here counts in the test's figures),
 each distinct SELECT the body sent is planned again with the parameters it was sent with,
-by plain ``EXPLAIN`` (nothing executed) on a connection of its own to the database the
-statement's engine points at.  A plan asks for an index when, on a table of more than
+by plain ``EXPLAIN`` (nothing executed) on the database the statement's engine points
+at: through a connection of that engine's pool (sync psycopg 3 engines), else a
+connection of its own.  A plan asks for an index when, on a table of more than
 ``dalperf_index_min_rows`` rows (``pg_class.reltuples``: the table must have been
 analysed),
 
@@ -36,7 +37,8 @@ This module is imported only when the check is on.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -201,6 +203,7 @@ class SessionCheck:
     def check(self, statements: Sequence[Statement], test: str) -> list[IndexFinding]:
         """The missing-index findings of one body's statements."""
         by_url: dict[str, list[Statement]] = {}
+        engines: dict[str, Engine] = {}
         seen: set[str] = set()
         for statement in sorted(statements, key=lambda s: s.start_ns):
             engine = self.engines.get(statement.connection)
@@ -209,13 +212,14 @@ class SessionCheck:
                     or not _is_select(statement.sql) or statement.fingerprint in seen):
                 continue
             seen.add(statement.fingerprint)
-            by_url.setdefault(engine.url.render_as_string(hide_password=False),
-                              []).append(statement)
+            url = engine.url.render_as_string(hide_password=False)
+            by_url.setdefault(url, []).append(statement)
+            engines.setdefault(url, engine)
         found: list[IndexFinding] = []
         for url, selects in by_url.items():
             try:
                 target = self._target(url)
-                found += self._check_database(target, selects, test)
+                found += self._check_database(engines[url], target, selects, test)
             except (DalperfError, psycopg.OperationalError) as exc:
                 note = f"{urls.masked(url)}: {urls.redact(describe_error(exc))}"
                 if note not in self.errors:
@@ -231,11 +235,10 @@ class SessionCheck:
                 self.explain_only.append(target.display_url)
         return target
 
-    def _check_database(self, target: Target, selects: Sequence[Statement],
+    def _check_database(self, engine: Engine, target: Target, selects: Sequence[Statement],
                         test: str) -> list[IndexFinding]:
         asking: list[tuple[Statement, Problem, dict[str, Any]]] = []
-        with connect(target) as conn:
-            conn.prepare_threshold = None  # a custom plan for the values the body sent
+        with _planning_connection(engine, target) as conn:
             explainer = Explainer(conn, self.thresholds)
             for statement in selects:
                 plan = self._plan(conn, explainer, statement)
@@ -256,7 +259,6 @@ class SessionCheck:
         """The stored form of the statement's plain EXPLAIN; None if it cannot be planned."""
         try:
             with conn.transaction(force_rollback=True):
-                conn.execute("SET TRANSACTION READ ONLY")
                 row = conn.execute(PLAN_ONLY_PREFIX + statement.sql,
                                    parameter_sets(statement)[0]).fetchone()
         except psycopg.OperationalError:
@@ -338,6 +340,29 @@ class SessionCheck:
             lines.append(f"dalperf: index check: {self.planned} SELECT plan(s) in {self.tests} "
                          f"test(s), {self.seconds * 1000 / self.tests:.1f} ms added per test")
         return lines
+
+
+@contextmanager
+def _planning_connection(engine: Engine, target: Target) -> Iterator[psycopg.Connection]:
+    """A psycopg 3 connection to plan on, with custom plans for the values given: one of
+    the engine's own pool when it is a sync psycopg 3 engine (a warm server session, no
+    connection set-up per test), else a new one, closed afterwards."""
+    if engine.dialect.driver != "psycopg" or engine.dialect.is_async:
+        with connect(target) as conn:
+            conn.prepare_threshold = None
+            yield conn
+        return
+    pooled = engine.raw_connection()
+    try:
+        conn = pooled.driver_connection
+        kept = conn.prepare_threshold
+        conn.prepare_threshold = None
+        try:
+            yield conn
+        finally:
+            conn.prepare_threshold = kept
+    finally:
+        pooled.close()  # back to the pool, whose reset rolls back what was left open
 
 
 def _is_select(sql: str) -> bool:

@@ -18,7 +18,9 @@ builds every candidate index for real in a transaction that is rolled back and k
 only when ``EXPLAIN (ANALYZE, BUFFERS)`` shows the planner using it with time and buffers
 at least halved.  A kept index is a ``missing-index`` finding: the statement, its call
 site, the plan line, the ``CREATE INDEX CONCURRENTLY`` and the Alembic ``op.create_index``
-line, and the buffers and time before and after.  No index proved: no finding.
+line, and the buffers and time before and after.  No index proved: no finding.  A
+statement shape is proved once per database and session; later tests that send it reuse
+the proof (their own plans are still checked).
 
 On a database dalperf does not own (it did not create it: no ``created by dalperf``
 comment), nothing is built: the candidate read off the plan is reported as not proved,
@@ -150,6 +152,9 @@ class SessionCheck:
         self.targets: dict[str, Target] = {}  # engine URL -> target (writable: owned)
         self.explain_only: list[str] = []  # masked URLs of databases dalperf does not own
         self.errors: list[str] = []
+        # (database, fingerprint) -> the advisor's proposal (None: no index proved); a shape
+        # is proved once per database and session, and later tests reuse the proof
+        self.proofs: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.tests = 0
         self.planned = 0
         self.seconds = 0.0
@@ -271,12 +276,15 @@ class SessionCheck:
 
     def _proved(self, target: Target, statement: Statement, problem: Problem,
                 test: str) -> IndexFinding | None:
-        advice = advise([CapturedCall(operation=test, variant="test body",
-                                      statements=(statement,))],
-                        target, AdvisorConfig(thresholds=self.thresholds))
-        if not advice["proposals"]:
+        key = (target.libpq_url, statement.fingerprint)
+        if key not in self.proofs:
+            advice = advise([CapturedCall(operation=test, variant="test body",
+                                          statements=(statement,))],
+                            target, AdvisorConfig(thresholds=self.thresholds))
+            self.proofs[key] = advice["proposals"][0] if advice["proposals"] else None
+        proposal = self.proofs[key]
+        if proposal is None:
             return None
-        proposal = advice["proposals"][0]
         proof = proposal["statements"][0]
         label = f"{proposal['table']} ({', '.join(proposal['columns'])})"
         message = (f"{problem.reason}; the index {proposal['name']} on {label} cut the buffers "

@@ -42,14 +42,14 @@ def items():
             "CREATE TABLE items (id integer PRIMARY KEY, category integer NOT NULL, "
             "price integer NOT NULL, name text NOT NULL)"))
         connection.execute(text(
-            "INSERT INTO items SELECT i, i %% 500, (i * 7919) %% 100000, 'item ' || i "
-            "FROM generate_series(1, %d) AS i"))
+            "INSERT INTO items SELECT i, i % 500, (i * 7919) % 100000, 'item ' || i "
+            "FROM generate_series(1, ROWS) AS i"))
         if os.environ.get("SHOP_INDEXED"):
             connection.execute(text("CREATE INDEX items_category ON items (category)"))
             connection.execute(text("CREATE INDEX items_price ON items (price)"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE items"))
-''' % ROWS
+'''.replace("ROWS", str(ROWS))
 
 TESTS = '''
 import pytest
@@ -198,6 +198,10 @@ def test_baseline_warn_mode_and_off(shop: pytest.Pytester) -> None:
         ("test_shop.py::test_cheapest", "missing-index", "items (price)")}
     run(shop, "--dalperf-index-check", "fail",
         "--dalperf-baseline", str(baseline)).assert_outcomes(passed=4)
+    unchecked = run(shop, "--dalperf-baseline", str(baseline), "--dalperf-update-baseline")
+    unchecked.assert_outcomes(passed=4)  # the check off: its entries are kept, none stale
+    assert "stale" not in unchecked.stdout.str() and "pruned" not in unchecked.stdout.str()
+    assert json.loads(baseline.read_text())["findings"] == entries
 
     shop.makeini("[pytest]\ndalperf_index_check = warn\n")
     result = run(shop, "-k", "by_category", "-W", "always")

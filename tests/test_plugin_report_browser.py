@@ -35,10 +35,10 @@ engine = create_engine(os.environ["REPORT_URL"])
 LONG = "SELECT " + ", ".join(f"(:x + {i}) AS column_number_{i}" for i in range(120))
 
 
-@pytest.mark.parametrize("n", range(%(tests)d))
+@pytest.mark.parametrize("n", range(TESTS))
 def test_long_statement(n):
     with engine.connect() as connection:
-        for _ in range(n %% 4 + 1):
+        for _ in range(n % 4 + 1):
             connection.execute(text(LONG), {"x": n})
 
 
@@ -49,11 +49,11 @@ def test_repeats():
 
 
 @pytest.mark.dalperf_allow("repeated-statement:*")
-def %(long)s():
+def LONG_NAME():
     with engine.connect() as connection:
         for i in range(6):
             connection.execute(text("SELECT :i + 1 AS value"), {"i": i})
-''' % {"tests": TESTS, "long": LONG_NAME}
+'''.replace("TESTS", str(TESTS)).replace("LONG_NAME", LONG_NAME)
 
 
 @pytest.fixture

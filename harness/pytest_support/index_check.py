@@ -166,11 +166,8 @@ class SessionCheck:
 
     def _executing(self, connection: Connection, cursor: Any, statement: str, parameters: Any,
                    context: Any, executemany: bool) -> None:
-        try:
-            driver = connection.connection.driver_connection
-        except Exception:  # an invalidated connection: nothing to map
-            return
-        self.engines[id(driver)] = connection.engine
+        # a cursor is executing: the connection is checked out and valid
+        self.engines[id(connection.connection.driver_connection)] = connection.engine
         if statement not in self.sites and statement.lstrip()[:6].upper().startswith(
                 ("SELECT", "WITH")):
             self.sites[statement] = call_site()

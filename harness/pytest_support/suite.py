@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 VERSION = 1
 TOP = 10  # tests listed in each of the verdict's top lists
 STATUSES = ("new", "baselined", "allowed")
+UNCHECKED_WHEN_OFF = "missing-index"  # the finding kind of the opt-in index check
 
 
 @dataclass
@@ -59,14 +60,21 @@ class Suite:
     def stale(self) -> list[Entry]:
         """Baseline entries whose test ran without the finding."""
         found = set(self.found())
-        return sorted(e for e in self.accepted if e.test in self.records and e not in found)
+        return sorted(e for e in self.accepted if e.test in self.records and e not in found
+                      and not self._unchecked(e))
+
+    def _unchecked(self, entry: Entry) -> bool:
+        """A baseline entry of a check this session did not run (the missing-index check
+        off): neither stale nor pruned, whatever its test did."""
+        return entry.kind == UNCHECKED_WHEN_OFF and self.settings.index_check == "off"
 
     def finish(self) -> list[Path]:
         """Write the files asked for; the paths written."""
         settings, written = self.settings, []
         if settings.update_baseline and settings.baseline is not None:
-            baseline.write(settings.baseline,
-                           baseline.updated(self.accepted, set(self.records), self.found()))
+            kept = {e for e in self.accepted if self._unchecked(e)}
+            baseline.write(settings.baseline, kept | set(
+                baseline.updated(self.accepted, set(self.records), self.found())))
             written.append(settings.baseline)
         if settings.json_path is not None:
             files.write_atomic(settings.json_path, files.dumps(self.to_dict()))

@@ -3,8 +3,8 @@
 After a test body ends, outside its capture (so nothing here counts in the test's figures),
 each distinct SELECT the body sent is planned again with the parameters it was sent with,
 by plain ``EXPLAIN`` (nothing executed) on the database the statement's engine points
-at: through a connection of that engine's pool (sync psycopg 3 engines), else a
-connection of its own.  A plan asks for an index when, on a table of more than
+at: through an idle connection of that engine's pool (sync psycopg 3 engines with a
+queue pool), else a connection of its own.  A plan asks for an index when, on a table of more than
 ``dalperf_index_min_rows`` rows (``pg_class.reltuples``: the table must have been
 analysed),
 
@@ -49,6 +49,7 @@ import psycopg
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
 
 from dalperf.capture.callsite import call_site
 from dalperf.capture.records import Statement
@@ -349,10 +350,18 @@ class SessionCheck:
 
 @contextmanager
 def _planning_connection(engine: Engine, target: Target) -> Iterator[psycopg.Connection]:
-    """A psycopg 3 connection to plan on, with custom plans for the values given: one of
-    the engine's own pool when it is a sync psycopg 3 engine (a warm server session, no
-    connection set-up per test), else a new one, closed afterwards."""
-    if engine.dialect.driver != "psycopg" or engine.dialect.is_async:
+    """A psycopg 3 connection to plan on, with custom plans for the values given: an idle
+    one of the engine's own queue pool when it is a sync psycopg 3 engine (a warm server
+    session, no connection set-up per test), else a new one, closed afterwards.
+
+    Only an idle connection of a :class:`~sqlalchemy.pool.QueuePool` is borrowed: a pool
+    that hands out one shared connection (``StaticPool``) may hold a fixture's open
+    transaction, which the pool's reset would roll back, and an empty pool would make
+    the check wait or open a connection the application then keeps.
+    """
+    pool = engine.pool
+    if (engine.dialect.driver != "psycopg" or engine.dialect.is_async
+            or not isinstance(pool, QueuePool) or pool.checkedin() == 0):
         with connect(target) as conn:
             conn.prepare_threshold = None
             yield conn

@@ -14,7 +14,9 @@ max_rows_fetched=, no_n_plus_one=)`` (``query_budget``: its old name),
 ``dalperf_max_queries``, ``dalperf_scaling``, ``dalperf_postgres`` (a blank server for the
 user's schema), ``dalperf_postgres_fresh``, and the case-study demo ``dalperf_database`` /
 ``dalperf_engine``.  Reports: ``--dalperf-json``, ``--dalperf-html``, ``--dalperf-sarif``;
-baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.
+baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.  Missing indexes:
+``--dalperf-index-check warn|fail`` (:mod:`dalperf.pytest_support.index_check`, loaded only
+when it is on).
 
 This module imports nothing heavier than pytest: the capture (SQLAlchemy, psycopg, pglast)
 is imported by the first test that runs, the server modules by the first fixture that needs one.
@@ -100,6 +102,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    suite = config.stash.get(_SUITE, None)
+    if suite is not None and suite.settings.index_check != "off":
+        from dalperf.pytest_support import index_check
+
+        index_check.close(config)
     if config.stash.get(_INSTALLED, False):
         from dalperf.capture import instrument
 
@@ -119,7 +126,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
-    if suite.settings.mode == "off" and marker is None and suite.settings.record_dir is None:
+    if (suite.settings.mode == "off" and marker is None and suite.settings.record_dir is None
+            and suite.settings.index_check == "off"):
         return (yield)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
@@ -132,6 +140,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         warnings.warn_explicit(
             DeprecationWarning("@pytest.mark.query_budget is now @pytest.mark.dalperf_budget"),
             DeprecationWarning, filename=str(item.path), lineno=(item.location[1] or 0) + 1)
+    checker = None
+    if suite.settings.index_check != "off":
+        from dalperf.pytest_support.index_check import session_check
+
+        checker = session_check(item.config, suite.settings)
     recorder = BodyRecorder(item, suite.settings, suite.accepted, suite.thresholds, marker)
     try:
         with recorder:
@@ -140,6 +153,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         suite.add(recorder.finish(body_failed=True)[0])
         raise
     record, failure = recorder.finish(body_failed=False)
+    if checker is not None:  # after the capture ended: adds no statement to the test's figures
+        failure = checker.apply(recorder, record, failure)
     if suite.settings.record_dir is not None:
         changed = suite.check_record(record, recorder.capture)
         if changed is not None:
@@ -200,6 +215,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
+    if suite.settings.index_check != "off":
+        from dalperf.pytest_support import index_check
+
+        for line in index_check.summary_lines(config):
+            terminalreporter.write_line(line)
     for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path,
                  *suite.records_written):
         if path is not None:

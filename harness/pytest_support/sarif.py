@@ -22,6 +22,7 @@ RULES = {
     "column-reload": "Deferred or expired columns are loaded one object at a time",
     "repeated-statement": "The same SELECT runs again and again",
     "write-loop": "The same INSERT, UPDATE or DELETE is sent row by row",
+    "missing-index": "A SELECT scans or sorts a large table that an index would serve",
 }
 _SUPPRESSION = {"baselined": "external", "allowed": "inSource"}
 

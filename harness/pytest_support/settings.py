@@ -31,6 +31,8 @@ THRESHOLDS = {
 }
 BUDGET_MARKERS = ("dalperf_budget", "query_budget")  # query_budget: the old name, deprecated
 ALLOW_MARKER = "dalperf_allow"
+INDEX_CHECK_MODES = ("off", "warn", "fail")
+DEFAULT_INDEX_MIN_ROWS = 1_000  # tables of at most this many rows are never checked
 MARKER_LIMITS = ("max_queries", "max_round_trips", "max_network_round_trips", "max_rows_fetched",
                  "no_n_plus_one")
 
@@ -54,6 +56,8 @@ class Settings:
     record_update: bool = False
     database_url: str | None = None  # dalperf_postgres on this server (its own databases)
     server: str | None = None  # "docker" or "docker:IMAGE": dalperf_postgres in a container
+    index_check: str = "off"  # the missing-index check (dalperf.pytest_support.index_check)
+    index_min_rows: int = DEFAULT_INDEX_MIN_ROWS
 
     @property
     def reports_figures(self) -> bool:
@@ -109,6 +113,14 @@ def add_options(parser: pytest.Parser) -> None:
     for name, (default, what) in THRESHOLDS.items():
         parser.addini(name, f"{what} from which dalperf reports (default {default})",
                       default=None)
+    group.addoption("--dalperf-index-check", default=None, metavar="off|warn|fail",
+                    help="plan each SELECT a test body sent on a large table and report a "
+                         "missing index, proved by building it in a rolled-back transaction "
+                         "(default off)")
+    parser.addini("dalperf_index_check", "off (default) | warn | fail: the missing-index check",
+                  default=None)
+    parser.addini("dalperf_index_min_rows", f"tables above this many rows are checked for a "
+                  f"missing index (default {DEFAULT_INDEX_MIN_ROWS:,})", default=None)
 
 
 def read(config: pytest.Config) -> Settings:
@@ -169,7 +181,8 @@ def read(config: pytest.Config) -> Settings:
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
                     alembic=Path(alembic) if alembic else None, database_url=database_url or None,
-                    server=server, record_dir=record_dir, record_update=record_update)
+                    server=server, record_dir=record_dir, record_update=record_update,
+                    **_index_check(config))
 
 
 def _require_html_report() -> None:
@@ -181,6 +194,18 @@ def _require_html_report() -> None:
         require("report", "jinja2", feature="--dalperf-html")
     except MissingExtra as exc:
         raise pytest.UsageError(str(exc)) from exc
+
+
+def _index_check(config: pytest.Config) -> dict[str, Any]:
+    """The missing-index check's mode and table size, validated."""
+    mode = (config.getoption("dalperf_index_check") or _ini(config, "dalperf_index_check")
+            or "off")
+    if mode not in INDEX_CHECK_MODES:
+        raise pytest.UsageError(f"--dalperf-index-check: must be one of "
+                                f"{', '.join(INDEX_CHECK_MODES)}, not {mode!r}")
+    raw = _ini(config, "dalperf_index_min_rows")
+    rows = _whole(raw, "dalperf_index_min_rows") if raw is not None else DEFAULT_INDEX_MIN_ROWS
+    return {"index_check": mode, "index_min_rows": rows}
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

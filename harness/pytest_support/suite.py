@@ -2,7 +2,10 @@
 
 - ``--dalperf-json F``: ``{"version": 1, "rtt_ms", "tests": [TestRecord ...],
   "stale_baseline": [...]}``, one record per test body captured;
-- ``--dalperf-html F``: the same as one sortable table (click a column heading);
+- ``--dalperf-html F``: the verdict first (tests, findings by kind and status, the ten
+  tests with the most queries and the most network round trips), then every finding with its
+  call site and fix, then one sortable table row per test (click a column heading), one line
+  each until opened; self-contained, readable from 1,280 px wide;
 - ``--dalperf-sarif F``: :mod:`dalperf.pytest_support.sarif`;
 - ``--dalperf-update-baseline``: the baseline rewritten (:mod:`dalperf.pytest_support.baseline`).
 
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
     from dalperf.pytest_support.recorder import TestRecord
 
 VERSION = 1
+TOP = 10  # tests listed in each of the verdict's top lists
+STATUSES = ("new", "baselined", "allowed")
+UNCHECKED_WHEN_OFF = "missing-index"  # the finding kind of the opt-in index check
 
 
 @dataclass
@@ -112,14 +118,21 @@ class Suite:
     def stale(self) -> list[Entry]:
         """Baseline entries whose test ran without the finding."""
         found = set(self.found())
-        return sorted(e for e in self.accepted if e.test in self.records and e not in found)
+        return sorted(e for e in self.accepted if e.test in self.records and e not in found
+                      and not self._unchecked(e))
+
+    def _unchecked(self, entry: Entry) -> bool:
+        """A baseline entry of a check this session did not run (the missing-index check
+        off): neither stale nor pruned, whatever its test did."""
+        return entry.kind == UNCHECKED_WHEN_OFF and self.settings.index_check == "off"
 
     def finish(self) -> list[Path]:
         """Write the files asked for; the paths written."""
         settings, written = self.settings, []
         if settings.update_baseline and settings.baseline is not None:
-            baseline.write(settings.baseline,
-                           baseline.updated(self.accepted, set(self.records), self.found()))
+            kept = {e for e in self.accepted if self._unchecked(e)}
+            baseline.write(settings.baseline, kept | set(
+                baseline.updated(self.accepted, set(self.records), self.found())))
             written.append(settings.baseline)
         if settings.record_dir is not None:
             from dalperf.pytest_support.records import QueryRecord, files_to_write
@@ -156,4 +169,38 @@ class Suite:
                                   autoescape=select_autoescape(default=True),
                                   undefined=StrictUndefined)
         return environment.get_template("pytest_suite.html.j2").render(
-            tests=self.ordered(), rtt_ms=self.settings.rtt_ms, stale=self.stale())
+            tests=self.ordered(), rtt_ms=self.settings.rtt_ms, stale=self.stale(),
+            verdict=self.verdict())
+
+    def verdict(self) -> dict[str, Any]:
+        """What the report opens with: test and finding counts, and the heaviest tests.
+
+        ``findings`` lists every finding with its test, new ones first, so that a reader
+        sees what fails the build before what the baseline or a marker already accepted.
+        """
+        records = list(self.records.values())
+        found = [{**f, "test": r.test} for r in records for f in r.findings]
+        by_kind: dict[str, dict[str, int]] = {}
+        for finding in found:
+            counts = by_kind.setdefault(finding["kind"], dict.fromkeys(STATUSES, 0))
+            counts[finding["status"]] = counts.get(finding["status"], 0) + 1
+        outcomes: dict[str, int] = {}
+        for record in records:
+            outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+        order = {status: rank for rank, status in enumerate(STATUSES)}
+        return {
+            "tests": len(records),
+            "outcomes": dict(sorted(outcomes.items())),
+            "by_kind": dict(sorted(by_kind.items())),
+            "by_status": {s: sum(1 for f in found if f["status"] == s) for s in STATUSES},
+            "findings": sorted(found, key=lambda f: (order.get(f["status"], len(order)),
+                                                     f["kind"], f["test"], f["label"])),
+            "top_queries": _top(records, "queries"),
+            "top_network": _top(records, "network_round_trips"),
+        }
+
+
+def _top(records: list[TestRecord], figure: str) -> list[TestRecord]:
+    """The :data:`TOP` records with the highest ``figure`` (none measured: none listed)."""
+    measured = [r for r in records if getattr(r, figure) is not None and getattr(r, figure) > 0]
+    return sorted(measured, key=lambda r: (-getattr(r, figure), r.test))[:TOP]

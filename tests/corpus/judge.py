@@ -1,0 +1,265 @@
+"""Run the labelled corpus as one real pytest session and judge every scenario.
+
+Standard library only (it runs in the project's test process and in the benchmark, not in
+the corpus session).  A scenario is one module ``bug_*.py`` or ``clean_*.py`` in this folder:
+
+- its docstring says why it is a bug or clean;
+- ``EXPECT``: the finding kinds a perfect tool reports for ``test_bug`` with every kind's
+  rule on (an empty set for a clean scenario);
+- ``EXPECT_WITH`` (optional): ``{config: kinds}`` where an opt-in rule changes the answer
+  (three ``get``\\ s of one table are clean by default and a finding with small repeats on);
+- ``LIMIT`` (optional): ``{config or "*": reason}``, a documented limit of the tool where its
+  answer differs from the label (a strict xfail in ``tests/test_corpus.py``);
+- ``FIX`` (bug only): the line the fixed version applies, as a tool should offer it;
+- tests: ``test_bug`` and ``test_fixed`` (the fix applied, which must come out clean), or
+  ``test_clean``.
+
+A configuration is the default rules or the default plus one opt-in rule the plugin
+declares (:func:`configurations` reads them from ``dalperf.pytest_support.settings``).  The
+kinds a configuration can report are the default ones plus that rule's; a scenario's
+expectation in it is its label restricted to those kinds.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CORPUS = Path(__file__).resolve().parent
+KINDS = ("lazy-load", "column-reload", "repeated-statement", "write-loop", "unused-eager-load")
+DEFAULT_KINDS = frozenset({"lazy-load", "column-reload", "repeated-statement"})
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A set of plugin ini values and the finding kinds they let the plugin report."""
+
+    name: str
+    ini: tuple[tuple[str, str], ...]
+    kinds: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario module, read without importing it."""
+
+    path: Path
+    doc: str
+    expect: frozenset[str]
+    expect_with: dict[str, frozenset[str]]
+    limit: dict[str, str]
+    fix: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def bug(self) -> bool:
+        return self.path.name.startswith("bug_")
+
+    def expected(self, config: Configuration) -> frozenset[str]:
+        """The kinds a perfect tool reports for ``test_bug`` (or ``test_clean``) in ``config``."""
+        return self.expect_with.get(config.name, self.expect) & config.kinds
+
+    def limit_in(self, config: Configuration) -> str | None:
+        return self.limit.get(config.name, self.limit.get("*"))
+
+    def tests(self) -> tuple[str, ...]:
+        return ("test_bug", "test_fixed") if self.bug else ("test_clean",)
+
+
+def configurations() -> list[Configuration]:
+    """The default configuration, then one per opt-in rule the installed plugin declares."""
+    from dalperf.pytest_support import settings
+
+    found = [Configuration("default", (), DEFAULT_KINDS)]
+    thresholds = getattr(settings, "THRESHOLDS", {})
+    if "dalperf_write_loop_threshold" in thresholds:
+        found.append(Configuration("write-loop", (("dalperf_write_loop_threshold", "5"),),
+                                   DEFAULT_KINDS | {"write-loop"}))
+    if "dalperf_small_repeat_threshold" in thresholds:
+        found.append(Configuration("small-repeats", (("dalperf_small_repeat_threshold", "2"),),
+                                   DEFAULT_KINDS))
+    source = Path(settings.__file__).read_text()
+    if "dalperf_unused_eager_load" in source:
+        found.append(Configuration("unused-eager-load", (("dalperf_unused_eager_load", "true"),),
+                                   DEFAULT_KINDS | {"unused-eager-load"}))
+    return found
+
+
+def scenarios(folder: Path = CORPUS) -> list[Scenario]:
+    """Every scenario module of ``folder``, sorted by name; ValueError on a malformed one."""
+    found = []
+    for path in sorted([*folder.glob("bug_*.py"), *folder.glob("clean_*.py")]):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        values: dict[str, Any] = {}
+        for node in tree.body:
+            target = (node.targets[0] if isinstance(node, ast.Assign) else
+                      node.target if isinstance(node, ast.AnnAssign) else None)
+            if isinstance(target, ast.Name) and target.id in (
+                    "EXPECT", "EXPECT_WITH", "LIMIT", "FIX") and node.value is not None:
+                values[target.id] = _literal(node.value, path, target.id)
+        doc = ast.get_docstring(tree) or ""
+        expect = frozenset(values.get("EXPECT", ()))
+        scenario = Scenario(path=path, doc=doc, expect=expect,
+                            expect_with={k: frozenset(v) for k, v in
+                                         values.get("EXPECT_WITH", {}).items()},
+                            limit=dict(values.get("LIMIT", {})), fix=values.get("FIX"))
+        problem = _malformed(scenario, tree)
+        if problem:
+            raise ValueError(f"{path.name}: {problem}")
+        found.append(scenario)
+    return found
+
+
+def _literal(node: ast.expr, path: Path, name: str) -> Any:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+            "set", "frozenset") and not node.args:
+        return set()
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(f"{path.name}: {name} must be a literal") from None
+
+
+def _malformed(scenario: Scenario, tree: ast.Module) -> str | None:
+    tests = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+             and n.name.startswith("test_")}
+    if not scenario.doc:
+        return "no docstring saying why"
+    if unknown := (scenario.expect | {k for v in scenario.expect_with.values() for k in v}) - set(
+            KINDS):
+        return f"unknown kinds {sorted(unknown)}"
+    if scenario.bug and not (scenario.expect | {k for v in scenario.expect_with.values()
+                                                for k in v}):
+        return "a bug_ module needs kinds in EXPECT or EXPECT_WITH"
+    if not scenario.bug and scenario.expect:
+        return "a clean_ module expects no kind by default"
+    if tests != set(scenario.tests()):
+        return f"tests must be {', '.join(scenario.tests())}, found {', '.join(sorted(tests))}"
+    if scenario.bug and not scenario.fix:
+        return "a bug_ module names its FIX"
+    return None
+
+
+@dataclass
+class TestResult:
+    """One test of a scenario as the corpus session saw it."""
+
+    verdict: str  # passed | dalperf | error | missing
+    detail: str
+    findings: list[dict[str, Any]]
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(f["kind"] for f in self.findings)
+
+
+@dataclass
+class Run:
+    """The corpus session of one configuration: every test's result, and the wall time."""
+
+    config: Configuration
+    results: dict[str, TestResult]
+    seconds: float
+    output: str = ""
+
+    def result(self, scenario: Scenario, test: str) -> TestResult:
+        return self.results.get(f"{scenario.path.name}::{test}",
+                                TestResult("missing", "the test did not run", []))
+
+
+def run(database_url: str, config: Configuration, *, select: Sequence[Path] = (),
+        extra: Iterable[str] = ()) -> Run:
+    """One pytest session over the corpus (or the ``select``\\ ed modules) with the dalperf
+    plugin on, in ``config``, against ``database_url`` (a libpq URL of a database it may
+    drop tables in)."""
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
+        report, outcomes = Path(tmp) / "dalperf.json", Path(tmp) / "outcomes.json"
+        command = [sys.executable, "-m", "pytest", "-c", str(CORPUS / "pytest.ini"),
+                   "--rootdir", str(CORPUS), "-p", "dalperf", "--dalperf-json", str(report),
+                   "-q", "--no-header", "-rN", "--tb=no", *extra]
+        for key, value in config.ini:
+            command += ["-o", f"{key}={value}"]
+        command += [str(p) for p in select] or [str(CORPUS)]
+        env = {**os.environ, "CORPUS_DATABASE_URL": database_url,
+               "CORPUS_OUTCOMES": str(outcomes),
+               "PYTHONPATH": os.pathsep.join([str(CORPUS), os.environ.get("PYTHONPATH", "")])}
+        started = time.monotonic()
+        done = subprocess.run(command, cwd=CORPUS, env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+        seconds = time.monotonic() - started
+        if done.returncode not in (0, 1) or not report.is_file() or not outcomes.is_file():
+            raise RuntimeError(f"the corpus session failed (exit {done.returncode}):\n"
+                               f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        records = {r["test"]: r for r in json.loads(report.read_text())["tests"]}
+        verdicts = json.loads(outcomes.read_text())
+    results = {}
+    for test, verdict in verdicts.items():
+        record = records.get(test, {})
+        results[test] = TestResult(verdict["verdict"], verdict["detail"],
+                                   list(record.get("findings", [])))
+    return Run(config, results, seconds, done.stdout)
+
+
+@dataclass
+class Judgement:
+    """One scenario in one configuration: what was expected, found, and what is wrong."""
+
+    scenario: Scenario
+    expected: frozenset[str]
+    found: frozenset[str]
+    fixed_found: frozenset[str] | None
+    problems: list[str] = field(default_factory=list)
+    sites_total: int = 0
+    sites_own: int = 0
+    fix_offered: list[str] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        return not self.problems
+
+
+def judge(scenario: Scenario, run_: Run) -> Judgement:
+    """Compare one scenario's results with its label."""
+    config = run_.config
+    main = run_.result(scenario, scenario.tests()[0])
+    fixed = run_.result(scenario, "test_fixed") if scenario.bug else None
+    expected = scenario.expected(config)
+    verdict = Judgement(scenario, expected, main.kinds, fixed.kinds if fixed else None)
+    for test, result in ((scenario.tests()[0], main), ("test_fixed", fixed)):
+        if result is not None and result.verdict in ("error", "missing"):
+            verdict.problems.append(f"{test} {result.verdict}: {result.detail}")
+    if main.kinds != expected:
+        verdict.problems.append(f"kinds: expected {sorted(expected)}, found "
+                                f"{sorted(main.kinds)}: " + describe(main.findings))
+    if fixed is not None and fixed.kinds:
+        verdict.problems.append("fixed version not clean: " + describe(fixed.findings))
+    for result in (main, fixed):
+        for finding in (result.findings if result else []):
+            verdict.sites_total += 1
+            if finding.get("file") == scenario.path.name:
+                verdict.sites_own += 1
+            else:
+                verdict.problems.append(f"call site outside {scenario.path.name}: "
+                                        f"{finding.get('call_site')} ({finding['kind']} "
+                                        f"{finding['label']})")
+    verdict.fix_offered = [f["fix"] for f in main.findings]
+    return verdict
+
+
+def describe(findings: Sequence[dict[str, Any]]) -> str:
+    """The findings in a few words each: kind, message, call site, fix."""
+    return "; ".join(f"[{f['kind']}] {f['message']} at {f.get('call_site')} fix: {f['fix']}"
+                     for f in findings) or "none"

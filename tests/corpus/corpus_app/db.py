@@ -66,9 +66,10 @@ def create_schema() -> None:
 
 def reset() -> None:
     """Every table emptied and seeded again (after a scenario that writes)."""
-    names = ", ".join(f'"{t.name}"' for md in _metadatas for t in md.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    with engine.begin() as connection:  # DELETE: on tables this small, far cheaper than TRUNCATE
+        for metadata in reversed(_metadatas):
+            for table in reversed(metadata.sorted_tables):
+                connection.execute(table.delete())
     seed()
 
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
 
-from dalperf.capture import instrument, wire
+from dalperf.capture import instrument, units, wire
 from dalperf.capture.depth import Span, critical_path
 from dalperf.capture.findings import (
     Finding,
@@ -101,6 +101,9 @@ class Capture:
         self.statement_rows: list[StatementRow] = []
         self.hidden_records: list[HiddenRoundTrip] = []
         self.executions: dict[str, int] = {}
+        self.site_units: dict[str, int | None] = {}
+        self.unit_events: list[tuple[int, int, int, str]] = []
+        self.requests: list[tuple[int, int, int]] = []
         self.unsupported: set[str] = set()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
@@ -114,8 +117,10 @@ class Capture:
         if self.engine is None:
             instrument.install_everywhere()
             instrument.add_process_sink(self)
+            units.watch_requests()
             return self
         instrument.attach(self.engine)
+        units.watch_requests()
         self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
         return self
 
@@ -192,7 +197,8 @@ class Capture:
         if (not any(row[ORM_FIELD] is not None for row in rows)
                 and not (least and len(rows) >= least)):
             return []  # no ORM load, too few other statements: nothing to build or group
-        return detect(self._built(), thresholds)
+        built = list(self._built())
+        return detect(built, thresholds, units.resolve(built, self.unit_events, self.requests))
 
     def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).

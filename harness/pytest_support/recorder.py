@@ -47,6 +47,8 @@ class TestRecord:
     queries: int
     findings: list[dict[str, Any]]  # Finding.to_dict() + "status", "file", "line"
     unsupported: list[str]
+    # repeats no unit of work made (each request runs it once): reported, never failing
+    spread: list[dict[str, Any]] = field(default_factory=list)
     # the rest only when a suite report shows them (Settings.reports_figures)
     round_trips: int | None = None
     network_round_trips: int | None = None
@@ -80,11 +82,13 @@ class BodyRecorder:
         """The body's figures, and (unless the body failed already) the failure message for
         new findings and a budget exceeded, or None; warns in warn mode."""
         capture, item = self.capture, self.item
-        found = capture.findings(self.thresholds) if self.settings.mode != "off" else []
+        every = capture.findings(self.thresholds) if self.settings.mode != "off" else []
+        found = [f for f in every if not f.spread]
         statuses = [self._status(f) for f in found]
         record = TestRecord(
             test=item.nodeid, queries=capture.queries,
             findings=[self._describe(f, s) for f, s in zip(found, statuses, strict=True)],
+            spread=[self._describe(f, "spread") for f in every if f.spread],
             unsupported=sorted(capture.unsupported),
             budget=dict(self.budget_marker.kwargs) if self.budget_marker else {})
         if self.settings.reports_figures:
@@ -187,10 +191,13 @@ class BodyRecorder:
 
 def thresholds_of(settings: Settings) -> Thresholds:
     """The finding thresholds of the session's ini settings."""
+    from dalperf.capture.findings import RepeatScope
+
     return Thresholds(relationship=settings.thresholds["dalperf_relationship_threshold"],
                       column_load=settings.thresholds["dalperf_column_load_threshold"],
                       repeat=settings.thresholds["dalperf_repeat_threshold"],
-                      write_loop=settings.thresholds["dalperf_write_loop_threshold"])
+                      write_loop=settings.thresholds["dalperf_write_loop_threshold"],
+                      scope=RepeatScope(settings.repeat_scope))
 
 
 def figures_line(capture: Capture, rtt_ms: float) -> str:

@@ -17,6 +17,9 @@ import pytest
 
 MODES = ("fail", "warn", "off")
 DEFAULT_MODE = "fail"
+# where the repeats of a finding must happen (dalperf.capture.findings.RepeatScope)
+REPEAT_SCOPES = ("unit", "test")
+DEFAULT_REPEAT_SCOPE = "unit"
 DEFAULT_RTT_MS = 1.0
 # ini key -> (default, what it counts); see dalperf.capture.findings.Thresholds
 THRESHOLDS = {
@@ -46,6 +49,8 @@ class Settings:
     sarif_path: Path | None = None
     metadata: str | None = None
     alembic: Path | None = None
+    repeat_scope: str = DEFAULT_REPEAT_SCOPE
+    app_dirs: tuple[str, ...] = ()  # the folders of dalperf_app_packages
 
     @property
     def reports_figures(self) -> bool:
@@ -74,6 +79,10 @@ def add_options(parser: pytest.Parser) -> None:
                     help="write an HTML report (sortable table per test)")
     group.addoption("--dalperf-sarif", default=None, metavar="FILE",
                     help="write the findings as SARIF 2.1.0 (code scanning)")
+    group.addoption("--dalperf-repeat-scope", default=None, choices=REPEAT_SCOPES,
+                    help="unit (default): a finding needs its repeats in one unit of work "
+                         "(Session, connection checkout, HTTP request) or one loop of the "
+                         "app; test: anywhere in the test body")
     group.addoption("--dalperf-metadata", default=None, metavar="MODULE:ATTR",
                     help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
     group.addoption("--dalperf-alembic", default=None, metavar="INI",
@@ -85,6 +94,11 @@ def add_options(parser: pytest.Parser) -> None:
                   "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
                   type="linelist", default=[])
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
+    parser.addini("dalperf_repeat_scope", f"{' | '.join(REPEAT_SCOPES)}: where a finding's "
+                  f"repeats must happen (default {DEFAULT_REPEAT_SCOPE})", default=None)
+    parser.addini("dalperf_app_packages", "import names of installed packages that are your "
+                  "code (call sites stop in them), one a line or separated by spaces",
+                  type="args", default=[])
     for name, (default, what) in THRESHOLDS.items():
         parser.addini(name, f"{what} from which dalperf reports (default {default})",
                       default=None)
@@ -123,12 +137,38 @@ def read(config: pytest.Config) -> Settings:
     alembic = config.getoption("dalperf_alembic")
     if alembic is not None and not Path(alembic).is_file():
         raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
+    scope = (config.getoption("dalperf_repeat_scope") or _ini(config, "dalperf_repeat_scope")
+             or DEFAULT_REPEAT_SCOPE)
+    if scope not in REPEAT_SCOPES:
+        raise pytest.UsageError(f"dalperf_repeat_scope: must be one of "
+                                f"{', '.join(REPEAT_SCOPES)}, not {scope!r}")
+    app_dirs = tuple(d for name in config.getini("dalperf_app_packages") or ()
+                     for d in _package_folders(name))
     return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
                     ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
                                  if p.strip()),
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
-                    alembic=Path(alembic) if alembic else None)
+                    alembic=Path(alembic) if alembic else None, repeat_scope=scope,
+                    app_dirs=app_dirs)
+
+
+def _package_folders(name: str) -> list[str]:
+    """The folders of package (or module) ``name``, found without importing it; a usage
+    error naming ``dalperf_app_packages`` if it cannot be imported."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec(name)
+    except (ImportError, ValueError) as exc:
+        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: "
+                                f"{exc}") from None
+    if spec is None:
+        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: no module "
+                                f"named {name!r}")
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)
+    return [str(Path(spec.origin).parent)] if spec.origin else []
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

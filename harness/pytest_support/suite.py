@@ -35,12 +35,13 @@ class Suite:
     records: dict[str, TestRecord] = field(default_factory=dict)
     unsupported: set[str] = field(default_factory=set)
     thresholds: Thresholds | None = None  # set by the first test captured
+    rootdir: Path = Path()  # pytest's rootdir: call sites are relative to it
 
     @classmethod
-    def start(cls, settings: Settings) -> Suite:
+    def start(cls, settings: Settings, rootdir: Path) -> Suite:
         path = settings.baseline
         accepted = baseline.read(path) if path is not None and path.is_file() else frozenset()
-        return cls(settings=settings, accepted=accepted)
+        return cls(settings=settings, accepted=accepted, rootdir=rootdir)
 
     def add(self, record: TestRecord) -> None:
         self.records[record.test] = record
@@ -72,7 +73,8 @@ class Suite:
         if settings.sarif_path is not None:
             from dalperf.pytest_support.sarif import sarif_log
 
-            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.records.values())))
+            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.records.values(),
+                                                                  self.rootdir)))
             written.append(settings.sarif_path)
         return written
 

@@ -445,7 +445,8 @@ def test_sarif_json_and_html_reports(blog: pytest.Pytester) -> None:
     assert fixed["rows_fetched"] > 0 and fixed["db_ms"] > 0
     assert {f["status"] for f in tests["test_feed.py::test_naive"]["findings"]} == {
         "new", "baselined"}
-    assert len(tests["test_feed.py::test_naive"]["slowest"]) == 3
+    slowest = tests["test_feed.py::test_naive"]["slowest"]
+    assert len(slowest) == 3 and all(s["call_site"].startswith("blogapp.py:") for s in slowest)
     html = (blog.path / "out.html").read_text()
     assert "test_feed.py::test_naive" in html and "selectinload(Post.comments)" in html
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -187,7 +187,8 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
     lazy: dict[str, list[Statement]] = {}
     columns: dict[tuple[str, bool, bool, tuple[str, ...]], list[Statement]] = {}
     untagged: list[Statement] = []
-    for statement in sorted(given, key=lambda s: s.start_ns):
+    judge = _Judge(thresholds, unit_of)
+    for statement in _with_sites(sorted(given, key=lambda s: s.start_ns), judge):
         tag = statement.orm
         if tag is None:
             untagged.append(statement)
@@ -196,7 +197,6 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
         elif tag.kind is LoadKind.COLUMNS:
             key = (tag.label, tag.expired, tag.explicit, () if tag.expired else tag.columns)
             columns.setdefault(key, []).append(statement)
-    judge = _Judge(thresholds, unit_of)
     found = [f for group in lazy.values() if (f := _lazy_load(group, judge, untagged))]
     found += [f for group in columns.values() if (f := _column_reload(group, judge))]
     # grouped by fingerprint (which parses them) only when there are enough for a finding
@@ -204,6 +204,21 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
     if least and len(untagged) >= least:
         found += [f for group in _group(untagged).values() if (f := _repeated(group, judge))]
     return sorted(found, key=lambda f: (f.spread, -f.count, f.kind.value, f.label))
+
+
+def _with_sites(statements: list[Statement], judge: _Judge) -> Iterator[Statement]:
+    """``statements``, an ORM load without a frame of the user's code on its stack (a lazy
+    load inside FastAPI's response serialisation, after the route returned) given the call
+    site of the latest statement of its unit of work that has one: the query that loaded
+    the objects.  (Other statements without a site were not sampled: they keep none.)"""
+    latest: dict[tuple[int, int], str] = {}
+    for statement in statements:
+        key = judge.key(statement)
+        if statement.call_site is not None:
+            latest[key] = statement.call_site
+        elif statement.orm is not None and key in latest:
+            statement = replace(statement, call_site=latest[key])
+        yield statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +245,7 @@ class _Judge:
             return None
         by_unit: dict[tuple[int, int], list[Statement]] = {}
         for statement in group:
-            by_unit.setdefault(self._key(statement), []).append(statement)
+            by_unit.setdefault(self.key(statement), []).append(statement)
         noun = self._noun(group, by_unit)
         most = max(measure(members) for members in by_unit.values())
         if self.thresholds.scope is RepeatScope.TEST or len(by_unit) == 1:
@@ -247,13 +262,13 @@ class _Judge:
             if first is not None:
                 loops.setdefault((key[0], first), []).extend(members)
         for (_, site), members in loops.items():
-            units = len({self._key(s) for s in members})
+            units = len({self.key(s) for s in members})
             if units > 1 and measure(members) >= threshold:
                 return _Verdict(sorted(members, key=lambda s: s.start_ns), units, most, False,
                                 noun, site.rpartition(" in ")[2])
         return _Verdict(group, len(by_unit), most, True, noun, None)
 
-    def _key(self, statement: Statement) -> tuple[int, int]:
+    def key(self, statement: Statement) -> tuple[int, int]:
         unit = self.unit_of.get(id(statement))
         if unit is None:
             return (0, 0)
@@ -391,7 +406,7 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
         variants = _variants(group)
         texts = len({s.sql for s in group})
         fix = _select_fix(group, sql, table, changing)
-        if texts > 1:
+        if texts > 1 and not changing:  # the values are in the texts: f-string SQL
             message = (f"one SELECT on {table} ran {len(group)} times as {texts} different "
                        f"texts: the same statement shape with inlined literals (bind them as "
                        f"parameters, then fetch all at once)")

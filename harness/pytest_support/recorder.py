@@ -113,9 +113,15 @@ class BodyRecorder:
         from dalperf.gate.budgets import shorten_sql
 
         root = self.item.config.rootpath
+        statements = self.capture.statements
+        # call sites are sampled per text: an unsampled run shows where its text ran
+        sites: dict[str, str] = {}
+        for statement in statements:
+            if statement.call_site is not None:
+                sites.setdefault(statement.sql, statement.call_site)
         return [{"sql": shorten_sql(s.sql, SQL_SHOWN), "ms": round(s.duration_ms, 3),
-                 "call_site": relative_site(s.call_site, root)}
-                for s in sorted(self.capture.statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
+                 "call_site": relative_site(s.call_site or sites.get(s.sql), root)}
+                for s in sorted(statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
 
     # sorting findings
 

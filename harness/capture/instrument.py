@@ -102,6 +102,7 @@ _PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
 # relationship or column load (the findings need the site of each).
 _SAMPLED = frozenset(2 * 4 ** k for k in range(32))
 _NEVER = object()
+_CURRENT_UNIT = units.CURRENT  # bound once: read on every statement
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
@@ -427,7 +428,7 @@ class _Hub:
         tag = context.execution_options.get(ORM_OPTION) if context is not None else None
         site = None
         connection = id(driver)
-        unit = units.CURRENT.get(connection)
+        unit = _CURRENT_UNIT.get(connection)
         for sink in sinks:
             executions = sink.executions
             seen = executions.get(sql, 0) + 1

@@ -1,7 +1,6 @@
 """Deleting events one Core statement per id (12 ids) inside one transaction.  BUG:
 write-loop; one ``delete(Event).where(Event.id.in_(ids))`` fixes it."""
 
-import pytest
 from sqlalchemy import delete
 
 from corpus_app.db import engine
@@ -12,14 +11,12 @@ FIX = "delete(Event).where(Event.id.in_(ids))"
 IDS = list(range(1000, 1012))
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with engine.begin() as connection:
         for event_id in IDS:
             connection.execute(delete(Event).where(Event.id == event_id))
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with engine.begin() as connection:
         connection.execute(delete(Event).where(Event.id.in_(IDS)))

@@ -4,7 +4,6 @@ the ``create_batch`` line here (``factory/alchemy.py`` is a library's); building
 and adding it in one flush sends one multi-row INSERT."""
 
 import factory
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
@@ -22,7 +21,6 @@ class CustomerFactory(factory.alchemy.SQLAlchemyModelFactory):
     name = factory.Sequence(lambda n: f"factory-customer-{n}")
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         CustomerFactory._meta.sqlalchemy_session = session
@@ -30,7 +28,6 @@ def test_bug() -> None:
         session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         CustomerFactory._meta.sqlalchemy_session = session

@@ -2,7 +2,6 @@
 eight names none of which exist: eight SELECTs by name and eight single-row INSERTs.  BUG:
 repeated-statement and write-loop; one ``IN`` query, then the missing rows in one flush."""
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,14 +22,12 @@ def get_or_create(session: Session, name: str) -> Tag:
     return tag
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         assert all(get_or_create(session, n).id for n in NAMES)
         session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         found = {t.name for t in session.scalars(select(Tag).where(Tag.name.in_(NAMES)))}

@@ -2,7 +2,6 @@
 INSERTs, each its own transaction.  BUG: write-loop; ``add_all`` and one commit sends one
 multi-row INSERT."""
 
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
@@ -13,7 +12,6 @@ FIX = "session.add_all(customers); session.commit()"
 NAMES = [f"imported{i}" for i in range(10)]
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         for name in NAMES:
@@ -21,7 +19,6 @@ def test_bug() -> None:
             session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         customers = [Customer(name=n) for n in NAMES]

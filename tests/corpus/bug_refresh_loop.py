@@ -3,7 +3,6 @@ the 10 posts it holds: one SELECT per object, a column reload loop (not a repeat
 statement of the app's own).  BUG: column-reload; one SELECT with ``populate_existing``
 reloads them all."""
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,6 @@ def bump(session: Session) -> list[Post]:
     return posts
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         posts = bump(session)
@@ -31,7 +29,6 @@ def test_bug() -> None:
         assert posts[0].views == 2
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         posts = bump(session)

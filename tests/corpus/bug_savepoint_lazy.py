@@ -2,7 +2,6 @@
 order's lazy ``items`` (10 orders) before deciding to keep the changes.  BUG: lazy-load;
 ``selectinload(Order.items)`` fixes it."""
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,11 +23,9 @@ def restock(*options: object) -> int:
         return units
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     assert restock() == 60
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     assert restock(selectinload(Order.items)) == 60

@@ -2,7 +2,6 @@
 ten orders) where the code uses the mapped class.  BUG: write-loop; the fix is the ORM's bulk
 UPDATE by primary key with the class: ``session.execute(update(Order), rows)``."""
 
-import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -14,7 +13,6 @@ FIX = "session.execute(update(Order), rows)"
 ROWS = [{"id": i, "status": "shipped"} for i in range(1, 11)]
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         for row in ROWS:
@@ -23,7 +21,6 @@ def test_bug() -> None:
         session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         session.execute(update(Order), ROWS)

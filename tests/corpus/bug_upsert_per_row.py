@@ -2,7 +2,6 @@
 keys).  BUG: write-loop; the fix keeps the upsert: the same statement with all the rows as
 one executemany."""
 
-import pytest
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,6 @@ def upsert_statement():  # type: ignore[no-untyped-def]
                                            set_={"hits": Counter.hits + statement.excluded.hits})
 
 
-@pytest.mark.usefixtures("writes")
 def test_bug() -> None:
     with Session(engine) as session:
         for row in ROWS:
@@ -28,7 +26,6 @@ def test_bug() -> None:
         session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_fixed() -> None:
     with Session(engine) as session:
         upsert = upsert_statement()

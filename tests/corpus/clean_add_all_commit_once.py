@@ -1,14 +1,12 @@
 """Ten new customers with ``add_all`` and one commit: one INSERT with ten VALUES rows
 (``insertmanyvalues``).  CLEAN (also with the write-loop rule on)."""
 
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
 from corpus_app.models import Customer
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         session.add_all([Customer(name=f"bulk{i}") for i in range(10)])

@@ -1,14 +1,12 @@
 """Purging old events with one ``DELETE ... WHERE id IN (...)`` of 500 ids, and another by a
 range.  Two statements.  CLEAN."""
 
-import pytest
 from sqlalchemy import delete
 
 from corpus_app.db import engine
 from corpus_app.models import Event
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with engine.begin() as connection:
         gone = connection.execute(delete(Event).where(Event.id.in_(range(1, 501)))).rowcount

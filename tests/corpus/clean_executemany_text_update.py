@@ -1,13 +1,11 @@
 """A ``text()`` UPDATE run with a list of 20 parameter sets: one executemany.  CLEAN (also
 with the write-loop rule on)."""
 
-import pytest
 from sqlalchemy import text
 
 from corpus_app.db import engine
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with engine.begin() as connection:
         connection.execute(text("UPDATE posts SET views = :views WHERE id = :id"),

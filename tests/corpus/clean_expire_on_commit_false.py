@@ -2,7 +2,6 @@
 view counter, and builds the response from the objects it holds, without reloading them.
 Two statements and the commit.  CLEAN."""
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
@@ -12,7 +11,6 @@ from corpus_app.models import Post
 SessionLocal = sessionmaker(engine, expire_on_commit=False)
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with SessionLocal() as session:
         posts = session.scalars(select(Post)).all()

@@ -24,7 +24,7 @@ class OrderFactory(factory.alchemy.SQLAlchemyModelFactory):
 
 
 @pytest.fixture
-def seeded(writes: None) -> Iterator[None]:
+def seeded() -> Iterator[None]:
     with Session(engine) as session:
         OrderFactory._meta.sqlalchemy_session = session
         OrderFactory.create_batch(15)

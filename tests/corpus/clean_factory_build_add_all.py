@@ -2,7 +2,6 @@
 one multi-row INSERT.  CLEAN (also with the write-loop rule on)."""
 
 import factory
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
@@ -18,7 +17,6 @@ class OrderFactory(factory.Factory):
     total = factory.Sequence(int)
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         session.add_all(OrderFactory.build_batch(25))

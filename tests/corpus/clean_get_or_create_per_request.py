@@ -5,7 +5,6 @@ INSERT, in its own Session.  CLEAN."""
 from collections.abc import Iterator
 from typing import Annotated
 
-import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -32,7 +31,6 @@ def ensure_tag(name: str, session: Annotated[Session, Depends(get_session)]) -> 
     return {"id": tag.id}
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with TestClient(app) as client:
         for name in ("python", "sql", "web", "rust", "zig"):

@@ -2,14 +2,12 @@
 1,000 rows (three INSERT ... RETURNING statements).  That is already the bulk insert, not
 a row-by-row loop, even with the write-loop rule on.  CLEAN."""
 
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
 from corpus_app.models import Event
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         session.add_all(Event(kind="import", amount=i) for i in range(2500))

@@ -1,14 +1,12 @@
 """A Core ``insert(Event)`` with 3,000 parameter sets and ``RETURNING``: SQLAlchemy sends
 it in ``insertmanyvalues`` batches of 1,000.  One bulk statement in three pieces.  CLEAN."""
 
-import pytest
 from sqlalchemy import insert
 
 from corpus_app.db import engine
 from corpus_app.models import Event
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with engine.begin() as connection:
         ids = connection.execute(insert(Event).returning(Event.id),

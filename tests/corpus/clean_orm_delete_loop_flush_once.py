@@ -2,7 +2,6 @@
 the deletes as one executemany DELETE.  A loop in Python, one statement on the wire.
 CLEAN (also with the write-loop rule on)."""
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,7 +9,6 @@ from corpus_app.db import engine
 from corpus_app.models import Event
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         for event in session.scalars(select(Event).where(Event.id <= 12)):

@@ -2,7 +2,6 @@
 the state changes (a worker finishes it after the sixth look).  Seven identical statements,
 which is what waiting is, not a loop over ids to batch.  CLEAN."""
 
-import pytest
 from sqlalchemy import select, update
 
 from corpus_app.db import engine
@@ -14,7 +13,6 @@ def worker_finishes() -> None:
         connection.execute(update(Job).where(Job.id == 1).values(state="done"))
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     state, looks = None, 0
     with engine.connect() as connection:

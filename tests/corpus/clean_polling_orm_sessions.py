@@ -2,7 +2,6 @@
 a CLI's ``--wait`` does: eight looks with the same key, the job done on the last.  Polling,
 one statement per Session.  CLEAN."""
 
-import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -10,7 +9,6 @@ from corpus_app.db import engine
 from corpus_app.models import Job
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     for look in range(1, 9):
         with Session(engine) as session:

@@ -6,7 +6,6 @@ refresh after a write or one read per request.  No loop anywhere.  CLEAN."""
 from collections.abc import Iterator
 from typing import Annotated
 
-import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -47,7 +46,6 @@ def rename(user_id: int, name: str,
     return {"name": save(session, user).name}
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with TestClient(app) as client:
         user_id = client.post("/users", params={"name": "ada"}).json()["id"]

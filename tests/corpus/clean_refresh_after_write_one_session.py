@@ -2,14 +2,12 @@
 it by key, updates its status and refreshes once more: the same SELECT on orders five
 times with one key, each right after a write.  Refresh after write.  CLEAN."""
 
-import pytest
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
 from corpus_app.models import Order, OrderItem
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         order = Order(customer_id=1, status="new", total=0)

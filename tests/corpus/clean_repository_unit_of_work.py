@@ -2,7 +2,6 @@
 customer with its orders (``selectinload``), adds an order, commits.  Three statements.
 CLEAN."""
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,7 +31,6 @@ class UnitOfWork:
         self.session.commit()
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with UnitOfWork() as uow:
         customer = uow.customers.with_orders(3)

@@ -2,7 +2,6 @@
 violates a constraint: one multi-row INSERT that fails, a ROLLBACK TO SAVEPOINT, one that
 succeeds.  CLEAN: a savepoint around bulk work."""
 
-import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -11,7 +10,6 @@ from corpus_app.db import engine
 from corpus_app.models import Tag
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     rows = [{"name": n} for n in ("python", "go", "rust", "zig")]  # "python" exists
     with Session(engine) as session:

@@ -6,7 +6,6 @@ already the fix.  CLEAN."""
 from collections.abc import Iterator
 from typing import Annotated
 
-import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -31,7 +30,6 @@ def create_board(name: str, session: Annotated[Session, Depends(get_session)]) -
     return {"id": board.id, "cards": len(board.cards)}
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with TestClient(app) as client:
         for name in ("alpha", "beta", "gamma"):

@@ -2,7 +2,6 @@
 committed and refreshed, as an edit form's handler does: each refresh reloads that board's
 cards by the mapping.  Refresh after write, one object each time.  CLEAN."""
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +16,6 @@ def rename(session: Session, board: Board, name: str) -> Board:
     return board
 
 
-@pytest.mark.usefixtures("writes")
 def test_clean() -> None:
     with Session(engine) as session:
         board = session.scalars(select(Board).where(Board.id == 1)).one()

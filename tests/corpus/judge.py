@@ -158,6 +158,7 @@ class TestResult:
     verdict: str  # passed | dalperf | error | missing
     detail: str
     findings: list[dict[str, Any]]
+    wrote: bool = False  # the test changed rows
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -173,31 +174,39 @@ class Run:
     seconds: float
     output: str = ""
 
+    def wrote(self, scenario: Scenario) -> bool:
+        """Whether any test of ``scenario`` changed rows in this run."""
+        return any(self.result(scenario, t).wrote for t in scenario.tests())
+
     def result(self, scenario: Scenario, test: str) -> TestResult:
         return self.results.get(f"{scenario.path.name}::{test}",
                                 TestResult("missing", "the test did not run", []))
 
 
 def run(database_url: str, config: Configuration, *, select: Sequence[Path] = (),
-        extra: Iterable[str] = ()) -> Run:
-    """One pytest session over the corpus (or the ``select``\\ ed modules) with the dalperf
-    plugin on, in ``config``, against ``database_url`` (a libpq URL of a database it may
-    drop tables in)."""
+        extra: Iterable[str] = (), folder: Path = CORPUS) -> Run:
+    """One pytest session over the corpus in ``folder`` (or the ``select``\\ ed modules) with
+    the dalperf plugin on, in ``config``, against ``database_url`` (a libpq URL of a database
+    it may drop tables in)."""
     import time
 
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
         report, outcomes = Path(tmp) / "dalperf.json", Path(tmp) / "outcomes.json"
-        command = [sys.executable, "-m", "pytest", "-c", str(CORPUS / "pytest.ini"),
-                   "--rootdir", str(CORPUS), "-p", "dalperf", "--dalperf-json", str(report),
+        command = [sys.executable, "-m", "pytest", "-c", str(folder / "pytest.ini"),
+                   "--rootdir", str(folder), "-p", "dalperf.pytest_plugin", "-p", "pytest_timeout",
+                   "--dalperf-json", str(report),
                    "-q", "--no-header", "-rN", "--tb=no", *extra]
         for key, value in config.ini:
             command += ["-o", f"{key}={value}"]
-        command += [str(p) for p in select] or [str(CORPUS)]
-        env = {**os.environ, "CORPUS_DATABASE_URL": database_url,
+        command += [str(p) for p in select] or [str(folder)]
+        # only dalperf and the corpus's own plugin: another query plugin installed beside
+        # dalperf (pytest-queryguard) would fail tests of its own accord
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+               "CORPUS_DATABASE_URL": database_url,
                "CORPUS_OUTCOMES": str(outcomes),
-               "PYTHONPATH": os.pathsep.join([str(CORPUS), os.environ.get("PYTHONPATH", "")])}
+               "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
         started = time.monotonic()
-        done = subprocess.run(command, cwd=CORPUS, env=env, capture_output=True, text=True,
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
                               timeout=900, check=False)
         seconds = time.monotonic() - started
         if done.returncode not in (0, 1) or not report.is_file() or not outcomes.is_file():
@@ -209,7 +218,7 @@ def run(database_url: str, config: Configuration, *, select: Sequence[Path] = ()
     for test, verdict in verdicts.items():
         record = records.get(test, {})
         results[test] = TestResult(verdict["verdict"], verdict["detail"],
-                                   list(record.get("findings", [])))
+                                   list(record.get("findings", [])), bool(verdict.get("wrote")))
     return Run(config, results, seconds, done.stdout)
 
 
@@ -263,3 +272,118 @@ def describe(findings: Sequence[dict[str, Any]]) -> str:
     """The findings in a few words each: kind, message, call site, fix."""
     return "; ".join(f"[{f['kind']}] {f['message']} at {f.get('call_site')} fix: {f['fix']}"
                      for f in findings) or "none"
+
+
+@dataclass
+class Summary:
+    """The accuracy of one configuration over the corpus."""
+
+    config: Configuration
+    seconds: float
+    kinds: dict[str, dict[str, int]]  # kind -> tp, fp, fn
+    bug_flagged: int
+    bug_exact: int
+    bug_total: int
+    clean_flagged: int
+    clean_total: int
+    sites_own: int
+    sites_total: int
+    fixes_clean: int
+    fixes_offered_as_applied: int
+    judgements: list[Judgement]
+
+    @property
+    def disagreements(self) -> list[Judgement]:
+        return [j for j in self.judgements if not j.agrees]
+
+
+def summarize(run_: Run, corpus: Sequence[Scenario]) -> Summary:
+    """Per kind true/false positives and negatives, and the corpus-wide counts, of one run.
+
+    Per kind, a scenario's main test (``test_bug`` or ``test_clean``) is a true positive when
+    the kind is expected and found, a false negative when expected and missing, a false
+    positive when found and not expected; every kind found in a fixed version is a false
+    positive.  "BUG" and "CLEAN" are judged in the configuration: a scenario whose kinds this
+    configuration cannot report (a write loop with the write rule off) counts as clean here.
+    """
+    config = run_.config
+    kinds = {k: {"tp": 0, "fp": 0, "fn": 0} for k in KINDS if k in config.kinds}
+    judged = [judge(s, run_) for s in corpus]
+    counts = dict.fromkeys(("bug_flagged", "bug_exact", "bug_total", "clean_flagged",
+                            "clean_total", "fixes_clean", "fixes_offered"), 0)
+    for verdict in judged:
+        expected, found = verdict.expected, verdict.found
+        for kind, row in kinds.items():
+            if kind in expected:
+                row["tp" if kind in found else "fn"] += 1
+            elif kind in found:
+                row["fp"] += 1
+            if verdict.fixed_found is not None and kind in verdict.fixed_found:
+                row["fp"] += 1
+        if expected:
+            counts["bug_total"] += 1
+            counts["bug_flagged"] += bool(found)
+            counts["bug_exact"] += found == expected
+            counts["fixes_clean"] += verdict.fixed_found == frozenset()
+            fix = _squash(verdict.scenario.fix or "")
+            counts["fixes_offered"] += any(fix and (fix in _squash(offered) or
+                                                    _squash(offered) in fix)
+                                           for offered in verdict.fix_offered)
+        else:
+            counts["clean_total"] += 1
+            counts["clean_flagged"] += bool(found)
+    return Summary(config=config, seconds=run_.seconds, kinds=kinds,
+                   bug_flagged=counts["bug_flagged"], bug_exact=counts["bug_exact"],
+                   bug_total=counts["bug_total"], clean_flagged=counts["clean_flagged"],
+                   clean_total=counts["clean_total"],
+                   sites_own=sum(j.sites_own for j in judged),
+                   sites_total=sum(j.sites_total for j in judged),
+                   fixes_clean=counts["fixes_clean"],
+                   fixes_offered_as_applied=counts["fixes_offered"], judgements=judged)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def table(summaries: Sequence[Summary]) -> str:
+    """The summaries as Markdown tables: per kind, then the corpus-wide figures, then every
+    disagreement (documented limits marked)."""
+    def pct(n: int, total: int) -> str:
+        return f"{n}/{total} ({100 * n / total:.1f} %)" if total else "0/0"
+
+    names = [s.config.name for s in summaries]
+    lines = ["| kind | " + " | ".join(f"{n}: TP / FP / FN" for n in names) + " |",
+             "| --- |" + " --- |" * len(names)]
+    for kind in KINDS:
+        cells = [(f"{s.kinds[kind]['tp']} / {s.kinds[kind]['fp']} / {s.kinds[kind]['fn']}"
+                  if kind in s.kinds else "rule off") for s in summaries]
+        if any(c != "rule off" for c in cells):
+            lines.append(f"| `{kind}` | " + " | ".join(cells) + " |")
+    rows = [
+        ("BUG flagged / total", [pct(s.bug_flagged, s.bug_total) for s in summaries]),
+        ("BUG with exactly the labelled kinds", [pct(s.bug_exact, s.bug_total)
+                                                 for s in summaries]),
+        ("CLEAN flagged / total", [pct(s.clean_flagged, s.clean_total) for s in summaries]),
+        ("call sites in the scenario's own file", [pct(s.sites_own, s.sites_total)
+                                                   for s in summaries]),
+        ("fixed versions clean (the fix removed its finding)",
+         [pct(s.fixes_clean, s.bug_total) for s in summaries]),
+        ("fix line offered = the fix applied", [pct(s.fixes_offered_as_applied, s.bug_total)
+                                                for s in summaries]),
+        ("session wall time", [f"{s.seconds:.0f} s" for s in summaries]),
+    ]
+    lines += ["", "| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    lines += ["", "Disagreements:", ""]
+    seen = False
+    for summary in summaries:
+        for verdict in summary.disagreements:
+            seen = True
+            limit = verdict.scenario.limit_in(summary.config)
+            tag = f" (documented limit: {limit})" if limit else ""
+            lines.append(f"- `{verdict.scenario.path.name}` [{summary.config.name}]{tag}: "
+                         + " | ".join(p.replace("\n", " ")[:400] for p in verdict.problems))
+    if not seen:
+        lines.append("- none")
+    return "\n".join(lines)

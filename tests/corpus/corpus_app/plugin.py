@@ -2,12 +2,13 @@
 
 - The schema is created and seeded once per session, in set-up (never in a test body, so
   the dalperf plugin never counts it).
-- ``writes``: a fixture for scenarios that change rows; the tables are emptied and seeded
-  again in its tear-down, so every scenario sees the same data.
+- After each test, the tables it changed are put back to the seed data
+  (:func:`corpus_app.db.reset`), so every scenario sees the same rows.
 - Each test's verdict is written to ``CORPUS_OUTCOMES`` (JSON) at the end: ``dalperf`` when
   the dalperf plugin failed it (a finding or a budget), ``error`` with the exception when the
-  scenario itself raised or its set-up did, ``passed`` otherwise.  The judge needs the
-  difference: a scenario that raises is an error of that scenario, not a finding.
+  scenario itself raised or its set-up did, ``passed`` otherwise (the judge needs the
+  difference: a scenario that raises is an error of that scenario, not a finding), and
+  ``wrote`` when it changed rows.
 """
 
 from __future__ import annotations
@@ -51,18 +52,24 @@ def corpus_database() -> Iterator[None]:
     db.psycopg2_engine.dispose()
 
 
-@pytest.fixture
-def writes() -> Iterator[None]:
-    """The scenario changes rows: every table is emptied and seeded again afterwards."""
+@pytest.fixture(autouse=True)
+def restore(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test, the tables it changed are put back to the seed data (and the test
+    is noted as one that wrote: the write rules are judged on those)."""
     yield
-    db.reset()
+    if db.reset():
+        _outcomes.setdefault(request.node.nodeid, _blank())["wrote"] = "yes"
+
+
+def _blank() -> dict[str, str]:
+    return {"verdict": "passed", "detail": "", "wrote": ""}
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item,
                               call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    entry = _outcomes.setdefault(item.nodeid, {"verdict": "passed", "detail": ""})
+    entry = _outcomes.setdefault(item.nodeid, _blank())
     if report.failed and entry["verdict"] != "error":
         excinfo = call.excinfo
         message = str(excinfo.value) if excinfo is not None else str(report.longrepr)

@@ -425,3 +425,33 @@ def test_fix_lines_fit_the_code(shop: pytest.Pytester) -> None:
     assert "the same UPDATE on orders ran 4 times, one row at a time" in update
     assert "fix: session.execute(update(Order), rows)" in update
     assert all(re.search(r"sql: .*\$\d", section) for section in (tree, upsert, update))
+
+
+SMALL_TESTS = """
+from sqlalchemy.orm import Session
+
+from shop import Review, User, engine
+
+
+def test_three_gets_of_one_table():
+    with Session(engine) as session:
+        [session.get(User, pk).name for pk in (1, 2, 3)]  # the checkout page
+
+
+def test_gets_of_different_tables():
+    with Session(engine) as session:
+        session.get(User, 1), session.get(Review, 1)
+"""
+
+
+def test_small_repeats_are_opt_in(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_small=SMALL_TESTS)
+    run(shop).assert_outcomes(passed=2)
+    result = run(shop, "-o", "dalperf_small_repeat_threshold=2", "--dalperf-json", "out.json")
+    result.assert_outcomes(passed=1, failed=1)
+    small = failure(result, "test_three_gets_of_one_table")
+    assert "the same SELECT on users ran 3 times with 3 different parameter sets" in small
+    assert "fix: session.scalars(select(User).where(User.id.in_(ids))).all()" in small
+    assert f"first at test_small.py:{line_of(shop, 'test_small', '# the checkout page')}" in small
+    slowest = json.loads((shop.path / "out.json").read_text())["tests"][0]["slowest"]
+    assert slowest and all("%(" not in s["sql"] and "$1" in s["sql"] for s in slowest)

@@ -29,6 +29,9 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   sets (or inlined literals); the same parameters again (polling, a re-read) are not an
   N+1, nor are pages (:func:`dalperf.capture.batches.pages`), ``IN`` chunks
   (:func:`dalperf.capture.batches.chunks`) or catalog reads.
+  With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
+  (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
+  ``get``\ s of a checkout page that one ``IN`` query would make.
 - ``write-loop`` (off unless :attr:`Thresholds.write_loop` > 0): the same INSERT, UPDATE or
   DELETE sent row by row (``executemany`` and insertmanyvalues batches never count); the fix
   names the mapped class when one maps the table, and keeps an upsert's ``ON CONFLICT``.
@@ -135,12 +138,14 @@ class Thresholds:
     column_load: int = 5  # different objects reloading columns of one class
     repeat: int = 5  # different parameter sets of one SELECT
     write_loop: int = 0  # runs of one INSERT/UPDATE/DELETE, row by row; off by default
+    small_repeat: int = 0  # different keys of one table's lookup by key (session.get); off
     scope: RepeatScope = RepeatScope.UNIT
 
     @property
     def least_untagged(self) -> int:
         """The fewest statements the ORM did not tag that can make a finding (0: none can)."""
-        return min((t for t in (self.repeat, self.write_loop) if t), default=0)
+        return min((t for t in (self.repeat, self.write_loop, self.small_repeat) if t),
+                   default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,12 +399,15 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
     table = _table(sql)
     if verb in ("SELECT", "WITH"):
         thresholds = judge.thresholds
-        if not thresholds.repeat or _variants(group) < thresholds.repeat:
-            return None
         changing = batches.varying(group)
+        threshold = thresholds.repeat
+        if thresholds.small_repeat and _by_key(sql, changing):
+            threshold = min(t for t in (threshold, thresholds.small_repeat) if t)
+        if not threshold or _variants(group) < threshold:
+            return None
         if batches.pages(group, changing) or batches.chunks(group, changing):
             return None
-        verdict = judge(group, _variants, thresholds.repeat)
+        verdict = judge(group, _variants, threshold)
         if verdict is None:
             return None
         group = verdict.statements
@@ -430,7 +438,17 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
     return None
 
 
-_EQUALS = re.compile(r"((?:\"[^\"]+\"|[\w$]+)\.)?(\"[^\"]+\"|\w+)\s*=\s*\$(\d+)")
+def _by_key(sql: str, changing: set[Any]) -> bool:
+    """Whether the runs look one row up by key each: ``session.get`` (its ``pk_n``
+    parameters), or a single ``column = $1`` condition whose value changes."""
+    if changing and all(str(key).startswith("pk_") for key in changing):
+        return True
+    where = sql.upper().find(" WHERE ")
+    condition = sql[where + 7:] if where >= 0 else ""
+    return len(changing) == 1 and _EQUALS.fullmatch(condition.strip()) is not None
+
+
+_EQUALS = re.compile(r"((?:\"[^\"]+\"|[\w$]+)\.)?(\"[^\"]+\"|\w+)\s*=\s*\$(\d+)(?:::\w+)?")
 
 
 def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]) -> str:

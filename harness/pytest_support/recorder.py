@@ -110,6 +110,7 @@ class BodyRecorder:
 
     def _slowest(self) -> list[dict[str, Any]]:
         """The body's slowest statements, for the suite report."""
+        from dalperf.capture.fingerprint import shape
         from dalperf.gate.budgets import shorten_sql
 
         root = self.item.config.rootpath
@@ -119,7 +120,9 @@ class BodyRecorder:
         for statement in statements:
             if statement.call_site is not None:
                 sites.setdefault(statement.sql, statement.call_site)
-        return [{"sql": shorten_sql(s.sql, SQL_SHOWN), "ms": round(s.duration_ms, 3),
+        # placeholders as everywhere else ($1), whatever the driver's style
+        return [{"sql": shorten_sql(shape(s.sql).normalized, SQL_SHOWN),
+                 "ms": round(s.duration_ms, 3),
                  "call_site": relative_site(s.call_site or sites.get(s.sql), root)}
                 for s in sorted(statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
 
@@ -203,6 +206,7 @@ def thresholds_of(settings: Settings) -> Thresholds:
                       column_load=settings.thresholds["dalperf_column_load_threshold"],
                       repeat=settings.thresholds["dalperf_repeat_threshold"],
                       write_loop=settings.thresholds["dalperf_write_loop_threshold"],
+                      small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
                       scope=RepeatScope(settings.repeat_scope))
 
 

@@ -336,6 +336,24 @@ def test_refresh_of_a_selectin_mapping_passes():
         session.commit()
 
 
+def test_update_user_across_a_test_session_and_a_request_session_passes():
+    with Session(engine) as db:  # the test's Session
+        user = shop.User(id=50, name="a")
+        db.add(user)
+        db.commit()
+        db.refresh(user)
+        with Session(engine) as request:  # the request's own Session
+            request.get(shop.User, 1)  # the auth dependency
+            same = request.get(shop.User, 50)
+            same.name = "b"
+            request.commit()
+            request.refresh(same)
+        db.refresh(user)  # the test checks the row
+        assert user.name == "b"
+        db.delete(user)
+        db.commit()
+
+
 def test_one_flush_in_insertmanyvalues_batches_passes():
     with Session(engine) as session:
         session.add_all([Complaint(review_id=1) for _ in range(2500)])
@@ -348,7 +366,7 @@ def test_batched_and_refresh_patterns_are_not_findings(shop: pytest.Pytester) ->
     shop.makepyfile(test_clean=CLEAN_TESTS)
     result = run(shop, "-o", "dalperf_repeat_threshold=3", "-o", "dalperf_repeat_scope=test",
                  "-k", "not insertmanyvalues")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     result = run(shop, "-o", "dalperf_write_loop_threshold=2", "-k", "insertmanyvalues")
     result.assert_outcomes(passed=1)
 

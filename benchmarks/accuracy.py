@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(judge.table(summaries))
     missed = [s.config.name for s in summaries
               if s.clean_flagged or s.bug_total and s.bug_flagged < 0.97 * s.bug_total
-              or s.sites_own < s.sites_total or s.fixes_clean < s.bug_total]
+              or s.sites_own < s.sites_total or s.fixes_clean < s.fixes_total]
     if missed:
         print(f"\ntargets missed in: {', '.join(missed)}")
     return 1 if missed else 0

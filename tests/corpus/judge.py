@@ -7,7 +7,9 @@ the corpus session).  A scenario is one module ``bug_*.py`` or ``clean_*.py`` in
 - ``EXPECT``: the finding kinds a perfect tool reports for ``test_bug`` with every kind's
   rule on (an empty set for a clean scenario);
 - ``EXPECT_WITH`` (optional): ``{config: kinds}`` where an opt-in rule changes the answer
-  (three ``get``\\ s of one table are clean by default and a finding with small repeats on);
+  (three ``get``\\ s of one table are clean by default and a finding with small repeats on;
+  six requests each reading one user by key are clean by default and a finding when
+  repeats count over the whole test, ``repeat-scope-test``);
 - ``LIMIT`` (optional): ``{config or "*": reason}``, a documented limit of the tool where its
   answer differs from the label (a strict xfail in ``tests/test_corpus.py``);
 - ``FIX`` (bug only): the line the fixed version applies, as a tool should offer it;
@@ -88,6 +90,9 @@ def configurations() -> list[Configuration]:
                                    DEFAULT_KINDS | {"write-loop"}))
     if "dalperf_small_repeat_threshold" in thresholds:
         found.append(Configuration("small-repeats", (("dalperf_small_repeat_threshold", "2"),),
+                                   DEFAULT_KINDS))
+    if "test" in getattr(settings, "REPEAT_SCOPES", ()):
+        found.append(Configuration("repeat-scope-test", (("dalperf_repeat_scope", "test"),),
                                    DEFAULT_KINDS))
     source = Path(settings.__file__).read_text()
     if "dalperf_unused_eager_load" in source:
@@ -289,6 +294,7 @@ class Summary:
     sites_own: int
     sites_total: int
     fixes_clean: int
+    fixes_total: int  # BUG scenarios of this configuration that carry a fixed version
     fixes_offered_as_applied: int
     judgements: list[Judgement]
 
@@ -310,7 +316,7 @@ def summarize(run_: Run, corpus: Sequence[Scenario]) -> Summary:
     kinds = {k: {"tp": 0, "fp": 0, "fn": 0} for k in KINDS if k in config.kinds}
     judged = [judge(s, run_) for s in corpus]
     counts = dict.fromkeys(("bug_flagged", "bug_exact", "bug_total", "clean_flagged",
-                            "clean_total", "fixes_clean", "fixes_offered"), 0)
+                            "clean_total", "fixes_clean", "fixes_total", "fixes_offered"), 0)
     for verdict in judged:
         expected, found = verdict.expected, verdict.found
         for kind, row in kinds.items():
@@ -324,11 +330,14 @@ def summarize(run_: Run, corpus: Sequence[Scenario]) -> Summary:
             counts["bug_total"] += 1
             counts["bug_flagged"] += bool(found)
             counts["bug_exact"] += found == expected
-            counts["fixes_clean"] += verdict.fixed_found == frozenset()
+            # a clean_ module that only this configuration flags has no fixed version
+            if verdict.fixed_found is not None:
+                counts["fixes_total"] += 1
+                counts["fixes_clean"] += not verdict.fixed_found
             fix = _squash(verdict.scenario.fix or "")
-            counts["fixes_offered"] += any(fix and (fix in _squash(offered) or
-                                                    _squash(offered) in fix)
-                                           for offered in verdict.fix_offered)
+            counts["fixes_offered"] += bool(fix) and any(
+                fix in _squash(offered) or _squash(offered) in fix
+                for offered in verdict.fix_offered)
         else:
             counts["clean_total"] += 1
             counts["clean_flagged"] += bool(found)
@@ -338,7 +347,7 @@ def summarize(run_: Run, corpus: Sequence[Scenario]) -> Summary:
                    clean_total=counts["clean_total"],
                    sites_own=sum(j.sites_own for j in judged),
                    sites_total=sum(j.sites_total for j in judged),
-                   fixes_clean=counts["fixes_clean"],
+                   fixes_clean=counts["fixes_clean"], fixes_total=counts["fixes_total"],
                    fixes_offered_as_applied=counts["fixes_offered"], judgements=judged)
 
 
@@ -368,8 +377,8 @@ def table(summaries: Sequence[Summary]) -> str:
         ("call sites in the scenario's own file", [pct(s.sites_own, s.sites_total)
                                                    for s in summaries]),
         ("fixed versions clean (the fix removed its finding)",
-         [pct(s.fixes_clean, s.bug_total) for s in summaries]),
-        ("fix line offered = the fix applied", [pct(s.fixes_offered_as_applied, s.bug_total)
+         [pct(s.fixes_clean, s.fixes_total) for s in summaries]),
+        ("fix line offered = the fix applied", [pct(s.fixes_offered_as_applied, s.fixes_total)
                                                 for s in summaries]),
         ("session wall time", [f"{s.seconds:.0f} s" for s in summaries]),
     ]

@@ -10,8 +10,9 @@ recording.
   ($1, $2)``) change from run to run.  Ascending or descending, the same export paged
   twice: pages all the same.
 - Chunks: every changing parameter sits in an ``IN (...)`` list or is a list itself (``=
-  ANY(%(ids)s)``), and the runs carry at least two keys each on average (a DataLoader's
-  batch, ``IN`` chunks of 500 keys); one key per run is a loop in disguise.
+  ANY(%(ids)s)``), and the runs carry at least :data:`CHUNK_KEYS` keys each (median: a
+  DataLoader's ``max_batch_size``, ``IN`` chunks of 500 keys); one or two keys per run are
+  a loop in disguise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _ANY_PARAM = re.compile(_PARAM)
 _LIMITED = re.compile(r"\b(?:LIMIT|FETCH\s+FIRST|FETCH\s+NEXT)\b", re.IGNORECASE)
 _VALUES_ROWS = re.compile(r"\)\s*,\s*\(")
 _MISSING = object()
+CHUNK_KEYS = 5  # keys per run from which IN lists are batches (fewer: a loop at a discount)
 
 
 def varying(statements: Sequence[Any]) -> set[Any]:
@@ -73,7 +75,7 @@ def chunks(statements: Sequence[Any], changing: set[Any]) -> bool:
         if not changing <= listed | _expanded(changing, listed):
             return False
         sizes.append(size)
-    return median(sizes) >= 2
+    return median(sizes) >= CHUNK_KEYS
 
 
 def multirow_insert(sql: str) -> bool:

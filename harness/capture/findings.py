@@ -26,12 +26,12 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   The reload of an object a flush just wrote (refresh after write) never counts.
 - ``repeated-statement``: a SELECT the ORM did not tag (Core, ``text()``, a top-level ORM
   query, ``session.get``) run with at least :attr:`Thresholds.repeat` different parameter
-  sets (or inlined literals); the same parameters again (polling, a re-read) are not an
-  N+1, nor are pages (:func:`dalperf.capture.batches.pages`), ``IN`` chunks
+  sets (or inlined literals), or with the same parameters that many times back to back (a
+  loop-invariant query); runs that wait in between (polling) are not findings, nor are pages (:func:`dalperf.capture.batches.pages`), ``IN`` chunks
   (:func:`dalperf.capture.batches.chunks`) or catalog reads.
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
-  ``get``\ s of a checkout page that one ``IN`` query would make.
+  ``get`` calls of a checkout page that one ``IN`` query would make.
 - ``write-loop`` (off unless :attr:`Thresholds.write_loop` > 0): the same INSERT, UPDATE or
   DELETE sent row by row (``executemany`` and insertmanyvalues batches never count); the fix
   names the mapped class when one maps the table, and keeps an upsert's ``ON CONFLICT``.
@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from statistics import median
 from typing import Any
 
 from dalperf.capture import batches
@@ -54,6 +55,7 @@ from dalperf.capture.records import NS_PER_MS, Statement
 from dalperf.capture.units import CONNECTION, REQUEST, SESSION, Unit
 
 _CATALOG = ("pg_catalog.", "information_schema.")
+POLL_GAP_NS = 5_000_000  # a median idle gap this long between identical runs: polling
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)",
                     re.IGNORECASE)
 
@@ -192,7 +194,7 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
     lazy: dict[str, list[Statement]] = {}
     columns: dict[tuple[str, bool, bool, tuple[str, ...]], list[Statement]] = {}
     untagged: list[Statement] = []
-    judge = _Judge(thresholds, unit_of)
+    judge = _Judge(thresholds, unit_of, _transactions(given))
     for statement in _with_sites(sorted(given, key=lambda s: s.start_ns), judge):
         tag = statement.orm
         if tag is None:
@@ -209,6 +211,18 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
     if least and len(untagged) >= least:
         found += [f for group in _group(untagged).values() if (f := _repeated(group, judge))]
     return sorted(found, key=lambda f: (f.spread, -f.count, f.kind.value, f.label))
+
+
+def _transactions(statements: list[Statement]) -> dict[int, tuple[int, int]]:
+    """Which transaction of its connection each statement ran in (a new one from each
+    statement the driver sent a BEGIN before), by ``id(statement)``."""
+    ordinal: dict[int, int] = {}
+    found = {}
+    for statement in sorted(statements, key=lambda s: s.start_ns):
+        number = ordinal.get(statement.connection, 0) + statement.begins
+        ordinal[statement.connection] = number
+        found[id(statement)] = (statement.connection, number)
+    return found
 
 
 def _with_sites(statements: list[Statement], judge: _Judge) -> Iterator[Statement]:
@@ -241,9 +255,11 @@ class _Verdict:
 class _Judge:
     """Applies a threshold to a group of statements, unit by unit (see :class:`RepeatScope`)."""
 
-    def __init__(self, thresholds: Thresholds, unit_of: dict[int, Unit]) -> None:
+    def __init__(self, thresholds: Thresholds, unit_of: dict[int, Unit],
+                 transaction_of: dict[int, tuple[int, int]]) -> None:
         self.thresholds = thresholds
         self.unit_of = unit_of
+        self.transaction_of = transaction_of  # id(statement) -> (connection, ordinal)
 
     def __call__(self, group: list[Statement], measure: Measure, threshold: int) -> _Verdict | None:
         if not threshold or measure(group) < threshold:
@@ -403,6 +419,8 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
         threshold = thresholds.repeat
         if thresholds.small_repeat and _by_key(sql, changing):
             threshold = min(t for t in (threshold, thresholds.small_repeat) if t)
+        if _variants(group) == 1:
+            return _invariant(group, judge, sql, table)
         if not threshold or _variants(group) < threshold:
             return None
         if batches.pages(group, changing) or batches.chunks(group, changing):
@@ -436,6 +454,36 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
                         fix, f"the same {verb} on {table} ran {len(group)} times, one row at "
                         f"a time{judge.where(verdict)}")
     return None
+
+
+def _invariant(group: list[Statement], judge: _Judge, sql: str, table: str) -> Finding | None:
+    """The same SELECT with the same parameters again and again in one transaction: a
+    loop-invariant query (run it once, before the loop).  Not when the runs are in separate
+    transactions or wait in between (polling a row until its state changes), nor when it
+    reads no table (``SELECT nextval(...)``, ``SELECT now()``)."""
+    threshold = judge.thresholds.repeat
+    if not threshold or len(group) < threshold or table == "?" or _waits(group):
+        return None
+    # in one transaction the answer cannot change (polling commits to see new data)
+    by_transaction: dict[tuple[int, int], list[Statement]] = {}
+    for statement in group:
+        by_transaction.setdefault(judge.transaction_of[id(statement)], []).append(statement)
+    group = max(by_transaction.values(), key=len)
+    verdict = judge(group, _runs, threshold)
+    if verdict is None:
+        return None
+    return _finding(FindingKind.REPEATED_STATEMENT, f"SELECT {table}", verdict, 1,
+                    "result = session.execute(stmt).all()  # once, before the loop; reuse result",
+                    f"the same SELECT on {table} ran {len(verdict.statements)} times with the "
+                    f"same parameters{judge.where(verdict)}")
+
+
+def _waits(group: list[Statement]) -> bool:
+    """Whether the runs wait for something in between (a median idle gap of at least
+    :data:`POLL_GAP_NS`): polling."""
+    runs = sorted(group, key=lambda s: s.start_ns)
+    gaps = [b.start_ns - a.end_ns for a, b in zip(runs, runs[1:], strict=False)]
+    return median(gaps) >= POLL_GAP_NS
 
 
 def _by_key(sql: str, changing: set[Any]) -> bool:

@@ -66,6 +66,7 @@ class Statement:
     error: str | None
     call_site: str | None
     orm: Any = None  # what the ORM was loading (dalperf.capture.orm.Tag), None for other SQL
+    begins: bool = False  # the driver sent a BEGIN first: the statement opened a transaction
 
     @property
     def fingerprint(self) -> str:
@@ -84,7 +85,7 @@ class Statement:
 # capture turns into HiddenRoundTrip records when it is read.
 StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str | None, Any, bool,
                      tuple[int, int, int]]
-STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow
+STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow (then its ``begins``)
 ORM_FIELD = 9  # where a StatementRow holds the ORM tag
 
 

@@ -242,7 +242,7 @@ class Capture:
         """All statements as records, building those that arrived since the last call."""
         with self._build_lock:
             for row in self.statement_rows[len(self._statements):]:
-                statement = Statement(*row[:STATEMENT_FIELDS])
+                statement = Statement(*row[:STATEMENT_FIELDS + 1])
                 self._statements.append(statement)
                 begins, extra = row[STATEMENT_FIELDS:]
                 if begins or extra != NO_EXTRA:

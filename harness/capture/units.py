@@ -19,9 +19,10 @@ connection before it started, and the latest request running when it started.  R
 sent concurrently (``asyncio.gather`` over an ``AsyncClient``) overlap and are told apart
 by time only, the latest one wins.
 
-The same module remembers the objects a flush just wrote, so that the reload that follows
-(``add(x); commit(); refresh(x)`` or ``x.id`` after the commit) is known as a refresh after
-write (:func:`written`), which is never a finding.
+The same module remembers the object a flush just wrote, when it wrote one, so that the
+reload that follows (``add(x); commit(); refresh(x)`` or ``x.id`` after the commit) is known
+as a refresh after write (:func:`written`), which is never a finding; the objects of a
+flush of many, reloaded one by one after the commit, are a column reload.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ _REQUEST_ENTRIES = (
 
 _ids = itertools.count(1)
 _session_units: weakref.WeakKeyDictionary[Session, int] = weakref.WeakKeyDictionary()
-_written: weakref.WeakSet[Any] = weakref.WeakSet()  # InstanceStates a flush just wrote
+# InstanceStates a flush just wrote alone (a flush of one object: a create or update helper)
+_written: weakref.WeakSet[Any] = weakref.WeakSet()
 _lock = threading.Lock()
 _users = 0
 _patched: dict[tuple[str, str, str], Callable[..., Any]] = {}  # entry -> original
@@ -173,8 +175,10 @@ def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
 def _after_flush(session: Session, flush_context: Any) -> None:
     if not instrument.recording():
         return
-    for obj in (*session.new, *session.dirty):
-        state = getattr(obj, "_sa_instance_state", None)
+    wrote = (*session.new, *session.dirty)
+    # ten objects of one flush reloaded one by one are a column reload (expire_on_commit)
+    if len(wrote) == 1:
+        state = getattr(wrote[0], "_sa_instance_state", None)
         if state is not None:
             _written.add(state)
 

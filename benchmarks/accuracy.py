@@ -18,18 +18,30 @@ file; every fixed version clean.  Exit code 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import psycopg
 
 from dalperf.db.embedded import running_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.corpus import judge  # noqa: E402  (the repository root is put on the path first)
-
 DATABASE = "accuracy"
+
+
+def _load_judge() -> ModuleType:
+    """``tests/corpus/judge.py``, loaded from its file (the tests are not installed)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "judge.py"
+    spec = importlib.util.spec_from_file_location("corpus_judge", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+judge = _load_judge()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ from corpus_app.db import async_engine
 from corpus_app.models import Comment
 
 EXPECT = {"repeated-statement"}
-FIX = "select(Comment.post_id, func.count()).where(Comment.post_id.in_(keys)).group_by(Comment.post_id)"
+FIX = ("select(Comment.post_id, func.count()).where(Comment.post_id.in_(keys))"
+       ".group_by(Comment.post_id)")
 
 
 async def load_all(keys: Sequence[int],

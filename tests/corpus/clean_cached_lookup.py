@@ -1,7 +1,7 @@
-"""A settings lookup memoised with ``functools.lru_cache``, called 12 times: one statement,
+"""A settings lookup memoised with ``functools.cache``, called 12 times: one statement,
 the rest served by the cache.  CLEAN."""
 
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import select
 
@@ -9,7 +9,7 @@ from corpus_app.db import engine
 from corpus_app.models import Tag
 
 
-@lru_cache(maxsize=None)
+@cache
 def tag_id(name: str) -> int:
     with engine.connect() as connection:
         return connection.scalar(select(Tag.id).where(Tag.name == name))

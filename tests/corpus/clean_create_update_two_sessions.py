@@ -2,13 +2,15 @@
 user (add, commit, refresh); one request with its own Session reads the current user and
 the target by key, updates and refreshes it; the test refreshes its copy.  Five SELECTs on
 users with two keys over two Sessions, each a read of a request or a refresh after a write.
-No loop.  CLEAN."""
+No loop.  CLEAN; with the small-repeats rule on, the request's two reads of users by key
+(the current user, then the target) are the 2-4 lookups that rule reports."""
 
 from sqlalchemy.orm import Session
 
 from corpus_app.db import engine
 from corpus_app.models import User
 
+EXPECT_WITH = {"small-repeats": {"repeated-statement"}}
 ADMIN = 1
 
 

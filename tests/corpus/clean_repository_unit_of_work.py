@@ -2,6 +2,8 @@
 customer with its orders (``selectinload``), adds an order, commits.  Three statements.
 CLEAN."""
 
+from typing import Self
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -19,7 +21,7 @@ class CustomerRepository:
 
 
 class UnitOfWork:
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> Self:
         self.session = Session(engine)
         self.customers = CustomerRepository(self.session)
         return self

@@ -41,4 +41,5 @@ app = Starlette(routes=[Route("/posts/{post_id}", post_detail)], lifespan=lifesp
 def test_clean() -> None:
     with TestClient(app) as client:
         for i in range(1, 8):
-            assert client.get(f"/posts/{i}", headers={"authorization": f"token{i}"}).status_code == 200
+            response = client.get(f"/posts/{i}", headers={"authorization": f"token{i}"})
+            assert response.status_code == 200

@@ -7,6 +7,8 @@ Relationships are lazy (``select``) unless said otherwise, as in most applicatio
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
@@ -90,21 +92,21 @@ class Employee(Base):
     type: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     department: Mapped[Department] = relationship(back_populates="employees")
-    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
+    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
 
 
 class Manager(Employee):
     __tablename__ = "managers"
     id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
     budget: Mapped[int]
-    __mapper_args__ = {"polymorphic_identity": "manager"}
+    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_identity": "manager"}
 
 
 class Engineer(Employee):
     __tablename__ = "engineers"
     id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
     language: Mapped[str] = mapped_column(String(20))
-    __mapper_args__ = {"polymorphic_identity": "engineer"}
+    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_identity": "engineer"}
 
 
 class User(Base):

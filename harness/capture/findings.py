@@ -354,9 +354,13 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
 
 def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> bool:
     """Whether the parents of these lazy loads came one statement each (``session.get`` or
-    a query by key per parent, just before its load), rather than from one query."""
+    a query by key per parent: a SELECT from the parent's table just before each load),
+    rather than from one query."""
     starts = sorted(s.start_ns for s in group)
-    others = sorted(s.start_ns for s in untagged)
+    table = group[0].orm.table
+    reads = (f"FROM {table} ", f'FROM "{table}" ', f"FROM {table}\n", f'FROM "{table}"\n')
+    others = sorted(s.start_ns for s in untagged
+                    if s.sql.lstrip()[:6].upper() == "SELECT" and any(r in s.sql for r in reads))
     if len(starts) < 2:
         return False
     return all(bisect_left(others, start) > bisect_left(others, previous)

@@ -71,6 +71,7 @@ class Tag:
     key: str = "id"  # the parent class's primary-key attribute (a batched loop's fix)
     recursive: bool = False  # a relationship from a class to itself (a tree)
     depth: int = 1  # for a tree: the parent's level (1: an object the code loaded itself)
+    table: str = ""  # the parent class's table (to see parents loaded one by one)
 
 
 _lock = threading.Lock()
@@ -144,7 +145,8 @@ def _relationship(state: ORMExecuteState) -> Tag | None:
     return Tag(LoadKind.LAZY, label, collection=bool(prop.uselist), parent=key,
                path=_relationships(parent.load_path),
                key=_attribute(prop.parent, primary[0]) if len(primary) == 1 else "id",
-               recursive=recursive, depth=_depths.get(parent, 1) if recursive else 1)
+               recursive=recursive, depth=_depths.get(parent, 1) if recursive else 1,
+               table=str(getattr(prop.parent.local_table, "name", "")))
 
 
 def _columns(state: ORMExecuteState) -> Tag | None:

@@ -9,8 +9,6 @@ from corpus_app.db import engine
 from corpus_app.models import Customer
 
 EXPECT = {"column-reload"}
-LIMIT = {"*": ("the first reload of each object a flush wrote counts as a refresh after write "
-                 "(docs/findings.md), also when a loop reloads many of them")}
 FIX = "Session(engine, expire_on_commit=False)"
 
 

@@ -9,8 +9,6 @@ from corpus_app.db import engine
 from corpus_app.models import Event
 
 EXPECT = {"repeated-statement"}
-LIMIT = {"*": ("IN lists of two or more keys per run count as chunked batches "
-                 "(docs/findings.md), however small the chunk")}
 FIX = "select(Event).where(Event.id.in_(ids))"
 IDS = list(range(800, 820))
 

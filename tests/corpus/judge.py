@@ -395,4 +395,11 @@ def table(summaries: Sequence[Summary]) -> str:
                          + " | ".join(p.replace("\n", " ")[:400] for p in verdict.problems))
     if not seen:
         lines.append("- none")
+    first = summaries[0]
+    differing = [j for j in first.judgements if j.expected and j.scenario.fix and j.fix_offered
+                 and not any(_squash(j.scenario.fix) in _squash(o) or _squash(o) in
+                             _squash(j.scenario.fix) for o in j.fix_offered)]
+    lines += ["", f"Fix lines offered that differ from the fix applied ({first.config.name}):", ""]
+    lines += [f"- `{j.scenario.path.name}`: applied `{j.scenario.fix}`; offered "
+              + "; ".join(f"`{o}`" for o in j.fix_offered) for j in differing] or ["- none"]
     return "\n".join(lines)

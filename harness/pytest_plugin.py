@@ -86,7 +86,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_INSTALLED, False):
         from dalperf.capture import instrument
 
+        from dalperf.capture import reads
+
         instrument.uninstall_everywhere()
+        reads.uninstall()
         config.stash[_INSTALLED] = False
 
 
@@ -113,6 +116,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         instrument.install_everywhere()  # stays on for the session: no cost per test
         item.config.stash[_INSTALLED] = True
         callsite.configure(suite.settings.app_dirs)
+        if suite.settings.unused_eager_load:
+            from dalperf.capture import reads
+
+            reads.install()
         suite.thresholds = thresholds_of(suite.settings)
     if item.get_closest_marker("query_budget"):
         warnings.warn_explicit(

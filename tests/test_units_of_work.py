@@ -482,3 +482,40 @@ def test_small_repeats_are_opt_in(shop: pytest.Pytester) -> None:
     assert f"first at test_small.py:{line_of(shop, 'test_small', '# the checkout page')}" in small
     slowest = json.loads((shop.path / "out.json").read_text())["tests"][0]["slowest"]
     assert slowest and all("%(" not in s["sql"] and "$1" in s["sql"] for s in slowest)
+
+
+EAGER_TESTS = """
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from shop import Order, Review, engine
+
+
+def test_complaints_loaded_and_never_read():
+    with Session(engine) as session:
+        query = select(Review).options(selectinload(Review.complaints))
+        [r.stars for r in session.scalars(query)]  # the unused load
+
+
+def test_complaints_loaded_and_read():
+    with Session(engine) as session:
+        query = select(Review).options(selectinload(Review.complaints))
+        [len(r.complaints) for r in session.scalars(query)]
+
+
+def test_selectin_by_mapping_is_not_asked_for():
+    with Session(engine) as session:
+        [o.status for o in session.scalars(select(Order))]
+"""
+
+
+def test_unused_eager_loads_are_opt_in(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_eager=EAGER_TESTS)
+    run(shop).assert_outcomes(passed=3)
+    result = run(shop, "-o", "dalperf_unused_eager_load=true", "--dalperf-sarif", "out.sarif")
+    result.assert_outcomes(passed=2, failed=1)
+    unused = failure(result, "test_complaints_loaded_and_never_read")
+    assert "Review.complaints was loaded eagerly (1 statement(s), 80 rows) and never read" in unused
+    assert f"first at test_eager.py:{line_of(shop, 'test_eager', '# the unused load')}" in unused
+    sarif = json.loads((shop.path / "out.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["dalperf/unused-eager-load"]

@@ -32,6 +32,8 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
   ``get`` calls of a checkout page that one ``IN`` query would make.
+- ``unused-eager-load`` (off unless :attr:`Thresholds.unused_eager_load`): a relationship a
+  ``selectinload``/``subqueryload`` statement loaded that the code never read.
 - ``write-loop`` (off unless :attr:`Thresholds.write_loop` > 0): the same INSERT, UPDATE or
   DELETE sent row by row (``executemany`` and insertmanyvalues batches never count); the fix
   names the mapped class when one maps the table, and keeps an upsert's ``ON CONFLICT``.
@@ -42,7 +44,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from statistics import median
@@ -122,6 +124,7 @@ class FindingKind(StrEnum):
     COLUMN_RELOAD = "column-reload"
     REPEATED_STATEMENT = "repeated-statement"
     WRITE_LOOP = "write-loop"
+    UNUSED_EAGER_LOAD = "unused-eager-load"
 
 
 class RepeatScope(StrEnum):
@@ -141,6 +144,7 @@ class Thresholds:
     repeat: int = 5  # different parameter sets of one SELECT
     write_loop: int = 0  # runs of one INSERT/UPDATE/DELETE, row by row; off by default
     small_repeat: int = 0  # different keys of one table's lookup by key (session.get); off
+    unused_eager_load: bool = False  # eager loads never read (needs dalperf.capture.reads)
     scope: RepeatScope = RepeatScope.UNIT
 
     @property
@@ -185,15 +189,18 @@ Measure = Callable[[list[Statement]], int]
 
 
 def detect(statements: Iterable[Statement], thresholds: Thresholds,
-           units: Sequence[Unit] | None = None) -> list[Finding]:
+           units: Sequence[Unit] | None = None, *,
+           reads: Set[str] = frozenset()) -> list[Finding]:
     """Every finding in ``statements``, most statements first.  ``units`` is the unit of work
     of each statement, in the order given (:func:`dalperf.capture.units.resolve`); without
-    it the statements count as one unit."""
+    it the statements count as one unit.  ``reads``: the relationships loaded eagerly that
+    the code read (:mod:`dalperf.capture.reads`), for :attr:`Thresholds.unused_eager_load`."""
     given = list(statements)
     unit_of = {id(s): u for s, u in zip(given, units, strict=True)} if units else {}
     lazy: dict[str, list[Statement]] = {}
     columns: dict[tuple[str, bool, bool, tuple[str, ...]], list[Statement]] = {}
     untagged: list[Statement] = []
+    eager: dict[str, list[Statement]] = {}
     judge = _Judge(thresholds, unit_of, _transactions(given))
     for statement in _with_sites(sorted(given, key=lambda s: s.start_ns), judge):
         tag = statement.orm
@@ -204,8 +211,12 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
         elif tag.kind is LoadKind.COLUMNS:
             key = (tag.label, tag.expired, tag.explicit, () if tag.expired else tag.columns)
             columns.setdefault(key, []).append(statement)
+        elif tag.kind is LoadKind.EAGER and thresholds.unused_eager_load and not tag.mapped_eager:
+            eager.setdefault(tag.label, []).append(statement)
     found = [f for group in lazy.values() if (f := _lazy_load(group, judge, untagged))]
     found += [f for group in columns.values() if (f := _column_reload(group, judge))]
+    found += [_unused(label, group, judge) for label, group in eager.items()
+              if label not in reads]
     # grouped by fingerprint (which parses them) only when there are enough for a finding
     least = thresholds.least_untagged
     if least and len(untagged) >= least:
@@ -365,6 +376,16 @@ def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> boo
         return False
     return all(bisect_left(others, start) > bisect_left(others, previous)
                for previous, start in zip([0, *starts], starts, strict=False))
+
+
+def _unused(label: str, group: list[Statement], judge: _Judge) -> Finding:
+    rows = sum(s.rows for s in group)
+    verdict = _Verdict(group, len({judge.key(s) for s in group}), len(group), False,
+                       CONNECTION, None)
+    return _finding(FindingKind.UNUSED_EAGER_LOAD, label, verdict, rows,
+                    f"drop the eager load of {label} from this query's .options(...)",
+                    f"{label} was loaded eagerly ({len(group)} statement(s), {rows} rows) "
+                    f"and never read")
 
 
 def _objects(group: list[Statement]) -> int:

@@ -89,6 +89,7 @@ class Sink(Protocol):
     site_units: dict[str, int | None]  # SQL text -> the unit of work of its latest call site
     unit_events: list[tuple[int, int, int, str]]  # (ns, connection, unit, kind): units
     requests: list[tuple[int, int, int]]  # (start ns, end ns, number): units
+    reads: set[str]  # relationships loaded eagerly that the code read (capture.reads)
     unsupported: set[str]  # "dialect+driver" of statements seen but not measured
 
 

@@ -39,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from dalperf.capture import instrument  # a cycle: instrument imports this module; used at call time
-from dalperf.capture import units
+from dalperf.capture import reads, units
 from dalperf.capture.records import ORM_OPTION as TAG  # the execution option carrying the Tag
 
 
@@ -72,6 +72,7 @@ class Tag:
     recursive: bool = False  # a relationship from a class to itself (a tree)
     depth: int = 1  # for a tree: the parent's level (1: an object the code loaded itself)
     table: str = ""  # the parent class's table (to see parents loaded one by one)
+    mapped_eager: bool = False  # an eager load the mapping asks for (lazy="selectin")
 
 
 _lock = threading.Lock()
@@ -138,7 +139,10 @@ def _relationship(state: ORMExecuteState) -> Tag | None:
     label = f"{prop.parent.class_.__name__}.{prop.key}"
     parent = state.lazy_loaded_from
     if parent is None or prop.lazy in _EAGER_MAPPINGS:
-        return Tag(LoadKind.EAGER, label, collection=bool(prop.uselist))
+        if parent is None and prop.lazy not in _EAGER_MAPPINGS:
+            reads.watch(prop, label)  # asked for by a query's option, not by the mapping
+        return Tag(LoadKind.EAGER, label, collection=bool(prop.uselist),
+                   mapped_eager=prop.lazy in _EAGER_MAPPINGS)
     key = parent.identity_key if parent.identity_key is not None else id(parent)
     primary = prop.parent.primary_key
     recursive = prop.mapper.class_ is prop.parent.class_

@@ -104,6 +104,7 @@ class Capture:
         self.site_units: dict[str, int | None] = {}
         self.unit_events: list[tuple[int, int, int, str]] = []
         self.requests: list[tuple[int, int, int]] = []
+        self.reads: set[str] = set()
         self.unsupported: set[str] = set()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
@@ -198,7 +199,8 @@ class Capture:
                 and not (least and len(rows) >= least)):
             return []  # no ORM load, too few other statements: nothing to build or group
         built = list(self._built())
-        return detect(built, thresholds, units.resolve(built, self.unit_events, self.requests))
+        return detect(built, thresholds, units.resolve(built, self.unit_events, self.requests),
+                      reads=self.reads)
 
     def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).

@@ -26,6 +26,7 @@ RULES = {
     "column-reload": "Deferred or expired columns are loaded one object at a time",
     "repeated-statement": "The same SELECT runs again and again",
     "write-loop": "The same INSERT, UPDATE or DELETE is sent row by row",
+    "unused-eager-load": "A relationship is loaded eagerly and never read",
 }
 _SUPPRESSION = {"baselined": "external", "allowed": "inSource"}
 SRCROOT = "%SRCROOT%"

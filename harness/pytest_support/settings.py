@@ -52,6 +52,7 @@ class Settings:
     metadata: str | None = None
     alembic: Path | None = None
     repeat_scope: str = DEFAULT_REPEAT_SCOPE
+    unused_eager_load: bool = False
     app_dirs: tuple[str, ...] = ()  # the folders of dalperf_app_packages
 
     @property
@@ -98,6 +99,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
     parser.addini("dalperf_repeat_scope", f"{' | '.join(REPEAT_SCOPES)}: where a finding's "
                   f"repeats must happen (default {DEFAULT_REPEAT_SCOPE})", default=None)
+    parser.addini("dalperf_unused_eager_load", "report selectinload/subqueryload "
+                  "relationships the test never read (default false)", type="bool",
+                  default=False)
     parser.addini("dalperf_app_packages", "import names of installed packages that are your "
                   "code (call sites stop in them), one a line or separated by spaces",
                   type="args", default=[])
@@ -152,7 +156,8 @@ def read(config: pytest.Config) -> Settings:
                     baseline=baseline, update_baseline=update, json_path=paths["json"],
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
                     alembic=Path(alembic) if alembic else None, repeat_scope=scope,
-                    app_dirs=app_dirs)
+                    app_dirs=app_dirs,
+                    unused_eager_load=bool(config.getini("dalperf_unused_eager_load")))
 
 
 def _package_folders(name: str) -> list[str]:

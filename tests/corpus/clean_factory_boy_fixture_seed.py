@@ -1,6 +1,6 @@
 """Factory Boy seeds 15 orders for a customer in a fixture (set-up, never counted), and the
-test body runs the code under test: one query with the orders' items loaded by
-``selectinload``.  CLEAN: nothing of the seeding is the test body's."""
+test body runs the code under test: the customer's orders and their items, loaded by
+``selectinload``, and read.  CLEAN: nothing of the seeding is the test body's."""
 
 from collections.abc import Iterator
 
@@ -35,4 +35,4 @@ def test_clean(seeded: None) -> None:
     with Session(engine) as session:
         customer = session.scalars(select(Customer).where(Customer.id == 2).options(
             selectinload(Customer.orders).selectinload(Order.items))).one()
-        assert len(customer.orders) == 17
+        assert (len(customer.orders), sum(len(o.items) for o in customer.orders)) == (17, 6)

@@ -92,7 +92,8 @@ class Employee(Base):
     type: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     department: Mapped[Department] = relationship(back_populates="employees")
-    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
+    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_on": "type",
+                                                 "polymorphic_identity": "employee"}
 
 
 class Manager(Employee):

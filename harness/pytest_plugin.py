@@ -84,9 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_INSTALLED, False):
-        from dalperf.capture import instrument
-
-        from dalperf.capture import reads
+        from dalperf.capture import instrument, reads
 
         instrument.uninstall_everywhere()
         reads.uninstall()

@@ -44,9 +44,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from itertools import pairwise
 from statistics import median
 from typing import Any
 
@@ -190,7 +192,7 @@ Measure = Callable[[list[Statement]], int]
 
 def detect(statements: Iterable[Statement], thresholds: Thresholds,
            units: Sequence[Unit] | None = None, *,
-           reads: Set[str] = frozenset()) -> list[Finding]:
+           reads: AbstractSet[str] = frozenset()) -> list[Finding]:
     """Every finding in ``statements``, most statements first.  ``units`` is the unit of work
     of each statement, in the order given (:func:`dalperf.capture.units.resolve`); without
     it the statements count as one unit.  ``reads``: the relationships loaded eagerly that
@@ -337,7 +339,7 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
     group = verdict.statements
     tag = group[0].orm
     parents = _parents(group)
-    owner, _, attribute = tag.label.partition(".")
+    owner = tag.label.partition(".")[0]
     loader = "selectinload" if tag.collection else "joinedload"
     if tag.recursive:
         depth = max(s.orm.depth for s in group)
@@ -507,7 +509,7 @@ def _waits(group: list[Statement]) -> bool:
     """Whether the runs wait for something in between (a median idle gap of at least
     :data:`POLL_GAP_NS`): polling."""
     runs = sorted(group, key=lambda s: s.start_ns)
-    gaps = [b.start_ns - a.end_ns for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b.start_ns - a.end_ns for a, b in pairwise(runs)]
     return median(gaps) >= POLL_GAP_NS
 
 
@@ -527,7 +529,7 @@ _EQUALS = re.compile(r"((?:\"[^\"]+\"|[\w$]+)\.)?(\"[^\"]+\"|\w+)\s*=\s*\$(\d+)(
 def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]) -> str:
     """A line to paste that fetches every run's rows in one statement."""
     where = sql.upper().find(" WHERE ")
-    match = _EQUALS.search(sql, where if where >= 0 else 0)
+    match = _EQUALS.search(sql, max(where, 0))
     name = mapped_class(table)
     column = match.group(2).replace('"', "") if match else None
     pk_get = any(str(key).startswith("pk_") for key in changing)

@@ -38,8 +38,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from dalperf.capture import instrument  # a cycle: instrument imports this module; used at call time
-from dalperf.capture import reads, units
+from dalperf.capture import (
+    instrument,  # a cycle: instrument imports this module; used at call time
+    reads,
+    units,
+)
 from dalperf.capture.records import ORM_OPTION as TAG  # the execution option carrying the Tag
 
 

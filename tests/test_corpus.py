@@ -10,7 +10,8 @@ here asserts, in each of those runs:
 
 - the finding kinds reported for ``test_bug`` / ``test_clean`` equal its label;
 - its fixed version (``test_fixed``, the fix applied) comes out clean;
-- every finding's call site is in the scenario's own module;
+- every finding's call site is in the scenario's own module, and the SARIF report
+  (``--dalperf-sarif``) places it at the same file and line;
 - neither test raised (a scenario that raises fails here, on its own).
 
 A disagreement that is a documented limit of the tool (``LIMIT`` in the scenario) is a

@@ -164,6 +164,7 @@ class TestResult:
     detail: str
     findings: list[dict[str, Any]]
     wrote: bool = False  # the test changed rows
+    sarif: list[tuple[str, str | None, int | None]] = field(default_factory=list)  # kind, uri, line
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -197,9 +198,10 @@ def run(database_url: str, config: Configuration, *, select: Sequence[Path] = ()
 
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
         report, outcomes = Path(tmp) / "dalperf.json", Path(tmp) / "outcomes.json"
+        sarif = Path(tmp) / "dalperf.sarif"
         command = [sys.executable, "-m", "pytest", "-c", str(folder / "pytest.ini"),
                    "--rootdir", str(folder), "-p", "dalperf.pytest_plugin", "-p", "pytest_timeout",
-                   "--dalperf-json", str(report),
+                   "--dalperf-json", str(report), "--dalperf-sarif", str(sarif),
                    "-q", "--no-header", "-rN", "--tb=no", *extra]
         for key, value in config.ini:
             command += ["-o", f"{key}={value}"]
@@ -214,16 +216,25 @@ def run(database_url: str, config: Configuration, *, select: Sequence[Path] = ()
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
                               timeout=900, check=False)
         seconds = time.monotonic() - started
-        if done.returncode not in (0, 1) or not report.is_file() or not outcomes.is_file():
+        if done.returncode not in (0, 1) or not all(f.is_file() for f in (report, outcomes,
+                                                                           sarif)):
             raise RuntimeError(f"the corpus session failed (exit {done.returncode}):\n"
                                f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
         records = {r["test"]: r for r in json.loads(report.read_text())["tests"]}
         verdicts = json.loads(outcomes.read_text())
+        located: dict[str, list[tuple[str, str | None, int | None]]] = {}
+        for result in json.loads(sarif.read_text())["runs"][0]["results"]:
+            where = result.get("locations", [{}])[0].get("physicalLocation", {})
+            located.setdefault(result["properties"]["test"], []).append(
+                (result["ruleId"].removeprefix("dalperf/"),
+                 where.get("artifactLocation", {}).get("uri"),
+                 where.get("region", {}).get("startLine")))
     results = {}
     for test, verdict in verdicts.items():
         record = records.get(test, {})
         results[test] = TestResult(verdict["verdict"], verdict["detail"],
-                                   list(record.get("findings", [])), bool(verdict.get("wrote")))
+                                   list(record.get("findings", [])), bool(verdict.get("wrote")),
+                                   located.get(test, []))
     return Run(config, results, seconds, done.stdout)
 
 
@@ -269,6 +280,12 @@ def judge(scenario: Scenario, run_: Run) -> Judgement:
                 verdict.problems.append(f"call site outside {scenario.path.name}: "
                                         f"{finding.get('call_site')} ({finding['kind']} "
                                         f"{finding['label']})")
+            if not any(kind == finding["kind"] and uri is not None
+                       and uri.rpartition("/")[2] == finding.get("file") and line == finding["line"]
+                       for kind, uri, line in result.sarif):
+                verdict.problems.append(f"SARIF does not place {finding['kind']} "
+                                        f"{finding['label']} at {finding.get('file')}:"
+                                        f"{finding.get('line')} (it has {result.sarif})")
     verdict.fix_offered = [f["fix"] for f in main.findings]
     return verdict
 

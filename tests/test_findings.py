@@ -176,3 +176,26 @@ def test_results_round_trip_and_html_show_findings(seeded_db: str, engine: Engin
     html = render_html(again)
     assert "Post.comments was lazy-loaded 12 times" in html
     assert "select(Post).options(selectinload(Post.comments))" in html
+
+
+def test_a_helper_called_from_six_lines_is_no_loop_but_called_in_a_loop_is(
+        engine: Engine) -> None:
+    def lookup(pk: int) -> None:
+        with Session(engine) as session:  # each call its own Session
+            session.get(Post, pk)
+
+    with Capture(engine) as sequential:
+        lookup(1)
+        lookup(2)
+        lookup(3)
+        lookup(4)
+        lookup(5)
+        lookup(6)
+    (spread,) = sequential.findings()
+    assert spread.spread and spread.units == 6
+    with Capture(engine) as looped:
+        for pk in range(1, 7):
+            lookup(pk)
+    (loop,) = looped.findings()
+    assert not loop.spread and loop.units == 6
+    assert loop.message.endswith("in 6 different Sessions, all from the same line in lookup")

@@ -50,11 +50,18 @@ def configure(app_dirs: Iterable[str]) -> None:
     _user_files.clear()
 
 
-def call_site() -> str | None:
-    """``path:line in function`` of the innermost user frame, or None if there is none."""
+Site = tuple[str, str | None]  # (the call site, its caller's "path:line"), see call_site
+
+
+def call_site() -> Site | None:
+    """``("path:line in function", caller)`` of the innermost user frame, or None if there
+    is none.  ``caller`` is the ``path:line`` of the next user frame above it (None when the
+    stack has none: a worker thread's or an asyncio task's own stack), which tells a loop
+    (one caller line) from separate calls of a helper (one caller line each)."""
     frame: FrameType | None = sys._getframe(1)
     current: greenlet.greenlet | None = greenlet.getcurrent()
     files = _user_files
+    site: str | None = None
     while True:
         while frame is not None:
             code = frame.f_code
@@ -63,11 +70,13 @@ def call_site() -> str | None:
                 user = files[code.co_filename] = _classify(
                     code.co_filename, frame.f_globals.get("__name__", ""))
             if user:
-                return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+                if site is not None:
+                    return site, f"{code.co_filename}:{frame.f_lineno}"
+                site = f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
             frame = frame.f_back
         current = current.parent if current is not None else None
         if current is None:
-            return None
+            return (site, None) if site is not None else None
         frame = current.gr_frame
 
 

@@ -8,9 +8,9 @@ for that fingerprint: call sites are only taken for repeated fingerprints, sampl
 A :class:`Finding` (:func:`detect`) names the problem as the code wrote it, using what the ORM
 said it was loading (:mod:`dalperf.capture.orm`), with the line to paste that fixes it.  A
 threshold must be reached inside one unit of work (a Session, a connection checkout, an HTTP
-request: :mod:`dalperf.capture.units`), or by one loop of the app (one call site line
-sending the statement across units, each round its own Session, within one request or
-outside requests); repeats spread over requests otherwise (each request runs it once) are
+request: :mod:`dalperf.capture.units`), or by one loop of the app (one call-site line,
+reached from one caller line, sending the statement across units, each round its own
+Session, within one request or outside requests); repeats spread over requests otherwise (each request runs it once) are
 findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test`` counts the whole capture instead.
 
 - ``lazy-load``: one relationship (``Post.comments``) lazy-loaded for at least
@@ -290,12 +290,14 @@ class _Judge:
             units = sum(1 for members in by_unit.values() if measure(members) >= threshold)
             return _Verdict(sorted(heavy, key=lambda s: s.start_ns), units, most, False, noun,
                             None)
-        loops: dict[tuple[int, str], list[Statement]] = {}
+        # one loop: the same call-site line reached from the same caller line (or from no
+        # user frame: a worker's or a task's own stack), within one request
+        loops: dict[tuple[int, str, str | None], list[Statement]] = {}
         for key, members in by_unit.items():
-            first = next((s.call_site for s in members if s.call_site is not None), None)
-            if first is not None:
-                loops.setdefault((key[0], first), []).extend(members)
-        for (_, site), members in loops.items():
+            first = next((s for s in members if s.call_site is not None), None)
+            if first is not None and first.call_site is not None:
+                loops.setdefault((key[0], first.call_site, first.caller), []).extend(members)
+        for (_, site, _), members in loops.items():
             units = len({self.key(s) for s in members})
             if units > 1 and measure(members) >= threshold:
                 return _Verdict(sorted(members, key=lambda s: s.start_ns), units, most, False,

@@ -67,6 +67,7 @@ from dalperf.capture.findings import (
 from dalperf.capture.records import (
     NS_PER_MS,
     ORM_FIELD,
+    SITE_FIELD,
     STATEMENT_FIELDS,
     HiddenRoundTrip,
     Statement,
@@ -244,7 +245,10 @@ class Capture:
         """All statements as records, building those that arrived since the last call."""
         with self._build_lock:
             for row in self.statement_rows[len(self._statements):]:
-                statement = Statement(*row[:STATEMENT_FIELDS + 1])
+                site = row[SITE_FIELD]
+                statement = Statement(*row[:SITE_FIELD], site[0] if site else None,
+                                      *row[ORM_FIELD:STATEMENT_FIELDS + 1],
+                                      site[1] if site else None)
                 self._statements.append(statement)
                 begins, extra = row[STATEMENT_FIELDS:]
                 if begins or extra != NO_EXTRA:

@@ -53,14 +53,20 @@ class Runs:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.done: dict[str, judge.Run] = {}
+        self.done: dict[str, judge.Run | RuntimeError] = {}
 
     def __getitem__(self, name: str) -> judge.Run:
         if name not in self.done:
             chosen = SCENARIOS if name == "default" else self.writing()
-            self.done[name] = judge.run(self.url, CONFIGURATIONS[name],
-                                        select=[s.path for s in chosen])
-        return self.done[name]
+            try:
+                self.done[name] = judge.run(self.url, CONFIGURATIONS[name],
+                                            select=[s.path for s in chosen])
+            except RuntimeError as exc:  # the session itself failed: once, not per scenario
+                self.done[name] = exc
+        found = self.done[name]
+        if isinstance(found, RuntimeError):
+            raise found
+        return found
 
     def writing(self) -> list[judge.Scenario]:
         default = self["default"]

@@ -49,7 +49,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from itertools import pairwise
-from statistics import median
 from typing import Any
 
 from dalperf.capture import batches
@@ -59,7 +58,9 @@ from dalperf.capture.records import NS_PER_MS, Statement
 from dalperf.capture.units import CONNECTION, REQUEST, SESSION, Unit
 
 _CATALOG = ("pg_catalog.", "information_schema.")
-POLL_GAP_NS = 5_000_000  # a median idle gap this long between identical runs: polling
+# identical runs each this long apart wait for something (polling sleeps between looks); a
+# loop-invariant query, however preempted on a busy machine, has some runs back to back
+POLL_GAP_NS = 2_000_000
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)",
                     re.IGNORECASE)
 
@@ -508,11 +509,10 @@ def _invariant(group: list[Statement], judge: _Judge, sql: str, table: str) -> F
 
 
 def _waits(group: list[Statement]) -> bool:
-    """Whether the runs wait for something in between (a median idle gap of at least
+    """Whether the runs wait for something in between (every idle gap at least
     :data:`POLL_GAP_NS`): polling."""
     runs = sorted(group, key=lambda s: s.start_ns)
-    gaps = [b.start_ns - a.end_ns for a, b in pairwise(runs)]
-    return median(gaps) >= POLL_GAP_NS
+    return min(b.start_ns - a.end_ns for a, b in pairwise(runs)) >= POLL_GAP_NS
 
 
 def _by_key(sql: str, changing: set[Any]) -> bool:
@@ -547,10 +547,13 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
 
 
 def _selects_entity(sql: str, table: str) -> bool:
-    """Whether the SELECT list is whole rows of ``table`` (an ORM entity query)."""
-    columns = sql[len("SELECT "):sql.upper().find(" FROM ")]
+    """Whether the SELECT list is whole rows of ``table``'s mapped class (an ORM entity
+    query), not some of its columns."""
+    columns = sql[len("SELECT "):sql.upper().find(" FROM ")].split(",")
     short = table.rpartition(".")[2]
-    return all(c.strip().startswith(f"{short}.") for c in columns.split(","))
+    mapper = _mapper(table)
+    return (mapper is not None and len(columns) == len(mapper.columns)
+            and all(c.strip().startswith(f"{short}.") for c in columns))
 
 
 _CONFLICT = re.compile(r"ON CONFLICT\s*\(([^)]*)\)\s*DO UPDATE SET\s+(.*?)(?:\s+WHERE\s|\s+RETURNING\s|$)",
@@ -578,14 +581,22 @@ def _write_fix(verb: str, name: str, sql: str) -> str:
 
 def mapped_class(table: str) -> str | None:
     """The name of the mapped class whose table is ``table``, if exactly one is mapped."""
+    mapper = _mapper(table)
+    return mapper.class_.__name__ if mapper is not None else None
+
+
+def _mapper(table: str) -> Any:
+    """The one mapper (not a subclass's) whose table is ``table``, or None."""
     from sqlalchemy.orm import mapperlib
 
     short = table.rpartition(".")[2]
     registries = getattr(mapperlib, "_mapper_registries", {})  # a private name: detail only
-    names = {mapper.class_.__name__ for registry in list(registries)
+    # by class name: a module imported again (a second pytest session in one process) maps
+    # the same class anew; the latest mapping is the one in use
+    found = {mapper.class_.__name__: mapper for registry in list(registries)
              for mapper in registry.mappers
              if getattr(mapper.local_table, "name", None) == short and not mapper.inherits}
-    return names.pop() if len(names) == 1 else None
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _finding(kind: FindingKind, label: str, verdict: _Verdict, objects: int, fix: str,

@@ -381,12 +381,12 @@ def test_batched_and_refresh_patterns_are_not_findings(shop: pytest.Pytester) ->
 
 
 BUG_TESTS = '''
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 import shop
-from shop import Category, Order, engine
+from shop import Category, Complaint, Order, engine
 
 
 def test_explicit_refresh_loop_fails():
@@ -405,6 +405,13 @@ def test_fstring_sql_fails():
     with engine.connect() as connection:
         for i in range(1, 7):
             connection.execute(text(f"SELECT stars FROM reviews WHERE id = {i}"))  # inlined
+
+
+def test_count_per_review_fails():
+    with Session(engine) as session:
+        for review_id in range(1, 7):
+            session.scalar(select(func.count()).select_from(Complaint)
+                           .where(Complaint.review_id == review_id))
 
 
 def test_upsert_per_row_fails():
@@ -428,7 +435,10 @@ def test_orm_update_per_row_fails():
 def test_fix_lines_fit_the_code(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_bugs=BUG_TESTS)
     result = run(shop, "-o", "dalperf_write_loop_threshold=3", "-o", "dalperf_column_load_threshold=5")
-    result.assert_outcomes(failed=5)
+    result.assert_outcomes(failed=6)
+    assert ('fix: connection.execute(text("SELECT complaints.review_id, count(*) AS count_1 FROM '
+            'complaints WHERE complaints.review_id = ANY(:values) GROUP BY complaints.review_id"), '
+            '{"values": values})') in failure(result, "test_count_per_review_fails")
     refresh = failure(result, "test_explicit_refresh_loop_fails")
     assert ("Order objects were refreshed one at a time, 6 times (session.refresh() in a loop)"
             in refresh)

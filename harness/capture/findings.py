@@ -540,10 +540,19 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
         return f"session.scalars(select({name}).where({name}.{column}.in_({plural}))).all()"
     if match:
         start, end = match.span()
-        batched = sql[:start] + f"{match.group(1) or ''}{match.group(2)} = ANY(:values)" + sql[end:]
+        key = f"{match.group(1) or ''}{match.group(2)}"
+        batched = sql[:start] + f"{key} = ANY(:values)" + sql[end:]
+        if _AGGREGATE.search(sql) and not _GROUPED.search(sql):
+            # one total per key, not one for all of them: select the key and group by it
+            batched = f"SELECT {key}, {batched[len('SELECT '):]} GROUP BY {key}"
         batched = re.sub(r"\$(\d+)", r":p\1", batched)
         return f'connection.execute(text("{batched}"), {{"values": values}})'
     return "fetch them in one statement: .where(column.in_(values)), or WHERE column = ANY(:values)"
+
+
+_AGGREGATE = re.compile(r"^SELECT\s+(?:DISTINCT\s+)?[^,]*?\b(?:count|sum|avg|min|max)\s*\(",
+                        re.IGNORECASE)
+_GROUPED = re.compile(r"\b(?:GROUP\s+BY|ORDER\s+BY|LIMIT|OFFSET|UNION)\b", re.IGNORECASE)
 
 
 def _selects_entity(sql: str, table: str) -> bool:

@@ -535,7 +535,9 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
     name = mapped_class(table)
     column = match.group(2).replace('"', "") if match else None
     pk_get = any(str(key).startswith("pk_") for key in changing)
-    if name and column and (pk_get or _selects_entity(sql, table)):
+    alone = where >= 0 and _EQUALS.fullmatch(sql[where + len(" WHERE "):].strip()) is not None
+    # the entity query only when the key is the whole condition: other filters stay in text()
+    if name and column and alone and (pk_get or _selects_entity(sql, table)):
         plural = f"{column}s"
         return f"session.scalars(select({name}).where({name}.{column}.in_({plural}))).all()"
     if match:
@@ -545,7 +547,8 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
         if _AGGREGATE.search(sql) and not _GROUPED.search(sql):
             # one total per key, not one for all of them: select the key and group by it
             batched = f"SELECT {key}, {batched[len('SELECT '):]} GROUP BY {key}"
-        batched = re.sub(r"\$(\d+)", r":p\1", batched)
+        # text() binds :name, and a "::TYPE" cast right after one would hide it
+        batched = re.sub(r"\$(\d+)(?:::\w+)?", r":p\1", batched)
         return f'connection.execute(text("{batched}"), {{"values": values}})'
     return "fetch them in one statement: .where(column.in_(values)), or WHERE column = ANY(:values)"
 

@@ -1,20 +1,22 @@
 """Cost of the pytest plugin's always-on capture, beside pytest-queryguard's recorder.
 
 Usage: python benchmarks/plugin_overhead.py [--rounds 6] [--statements 3000] [--tests 300]
-       [--suite-rounds 3]
+       [--suite-rounds 3]   (--suite-rounds 0: the per-statement part only)
 
 Needs ``pip install pytest-queryguard==0.4.1`` in the same environment (for the comparison
 only; dalperf does not depend on it).
 
 1. Per statement: a single-row primary-key SELECT (SQLAlchemy Core, psycopg 3, one
    connection inside one transaction, so each is one round trip) on the embedded server,
-   timed one by one, in three sides: no instrumentation, dalperf's process-wide capture
-   exactly as the plugin runs it (hooks on SQLAlchemy's classes for the session, a
-   ``Capture(None)`` per test body), and pytest-queryguard's ``record_queries()``.
+   timed one by one, in four sides: no instrumentation, a bare pair of
+   ``before_cursor_execute``/``after_cursor_execute`` engine listeners that only count (the
+   least any SQLAlchemy-level recorder does), dalperf's process-wide capture exactly as the
+   plugin runs it (hooks on SQLAlchemy's classes for the session, a ``Capture(None)`` per
+   test body), and pytest-queryguard's ``record_queries()``.
    queryguard's listeners cannot be removed once installed, so every side runs in a fresh
    interpreter; the sides alternate, the order rotating every round, so drift hits all of
-   them alike.  Medians of all per-statement times.  Target (issue 15): dalperf's added cost
-   at most half of queryguard's.
+   them alike.  Medians of all per-statement times.  Targets: dalperf's added cost at most
+   half of queryguard's, and at most twice the bare listener pair's.
 2. A generated suite of ``--tests`` tests (each a few ORM and Core statements through a
    module-level engine) run with the plugin and with ``-p no:dalperf``, alternating, wall
    time of the whole pytest process.  Target: within 5%.
@@ -39,11 +41,12 @@ from dalperf.db.urls import sqlalchemy_url
 
 DATABASE = "plugin_overhead"
 ROWS = 1000
-SIDES = ("plain", "dalperf", "queryguard")
+SIDES = ("plain", "bare", "dalperf", "queryguard")
 BATCH = 100  # statements per capture block (one "test body")
 WARMUP = 500
 NS_PER_US = 1000
 STATEMENT_TARGET = 0.5  # dalperf's added cost / queryguard's
+BARE_TARGET = 2.0  # dalperf's added cost / the bare listener pair's
 SUITE_TARGET = 1.05
 
 CHILD = '''
@@ -62,6 +65,26 @@ if side == "dalperf":
 elif side == "queryguard":
     from pytest_queryguard import record_queries
     block = record_queries
+elif side == "bare":
+    from contextlib import contextmanager
+    from sqlalchemy import event
+
+    class Log:
+        count = 0
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        Log.count += 1
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        pass
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    @contextmanager
+    def block():
+        Log.count = 0
+        yield Log
 else:
     from contextlib import nullcontext
     block = nullcontext
@@ -81,7 +104,7 @@ with engine.connect() as conn:
         cpu.append((time.thread_time_ns() - c0) / batch)
         if side == "dalperf":
             assert log.queries == batch
-        elif side == "queryguard":
+        elif side in ("queryguard", "bare"):
             assert log.count == batch
         done += batch
 engine.dispose()
@@ -137,7 +160,7 @@ def test_read(n):
 def per_statement(url: str, rounds: int, statements: int) -> dict[str, list[tuple[float, float]]]:
     samples: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
     for round_no in range(rounds):
-        order = SIDES[round_no % 3:] + SIDES[:round_no % 3]
+        order = SIDES[round_no % len(SIDES):] + SIDES[:round_no % len(SIDES)]
         for side in order:
             done = subprocess.run([sys.executable, "-c", CHILD, side, url, str(statements),
                                    str(WARMUP), str(ROWS), str(BATCH)],
@@ -200,7 +223,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--tests", type=int, default=300)
-    parser.add_argument("--suite-rounds", type=int, default=3)
+    parser.add_argument("--suite-rounds", type=int, default=3,
+                        help="runs of the generated suite per side (0: skip that part)")
     args = parser.parse_args()
     try:
         import pytest_queryguard  # noqa: F401
@@ -209,7 +233,7 @@ def main() -> None:
     with running_server(None) as server:
         url = prepare(server.url("postgres"))
         samples = per_statement(url, args.rounds, args.statements)
-        walls = suite(url, args.tests, args.suite_rounds)
+        walls = suite(url, args.tests, args.suite_rounds) if args.suite_rounds else {}
     wall = {side: statistics.median(w for w, _ in samples[side]) / NS_PER_US for side in SIDES}
     cpu = {side: statistics.median(c for _, c in samples[side]) / NS_PER_US for side in SIDES}
     print(textwrap.dedent(f"""\
@@ -227,6 +251,15 @@ def main() -> None:
                  if cpu["queryguard"] > cpu["plain"] else float("inf"))
     print(f"  dalperf's added cost / queryguard's: {ratio:.2f} wall, {cpu_ratio:.2f} client CPU "
           f"(target <= {STATEMENT_TARGET}) {'PASS' if ratio <= STATEMENT_TARGET else 'FAIL'}")
+    bare_added = wall["bare"] - wall["plain"]
+    bare_ratio = dalperf_added / bare_added if bare_added > 0 else float("inf")
+    bare_cpu = ((cpu["dalperf"] - cpu["plain"]) / (cpu["bare"] - cpu["plain"])
+                if cpu["bare"] > cpu["plain"] else float("inf"))
+    print(f"  dalperf's added cost / the bare listener pair's: {bare_ratio:.2f} wall, "
+          f"{bare_cpu:.2f} client CPU (target <= {BARE_TARGET:g}) "
+          f"{'PASS' if bare_ratio <= BARE_TARGET else 'FAIL'}")
+    if not walls:
+        return  # --suite-rounds 0: the per-statement part only
     plugin, without = statistics.median(walls["plugin"]), statistics.median(walls["no:dalperf"])
     print(f"{args.tests}-test generated suite, {args.suite_rounds} runs each, alternating:")
     print(f"  -p no:dalperf {without:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['no:dalperf'])})")

@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f'{ALLOW_MARKER}(*labels): accept these dalperf findings in this test, '
         f'e.g. {ALLOW_MARKER}("Post.comments"); no label: all of them')
-    config.stash[_SUITE] = Suite.start(options.read(config))
+    config.stash[_SUITE] = Suite.start(options.read(config), config.rootpath)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -108,9 +108,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         index_check.close(config)
     if config.stash.get(_INSTALLED, False):
-        from dalperf.capture import instrument
+        from dalperf.capture import instrument, reads
 
         instrument.uninstall_everywhere()
+        reads.uninstall()
         config.stash[_INSTALLED] = False
 
 
@@ -133,8 +134,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
 
     if not item.config.stash.get(_INSTALLED, False):
+        from dalperf.capture import callsite
+
         instrument.install_everywhere()  # stays on for the session: no cost per test
         item.config.stash[_INSTALLED] = True
+        callsite.configure(suite.settings.app_dirs)
+        if suite.settings.unused_eager_load:
+            from dalperf.capture import reads
+
+            reads.install()
         suite.thresholds = thresholds_of(suite.settings)
     if item.get_closest_marker("query_budget"):
         warnings.warn_explicit(

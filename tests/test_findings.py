@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import ForeignKey, String, Text, create_engine, select, text
+from sqlalchemy import ForeignKey, String, Text, create_engine, delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -22,6 +22,7 @@ from sqlalchemy.orm import (
 )
 
 from dalperf.capture import Capture, FindingKind, Thresholds
+from dalperf.capture.findings import RepeatScope
 from dalperf.db.urls import sqlalchemy_url
 from dalperf.results import from_dict
 from tests.test_report import measure_case_study, render_html
@@ -112,12 +113,47 @@ def test_many_to_one_suggests_joinedload_and_repeats_need_their_threshold(engine
     assert ("repeated-statement", "SELECT posts") in kinds_and_labels(cap, Thresholds(repeat=4))
 
 
-def test_session_refresh_in_a_loop_is_a_repeat_not_a_column_reload(engine: Engine) -> None:
+def test_session_refresh_in_a_loop_is_a_column_reload_not_a_repeat(engine: Engine) -> None:
     with Capture(engine) as cap, Session(engine) as session:
         posts = session.scalars(select(Post)).all()
         for post in posts:
-            session.refresh(post)  # asked for by the code: not a reload behind its back
-    assert kinds_and_labels(cap) == {("repeated-statement", "SELECT posts")}
+            session.refresh(post)
+    (finding,) = cap.findings()
+    assert (finding.kind, finding.label, finding.count, finding.objects) == (
+        FindingKind.COLUMN_RELOAD, "Post (refresh)", 12, 12)
+    assert finding.call_site and "test_findings.py" in finding.call_site
+
+
+def test_refresh_after_write_is_not_a_finding(engine: Engine) -> None:
+    with Capture(engine) as cap, Session(engine) as session:
+        for i in range(6):
+            author = Author(name=f"new{i}")
+            session.add(author)
+            session.commit()
+            session.refresh(author)  # refresh after write
+        session.execute(delete(Author).where(Author.name.like("new%")))
+        session.commit()
+    assert cap.findings(Thresholds(column_load=2, repeat=2)) == []
+
+
+def test_repeats_in_separate_sessions_from_separate_lines_are_spread(engine: Engine) -> None:
+    def lookup_a(pk: int) -> None:
+        with Session(engine) as session:
+            session.get(Post, pk)
+
+    def lookup_b(pk: int) -> None:
+        with Session(engine) as session:
+            session.get(Post, pk)
+
+    with Capture(engine) as cap:
+        for pk in (1, 2, 3):
+            lookup_a(pk)
+            lookup_b(pk + 3)
+    (finding,) = cap.findings(Thresholds(repeat=5))
+    assert finding.spread and finding.units == 6 and finding.count == 6
+    assert finding.message.endswith("in 6 different Sessions: each Session runs it once")
+    (strict,) = cap.findings(Thresholds(repeat=5, scope=RepeatScope.TEST))
+    assert not strict.spread and strict.units == 6
 
 
 def test_deferred_column_reload_in_the_summary(engine: Engine) -> None:
@@ -140,3 +176,26 @@ def test_results_round_trip_and_html_show_findings(seeded_db: str, engine: Engin
     html = render_html(again)
     assert "Post.comments was lazy-loaded 12 times" in html
     assert "select(Post).options(selectinload(Post.comments))" in html
+
+
+def test_a_helper_called_from_six_lines_is_no_loop_but_called_in_a_loop_is(
+        engine: Engine) -> None:
+    def lookup(pk: int) -> None:
+        with Session(engine) as session:  # each call its own Session
+            session.get(Post, pk)
+
+    with Capture(engine) as sequential:
+        lookup(1)
+        lookup(2)
+        lookup(3)
+        lookup(4)
+        lookup(5)
+        lookup(6)
+    (spread,) = sequential.findings()
+    assert spread.spread and spread.units == 6
+    with Capture(engine) as looped:
+        for pk in range(1, 7):
+            lookup(pk)
+    (loop,) = looped.findings()
+    assert not loop.spread and loop.units == 6
+    assert loop.message.endswith("in 6 different Sessions, all from the same line in lookup")

@@ -13,6 +13,9 @@ Modules: :mod:`~dalperf.capture.instrument` hooks SQLAlchemy's dialect,
 finds the application frame, :mod:`~dalperf.capture.fingerprint` normalises statements,
 :mod:`~dalperf.capture.records` holds what one statement was, and
 :mod:`~dalperf.capture.orm` tags what the ORM was loading,
+:mod:`~dalperf.capture.units` says which unit of work (Session, checkout, HTTP request) each
+statement ran in, :mod:`~dalperf.capture.batches` recognises pages and ``IN`` chunks,
+:mod:`~dalperf.capture.reads` notes which eager loads the code read (opt-in), and
 :mod:`~dalperf.capture.findings` turns statements into totals, N+1 groups and findings;
 :mod:`~dalperf.capture.session` ties them together as :class:`Capture`.
 """

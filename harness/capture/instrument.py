@@ -64,7 +64,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, PoolResetState
 
-from dalperf.capture import orm, wire
+from dalperf.capture import orm, units, wire
 from dalperf.capture.callsite import call_site
 from dalperf.capture.fingerprint import control_kind
 from dalperf.capture.records import ORM_OPTION, HiddenKind, HiddenRoundTrip, StatementRow
@@ -86,6 +86,10 @@ class Sink(Protocol):
     statement_rows: list[StatementRow]
     hidden_records: list[HiddenRoundTrip]
     executions: dict[str, int]  # SQL text -> executions so far, for call-site sampling
+    site_units: dict[str, int | None]  # SQL text -> the unit of work of its latest call site
+    unit_events: list[tuple[int, int, int, str]]  # (ns, connection, unit, kind): units
+    requests: list[tuple[int, int, int]]  # (start ns, end ns, number): units
+    reads: set[str]  # relationships loaded eagerly that the code read (capture.reads)
     unsupported: set[str]  # "dialect+driver" of statements seen but not measured
 
 
@@ -93,13 +97,13 @@ ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", def
 
 Listener = tuple[Any, str, Callable[..., Any]]
 _PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
-# A statement gets a call site when its text runs for the 2nd, 8th, 32nd ... time (every
-# repeated statement gets one, at a cost that grows with the log of the count), when it is
-# an ORM load's first (the findings name where it was triggered), and when it is the 4th,
-# 16th, 64th ... text of the capture (so that texts differing only in inlined values, a
-# loop of f-string SQL, get one too).
+# A statement gets a call site when its text runs for the first time in a unit of work (a
+# Session or a checkout of its connection: dalperf.capture.units.CURRENT), for the 2nd, 8th,
+# 32nd ... time (at a cost that grows with the log of the count), and when it is an ORM
+# relationship or column load (the findings need the site of each).
 _SAMPLED = frozenset(2 * 4 ** k for k in range(32))
-_DISTINCT_SAMPLED = frozenset(4 ** k for k in range(1, 32))
+_NEVER = object()
+_CURRENT_UNIT = units.CURRENT  # bound once: read on every statement
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
 
 _hubs: dict[Engine, _Hub] = {}
@@ -176,6 +180,11 @@ def remove_process_sink(sink: Sink) -> None:
 def recording() -> bool:
     """Whether any capture would record a statement sent from here now."""
     return bool(_process_sinks or ACTIVE.get())
+
+
+def current_sinks() -> tuple[Sink, ...]:
+    """Every capture that records what is sent from here now, of any engine."""
+    return (*ACTIVE.get(), *_process_sinks)
 
 
 def listeners(engine: Engine) -> tuple[Listener, ...]:
@@ -266,6 +275,7 @@ class _Hub:
             # the first "connect" listener must run before SQLAlchemy's own (dialect set-up)
             event.listen(target, name, fn, insert=fn == self._connected)
         orm.install()
+        units.install()
         if self._per_engine:
             own = self._own
             dialect = self._dialect
@@ -288,6 +298,7 @@ class _Hub:
         for target, name, fn in self.listeners:
             event.remove(target, name, fn)
         orm.uninstall()
+        units.uninstall()
         self.attached = False
 
     def _wire(self, wired: _Wired) -> None:
@@ -417,14 +428,18 @@ class _Hub:
         rows, extra = wired.after(cursor, sql, driver, mark, True)
         tag = context.execution_options.get(ORM_OPTION) if context is not None else None
         site = None
+        connection = id(driver)
+        unit = _CURRENT_UNIT.get(connection)
         for sink in sinks:
             executions = sink.executions
             seen = executions.get(sql, 0) + 1
             executions[sql] = seen
-            if site is None and (seen in _SAMPLED or seen == 1 and (
-                    tag is not None or len(executions) in _DISTINCT_SAMPLED)):
-                site = call_site()
-        row: StatementRow = (sql, parameters, start, end, id(driver), rows, False, None, site,
+            site_units = sink.site_units
+            if site_units.get(sql, _NEVER) != unit or tag is not None or seen in _SAMPLED:
+                site_units[sql] = unit
+                if site is None:
+                    site = call_site()
+        row: StatementRow = (sql, parameters, start, end, connection, rows, False, None, site,
                              tag, begins, extra)
         for sink in sinks:
             sink.statement_rows.append(row)

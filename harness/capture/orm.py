@@ -12,9 +12,16 @@ it belongs to, and the statements a flush sends carry none.
   of ``state.loader_strategy_path``.  It is lazy (one statement per parent object) when
   ``state.lazy_loaded_from`` names the parent; ``selectinload``/``subqueryload`` statements
   have no single parent and are tagged eager (a finding never counts them).
+  A relationship whose mapping is eager (``lazy="selectin"``, ``"joined"``, ``"subquery"``)
+  that SQLAlchemy loads for one object (the refresh of that object, where the selectin
+  loader falls back to a per-object load) is its own batch, tagged eager too.
 - Column reload: ``state.is_column_load``; the instance and the columns asked for come from
   the load options (``_refresh_state``, ``_only_load_props``: SQLAlchemy offers no public
-  name for them, so they are read with defaults and a missing one only loses detail).
+  name for them, so they are read with defaults and a missing one only loses detail).  An
+  explicit ``session.refresh(obj)`` is a column reload of all of the object's columns; the
+  reload of an object a flush just wrote (``add(x); commit(); refresh(x)``, or ``x.id``
+  after the commit: :func:`dalperf.capture.units.written`) is tagged ``refresh`` and never
+  counts.
 
 The listener costs a few attribute reads per ORM execution, and nothing unless a capture
 is recording.
@@ -23,6 +30,7 @@ is recording.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,7 +38,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from dalperf.capture import instrument  # a cycle: instrument imports this module; used at call time
+from dalperf.capture import (
+    instrument,  # a cycle: instrument imports this module; used at call time
+    reads,
+    units,
+)
 from dalperf.capture.records import ORM_OPTION as TAG  # the execution option carrying the Tag
 
 
@@ -38,6 +50,7 @@ class LoadKind(StrEnum):
     LAZY = "lazy"  # a relationship loaded for one parent object
     EAGER = "eager"  # a relationship loaded for many parents at once (selectin, subquery)
     COLUMNS = "columns"  # deferred or expired columns loaded for one object
+    REFRESH = "refresh"  # an object reloaded right after a flush wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +70,18 @@ class Tag:
     path: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     expired: bool = False  # a column reload of attributes expired (commit, expire()), not deferred
+    explicit: bool = False  # a column reload the code asked for: session.refresh(obj)
+    key: str = "id"  # the parent class's primary-key attribute (a batched loop's fix)
+    recursive: bool = False  # a relationship from a class to itself (a tree)
+    depth: int = 1  # for a tree: the parent's level (1: an object the code loaded itself)
+    table: str = ""  # the parent class's table (to see parents loaded one by one)
+    mapped_eager: bool = False  # an eager load the mapping asks for (lazy="selectin")
 
 
 _lock = threading.Lock()
 _users = 0
+_EAGER_MAPPINGS = frozenset({"selectin", "joined", "subquery"})
+_depths: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # tree levels
 
 
 def install() -> None:
@@ -80,7 +101,7 @@ def uninstall() -> None:
             event.remove(Session, "do_orm_execute", _tag)
 
 
-def _tag(state: ORMExecuteState) -> None:
+def _tag(state: ORMExecuteState) -> Any:
     if state.is_relationship_load:
         if not instrument.recording():
             return
@@ -91,8 +112,26 @@ def _tag(state: ORMExecuteState) -> None:
         tag = _columns(state)
     else:
         return
-    if tag is not None:
-        state.update_execution_options(**{TAG: tag})
+    if tag is None:
+        return None
+    state.update_execution_options(**{TAG: tag})
+    if tag.recursive:
+        return _note_depths(state, tag)
+    return None
+
+
+def _note_depths(state: ORMExecuteState, tag: Tag) -> Any:
+    """Run a lazy load of a class's relationship to itself (a tree) now, noting that the
+    objects it loads sit one level below their parent: the fix's ``recursion_depth``.  The
+    lazy loader starts each load's path afresh, so the path cannot tell the depth."""
+    result = state.invoke_statement()
+    frozen = result.freeze()
+    for row in frozen().all():
+        for value in row:
+            child = getattr(value, "_sa_instance_state", None)
+            if child is not None:
+                _depths[child] = tag.depth + 1
+    return frozen()
 
 
 def _relationship(state: ORMExecuteState) -> Tag | None:
@@ -102,11 +141,19 @@ def _relationship(state: ORMExecuteState) -> Tag | None:
     prop = path[-1]
     label = f"{prop.parent.class_.__name__}.{prop.key}"
     parent = state.lazy_loaded_from
-    if parent is None:
-        return Tag(LoadKind.EAGER, label, collection=bool(prop.uselist))
+    if parent is None or prop.lazy in _EAGER_MAPPINGS:
+        if parent is None and prop.lazy not in _EAGER_MAPPINGS:
+            reads.watch(prop, label)  # asked for by a query's option, not by the mapping
+        return Tag(LoadKind.EAGER, label, collection=bool(prop.uselist),
+                   mapped_eager=prop.lazy in _EAGER_MAPPINGS)
     key = parent.identity_key if parent.identity_key is not None else id(parent)
+    primary = prop.parent.primary_key
+    recursive = prop.mapper.class_ is prop.parent.class_
     return Tag(LoadKind.LAZY, label, collection=bool(prop.uselist), parent=key,
-               path=_relationships(parent.load_path))
+               path=_relationships(parent.load_path),
+               key=_attribute(prop.parent, primary[0]) if len(primary) == 1 else "id",
+               recursive=recursive, depth=_depths.get(parent, 1) if recursive else 1,
+               table=str(getattr(prop.parent.local_table, "name", "")))
 
 
 def _columns(state: ORMExecuteState) -> Tag | None:
@@ -114,13 +161,23 @@ def _columns(state: ORMExecuteState) -> Tag | None:
     if refresh is None:
         return None
     only = getattr(getattr(state.statement, "_compile_options", None), "_only_load_props", None)
-    if not only:
-        return None  # session.refresh(obj): asked for by the code, not a reload behind its back
+    key = refresh.identity_key if refresh.identity_key is not None else id(refresh)
+    label = refresh.class_.__name__
+    if units.written(refresh):
+        return Tag(LoadKind.REFRESH, label, parent=key)
+    if not only:  # session.refresh(obj): every column
+        return Tag(LoadKind.COLUMNS, label, parent=key, explicit=True)
     columns = tuple(sorted(only))
     expired = bool(refresh.expired) or set(columns) <= refresh.expired_attributes
-    key = refresh.identity_key if refresh.identity_key is not None else id(refresh)
-    return Tag(LoadKind.COLUMNS, refresh.class_.__name__, parent=key, columns=columns,
-               expired=expired)
+    return Tag(LoadKind.COLUMNS, label, parent=key, columns=columns, expired=expired)
+
+
+def _attribute(mapper: Any, column: Any) -> str:
+    """The attribute name ``mapper`` maps ``column`` to (``id`` when it cannot tell)."""
+    try:
+        return str(mapper.get_property_by_column(column).key)
+    except Exception:  # noqa: BLE001 - an unusual mapping only loses the name
+        return "id"
 
 
 def _relationships(load_path: Any) -> tuple[str, ...]:

@@ -66,6 +66,8 @@ class Statement:
     error: str | None
     call_site: str | None
     orm: Any = None  # what the ORM was loading (dalperf.capture.orm.Tag), None for other SQL
+    begins: bool = False  # the driver sent a BEGIN first: the statement opened a transaction
+    caller: str | None = None  # the call site's caller line (dalperf.capture.callsite.Site)
 
     @property
     def fingerprint(self) -> str:
@@ -79,12 +81,14 @@ class Statement:
 
 
 # What the hooks store per statement: a Statement's fields in order (sql, parameters, start_ns,
-# end_ns, connection, rows, executemany, error, call_site, orm), then whether the driver sent
+# end_ns, connection, rows, executemany, error, call_site, orm; the call site as a
+# dalperf.capture.callsite.Site, which holds its caller too), then whether the driver sent
 # a BEGIN first and its other hidden round trips (prepare, internal, deallocate), which the
 # capture turns into HiddenRoundTrip records when it is read.
-StatementRow = tuple[str, Any, int, int, int, int, bool, str | None, str | None, Any, bool,
-                     tuple[int, int, int]]
-STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow
+StatementRow = tuple[str, Any, int, int, int, int, bool, str | None,
+                     tuple[str, str | None] | None, Any, bool, tuple[int, int, int]]
+STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow (then its ``begins``)
+SITE_FIELD = 8  # where a StatementRow holds the call site
 ORM_FIELD = 9  # where a StatementRow holds the ORM tag
 
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
 
-from dalperf.capture import instrument, wire
+from dalperf.capture import instrument, units, wire
 from dalperf.capture.depth import Span, critical_path
 from dalperf.capture.findings import (
     Finding,
@@ -67,6 +67,7 @@ from dalperf.capture.findings import (
 from dalperf.capture.records import (
     NS_PER_MS,
     ORM_FIELD,
+    SITE_FIELD,
     STATEMENT_FIELDS,
     HiddenRoundTrip,
     Statement,
@@ -101,6 +102,10 @@ class Capture:
         self.statement_rows: list[StatementRow] = []
         self.hidden_records: list[HiddenRoundTrip] = []
         self.executions: dict[str, int] = {}
+        self.site_units: dict[str, int | None] = {}
+        self.unit_events: list[tuple[int, int, int, str]] = []
+        self.requests: list[tuple[int, int, int]] = []
+        self.reads: set[str] = set()
         self.unsupported: set[str] = set()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
@@ -114,8 +119,10 @@ class Capture:
         if self.engine is None:
             instrument.install_everywhere()
             instrument.add_process_sink(self)
+            units.watch_requests()
             return self
         instrument.attach(self.engine)
+        units.watch_requests()
         self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
         return self
 
@@ -192,7 +199,9 @@ class Capture:
         if (not any(row[ORM_FIELD] is not None for row in rows)
                 and not (least and len(rows) >= least)):
             return []  # no ORM load, too few other statements: nothing to build or group
-        return detect(self._built(), thresholds)
+        built = list(self._built())
+        return detect(built, thresholds, units.resolve(built, self.unit_events, self.requests),
+                      reads=self.reads)
 
     def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).
@@ -236,7 +245,10 @@ class Capture:
         """All statements as records, building those that arrived since the last call."""
         with self._build_lock:
             for row in self.statement_rows[len(self._statements):]:
-                statement = Statement(*row[:STATEMENT_FIELDS])
+                site = row[SITE_FIELD]
+                statement = Statement(*row[:SITE_FIELD], site[0] if site else None,
+                                      *row[ORM_FIELD:STATEMENT_FIELDS + 1],
+                                      site[1] if site else None)
                 self._statements.append(statement)
                 begins, extra = row[STATEMENT_FIELDS:]
                 if begins or extra != NO_EXTRA:

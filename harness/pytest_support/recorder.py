@@ -47,6 +47,8 @@ class TestRecord:
     queries: int
     findings: list[dict[str, Any]]  # Finding.to_dict() + "status", "file", "line"
     unsupported: list[str]
+    # repeats no unit of work made (each request runs it once): reported, never failing
+    spread: list[dict[str, Any]] = field(default_factory=list)
     # the rest only when a suite report shows them (Settings.reports_figures)
     round_trips: int | None = None
     network_round_trips: int | None = None
@@ -81,11 +83,13 @@ class BodyRecorder:
         """The body's figures, and (unless the body failed already) the failure message for
         new findings and a budget exceeded, or None; warns in warn mode."""
         capture, item = self.capture, self.item
-        found = capture.findings(self.thresholds) if self.settings.mode != "off" else []
+        every = capture.findings(self.thresholds) if self.settings.mode != "off" else []
+        found = [f for f in every if not f.spread]
         statuses = [self._status(f) for f in found]
         record = TestRecord(
             test=item.nodeid, queries=capture.queries,
             findings=[self._describe(f, s) for f, s in zip(found, statuses, strict=True)],
+            spread=[self._describe(f, "spread") for f in every if f.spread],
             unsupported=sorted(capture.unsupported),
             budget=dict(self.budget_marker.kwargs) if self.budget_marker else {})
         if self.settings.reports_figures:
@@ -107,12 +111,21 @@ class BodyRecorder:
 
     def _slowest(self) -> list[dict[str, Any]]:
         """The body's slowest statements, for the suite report."""
+        from dalperf.capture.fingerprint import shape
         from dalperf.gate.budgets import shorten_sql
 
         root = self.item.config.rootpath
-        return [{"sql": shorten_sql(s.sql, SQL_SHOWN), "ms": round(s.duration_ms, 3),
-                 "call_site": relative_site(s.call_site, root)}
-                for s in sorted(self.capture.statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
+        statements = self.capture.statements
+        # call sites are sampled per text: an unsampled run shows where its text ran
+        sites: dict[str, str] = {}
+        for statement in statements:
+            if statement.call_site is not None:
+                sites.setdefault(statement.sql, statement.call_site)
+        # placeholders as everywhere else ($1), whatever the driver's style
+        return [{"sql": shorten_sql(shape(s.sql).normalized, SQL_SHOWN),
+                 "ms": round(s.duration_ms, 3),
+                 "call_site": relative_site(s.call_site or sites.get(s.sql), root)}
+                for s in sorted(statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
 
     # sorting findings
 
@@ -188,10 +201,15 @@ class BodyRecorder:
 
 def thresholds_of(settings: Settings) -> Thresholds:
     """The finding thresholds of the session's ini settings."""
+    from dalperf.capture.findings import RepeatScope
+
     return Thresholds(relationship=settings.thresholds["dalperf_relationship_threshold"],
                       column_load=settings.thresholds["dalperf_column_load_threshold"],
                       repeat=settings.thresholds["dalperf_repeat_threshold"],
-                      write_loop=settings.thresholds["dalperf_write_loop_threshold"])
+                      write_loop=settings.thresholds["dalperf_write_loop_threshold"],
+                      small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
+                      unused_eager_load=settings.unused_eager_load,
+                      scope=RepeatScope(settings.repeat_scope))
 
 
 def figures_line(capture: Capture, rtt_ms: float) -> str:

@@ -21,6 +21,9 @@ DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
 DEFAULT_IMAGE = "postgres:17"
 DOCKER = "docker"
 DEFAULT_MODE = "fail"
+# where the repeats of a finding must happen (dalperf.capture.findings.RepeatScope)
+REPEAT_SCOPES = ("unit", "test")
+DEFAULT_REPEAT_SCOPE = "unit"
 DEFAULT_RTT_MS = 1.0
 # ini key -> (default, what it counts); see dalperf.capture.findings.Thresholds
 THRESHOLDS = {
@@ -28,6 +31,8 @@ THRESHOLDS = {
     "dalperf_column_load_threshold": (5, "different objects reloading columns one at a time"),
     "dalperf_repeat_threshold": (5, "runs of one SELECT (Core, text(), ORM query)"),
     "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
+    "dalperf_small_repeat_threshold": (0, ("different keys of one table looked up by key, "
+                                           "e.g. 2-4 session.get calls (0: off)")),
 }
 BUDGET_MARKERS = ("dalperf_budget", "query_budget")  # query_budget: the old name, deprecated
 ALLOW_MARKER = "dalperf_allow"
@@ -58,6 +63,9 @@ class Settings:
     server: str | None = None  # "docker" or "docker:IMAGE": dalperf_postgres in a container
     index_check: str = "off"  # the missing-index check (dalperf.pytest_support.index_check)
     index_min_rows: int = DEFAULT_INDEX_MIN_ROWS
+    repeat_scope: str = DEFAULT_REPEAT_SCOPE
+    unused_eager_load: bool = False
+    app_dirs: tuple[str, ...] = ()  # the folders of dalperf_app_packages
 
     @property
     def reports_figures(self) -> bool:
@@ -86,6 +94,10 @@ def add_options(parser: pytest.Parser) -> None:
                     help="write an HTML report (sortable table per test)")
     group.addoption("--dalperf-sarif", default=None, metavar="FILE",
                     help="write the findings as SARIF 2.1.0 (code scanning)")
+    group.addoption("--dalperf-repeat-scope", default=None, choices=REPEAT_SCOPES,
+                    help="unit (default): a finding needs its repeats in one unit of work "
+                         "(Session, connection checkout, HTTP request) or one loop of the "
+                         "app; test: anywhere in the test body")
     group.addoption("--dalperf-metadata", default=None, metavar="MODULE:ATTR",
                     help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
     group.addoption("--dalperf-alembic", default=None, metavar="INI",
@@ -110,6 +122,14 @@ def add_options(parser: pytest.Parser) -> None:
                   type="linelist", default=[])
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
     parser.addini("dalperf_record", "default of --dalperf-record", default=None)
+    parser.addini("dalperf_repeat_scope", f"{' | '.join(REPEAT_SCOPES)}: where a finding's "
+                  f"repeats must happen (default {DEFAULT_REPEAT_SCOPE})", default=None)
+    parser.addini("dalperf_unused_eager_load", "report selectinload/subqueryload "
+                  "relationships the test never read (default false)", type="bool",
+                  default=False)
+    parser.addini("dalperf_app_packages", "import names of installed packages that are your "
+                  "code (call sites stop in them), one a line or separated by spaces",
+                  type="args", default=[])
     for name, (default, what) in THRESHOLDS.items():
         parser.addini(name, f"{what} from which dalperf reports (default {default})",
                       default=None)
@@ -175,6 +195,13 @@ def read(config: pytest.Config) -> Settings:
             raise pytest.UsageError("--dalperf-server and --dalperf-database-url name two "
                                     "servers; give one")
         database_url = None
+    scope = (config.getoption("dalperf_repeat_scope") or _ini(config, "dalperf_repeat_scope")
+             or DEFAULT_REPEAT_SCOPE)
+    if scope not in REPEAT_SCOPES:
+        raise pytest.UsageError(f"dalperf_repeat_scope: must be one of "
+                                f"{', '.join(REPEAT_SCOPES)}, not {scope!r}")
+    app_dirs = tuple(d for name in config.getini("dalperf_app_packages") or ()
+                     for d in _package_folders(name))
     return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
                     ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
                                  if p.strip()),
@@ -182,6 +209,8 @@ def read(config: pytest.Config) -> Settings:
                     html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
                     alembic=Path(alembic) if alembic else None, database_url=database_url or None,
                     server=server, record_dir=record_dir, record_update=record_update,
+                    repeat_scope=scope, app_dirs=app_dirs,
+                    unused_eager_load=bool(config.getini("dalperf_unused_eager_load")),
                     **_index_check(config))
 
 
@@ -206,6 +235,25 @@ def _index_check(config: pytest.Config) -> dict[str, Any]:
     raw = _ini(config, "dalperf_index_min_rows")
     rows = _whole(raw, "dalperf_index_min_rows") if raw is not None else DEFAULT_INDEX_MIN_ROWS
     return {"index_check": mode, "index_min_rows": rows}
+
+
+
+def _package_folders(name: str) -> list[str]:
+    """The folders of package (or module) ``name``, found without importing it; a usage
+    error naming ``dalperf_app_packages`` if it cannot be imported."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec(name)
+    except (ImportError, ValueError) as exc:
+        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: "
+                                f"{exc}") from None
+    if spec is None:
+        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: no module "
+                                f"named {name!r}")
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)
+    return [str(Path(spec.origin).parent)] if spec.origin else []
 
 
 def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

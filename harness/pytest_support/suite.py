@@ -52,9 +52,10 @@ class Suite:
     thresholds: Thresholds | None = None  # set by the first test captured
     committed: dict[str, QueryRecord] = field(default_factory=dict)  # --dalperf-record
     records_written: list[Path] = field(default_factory=list)
+    rootdir: Path = Path()  # pytest's rootdir: call sites are relative to it
 
     @classmethod
-    def start(cls, settings: Settings) -> Suite:
+    def start(cls, settings: Settings, rootdir: Path) -> Suite:
         """The session's suite; :class:`pytest.UsageError` for a record file that cannot be
         read (before any test runs)."""
         path = settings.baseline
@@ -67,7 +68,7 @@ class Suite:
                 committed = records.load_folder(settings.record_dir)
             except records.RecordError as exc:
                 raise pytest.UsageError(f"--dalperf-record: {exc}") from exc
-        return cls(settings=settings, accepted=accepted, committed=committed)
+        return cls(settings=settings, accepted=accepted, committed=committed, rootdir=rootdir)
 
     def check_record(self, record: TestRecord, capture: Capture) -> str | None:
         """Keep the body's query record (``--dalperf-record``); the failure text when it
@@ -153,7 +154,8 @@ class Suite:
         if settings.sarif_path is not None:
             from dalperf.pytest_support.sarif import sarif_log
 
-            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.ordered())))
+            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.ordered(),
+                                                                  self.rootdir)))
             written.append(settings.sarif_path)
         return written
 

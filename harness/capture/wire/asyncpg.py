@@ -110,7 +110,8 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, _Mark]:
 def _after(cursor: Any, sql: str, driver: Any, mark: _Mark, ok: bool) -> tuple[int, Extra]:
     cached, entry, counts = mark
     prepared = cached is None or cached.get(sql) is not entry
-    rows = (max(cursor._rowcount, 0) if cursor._description else 0) if ok else 0
+    # the DBAPI's public names: SQLAlchemy 2.0's adapter has no _rowcount/_description
+    rows = (max(cursor.rowcount, 0) if cursor.description else 0) if ok else 0
     if counts is None:
         return rows, (_PREPARED if prepared else NO_EXTRA)
     executes, statements, closing = counts

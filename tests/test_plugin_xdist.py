@@ -130,7 +130,7 @@ def connected():
 
 def _html_rows(page: Path) -> list[str]:
     """The page's test rows without timings (and without the slowest statements' order)."""
-    rows = re.findall(r'<tr>\s*<td class="left mono">.*?</tr>', page.read_text(), re.DOTALL)
+    rows = re.findall(r'<tr>\s*<td class="left mono test".*?</tr>', page.read_text(), re.DOTALL)
     return [_NUMBER.sub("#", row.rsplit('<td class="left">', 1)[0]) for row in rows]
 
 

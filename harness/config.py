@@ -45,7 +45,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dalperf.errors import UsageError
+from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import PYPROJECT, BudgetSet, find_pyproject, suggest
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
@@ -187,9 +187,8 @@ def import_module(name: str, *, what: str) -> ModuleType:
     """Module ``name``; a one-line UsageError (``what`` first) when it does not import."""
     try:
         return importlib.import_module(name)
-    except Exception as exc:  # whatever the user's module raises while importing
-        raise UsageError(f"{what} does not import: {type(exc).__name__}: "
-                         f"{str(exc).strip().partition(chr(10))[0]}") from exc
+    except (Exception, SystemExit) as exc:  # whatever the user's module raises, exit too
+        raise UsageError(f"{what} does not import: {describe(exc)}") from exc
 
 
 def seed_hook(config: Config) -> Callable[..., Any] | None:

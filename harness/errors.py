@@ -106,6 +106,8 @@ class CheckFailed(DalperfError):
 
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message``: how dalperf names an exception in one line."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: sys.exit({exc.code!r}) called"
     if isinstance(exc, SyntaxError):
         where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
         return f"SyntaxError: {exc.msg} ({where})"

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from dalperf.config import Config, import_target, seed_hook
 from dalperf.db.embedded import OWNED_MARKER
 from dalperf.db.targets import Source, Target, connect
-from dalperf.errors import DalperfError, UsageError
+from dalperf.errors import DalperfError, UsageError, describe
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -166,9 +166,9 @@ def apply_schema(target: Target, config: Config) -> str:
         with _engine(target) as engine:
             try:
                 tables.create_all(engine)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise UsageError(f"{config.where('schema')}: create_all failed: "
-                                 f"{_first_line(exc)}") from exc
+                                 f"{describe(exc)}") from exc
         return f"{len(tables.tables)} table(s) created"
     return "no schema configured"
 
@@ -187,8 +187,8 @@ def _alembic_upgrade(target: Target, ini: Path) -> str:
         alembic_config.set_main_option("script_location", str(ini.parent / script_location))
     try:
         command.upgrade(alembic_config, "head")
-    except Exception as exc:
-        raise UsageError(f"alembic upgrade head ({ini}) failed: {_first_line(exc)}") from exc
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"alembic upgrade head ({ini}) failed: {describe(exc)}") from exc
     return "alembic upgrade head"
 
 
@@ -254,9 +254,8 @@ def _fill(target: Target, config: Config, state: DataState) -> str:
                 hook(engine, state.scale, state.seed)
             except DalperfError:
                 raise
-            except Exception as exc:  # whatever the user's hook raises
-                raise UsageError(f"seed hook {config.seed} raised {type(exc).__name__}: "
-                                 f"{_first_line(exc)}") from exc
+            except (Exception, SystemExit) as exc:  # whatever the user's hook raises
+                raise UsageError(f"seed hook {config.seed} raised {describe(exc)}") from exc
     with connect(target) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute(f"COMMENT ON SCHEMA public IS {_literal(state.comment())}")
@@ -311,11 +310,6 @@ def _drop(target: Target, name: str) -> None:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextmanager

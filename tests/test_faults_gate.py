@@ -97,3 +97,95 @@ def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path,
     assert proc.stderr.splitlines()[-1] == ("error: seed hook perf.seed:leaves raised "
                                             "SystemExit: sys.exit(0) called")
     assert "dalperf_project_template" not in project.databases()
+
+
+# --------------------------------------------------------------------------------------
+# Shard sets
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shard_app(tmp_path_factory: pytest.TempPathFactory, project_server: Project) -> Path:
+    """A project whose shards 1/3, 2/3, 3/3 and 2/2 were measured, each into s<I>of<N>.json
+    (read by the tests, never changed)."""
+    app = make_app(tmp_path_factory.mktemp("shards"))
+    for shard in ("1/3", "2/3", "3/3", "2/2"):
+        index, _, count = shard.partition("/")
+        proc = project_server.run(app, "run", "--shard", shard, "--out",
+                                  f"s{index}of{count}.json", "--no-explain",
+                                  "--iterations", "2")
+        assert proc.returncode == 0, proc.stderr
+    project_server.drop_project_databases()
+    return app
+
+
+def _variant(app: Path, name: str, changed: str, change: object) -> str:
+    """A copy of results file ``name`` with environment entry ``changed`` replaced."""
+    results = _results(app / name)
+    results["environment"][changed] = change  # type: ignore[index]
+    copy = f"{changed}-{name}"
+    (app / copy).write_text(json.dumps(results))
+    return copy
+
+
+def test_an_incomplete_shard_set_is_refused_or_marked_partial(
+        shard_app: Path, project_server: Project) -> None:
+    project = project_server
+    app = shard_app
+    for files, expected in ((["s1of3.json", "s3of3.json"], "shard(s) 2/3 missing"),
+                            (["s1of3.json", "s2of2.json"], "different shard counts"),
+                            (["s1of3.json", "s1of3.json", "s2of3.json", "s3of3.json"],
+                             "shard 1/3 is in both s1of3.json and s1of3.json")):
+        proc = project.run(app, "merge", *files, "--out", "merged.json")
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert expected in one_line_error(proc)
+        assert not (app / "merged.json").exists()
+
+    proc = project.run(app, "merge", "s1of3.json", "s3of3.json", "--allow-incomplete",
+                       "--out", "partial.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "marked partial" in proc.stdout
+    assert "2/3 missing" in _results(app / "partial.json")["partial"]  # type: ignore[operator]
+    gate = project.run(app, "check", "partial.json")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert "the results are partial" in gate.stderr
+
+    complete = project.run(app, "merge", "s1of3.json", "s2of3.json", "s3of3.json", "--out",
+                           "all.json")
+    assert complete.returncode == 0, complete.stderr
+    assert _results(app / "all.json")["partial"] is None
+    assert project.run(app, "check", "all.json").returncode == 0
+
+
+@pytest.mark.parametrize(("changed", "change", "shown"), [
+    ("driver", {"name": "asyncpg", "version": "0.30.0", "async": "asyncpg 0.30.0",
+                "sync": "psycopg 3.2"}, "driver asyncpg"),
+    ("iterations", 50, "iterations 50"),
+    ("proxy", {"rtt_ms": [0, 5]}, "RTT sweep [0, 5]"),
+])
+def test_shards_measured_in_different_ways_are_refused_naming_both(
+        shard_app: Path, project_server: Project, changed: str, change: object,
+        shown: str) -> None:
+    app, project = shard_app, project_server
+    other = _variant(app, "s2of3.json", changed, change)
+    proc = project.run(app, "merge", "s1of3.json", other, "s3of3.json", "--out", "m.json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    error = one_line_error(proc)
+    assert "s1of3.json" in error and other in error and shown in error
+    assert not (app / "m.json").exists()
+
+
+def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
+                                                      project: Project) -> None:
+    from dalperf.shards import Shard
+
+    app = make_app(tmp_path)
+    empty = next(f"{i}/5" for i in range(1, 6)
+                 if not Shard(index=i, count=5).holds("authors.count"))
+    proc = project.run(app, "run", "--only", "authors.count", "--shard", empty, "--out",
+                       "r.json", "--no-explain")
+    assert proc.returncode == 0, proc.stderr
+    assert _results(app / "r.json")["operations"] == []
+    gate = project.run(app, "check", "r.json")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert "measured no operation x variant pair" in gate.stderr

@@ -102,9 +102,10 @@ def verdict_failure(verdict: Verdict) -> CheckFailed:
                if verdict.missing_indexes else "")
     partial = ("; the results are partial (--allow-partial gates them anyway): "
                f"{verdict.partial}" if verdict.partial is not None else "")
+    empty = "; the results measured no operation x variant pair" if verdict.empty else ""
     return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
                        f"{len(verdict.regressions)} regression(s), "
-                       f"{len(verdict.failures)} failure(s){missing}{partial}")
+                       f"{len(verdict.failures)} failure(s){missing}{partial}{empty}")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:

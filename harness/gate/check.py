@@ -116,6 +116,7 @@ class Verdict:
     missing_indexes: tuple[dict[str, Any], ...] = ()  # proposals, with --fail-on-missing-index
     plan_changes: tuple[PlanChange, ...] = ()
     partial: str | None = None  # why the results are incomplete, when that fails the gate
+    empty: bool = False  # no pair was measured: nothing can be said to be within budget
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -136,6 +137,10 @@ class Verdict:
                        allowed=None, measured=None,
                        message=f"the results are partial: {self.partial}")]
               if self.partial is not None else []),
+            *([Finding(kind="empty", operation="", variant="", check="measured",
+                       allowed=None, measured=None,
+                       message="the results measured no operation x variant pair")]
+              if self.empty else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +157,8 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     advisor's proposals; bad budgets, or that flag without advice, raise UsageError.
 
     Partial results (a run that stopped early, :attr:`Results.partial`) fail the gate
-    unless ``allow_partial``: what was not measured cannot be said to be within budget.
+    unless ``allow_partial``: what was not measured cannot be said to be within budget;
+    so do results that measured no pair at all (a shard of nothing, a filter of nothing).
     """
     budgets = budgets or BudgetSet()
     measured = known_variants(results)
@@ -178,7 +184,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     partial = results.partial if not allow_partial else None
     return Verdict(
         passed=not (violations or regressions or results.failures or missing
-                    or partial is not None),
+                    or partial is not None or not pairs),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
@@ -187,6 +193,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         missing_indexes=missing,
         plan_changes=comparison.plan_changes if comparison else (),
         partial=partial,
+        empty=not pairs,
     )
 
 

@@ -24,8 +24,16 @@ def _redact(text: str) -> str:
     return redact(text)
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so that ``finally`` blocks stop servers."""
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP (what CI runners send on cancel) handled exactly as Ctrl-C: by
+    whatever handles SIGINT now.  Inside ``asyncio.run`` that handler cancels the main task,
+    so the run writes what it measured (marked partial); a KeyboardInterrupt raised at a
+    random point of the event loop instead would escape it and lose them.  Elsewhere it is
+    Python's own, a KeyboardInterrupt, so that ``finally`` blocks stop servers."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 

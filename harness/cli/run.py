@@ -141,7 +141,7 @@ def run(
     config_rtts = ",".join(f"{r:g}" for r in config.rtt_ms) if config.rtt_ms else None
     run_config = RunConfig(
         iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
-        warmup=_first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
+        warmup=first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
         seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
         jitter_ms=jitter_ms, call_timeout_s=call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
@@ -197,7 +197,7 @@ def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]
             for i, name in enumerate(driver_names)]
 
 
-def _first_set(*values: int | None) -> int:
+def first_set(*values: int | None) -> int:
     """The first value that is not None (a flag, then the config, then the default)."""
     return next(v for v in values if v is not None)
 

@@ -189,3 +189,29 @@ def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
     gate = project.run(app, "check", "r.json")
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "measured no operation x variant pair" in gate.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Another session on the template
+# --------------------------------------------------------------------------------------
+
+
+def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
+                                                         project: Project) -> None:
+    import psycopg
+
+    from dalperf.project import TEMPLATE_DB
+
+    app = make_app(tmp_path)
+    first = project.run(app, "run", "--only", "authors.count", "--no-explain", "--out", "a.json")
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(project.server.url(TEMPLATE_DB), application_name="holder") as held:
+        pid = held.info.backend_pid
+        proc = project.run(app, "run", "--only", "authors.count", "--no-explain", "--out",
+                           "b.json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith(f"error: cannot copy template database {TEMPLATE_DB}: another "
+                            f"session is connected to it (pid {pid} (application 'holder'"), \
+        proc.stderr
+    assert "Traceback" not in proc.stderr and not (app / "b.json").exists()

@@ -43,11 +43,11 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dalperf import processes
+from dalperf import processes, scratch
 from dalperf.db import drivers
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
@@ -85,6 +85,7 @@ from dalperf.version import package_version
 LOOPBACK = "127.0.0.1"
 SERVER_START_TIMEOUT_S = 120.0  # the app draws its inputs from the database first
 LISTEN_BACKLOG = 2048  # uvicorn's own default
+SCRATCH_PREFIX = "dalperf-load-"  # the temporary folder of one load test's output
 READY_POLL_S = 0.1
 WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
 FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
@@ -427,12 +428,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _children() -> Iterator[_Children]:
-    with tempfile.TemporaryDirectory(prefix="dalperf-load-") as folder:
-        children = _Children(Path(folder))
+    """The children of one load test, their output in a folder of this process's; the
+    folders a killed ``load`` left (:func:`dalperf.scratch.abandoned`) are removed first."""
+    for stale in scratch.abandoned(SCRATCH_PREFIX):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = scratch.owned_folder(SCRATCH_PREFIX)
+    try:
+        children = _Children(folder)
         try:
             yield children
         finally:
             children.stop_all()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _versions() -> dict[str, Any]:

@@ -165,12 +165,23 @@ def apply_schema(target: Target, config: Config) -> str:
         tables = metadata(spec, what=config.where("schema"))
         with _engine(target) as engine:
             try:
+                _create_schemas(engine, tables)
                 tables.create_all(engine)
             except (Exception, SystemExit) as exc:
                 raise UsageError(f"{config.where('schema')}: create_all failed: "
                                  f"{describe(exc)}") from exc
         return f"{len(tables.tables)} table(s) created"
     return "no schema configured"
+
+
+def _create_schemas(engine: Any, tables: MetaData) -> None:
+    """The schemas the tables live in (``__table_args__ = {"schema": "shop"}``), which
+    ``create_all`` expects to exist."""
+    from sqlalchemy.schema import CreateSchema
+
+    with engine.begin() as conn:
+        for name in sorted({t.schema for t in tables.tables.values() if t.schema}):
+            conn.execute(CreateSchema(name, if_not_exists=True))
 
 
 def _alembic_upgrade(target: Target, ini: Path) -> str:

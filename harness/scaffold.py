@@ -149,7 +149,10 @@ variants = {{ reference = "naive", ours = "optimized" }}
 
 
 def ops_source(module: str, schema: str, table: Table) -> str:
-    """``perf/ops.py``: a sync and an async operation on ``table``."""
+    """``perf/ops.py``: a sync and an async operation on ``table``; the table's name only
+    ever appears as a Python string literal (``repr``), so that any name PostgreSQL allows
+    (quotes, backslashes, a schema: ``shop.orders`` is the metadata's key) gives valid
+    code."""
     area = _area(table)
     target = schema.partition(":")[2]
     return f'''"""dalperf operations for {module} (written by `dalperf init`: edit them freely).
@@ -165,7 +168,7 @@ from sqlalchemy import func, select
 from dalperf import register
 from {module} import {target.partition(".")[0]}
 
-TABLE = {target}.tables["{table.name}"]
+TABLE = {target}.tables[{table.key!r}]
 ORDER = list(TABLE.primary_key.columns)
 
 
@@ -186,7 +189,7 @@ def count_optimized(db, params):
 
 
 register("{area}.count", variants={{"naive": count_naive, "optimized": count_optimized}},
-         params=count_params, description="How many {table.name} rows there are (sync).")
+         params=count_params, description={f"How many {table.fullname} rows there are (sync)."!r})
 
 
 async def page_params(db, rng, size):
@@ -208,7 +211,7 @@ async def page_optimized(db, limit):
 
 
 register("{area}.first_page", variants={{"naive": page_naive, "optimized": page_optimized}},
-         params=page_params, description="The first page of {table.name} (async).")
+         params=page_params, description={f"The first page of {table.fullname} (async)."!r})
 '''
 
 

@@ -215,3 +215,49 @@ def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
                             f"session is connected to it (pid {pid} (application 'holder'"), \
         proc.stderr
     assert "Traceback" not in proc.stderr and not (app / "b.json").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Runs on one server take turns with the project databases
+# --------------------------------------------------------------------------------------
+
+
+def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
+        tmp_path: Path, project: Project) -> None:
+    import os
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    from dalperf.db import urls
+    from dalperf.db.targets import Source, Target
+    from dalperf.db.turns import taking_turns
+    from dalperf.project import WORKING_DB
+
+    app = make_app(tmp_path)
+    target = Target(url=urls.parse(project.server.url("postgres")), source=Source.EMBEDDED,
+                    writable=True)
+    said: list[str] = []
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
+    with taking_turns(target, say=said.append):  # the first run, as far as the second knows
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dalperf", "run", "--only", "authors.count", "--no-explain",
+             "--out", "r.json"], cwd=app, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env={**env, "DALPERF_HOME": str(project.home),
+                                         "COLUMNS": "200"})
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr],  # type: ignore[union-attr]
+                         daemon=True).start()
+        try:
+            first = lines.get(timeout=120)
+        except queue.Empty:
+            proc.kill()
+            raise
+        assert first.startswith(f"note: waiting for another dalperf run (pid {os.getpid()}) "
+                                "to finish with the project databases on 127.0.0.1:"), first
+        assert proc.poll() is None and WORKING_DB not in project.databases()
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert said == [] and (app / "r.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -88,11 +89,14 @@ def compare(
     specs = scenarios or list(project.scenarios) or [casestudy.SCENARIOS]
     plan = plan_comparison(base_ref=base, specs=specs, only=only, allow_dirty=allow_dirty)
     with target_from_options(database_url=database_url, db=db, home=home,
-                             config=project) as target, \
+                             config=project) as target, ExitStack() as turns, \
             progress_display(label_width=40, transient=True) as bar:
         if project.is_project:
+            from dalperf.cli.run import say_note
+            from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
 
+            turns.enter_context(taking_turns(target, say=say_note))
             target = prepare(target, project, scale=project.scale or DEFAULT_PROJECT_SCALE,
                              seed=DEFAULT_DATA_SEED).target
         task = bar.add_task("comparing", total=None)

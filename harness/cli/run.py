@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -152,10 +152,13 @@ def run(
     budgets = read_budget_set(config, None)
     out = out or (config.out_dir or DEFAULT_OUT.parent) / RESULTS_NAME
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable, config=config) as target:
+                             disposable=disposable, config=config) as target, \
+            ExitStack() as turns:
         if config.is_project:
+            from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
 
+            turns.enter_context(taking_turns(target, say=say_note))
             prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
                                seed=DEFAULT_DATA_SEED)
             for line in (prepared.seeded, prepared.copied):
@@ -189,6 +192,11 @@ def run(
             soft_wrap=True)
     for _, results in written:
         fail_on_failures(results)
+
+
+def say_note(line: str) -> None:
+    """``line`` on stderr as a note (what a command waits for, and why)."""
+    err_console.print(f"note: {escape(line)}", soft_wrap=True)
 
 
 def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:

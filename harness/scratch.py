@@ -27,20 +27,33 @@ def owned_folder(prefix: str) -> Path:
     return folder
 
 
-def abandoned(prefix: str) -> list[Path]:
-    """The temporary folders named ``prefix…`` whose owner process is gone; folders
-    without an owner file (made by an older dalperf, or by something else) are left."""
+def owned(prefix: str) -> list[tuple[Path, int, bool]]:
+    """The temporary folders named ``prefix…`` that carry an owner file: each with its
+    owner's pid and whether that owner is gone; folders without one (made by an older
+    dalperf, or by something else) are not listed."""
     root = Path(tempfile.gettempdir())
-    return [folder for folder in sorted(root.glob(f"{prefix}*"))
-            if folder.is_dir() and _owner_gone(folder)]
+    found = []
+    for folder in sorted(root.glob(f"{prefix}*")):
+        owner = _owner(folder) if folder.is_dir() else None
+        if owner is not None:
+            found.append((folder, owner[0], _gone(*owner)))
+    return found
 
 
-def _owner_gone(folder: Path) -> bool:
+def abandoned(prefix: str) -> list[Path]:
+    """The temporary folders named ``prefix…`` whose owner process is gone."""
+    return [folder for folder, _, gone in owned(prefix) if gone]
+
+
+def _owner(folder: Path) -> tuple[int, float] | None:
     try:
         pid_text, started_text = (folder / OWNER_FILE).read_text().split()
-        pid, started = int(pid_text), float(started_text)
+        return int(pid_text), float(started_text)
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _gone(pid: int, started: float) -> bool:
     if pid == os.getpid():
         return False
     try:

@@ -104,3 +104,31 @@ def test_the_next_throwaway_server_reaps_one_whose_owner_was_killed() -> None:
     finally:
         EmbeddedServer(data_dir).stop()
         shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_db_ls_finds_an_orphaned_server_and_stop_all_orphans_stops_it() -> None:
+    from dalperf.db.embedded import EmbeddedServer
+
+    line = _killed_after("""
+        from dalperf.db.embedded import running_server
+        with running_server(None) as status:
+            print(status.data_dir, status.pid, flush=True)
+            import os, signal
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    data_dir, pid = Path(line.split()[0]), int(line.split()[1])
+    try:
+        listed = subprocess.run([sys.executable, "-m", "dalperf", "db", "ls"],
+                                capture_output=True, text=True, timeout=120, check=True)
+        mine = [row for row in listed.stdout.splitlines()
+                if row.startswith(f"{data_dir.parent}:")]
+        assert len(mine) == 1 and f"running, pid {pid}," in mine[0], listed.stdout
+        assert mine[0].endswith("gone: orphaned")
+        stopped = subprocess.run([sys.executable, "-m", "dalperf", "db", "stop",
+                                  "--all-orphans"], capture_output=True, text=True,
+                                 timeout=120, check=True)
+        assert f"stopped the orphaned server of {data_dir.parent}" in stopped.stdout
+        assert EmbeddedServer(data_dir).status() is None and not data_dir.parent.exists()
+    finally:
+        EmbeddedServer(data_dir).stop()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)

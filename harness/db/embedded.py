@@ -314,6 +314,13 @@ def reap_orphans() -> list[Path]:
     return reaped
 
 
+def throwaway_servers() -> list[tuple[Path, int, bool, ServerStatus | None]]:
+    """Every throwaway cluster on this machine: its folder, its owner's pid, whether the
+    owner is gone, and its server's status if it runs."""
+    return [(root, owner, gone, EmbeddedServer(root / "pgdata").status())
+            for root, owner, gone in scratch.owned(EPHEMERAL_PREFIX)]
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

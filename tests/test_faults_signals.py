@@ -15,6 +15,14 @@ import pytest
 from dalperf.db.embedded import ServerStatus
 from dalperf.results import read_results
 from tests.conftest import interruptible
+from tests.test_project import (
+    APP,
+    LOCUSTFILE,
+    Project,
+    make_app,
+    project,  # noqa: F401 (a fixture)
+    project_server,  # noqa: F401 (a fixture)
+)
 from tests.test_faults import (
     INTERRUPTED,
     Watched,
@@ -95,3 +103,52 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
     measured = {m.operation for m in interrupted.value.results.operations}
     assert measured == {"swallow.first"}
     assert interrupted.value.results.partial == "interrupted"
+
+
+def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
+        tmp_path: Path, project: Project) -> None:  # noqa: F811
+    import json
+    import time
+
+    import psycopg
+
+    from dalperf.project import WORKING_DB
+
+    signum = signal.SIGTERM
+    app = make_app(tmp_path)
+    (app / "shop" / "main.py").write_text(APP)
+    (app / "perf" / "locustfile.py").write_text(LOCUSTFILE)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dalperf", "load", "--app", "shop.main:app", "--locustfile",
+         "perf/locustfile.py", "--users", "2", "--run-time", "300s", "--out", "load.json"],
+        cwd=app, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**env, "DALPERF_HOME": str(project.home), "COLUMNS": "200"},
+        preexec_fn=interruptible)
+    watched = Watched(proc)
+
+    def served() -> bool:
+        try:
+            with psycopg.connect(project.server.url("postgres")) as conn:
+                row = conn.execute("SELECT xact_commit + xact_rollback FROM "
+                                   "pg_stat_database WHERE datname = %s",
+                                   (WORKING_DB,)).fetchone()
+                active = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                      "datname = %s", (WORKING_DB,)).fetchone()
+        except psycopg.Error:
+            return False
+        return bool(row and active and active[0] and row[0] > 200)
+
+    watched.wait_for(served, "requests to be served", timeout=240)
+    started = time.monotonic()
+    proc.send_signal(signum)
+    code, _, err = watched.finish()
+    assert time.monotonic() - started < 60
+    assert code == 130, err
+    assert "wrote load.json (the figures of an interrupted load test, marked partial)" \
+        in err
+    results = json.loads((app / "load.json").read_text())
+    assert results["partial"] == "interrupted"
+    assert sum(v["requests"] for v in results["variants"]) > 0
+    assert not watched.leftovers()

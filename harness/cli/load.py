@@ -32,7 +32,7 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import LoadAborted, UsageError
+from dalperf.errors import LoadAborted, LoadInterrupted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
 DEFAULT_OUT = Path("reports/out/load.json")
@@ -141,6 +141,11 @@ def load(
             exc.results.save(out)
             err_console.print(f"wrote {escape(str(out))} (the figures of a load test whose "
                               "database went away, marked partial)", soft_wrap=True)
+            raise
+        except LoadInterrupted as exc:
+            exc.results.save(out)
+            err_console.print(f"wrote {escape(str(out))} (the figures of an interrupted "
+                              "load test, marked partial)", soft_wrap=True)
             raise
     results.save(out)
     for v in results.variants:

@@ -67,7 +67,13 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import EnvironmentProblem, LoadAborted, ServerStartError, UsageError
+from dalperf.errors import (
+    EnvironmentProblem,
+    LoadAborted,
+    LoadInterrupted,
+    ServerStartError,
+    UsageError,
+)
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     DRIVER_ENV,
@@ -231,16 +237,27 @@ def run_load(database_url: str, config: LoadConfig, *,
                        "--exit-code-on-error", "0", "--json-file", str(stats),
                        RECORDS_OPTION, str(records),
                        *(user_class_name(v) for v in config.variants)])
-        children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
-                      + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
-        if proxy is not None:
-            proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
         env = {**_versions(), "started_at": started_at, "app": config.app,
                "locustfile": str(config.locustfile), "users": config.users,
                "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
                "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
                "variants": list(config.variants),
                "driver": drivers.pairing(config.driver).describe(), **(environment or {})}
+        try:
+            children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
+                          + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: keep the requests made so far
+            _stop(locust.process)  # SIGTERM: locust writes its records as it quits
+            made = read_records(records) if records.is_file() else []
+            why = "interrupted"
+            raise LoadInterrupted(
+                f"{why}; kept the figures of the {len(made):,} request(s) made before",
+                results=dataclasses.replace(summarise(
+                    made, variants=config.variants, environment=env,
+                    locust_totals=locust_totals(stats.with_suffix(".json"))), partial=why),
+            ) from None
+        if proxy is not None:
+            proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
     lost = database_gone(database_url)

@@ -130,22 +130,21 @@ def from_environment() -> CaptureMiddleware:
 
 def check_asgi(app: Any, spec: str) -> None:
     """Raise :class:`~dalperf.errors.UsageError` unless ``app`` looks like an ASGI 3 app:
-    a coroutine function, or an object whose ``__call__`` is one, taking (scope, receive,
-    send); an ASGI 2 class is accepted as uvicorn accepts it."""
+    a callable taking (scope, receive, send), and a coroutine function when it is a plain
+    function (an object's ``__call__`` may return an awaitable without being one); an
+    ASGI 2 class is accepted as uvicorn accepts it."""
     import inspect
 
     from dalperf.errors import UsageError
 
     if isinstance(app, type):
         return
-    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(
-        type(app), "__call__", None)
-    bound_call = app if call is app else getattr(app, "__call__", None)
-    if call is None or bound_call is None or not inspect.iscoroutinefunction(call):
+    plain = inspect.isfunction(app) or inspect.ismethod(app)
+    if not callable(app) or (plain and not inspect.iscoroutinefunction(app)):
         raise UsageError(f"--app {spec!r} is not an ASGI app (a {type(app).__name__}, not an "
                          "async callable taking scope, receive, send)")
     try:
-        inspect.signature(bound_call).bind(None, None, None)
+        inspect.signature(app).bind(None, None, None)
     except TypeError:
         raise UsageError(f"--app {spec!r} is not an ASGI app: it does not take (scope, "
                          "receive, send)") from None

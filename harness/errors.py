@@ -15,7 +15,7 @@ Hierarchy::
     │   ├── ProxyDied                the latency proxy's process exited mid-run
     │   └── ServerStartError         the embedded server (or container) could not start
     ├── CheckFailed         (exit 1) a budget or regression check failed
-    ├── RunInterrupted    (exit 130) Ctrl-C (SIGTERM, SIGHUP) mid-run; carries what was measured
+    ├── RunInterrupted    (exit 130) Ctrl-C, SIGTERM, SIGHUP mid-run; carries what was measured
     └── LoadInterrupted   (exit 130) the same mid-load test; carries its figures
 
 The core raises these (translating psycopg's own errors with ``raise ... from exc``);

@@ -22,8 +22,8 @@ OWNER_FILE = ".dalperf-owner"
 def owned_folder(prefix: str) -> Path:
     """A new temporary folder named ``prefix…``, marked as this process's."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
-    me = psutil.Process()
-    (folder / OWNER_FILE).write_text(f"{me.pid} {me.create_time()}\n")
+    owner = psutil.Process()
+    (folder / OWNER_FILE).write_text(f"{owner.pid} {owner.create_time()}\n")
     return folder
 
 

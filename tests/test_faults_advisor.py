@@ -55,7 +55,7 @@ def _dalperf(*args: str, home: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "dalperf", *args], text=True,
                             env={**env, "DALPERF_HOME": str(home), "COLUMNS": "200"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=interruptible)
+                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
 
 
 def _advisor_waiting(url: str, proc: subprocess.Popen[str]) -> int:

@@ -33,7 +33,7 @@ UNWRITABLE_FOLDER = Path("/proc")  # exists, and no file can be created in it, e
     ("empty.toml", ""),
 ])
 def test_a_config_file_without_tool_dalperf_is_exit_2_naming_it(
-        tmp_path: Path, project: Project, name: str, text: str) -> None:
+        tmp_path: Path, project: Project, name: str, text: str) -> None:  # noqa: F811
     app = make_app(tmp_path)
     (app / "settings").mkdir()
     (app / "settings" / name).write_text(text)
@@ -46,7 +46,7 @@ def test_a_config_file_without_tool_dalperf_is_exit_2_naming_it(
 
 
 def test_a_file_as_the_schema_says_what_a_schema_source_is(tmp_path: Path,
-                                                           project: Project) -> None:
+                                                           project: Project) -> None:  # noqa: F811
     app = make_app(tmp_path, config=CONFIG.replace('"shop.models:Base.metadata"',
                                                    '"db/0001_init.sql"'))
     (app / "db").mkdir()
@@ -60,7 +60,7 @@ def test_a_file_as_the_schema_says_what_a_schema_source_is(tmp_path: Path,
 
 
 def test_compare_honours_tool_dalperf_and_the_project_root(tmp_path: Path,
-                                                           project: Project) -> None:
+                                                           project: Project) -> None:  # noqa: F811
     app = make_app(tmp_path)
     git = ["git", "-C", str(app), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
@@ -88,8 +88,8 @@ def test_the_plugins_unwritable_output_is_a_usage_error_before_the_tests(
     result = pytester.runpytest("-p", "no:cacheprovider", *options)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
-    assert errors == [f"ERROR: {options[0]}: cannot write {options[1]}: No such file or "
-                      "directory"], result.stderr.str()
+    assert errors == [(f"ERROR: {options[0]}: cannot write {options[1]}: No such file or "
+                      "directory")], result.stderr.str()
     assert "test_green" not in result.stdout.str()
 
 
@@ -102,5 +102,5 @@ def test_a_metadata_module_that_raises_is_one_usage_error(pytester: pytest.Pytes
                                 "raising_models:Base.metadata")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert [line for line in result.stderr.lines if line.strip()] == [
-        "ERROR: --dalperf-metadata raising_models:Base.metadata: raising_models raised while "
-        "importing: RuntimeError: no models today"]
+        ("ERROR: --dalperf-metadata raising_models:Base.metadata: raising_models raised while "
+        "importing: RuntimeError: no models today")]

@@ -10,7 +10,6 @@ was written.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -57,8 +56,8 @@ register("exits.async", variants={"naive": exits_three, "optimized": count_optim
 '''
 
 
-def test_a_variant_calling_sys_exit_is_that_variants_failure(tmp_path: Path,
-                                                             project: Project) -> None:
+def test_a_variant_calling_sys_exit_is_that_variants_failure(
+        tmp_path: Path, project: Project) -> None:  # noqa: F811
     app = make_app(tmp_path, ops=EXITING_OPS)
     proc = project.run(app, "run", "--out", "r.json", "--no-explain")
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -78,7 +77,7 @@ def test_a_variant_calling_sys_exit_is_that_variants_failure(tmp_path: Path,
     ("perf/seed.py", "'perf.seed:seed' does not import: SystemExit: sys.exit(0)"),
 ])
 def test_sys_exit_while_importing_user_code_is_exit_2_naming_the_module(
-        tmp_path: Path, project: Project, where: str, expected: str) -> None:
+        tmp_path: Path, project: Project, where: str, expected: str) -> None:  # noqa: F811
     app = make_app(tmp_path)
     path = app / where
     path.write_text("import sys\nsys.exit(0)\n" + path.read_text())
@@ -88,7 +87,7 @@ def test_sys_exit_while_importing_user_code_is_exit_2_naming_the_module(
 
 
 def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path,
-                                                         project: Project) -> None:
+                                                         project: Project) -> None:  # noqa: F811
     exiting = SEED + "\n\ndef leaves(engine, scale, seed):\n    raise SystemExit(0)\n"
     app = make_app(tmp_path, config=CONFIG.replace('"perf.seed:seed"', '"perf.seed:leaves"'),
                    seed=exiting)
@@ -105,7 +104,8 @@ def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path,
 
 
 @pytest.fixture(scope="module")
-def shard_app(tmp_path_factory: pytest.TempPathFactory, project_server: Project) -> Path:
+def shard_app(tmp_path_factory: pytest.TempPathFactory,
+              project_server: Project) -> Path:  # noqa: F811  # noqa: F811
     """A project whose shards 1/3, 2/3, 3/3 and 2/2 were measured, each into s<I>of<N>.json
     (read by the tests, never changed)."""
     app = make_app(tmp_path_factory.mktemp("shards"))
@@ -129,32 +129,31 @@ def _variant(app: Path, name: str, changed: str, change: object) -> str:
 
 
 def test_an_incomplete_shard_set_is_refused_or_marked_partial(
-        shard_app: Path, project_server: Project) -> None:
-    project = project_server
+        shard_app: Path, project_server: Project) -> None:  # noqa: F811
     app = shard_app
     for files, expected in ((["s1of3.json", "s3of3.json"], "shard(s) 2/3 missing"),
                             (["s1of3.json", "s2of2.json"], "different shard counts"),
                             (["s1of3.json", "s1of3.json", "s2of3.json", "s3of3.json"],
                              "shard 1/3 is in both s1of3.json and s1of3.json")):
-        proc = project.run(app, "merge", *files, "--out", "merged.json")
+        proc = project_server.run(app, "merge", *files, "--out", "merged.json")
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in one_line_error(proc)
         assert not (app / "merged.json").exists()
 
-    proc = project.run(app, "merge", "s1of3.json", "s3of3.json", "--allow-incomplete",
+    proc = project_server.run(app, "merge", "s1of3.json", "s3of3.json", "--allow-incomplete",
                        "--out", "partial.json")
     assert proc.returncode == 0, proc.stderr
     assert "marked partial" in proc.stdout
     assert "2/3 missing" in _results(app / "partial.json")["partial"]  # type: ignore[operator]
-    gate = project.run(app, "check", "partial.json")
+    gate = project_server.run(app, "check", "partial.json")
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "the results are partial" in gate.stderr
 
-    complete = project.run(app, "merge", "s1of3.json", "s2of3.json", "s3of3.json", "--out",
+    complete = project_server.run(app, "merge", "s1of3.json", "s2of3.json", "s3of3.json", "--out",
                            "all.json")
     assert complete.returncode == 0, complete.stderr
     assert _results(app / "all.json")["partial"] is None
-    assert project.run(app, "check", "all.json").returncode == 0
+    assert project_server.run(app, "check", "all.json").returncode == 0
 
 
 @pytest.mark.parametrize(("changed", "change", "shown"), [
@@ -164,11 +163,11 @@ def test_an_incomplete_shard_set_is_refused_or_marked_partial(
     ("proxy", {"rtt_ms": [0, 5]}, "RTT sweep [0, 5]"),
 ])
 def test_shards_measured_in_different_ways_are_refused_naming_both(
-        shard_app: Path, project_server: Project, changed: str, change: object,
-        shown: str) -> None:
-    app, project = shard_app, project_server
+        shard_app: Path, project_server: Project,  # noqa: F811
+        changed: str, change: object, shown: str) -> None:
+    app = shard_app
     other = _variant(app, "s2of3.json", changed, change)
-    proc = project.run(app, "merge", "s1of3.json", other, "s3of3.json", "--out", "m.json")
+    proc = project_server.run(app, "merge", "s1of3.json", other, "s3of3.json", "--out", "m.json")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     error = one_line_error(proc)
     assert "s1of3.json" in error and other in error and shown in error
@@ -176,7 +175,7 @@ def test_shards_measured_in_different_ways_are_refused_naming_both(
 
 
 def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
-                                                      project: Project) -> None:
+                                                      project: Project) -> None:  # noqa: F811
     from dalperf.shards import Shard
 
     app = make_app(tmp_path)
@@ -197,7 +196,7 @@ def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
 
 
 def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
-                                                         project: Project) -> None:
+                                                         project: Project) -> None:  # noqa: F811
     import psycopg
 
     from dalperf.project import TEMPLATE_DB
@@ -223,7 +222,7 @@ def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
 
 
 def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
-        tmp_path: Path, project: Project) -> None:
+        tmp_path: Path, project: Project) -> None:  # noqa: F811
     import os
     import queue
     import subprocess
@@ -248,7 +247,9 @@ def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
             stderr=subprocess.PIPE, env={**env, "DALPERF_HOME": str(project.home),
                                          "COLUMNS": "200"})
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr],  # type: ignore[union-attr]
+        stderr = proc.stderr
+        assert stderr is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in stderr],
                          daemon=True).start()
         try:
             first = lines.get(timeout=120)

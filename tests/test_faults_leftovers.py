@@ -66,8 +66,8 @@ def test_the_next_load_removes_a_killed_loads_folder() -> None:
         print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)
     """))
     living = subprocess.Popen(
-        [sys.executable, "-c", "from dalperf import scratch\n"
-         f"print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)\ninput()\n"],
+        [sys.executable, "-c", ("from dalperf import scratch\n"
+         f"print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)\ninput()\n")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         kept = Path(living.stdout.readline().strip())  # type: ignore[union-attr]

@@ -22,7 +22,6 @@ from tests.test_project import (
     LOCUSTFILE,
     Project,
     make_app,
-    one_line_error,
     project,  # noqa: F401 (a fixture)
     project_server,  # noqa: F401 (a fixture)
 )
@@ -44,16 +43,16 @@ async def two_arguments(scope, receive):
 
 
 @pytest.mark.parametrize(("attribute", "expected"), [
-    ("settings", "error: --app 'shop.main:settings' is not an ASGI app (a dict, not an async "
-                 "callable taking scope, receive, send)"),
-    ("sync_view", "error: --app 'shop.main:sync_view' is not an ASGI app (a function, not an "
-                  "async callable taking scope, receive, send)"),
-    ("two_arguments", "error: --app 'shop.main:two_arguments' is not an ASGI app: it does "
-                      "not take (scope, receive, send)"),
+    ("settings", ("error: --app 'shop.main:settings' is not an ASGI app (a dict, not an async "
+                 "callable taking scope, receive, send)")),
+    ("sync_view", ("error: --app 'shop.main:sync_view' is not an ASGI app (a function, not an "
+                  "async callable taking scope, receive, send)")),
+    ("two_arguments", ("error: --app 'shop.main:two_arguments' is not an ASGI app: it does "
+                      "not take (scope, receive, send)")),
     ("ap", "error: --app 'shop.main:ap': shop.main has no attribute 'ap'"),
 ])
 def test_an_app_that_is_no_asgi_app_is_exit_2_before_serving(
-        tmp_path: Path, project: Project, attribute: str, expected: str) -> None:
+        tmp_path: Path, project: Project, attribute: str, expected: str) -> None:  # noqa: F811
     app = make_app(tmp_path)
     (app / "shop" / "main.py").write_text(NOT_APPS)
     (app / "perf" / "locustfile.py").write_text(LOCUSTFILE)

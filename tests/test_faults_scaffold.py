@@ -74,7 +74,7 @@ class Order(Base):
 
 
 def test_init_then_audit_on_a_schema_qualified_odd_table(tmp_path: Path,
-                                                         project: Project) -> None:
+                                                         project: Project) -> None:  # noqa: F811
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "__init__.py").write_text("")
     (tmp_path / "app" / "models.py").write_text(MODELS)

@@ -15,14 +15,6 @@ import pytest
 from dalperf.db.embedded import ServerStatus
 from dalperf.results import read_results
 from tests.conftest import interruptible
-from tests.test_project import (
-    APP,
-    LOCUSTFILE,
-    Project,
-    make_app,
-    project,  # noqa: F401 (a fixture)
-    project_server,  # noqa: F401 (a fixture)
-)
 from tests.test_faults import (
     INTERRUPTED,
     Watched,
@@ -30,6 +22,14 @@ from tests.test_faults import (
     own_server,  # noqa: F401 (a fixture)
     server_home,  # noqa: F401 (a fixture)
     write_module,
+)
+from tests.test_project import (
+    APP,
+    LOCUSTFILE,
+    Project,
+    make_app,
+    project,  # noqa: F401 (a fixture)
+    project_server,  # noqa: F401 (a fixture)
 )
 
 pytestmark = pytest.mark.faults
@@ -46,7 +46,8 @@ def test_sigterm_and_sighup_mid_run_write_what_was_measured(
     proc = subprocess.Popen([sys.executable, "-m", "dalperf", "run", "--scenarios", str(module),
                              "--iterations", "5", "--out", str(out)], text=True,
                             env={**env, "DALPERF_HOME": str(home)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=interruptible)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
     watched = Watched(proc)
     watched.wait_for((tmp_path / "arrived").exists, "the hung variant")
     proc.send_signal(signum)
@@ -125,7 +126,7 @@ def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
          "perf/locustfile.py", "--users", "2", "--run-time", "300s", "--out", "load.json"],
         cwd=app, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**env, "DALPERF_HOME": str(project.home), "COLUMNS": "200"},
-        preexec_fn=interruptible)
+        preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
     watched = Watched(proc)
 
     def served() -> bool:

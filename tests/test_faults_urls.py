@@ -29,8 +29,8 @@ def test_either_tls_form_works_with_either_driver(
 
 
 @pytest.mark.parametrize(("tls", "expected"), [
-    ("sslmode=sometimes", "sslmode 'sometimes' is not one of disable, allow, prefer, require, "
-                          "verify-ca, verify-full"),
+    ("sslmode=sometimes", ("sslmode 'sometimes' is not one of disable, allow, prefer, require, "
+                          "verify-ca, verify-full")),
     ("ssl=require&sslmode=disable", "ssl=require and sslmode=disable disagree"),
 ])
 def test_a_bad_tls_setting_is_one_line_exit_2(seeded_db: str, tmp_path: Path,

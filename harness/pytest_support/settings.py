@@ -216,7 +216,7 @@ def _importable(spec: str) -> None:
         importlib.import_module(module)
     except ImportError:
         pass
-    except (Exception, SystemExit) as exc:  # whatever the user's module raises
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 (whatever the user's module raises)
         raise pytest.UsageError(f"--dalperf-metadata {spec}: {module} raised while importing: "
                                 f"{describe(exc)}") from None
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dalperf.errors import UsageError
+from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import PYPROJECT, BudgetSet, find_pyproject, suggest
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
@@ -98,7 +98,15 @@ def load(config_file: Path | None = None, *, start: Path | None = None) -> Confi
         if not path.is_file():
             raise UsageError(f"config file {config_file} does not exist")
         data = _read_toml(path)
-        table = data.get("tool", {}).get("dalperf", data if path.name != PYPROJECT else {})
+        tool = data.get("tool", {})
+        if isinstance(tool, Mapping) and "dalperf" in tool:
+            table = tool["dalperf"]
+        elif path.name == PYPROJECT or not data or set(data) == {"tool"}:
+            # named on purpose: measuring the case study instead would be a silent mistake
+            raise UsageError(f"config file {config_file} has no [tool.dalperf] table (give "
+                             "the file holding dalperf's settings, or a TOML file of them)")
+        else:
+            table = data
     else:
         found = find_pyproject(start or Path.cwd())
         if found is None:
@@ -128,7 +136,8 @@ def parse(table: Mapping[str, Any], *, path: Path) -> Config:
                              f"variable, not {name!r}")
         values["database_url_env"] = name
     if "schema" in table:
-        values["schema"] = _schema(_string(table["schema"], where=f"{where} schema"), root)
+        values["schema"] = _schema(_string(table["schema"], where=f"{where} schema"), root,
+                                   where=f"{where} schema")
     if "seed" in table:
         hook = _string(table["seed"], where=f"{where} seed")
         if not _TARGET_RE.match(hook):
@@ -187,9 +196,8 @@ def import_module(name: str, *, what: str) -> ModuleType:
     """Module ``name``; a one-line UsageError (``what`` first) when it does not import."""
     try:
         return importlib.import_module(name)
-    except Exception as exc:  # whatever the user's module raises while importing
-        raise UsageError(f"{what} does not import: {type(exc).__name__}: "
-                         f"{str(exc).strip().partition(chr(10))[0]}") from exc
+    except (Exception, SystemExit) as exc:  # whatever the user's module raises, exit too
+        raise UsageError(f"{what} does not import: {describe(exc)}") from exc
 
 
 def seed_hook(config: Config) -> Callable[..., Any] | None:
@@ -250,14 +258,21 @@ def _resolve_spec(spec: str, root: Path) -> str:
     return str((root / spec).resolve()) if _is_path(spec) else spec
 
 
-def _schema(spec: str, root: Path) -> str:
+_SCHEMA_SOURCES = ("give a folder of SQL migrations, an Alembic .ini, or "
+                   "'package.module:Base.metadata'")
+
+
+def _schema(spec: str, root: Path, *, where: str) -> str:
     if _TARGET_RE.match(spec):
         return spec
     path = (root / spec).resolve()
     if not path.exists():
-        raise UsageError(f"{root / PYPROJECT} [tool.dalperf] schema {spec!r}: {path} does not "
-                         "exist (give a folder of SQL migrations, an Alembic .ini, or "
-                         "'package.module:Base.metadata')")
+        raise UsageError(f"{where} {spec!r}: {path} does not exist ({_SCHEMA_SOURCES})")
+    if path.is_file() and path.suffix != ".ini":
+        hint = (f"; the folder holding it, {path.parent.name}/, is one if it holds the "
+                "migrations") if path.suffix == ".sql" else ""
+        raise UsageError(f"{where} {spec!r}: {path.name} is a file, not a schema source "
+                         f"({_SCHEMA_SOURCES}){hint}")
     return str(path)
 
 

@@ -16,7 +16,8 @@ Hierarchy::
     │   ├── ServerStartError         the embedded server (or container) could not start
     │   └── MissingExtra             a feature's optional dependencies are not installed
     ├── CheckFailed         (exit 1) a budget or regression check failed
-    └── RunInterrupted    (exit 130) Ctrl-C mid-run; carries what was measured
+    ├── RunInterrupted    (exit 130) Ctrl-C, SIGTERM, SIGHUP mid-run; carries what was measured
+    └── LoadInterrupted   (exit 130) the same mid-load test; carries its figures
 
 The core raises these (translating psycopg's own errors with ``raise ... from exc``);
 only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
@@ -140,6 +141,8 @@ class CheckFailed(DalperfError):
 
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message``: how dalperf names an exception in one line."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: sys.exit({exc.code!r}) called"
     if isinstance(exc, SyntaxError):
         where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
         return f"SyntaxError: {exc.msg} ({where})"
@@ -160,3 +163,14 @@ class RunInterrupted(DalperfError):
         super().__init__(message)
         self.results = results
         self.written: Path | None = None
+
+
+class LoadInterrupted(DalperfError):
+    """Ctrl-C (SIGTERM, SIGHUP) during a load test; :attr:`results` holds the figures of
+    the requests made before (marked ``partial``), to be written before the command ends."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, results: LoadResults) -> None:
+        super().__init__(message)
+        self.results = results

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from dalperf.config import Config, import_target, seed_hook
 from dalperf.db.embedded import OWNED_MARKER
 from dalperf.db.targets import Source, Target, connect
-from dalperf.errors import DalperfError, UsageError
+from dalperf.errors import DalperfError, EnvironmentProblem, UsageError, describe
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -107,45 +107,146 @@ def check(config: Config) -> None:
 
 
 def schema_checksum(config: Config) -> str:
-    """SHA-256 of the schema: the migration files, the Alembic scripts, or the DDL of the
-    metadata's tables (so editing a model rebuilds the data)."""
+    """SHA-256 of what the schema is made of: the migration files; Alembic's ``.ini`` and
+    the scripts of the location it resolves to (``env.py``, the versions); or every DDL
+    statement ``create_all`` of the metadata really emits (tables, indexes, and the DDL of
+    events attached to them, views made that way included).  Nothing else: files beside
+    an ``alembic.ini`` (a ``.venv``, the operations) do not count."""
     digest = hashlib.sha256()
+    for part in _schema_parts(config)[0]:
+        digest.update(part)
+    return f"{schema_kind(config)}:{digest.hexdigest()[:16]}"
+
+
+def covered(config: Config) -> str:
+    """What the checksums of the data state cover, in words (for the ``reused`` line)."""
+    what = _schema_parts(config)[1]
+    if config.seed is not None:
+        what += f", the seed hook's module and {len(_hook_files(config)) - 1} project " \
+                "module(s) it imports"
+    return what
+
+
+def _schema_parts(config: Config) -> tuple[list[bytes], str]:
+    """The byte strings the schema checksum is made of, and what they are, in words."""
     kind = schema_kind(config)
     spec = config.schema
     if kind == "metadata":
-        from sqlalchemy.dialects import postgresql
-        from sqlalchemy.schema import CreateIndex, CreateTable
+        assert spec is not None
+        ddl = _emitted_ddl(metadata(spec, what=config.where("schema")))
+        return [s.encode() for s in ddl], f"{len(ddl)} DDL statement(s) create_all emits"
+    if kind == "none":
+        return [], "no schema"
+    assert spec is not None
+    parts: list[bytes] = []
+    if kind == "migrations":
+        folder, paths = Path(spec), sorted(Path(spec).glob("*.sql"))
+        what = f"{len(paths)} migration file(s)"
+    else:
+        folder = _alembic_scripts(Path(spec))
+        parts.append(Path(spec).read_bytes())
+        paths = sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        what = f"{Path(spec).name} and {len(paths)} script(s) in {folder.name}/"
+    for path in paths:
+        parts += [path.relative_to(folder).as_posix().encode(), path.read_bytes()]
+    return parts, what
 
-        assert spec is not None
-        dialect = postgresql.dialect()
-        for table in metadata(spec, what=config.where("schema")).sorted_tables:
-            digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
-            for index in sorted(table.indexes, key=lambda i: i.name or ""):
-                digest.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
-    elif kind != "none":
-        assert spec is not None
-        folder = Path(spec) if kind == "migrations" else Path(spec).parent
-        patterns = ("*.sql",) if kind == "migrations" else ("*.ini", "**/*.py")
-        for pattern in patterns:
-            for path in sorted(folder.glob(pattern)):
-                if "__pycache__" not in path.parts:
-                    digest.update(path.relative_to(folder).as_posix().encode())
-                    digest.update(path.read_bytes())
-    return f"{kind}:{digest.hexdigest()[:16]}"
+
+def _emitted_ddl(tables: MetaData) -> list[str]:
+    """The statements ``tables.create_all`` sends to PostgreSQL, compiled, in order."""
+    from sqlalchemy import create_mock_engine
+
+    emitted: list[str] = []
+
+    def executor(sql: Any, *_multiparams: Any, **_params: Any) -> None:
+        emitted.append(str(sql.compile(dialect=engine.dialect)))
+
+    engine = create_mock_engine("postgresql+psycopg://", executor)
+    tables.create_all(engine, checkfirst=False)
+    return emitted
+
+
+def _alembic_scripts(ini: Path) -> Path:
+    """The folder of the scripts Alembic's ``ini`` names (``script_location``, with
+    ``%(here)s`` and a path relative to the ini resolved as Alembic resolves them)."""
+    try:
+        from alembic.config import Config as AlembicConfig
+    except ImportError as exc:
+        raise UsageError("schema names an Alembic config: pip install alembic") from exc
+    location = AlembicConfig(str(ini)).get_main_option("script_location")
+    if not location:
+        raise UsageError(f"{ini}: no script_location in its [alembic] section")
+    path = Path(location)
+    return (path if path.is_absolute() else ini.parent / path).resolve()
 
 
 def hook_checksum(config: Config) -> str | None:
-    """The seed hook's name and a SHA-256 of its module's file: editing the hook re-seeds."""
+    """The seed hook's name and a SHA-256 of its module's file and of every module of the
+    project it imports, directly or not: editing the hook or a helper it uses re-seeds."""
+    if config.seed is None:
+        return None
+    digest = hashlib.sha256()
+    for path in _hook_files(config):
+        digest.update(path.relative_to(config.root).as_posix().encode()
+                      if path.is_relative_to(config.root) else str(path).encode())
+        digest.update(path.read_bytes())
+    return f"{config.seed}@{digest.hexdigest()[:16]}"
+
+
+def _hook_files(config: Config) -> list[Path]:
+    """The seed hook's module file and the project modules it imports (none without a hook
+    or a source file)."""
     import inspect
 
     hook = seed_hook(config)
     if hook is None:
-        return None
+        return []
     try:
-        source = Path(inspect.getsourcefile(hook) or "").read_bytes()
-    except (OSError, TypeError):
-        source = b""
-    return f"{config.seed}@{hashlib.sha256(source).hexdigest()[:16]}"
+        start = inspect.getsourcefile(hook)
+    except TypeError:
+        return []
+    return _project_imports(Path(start), config.root) if start else []
+
+
+def _project_imports(start: Path, root: Path) -> list[Path]:
+    """``start`` and the files of the project's modules (under ``root``, outside any
+    ``.venv`` or site-packages) that it imports, and those they import, read from their
+    ``import`` statements."""
+    import ast
+    import importlib.util
+
+    def project_file(name: str) -> Path | None:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = Path(found.origin).resolve() if found and found.origin else None
+        if origin is None or not origin.is_file() or not origin.is_relative_to(root) \
+                or {"site-packages", ".venv"} & set(origin.parts):
+            return None
+        return origin
+
+    seen: list[Path] = []
+    pending = [start.resolve()]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.append(path)
+        try:
+            tree = ast.parse(path.read_bytes())
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [])
+            for name in names:
+                found = project_file(name)
+                if found is not None:
+                    pending.append(found)
+    return sorted(seen)
 
 
 def apply_schema(target: Target, config: Config) -> str:
@@ -165,12 +266,23 @@ def apply_schema(target: Target, config: Config) -> str:
         tables = metadata(spec, what=config.where("schema"))
         with _engine(target) as engine:
             try:
+                _create_schemas(engine, tables)
                 tables.create_all(engine)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise UsageError(f"{config.where('schema')}: create_all failed: "
-                                 f"{_first_line(exc)}") from exc
+                                 f"{describe(exc)}") from exc
         return f"{len(tables.tables)} table(s) created"
     return "no schema configured"
+
+
+def _create_schemas(engine: Any, tables: MetaData) -> None:
+    """The schemas the tables live in (``__table_args__ = {"schema": "shop"}``), which
+    ``create_all`` expects to exist."""
+    from sqlalchemy.schema import CreateSchema
+
+    with engine.begin() as conn:
+        for name in sorted({t.schema for t in tables.tables.values() if t.schema}):
+            conn.execute(CreateSchema(name, if_not_exists=True))
 
 
 def _alembic_upgrade(target: Target, ini: Path) -> str:
@@ -187,8 +299,8 @@ def _alembic_upgrade(target: Target, ini: Path) -> str:
         alembic_config.set_main_option("script_location", str(ini.parent / script_location))
     try:
         command.upgrade(alembic_config, "head")
-    except Exception as exc:
-        raise UsageError(f"alembic upgrade head ({ini}) failed: {_first_line(exc)}") from exc
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"alembic upgrade head ({ini}) failed: {describe(exc)}") from exc
     return "alembic upgrade head"
 
 
@@ -208,7 +320,8 @@ def prepare(target: Target, config: Config, *, scale: float, seed: int) -> Prepa
     with connect(_on(target, MAINTENANCE_DB)) as conn:
         exists = _database_exists(conn, TEMPLATE_DB)
     if exists and _state(template) == state.comment():
-        seeded = f"reused (scale {scale:g}, seed {seed}, schema {state.schema})"
+        seeded = (f"reused (scale {scale:g}, seed {seed}, schema {state.schema}; the "
+                  f"checksums cover {covered(config)})")
     else:
         started = time.perf_counter()
         _recreate(target, TEMPLATE_DB)
@@ -229,7 +342,8 @@ def _prepare_in_place(target: Target, config: Config, state: DataState) -> Prepa
     current = _state(target)
     if current == state.comment():
         return Prepared(target=target, seeded=f"reused (scale {state.scale:g}, seed "
-                        f"{state.seed}, schema {state.schema})", copied=None, state=state)
+                        f"{state.seed}, schema {state.schema}; the checksums cover "
+                        f"{covered(config)})", copied=None, state=state)
     with connect(target) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
@@ -254,9 +368,8 @@ def _fill(target: Target, config: Config, state: DataState) -> str:
                 hook(engine, state.scale, state.seed)
             except DalperfError:
                 raise
-            except Exception as exc:  # whatever the user's hook raises
-                raise UsageError(f"seed hook {config.seed} raised {type(exc).__name__}: "
-                                 f"{_first_line(exc)}") from exc
+            except (Exception, SystemExit) as exc:  # whatever the user's hook raises
+                raise UsageError(f"seed hook {config.seed} raised {describe(exc)}") from exc
     with connect(target) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute(f"COMMENT ON SCHEMA public IS {_literal(state.comment())}")
@@ -284,7 +397,7 @@ def _database_exists(conn: Any, name: str) -> bool:
 
 def _recreate(target: Target, name: str, *, template: str | None = None) -> None:
     """Drop ``name`` if it exists and create it again (from ``template``), marked as ours."""
-    from psycopg import sql
+    from psycopg import errors, sql
 
     target.ensure_writable()
     with connect(_on(target, MAINTENANCE_DB)) as conn:
@@ -296,9 +409,22 @@ def _recreate(target: Target, name: str, *, template: str | None = None) -> None
             # default): 94 MB in 0.69 s instead of 1.07 s (benchmarks/template_copy.py)
             create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(
                 sql.Identifier(template))
-        conn.execute(create)
+        try:
+            conn.execute(create)
+        except errors.ObjectInUse as exc:  # a session on the template blocks the copy
+            raise EnvironmentProblem(_template_in_use(conn, template or name)) from exc
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
             sql.Identifier(name), sql.Literal(OWNED_MARKER)))
+
+
+def _template_in_use(conn: Any, template: str) -> str:
+    """One line naming the sessions connected to ``template`` (pid, application name)."""
+    rows = conn.execute("SELECT pid, application_name, usename FROM pg_stat_activity "
+                        "WHERE datname = %s ORDER BY pid", (template,)).fetchall()
+    sessions = ", ".join(f"pid {pid} ({f'application {app!r}' if app else 'no application name'}"
+                         f", user {user})" for pid, app, user in rows) or "a session now gone"
+    return (f"cannot copy template database {template}: another session is connected to it "
+            f"({sessions}); close it, or end it with SELECT pg_terminate_backend(pid)")
 
 
 def _drop(target: Target, name: str) -> None:
@@ -311,11 +437,6 @@ def _drop(target: Target, name: str) -> None:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextmanager

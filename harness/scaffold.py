@@ -9,19 +9,23 @@ From the module holding the project's SQLAlchemy models it finds the ``MetaData`
   ``naive`` and an ``optimized`` variant that return equal results;
 - ``perf/seed.py``: the seed hook skeleton, ``seed(engine, scale, seed)``.
 
-Every file is checked before any is written, so a refusal writes nothing.
+Every file is checked before any is written, so a refusal writes nothing; each is written
+atomically, and a write that fails (a full disk, a read-only folder) removes what was
+written before it: all or nothing, the original ``pyproject.toml`` kept.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dalperf.config import import_module
-from dalperf.errors import UsageError
+from dalperf.errors import DalperfError, EnvironmentProblem, UsageError
+from dalperf.files import write_atomic
 from dalperf.gate.budgets import PYPROJECT
 
 if TYPE_CHECKING:
@@ -73,16 +77,41 @@ def init(module: str, root: Path) -> Written:
     existing = [p for p in files if p.exists() and p.name != "__init__.py"]
     if existing:
         raise UsageError(f"dalperf init: {existing[0]} exists already; nothing written")
+    if perf.exists() and not perf.is_dir():
+        raise EnvironmentProblem(f"dalperf init: {perf} is a file, not a folder; nothing "
+                                 "written")
     block = config_block(schema, _area(table))
-    perf.mkdir(exist_ok=True)
-    written = []
-    for path, source in files.items():
-        if not path.exists():
-            path.write_text(source, encoding="utf-8")
-            written.append(path)
     separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
-    pyproject.write_text(text + separator + block, encoding="utf-8")
+    written = _write_all({path: source for path, source in files.items() if not path.exists()},
+                         pyproject=(pyproject, text + separator + block))
     return Written(files=(pyproject, *written), schema=schema, table=table.name)
+
+
+def _write_all(files: dict[Path, str], *, pyproject: tuple[Path, str]) -> list[Path]:
+    """Write ``files``, then ``pyproject``, each atomically; all or nothing.
+
+    ``pyproject.toml`` goes last: its ``[tool.dalperf]`` table is what marks a project as
+    configured.  When any write fails (a full disk, a read-only folder), the files written
+    before are removed again, and the ``perf/`` folder if this call made it; the original
+    ``pyproject.toml`` is left as it was.
+    """
+    folders = {path.parent for path in files}
+    made = [folder for folder in sorted(folders) if not folder.exists()]
+    written: list[Path] = []
+    try:
+        for path, source in files.items():
+            write_atomic(path, source, what="file")
+            written.append(path)
+        write_atomic(*pyproject, what="file")
+    except BaseException as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for folder in reversed(made):
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, DalperfError):
+            raise type(exc)(f"dalperf init: {exc}; nothing written") from exc
+        raise
+    return written
 
 
 def _first_table(metadata: MetaData, module: str) -> Table:
@@ -120,7 +149,10 @@ variants = {{ reference = "naive", ours = "optimized" }}
 
 
 def ops_source(module: str, schema: str, table: Table) -> str:
-    """``perf/ops.py``: a sync and an async operation on ``table``."""
+    """``perf/ops.py``: a sync and an async operation on ``table``; the table's name only
+    ever appears as a Python string literal (``repr``), so that any name PostgreSQL allows
+    (quotes, backslashes, a schema: ``shop.orders`` is the metadata's key) gives valid
+    code."""
     area = _area(table)
     target = schema.partition(":")[2]
     return f'''"""dalperf operations for {module} (written by `dalperf init`: edit them freely).
@@ -136,7 +168,7 @@ from sqlalchemy import func, select
 from dalperf import register
 from {module} import {target.partition(".")[0]}
 
-TABLE = {target}.tables["{table.name}"]
+TABLE = {target}.tables[{table.key!r}]
 ORDER = list(TABLE.primary_key.columns)
 
 
@@ -157,7 +189,7 @@ def count_optimized(db, params):
 
 
 register("{area}.count", variants={{"naive": count_naive, "optimized": count_optimized}},
-         params=count_params, description="How many {table.name} rows there are (sync).")
+         params=count_params, description={f"How many {table.fullname} rows there are (sync)."!r})
 
 
 async def page_params(db, rng, size):
@@ -179,7 +211,7 @@ async def page_optimized(db, limit):
 
 
 register("{area}.first_page", variants={{"naive": page_naive, "optimized": page_optimized}},
-         params=page_params, description="The first page of {table.name} (async).")
+         params=page_params, description={f"The first page of {table.fullname} (async)."!r})
 '''
 
 

@@ -4,7 +4,8 @@
 ``N`` (:func:`in_shard`): the slice of an operation depends on its name alone, so adding an
 operation never moves the others.  :func:`merge` joins the shards' results files into one
 that ``report``, ``check`` and ``baseline`` read as any other, refusing files measured on
-different data or by a different results schema.
+different data, with a different driver, iteration count or RTT sweep, or by a different
+results schema, and sets of shards that are not complete (every slice of one N, once).
 """
 
 from __future__ import annotations
@@ -54,15 +55,58 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-def merge_files(paths: Sequence[Path]) -> Results:
+def merge_files(paths: Sequence[Path], *, allow_incomplete: bool = False) -> Results:
     """The results files ``paths`` (two at least) as one :class:`Results`."""
     if len(paths) < 2:
         raise UsageError("merge needs two results files at least")
-    return merge([(str(p), read_results(p)) for p in paths])
+    return merge([(str(p), read_results(p)) for p in paths], allow_incomplete=allow_incomplete)
 
 
-def merge(parts: Sequence[tuple[str, Results]]) -> Results:
-    """Join ``(name, results)`` parts measured on the same data; refuse anything else."""
+def _settings(results: Results) -> dict[str, Any]:
+    """How ``results`` were measured: shards measured otherwise cannot share one file that
+    claims a single driver, iteration count and RTT sweep."""
+    environment = results.environment
+    driver = environment.get("driver")
+    proxy = environment.get("proxy") or {}
+    return {"driver": driver.get("name") if isinstance(driver, dict) else driver,
+            "iterations": environment.get("iterations"), "warmup": environment.get("warmup"),
+            "RTT sweep": proxy.get("rtt_ms") if isinstance(proxy, dict) else None}
+
+
+def missing_shards(parts: Sequence[tuple[str, Results]]) -> str | None:
+    """Why ``parts`` are not one complete shard set (every slice of one N, each once), or
+    ``None`` when they are; a file of a whole run is a set of one."""
+    shards: list[tuple[str, Shard]] = []
+    for name, part in parts:
+        text = part.environment.get(SHARD_KEY)
+        if text is None:
+            return f"{name} is not a shard (no --shard I/N): it holds a whole run"
+        shards.append((name, Shard.parse(str(text))))
+    counts = {shard.count for _, shard in shards}
+    if len(counts) > 1:
+        listed = ", ".join(f"{name} ({shard})" for name, shard in shards)
+        return f"the files are slices of different shard counts: {listed}"
+    count = counts.pop()
+    held: dict[int, str] = {}
+    for name, shard in shards:
+        if shard.index in held:
+            return f"shard {shard} is in both {held[shard.index]} and {name}"
+        held[shard.index] = name
+    absent = [f"{i}/{count}" for i in range(1, count + 1) if i not in held]
+    return f"shard(s) {', '.join(absent)} missing" if absent else None
+
+
+def merge(parts: Sequence[tuple[str, Results]], *, allow_incomplete: bool = False) -> Results:
+    """Join ``(name, results)`` parts measured on the same data, in the same way, forming
+    one complete shard set; refuse anything else.
+
+    With ``allow_incomplete`` an incomplete set is merged and marked partial (which
+    ``check`` fails unless told otherwise): what a missing shard held was never measured.
+    """
+    incomplete = missing_shards(parts)
+    if incomplete is not None and not allow_incomplete:
+        raise UsageError(f"cannot merge: {incomplete}; a merged file must hold every shard "
+                         "(--allow-incomplete merges them, marked partial)")
     first_name, first = parts[0]
     seen: dict[tuple[str, str, bool, float], str] = {}
     for name, part in parts:
@@ -75,6 +119,11 @@ def merge(parts: Sequence[tuple[str, Results]]) -> Results:
             if mine != theirs:
                 raise UsageError(f"cannot merge {first_name} ({key} {mine}) with {name} "
                                  f"({key} {theirs}): measured on different data or servers")
+        for key, mine in _settings(first).items():
+            theirs = _settings(part)[key]
+            if mine != theirs:
+                raise UsageError(f"cannot merge {first_name} ({key} {mine}) with {name} "
+                                 f"({key} {theirs}): measured in different ways")
         for m in part.operations:
             if m.key in seen:
                 raise UsageError(f"cannot merge: {m.operation} [{m.variant}] is in both "
@@ -89,6 +138,8 @@ def merge(parts: Sequence[tuple[str, Results]]) -> Results:
     if registered:
         environment[REGISTERED_KEY] = registered
     partial = "; ".join(f"{name}: {p.partial}" for name, p in parts if p.partial) or None
+    if incomplete is not None:
+        partial = "; ".join(filter(None, [f"incomplete shard set: {incomplete}", partial]))
     return Results(
         environment=environment,
         operations=tuple(m for _, p in parts for m in p.operations),

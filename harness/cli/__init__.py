@@ -24,9 +24,31 @@ def _redact(text: str) -> str:
     return redact(text)
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so that ``finally`` blocks stop servers."""
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP (what CI runners send on cancel) handled exactly as Ctrl-C: by
+    whatever handles SIGINT now.  Inside ``asyncio.run`` that handler cancels the main task,
+    so the run writes what it measured (marked partial); a KeyboardInterrupt raised at a
+    random point of the event loop instead would escape it and lose them.  Elsewhere it is
+    Python's own, a KeyboardInterrupt, so that ``finally`` blocks stop servers."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _exit_origin(exc: SystemExit) -> str:
+    """One line naming the file whose code raised ``exc``: nothing dalperf runs may end it
+    with its own exit code (a ``sys.exit(0)`` would turn a gate green)."""
+    from pathlib import Path
+
+    tb = exc.__traceback__
+    origin = None
+    while tb is not None:
+        origin = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    where = f" in {Path(origin).name}" if origin else ""
+    return f"sys.exit({exc.code!r}) called{where}, by code dalperf ran; dalperf stopped"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
         code = EXIT_INTERRUPTED
+    except SystemExit as exc:  # typer's own exits are typer.Exit: this one is user code's
+        err_console.print(f"[bold red]error:[/] {escape(_exit_origin(exc))}", soft_wrap=True)
+        code = EXIT_USAGE
     except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
         import traceback
 

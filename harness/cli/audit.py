@@ -62,6 +62,7 @@ from dalperf.cli.run import (
     project_environment,
     project_migrations,
     read_budget_set,
+    say_note,
     select_operations,
 )
 from dalperf.config import DEFAULT_PROJECT_SCALE
@@ -144,6 +145,9 @@ def audit(
                 disposable=disposable, config=config))
             note(target.display_url)
         if config.is_project:
+            from dalperf.db.turns import taking_turns
+
+            server.enter_context(taking_turns(target, say=say_note))
             with _stage("data") as note:
                 prepared = project.prepare(target, config, scale=scale, seed=seed)
                 note(prepared.seeded)

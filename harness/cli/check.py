@@ -51,6 +51,10 @@ def check(
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Gate results marked partial (a run that stopped early) on "
         "what they hold, instead of failing them.")] = False,
+    allow_untested: Annotated[bool, typer.Option(
+        "--allow-untested", help="With --fail-on-missing-index: pass although candidate "
+        "indexes were not tested (a role without CREATE, a database dalperf may not "
+        "write), instead of failing.")] = False,
 ) -> None:
     """Gate on budgets and a baseline: exit 0 pass, 1 any violation, regression or failure,
     or partial results."""
@@ -71,7 +75,7 @@ def check(
                        baseline=baselines.load_baseline(baseline) if baseline else None,
                        checks=checks, buffers=buffers, allow_mismatch=allow_mismatch,
                        load=load_test, fail_on_missing_index=fail_on_missing_index,
-                       allow_partial=allow_partial)
+                       allow_partial=allow_partial, allow_untested=allow_untested)
     print_verdict(verdict, compared=baseline is not None)
     if junit is not None:
         write_junit(verdict, junit)
@@ -102,9 +106,11 @@ def verdict_failure(verdict: Verdict) -> CheckFailed:
                if verdict.missing_indexes else "")
     partial = ("; the results are partial (--allow-partial gates them anyway): "
                f"{verdict.partial}" if verdict.partial is not None else "")
+    empty = "; the results measured no operation x variant pair" if verdict.empty else ""
+    untested = f"; {verdict.untested}" if verdict.untested is not None else ""
     return CheckFailed(f"{len(verdict.violations)} budget violation(s), "
                        f"{len(verdict.regressions)} regression(s), "
-                       f"{len(verdict.failures)} failure(s){missing}{partial}")
+                       f"{len(verdict.failures)} failure(s){missing}{partial}{empty}{untested}")
 
 
 def print_verdict(verdict: Verdict, *, compared: bool) -> None:

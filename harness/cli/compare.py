@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,7 +10,14 @@ import typer
 
 from dalperf import casestudy
 from dalperf.cli.console import console, escape, print_table
-from dalperf.cli.options import DatabaseUrl, DbSource, Home, target_from_options
+from dalperf.cli.options import (
+    ConfigFile,
+    DatabaseUrl,
+    DbSource,
+    Home,
+    project_config,
+    target_from_options,
+)
 from dalperf.errors import CheckFailed, UsageError
 from dalperf.measure.config import (
     DEFAULT_ITERATIONS,
@@ -30,15 +38,18 @@ def compare(
         "tree with (a branch, tag or commit, e.g. origin/main).")],
     scenarios: Annotated[list[str] | None, typer.Option(
         "--scenarios", metavar="MODULE", help="Scenario module (.py path, package folder or "
-        "dotted name) of the repository; repeatable. Default: the render-app case study.")]
+        "dotted name) of the repository; repeatable. Default: tool.dalperf scenarios, else "
+        "the render-app case study.")]
         = None,
     only: Annotated[list[str] | None, typer.Option(
         "--only", metavar="OP", help="Operation (area.operation) or area to compare; "
         "repeatable.")] = None,
-    iterations: Annotated[int, typer.Option(min=2, help="Measured calls per variant and side.")]
-        = DEFAULT_ITERATIONS,
-    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured calls per variant and side "
-        "first.")] = DEFAULT_WARMUP,
+    iterations: Annotated[int | None, typer.Option(
+        min=2, help="Measured calls per variant and side (default: tool.dalperf iterations, "
+        f"else {DEFAULT_ITERATIONS}).")] = None,
+    warmup: Annotated[int | None, typer.Option(
+        min=0, help="Unmeasured calls per variant and side first (default: tool.dalperf "
+        f"warmup, else {DEFAULT_WARMUP}).")] = None,
     param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation.")]
         = DEFAULT_PARAM_SETS,
     seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
@@ -52,24 +63,42 @@ def compare(
         = DEFAULT_POOL_SIZE,
     out: Annotated[Path, typer.Option("--out", "-o", help="Comparison JSON to write.")]
         = DEFAULT_OUT,
+    config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
 ) -> None:
     """Measure the base revision's scenarios and the working tree's, interleaved on one
-    database; exit 1 when the head regressed."""
+    database; exit 1 when the head regressed.
+
+    With a tool.dalperf project (scenarios set), its root is importable, and its schema and
+    seed hook prepare the data first, as for `dalperf run`.
+    """
     from dalperf.cli.progress import progress_display
+    from dalperf.cli.run import DEFAULT_DATA_SEED, first_set
+    from dalperf.config import DEFAULT_PROJECT_SCALE
     from dalperf.gate.baseline import LatencyCheck
     from dalperf.measure.compare import CompareConfig, compare_revisions, plan_comparison
 
+    project = project_config(config_file)
     checks = tuple(LatencyCheck.parse(text) for text in latency or ())
-    config = CompareConfig(iterations=iterations, warmup=warmup, param_sets=param_sets,
-                           seed=seed, pool_size=pool_size,
-                           **({"checks": checks} if checks else {}))
-    plan = plan_comparison(base_ref=base, specs=scenarios or [casestudy.SCENARIOS],
-                           only=only, allow_dirty=allow_dirty)
-    with target_from_options(database_url=database_url, db=db, home=home) as target, \
+    config = CompareConfig(
+        iterations=iterations or max(project.iterations or DEFAULT_ITERATIONS, 2),
+        warmup=first_set(warmup, project.warmup, DEFAULT_WARMUP), param_sets=param_sets,
+        seed=seed, pool_size=pool_size, **({"checks": checks} if checks else {}))
+    specs = scenarios or list(project.scenarios) or [casestudy.SCENARIOS]
+    plan = plan_comparison(base_ref=base, specs=specs, only=only, allow_dirty=allow_dirty)
+    with target_from_options(database_url=database_url, db=db, home=home,
+                             config=project) as target, ExitStack() as turns, \
             progress_display(label_width=40, transient=True) as bar:
+        if project.is_project:
+            from dalperf.cli.run import say_note
+            from dalperf.db.turns import taking_turns
+            from dalperf.project import prepare
+
+            turns.enter_context(taking_turns(target, say=say_note))
+            target = prepare(target, project, scale=project.scale or DEFAULT_PROJECT_SCALE,
+                             seed=DEFAULT_DATA_SEED).target
         task = bar.add_task("comparing", total=None)
 
         def advance(what: str, done: int) -> None:

@@ -1,6 +1,9 @@
-"""``dalperf db start|stop|status|url``: the embedded server's lifecycle."""
+"""``dalperf db start|stop|status|url|ls``: the embedded server's lifecycle, and the
+throwaway servers of other runs."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -23,13 +26,40 @@ def start(home: Home = None) -> None:
 
 
 @db_app.command()
-def stop(home: Home = None) -> None:
+def stop(
+    home: Home = None,
+    all_orphans: Annotated[bool, typer.Option(
+        "--all-orphans", help="Instead: stop every throwaway server (of --ephemeral, of the "
+        "pytest plugin) whose owner process is gone, and delete its folder.")] = False,
+) -> None:
     """Stop the embedded server if it runs."""
-    from dalperf.db.embedded import EmbeddedServer
+    from dalperf.db.embedded import EmbeddedServer, reap_orphans
     from dalperf.db.targets import data_dir
 
+    if all_orphans:
+        reaped = reap_orphans()
+        for folder in reaped:
+            console.print(f"stopped the orphaned server of {escape(str(folder))}",
+                          soft_wrap=True)
+        console.print(f"{len(reaped)} orphaned server(s) stopped")
+        return
     stopped = EmbeddedServer(data_dir(home)).stop()
     console.print("stopped" if stopped else "not running")
+
+
+@db_app.command("ls")
+def list_servers() -> None:
+    """List the throwaway servers (of --ephemeral, of the pytest plugin) on this machine:
+    folder, owner pid, and whether the owner is gone (`db stop --all-orphans` stops those)."""
+    from dalperf.db.embedded import throwaway_servers
+
+    servers = throwaway_servers()
+    for folder, owner, gone, running in servers:
+        state = f"running, pid {running.pid}, port {running.port}" if running else "not running"
+        whose = f"owner {owner} gone: orphaned" if gone else f"owner {owner}"
+        console.print(f"{escape(str(folder))}: {state}; {whose}", soft_wrap=True)
+    if not servers:
+        console.print("no throwaway servers")
 
 
 @db_app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,7 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import LoadAborted, UsageError
+from dalperf.errors import LoadAborted, LoadInterrupted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
 
 DEFAULT_OUT = Path("reports/out/load.json")
@@ -115,10 +116,14 @@ def load(
     out = out or (config.out_dir or DEFAULT_OUT.parent) / DEFAULT_OUT.name
     with target_from_options(database_url=database_url, db=db, home=home,
                              ephemeral=ephemeral, disposable=disposable,
-                             config=config) as target:
+                             config=config) as target, ExitStack() as turns:
         data: dict[str, object] = {}
         if user_app and config.is_project:
+            from dalperf.cli.run import say_note
+            from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
+
+            turns.enter_context(taking_turns(target, say=say_note))
 
             prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
                                seed=DEFAULT_DATA_SEED)
@@ -139,6 +144,11 @@ def load(
             exc.results.save(out)
             err_console.print(f"wrote {escape(str(out))} (the figures of a load test whose "
                               "database went away, marked partial)", soft_wrap=True)
+            raise
+        except LoadInterrupted as exc:
+            exc.results.save(out)
+            err_console.print(f"wrote {escape(str(out))} (the figures of an interrupted "
+                              "load test, marked partial)", soft_wrap=True)
             raise
     results.save(out)
     for v in results.variants:

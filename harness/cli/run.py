@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -141,7 +141,7 @@ def run(
     config_rtts = ",".join(f"{r:g}" for r in config.rtt_ms) if config.rtt_ms else None
     run_config = RunConfig(
         iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
-        warmup=_first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
+        warmup=first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
         seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
         jitter_ms=jitter_ms, call_timeout_s=call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
@@ -152,10 +152,13 @@ def run(
     budgets = read_budget_set(config, None)
     out = out or (config.out_dir or DEFAULT_OUT.parent) / RESULTS_NAME
     with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable, config=config) as target:
+                             disposable=disposable, config=config) as target, \
+            ExitStack() as turns:
         if config.is_project:
+            from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
 
+            turns.enter_context(taking_turns(target, say=say_note))
             prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
                                seed=DEFAULT_DATA_SEED)
             for line in (prepared.seeded, prepared.copied):
@@ -191,13 +194,18 @@ def run(
         fail_on_failures(results)
 
 
+def say_note(line: str) -> None:
+    """``line`` on stderr as a note (what a command waits for, and why)."""
+    err_console.print(f"note: {escape(line)}", soft_wrap=True)
+
+
 def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:
     """Where each driver's results go: ``out`` for the first, ``OUT.DRIVER.json`` for the others."""
     return [(name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
             for i, name in enumerate(driver_names)]
 
 
-def _first_set(*values: int | None) -> int:
+def first_set(*values: int | None) -> int:
     """The first value that is not None (a flag, then the config, then the default)."""
     return next(v for v in values if v is not None)
 

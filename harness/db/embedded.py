@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import psycopg
 
+from dalperf import scratch
 from dalperf.errors import ServerStartError, require
 
 OWNED_MARKER = "created by dalperf"  # the comment put on every database dalperf creates
@@ -57,6 +59,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "maintenance_work_mem": "256MB",
 }
 LOCK_NAME = ".dalperf.lock"  # in the home folder, beside pgdata
+EPHEMERAL_PREFIX = "dalperf-ephemeral-"  # a throwaway cluster's temporary folder
 _MAX_SOCKET_DIR_LEN = 90  # unix socket paths are limited to ~107 bytes
 
 
@@ -179,11 +182,13 @@ class EmbeddedServer:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(user)
         port = port or free_port()
-        options = [f"-p {port}", f"-k {self._socket_dir()}"]
-        options += [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options = ["-p", str(port), "-k", self._socket_dir()]
+        for key, value in SERVER_SETTINGS.items():
+            options += ["-c", f"{key}={value}"]
         try:
+            # pg_ctl hands -o to a shell: each word quoted, so that a folder may hold spaces
             self._pg_ctl(["-w", "-t", str(int(START_TIMEOUT_S)), "-l", str(self.log_file),
-                          "-o", " ".join(options), "start"], user)
+                          "-o", " ".join(shlex.quote(o) for o in options), "start"], user)
         except subprocess.CalledProcessError as exc:
             raise ServerStartError(
                 f"embedded PostgreSQL failed to start on port {port}: {self._log_tail()}"
@@ -222,15 +227,27 @@ class EmbeddedServer:
         return True
 
     def _remove_stale_pid_file(self) -> None:
-        """Delete a ``postmaster.pid`` whose pid is alive but not our postmaster.
+        """Delete a ``postmaster.pid`` whose pid is alive but not our postmaster, or is a
+        zombie (a postmaster killed whose parent never reaps it, as under a container's
+        PID 1 that reaps nothing) once no process of the old server works in the folder.
 
-        PostgreSQL refuses to start while the pid its lock file names is alive, whoever
-        it is; a dead pid it handles itself (and checks the old shared memory), so only a
-        live foreign process's pid is removed here.
+        PostgreSQL refuses to start while the pid its lock file names exists, whoever it
+        is, zombies included; a pid that is gone it handles itself (and checks the old
+        shared memory), so that case is left to it.
         """
         recorded = self._recorded()
         if recorded is not None and not self._is_our_postmaster(recorded):
             self.pid_file.unlink(missing_ok=True)
+            return
+        pid = self._recorded_pid()
+        if pid is not None and _is_zombie(pid) and not _working_in(self.data_dir):
+            self.pid_file.unlink(missing_ok=True)
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().splitlines()[0])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _initdb(self, user: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -247,8 +264,8 @@ class EmbeddedServer:
         _run([str(postgres_bin_path() / "pg_ctl"), "-D", str(self.data_dir), *args], user)
 
     def _socket_dir(self) -> str:
-        """The unix socket directory, or '' (none) when the data path is too long for one."""
-        return str(self.data_dir) if len(str(self.data_dir)) <= _MAX_SOCKET_DIR_LEN else "''"
+        """The unix socket directory, or "" (none) when the data path is too long for one."""
+        return str(self.data_dir) if len(str(self.data_dir)) <= _MAX_SOCKET_DIR_LEN else ""
 
     def _log_tail(self, lines: int = 5) -> str:
         try:
@@ -263,10 +280,14 @@ def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iter
     """Yield a running embedded server; stop it on exit if this call started it.
 
     ``data_dir=None`` makes a throwaway cluster in a temporary directory, deleted on exit.
-    The server is stopped in ``finally``, so Ctrl-C or an exception leaves no process.
+    The server is stopped in ``finally``, so Ctrl-C or an exception leaves no process;
+    after a ``kill -9`` of its owner, the next throwaway cluster's start reaps it
+    (:func:`reap_orphans`).
     """
     ephemeral = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="dalperf-")) if ephemeral else None
+    if ephemeral:
+        reap_orphans()
+    root = scratch.owned_folder(EPHEMERAL_PREFIX) if ephemeral else None
     server = EmbeddedServer(root / "pgdata" if root else data_dir)  # type: ignore[arg-type]
     started_here = False
     try:
@@ -277,6 +298,24 @@ def running_server(data_dir: Path | None, *, keep_running: bool = False) -> Iter
             server.stop()
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_orphans() -> list[Path]:
+    """Stop the servers of throwaway clusters whose owner process is gone (``kill -9`` of
+    ``audit --ephemeral``, a pytest worker killed by a timeout) and delete their folders;
+    the folders reaped."""
+    reaped = scratch.abandoned(EPHEMERAL_PREFIX)
+    for root in reaped:
+        EmbeddedServer(root / "pgdata").stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return reaped
+
+
+def throwaway_servers() -> list[tuple[Path, int, bool, ServerStatus | None]]:
+    """Every throwaway cluster on this machine: its folder, its owner's pid, whether the
+    owner is gone, and its server's status if it runs."""
+    return [(root, owner, gone, EmbeddedServer(root / "pgdata").status())
+            for root, owner, gone in scratch.owned(EPHEMERAL_PREFIX)]
 
 
 def free_port() -> int:
@@ -380,6 +419,21 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (FileNotFoundError, IndexError):
         return False
+
+
+def _working_in(folder: Path) -> bool:
+    """Whether a live process has ``folder`` as its working folder: every process of a
+    PostgreSQL server does, its backends too, which may outlive a killed postmaster for a
+    moment while still attached to its shared memory."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE and _same_path(process.cwd(), folder):
+                return True
+        except (psutil.Error, OSError):
+            continue
+    return False
 
 
 def _same_path(given: str, folder: Path) -> bool:

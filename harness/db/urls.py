@@ -31,6 +31,7 @@ _USERINFO_RE = re.compile(r"(?P<head>[a-z][\w+.-]*://[^:@/\s]*):(?P<secret>[^\n]
 _PASSWORD_PAIR_RE = re.compile(
     r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"?|[^\s&;'\"]+)",
     re.IGNORECASE)
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SECRETS: set[str] = set()  # every password parse() has seen in this process
 
 
@@ -48,7 +49,32 @@ def parse(url: str) -> URL:
     driver_of(parsed)
     if not parsed.database:
         raise UsageError(f"malformed database URL {masked(parsed)!r}: no database name")
-    return parsed.set(drivername=SQLALCHEMY_DRIVER)
+    return _libpq_ssl(parsed.set(drivername=SQLALCHEMY_DRIVER))
+
+
+def _libpq_ssl(url: URL) -> URL:
+    """``url`` with its TLS setting in libpq's form, ``sslmode``: asyncpg's ``ssl=``
+    (``require``, ``true``...) is translated, so that one URL works for every driver
+    (:func:`sqlalchemy_url` gives asyncpg its own form back); an unknown mode, or ``ssl``
+    and ``sslmode`` that disagree, is a :class:`UsageError`."""
+    query = dict(url.query)
+    if "ssl" not in query and "sslmode" not in query:
+        return url
+    given = query.pop("ssl", None)
+    mode = query.get("sslmode")
+    if given is not None:
+        text = str(given).lower()
+        translated = {"true": "require", "1": "require", "false": "disable",
+                      "0": "disable"}.get(text, text)
+        if mode is not None and mode != translated:
+            raise UsageError(f"database URL {masked(url)!r}: ssl={given} and sslmode={mode} "
+                             "disagree; give one of them")
+        mode = translated
+    if mode not in SSL_MODES:
+        raise UsageError(f"database URL {masked(url)!r}: sslmode {mode!r} is not one of "
+                         f"{', '.join(SSL_MODES)}")
+    query["sslmode"] = mode
+    return url.set(query=query)
 
 
 def driver_of(url: URL) -> drivers.Driver | None:
@@ -71,6 +97,10 @@ def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
     """The URL for ``create_engine``/``create_async_engine`` through ``dialect_driver``
     (a SQLAlchemy driver name: psycopg, psycopg_async, psycopg2, asyncpg), password kept."""
     parsed = parse(url) if isinstance(url, str) else url
+    if dialect_driver == "asyncpg" and "sslmode" in parsed.query:  # asyncpg's own form
+        query = dict(parsed.query)
+        query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(query=query)
     return parsed.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
         hide_password=False)
 

@@ -116,6 +116,8 @@ class Verdict:
     missing_indexes: tuple[dict[str, Any], ...] = ()  # proposals, with --fail-on-missing-index
     plan_changes: tuple[PlanChange, ...] = ()
     partial: str | None = None  # why the results are incomplete, when that fails the gate
+    empty: bool = False  # no pair was measured: nothing can be said to be within budget
+    untested: str | None = None  # with --fail-on-missing-index: candidates never built, why
 
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
@@ -136,6 +138,13 @@ class Verdict:
                        allowed=None, measured=None,
                        message=f"the results are partial: {self.partial}")]
               if self.partial is not None else []),
+            *([Finding(kind="empty", operation="", variant="", check="measured",
+                       allowed=None, measured=None,
+                       message="the results measured no operation x variant pair")]
+              if self.empty else []),
+            *([Finding(kind="untested index", operation="", variant="", check="index",
+                       allowed=None, measured=None, message=self.untested)]
+              if self.untested is not None else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,13 +155,17 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
              baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
              buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK, allow_mismatch: bool = False,
              load: LoadResults | None = None, fail_on_missing_index: bool = False,
-             allow_partial: bool = False) -> Verdict:
+             allow_partial: bool = False, allow_untested: bool = False) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``, and with ``fail_on_missing_index`` against the
     advisor's proposals; bad budgets, or that flag without advice, raise UsageError.
 
     Partial results (a run that stopped early, :attr:`Results.partial`) fail the gate
-    unless ``allow_partial``: what was not measured cannot be said to be within budget.
+    unless ``allow_partial``: what was not measured cannot be said to be within budget;
+    so do results that measured no pair at all (a shard of nothing, a filter of nothing).
+    With ``fail_on_missing_index``, candidate indexes the advisor could not build (a role
+    without CREATE, a database it may not write) fail too unless ``allow_untested``: an
+    index nobody tested is not an index found unnecessary.
     """
     budgets = budgets or BudgetSet()
     measured = known_variants(results)
@@ -168,6 +181,7 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     regressions = comparison.regressions if comparison else ()
     notes = (*skipped, *(comparison.notes if comparison else ()))
     missing: tuple[dict[str, Any], ...] = ()
+    untested: str | None = None
     if fail_on_missing_index:
         if results.advice is None:
             raise UsageError("--fail-on-missing-index needs results with index advice; run "
@@ -175,10 +189,11 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         missing = tuple(results.advice["proposals"])
         if results.advice.get("note"):
             notes = (*notes, f"index advice: {results.advice['note']}")
+        untested = None if allow_untested else untested_candidates(results.advice)
     partial = results.partial if not allow_partial else None
     return Verdict(
         passed=not (violations or regressions or results.failures or missing
-                    or partial is not None),
+                    or partial is not None or not pairs or untested is not None),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
@@ -187,7 +202,23 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
         missing_indexes=missing,
         plan_changes=comparison.plan_changes if comparison else (),
         partial=partial,
+        empty=not pairs,
+        untested=untested,
     )
+
+
+def untested_candidates(advice: dict[str, Any]) -> str | None:
+    """One line on the advice's candidate indexes that were never built, or ``None``."""
+    from dalperf.plans.advisor import NOT_TESTED
+
+    untested = [c for s in advice["statements"] for c in s["candidates"]
+                if c["status"] == NOT_TESTED]
+    if not untested:
+        return None
+    total = sum(len(s["candidates"]) for s in advice["statements"])
+    why = untested[0].get("reason") or advice.get("note") or "no reason recorded"
+    return (f"{len(untested)} of {total} candidate index(es) not tested ({first_line(why)}); "
+            "--allow-untested gates on the tested ones")
 
 
 def _missing_index_finding(proposal: dict[str, Any]) -> Finding:

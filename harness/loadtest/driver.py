@@ -43,11 +43,11 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dalperf import processes
+from dalperf import processes, scratch
 from dalperf.db import drivers
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
@@ -67,7 +67,13 @@ from dalperf.defaults import (
     DEFAULT_USERS,
     DEFAULT_VARIANTS,
 )
-from dalperf.errors import EnvironmentProblem, LoadAborted, ServerStartError, UsageError
+from dalperf.errors import (
+    EnvironmentProblem,
+    LoadAborted,
+    LoadInterrupted,
+    ServerStartError,
+    UsageError,
+)
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     DRIVER_ENV,
@@ -84,6 +90,8 @@ from dalperf.version import package_version
 
 LOOPBACK = "127.0.0.1"
 SERVER_START_TIMEOUT_S = 120.0  # the app draws its inputs from the database first
+LISTEN_BACKLOG = 2048  # uvicorn's own default
+SCRATCH_PREFIX = "dalperf-load-"  # the temporary folder of one load test's output
 READY_POLL_S = 0.1
 WORKERS_CONNECT_TIMEOUT_S = 60  # locust's --expect-workers-max-wait
 FINISH_GRACE_S = 90.0  # beyond --run-time: locust start-up, workers connecting, final reports
@@ -229,16 +237,27 @@ def run_load(database_url: str, config: LoadConfig, *,
                        "--exit-code-on-error", "0", "--json-file", str(stats),
                        RECORDS_OPTION, str(records),
                        *(user_class_name(v) for v in config.variants)])
-        children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
-                      + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
-        if proxy is not None:
-            proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
         env = {**_versions(), "started_at": started_at, "app": config.app,
                "locustfile": str(config.locustfile), "users": config.users,
                "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
                "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
                "variants": list(config.variants),
                "driver": drivers.pairing(config.driver).describe(), **(environment or {})}
+        try:
+            children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
+                          + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: keep the requests made so far
+            _stop(locust.process)  # SIGTERM: locust writes its records as it quits
+            made = read_records(records) if records.is_file() else []
+            why = "interrupted"
+            raise LoadInterrupted(
+                f"{why}; kept the figures of the {len(made):,} request(s) made before",
+                results=dataclasses.replace(summarise(
+                    made, variants=config.variants, environment=env,
+                    locust_totals=locust_totals(stats.with_suffix(".json"))), partial=why),
+            ) from None
+        if proxy is not None:
+            proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
         results = summarise(read_records(records), variants=config.variants, environment=env,
                             locust_totals=locust_totals(stats.with_suffix(".json")))
     lost = database_gone(database_url)
@@ -272,12 +291,15 @@ def database_gone(database_url: str) -> str | None:
 def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
           wrap: bool = False, app_url_env: str = DEFAULT_APP_URL_ENV,
           app_dir: Path | None = None, driver: str = DEFAULT_DRIVER) -> Iterator[str]:
-    """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free loopback port.
+    """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a loopback port bound
+    here first (:func:`_listening`).
 
     ``wrap``: the app is a user's, served inside :mod:`dalperf.loadtest.middleware` (the
     capture headers and the health check added), its database URL in ``app_url_env``.
     Yields the base URL (``http://127.0.0.1:PORT``) once the app answers
     :data:`HEALTH_PATH`; the server is stopped when the block exits, however it exits.
+    A wrapped app that does not import or is not an ASGI app is a :class:`UsageError`
+    (the middleware's one line), raised before anything is served.
     """
     from dalperf.db.urls import sqlalchemy_url
     from dalperf.loadtest import middleware
@@ -290,15 +312,37 @@ def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
         target = [f"{middleware.__name__}:{middleware.from_environment.__name__}", "--factory"]
     if app_dir is not None:
         target += ["--app-dir", str(app_dir)]
-    with _children() as children:
-        port = free_port()
+    with _children() as children, _listening() as listener:
+        app_error = children.folder / "app-error.txt"
+        env |= {middleware.APP_ERROR_ENV: str(app_error)}
         server = children.start(
-            "app server", [sys.executable, "-m", "uvicorn", *target, "--host", LOOPBACK,
-                           "--port", str(port), "--no-access-log", "--log-level", "warning"],
-            env=env)
-        base = f"http://{LOOPBACK}:{port}"
-        wait_ready(server, base + HEALTH_PATH)
+            "app server", [sys.executable, "-m", "uvicorn", *target, "--fd",
+                           str(listener.fileno()), "--no-access-log", "--log-level", "warning"],
+            env=env, pass_fds=(listener.fileno(),))
+        base = f"http://{LOOPBACK}:{listener.getsockname()[1]}"
+        try:
+            wait_ready(server, base + HEALTH_PATH)
+        except ServerStartError:
+            if app_error.is_file() and app_error.read_text().strip():
+                raise UsageError(app_error.read_text().strip()) from None
+            raise
         yield base
+
+
+@contextmanager
+def _listening() -> Iterator[socket.socket]:
+    """A socket bound to a free loopback port and listening, for the app server to serve
+    on (``uvicorn --fd``): bound here first and held while the server runs, so that no
+    other process can take the port between choosing it and serving on it, and whatever
+    answers the readiness probe there is the app dalperf started."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(LISTEN_BACKLOG)
+        listener.set_inheritable(True)
+        yield listener
+    finally:
+        listener.close()
 
 
 def free_port() -> int:
@@ -352,8 +396,8 @@ class _Children:
         self.started: list[_Child] = []
         self._files: list[IO[bytes]] = []
 
-    def start(self, name: str, command: list[str], *,
-              env: Mapping[str, str] | None = None) -> _Child:
+    def start(self, name: str, command: list[str], *, env: Mapping[str, str] | None = None,
+              pass_fds: tuple[int, ...] = ()) -> _Child:
         slug = re.sub(r"\W+", "-", name)
         stderr_path = self.folder / f"{slug}.stderr"
         out = open(self.folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
@@ -363,7 +407,7 @@ class _Children:
         # a session of its own: a Ctrl-C at the terminal reaches dalperf alone, which then
         # stops the children in order (locust before the server it is loading)
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=child_env, start_new_session=True,
+                                   env=child_env, start_new_session=True, pass_fds=pass_fds,
                                    preexec_fn=processes.die_with_parent())  # noqa: PLW1509 (prctl only)
         child = _Child(name=name, process=process, stderr=stderr_path)
         self.started.append(child)
@@ -401,12 +445,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _children() -> Iterator[_Children]:
-    with tempfile.TemporaryDirectory(prefix="dalperf-load-") as folder:
-        children = _Children(Path(folder))
+    """The children of one load test, their output in a folder of this process's; the
+    folders a killed ``load`` left (:func:`dalperf.scratch.abandoned`) are removed first."""
+    for stale in scratch.abandoned(SCRATCH_PREFIX):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = scratch.owned_folder(SCRATCH_PREFIX)
+    try:
+        children = _Children(folder)
         try:
             yield children
         finally:
             children.stop_all()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _versions() -> dict[str, Any]:

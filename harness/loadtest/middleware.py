@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 APP_ENV = "DALPERF_LOAD_APP"  # the user's app, "module:attribute", for from_environment
+APP_ERROR_ENV = "DALPERF_LOAD_APP_ERROR"  # where from_environment writes why the app is bad
 PLUGIN_NAME = "dalperf_capture"
 
 Scope = MutableMapping[str, Any]
@@ -105,11 +106,50 @@ class CaptureMiddleware:
 
 
 def from_environment() -> CaptureMiddleware:
-    """The uvicorn factory: the app :data:`APP_ENV` names, wrapped, with the plugin known."""
+    """The uvicorn factory: the app :data:`APP_ENV` names, wrapped, with the plugin known.
+
+    An app that does not import or is no ASGI app raises :class:`~dalperf.errors.UsageError`
+    after writing its one line to the file :data:`APP_ERROR_ENV` names, which ``dalperf
+    load`` reports (exit 2) when the server exits before it was ready.
+    """
     from dalperf.config import import_target
+    from dalperf.errors import UsageError
 
     register_plugin()
-    return CaptureMiddleware(import_target(os.environ[APP_ENV], what="--app"))
+    spec = os.environ[APP_ENV]
+    try:
+        app = import_target(spec, what="--app")
+        check_asgi(app, spec)
+    except UsageError as exc:
+        if os.environ.get(APP_ERROR_ENV):
+            with open(os.environ[APP_ERROR_ENV], "w", encoding="utf-8") as report:
+                report.write(str(exc))
+        raise
+    return CaptureMiddleware(app)
+
+
+def check_asgi(app: Any, spec: str) -> None:
+    """Raise :class:`~dalperf.errors.UsageError` unless ``app`` looks like an ASGI 3 app:
+    a callable taking (scope, receive, send), and a coroutine function when it is a plain
+    function (an object's ``__call__`` may return an awaitable without being one); an
+    ASGI 2 class is accepted as uvicorn accepts it."""
+    import inspect
+
+    from dalperf.errors import UsageError
+
+    if isinstance(app, type):
+        return
+    plain = inspect.isfunction(app) or inspect.ismethod(app)
+    if not callable(app) or (plain and not inspect.iscoroutinefunction(app)):
+        raise UsageError(f"--app {spec!r} is not an ASGI app (a {type(app).__name__}, not an "
+                         "async callable taking scope, receive, send)")
+    try:
+        inspect.signature(app).bind(None, None, None)
+    except TypeError:
+        raise UsageError(f"--app {spec!r} is not an ASGI app: it does not take (scope, "
+                         "receive, send)") from None
+    except ValueError:  # no signature to inspect (a builtin): let uvicorn try it
+        return
 
 
 def plugin_url(url: str) -> str:

@@ -4,9 +4,9 @@ measure every operation (at each index state the plan asks for) → the index au
 the index advisor, when asked (``Plan.advise``; :mod:`dalperf.plans.advisor`, on the
 database as migrated) → budgets → the results JSON on disk.  The file is written whatever
 happens after the first measurement: when the database goes away mid-run (or during the
-index audit), what was measured before is written, marked ``partial``, and
-:class:`~dalperf.errors.RunAborted` is raised after it; on Ctrl-C the same, with
-:class:`~dalperf.errors.RunInterrupted`.
+index audit or the advice), what was measured before is written, marked ``partial``, and
+:class:`~dalperf.errors.RunAborted` is raised after it; on Ctrl-C (or SIGTERM, SIGHUP) the
+same, with :class:`~dalperf.errors.RunInterrupted`.
 
 On a database dalperf may not write into (:attr:`~dalperf.db.targets.Target.writable`),
 mutating operations are refused before anything runs, and every transaction of the run is
@@ -101,15 +101,46 @@ def measure(target: Target, plan: Plan, *, out: Path,
             exc.written = out
         raise
     if plan.advise is not None and True in plan.index_states:
-        from dalperf.plans.workload import advise_operations
-
-        used = ({i["name"] for i in results.index_audit["indexes"] if i["used"]}
-                if results.index_audit else None)
-        results = replace(results, advice=advise_operations(
-            target, plan.operations, plan.advise, seed=plan.config.seed, used=used))
+        results = replace(results, advice=_advice(target, plan, results, out=out))
     results = with_budgets(results, plan.budgets)
     results.save(out)
     return results
+
+
+def _advice(target: Target, plan: Plan, results: Results, *, out: Path) -> dict[str, Any]:
+    """The index advice on ``results``' operations; when it is cut short (Ctrl-C, SIGTERM,
+    the database gone), the measurements taken before are written, marked partial, and
+    :class:`RunInterrupted` or :class:`RunAborted` raised after them, as in every phase."""
+    import psycopg
+
+    from dalperf.plans.workload import advise_operations
+
+    assert plan.advise is not None
+    used = ({i["name"] for i in results.index_audit["indexes"] if i["used"]}
+            if results.index_audit else None)
+    try:
+        return advise_operations(target, plan.operations, plan.advise, seed=plan.config.seed,
+                                 used=used)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        why = "interrupted during the index advice"
+        raise _written(RunInterrupted(
+            f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
+            results=replace(results, partial=why)), plan, out) from None
+    except (DatabaseUnreachable, psycopg.OperationalError) as exc:
+        why = f"the database went away during the index advice ({describe(exc)})"
+        raise _written(RunAborted(
+            f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
+            results=replace(results, partial=why)), plan, out) from exc
+
+
+def _written(stopped: RunAborted | RunInterrupted, plan: Plan,
+             out: Path) -> RunAborted | RunInterrupted:
+    """``stopped`` after its results were written to ``out``, with their budgets."""
+    from dalperf.gate.check import with_budgets
+
+    with_budgets(stopped.results, plan.budgets).save(out)
+    stopped.written = out
+    return stopped
 
 
 def refuse_mutating(target: Target, operations: Sequence[Operation]) -> None:

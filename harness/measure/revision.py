@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from dalperf import scratch
 from dalperf.errors import EnvironmentProblem, UsageError
 
 WORKTREE_PREFIX = "dalperf-base-"
@@ -72,8 +72,16 @@ def changed_files(root: Path) -> list[str]:
 
 @contextmanager
 def checkout(root: Path, revision: Revision) -> Iterator[Path]:
-    """A detached worktree of ``revision`` in a temporary folder; removed on exit."""
-    folder = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
+    """A detached worktree of ``revision`` in a temporary folder; removed on exit.
+
+    The worktrees a killed ``compare`` left (their folders' owner is gone,
+    :func:`dalperf.scratch.abandoned`) are removed first, and unregistered from git.
+    """
+    for stale in scratch.abandoned(WORKTREE_PREFIX):
+        git(root, "worktree", "remove", "--force", str(stale / "base"))
+        shutil.rmtree(stale, ignore_errors=True)
+    git(root, "worktree", "prune")
+    folder = scratch.owned_folder(WORKTREE_PREFIX)
     tree = folder / "base"
     added = git(root, "worktree", "add", "--detach", "--quiet", str(tree), revision.commit)
     try:

@@ -234,6 +234,7 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
         checked_out = _checked_out(engines)
         made = await measure_call(operation, variant, engines, params,
                                   timeout_s=config.call_timeout_s)
+        _raise_if_cancelled()
         leaked = _checked_out(engines) - checked_out
         if leaked > 0:
             raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
@@ -245,6 +246,16 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
         await engines.async_engine.dispose()
         engines.sync_engine.dispose()
         return None
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation (Ctrl-C, SIGTERM) that a finished call swallowed: on Python
+    3.11, ``asyncio.wait_for`` returns the result instead of raising when the call ends in
+    the same turn of the loop as the cancel arrives, and the run would go on to exit 0;
+    the request stays counted in :meth:`asyncio.Task.cancelling`."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _raise_if_lost(engines: Engines, exc: Exception) -> None:

@@ -478,16 +478,30 @@ class Operation:
         else:
             size = self.size.check(self.size.default if size is None else size)
         rng = random.Random(f"{self.name}:{seed}:{size}")
-        if _is_async(self.params):
-            return await self.params(engines.db, rng, size)
-        return await in_thread(self.params, engines.sync_db, rng, size)
+        try:
+            if _is_async(self.params):
+                return await self.params(engines.db, rng, size)
+            return await in_thread(self.params, engines.sync_db, rng, size)
+        except SystemExit as exc:
+            raise ExitCalled(exc) from None
+
+
+class ExitCalled(Exception):
+    """User code that dalperf calls (a variant, a params factory) raised ``SystemExit``:
+    that call's failure like any other exception, never the end of the run."""
+
+    def __init__(self, exc: SystemExit) -> None:
+        super().__init__(f"sys.exit({exc.code!r}) called")
 
 
 async def call(variant: Variant, db: Db | SyncDb, params: Any) -> Any:
     """Run one variant once with ``db`` (a sync variant runs in a worker thread)."""
-    if variant.is_async:
-        return await variant.fn(db, params)
-    return await in_thread(variant.fn, db, params)
+    try:
+        if variant.is_async:
+            return await variant.fn(db, params)
+        return await in_thread(variant.fn, db, params)
+    except SystemExit as exc:
+        raise ExitCalled(exc) from None
 
 
 class _DaemonThreads:
@@ -679,7 +693,7 @@ def load_module(spec: str) -> ModuleType:
         return _import_path(Path(spec)) if is_path else importlib.import_module(spec)
     except UsageError:
         raise
-    except Exception as exc:  # whatever the user's module raises while importing
+    except (Exception, SystemExit) as exc:  # whatever the user's module raises, exit too
         raise UsageError(f"cannot load scenarios from {spec!r}: {describe(exc)}") from exc
 
 

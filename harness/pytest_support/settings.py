@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dalperf.errors import describe
 
 MODES = ("fail", "warn", "off")
 DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
@@ -175,6 +178,8 @@ def read(config: pytest.Config) -> Settings:
     if metadata is not None and (":" not in metadata or not all(metadata.split(":", 1))):
         raise pytest.UsageError(f"--dalperf-metadata: expected MODULE:ATTRIBUTE, e.g. "
                                 f"app.models:Base.metadata, not {metadata!r}")
+    if metadata is not None:
+        _importable(metadata)
     alembic = config.getoption("dalperf_alembic")
     if alembic is not None and not Path(alembic).is_file():
         raise pytest.UsageError(f"--dalperf-alembic: {alembic} does not exist")
@@ -307,11 +312,38 @@ def _whole(text: str, name: str) -> int:
 
 
 def _writable(path: Path, option: str) -> Path:
+    """``path``, once a file could be written there: found out now, not after the suite ran
+    green (a probe file beside it, removed at once; an existing file opened for appending,
+    unchanged)."""
     if path.is_dir():
         raise pytest.UsageError(f"{option}: {path} is a directory, not a file")
     if not path.parent.is_dir():
         raise pytest.UsageError(f"{option}: the folder {path.parent} does not exist")
+    try:
+        if path.exists():
+            path.open("ab").close()
+        else:
+            tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as exc:
+        raise pytest.UsageError(f"{option}: cannot write {path}: "
+                                f"{exc.strerror or exc}") from None
     return path
+
+
+def _importable(spec: str) -> None:
+    """Import the module of ``--dalperf-metadata`` now, so that a module that raises is one
+    usage error instead of an error in every test; one not found yet is left for later (the
+    test modules' folders are not all on ``sys.path`` at this point)."""
+    import importlib
+
+    module = spec.partition(":")[0]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 (whatever the user's module raises)
+        raise pytest.UsageError(f"--dalperf-metadata {spec}: {module} raised while importing: "
+                                f"{describe(exc)}") from None
 
 
 def load_json(path: Path, option: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import BigInteger, Executable, FromClause, Select, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -21,11 +21,11 @@ from dalperf.measure.scenario import Db
 Record = dict[str, Any]
 
 
-def record(row: Row[Unpack[tuple[Any, ...]]] | None) -> Record | None:
+def record(row: Row[*tuple[Any, ...]] | None) -> Record | None:
     return None if row is None else dict(row._mapping)
 
 
-def records(result: Iterable[Row[Unpack[tuple[Any, ...]]]]) -> list[Record]:
+def records(result: Iterable[Row[*tuple[Any, ...]]]) -> list[Record]:
     return [dict(row._mapping) for row in result]
 
 

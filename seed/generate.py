@@ -461,7 +461,7 @@ def _subscriptions(rng: np.random.Generator, user_created: np.ndarray, n_power: 
     columns: Columns = {
         "user_id": np.concatenate([user, user[history]]) + 1,
         "plan_id": np.concatenate([plan, rng.choice(len(PLANS), n_old, p=PLAN_WEIGHTS)]) + 1,
-        "status": np.array(statuses + ["canceled"], dtype=object)[
+        "status": np.array([*statuses, "canceled"], dtype=object)[
             np.concatenate([status, np.full(n_old, len(statuses))])],
         "current_period_start": np.concatenate([start, old_start]),
         "current_period_end": np.concatenate([end, old_end]),

@@ -421,8 +421,8 @@ class _Hub:
             executions = sink.executions
             seen = executions.get(sql, 0) + 1
             executions[sql] = seen
-            if site is None and (seen in _SAMPLED or seen == 1 and (
-                    tag is not None or len(executions) in _DISTINCT_SAMPLED)):
+            if site is None and (seen in _SAMPLED or (seen == 1 and (
+                    tag is not None or len(executions) in _DISTINCT_SAMPLED))):
                 site = call_site()
         row: StatementRow = (sql, parameters, start, end, id(driver), rows, False, None, site,
                              tag, begins, extra)

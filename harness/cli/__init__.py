@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
         code = EXIT_INTERRUPTED
-    except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
+    except Exception:
         import traceback
 
         sys.stderr.write(_redact(traceback.format_exc()))

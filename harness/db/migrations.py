@@ -109,7 +109,7 @@ def applied_versions(conn: psycopg.Connection) -> dict[str, str]:
     """``{version: checksum}`` of the migrations recorded as applied."""
     conn.execute(_LEDGER_DDL)
     rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-    return {version: checksum for version, checksum in rows}
+    return dict(rows)
 
 
 def verify_checksums(migrations: list[Migration], applied: dict[str, str]) -> None:

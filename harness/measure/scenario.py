@@ -518,7 +518,7 @@ class _DaemonThreads:
             context, fn, args, loop, future = inbox.get()
             try:
                 outcome: tuple[Any, BaseException | None] = (context.run(fn, *args), None)
-            except BaseException as exc:  # noqa: BLE001 (handed to the awaiting coroutine)
+            except BaseException as exc:
                 outcome = (None, exc)
             if future.cancelled():
                 return  # abandoned: this thread is not reused

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
 import psycopg
 from sqlalchemy import Connection, create_engine, text
@@ -81,10 +80,9 @@ async def measure(url: str, driver: str, proxy: LatencyProxy) -> list[str]:
                 await warmup.exec_driver_sql("SELECT 1")  # the connection exists
             for n, warmth in enumerate(("cold", "warm"), start=1):
                 async with engine.connect() as conn:
-                    run: Callable[[], Awaitable[None]] = lambda c=conn, k=case, i=n: async_case(c, k, i)
                     proxy.stats(reset=True)
                     with Capture(engine) as capture:
-                        await run()
+                        await async_case(conn, case, n)
                     lines.append(row(driver, case, warmth, capture, proxy.stats().turns))
             await engine.dispose()  # the next case starts on a fresh connection
         return lines

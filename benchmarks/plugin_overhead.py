@@ -229,7 +229,8 @@ def main() -> None:
     try:
         import pytest_queryguard  # noqa: F401
     except ImportError:
-        raise SystemExit("pip install pytest-queryguard==0.4.1 first (the comparison needs it)")
+        raise SystemExit(
+            "pip install pytest-queryguard==0.4.1 first (the comparison needs it)") from None
     with running_server(None) as server:
         url = prepare(server.url("postgres"))
         samples = per_statement(url, args.rounds, args.statements)

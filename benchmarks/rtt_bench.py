@@ -69,8 +69,8 @@ def fit_table(results: Results) -> None:
         return
     print("\nLatency model t0 + depth x (RTT - RTT0): measured minus predicted median, per RTT")
     for fit in fits:
-        errors = "  ".join(f"{rtt:g}:{error:+.1f}" for rtt, error in zip(fit.rtts, fit.errors_ms))
-        worst = max(abs(e) / p for e, p in zip(fit.errors_ms, fit.predicted_ms))
+        errors = "  ".join(f"{rtt:g}:{error:+.1f}" for rtt, error in zip(fit.rtts, fit.errors_ms, strict=False))
+        worst = max(abs(e) / p for e, p in zip(fit.errors_ms, fit.predicted_ms, strict=False))
         print(f"  {fit.operation:<38} {fit.variant:<10} depth {fit.network_round_trips[-1]:>4}  "
               f"{errors} ms  (worst {100 * worst:.1f}%; "
               f"{'within' if fit.within() else 'outside'} 10% or 2 ms)")

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
         Statement,
         bind_context,
         captured,
-        fingerprint,
         suspended,
     )
+    from dalperf.capture.fingerprint import fingerprint
     from dalperf.gate.budgets import Budget
     from dalperf.measure.scenario import Db, Size, SyncDb, register
 

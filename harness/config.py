@@ -207,7 +207,7 @@ def seed_hook(config: Config) -> Callable[..., Any] | None:
     hook = import_target(config.seed, what=config.where("seed"))
     if not callable(hook):
         raise UsageError(f"{config.where('seed')} {config.seed!r} is not a function")
-    return hook  # type: ignore[no-any-return]
+    return hook
 
 
 # --------------------------------------------------------------------------------------

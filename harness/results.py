@@ -228,8 +228,9 @@ def _measurement(data: dict[str, Any]) -> Measurement:
     for name in ("db_ms", "wall_ms"):
         summary = dict(values[name])
         summary["samples"] = tuple(summary.get("samples", ()))
-        values[name] = Summary(**{k: as_float(v) if k != "samples" else v
-                                  for k, v in summary.items()})
+        fields: dict[str, Any] = {k: as_float(v) if k != "samples" else v
+                                  for k, v in summary.items()}
+        values[name] = Summary(**fields)
     for name in ("queries_per_call", "round_trips_per_call", "network_round_trips_per_call",
                  "fingerprints", "n_plus_one", "hidden_round_trips", "violations", "plans",
                  "findings"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Executable, FromClause, Select, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Result, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from dalperf.errors import UsageError
@@ -21,11 +21,11 @@ from dalperf.measure.scenario import Db
 Record = dict[str, Any]
 
 
-def record(row: Row[Any] | None) -> Record | None:
+def record(row: Row[*tuple[Any, ...]] | None) -> Record | None:
     return None if row is None else dict(row._mapping)
 
 
-def records(result: Result[Any]) -> list[Record]:
+def records(result: Iterable[Row[*tuple[Any, ...]]]) -> list[Record]:
     return [dict(row._mapping) for row in result]
 
 

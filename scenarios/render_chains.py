@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import CursorResult, Select, delete, func, select, update
 
 from dalperf.measure.scenario import Budget, Db, Size, register
 from dalperf.scenarios._dal import Record, pick, records, seeded_ids
@@ -49,13 +49,13 @@ async def batch_remove_renders_from_chain(db: Db, render_ids: list[int] | Select
         result = await session.execute(
             update(renders).where(renders.c.id.in_(render_ids))
             .values(chain_id=None, chain_position=None, updated_at=datetime.now(UTC)))
-        return result.rowcount
+        return cast(CursorResult[Any], result).rowcount
 
 
 async def delete_chain_row(db: Db, chain_id: int) -> bool:
     async with db.sessions.begin() as session:
         result = await session.execute(delete(render_chains).where(render_chains.c.id == chain_id))
-        return result.rowcount == 1
+        return cast(CursorResult[Any], result).rowcount == 1
 
 
 # --------------------------------------------------------------------------------------

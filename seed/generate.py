@@ -102,6 +102,8 @@ _PROJECT_WORDS = (("Autumn", "Brand", "Client", "Concept", "Dream", "Moody", "Pe
                    "Spring", "Summer", "Winter", "Wild"),
                   ("Moodboard", "Campaign", "Sketches", "Posters", "Portraits", "Landscapes",
                    "Covers", "Storyboard", "Explorations", "Series"))
+# SQL NULL in a column built with ``np.where`` (a 0-d object array broadcasts like ``None``)
+_NULL = np.array(None, dtype=object)
 _MODELS = ("sd-xl", "flux-dev", "flux-pro", "imagen-3")
 _SIZES = ((512, 512), (768, 768), (1024, 1024), (1024, 1536))
 _STEPS = (20, 30, 50)
@@ -227,7 +229,7 @@ def _users(rng: np.random.Generator, n: int) -> Columns:
         "avatar_url": np.where(
             has_avatar,
             np.array([f"https://avatars.example.com/{i}.png" for i in ids.tolist()], dtype=object),
-            None),
+            _NULL),
         "created_at": created,
         "updated_at": _between(rng, created, 0),
     }
@@ -254,7 +256,7 @@ def _projects(rng: np.random.Generator, n: int, user_created: np.ndarray,
     columns: Columns = {
         "user_id": owners + 1,
         "name": _pick(rng, [f"{a} {b}" for a in _PROJECT_WORDS[0] for b in _PROJECT_WORDS[1]], n),
-        "description": np.where(has_description, _pick(rng, descriptions, n), None),
+        "description": np.where(has_description, _pick(rng, descriptions, n), _NULL),
         "is_archived": rng.random(n) < 0.1,
         "created_at": created,
         "updated_at": _between(rng, created, 0),
@@ -367,7 +369,7 @@ def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
         "prompt": _pick(rng, [f"{s}, {style}" for s in _SUBJECTS for style in _STYLES], n),
         "settings": setting_json[setting],
         "output_url": output_url,
-        "error_message": np.where(failed, _pick(rng, _ERRORS, n), None),
+        "error_message": np.where(failed, _pick(rng, _ERRORS, n), _NULL),
         "credits_used": np.where(failed, 0, cost[setting]).astype(np.int32),
         "created_at": created,
         "updated_at": np.minimum(created + run_time, 0),
@@ -459,7 +461,7 @@ def _subscriptions(rng: np.random.Generator, user_created: np.ndarray, n_power: 
     columns: Columns = {
         "user_id": np.concatenate([user, user[history]]) + 1,
         "plan_id": np.concatenate([plan, rng.choice(len(PLANS), n_old, p=PLAN_WEIGHTS)]) + 1,
-        "status": np.array(statuses + ["canceled"], dtype=object)[
+        "status": np.array([*statuses, "canceled"], dtype=object)[
             np.concatenate([status, np.full(n_old, len(statuses))])],
         "current_period_start": np.concatenate([start, old_start]),
         "current_period_end": np.concatenate([end, old_end]),

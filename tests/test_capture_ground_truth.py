@@ -83,7 +83,7 @@ def server_calls(url: str) -> Counter[str]:
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND query NOT LIKE '%pg_stat_statements%' GROUP BY query"
         ).fetchall()
-    return Counter({query: calls for query, calls in rows})
+    return Counter(dict(rows))
 
 
 def split_by_shape(calls: Counter[str]) -> tuple[Counter[str], Counter[HiddenKind]]:

@@ -8,6 +8,7 @@ postmaster use a server of their own, never the session's shared one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,10 +69,8 @@ def own_server(server_home: Path) -> Iterator[tuple[Path, ServerStatus]]:
 
 
 def _kill_if_alive(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def kill_postmaster(status: ServerStatus) -> None:
@@ -104,10 +103,8 @@ class Watched:
         self.descendants: set[psutil.Process] = set()
 
     def note_children(self) -> None:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             self.descendants |= set(psutil.Process(self.proc.pid).children(recursive=True))
-        except psutil.NoSuchProcess:
-            pass
 
     def wait_for(self, condition: object, what: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -216,7 +216,7 @@ def gone(pid: int, *, within_s: float = 15) -> bool:
 
 def spawn(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "dalperf", *args], cwd=cwd, text=True,
-                            preexec_fn=interruptible,  # noqa: PLW1509 (signal only)
+                            preexec_fn=interruptible,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "COLUMNS": "200"})
 

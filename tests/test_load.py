@@ -90,7 +90,7 @@ def run_watched(url: str, load_config: LoadConfig) -> tuple[LoadResults, dict[in
     def target() -> None:
         try:
             outcome["results"] = run_load(url, load_config, environment={"scale": 0.05})
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
+        except BaseException as exc:
             outcome["error"] = exc
 
     thread = threading.Thread(target=target)
@@ -314,7 +314,7 @@ def test_ctrl_c_stops_the_server_and_every_locust_process(
     command = [sys.executable, "-m", "dalperf", "load", "--database-url", seeded_db,
                "--users", "2", "--workers", "1", "--run-time", "60s", "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, env=os.environ.copy(),
-                               preexec_fn=interruptible,  # noqa: PLW1509 (signal only)
+                               preexec_fn=interruptible,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         seen: dict[int, str] = {}
@@ -325,7 +325,7 @@ def test_ctrl_c_stops_the_server_and_every_locust_process(
             # locustfile.py), which once let the master go unwatched
             locusts = sum("-m locust" in command for command in seen.values())
             uvicorn = any("-m uvicorn" in command for command in seen.values())
-            return (locusts >= 2 and uvicorn
+            return ((locusts >= 2 and uvicorn)
                     or time.monotonic() > deadline or process.poll() is not None)
 
         watch(psutil.Process(process.pid), all_up, seen)

@@ -85,7 +85,7 @@ def test_interrupted_command_leaves_no_server(tmp_path: Path, signum: int) -> No
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "dalperf", "seed", "--scale", "3"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
+                            preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 60
         while not postgres_processes(home) and time.monotonic() < deadline:

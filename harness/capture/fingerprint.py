@@ -116,7 +116,7 @@ def _control_kind(statements: tuple[object, ...]) -> HiddenKind | None:
         Kind.TRANS_STMT_SAVEPOINT: HiddenKind.SAVEPOINT,
         Kind.TRANS_STMT_RELEASE: HiddenKind.RELEASE_SAVEPOINT,
         Kind.TRANS_STMT_ROLLBACK_TO: HiddenKind.ROLLBACK_TO_SAVEPOINT,
-    }.get(stmt.kind)
+    }.get(stmt.kind) if stmt.kind is not None else None
 
 
 def _strip_comments(sql: str) -> str:

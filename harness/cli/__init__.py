@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer's own exits are typer.Exit: this one is user code's
         err_console.print(f"[bold red]error:[/] {escape(_exit_origin(exc))}", soft_wrap=True)
         code = EXIT_USAGE
-    except Exception:  # noqa: BLE001 (a bug: its traceback, any password in it masked)
+    except Exception:  # a bug: its traceback, any password in it masked
         import traceback
 
         sys.stderr.write(_redact(traceback.format_exc()))

@@ -7,6 +7,8 @@ load inside the commands that use them), so ``dalperf --help`` stays instant.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from typer.core import TyperOption
 
@@ -28,7 +30,7 @@ from dalperf.cli import (
 from dalperf.cli.version import version_option
 
 
-def _flag_type(option: TyperOption, ctx: object) -> str | None:
+def _flag_type(option: TyperOption, ctx: Any) -> str | None:
     """No ``<bool>`` beside an on/off flag (``--help``, ``--explain/--no-explain``): a flag
     takes no value, and typer's rich help would show the type of one."""
     if option.is_flag and option.metavar is None:

@@ -67,7 +67,13 @@ from dalperf.cli.run import (
 )
 from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
-from dalperf.measure.config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_ITERATIONS, IndexMode, RunConfig
+from dalperf.measure.config import (
+    DEFAULT_CALL_TIMEOUT_S,
+    DEFAULT_ITERATIONS,
+    DEFAULT_WARMUP,
+    IndexMode,
+    RunConfig,
+)
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
@@ -164,8 +170,8 @@ def audit(
                         config=RunConfig(iterations=iterations or config.iterations
                                          or DEFAULT_ITERATIONS,
                                          call_timeout_s=call_timeout, driver=driver_name,
-                                         **({"warmup": config.warmup}
-                                            if config.warmup is not None else {})),
+                                         warmup=(config.warmup if config.warmup is not None
+                                                 else DEFAULT_WARMUP)),
                         budgets=budget_set, index_states=indexes.states, migration=migration,
                         migrations_folder=migrations,
                         environment={**environment, "indexes": indexes.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -319,7 +319,7 @@ def measure(target: Target, plan: Plan, *, out: Path) -> Results:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[object]:
+def _progress(total: int) -> Iterator[Callable[[str, int], None]]:
     from dalperf.cli.progress import progress_display
 
     with progress_display(label_width=40, transient=True) as bar:

@@ -21,6 +21,8 @@ from dalperf.cli.options import (
 from dalperf.cli.progress import progress_display
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from dalperf.casestudy import ProgressCallback, SeedReport
 
 
@@ -53,7 +55,7 @@ def seed_command(
 def progress_bars() -> Iterator[ProgressCallback]:
     """A progress bar per step on stderr (none when stderr is not a terminal)."""
     bars = progress_display()
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(step: str, done: int, total: int) -> None:
         if step not in tasks:

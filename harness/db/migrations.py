@@ -109,7 +109,7 @@ def applied_versions(conn: psycopg.Connection) -> dict[str, str]:
     """``{version: checksum}`` of the migrations recorded as applied."""
     conn.execute(_LEDGER_DDL)
     rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-    return {version: checksum for version, checksum in rows}
+    return dict(rows)
 
 
 def verify_checksums(migrations: list[Migration], applied: dict[str, str]) -> None:
@@ -192,7 +192,7 @@ def _build_indexes(target: Target, conn: psycopg.Connection, path: Path, builds:
                     statement = waiting.get_nowait()
                 except queue.Empty:
                     return
-                session.execute(statement)  # type: ignore[arg-type]  # the file's own text
+                session.execute(statement)
         except psycopg.Error as exc:
             with lock:
                 if first_error:
@@ -228,7 +228,7 @@ def _run(
     """Run one file and its ledger change in one transaction; a failure leaves neither."""
     try:
         with conn.transaction():
-            conn.execute(path.read_text())  # type: ignore[arg-type]  # a file of several statements
+            conn.execute(path.read_text())
             conn.execute(ledger_sql, ledger_args)
     except psycopg.Error as exc:
         raise _failure(conn.closed, path, exc) from exc

@@ -131,10 +131,11 @@ def libpq_url(url: str | URL) -> str:
 def masked(url: str | URL) -> str:
     """The URL with its password (userinfo or ``?password=``) replaced by ``***``; safe to print."""
     if isinstance(url, str):
+        text = url
         try:
-            url = make_url(url)
+            url = make_url(text)
         except (ArgumentError, ValueError):
-            return redact(url)
+            return redact(text)
     in_query = url.query.get("password")
     if in_query is not None:
         url = url.difference_update_query(["password"]).set(password=MASK)

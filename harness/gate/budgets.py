@@ -282,7 +282,7 @@ class BudgetSet:
             for variant, limits in variants.items():
                 where = f"{source}: [\"{operation}\".{variant}]"
                 entries[(operation, variant)] = check(limits, where=where)
-        return cls(entries, {key: source for key in entries})
+        return cls(entries, dict.fromkeys(entries, source))
 
     def over(self, other: BudgetSet) -> BudgetSet:
         """This set with ``other`` laid on top: ``other``'s limits win, limit by limit."""

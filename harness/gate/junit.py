@@ -17,7 +17,7 @@ from dalperf.gate.check import Finding, Verdict
 SUITE_NAME = "dalperf"
 
 
-def junit_xml(verdict: Verdict) -> ET.ElementTree:
+def junit_xml(verdict: Verdict) -> ET.ElementTree[ET.Element]:
     """The verdict as a ``<testsuites>`` document with one suite."""
     by_pair: dict[tuple[str, str], list[Finding]] = {pair: [] for pair in verdict.checked}
     for finding in verdict.findings():

@@ -408,7 +408,7 @@ class _Children:
         # stops the children in order (locust before the server it is loading)
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                    env=child_env, start_new_session=True, pass_fds=pass_fds,
-                                   preexec_fn=processes.die_with_parent())  # noqa: PLW1509 (prctl only)
+                                   preexec_fn=processes.die_with_parent())
         child = _Child(name=name, process=process, stderr=stderr_path)
         self.started.append(child)
         return child

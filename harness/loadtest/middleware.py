@@ -21,7 +21,7 @@ import os
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dalperf.loadtest.locust_side import HEALTH_PATH, QUERIES_HEADER, ROUND_TRIPS_HEADER
 
@@ -44,7 +44,7 @@ _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def track(engine: Engine | AsyncEngine) -> None:
     """Count ``engine``'s statements in every request from now on."""
-    _ENGINES.add(getattr(engine, "sync_engine", engine))
+    _ENGINES.add(cast("Engine", getattr(engine, "sync_engine", engine)))
 
 
 class EnginePlugin:

@@ -313,14 +313,15 @@ def _pair(operation: str, variant: str, base: _Calls, head: _Calls,
                         round_trips=c.round_trips, error=c.error)
              for side, c in (("base", base), ("head", head))}
     if base.error or head.error:
-        return Pair(operation=operation, variant=variant, ratio=None, **sides)
+        return Pair(operation=operation, variant=variant, ratio=None, base=sides["base"],
+                    head=sides["head"])
     where = {"operation": operation, "variant": variant}
     counts = {"queries": (head.queries, base.queries),
               "round_trips": (head.round_trips, base.round_trips)}
     regressions = [*count_regressions(counts, where),
                    *latency_regressions(sides["head"].wall_ms, sides["base"].wall_ms,
                                         config.checks, where)]
-    return Pair(operation=operation, variant=variant, **sides,
+    return Pair(operation=operation, variant=variant, base=sides["base"], head=sides["head"],
                 ratio=median_ratio(head.walls, base.walls), regressions=tuple(regressions),
                 mismatch=mismatch_report(f"{operation} [{variant}]",
                                          {"base": base.first, "head": head.first}))

@@ -170,7 +170,7 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     try:
         inputs = [await _bounded(operation.draw_params(engines, seed=config.seed + i), config)
                   for i in range(config.param_sets)]
-    except Exception as exc:  # noqa: BLE001 (the params factory's bug must not stop the run)
+    except Exception as exc:
         await _raise_if_lost(engines, exc)
         for variant in operation.variants:
             ledger.fail(variant.name, exc, message=_params_failed(exc))
@@ -240,7 +240,7 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
             raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
                                    "(a session or connection it never closed)")
         return made
-    except Exception as exc:  # noqa: BLE001 (a variant's bug must not stop the run)
+    except Exception as exc:
         await _raise_if_lost(engines, exc)
         ledger.fail(variant.name, exc)
         await engines.async_engine.dispose()
@@ -350,7 +350,7 @@ async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
         try:
             params = await _bounded(operation.draw_params(engines, seed=config.seed, size=size),
                                     config)
-        except Exception as exc:  # noqa: BLE001 (as in run_operation: every variant fails)
+        except Exception as exc:
             await _raise_if_lost(engines, exc)
             for variant in ledger.live(operation.variants):
                 ledger.fail(variant.name, exc, message=_params_failed(exc))

@@ -260,7 +260,7 @@ def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterato
 
     psycopg 3 only: psycopg2's connection is a C type whose methods cannot be shadowed, and
     asyncpg's has no ``commit()`` (and no instance attributes)."""
-    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    driver: Any = connection.connection.driver_connection
     message = ("the variant called the driver connection's commit(), which would end the "
                "transaction dalperf rolls its writes back in")
 
@@ -352,7 +352,7 @@ def _savepoint_vanished(exc: BaseException | None) -> bool:
 def _left_the_transaction(connection: Connection) -> bool:
     from dalperf.capture import wire
 
-    driver = connection.connection.driver_connection  # type: ignore[union-attr]
+    driver: Any = connection.connection.driver_connection
     return not wire.model_for(connection.dialect).in_transaction(driver)
 
 
@@ -532,7 +532,7 @@ class _DaemonThreads:
             context, fn, args, loop, future = inbox.get()
             try:
                 outcome: tuple[Any, BaseException | None] = (context.run(fn, *args), None)
-            except BaseException as exc:  # noqa: BLE001 (handed to the awaiting coroutine)
+            except BaseException as exc:
                 outcome = (None, exc)
             if future.cancelled():
                 return  # abandoned: this thread is not reused

@@ -163,7 +163,7 @@ class LatencyProxy:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "dalperf.network.proxy_child", spec], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True,
-                preexec_fn=processes.die_with_parent())  # noqa: PLW1509 (prctl only)
+                preexec_fn=processes.die_with_parent())
             ready = self._read_reply(START_TIMEOUT_S)
             self.port = int(ready["port"])
         except BaseException:

@@ -64,7 +64,8 @@ class Upstream:
         host = parsed.host or parsed.query.get("host") or ""
         if isinstance(host, tuple):
             host = host[0]
-        port = int(parsed.port or parsed.query.get("port") or DEFAULT_PG_PORT)
+        port_text = parsed.port or parsed.query.get("port") or DEFAULT_PG_PORT
+        port = int(port_text[0] if isinstance(port_text, tuple) else port_text)
         if not host:
             raise UsageError(f"the latency proxy needs a host in the database URL "
                              f"({urls.masked(parsed)}); give host=/socket/folder for a unix socket")
@@ -82,7 +83,7 @@ def check_delay(rtt_ms: float, jitter_ms: float = 0.0) -> None:
                              f"to {MAX_DELAY_MS:,.0f}, not {value:g}")
 
 
-class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _PreciseSelector(selectors.DefaultSelector):
     """The default selector, waking up some 20 µs after a timeout instead of up to 1 ms,
     and polling instead of sleeping for ``hot_poll_s`` (0: never) after the last time
     something was ready or a timeout ran out (in the proxy: a chunk came due)."""

@@ -403,7 +403,7 @@ def tables_written(statements: Sequence[Any]) -> set[str]:
     return found
 
 
-class _Writes(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
+class _Writes(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.tables: set[str] = set()

@@ -237,7 +237,7 @@ def _sort_reason(sort: Mapping[str, Any]) -> str | None:
     return None
 
 
-class _Conditions(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
+class _Conditions(Visitor):
     """Sorts the columns of one alias in a condition into equality and range columns."""
 
     def __init__(self, alias: str, own: bool) -> None:
@@ -264,18 +264,19 @@ class _Conditions(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
         name = _own_column(node, self.alias, self.own)
         if name is None:
             return
+        location = node.location if node.location is not None else -1
         parent, above = _enclosing(ancestors)
         if isinstance(parent, ast.RowExpr):
             parent, above = _enclosing(above)
         if isinstance(parent, ast.A_Expr):
-            operator = parent.name[-1].sval
-            kind = parent.kind.name
+            operator = parent.name[-1].sval if parent.name else None
+            kind = parent.kind.name if parent.kind is not None else ""
             if operator == "=" and kind in ("AEXPR_OP", "AEXPR_OP_ANY", "AEXPR_IN"):
-                self.equality.append((node.location, name))
+                self.equality.append((location, name))
             elif operator in RANGE_OPERATORS or "BETWEEN" in kind:
-                self.ranges.append((node.location, name))
+                self.ranges.append((location, name))
         elif isinstance(parent, ast.NullTest | ast.BoolExpr | ast.SelectStmt):
-            self.equality.append((node.location, name))  # x IS NULL, a boolean on its own
+            self.equality.append((location, name))  # x IS NULL, a boolean on its own
         # anything else (a function of the column, a cast) is no index key
 
 
@@ -290,8 +291,9 @@ def _enclosing(ancestors: Any) -> tuple[Any, Any]:
 
 def _own_column(node: ast.ColumnRef, alias: str, own: bool) -> str | None:
     """The column name if ``node`` names a column of ``alias`` (unqualified: if ``own``)."""
-    names = [f.sval for f in node.fields if isinstance(f, ast.String)]
-    if len(names) != len(node.fields) or not names:
+    fields = node.fields or ()
+    names = [f.sval for f in fields if isinstance(f, ast.String) and f.sval is not None]
+    if len(names) != len(fields) or not names:
         return None  # table.*
     if len(names) == 1:
         return names[0] if own else None
@@ -304,7 +306,8 @@ def _sort_columns(keys: Sequence[str], alias: str, *, own: bool) -> list[str]:
     columns = []
     for key in keys:
         try:
-            sort_by = parse_sql(f"SELECT 1 ORDER BY {key}")[0].stmt.sortClause[0]
+            statement: Any = parse_sql(f"SELECT 1 ORDER BY {key}")[0].stmt
+            sort_by = statement.sortClause[0]
         except (ParseError, IndexError, TypeError):
             break
         if not isinstance(sort_by.node, ast.ColumnRef):
@@ -378,7 +381,7 @@ def _columns_read(sql: str, table: str, alias: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-class _References(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
+class _References(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[tuple[str | None, str]] = []
@@ -386,11 +389,13 @@ class _References(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
         self.star = False
 
     def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
-        self.tables.append(node.relname)
+        if node.relname is not None:
+            self.tables.append(node.relname)
 
     def visit_ColumnRef(self, ancestors: Any, node: ast.ColumnRef) -> None:
-        names = [f.sval for f in node.fields if isinstance(f, ast.String)]
-        if len(names) != len(node.fields):
+        fields = node.fields or ()
+        names = [f.sval for f in fields if isinstance(f, ast.String) and f.sval is not None]
+        if len(names) != len(fields):
             self.star = True
         elif names:
             self.refs.append((names[-2] if len(names) > 1 else None, names[-1]))

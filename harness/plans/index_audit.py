@@ -379,7 +379,7 @@ def missing_index_hints(seq_scans: Sequence[dict[str, Any]],
     return list(hints.values())
 
 
-class _Columns(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
+class _Columns(Visitor):
     """The columns an expression refers to, split by whether an equality compares them."""
 
     def __init__(self) -> None:
@@ -388,12 +388,13 @@ class _Columns(Visitor):  # type: ignore[misc]  # pglast's Visitor is untyped
         self.other: list[tuple[int, str]] = []
 
     def visit_ColumnRef(self, ancestors: Any, node: ast.ColumnRef) -> None:
-        name = node.fields[-1]
-        if not isinstance(name, ast.String):
+        name = node.fields[-1] if node.fields else None
+        if not isinstance(name, ast.String) or name.sval is None:
             return  # table.*
         comparison = ancestors.find_nearest(ast.A_Expr)
         is_equality = comparison is not None and comparison.node.name[-1].sval == "="
-        (self.equality if is_equality else self.other).append((node.location, name.sval))
+        location = node.location if node.location is not None else -1
+        (self.equality if is_equality else self.other).append((location, name.sval))
 
 
 def filter_columns(expression: str) -> tuple[str, ...]:

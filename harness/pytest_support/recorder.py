@@ -103,7 +103,7 @@ class BodyRecorder:
             return record, None
         new = [f for f, s in zip(found, statuses, strict=True) if s == "new"]
         problems = self._budget_problems(new)
-        if new and self.settings.mode == "fail" or problems:
+        if (new and self.settings.mode == "fail") or problems:
             return record, self._message(problems, new)
         if new:
             self._warn(self._message([], new))

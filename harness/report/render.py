@@ -87,7 +87,7 @@ def _environment(*, markdown: bool = False) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
-        **({"finalize": md} if markdown else {}),
+        finalize=md if markdown else None,
     )
     environment.filters.update(ms=ms, number=number, fewer=fewer, faster=faster, ratio=ratio,
                                times=times, rst=rst, md=md, first_line=first_line, claim=claim)

@@ -168,12 +168,18 @@ def summary_rows(results: Results) -> list[SummaryRow]:
     return rows
 
 
+def _queries(cell: Cell | None) -> int:
+    """A summary row's ``before``/``ours`` cell always exists (the row is built from them)."""
+    assert cell is not None
+    return cell.queries
+
+
 def overall_impact(rows: Sequence[SummaryRow]) -> OverallImpact:
     """Total queries before and after, and the geometric-mean speed-up (see module docstring)
     over the operations whose speed-up is defined (the others are ``excluded``)."""
     usable = [r for r in rows if r.speedup.value > 0 and r.speedup.low > 0]
-    before = sum(r.cells[r.before].queries for r in rows)  # type: ignore[union-attr]
-    after = sum(r.cells[r.ours].queries for r in rows)  # type: ignore[union-attr]
+    before = sum(_queries(r.cells[r.before]) for r in rows)
+    after = sum(_queries(r.cells[r.ours]) for r in rows)
     return OverallImpact(operations=len(rows), queries_before=before, queries_after=after,
                          fewer_pct=_reduction(before, after),
                          speedup=geometric_mean_ratio([r.samples for r in usable]),

@@ -46,14 +46,26 @@ judge = _load_judge()
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[],
-                        help="configurations to run (default: all the plugin declares)")
-    parser.add_argument("--scenario", action="append", default=[], type=Path,
-                        help="scenario modules to run (default: the whole corpus)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="configurations to run (default: all the plugin declares)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        type=Path,
+        help="scenario modules to run (default: the whole corpus)",
+    )
     args = parser.parse_args(argv)
     configs = [c for c in judge.configurations() if not args.config or c.name in args.config]
-    corpus = [s for s in judge.scenarios()
-              if not args.scenario or s.path in {p.resolve() for p in args.scenario}]
+    corpus = [
+        s
+        for s in judge.scenarios()
+        if not args.scenario or s.path in {p.resolve() for p in args.scenario}
+    ]
     if not configs or not corpus:
         parser.error("no configuration or no scenario selected")
     summaries = []
@@ -63,15 +75,25 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:
             ran = judge.run(status.url(DATABASE), config, select=[s.path for s in corpus])
             summaries.append(judge.summarize(ran, corpus))
-            print(f"ran {config.name}: {len(corpus)} scenarios in {ran.seconds:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"ran {config.name}: {len(corpus)} scenarios in {ran.seconds:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     bugs = sum(s.bug for s in corpus)
-    print(f"{len(corpus)} scenarios ({bugs} bug_, {len(corpus) - bugs} clean_), "
-          f"configurations: {', '.join(c.name for c in configs)}\n")
+    print(
+        f"{len(corpus)} scenarios ({bugs} bug_, {len(corpus) - bugs} clean_), "
+        f"configurations: {', '.join(c.name for c in configs)}\n"
+    )
     print(judge.table(summaries))
-    missed = [s.config.name for s in summaries
-              if s.clean_flagged or s.bug_total and s.bug_flagged < 0.97 * s.bug_total
-              or s.sites_own < s.sites_total or s.fixes_clean < s.fixes_total]
+    missed = [
+        s.config.name
+        for s in summaries
+        if s.clean_flagged
+        or (s.bug_total and s.bug_flagged < 0.97 * s.bug_total)
+        or s.sites_own < s.sites_total
+        or s.fixes_clean < s.fixes_total
+    ]
     if missed:
         print(f"\ntargets missed in: {', '.join(missed)}")
     return 1 if missed else 0

@@ -39,8 +39,10 @@ def main() -> None:
     with running_server(None) as status:
         target = Target(url=urls.parse(status.url()), source=Source.EMBEDDED, writable=True)
         seeded = seed_database(target, scale=args.scale, seed=0)
-        print(f"seeded scale {args.scale:g}: {seeded.total_rows:,} rows (not timed); "
-              f"{os.cpu_count()} cores")
+        print(
+            f"seeded scale {args.scale:g}: {seeded.total_rows:,} rows (not timed); "
+            f"{os.cpu_count()} cores"
+        )
         with index_audit.indexes_removed(target, index_audit.performance_migration()):
             start = time.perf_counter()
             advice = advise_operations(target, operations, config)
@@ -49,13 +51,17 @@ def main() -> None:
             calls, _ = asyncio.run(capture_calls(target.libpq_url, operations))
             unpriced = advise(calls, target, config)
             proof_only = time.perf_counter() - start
-    print(f"advisor, {len(operations)} operations: {elapsed:.1f} s wall "
-          f"({'within' if elapsed < TARGET_S else 'OVER'} the {TARGET_S:.0f} s target), "
-          f"{advice['candidates_built']} candidates built, {len(advice['statements'])} "
-          f"statement shapes asked for an index, {len(advice['proposals'])} proposals")
-    print(f"  of which the write pricing ({config.write_repeats} calls per index state and "
-          f"writer variant): {elapsed - proof_only:.1f} s; without it {proof_only:.1f} s "
-          f"({unpriced['candidates_built']} candidates)")
+    print(
+        f"advisor, {len(operations)} operations: {elapsed:.1f} s wall "
+        f"({'within' if elapsed < TARGET_S else 'OVER'} the {TARGET_S:.0f} s target), "
+        f"{advice['candidates_built']} candidates built, {len(advice['statements'])} "
+        f"statement shapes asked for an index, {len(advice['proposals'])} proposals"
+    )
+    print(
+        f"  of which the write pricing ({config.write_repeats} calls per index state and "
+        f"writer variant): {elapsed - proof_only:.1f} s; without it {proof_only:.1f} s "
+        f"({unpriced['candidates_built']} candidates)"
+    )
     for proposal in advice["proposals"]:
         costs = [c["cost_ms"] for c in proposal["write_cost"] if c["cost_ms"] is not None]
         cost = f"write cost {min(costs):+.2f}..{max(costs):+.2f} ms/call" if costs else "no writer"

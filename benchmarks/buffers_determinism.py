@@ -42,25 +42,34 @@ def main() -> None:
             for name in (TEMPLATE, SEEDED_APART):
                 conn.execute(f"CREATE DATABASE {name}")
         for name in (TEMPLATE, SEEDED_APART):
-            seed_database(Target(url=urls.parse(server.url(name)), source=Source.URL,
-                                 writable=True), scale=args.scale, seed=0)
+            seed_database(
+                Target(url=urls.parse(server.url(name)), source=Source.URL, writable=True),
+                scale=args.scale,
+                seed=0,
+            )
         with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
             for name in COPIES:
                 conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-        runs = [asyncio.run(runner.run(server.url(name), operations, config))
-                for name in (*COPIES, COPIES[1], SEEDED_APART)]
+        runs = [
+            asyncio.run(runner.run(server.url(name), operations, config))
+            for name in (*COPIES, COPIES[1], SEEDED_APART)
+        ]
     same_copy = same_seed = 0
     print(f"scale {args.scale}, {args.iterations} iterations; runs: A, B, B again, C")
     for a, b, again, c in zip(*(r.operations for r in runs), strict=True):
         same_copy += (a.buffers, a.rows_read) == (b.buffers, b.rows_read)
         same_seed += (a.buffers, a.rows_read) == (c.buffers, c.rows_read)
-        print(f"{a.operation} [{a.variant}]: buffers {a.buffers}, {b.buffers}, {again.buffers}, "
-              f"{c.buffers}; rows read {a.rows_read}, {b.rows_read}, {again.rows_read}, "
-              f"{c.rows_read}; p50 ms {a.wall_ms.p50:.2f}, {b.wall_ms.p50:.2f}, "
-              f"{again.wall_ms.p50:.2f}, {c.wall_ms.p50:.2f}")
+        print(
+            f"{a.operation} [{a.variant}]: buffers {a.buffers}, {b.buffers}, {again.buffers}, "
+            f"{c.buffers}; rows read {a.rows_read}, {b.rows_read}, {again.rows_read}, "
+            f"{c.rows_read}; p50 ms {a.wall_ms.p50:.2f}, {b.wall_ms.p50:.2f}, "
+            f"{again.wall_ms.p50:.2f}, {c.wall_ms.p50:.2f}"
+        )
     total = len(runs[0].operations)
-    print(f"equal buffers and rows read: A and B (copies) {same_copy}/{total}; "
-          f"A and C (seeded apart) {same_seed}/{total}")
+    print(
+        f"equal buffers and rows read: A and B (copies) {same_copy}/{total}; "
+        f"A and C (seeded apart) {same_seed}/{total}"
+    )
 
 
 if __name__ == "__main__":

@@ -69,13 +69,14 @@ class Side:
         self.cpu.append((time.thread_time_ns() - cpu_start) / size)
 
 
-async def interleave(engine: object, rounds: int, batch: int,
-                     run: Callable[[Side, int, int], Awaitable[None]]) -> tuple[Side, Side]:
+async def interleave(
+    engine: object, rounds: int, batch: int, run: Callable[[Side, int, int], Awaitable[None]]
+) -> tuple[Side, Side]:
     plain, captured = Side(), Side()
     await run(Side(), batch * 4, 0)  # warm-up: compiled cache, prepared statement, buffers
     for round_no in range(rounds):
         offset = round_no * batch
-        for with_capture in ((False, True) if round_no % 2 == 0 else (True, False)):
+        for with_capture in (False, True) if round_no % 2 == 0 else (True, False):
             if with_capture:
                 with Capture(engine) as cap:  # type: ignore[arg-type]
                     await run(captured, batch, offset)
@@ -90,15 +91,18 @@ async def measure(url: str, driver: str, rounds: int, batch: int) -> tuple[Side,
         engine = create_async_engine(sqlalchemy_url(url, driver))
         try:
             async with engine.connect() as conn:
-                return await interleave(engine, rounds, batch,
-                                        lambda side, n, at: side.run_async_batch(conn, n, at))
+                return await interleave(
+                    engine, rounds, batch, lambda side, n, at: side.run_async_batch(conn, n, at)
+                )
         finally:
             await engine.dispose()
     sync_engine = create_engine(sqlalchemy_url(url, driver))
     try:
         with sync_engine.connect() as sync_conn:
+
             async def run(side: Side, n: int, at: int) -> None:
                 side.run_batch(sync_conn, n, at)
+
             return await interleave(sync_engine, rounds, batch, run)
     finally:
         sync_engine.dispose()
@@ -111,9 +115,11 @@ def report(driver: str, plain: Side, captured: Side) -> bool:
     plain_cpu = statistics.median(plain.cpu) / NS_PER_US
     captured_cpu = statistics.median(captured.cpu) / NS_PER_US
     verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
-    print(f"{driver:<14} wall {plain_us:7.2f} -> {captured_us:7.2f} us/statement, "
-          f"+{captured_us - plain_us:5.2f} us, ratio {ratio:.4f} {verdict}; client CPU "
-          f"{plain_cpu:7.2f} -> {captured_cpu:7.2f} us, ratio {captured_cpu / plain_cpu:.4f}")
+    print(
+        f"{driver:<14} wall {plain_us:7.2f} -> {captured_us:7.2f} us/statement, "
+        f"+{captured_us - plain_us:5.2f} us, ratio {ratio:.4f} {verdict}; client CPU "
+        f"{plain_cpu:7.2f} -> {captured_cpu:7.2f} us, ratio {captured_cpu / plain_cpu:.4f}"
+    )
     return ratio <= TARGET_RATIO
 
 
@@ -132,14 +138,19 @@ def main() -> None:
         try:
             metadata.create_all(setup)
             with setup.begin() as conn:
-                conn.execute(items.insert(), [{"id": i, "name": f"item {i}"}
-                                              for i in range(1, ROWS + 1)])
+                conn.execute(
+                    items.insert(), [{"id": i, "name": f"item {i}"} for i in range(1, ROWS + 1)]
+                )
         finally:
             setup.dispose()
-        print(f"statements per side and driver: {args.rounds * args.batch} "
-              f"({args.rounds} rounds x {args.batch}, interleaved); target ratio <= {TARGET_RATIO}")
-        results = [report(driver, *asyncio.run(measure(url, driver, args.rounds, args.batch)))
-                   for driver in chosen]
+        print(
+            f"statements per side and driver: {args.rounds * args.batch} "
+            f"({args.rounds} rounds x {args.batch}, interleaved); target ratio <= {TARGET_RATIO}"
+        )
+        results = [
+            report(driver, *asyncio.run(measure(url, driver, args.rounds, args.batch)))
+            for driver in chosen
+        ]
     sys.exit(0 if all(results) else 1)
 
 

@@ -67,8 +67,10 @@ def row(driver: str, case: str, warmth: str, capture: Capture, turns: int) -> st
     hidden = sum(trips.values())
     kinds = " ".join(f"{k}:{v}" for k, v in sorted(trips.items()))
     verdict = "ok" if capture.queries + hidden == turns else "MISMATCH"
-    return (f"| {driver} | {case} | {warmth} | {capture.queries} | {hidden} ({kinds}) | "
-            f"{capture.queries + hidden} | {turns} {verdict} |")
+    return (
+        f"| {driver} | {case} | {warmth} | {capture.queries} | {hidden} ({kinds}) | "
+        f"{capture.queries + hidden} | {turns} {verdict} |"
+    )
 
 
 async def measure(url: str, driver: str, proxy: LatencyProxy) -> list[str]:
@@ -109,8 +111,10 @@ def main() -> None:
             conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
             conn.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 10) g")
         with LatencyProxy(Upstream.of_url(url), count_turns=True) as proxy:
-            print("| driver | transaction | statement | queries | hidden round trips | "
-                  "dalperf total | proxy turns |")
+            print(
+                "| driver | transaction | statement | queries | hidden round trips | "
+                "dalperf total | proxy turns |"
+            )
             print("| --- | --- | --- | --- | --- | --- | --- |")
             for driver in DRIVERS:
                 for line in asyncio.run(measure(proxy.url(url), driver, proxy)):

@@ -42,10 +42,16 @@ from tests.history_files import audit_results, measurement, noisy, write
 TARGETS = {"add": 0.2, "check": 1.0, "report": 5.0}
 MAX_HTML_BYTES = 3 * 1024 * 1024
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-OPERATIONS = ("profile_stats.get_user_stats", "render_chains.delete_chain",
-              "renders.get_with_context", "billing.get_user_credits_with_reset",
-              "renders.get_by_ids", "renders.update_status_batch",
-              "projects.list_with_render_counts", "renders.top_n_per_project")
+OPERATIONS = (
+    "profile_stats.get_user_stats",
+    "render_chains.delete_chain",
+    "renders.get_with_context",
+    "billing.get_user_credits_with_reset",
+    "renders.get_by_ids",
+    "renders.update_status_batch",
+    "projects.list_with_render_counts",
+    "renders.top_n_per_project",
+)
 VARIANTS = ("naive", "summary", "optimized")
 
 
@@ -63,26 +69,50 @@ def generate(store: Store, *, commits_n: int, keys: list[str], samples: int) -> 
         figures = []
         for index, name in enumerate(keys):
             queries = 1 + (index % 5) + (20 if index == 2 and number >= commits_n // 3 else 0)
-            centre = (1.0 + index * 0.3) * (1.5 if index < 2 and number >= commits_n // 2
-                                            else 1.0)
+            centre = (1.0 + index * 0.3) * (1.5 if index < 2 and number >= commits_n // 2 else 1.0)
             wall = sorted(noisy(rng, centre, samples))
-            figures.append(Figures(
-                name=name, queries=queries, round_trips=queries, network_round_trips=queries + 2,
-                buffers=40 * queries, rows_fetched=20, p50_ms=wall[len(wall) // 2],
-                p95_ms=wall[-1], plan_shapes=("Index Scan using renders_pkey on renders",),
-                samples_ms=tuple(wall)))
-        store.add(Ingested(kind=ingest.AUDIT, digest=f"bench-{number}", source=f"r{number}.json",
-                           environment={"scale": 1.0, "seed": 0}, comparability=comparability,
-                           figures=tuple(figures)),
-                  Commit(sha=f"{number:040x}", subject=f"commit {number}",
-                         time=T0 + timedelta(hours=number), branch="main"))
+            figures.append(
+                Figures(
+                    name=name,
+                    queries=queries,
+                    round_trips=queries,
+                    network_round_trips=queries + 2,
+                    buffers=40 * queries,
+                    rows_fetched=20,
+                    p50_ms=wall[len(wall) // 2],
+                    p95_ms=wall[-1],
+                    plan_shapes=("Index Scan using renders_pkey on renders",),
+                    samples_ms=tuple(wall),
+                )
+            )
+        store.add(
+            Ingested(
+                kind=ingest.AUDIT,
+                digest=f"bench-{number}",
+                source=f"r{number}.json",
+                environment={"scale": 1.0, "seed": 0},
+                comparability=comparability,
+                figures=tuple(figures),
+            ),
+            Commit(
+                sha=f"{number:040x}",
+                subject=f"commit {number}",
+                time=T0 + timedelta(hours=number),
+                branch="main",
+            ),
+        )
 
 
 def results_file(folder: Path, name: str, keys: list[str], samples: int, seed: int) -> Path:
     rng = random.Random(seed)
-    rows = [measurement(key, queries=1 + (i % 5) + (20 if i == 2 else 0),
-                        wall=noisy(rng, (1.0 + i * 0.3) * (1.5 if i < 2 else 1.0), samples))
-            for i, key in enumerate(keys)]
+    rows = [
+        measurement(
+            key,
+            queries=1 + (i % 5) + (20 if i == 2 else 0),
+            wall=noisy(rng, (1.0 + i * 0.3) * (1.5 if i < 2 else 1.0), samples),
+        )
+        for i, key in enumerate(keys)
+    ]
     return write(folder / name, audit_results(rows, started_at=f"bench {seed}"))
 
 
@@ -100,8 +130,12 @@ def command(*args: str) -> tuple[float, float]:
     """``python -m dalperf history ARGS`` once: wall and CPU seconds (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "dalperf", "history", *args],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "dalperf", "history", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
@@ -115,17 +149,21 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
     with Store.open(url) as store:
         generate(store, commits_n=args.commits, keys=keys, samples=args.samples)
     built = time.perf_counter() - start
-    print(f"\n{label}: {args.commits} commits × {len(keys)} variants × {args.samples} "
-          f"samples generated in {built:.0f} s (not timed below)")
+    print(
+        f"\n{label}: {args.commits} commits × {len(keys)} variants × {args.samples} "
+        f"samples generated in {built:.0f} s (not timed below)"
+    )
     head = results_file(folder, "head.json", keys, args.samples, seed=1)
-    new = [results_file(folder, f"new{i}.json", keys, args.samples, seed=10 + i)
-           for i in range(3)]
+    new = [results_file(folder, f"new{i}.json", keys, args.samples, seed=10 + i) for i in range(3)]
 
     def add(path: Path, number: int) -> None:
         read = ingest.read(path)
-        commit = commits.resolve(sha=f"{10**6 + number:040x}", branch="main",
-                                 time=(T0 + timedelta(days=400 + number)).isoformat(),
-                                 subject="new")
+        commit = commits.resolve(
+            sha=f"{10**6 + number:040x}",
+            branch="main",
+            time=(T0 + timedelta(days=400 + number)).isoformat(),
+            subject="new",
+        )
         with Store.open(url) as store:
             assert store.add(read, commit).added
 
@@ -147,11 +185,20 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
         number = next(numbers)
         add(new[number], number)
 
-    figures = {"add": timed(add_next),
-               "check": timed(check, 3), "report": timed(report)}
+    figures = {"add": timed(add_next), "check": timed(check, 3), "report": timed(report)}
     processes = {
-        "add": command("add", str(new[2]), "--history", url, "--commit", f"{2 * 10**6:040x}",
-                       "--branch", "main", "--time", "2026-12-01T00:00:00Z"),
+        "add": command(
+            "add",
+            str(new[2]),
+            "--history",
+            url,
+            "--commit",
+            f"{2 * 10**6:040x}",
+            "--branch",
+            "main",
+            "--time",
+            "2026-12-01T00:00:00Z",
+        ),
         "check": command("check", str(head), "--history", url, "--commit", "f" * 40),
         "report": command("report", "--out", str(html), "--history", url),
     }
@@ -159,11 +206,15 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
     for name, (wall, cpu) in figures.items():
         verdict = "within" if wall <= TARGETS[name] else "OVER"
         command_wall, command_cpu = processes[name]
-        print(f"  history {name:<7} in process {wall:6.3f} s wall, {cpu:6.3f} s CPU "
-              f"({verdict} the {TARGETS[name]:g} s target); as a command {command_wall:6.3f} s "
-              f"wall, {command_cpu:6.3f} s CPU")
-    print(f"  report HTML {size / 1e6:.2f} MB "
-          f"({'within' if size <= MAX_HTML_BYTES else 'OVER'} the 3 MB target)")
+        print(
+            f"  history {name:<7} in process {wall:6.3f} s wall, {cpu:6.3f} s CPU "
+            f"({verdict} the {TARGETS[name]:g} s target); as a command {command_wall:6.3f} s "
+            f"wall, {command_cpu:6.3f} s CPU"
+        )
+    print(
+        f"  report HTML {size / 1e6:.2f} MB "
+        f"({'within' if size <= MAX_HTML_BYTES else 'OVER'} the 3 MB target)"
+    )
 
 
 def main() -> None:

@@ -31,8 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--database-url", help="an already seeded database (it is migrated "
-                        "down and back up); default: a throwaway embedded server")
+    parser.add_argument(
+        "--database-url",
+        help="an already seeded database (it is migrated "
+        "down and back up); default: a throwaway embedded server",
+    )
     parser.add_argument("--out", type=Path, help="keep the results JSON here")
     args = parser.parse_args()
     with ExitStack() as stack:
@@ -42,17 +45,34 @@ def main() -> None:
             url = status.url()
             target = Target(url=urls.parse(url), source=Source.EMBEDDED, writable=True)
             seeded = seed_database(target, scale=args.scale, seed=0)
-            print(f"seeded scale {args.scale:g}: {seeded.total_rows:,} rows in "
-                  f"{seeded.seconds:.1f} s (not timed)")
+            print(
+                f"seeded scale {args.scale:g}: {seeded.total_rows:,} rows in "
+                f"{seeded.seconds:.1f} s (not timed)"
+            )
         out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "r.json"
-        cmd = [sys.executable, "-m", "dalperf", "run", "--indexes", "both", "--disposable",
-               "--iterations", str(args.iterations), "--no-complexity",
-               "--database-url", url, "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dalperf",
+            "run",
+            "--indexes",
+            "both",
+            "--disposable",
+            "--iterations",
+            str(args.iterations),
+            "--no-complexity",
+            "--database-url",
+            url,
+            "--out",
+            str(out),
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, env={**os.environ, "DATABASE_URL": ""})
         elapsed = time.perf_counter() - start
-        print(f"dalperf run --indexes both --iterations {args.iterations} --no-complexity: "
-              f"{elapsed:.1f} s wall\n")
+        print(
+            f"dalperf run --indexes both --iterations {args.iterations} --no-complexity: "
+            f"{elapsed:.1f} s wall\n"
+        )
         show(out)
 
 
@@ -70,11 +90,15 @@ def show(path: Path) -> None:
         return
     used = [i for i in audit["indexes"] if i["in_migration"] and i["used"]]
     unused = [i for i in audit["indexes"] if i["in_migration"] and not i["used"]]
-    print(f"\n0006 indexes used ({len(used)}): "
-          + ", ".join(f"{i['name']} [{human_bytes(i['size_bytes'])}]" for i in used))
-    print(f"0006 indexes unused ({len(unused)}, "
-          f"{human_bytes(sum(i['size_bytes'] for i in unused))}): "
-          + ", ".join(i["name"] for i in unused))
+    print(
+        f"\n0006 indexes used ({len(used)}): "
+        + ", ".join(f"{i['name']} [{human_bytes(i['size_bytes'])}]" for i in used)
+    )
+    print(
+        f"0006 indexes unused ({len(unused)}, "
+        f"{human_bytes(sum(i['size_bytes'] for i in unused))}): "
+        + ", ".join(i["name"] for i in unused)
+    )
     for overlap in audit["overlaps"]:
         print(f"overlap ({overlap['kind']}): {overlap['index']} / {overlap['other']}")
     for hint in audit["missing_index_hints"]:
@@ -87,8 +111,10 @@ def describe(view: PlanView | None) -> str:
         return "not measured"
     if not view.explainable:
         return f"not explainable: {view.reason}"
-    return (f"{'; '.join(view.scans) or 'no scan'}  ({view.total_ms:.2f} ms, "
-            f"{view.buffers_hit + view.buffers_read:,} buffers)")
+    return (
+        f"{'; '.join(view.scans) or 'no scan'}  ({view.total_ms:.2f} ms, "
+        f"{view.buffers_hit + view.buffers_read:,} buffers)"
+    )
 
 
 if __name__ == "__main__":

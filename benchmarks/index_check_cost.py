@@ -37,15 +37,15 @@ DATABASE = "index_check_cost"
 ROWS = 20_000
 PER_FILE = 10
 
-APP = '''
+APP = """
 import os
 
 from sqlalchemy import create_engine
 
 engine = create_engine(os.environ["SUITE_URL"])
-'''
+"""
 
-TEST = '''
+TEST = """
 import pytest
 from sqlalchemy import text
 
@@ -58,7 +58,7 @@ def test_read(n):
         connection.execute(text("SELECT name FROM items WHERE id = :id"), {{"id": n + 1}}).one()
         connection.execute(text("SELECT id FROM items WHERE {column} = :v"), {{"v": n}}).all()
         connection.execute(text("SELECT count(*) FROM items")).scalar()
-'''
+"""
 COLUMNS = {"indexed": "category", "unindexed": "shelf"}
 
 
@@ -68,10 +68,14 @@ def prepare(server_url: str) -> str:
         admin.execute(f"COMMENT ON DATABASE {DATABASE} IS '{OWNED_MARKER}'")
     url = server_url.rsplit("/", 1)[0] + f"/{DATABASE}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE items (id integer PRIMARY KEY, category integer, "
-                     "shelf integer, name text)")
-        conn.execute(f"INSERT INTO items SELECT g, g % 500, g % 400, 'item ' || g "
-                     f"FROM generate_series(1, {ROWS}) g")
+        conn.execute(
+            "CREATE TABLE items (id integer PRIMARY KEY, category integer, "
+            "shelf integer, name text)"
+        )
+        conn.execute(
+            f"INSERT INTO items SELECT g, g % 500, g % 400, 'item ' || g "
+            f"FROM generate_series(1, {ROWS}) g"
+        )
         conn.execute("CREATE INDEX items_category ON items (category)")
         conn.execute("ANALYZE items")
     return sqlalchemy_url(url)
@@ -87,23 +91,43 @@ def run_suites(url: str, tests: int, rounds: int) -> dict[tuple[str, str], list[
             (root / "conftest.py").write_text("")
             for number in range(tests // PER_FILE):
                 (root / f"test_{number:03}.py").write_text(
-                    TEST.format(per_file=PER_FILE, column=column))
+                    TEST.format(per_file=PER_FILE, column=column)
+                )
             env = {**os.environ, "SUITE_URL": url}
             for round_no in range(rounds):
                 order = ("off", "warn") if round_no % 2 == 0 else ("warn", "off")
                 for mode in order:
-                    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "-W", "ignore", "--dalperf-index-check", mode, str(root)]
+                    args = [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "-W",
+                        "ignore",
+                        "--dalperf-index-check",
+                        mode,
+                        str(root),
+                    ]
                     start = time.perf_counter()
-                    done = subprocess.run(args, cwd=root, env=env, capture_output=True,
-                                          text=True, check=False)
+                    done = subprocess.run(
+                        args, cwd=root, env=env, capture_output=True, text=True, check=False
+                    )
                     walls.setdefault((suite, mode), []).append(time.perf_counter() - start)
                     if done.returncode != 0 or f"{tests} passed" not in done.stdout:
-                        raise SystemExit(f"the {suite} suite failed ({mode}):\n"
-                                         f"{done.stdout[-2000:]}")
+                        raise SystemExit(
+                            f"the {suite} suite failed ({mode}):\n{done.stdout[-2000:]}"
+                        )
                     if mode == "warn":
-                        print(f"  {suite}: " + next(line for line in done.stdout.splitlines()
-                                                     if line.startswith("dalperf: index check:")))
+                        print(
+                            f"  {suite}: "
+                            + next(
+                                line
+                                for line in done.stdout.splitlines()
+                                if line.startswith("dalperf: index check:")
+                            )
+                        )
     return walls
 
 
@@ -120,10 +144,12 @@ def main() -> None:
     for suite in COLUMNS:
         off = statistics.median(walls[(suite, "off")])
         on = statistics.median(walls[(suite, "warn")])
-        print(f"  {suite:<9} off {off:6.2f} s, warn {on:6.2f} s: "
-              f"+{(on - off) * 1000 / tests:.1f} ms per test "
-              f"(off runs {', '.join(f'{w:.2f}' for w in walls[(suite, 'off')])}; "
-              f"warn runs {', '.join(f'{w:.2f}' for w in walls[(suite, 'warn')])})")
+        print(
+            f"  {suite:<9} off {off:6.2f} s, warn {on:6.2f} s: "
+            f"+{(on - off) * 1000 / tests:.1f} ms per test "
+            f"(off runs {', '.join(f'{w:.2f}' for w in walls[(suite, 'off')])}; "
+            f"warn runs {', '.join(f'{w:.2f}' for w in walls[(suite, 'warn')])})"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ MAX_DISTRIBUTIONS = 28
 
 def describe(label: str, venv: fresh_venv.Venv) -> None:
     names = venv.distributions()
-    print(f"{label:<46} {venv.size_bytes() / 2 ** 20:7.1f} MB  {len(names):3d} distributions  "
-          f"installed in {venv.install_s:5.1f} s")
+    print(
+        f"{label:<46} {venv.size_bytes() / 2**20:7.1f} MB  {len(names):3d} distributions  "
+        f"installed in {venv.install_s:5.1f} s"
+    )
 
 
 def main() -> None:
@@ -50,12 +52,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dalperf-install-") as tmp:
         folder = Path(tmp)
         wheel = fresh_venv.build_wheel(folder)
-        ours = fresh_venv.create(folder / "dalperf", [str(wheel), "pytest"],
-                                 installer=args.installer, compile_bytecode=True)
-        peer = fresh_venv.create(folder / "peer", PEER, installer=args.installer,
-                                 compile_bytecode=True)
-        print(f"installer: {args.installer}; site-packages size and distributions, pip and "
-              "setuptools aside")
+        ours = fresh_venv.create(
+            folder / "dalperf",
+            [str(wheel), "pytest"],
+            installer=args.installer,
+            compile_bytecode=True,
+        )
+        peer = fresh_venv.create(
+            folder / "peer", PEER, installer=args.installer, compile_bytecode=True
+        )
+        print(
+            f"installer: {args.installer}; site-packages size and distributions, pip and "
+            "setuptools aside"
+        )
         describe("pip install dalperf pytest", ours)
         describe("pip install pytest-queryguard psycopg[binary] pytest", peer)
         print(f"targets for dalperf: <= {MAX_MB} MB, <= {MAX_DISTRIBUTIONS} distributions")
@@ -69,8 +78,10 @@ def main() -> None:
             passes.append(timed([python, "-c", "pass"]))
             helps.append(timed([str(ours.bin / "dalperf"), "--help"]))
         print(f"python -c pass   median {statistics.median(passes) * 1000:7.1f} ms")
-        print(f"dalperf --help   median {statistics.median(helps) * 1000:7.1f} ms "
-              f"(target <= 300 ms; {args.runs} runs, light venv)")
+        print(
+            f"dalperf --help   median {statistics.median(helps) * 1000:7.1f} ms "
+            f"(target <= 300 ms; {args.runs} runs, light venv)"
+        )
 
         suite = project(folder / "suite")
         collect = [python, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
@@ -79,10 +90,14 @@ def main() -> None:
             with_plugin.append(timed(collect, cwd=suite))
             without.append(timed([*collect, "-p", "no:dalperf"], cwd=suite))
         added = (statistics.median(with_plugin) - statistics.median(without)) * 1000
-        print(f"pytest --co -q ({TESTS} tests) with the plugin  median "
-              f"{statistics.median(with_plugin) * 1000:7.1f} ms")
-        print(f"pytest --co -q ({TESTS} tests) -p no:dalperf    median "
-              f"{statistics.median(without) * 1000:7.1f} ms")
+        print(
+            f"pytest --co -q ({TESTS} tests) with the plugin  median "
+            f"{statistics.median(with_plugin) * 1000:7.1f} ms"
+        )
+        print(
+            f"pytest --co -q ({TESTS} tests) -p no:dalperf    median "
+            f"{statistics.median(without) * 1000:7.1f} ms"
+        )
         print(f"the plugin adds {added:+.1f} ms (target <= +50 ms)")
 
 

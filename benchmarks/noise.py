@@ -36,19 +36,25 @@ from dalperf.seed.loader import seed_database
 from dalperf.stats import median_ratio
 
 
-def separate(url: str, operation: Operation, variant: str,
-             iterations: int) -> tuple[float, bool]:
+def separate(url: str, operation: Operation, variant: str, iterations: int) -> tuple[float, bool]:
     """Two runs one after the other: second/first median ratio, and whether the gate fired."""
     config = RunConfig(iterations=iterations, complexity=False, explain=None)
-    first, second = (asyncio.run(runner.run(url, [operation], config)).measurement(
-        operation.name, variant) for _ in range(2))
-    alarms = latency_regressions(second.wall_ms, first.wall_ms, DEFAULT_CHECKS,
-                                 {"operation": operation.name, "variant": variant})
+    first, second = (
+        asyncio.run(runner.run(url, [operation], config)).measurement(operation.name, variant)
+        for _ in range(2)
+    )
+    alarms = latency_regressions(
+        second.wall_ms,
+        first.wall_ms,
+        DEFAULT_CHECKS,
+        {"operation": operation.name, "variant": variant},
+    )
     return median_ratio(second.wall_ms.samples, first.wall_ms.samples).value, bool(alarms)
 
 
-def interleaved(url: str, operation: Operation, variant: str,
-                iterations: int) -> tuple[float, bool]:
+def interleaved(
+    url: str, operation: Operation, variant: str, iterations: int
+) -> tuple[float, bool]:
     """The operation against itself, interleaved: head/base median ratio, gate fired."""
     config = CompareConfig(iterations=iterations)
     pairs, _, _ = asyncio.run(measure_interleaved(url, [operation], [operation], config))
@@ -61,10 +67,12 @@ def interleaved(url: str, operation: Operation, variant: str,
 def describe(label: str, outcomes: list[tuple[float, bool]]) -> str:
     ratios = sorted(r for r, _ in outcomes)
     alarms = sum(fired for _, fired in outcomes)
-    return (f"{label:<14} ratio of medians min {ratios[0]:.3f}  median "
-            f"{statistics.median(ratios):.3f}  max {ratios[-1]:.3f}  (spread "
-            f"{(ratios[-1] - ratios[0]) * 100:.1f} points); false alarms of the 10% gate "
-            f"{alarms}/{len(outcomes)} ({alarms / len(outcomes):.0%})")
+    return (
+        f"{label:<14} ratio of medians min {ratios[0]:.3f}  median "
+        f"{statistics.median(ratios):.3f}  max {ratios[-1]:.3f}  (spread "
+        f"{(ratios[-1] - ratios[0]) * 100:.1f} points); false alarms of the 10% gate "
+        f"{alarms}/{len(outcomes)} ({alarms / len(outcomes):.0%})"
+    )
 
 
 def main() -> None:
@@ -84,17 +92,23 @@ def main() -> None:
         seed_database(target, scale=args.scale, seed=0)
         outcomes: dict[str, list[tuple[float, bool]]] = {"separate runs": [], "interleaved": []}
         for _ in range(args.repetitions):  # the two ways alternate, so both see the same load
-            outcomes["separate runs"].append(separate(status.url(), operation, args.variant,
-                                                      args.iterations))
-            outcomes["interleaved"].append(interleaved(status.url(), operation, args.variant,
-                                                       args.iterations))
+            outcomes["separate runs"].append(
+                separate(status.url(), operation, args.variant, args.iterations)
+            )
+            outcomes["interleaved"].append(
+                interleaved(status.url(), operation, args.variant, args.iterations)
+            )
     load_after = os.getloadavg()
-    print(f"{args.operation} [{args.variant}], scale {args.scale}, {args.iterations} "
-          f"iterations per side, {args.repetitions} repetitions, {os.cpu_count()} cores")
+    print(
+        f"{args.operation} [{args.variant}], scale {args.scale}, {args.iterations} "
+        f"iterations per side, {args.repetitions} repetitions, {os.cpu_count()} cores"
+    )
     for label, found in outcomes.items():
         print(describe(label, found))
-    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
-          "other processes share this machine when it is above 0")
+    print(
+        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
+        "other processes share this machine when it is above 0"
+    )
 
 
 if __name__ == "__main__":

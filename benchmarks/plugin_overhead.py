@@ -49,7 +49,7 @@ STATEMENT_TARGET = 0.5  # dalperf's added cost / queryguard's
 BARE_TARGET = 2.0  # dalperf's added cost / the bare listener pair's
 SUITE_TARGET = 1.05
 
-CHILD = '''
+CHILD = """
 import statistics, sys, time
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
 
@@ -109,9 +109,9 @@ with engine.connect() as conn:
         done += batch
 engine.dispose()
 print(statistics.median(times), statistics.median(cpu))
-'''
+"""
 
-SUITE_APP = '''
+SUITE_APP = """
 import os
 from sqlalchemy import ForeignKey, String, create_engine, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -136,9 +136,9 @@ class Post(Base):
     title: Mapped[str] = mapped_column(String(100))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     author: Mapped[Author] = relationship(back_populates="posts")
-'''
+"""
 
-SUITE_TEST = '''
+SUITE_TEST = """
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload
@@ -154,17 +154,30 @@ def test_read(n):
         assert session.get(Post, n % 50 + 1) is not None
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM posts")).scalar() == 50
-'''
+"""
 
 
 def per_statement(url: str, rounds: int, statements: int) -> dict[str, list[tuple[float, float]]]:
     samples: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
     for round_no in range(rounds):
-        order = SIDES[round_no % len(SIDES):] + SIDES[:round_no % len(SIDES)]
+        order = SIDES[round_no % len(SIDES) :] + SIDES[: round_no % len(SIDES)]
         for side in order:
-            done = subprocess.run([sys.executable, "-c", CHILD, side, url, str(statements),
-                                   str(WARMUP), str(ROWS), str(BATCH)],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    side,
+                    url,
+                    str(statements),
+                    str(WARMUP),
+                    str(ROWS),
+                    str(BATCH),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             wall, cpu = (float(v) for v in done.stdout.split())
             samples[side].append((wall, cpu))
     return samples
@@ -183,13 +196,23 @@ def suite(url: str, tests: int, rounds: int) -> dict[str, list[float]]:
         for round_no in range(rounds):
             order = ("plugin", "no:dalperf") if round_no % 2 == 0 else ("no:dalperf", "plugin")
             for side in order:
-                args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "-p", "no:queryguard", str(root)]
+                args = [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:queryguard",
+                    str(root),
+                ]
                 if side == "no:dalperf":
                     args[6:6] = ["-p", "no:dalperf"]
                 start = time.perf_counter()
-                done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True,
-                                      check=False)
+                done = subprocess.run(
+                    args, cwd=root, env=env, capture_output=True, text=True, check=False
+                )
                 walls[side].append(time.perf_counter() - start)
                 if done.returncode != 0 or f"{tests} passed" not in done.stdout:
                     raise SystemExit(f"the generated suite failed ({side}):\n{done.stdout[-2000:]}")
@@ -205,15 +228,25 @@ def prepare(server_url: str) -> str:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE items (id integer PRIMARY KEY, name varchar)"))
-        conn.execute(text("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, "
-                          f"{ROWS}) g"))
+        conn.execute(
+            text(f"INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, {ROWS}) g")
+        )
         conn.execute(text("CREATE TABLE authors (id serial PRIMARY KEY, name varchar(50))"))
-        conn.execute(text("CREATE TABLE posts (id serial PRIMARY KEY, title varchar(100), "
-                          "author_id integer REFERENCES authors)"))
-        conn.execute(text("INSERT INTO authors (name) SELECT 'a' || g FROM "
-                          "generate_series(1, 10) g"))
-        conn.execute(text("INSERT INTO posts (title, author_id) SELECT 't' || g, g % 10 + 1 "
-                          "FROM generate_series(1, 50) g"))
+        conn.execute(
+            text(
+                "CREATE TABLE posts (id serial PRIMARY KEY, title varchar(100), "
+                "author_id integer REFERENCES authors)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO authors (name) SELECT 'a' || g FROM generate_series(1, 10) g")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO posts (title, author_id) SELECT 't' || g, g % 10 + 1 "
+                "FROM generate_series(1, 50) g"
+            )
+        )
     engine.dispose()
     return url
 
@@ -223,50 +256,75 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--tests", type=int, default=300)
-    parser.add_argument("--suite-rounds", type=int, default=3,
-                        help="runs of the generated suite per side (0: skip that part)")
+    parser.add_argument(
+        "--suite-rounds",
+        type=int,
+        default=3,
+        help="runs of the generated suite per side (0: skip that part)",
+    )
     args = parser.parse_args()
     try:
         import pytest_queryguard  # noqa: F401
     except ImportError:
         raise SystemExit(
-            "pip install pytest-queryguard==0.4.1 first (the comparison needs it)") from None
+            "pip install pytest-queryguard==0.4.1 first (the comparison needs it)"
+        ) from None
     with running_server(None) as server:
         url = prepare(server.url("postgres"))
         samples = per_statement(url, args.rounds, args.statements)
         walls = suite(url, args.tests, args.suite_rounds) if args.suite_rounds else {}
     wall = {side: statistics.median(w for w, _ in samples[side]) / NS_PER_US for side in SIDES}
     cpu = {side: statistics.median(c for _, c in samples[side]) / NS_PER_US for side in SIDES}
-    print(textwrap.dedent(f"""\
+    print(
+        textwrap.dedent(f"""\
         per statement, single-row PK SELECT, {args.rounds} rounds x {args.statements} statements
-        per side, each side in its own interpreter, order rotating:"""))
+        per side, each side in its own interpreter, order rotating:""")
+    )
     for side in SIDES:
         added = wall[side] - wall["plain"]
-        print(f"  {side:<11} median wall {wall[side]:8.2f} us ({wall[side] / wall['plain']:.3f}x, "
-              f"+{added:.2f} us)   client CPU {cpu[side]:7.2f} us/statement "
-              f"(+{cpu[side] - cpu['plain']:.2f})")
+        print(
+            f"  {side:<11} median wall {wall[side]:8.2f} us ({wall[side] / wall['plain']:.3f}x, "
+            f"+{added:.2f} us)   client CPU {cpu[side]:7.2f} us/statement "
+            f"(+{cpu[side] - cpu['plain']:.2f})"
+        )
     dalperf_added = wall["dalperf"] - wall["plain"]
     queryguard_added = wall["queryguard"] - wall["plain"]
     ratio = dalperf_added / queryguard_added if queryguard_added > 0 else float("inf")
-    cpu_ratio = ((cpu["dalperf"] - cpu["plain"]) / (cpu["queryguard"] - cpu["plain"])
-                 if cpu["queryguard"] > cpu["plain"] else float("inf"))
-    print(f"  dalperf's added cost / queryguard's: {ratio:.2f} wall, {cpu_ratio:.2f} client CPU "
-          f"(target <= {STATEMENT_TARGET}) {'PASS' if ratio <= STATEMENT_TARGET else 'FAIL'}")
+    cpu_ratio = (
+        (cpu["dalperf"] - cpu["plain"]) / (cpu["queryguard"] - cpu["plain"])
+        if cpu["queryguard"] > cpu["plain"]
+        else float("inf")
+    )
+    print(
+        f"  dalperf's added cost / queryguard's: {ratio:.2f} wall, {cpu_ratio:.2f} client CPU "
+        f"(target <= {STATEMENT_TARGET}) {'PASS' if ratio <= STATEMENT_TARGET else 'FAIL'}"
+    )
     bare_added = wall["bare"] - wall["plain"]
     bare_ratio = dalperf_added / bare_added if bare_added > 0 else float("inf")
-    bare_cpu = ((cpu["dalperf"] - cpu["plain"]) / (cpu["bare"] - cpu["plain"])
-                if cpu["bare"] > cpu["plain"] else float("inf"))
-    print(f"  dalperf's added cost / the bare listener pair's: {bare_ratio:.2f} wall, "
-          f"{bare_cpu:.2f} client CPU (target <= {BARE_TARGET:g}) "
-          f"{'PASS' if bare_ratio <= BARE_TARGET else 'FAIL'}")
+    bare_cpu = (
+        (cpu["dalperf"] - cpu["plain"]) / (cpu["bare"] - cpu["plain"])
+        if cpu["bare"] > cpu["plain"]
+        else float("inf")
+    )
+    print(
+        f"  dalperf's added cost / the bare listener pair's: {bare_ratio:.2f} wall, "
+        f"{bare_cpu:.2f} client CPU (target <= {BARE_TARGET:g}) "
+        f"{'PASS' if bare_ratio <= BARE_TARGET else 'FAIL'}"
+    )
     if not walls:
         return  # --suite-rounds 0: the per-statement part only
     plugin, without = statistics.median(walls["plugin"]), statistics.median(walls["no:dalperf"])
     print(f"{args.tests}-test generated suite, {args.suite_rounds} runs each, alternating:")
-    print(f"  -p no:dalperf {without:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['no:dalperf'])})")
-    print(f"  plugin on     {plugin:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['plugin'])})")
-    print(f"  ratio {plugin / without:.3f} (target <= {SUITE_TARGET}) "
-          f"{'PASS' if plugin / without <= SUITE_TARGET else 'FAIL'}")
+    print(
+        f"  -p no:dalperf {without:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['no:dalperf'])})"
+    )
+    print(
+        f"  plugin on     {plugin:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['plugin'])})"
+    )
+    print(
+        f"  ratio {plugin / without:.3f} (target <= {SUITE_TARGET}) "
+        f"{'PASS' if plugin / without <= SUITE_TARGET else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

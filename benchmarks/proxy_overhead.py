@@ -68,8 +68,9 @@ def interleaved(rounds: int, sides: dict[str, Callable[[int], None]]) -> dict[st
     return {name: statistics.median(values) / NS_PER_US for name, values in samples.items()}
 
 
-async def interleaved_async(rounds: int,
-                            sides: dict[str, Callable[[int], Awaitable[None]]]) -> dict[str, float]:
+async def interleaved_async(
+    rounds: int, sides: dict[str, Callable[[int], Awaitable[None]]]
+) -> dict[str, float]:
     """:func:`interleaved` for coroutines."""
     samples: dict[str, list[int]] = {name: [] for name in sides}
     names = list(sides)
@@ -84,8 +85,10 @@ async def interleaved_async(rounds: int,
 
 
 def core_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
-    engines = {"direct": create_engine(sqlalchemy_url(direct_url)),
-               "proxied": create_engine(sqlalchemy_url(proxied_url))}
+    engines = {
+        "direct": create_engine(sqlalchemy_url(direct_url)),
+        "proxied": create_engine(sqlalchemy_url(proxied_url)),
+    }
     try:
         connections = {name: engine.connect() for name, engine in engines.items()}
         for conn in connections.values():
@@ -95,6 +98,7 @@ def core_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, flo
         def side(name: str) -> Callable[[int], None]:
             def one(row_id: int) -> None:
                 connections[name].execute(BY_ID, {"id": row_id}).one()
+
             return one
 
         return interleaved(rounds, {name: side(name) for name in connections})
@@ -118,17 +122,21 @@ async def read_like_the_dal(session: AsyncSession, row_id: int) -> None:
     (await connection.execute(BY_ID, {"id": row_id})).one()
 
 
-async def session_select(direct_url: str, proxied_url: str, rounds: int,
-                         read: SessionRead) -> dict[str, float]:
+async def session_select(
+    direct_url: str, proxied_url: str, rounds: int, read: SessionRead
+) -> dict[str, float]:
     """``read`` in a new async session per call, direct and through the proxy."""
-    engines = {"direct": create_async_engine(sqlalchemy_url(direct_url)),
-               "proxied": create_async_engine(sqlalchemy_url(proxied_url))}
+    engines = {
+        "direct": create_async_engine(sqlalchemy_url(direct_url)),
+        "proxied": create_async_engine(sqlalchemy_url(proxied_url)),
+    }
     makers = {name: async_sessionmaker(engine) for name, engine in engines.items()}
 
     def side(name: str) -> Callable[[int], Awaitable[None]]:
         async def one(row_id: int) -> None:
             async with makers[name]() as session:
                 await read(session, row_id)
+
         return one
 
     try:
@@ -151,32 +159,41 @@ def main() -> None:
         setup = create_engine(sqlalchemy_url(url))
         metadata.create_all(setup)
         with setup.begin() as conn:
-            conn.execute(items.insert(), [{"id": i, "name": f"item {i}"}
-                                          for i in range(1, ROWS + 1)])
+            conn.execute(
+                items.insert(), [{"id": i, "name": f"item {i}"} for i in range(1, ROWS + 1)]
+            )
         setup.dispose()
         with LatencyProxy(Upstream.of_url(url)) as proxy:
             proxied = proxy.url(url)
             raw = measure_overhead(url, proxied, rounds=args.rounds)
             levels = {
-                "SELECT 1, psycopg, autocommit": {"direct": raw.direct_us,
-                                                  "proxied": raw.proxied_us},
+                "SELECT 1, psycopg, autocommit": {
+                    "direct": raw.direct_us,
+                    "proxied": raw.proxied_us,
+                },
                 "1-row SELECT, SQLAlchemy Core, in a transaction": core_select(
-                    url, proxied, args.rounds),
+                    url, proxied, args.rounds
+                ),
                 "1-row SELECT, async session per call (BEGIN/SELECT/ROLLBACK)": asyncio.run(
-                    session_select(url, proxied, args.rounds, read_in_session)),
+                    session_select(url, proxied, args.rounds, read_in_session)
+                ),
                 TARGET_LEVEL: asyncio.run(
-                    session_select(url, proxied, args.rounds, read_like_the_dal)),
+                    session_select(url, proxied, args.rounds, read_like_the_dal)
+                ),
             }
-    print(f"{args.rounds} calls per side and level, in alternating blocks of {BLOCK}; "
-          "proxy at RTT 0")
+    print(
+        f"{args.rounds} calls per side and level, in alternating blocks of {BLOCK}; proxy at RTT 0"
+    )
     for level, medians in levels.items():
         ratio = medians["proxied"] / medians["direct"]
         verdict = ""
         if level == TARGET_LEVEL:
             verdict = f"(target <= {TARGET_RATIO}) {'PASS' if ratio <= TARGET_RATIO else 'FAIL'}"
-        print(f"{level:<62} direct {medians['direct']:8.1f} us  proxied "
-              f"{medians['proxied']:8.1f} us  {medians['proxied'] - medians['direct']:+7.1f} us  "
-              f"ratio {ratio:.3f} {verdict}")
+        print(
+            f"{level:<62} direct {medians['direct']:8.1f} us  proxied "
+            f"{medians['proxied']:8.1f} us  {medians['proxied'] - medians['direct']:+7.1f} us  "
+            f"ratio {ratio:.3f} {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -50,12 +50,28 @@ def synthetic_results(samples: int) -> Results:
     for operation in ("bench.one", "bench.two"):
         for variant, scale in (("naive", 10.0), ("optimized", 1.0)):
             wall = Summary.of([scale * rng.lognormvariate(0, 0.3) for _ in range(samples)])
-            measurements.append(Measurement(
-                operation=operation, variant=variant, indexes=True, rtt_ms=0.0, size=None,
-                queries=1, round_trips=1, network_round_trips=1, rows_fetched=1,
-                rows_returned=1, queries_per_call=(1,), round_trips_per_call=(1,),
-                db_ms=wall, wall_ms=wall, fingerprints=(), n_plus_one=(),
-                hidden_round_trips=(), equivalent=None if variant == "naive" else True))
+            measurements.append(
+                Measurement(
+                    operation=operation,
+                    variant=variant,
+                    indexes=True,
+                    rtt_ms=0.0,
+                    size=None,
+                    queries=1,
+                    round_trips=1,
+                    network_round_trips=1,
+                    rows_fetched=1,
+                    rows_returned=1,
+                    queries_per_call=(1,),
+                    round_trips_per_call=(1,),
+                    db_ms=wall,
+                    wall_ms=wall,
+                    fingerprints=(),
+                    n_plus_one=(),
+                    hidden_round_trips=(),
+                    equivalent=None if variant == "naive" else True,
+                )
+            )
     return Results(environment={"scale": 1.0, "seed": 0}, operations=tuple(measurements))
 
 
@@ -65,13 +81,18 @@ def peak_memory(samples: int) -> None:
         path = Path(tmp) / "results.json"
         synthetic_results(samples).save(path)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dalperf", "report", str(path)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "dalperf", "report", str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         seconds = time.perf_counter() - t0
         html = (Path(tmp) / "report.html").stat().st_size
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"`dalperf report`, 4 variants x {samples:,} samples: peak RSS {peak_mb:,.0f} MB, "
-          f"{seconds:.1f} s, HTML {html / 1e6:.2f} MB")
+    print(
+        f"`dalperf report`, 4 variants x {samples:,} samples: peak RSS {peak_mb:,.0f} MB, "
+        f"{seconds:.1f} s, HTML {html / 1e6:.2f} MB"
+    )
 
 
 def main() -> None:
@@ -89,10 +110,21 @@ def main() -> None:
         command: list[float] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "dalperf", "report", str(path),
-                            "--html", str(folder / "report.html"),
-                            "--markdown", str(folder / "report.md")],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "dalperf",
+                    "report",
+                    str(path),
+                    "--html",
+                    str(folder / "report.html"),
+                    "--markdown",
+                    str(folder / "report.md"),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             command.append(time.perf_counter() - t0)
         results = read_results(path)
         budgets = BudgetSet()
@@ -103,14 +135,22 @@ def main() -> None:
             rendered = render(results, verdict=verdict, budgets=budgets)
             rendering.append(time.perf_counter() - t0)
         size = len(rendered.html.encode())
-    print(f"results: {len(results.operations)} measurements, "
-          f"{sum(len(m.wall_ms.samples) for m in results.operations)} samples")
-    print(f"`dalperf report` (fresh process)  median {statistics.median(command):.2f} s  "
-          f"max {max(command):.2f} s  over {args.rounds} rounds  (target < 5 s)")
-    print(f"render alone (warm)               median {statistics.median(rendering):.2f} s  "
-          f"max {max(rendering):.2f} s")
-    print(f"HTML size {size / 1e6:.3f} MB (target < 2 MB); Markdown "
-          f"{len(rendered.markdown.encode()) / 1e3:.1f} kB")
+    print(
+        f"results: {len(results.operations)} measurements, "
+        f"{sum(len(m.wall_ms.samples) for m in results.operations)} samples"
+    )
+    print(
+        f"`dalperf report` (fresh process)  median {statistics.median(command):.2f} s  "
+        f"max {max(command):.2f} s  over {args.rounds} rounds  (target < 5 s)"
+    )
+    print(
+        f"render alone (warm)               median {statistics.median(rendering):.2f} s  "
+        f"max {max(rendering):.2f} s"
+    )
+    print(
+        f"HTML size {size / 1e6:.3f} MB (target < 2 MB); Markdown "
+        f"{len(rendered.markdown.encode()) / 1e3:.1f} kB"
+    )
 
 
 if __name__ == "__main__":

@@ -29,15 +29,29 @@ def main() -> None:
     with running_server(None) as status, tempfile.TemporaryDirectory() as tmp:
         target = Target(url=urls.parse(status.url()), source=Source.EMBEDDED, writable=True)
         seeded = seed_database(target, scale=args.scale, seed=0)
-        print(f"seeded scale {args.scale}: {seeded.total_rows:,} rows in {seeded.seconds:.1f} s (not timed)")
+        print(
+            f"seeded scale {args.scale}: {seeded.total_rows:,} rows in {seeded.seconds:.1f} s (not timed)"
+        )
         out = Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "dalperf", "run", "--iterations", str(args.iterations),
-               "--database-url", status.url(), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dalperf",
+            "run",
+            "--iterations",
+            str(args.iterations),
+            "--database-url",
+            status.url(),
+            "--out",
+            str(out),
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, env={**os.environ, "DATABASE_URL": ""})
         elapsed = time.perf_counter() - start
-    print(f"dalperf run --iterations {args.iterations} (all operations, all variants, "
-          f"scale {args.scale}): {elapsed:.1f} s wall")
+    print(
+        f"dalperf run --iterations {args.iterations} (all operations, all variants, "
+        f"scale {args.scale}): {elapsed:.1f} s wall"
+    )
 
 
 if __name__ == "__main__":

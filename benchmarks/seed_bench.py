@@ -47,24 +47,35 @@ def bench_seed(server: ServerStatus, scale: float, seed: int) -> float:
             finished[step] = time.perf_counter() - started
 
     server_cpu, client_cpu = server_cpu_seconds(server.pid), time.process_time()
-    report = seed_database(Target(url=urls.parse(url), source=Source.URL, writable=True),
-                           scale=scale, seed=seed, progress=note)
+    report = seed_database(
+        Target(url=urls.parse(url), source=Source.URL, writable=True),
+        scale=scale,
+        seed=seed,
+        progress=note,
+    )
     time.sleep(0.5)  # let the backends that served the seeding exit and be counted
     server_cpu = server_cpu_seconds(server.pid) - server_cpu
     client_cpu = time.process_time() - client_cpu
     generated = finished[GENERATE_STEP]
-    copied = max(t for step, t in finished.items()
-                 if step not in (GENERATE_STEP, INDEX_STEP, ANALYZE_STEP))
-    print(f"dalperf seed --scale {scale:g}: {report.total_rows:,} rows in {report.seconds:.2f} s "
-          f"= {report.rows_per_second:,.0f} rows/s")
-    print(f"  generate {generated:.2f} s, COPY {copied - generated:.2f} s, "
-          f"indexes {finished[INDEX_STEP] - copied:.2f} s, "
-          f"VACUUM/ANALYZE {finished[ANALYZE_STEP] - finished[INDEX_STEP]:.2f} s; "
-          + ", ".join(f"{name} {count:,}" for name, count in report.row_counts.items()))
+    copied = max(
+        t for step, t in finished.items() if step not in (GENERATE_STEP, INDEX_STEP, ANALYZE_STEP)
+    )
+    print(
+        f"dalperf seed --scale {scale:g}: {report.total_rows:,} rows in {report.seconds:.2f} s "
+        f"= {report.rows_per_second:,.0f} rows/s"
+    )
+    print(
+        f"  generate {generated:.2f} s, COPY {copied - generated:.2f} s, "
+        f"indexes {finished[INDEX_STEP] - copied:.2f} s, "
+        f"VACUUM/ANALYZE {finished[ANALYZE_STEP] - finished[INDEX_STEP]:.2f} s; "
+        + ", ".join(f"{name} {count:,}" for name, count in report.row_counts.items())
+    )
     cores = os.cpu_count() or 1
     floor = (server_cpu + client_cpu) / cores
-    print(f"  CPU: server {server_cpu:.2f} s, dalperf {client_cpu:.2f} s; on {cores} cores no "
-          f"schedule of this work beats {floor:.2f} s = {report.total_rows / floor:,.0f} rows/s")
+    print(
+        f"  CPU: server {server_cpu:.2f} s, dalperf {client_cpu:.2f} s; on {cores} cores no "
+        f"schedule of this work beats {floor:.2f} s = {report.total_rows / floor:,.0f} rows/s"
+    )
     return report.rows_per_second
 
 
@@ -74,8 +85,11 @@ def server_cpu_seconds(postmaster: int) -> float:
     fields = _stat(postmaster)
     total = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (child := _stat(int(entry.name))) and \
-                int(child[1]) == postmaster:
+        if (
+            entry.name.isdigit()
+            and (child := _stat(int(entry.name)))
+            and int(child[1]) == postmaster
+        ):
             total += int(child[11]) + int(child[12])
     return total / ticks
 
@@ -90,14 +104,28 @@ def _stat(pid: int) -> list[str]:
 
 def bench_pgbench(server: ServerStatus, scale: int) -> float:
     create_database(server, "pgbench_bench")
-    command = [str(bin_path("pgbench")), "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
-               "-p", str(server.port), "-U", SUPERUSER, "pgbench_bench"]
+    command = [
+        str(bin_path("pgbench")),
+        "-i",
+        "-q",
+        "-s",
+        str(scale),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(server.port),
+        "-U",
+        SUPERUSER,
+        "pgbench_bench",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     rows = PGBENCH_ROWS_PER_SCALE * scale
-    print(f"pgbench -i -s {scale}: {rows:,} pgbench_accounts rows in {seconds:.2f} s "
-          f"= {rows / seconds:,.0f} rows/s")
+    print(
+        f"pgbench -i -s {scale}: {rows:,} pgbench_accounts rows in {seconds:.2f} s "
+        f"= {rows / seconds:,.0f} rows/s"
+    )
     return rows / seconds
 
 

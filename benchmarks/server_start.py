@@ -37,8 +37,10 @@ def main() -> None:
             server.stop()
             shutil.rmtree(root, ignore_errors=True)
     for label, samples in (("cold (initdb + start)", cold), ("warm (start)", warm)):
-        print(f"{label:22} median {statistics.median(samples):.3f} s  "
-              f"max {max(samples):.3f} s  over {rounds} rounds")
+        print(
+            f"{label:22} median {statistics.median(samples):.3f} s  "
+            f"max {max(samples):.3f} s  over {rounds} rounds"
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ TESTS = 50
 
 def timed(command: list[str], cwd: Path | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
@@ -32,8 +33,9 @@ def project(folder: Path) -> Path:
     """A project of ``TESTS`` plain tests that never touches dalperf."""
     (folder / "tests").mkdir(parents=True)
     for i in range(TESTS // 5):
-        (folder / "tests" / f"test_m{i}.py").write_text("".join(
-            f"def test_{j}():\n    assert {j} + 1 == {j + 1}\n\n" for j in range(5)))
+        (folder / "tests" / f"test_m{i}.py").write_text(
+            "".join(f"def test_{j}():\n    assert {j} + 1 == {j + 1}\n\n" for j in range(5))
+        )
     (folder / "pyproject.toml").write_text("[tool.pytest.ini_options]\ntestpaths = ['tests']\n")
     return folder
 
@@ -50,8 +52,10 @@ def main() -> None:
         python_pass.append(timed([sys.executable, "-c", "pass"]))
         help_runs.append(timed([dalperf, "--help"]))
     print(f"python -c pass   median {statistics.median(python_pass) * 1000:7.1f} ms")
-    print(f"dalperf --help   median {statistics.median(help_runs) * 1000:7.1f} ms "
-          f"(target <= 300 ms; {args.runs} runs)")
+    print(
+        f"dalperf --help   median {statistics.median(help_runs) * 1000:7.1f} ms "
+        f"(target <= 300 ms; {args.runs} runs)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = project(Path(tmp))
@@ -61,10 +65,14 @@ def main() -> None:
             with_plugin.append(timed(collect, cwd=folder))
             without.append(timed([*collect, "-p", "no:dalperf"], cwd=folder))
     added = (statistics.median(with_plugin) - statistics.median(without)) * 1000
-    print(f"pytest --co -q ({TESTS} tests) with the plugin    median "
-          f"{statistics.median(with_plugin) * 1000:7.1f} ms")
-    print(f"pytest --co -q ({TESTS} tests) -p no:dalperf      median "
-          f"{statistics.median(without) * 1000:7.1f} ms")
+    print(
+        f"pytest --co -q ({TESTS} tests) with the plugin    median "
+        f"{statistics.median(with_plugin) * 1000:7.1f} ms"
+    )
+    print(
+        f"pytest --co -q ({TESTS} tests) -p no:dalperf      median "
+        f"{statistics.median(without) * 1000:7.1f} ms"
+    )
     print(f"the plugin adds {added:+.1f} ms (target <= +50 ms)")
 
 

@@ -29,7 +29,7 @@ from dalperf.project import WORKING_DB, prepare
 
 TARGET_S = 1.0
 
-MODULE = '''
+MODULE = """
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, text
 
 metadata = MetaData()
@@ -44,7 +44,7 @@ def seed(engine, scale, seed):
             "INSERT INTO books SELECT i, i % 997, 'title ' || i, "
             "timestamp '2020-01-01' + i * interval '1 minute' "
             "FROM generate_series(1, :rows) AS i"), {"rows": int(scale)})
-'''
+"""
 
 
 def main() -> None:
@@ -56,17 +56,26 @@ def main() -> None:
         root = Path(folder)
         (root / "bench_project.py").write_text(textwrap.dedent(MODULE))
         sys.path.insert(0, str(root))
-        config = parse({"scenarios": "unused", "schema": "bench_project:metadata",
-                        "seed": "bench_project:seed"}, path=root / "pyproject.toml")
+        config = parse(
+            {
+                "scenarios": "unused",
+                "schema": "bench_project:metadata",
+                "seed": "bench_project:seed",
+            },
+            path=root / "pyproject.toml",
+        )
         with running_server(None) as status:
             target = Target(url=urls.parse(status.url()), source=Source.EMBEDDED, writable=True)
             started = time.perf_counter()
             first = prepare(target, config, scale=args.rows, seed=0)
-            print(f"seeded {args.rows:,} rows: {first.seeded} "
-                  f"({time.perf_counter() - started:.2f} s with the first copy)")
+            print(
+                f"seeded {args.rows:,} rows: {first.seeded} "
+                f"({time.perf_counter() - started:.2f} s with the first copy)"
+            )
             with psycopg.connect(status.url(WORKING_DB)) as conn:
-                size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))"
-                                    ).fetchone()[0]  # type: ignore[index]
+                size = conn.execute(
+                    "SELECT pg_size_pretty(pg_database_size(current_database()))"
+                ).fetchone()[0]  # type: ignore[index]
             print(f"database size: {size}")
             times = []
             for _ in range(args.copies):
@@ -75,8 +84,10 @@ def main() -> None:
                 times.append(time.perf_counter() - started)
                 print(f"  {again.copied}; prepare in all {times[-1]:.3f} s")
     verdict = "met" if max(times) < TARGET_S else "MISSED"
-    print(f"copy + reuse check: median {statistics.median(times):.3f} s, max {max(times):.3f} s "
-          f"(target < {TARGET_S:g} s: {verdict})")
+    print(
+        f"copy + reuse check: median {statistics.median(times):.3f} s, max {max(times):.3f} s "
+        f"(target < {TARGET_S:g} s: {verdict})"
+    )
 
 
 if __name__ == "__main__":

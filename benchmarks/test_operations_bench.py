@@ -36,8 +36,12 @@ from dalperf.pytest_plugin import SeededDatabase
 CASE_STUDY = "dalperf.scenarios"
 
 load_modules([CASE_STUDY])
-CASES = [(op.name, variant.name) for op in REGISTRY if op.module.startswith(CASE_STUDY + ".")
-         for variant in op.variants]
+CASES = [
+    (op.name, variant.name)
+    for op in REGISTRY
+    if op.module.startswith(CASE_STUDY + ".")
+    for variant in op.variants
+]
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +66,19 @@ def params_of(loop: asyncio.Runner, engines: Engines) -> Callable[[Operation], A
         if operation.name not in drawn:
             drawn[operation.name] = loop.run(operation.draw_params(engines))
         return drawn[operation.name]
+
     return params
 
 
 @pytest.mark.parametrize(("operation", "variant"), CASES)
-def test_operation(benchmark: BenchmarkFixture, loop: asyncio.Runner, engines: Engines,
-                   params_of: Callable[[Operation], Any], operation: str, variant: str) -> None:
+def test_operation(
+    benchmark: BenchmarkFixture,
+    loop: asyncio.Runner,
+    engines: Engines,
+    params_of: Callable[[Operation], Any],
+    operation: str,
+    variant: str,
+) -> None:
     op = REGISTRY.get(operation)
     implementation = op.variant(variant)
     params = params_of(op)

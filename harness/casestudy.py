@@ -45,8 +45,14 @@ def check_parameters(*, scale: float, seed: int) -> None:
     check(scale=scale, seed=seed)
 
 
-def seed(target: Target, *, scale: float, seed: int, reset: bool,
-         progress: ProgressCallback | None = None) -> SeedReport:
+def seed(
+    target: Target,
+    *,
+    scale: float,
+    seed: int,
+    reset: bool,
+    progress: ProgressCallback | None = None,
+) -> SeedReport:
     """Load the case-study data into ``target`` (see :func:`dalperf.seed.loader.seed_database`)."""
     require_data_generator()
     from dalperf.seed.loader import seed_database

@@ -53,8 +53,19 @@ DEFAULT_PROJECT_SCALE = 1.0
 DEFAULT_OUT_DIR = Path("reports/out")
 VARIANT_ROLES = ("reference", "ours")
 VARIANT_ROLES_KEY = "variant_roles"  # where the results' environment records ``variants``
-KEYS = ("scenarios", "database_url_env", "schema", "seed", "scale", "iterations", "warmup",
-        "rtt_ms", "out_dir", "budgets", "variants")
+KEYS = (
+    "scenarios",
+    "database_url_env",
+    "schema",
+    "seed",
+    "scale",
+    "iterations",
+    "warmup",
+    "rtt_ms",
+    "out_dir",
+    "budgets",
+    "variants",
+)
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -103,8 +114,10 @@ def load(config_file: Path | None = None, *, start: Path | None = None) -> Confi
             table = tool["dalperf"]
         elif path.name == PYPROJECT or not data or set(data) == {"tool"}:
             # named on purpose: measuring the case study instead would be a silent mistake
-            raise UsageError(f"config file {config_file} has no [tool.dalperf] table (give "
-                             "the file holding dalperf's settings, or a TOML file of them)")
+            raise UsageError(
+                f"config file {config_file} has no [tool.dalperf] table (give "
+                "the file holding dalperf's settings, or a TOML file of them)"
+            )
         else:
             table = data
     else:
@@ -132,17 +145,21 @@ def parse(table: Mapping[str, Any], *, path: Path) -> Config:
     if "database_url_env" in table:
         name = table["database_url_env"]
         if not isinstance(name, str) or not _ENV_NAME_RE.match(name):
-            raise UsageError(f"{where} database_url_env must be the name of an environment "
-                             f"variable, not {name!r}")
+            raise UsageError(
+                f"{where} database_url_env must be the name of an environment "
+                f"variable, not {name!r}"
+            )
         values["database_url_env"] = name
     if "schema" in table:
-        values["schema"] = _schema(_string(table["schema"], where=f"{where} schema"), root,
-                                   where=f"{where} schema")
+        values["schema"] = _schema(
+            _string(table["schema"], where=f"{where} schema"), root, where=f"{where} schema"
+        )
     if "seed" in table:
         hook = _string(table["seed"], where=f"{where} seed")
         if not _TARGET_RE.match(hook):
-            raise UsageError(f"{where} seed must name a function as 'package.module:function', "
-                             f"not {hook!r}")
+            raise UsageError(
+                f"{where} seed must name a function as 'package.module:function', not {hook!r}"
+            )
         values["seed"] = hook
     if "scale" in table:
         values["scale"] = _number(table["scale"], where=f"{where} scale", positive=True)
@@ -187,8 +204,9 @@ def import_target(spec: str, *, what: str) -> Any:
         try:
             found = getattr(found, part)
         except AttributeError as exc:
-            raise UsageError(f"{what} {spec!r}: {module_name} has no attribute "
-                             f"{attribute!r}") from exc
+            raise UsageError(
+                f"{what} {spec!r}: {module_name} has no attribute {attribute!r}"
+            ) from exc
     return found
 
 
@@ -229,15 +247,23 @@ def _string(value: Any, *, where: str) -> str:
 
 def _strings(value: Any, *, where: str) -> list[str]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(
-            isinstance(v, str) and v.strip() for v in items):
+    if (
+        not isinstance(items, list)
+        or not items
+        or not all(isinstance(v, str) and v.strip() for v in items)
+    ):
         raise UsageError(f"{where} must be a string or a list of strings, not {value!r}")
     return list(items)
 
 
 def _number(value: Any, *, where: str, positive: bool = False) -> float:
-    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-            or value < 0 or (positive and value == 0)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
         bound = "> 0" if positive else ">= 0"
         raise UsageError(f"{where} must be a number {bound}, not {value!r}")
     return float(value)
@@ -258,8 +284,9 @@ def _resolve_spec(spec: str, root: Path) -> str:
     return str((root / spec).resolve()) if _is_path(spec) else spec
 
 
-_SCHEMA_SOURCES = ("give a folder of SQL migrations, an Alembic .ini, or "
-                   "'package.module:Base.metadata'")
+_SCHEMA_SOURCES = (
+    "give a folder of SQL migrations, an Alembic .ini, or 'package.module:Base.metadata'"
+)
 
 
 def _schema(spec: str, root: Path, *, where: str) -> str:
@@ -269,10 +296,15 @@ def _schema(spec: str, root: Path, *, where: str) -> str:
     if not path.exists():
         raise UsageError(f"{where} {spec!r}: {path} does not exist ({_SCHEMA_SOURCES})")
     if path.is_file() and path.suffix != ".ini":
-        hint = (f"; the folder holding it, {path.parent.name}/, is one if it holds the "
-                "migrations") if path.suffix == ".sql" else ""
-        raise UsageError(f"{where} {spec!r}: {path.name} is a file, not a schema source "
-                         f"({_SCHEMA_SOURCES}){hint}")
+        hint = (
+            (f"; the folder holding it, {path.parent.name}/, is one if it holds the migrations")
+            if path.suffix == ".sql"
+            else ""
+        )
+        raise UsageError(
+            f"{where} {spec!r}: {path.name} is a file, not a schema source "
+            f"({_SCHEMA_SOURCES}){hint}"
+        )
     return str(path)
 
 
@@ -287,8 +319,10 @@ def _budgets(value: Any, *, root: Path, path: Path) -> BudgetSet:
 
 def _variants(value: Any, *, where: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise UsageError(f"{where} must be a table like {{reference = \"naive\", "
-                         f"ours = \"optimized\"}}, not {value!r}")
+        raise UsageError(
+            f'{where} must be a table like {{reference = "naive", '
+            f'ours = "optimized"}}, not {value!r}'
+        )
     for key, name in value.items():
         if key not in VARIANT_ROLES:
             raise UsageError(f"{where}: unknown key {key!r}{suggest(key, VARIANT_ROLES)}")

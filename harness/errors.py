@@ -105,8 +105,9 @@ class MissingExtra(EnvironmentProblem):
     extra that brings it (``pip install 'dalperf[report]'``)."""
 
     def __init__(self, feature: str, extra: str, module: str, *, hint: str = "") -> None:
-        super().__init__(f"{feature} needs `pip install 'dalperf[{extra}]'`"
-                         + (f" ({hint})" if hint else ""))
+        super().__init__(
+            f"{feature} needs `pip install 'dalperf[{extra}]'`" + (f" ({hint})" if hint else "")
+        )
         self.feature = feature
         self.extra = extra
         self.module = module
@@ -153,6 +154,8 @@ def describe(exc: BaseException) -> str:
 def first_line(text: str) -> str:
     """The first line of ``text``, stripped: what fits a one-line message or a table cell."""
     return str(text).strip().partition("\n")[0]
+
+
 class RunInterrupted(DalperfError):
     """Ctrl-C mid-run; like :class:`RunAborted`, :attr:`results` holds what was measured
     before (marked ``partial``), :attr:`written` where they were saved, if they were."""

@@ -33,8 +33,7 @@ def write_atomic(path: Path, text: str, *, what: str = "file") -> None:
         raise UsageError(f"{what} {path} is a folder; give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                            suffix=".tmp")
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         tmp = Path(name)
         try:
             with open(descriptor, "w", encoding="utf-8") as handle:
@@ -47,8 +46,7 @@ def write_atomic(path: Path, text: str, *, what: str = "file") -> None:
             tmp.unlink(missing_ok=True)
             raise
     except NotADirectoryError as exc:
-        raise UsageError(f"cannot write {what} {path}: {exc.strerror} "
-                         f"({exc.filename})") from exc
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror} ({exc.filename})") from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise EnvironmentProblem(f"cannot write {what} {path}: {reason}") from exc

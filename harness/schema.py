@@ -28,7 +28,7 @@ class SchemaError(ValueError):
 
     def __init__(self, path: str, message: str) -> None:
         if len(message) > MAX_MESSAGE:
-            message = message[:MAX_MESSAGE - 1] + "…"
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(f"at {path}: {message}")
         self.path = path
 
@@ -44,8 +44,9 @@ def loads(text: str) -> Any:
         value = float(literal)
         return value if math.isfinite(value) else _NonFinite(value)
 
-    return json.loads(text, parse_constant=lambda literal: _NonFinite(float(literal)),
-                      parse_float=number)
+    return json.loads(
+        text, parse_constant=lambda literal: _NonFinite(float(literal)), parse_float=number
+    )
 
 
 def validate(document: Any, kind: str) -> None:
@@ -71,7 +72,8 @@ def _validator(kind: str) -> Any:
     from jsonschema import Draft202012Validator, validators
 
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
-        "array", lambda _checker, value: isinstance(value, list | tuple))
+        "array", lambda _checker, value: isinstance(value, list | tuple)
+    )
     validator = validators.extend(Draft202012Validator, type_checker=checker)
     return validator(_schema(kind))
 

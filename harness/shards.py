@@ -68,9 +68,12 @@ def _settings(results: Results) -> dict[str, Any]:
     environment = results.environment
     driver = environment.get("driver")
     proxy = environment.get("proxy") or {}
-    return {"driver": driver.get("name") if isinstance(driver, dict) else driver,
-            "iterations": environment.get("iterations"), "warmup": environment.get("warmup"),
-            "RTT sweep": proxy.get("rtt_ms") if isinstance(proxy, dict) else None}
+    return {
+        "driver": driver.get("name") if isinstance(driver, dict) else driver,
+        "iterations": environment.get("iterations"),
+        "warmup": environment.get("warmup"),
+        "RTT sweep": proxy.get("rtt_ms") if isinstance(proxy, dict) else None,
+    }
 
 
 def missing_shards(parts: Sequence[tuple[str, Results]]) -> str | None:
@@ -105,29 +108,38 @@ def merge(parts: Sequence[tuple[str, Results]], *, allow_incomplete: bool = Fals
     """
     incomplete = missing_shards(parts)
     if incomplete is not None and not allow_incomplete:
-        raise UsageError(f"cannot merge: {incomplete}; a merged file must hold every shard "
-                         "(--allow-incomplete merges them, marked partial)")
+        raise UsageError(
+            f"cannot merge: {incomplete}; a merged file must hold every shard "
+            "(--allow-incomplete merges them, marked partial)"
+        )
     first_name, first = parts[0]
     seen: dict[tuple[str, str, bool, float], str] = {}
     for name, part in parts:
         if part.schema_version != first.schema_version:
-            raise UsageError(f"cannot merge {first_name} (results schema "
-                             f"{first.schema_version}) with {name} (results schema "
-                             f"{part.schema_version})")
+            raise UsageError(
+                f"cannot merge {first_name} (results schema "
+                f"{first.schema_version}) with {name} (results schema "
+                f"{part.schema_version})"
+            )
         for key in COMPARABLE:
             mine, theirs = first.environment.get(key), part.environment.get(key)
             if mine != theirs:
-                raise UsageError(f"cannot merge {first_name} ({key} {mine}) with {name} "
-                                 f"({key} {theirs}): measured on different data or servers")
+                raise UsageError(
+                    f"cannot merge {first_name} ({key} {mine}) with {name} "
+                    f"({key} {theirs}): measured on different data or servers"
+                )
         for key, mine in _settings(first).items():
             theirs = _settings(part)[key]
             if mine != theirs:
-                raise UsageError(f"cannot merge {first_name} ({key} {mine}) with {name} "
-                                 f"({key} {theirs}): measured in different ways")
+                raise UsageError(
+                    f"cannot merge {first_name} ({key} {mine}) with {name} "
+                    f"({key} {theirs}): measured in different ways"
+                )
         for m in part.operations:
             if m.key in seen:
-                raise UsageError(f"cannot merge: {m.operation} [{m.variant}] is in both "
-                                 f"{seen[m.key]} and {name}")
+                raise UsageError(
+                    f"cannot merge: {m.operation} [{m.variant}] is in both {seen[m.key]} and {name}"
+                )
             seen[m.key] = name
     environment = {k: v for k, v in first.environment.items() if k != SHARD_KEY}
     environment[SHARDS_KEY] = [p.environment.get(SHARD_KEY) for _, p in parts]
@@ -171,8 +183,9 @@ def merge_index_audits(audits: Sequence[dict[str, Any] | None]) -> dict[str, Any
             held["scans"] = held.get("scans", 0) + entry.get("scans", 0)
             held["used"] = bool(held.get("used")) or bool(entry.get("used"))
     merged["indexes"] = list(indexes.values())
-    merged["unused"] = [i["name"] for i in merged["indexes"]
-                        if not i["used"] and not i.get("constraint")]
+    merged["unused"] = [
+        i["name"] for i in merged["indexes"] if not i["used"] and not i.get("constraint")
+    ]
     merged["operations"] = sorted({o for a in present for o in a.get("operations", ())})
     merged["seq_scans"] = [s for a in present for s in a.get("seq_scans", ())]
     hints: list[Any] = []

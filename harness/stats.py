@@ -40,9 +40,15 @@ class Summary:
             return cls(p50=nan, p95=nan, p99=nan, min=nan, max=nan, mean=nan, samples=())
         values = sorted(float(v) for v in samples)
         p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
-        return cls(p50=p50, p95=p95, p99=p99, min=values[0], max=values[-1],
-                   mean=math.fsum(values) / len(values),
-                   samples=tuple(float(v) for v in samples))
+        return cls(
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            min=values[0],
+            max=values[-1],
+            mean=math.fsum(values) / len(values),
+            samples=tuple(float(v) for v in samples),
+        )
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -66,21 +72,31 @@ class Ratio:
     confidence: float
 
 
-def median_ratio(numerator: Sequence[float], denominator: Sequence[float], *,
-                 confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> Ratio:
+def median_ratio(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Ratio:
     """Ratio of medians (e.g. naive / optimized: the speed-up) with a percentile bootstrap CI.
 
     Both sample sets are resampled independently; the interval is deterministic for a
     given seed, so re-rendering a report gives the same figures.
     """
-    return geometric_mean_ratio([(numerator, denominator)], confidence=confidence,
-                                resamples=resamples, seed=seed)
+    return geometric_mean_ratio(
+        [(numerator, denominator)], confidence=confidence, resamples=resamples, seed=seed
+    )
 
 
-def geometric_mean_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], *,
-                         confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
-                         seed: int = BOOTSTRAP_SEED) -> Ratio:
+def geometric_mean_ratio(
+    pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Ratio:
     """Geometric mean over ``pairs`` of their ratios of medians, with a bootstrap interval.
 
     Each pair is bootstrapped as :func:`median_ratio` does (with the same seed, so the
@@ -98,15 +114,20 @@ def geometric_mean_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]
         if not a or not b or a[0] <= 0 or b[0] <= 0:
             return Ratio(value=nan, low=nan, high=nan, confidence=confidence)
         rng = random.Random(seed)
-        boot_a, boot_b = (bootstrap_medians(rng, a, resamples),
-                          bootstrap_medians(rng, b, resamples))
+        boot_a, boot_b = (
+            bootstrap_medians(rng, a, resamples),
+            bootstrap_medians(rng, b, resamples),
+        )
         logs.append([math.log(x / y) for x, y in zip(boot_a, boot_b, strict=True)])
         values.append(math.log(_median(a) / _median(b)))
     draws = sorted(math.exp(math.fsum(column) / len(logs)) for column in zip(*logs, strict=True))
     tail = (1.0 - confidence) / 2.0
-    return Ratio(value=math.exp(math.fsum(values) / len(values)),
-                 low=percentile(draws, 100 * tail), high=percentile(draws, 100 * (1 - tail)),
-                 confidence=confidence)
+    return Ratio(
+        value=math.exp(math.fsum(values) / len(values)),
+        low=percentile(draws, 100 * tail),
+        high=percentile(draws, 100 * (1 - tail)),
+        confidence=confidence,
+    )
 
 
 def bootstrap_medians(rng: random.Random, ordered: Sequence[float], resamples: int) -> list[float]:
@@ -158,14 +179,14 @@ def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
         while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
             j += 1
         average = (i + j) / 2.0 + 1.0  # ranks i+1 .. j+1
-        rank_sum += average * sum(1 for _, side in ranked[i:j + 1] if side == 0)
+        rank_sum += average * sum(1 for _, side in ranked[i : j + 1] if side == 0)
         ties.append(j - i + 1)
         i = j + 1
     u = rank_sum - n1 * (n1 + 1) / 2.0
     if (n1 <= 8 or n2 <= 8) and all(t == 1 for t in ties):
         return min(1.0, _exact_u_tail(n1, n2, round(u)))
     n = n1 + n2
-    tie_term = sum(t ** 3 - t for t in ties)
+    tie_term = sum(t**3 - t for t in ties)
     spread = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
     if spread == 0:
         return 1.0
@@ -185,7 +206,7 @@ def _exact_u_tail(n1: int, n2: int, u: int) -> float:
             grown[d] -= grown[d - large - i]
         for d in range(i, len(grown)):
             grown[d] += grown[d - i]
-        counts = grown[:small * large + 1] if len(grown) > small * large + 1 else grown
-    counts = counts[:small * large + 1]
+        counts = grown[: small * large + 1] if len(grown) > small * large + 1 else grown
+    counts = counts[: small * large + 1]
     total = math.comb(n1 + n2, n1)
-    return sum(counts[max(0, u):]) / total
+    return sum(counts[max(0, u) :]) / total

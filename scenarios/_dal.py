@@ -31,8 +31,13 @@ def records(result: Iterable[Row[*tuple[Any, ...]]]) -> list[Record]:
 
 def labelled_select(parts: Mapping[str, FromClause]) -> Select[Any]:
     """``SELECT`` every column of every part, labelled ``part__column``, for :func:`split`."""
-    return select(*(column.label(f"{prefix}__{column.name}")
-                    for prefix, table in parts.items() for column in table.c))
+    return select(
+        *(
+            column.label(f"{prefix}__{column.name}")
+            for prefix, table in parts.items()
+            for column in table.c
+        )
+    )
 
 
 def split(row: Row[Any], parts: Mapping[str, FromClause]) -> dict[str, Record | None]:
@@ -69,8 +74,10 @@ def pick(rng: random.Random, candidates: Sequence[int], what: str) -> int:
 
 def sample(rng: random.Random, candidates: Sequence[int], k: int, what: str) -> tuple[int, ...]:
     if len(candidates) < k:
-        raise UsageError(f"the seeded database has {len(candidates)} {what}, fewer than the "
-                         f"{k} asked for; seed it at a larger scale")
+        raise UsageError(
+            f"the seeded database has {len(candidates)} {what}, fewer than the "
+            f"{k} asked for; seed it at a larger scale"
+        )
     return tuple(rng.sample(candidates, k))
 
 
@@ -81,6 +88,5 @@ async def read_rows(db: Db, statement: Executable) -> list[Row[Any]]:
     driver sends the statement alone, one network round trip instead of three.
     """
     async with db.sessions() as session:
-        connection = await session.connection(
-            execution_options={"isolation_level": "AUTOCOMMIT"})
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return list((await connection.execute(statement)).all())

@@ -114,8 +114,9 @@ Rows = frozenset[tuple[str, int]]
 
 async def _chain_rows(db: Db, p: ChainParams) -> Rows:
     async with db.sessions() as session:
-        ids = (await session.execute(select(renders.c.id).where(renders.c.chain_id == p.chain_id))
-               ).scalars()
+        ids = (
+            await session.execute(select(renders.c.id).where(renders.c.chain_id == p.chain_id))
+        ).scalars()
         return frozenset({("render_chains", p.chain_id), *(("renders", i) for i in ids)})
 
 
@@ -146,11 +147,13 @@ class Served:
     inputs: dict[str, tuple[Input, ...]]
 
 
-async def draw_inputs(engines: Engines, operation: Operation, *,
-                      count: int = INPUT_SETS) -> dict[str, tuple[Input, ...]]:
+async def draw_inputs(
+    engines: Engines, operation: Operation, *, count: int = INPUT_SETS
+) -> dict[str, tuple[Input, ...]]:
     """Inputs per variant: shared for a read, disjoint and dealt out for a write."""
-    drawn = list(dict.fromkeys([await operation.draw_params(engines, seed=s)
-                                for s in range(count)]))
+    drawn = list(
+        dict.fromkeys([await operation.draw_params(engines, seed=s) for s in range(count)])
+    )
     variants = [v.name for v in operation.variants]
     if not operation.mutates:
         shared = tuple(Input(params=p) for p in drawn)
@@ -165,7 +168,7 @@ async def draw_inputs(engines: Engines, operation: Operation, *,
             kept.append(Input(params=params))
     # one input per variant in turn; with fewer inputs than variants they share (the locks
     # still keep each input to one request at a time)
-    return {v: tuple(kept[i::len(variants)]) or tuple(kept) for i, v in enumerate(variants)}
+    return {v: tuple(kept[i :: len(variants)]) or tuple(kept) for i, v in enumerate(variants)}
 
 
 def pick(inputs: Sequence[Input], rng: random.Random) -> Input:
@@ -191,7 +194,8 @@ class Dashboard:
             operation = REGISTRY.get(endpoint.operation)
             count = MUTATING_INPUT_SETS if operation.mutates else INPUT_SETS
             served[endpoint.path] = Served(
-                operation=operation, inputs=await draw_inputs(engines, operation, count=count))
+                operation=operation, inputs=await draw_inputs(engines, operation, count=count)
+            )
         return cls(engines, served)
 
     async def answer(self, endpoint: Endpoint, request: Request) -> Response:
@@ -199,14 +203,16 @@ class Dashboard:
         name = request.path_params["variant"]
         inputs = served.inputs.get(name)
         if inputs is None:
-            return JSONResponse({"error": f"{endpoint.operation} has no variant {name!r}"},
-                                status_code=404)
+            return JSONResponse(
+                {"error": f"{endpoint.operation} has no variant {name!r}"}, status_code=404
+            )
         chosen = request.query_params.get("input")
         try:
             drawn = inputs[int(chosen) % len(inputs)] if chosen else pick(inputs, self.rng)
         except ValueError:
-            return JSONResponse({"error": f"input must be a number, not {chosen!r}"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": f"input must be a number, not {chosen!r}"}, status_code=400
+            )
         operation = served.operation
         async with AsyncExitStack() as stack:
             asked = time.perf_counter()
@@ -214,14 +220,20 @@ class Dashboard:
                 await stack.enter_async_context(drawn.lock)
             waited_ms = (time.perf_counter() - asked) * 1000
             try:
-                made = await measure_call(operation, operation.variant(name), self.engines,
-                                          drawn.params)
+                made = await measure_call(
+                    operation, operation.variant(name), self.engines, drawn.params
+                )
             except Exception as exc:
                 return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=500)
-        return Response(json.dumps(made.result, default=str), media_type="application/json",
-                        headers={QUERIES_HEADER: str(made.capture.queries),
-                                 ROUND_TRIPS_HEADER: str(made.capture.round_trips),
-                                 INPUT_WAIT_HEADER: f"{waited_ms:.3f}"})
+        return Response(
+            json.dumps(made.result, default=str),
+            media_type="application/json",
+            headers={
+                QUERIES_HEADER: str(made.capture.queries),
+                ROUND_TRIPS_HEADER: str(made.capture.round_trips),
+                INPUT_WAIT_HEADER: f"{waited_ms:.3f}",
+            },
+        )
 
 
 @asynccontextmanager
@@ -230,8 +242,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if not url:
         raise RuntimeError(f"set {DATABASE_URL_ENV} to the database to serve")
     pool_size = int(os.environ.get(POOL_SIZE_ENV, DEFAULT_POOL_SIZE))
-    async with open_engines(url, pool_size=pool_size, max_overflow=0,
-                            driver=os.environ.get(DRIVER_ENV)) as engines:
+    async with open_engines(
+        url, pool_size=pool_size, max_overflow=0, driver=os.environ.get(DRIVER_ENV)
+    ) as engines:
         hooked = engines.async_engine.sync_engine
         instrument.attach(hooked)  # keep the capture hooks on between requests
         try:
@@ -244,8 +257,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 async def health(request: Request) -> Response:
     """Ready, the endpoints, and how many inputs each variant of each endpoint has."""
     dashboard: Dashboard = request.app.state.dashboard
-    inputs = {path: {variant: len(drawn) for variant, drawn in served.inputs.items()}
-              for path, served in dashboard.served.items()}
+    inputs = {
+        path: {variant: len(drawn) for variant, drawn in served.inputs.items()}
+        for path, served in dashboard.served.items()
+    }
     return JSONResponse({"ok": True, "endpoints": [e.path for e in ENDPOINTS], "inputs": inputs})
 
 
@@ -254,9 +269,11 @@ def _route(endpoint: Endpoint) -> Route:
         dashboard: Dashboard = request.app.state.dashboard
         return await dashboard.answer(endpoint, request)
 
-    return Route(f"/{{variant}}/{endpoint.path}", handle, methods=[endpoint.method],
-                 name=endpoint.path)
+    return Route(
+        f"/{{variant}}/{endpoint.path}", handle, methods=[endpoint.method], name=endpoint.path
+    )
 
 
-app = Starlette(routes=[Route(HEALTH_PATH, health), *(_route(e) for e in ENDPOINTS)],
-                lifespan=lifespan)
+app = Starlette(
+    routes=[Route(HEALTH_PATH, health), *(_route(e) for e in ENDPOINTS)], lifespan=lifespan
+)

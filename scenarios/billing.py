@@ -39,7 +39,8 @@ class UserParams:
 async def get_user_credits(db: Db, user_id: int) -> Record | None:
     async with db.sessions() as session:
         result = await session.execute(
-            select(user_credits).where(user_credits.c.user_id == user_id).limit(1))
+            select(user_credits).where(user_credits.c.user_id == user_id).limit(1)
+        )
         return record(result.first())
 
 
@@ -48,11 +49,15 @@ async def get_active_subscription(db: Db, user_id: int) -> Record | None:
     async with db.sessions() as session:
         result = await session.execute(
             labelled_select(parts)
-            .select_from(user_subscriptions.join(
-                subscription_plans, subscription_plans.c.id == user_subscriptions.c.plan_id))
+            .select_from(
+                user_subscriptions.join(
+                    subscription_plans, subscription_plans.c.id == user_subscriptions.c.plan_id
+                )
+            )
             .where(user_subscriptions.c.user_id == user_id, user_subscriptions.c.status == ACTIVE)
             .order_by(user_subscriptions.c.created_at.desc())
-            .limit(1))
+            .limit(1)
+        )
         row = result.first()
     return None if row is None else split(row, parts)
 
@@ -74,7 +79,10 @@ async def get_user_credits_with_reset_naive(db: Db, p: UserParams) -> Record | N
 
 
 _PARTS: dict[str, FromClause] = {
-    "credits": user_credits, "subscription": user_subscriptions, "plan": subscription_plans}
+    "credits": user_credits,
+    "subscription": user_subscriptions,
+    "plan": subscription_plans,
+}
 
 
 async def get_user_credits_with_reset_summary(db: Db, p: UserParams) -> Record | None:
@@ -82,13 +90,18 @@ async def get_user_credits_with_reset_summary(db: Db, p: UserParams) -> Record |
     statement = (
         labelled_select(_PARTS)
         .select_from(
-            user_credits
-            .outerjoin(user_subscriptions, and_(user_credits.c.user_id == user_subscriptions.c.user_id,
-                                                user_subscriptions.c.status == ACTIVE))
-            .outerjoin(subscription_plans, user_subscriptions.c.plan_id == subscription_plans.c.id))
+            user_credits.outerjoin(
+                user_subscriptions,
+                and_(
+                    user_credits.c.user_id == user_subscriptions.c.user_id,
+                    user_subscriptions.c.status == ACTIVE,
+                ),
+            ).outerjoin(subscription_plans, user_subscriptions.c.plan_id == subscription_plans.c.id)
+        )
         .where(user_credits.c.user_id == p.user_id)
         .order_by(user_subscriptions.c.created_at.desc())
-        .limit(1))
+        .limit(1)
+    )
     async with db.sessions() as session:
         row = (await session.execute(statement)).first()
     return None if row is None else split(row, _PARTS)
@@ -101,42 +114,63 @@ async def get_user_credits_with_reset_optimized(db: Db, p: UserParams) -> Record
     confined to the user's active subscriptions (an index range on (user_id, status)),
     and ``id`` breaks ties so the pick is stable.
     """
-    active = (select(user_subscriptions)
-              .where(user_subscriptions.c.user_id == user_credits.c.user_id,
-                     user_subscriptions.c.status == ACTIVE)
-              .order_by(user_subscriptions.c.created_at.desc(), user_subscriptions.c.id.desc())
-              .limit(1)
-              .lateral("active"))
+    active = (
+        select(user_subscriptions)
+        .where(
+            user_subscriptions.c.user_id == user_credits.c.user_id,
+            user_subscriptions.c.status == ACTIVE,
+        )
+        .order_by(user_subscriptions.c.created_at.desc(), user_subscriptions.c.id.desc())
+        .limit(1)
+        .lateral("active")
+    )
     parts: dict[str, FromClause] = {
-        "credits": user_credits, "subscription": active, "plan": subscription_plans}
+        "credits": user_credits,
+        "subscription": active,
+        "plan": subscription_plans,
+    }
     statement = (
         labelled_select(parts)
         .select_from(
-            user_credits
-            .outerjoin(active, true())
-            .outerjoin(subscription_plans, subscription_plans.c.id == active.c.plan_id))
-        .where(user_credits.c.user_id == p.user_id))
+            user_credits.outerjoin(active, true()).outerjoin(
+                subscription_plans, subscription_plans.c.id == active.c.plan_id
+            )
+        )
+        .where(user_credits.c.user_id == p.user_id)
+    )
     rows = await read_rows(db, statement)
     return split(rows[0], parts) if rows else None
 
 
-async def user_with_active_subscription(db: Db, rng: random.Random,
-                                        _size: int | None) -> UserParams:
-    candidates = await seeded_ids(db, select(user_subscriptions.c.user_id).distinct().where(
-        user_subscriptions.c.status == ACTIVE).order_by(user_subscriptions.c.user_id))
+async def user_with_active_subscription(
+    db: Db, rng: random.Random, _size: int | None
+) -> UserParams:
+    candidates = await seeded_ids(
+        db,
+        select(user_subscriptions.c.user_id)
+        .distinct()
+        .where(user_subscriptions.c.status == ACTIVE)
+        .order_by(user_subscriptions.c.user_id),
+    )
     return UserParams(user_id=pick(rng, candidates, "user with an active subscription"))
 
 
 register(
     "billing.get_user_credits_with_reset",
-    variants={"naive": get_user_credits_with_reset_naive,
-              "summary": get_user_credits_with_reset_summary,
-              "optimized": get_user_credits_with_reset_optimized},
+    variants={
+        "naive": get_user_credits_with_reset_naive,
+        "summary": get_user_credits_with_reset_summary,
+        "optimized": get_user_credits_with_reset_optimized,
+    },
     params=user_with_active_subscription,
-    budgets={"summary": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1),
-             "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1)},
+    budgets={
+        "summary": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1),
+        "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1),
+    },
     description="BillingDAL.getUserCreditsWithReset: a user's credits with the active "
-                "subscription and plan.",
-    claims={"naive": {"wall_ms": 120, "queries": 2, "note": "2 separate queries"},
-            "summary": {"wall_ms": 60, "queries": 1, "note": "1 query with LEFT JOINs"}},
+    "subscription and plan.",
+    claims={
+        "naive": {"wall_ms": 120, "queries": 2, "note": "2 separate queries"},
+        "summary": {"wall_ms": 60, "queries": 1, "note": "1 query with LEFT JOINs"},
+    },
 )

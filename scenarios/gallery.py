@@ -20,8 +20,13 @@ from dalperf.seed.schema import gallery_items
 
 PAGE_SIZE = 20
 
-_ITEM_COLUMNS = (gallery_items.c.id, gallery_items.c.render_id, gallery_items.c.user_id,
-                 gallery_items.c.likes, gallery_items.c.created_at)
+_ITEM_COLUMNS = (
+    gallery_items.c.id,
+    gallery_items.c.render_id,
+    gallery_items.c.user_id,
+    gallery_items.c.likes,
+    gallery_items.c.created_at,
+)
 _NEWEST_FIRST = (gallery_items.c.created_at.desc(), gallery_items.c.id.desc())
 
 
@@ -46,9 +51,12 @@ async def list_public_naive(db: Db, p: PageParams) -> list[Record]:
     """``OFFSET (k - 1) * 20``: the server walks past every item of the pages before."""
     async with db.sessions() as session:
         result = await session.execute(
-            select(*_ITEM_COLUMNS).where(gallery_items.c.is_public)
+            select(*_ITEM_COLUMNS)
+            .where(gallery_items.c.is_public)
             .order_by(*_NEWEST_FIRST)
-            .limit(p.page_size).offset((p.page - 1) * p.page_size))
+            .limit(p.page_size)
+            .offset((p.page - 1) * p.page_size)
+        )
         return records(result)
 
 
@@ -63,8 +71,10 @@ async def list_public_optimized(db: Db, p: PageParams) -> list[Record]:
     """
     statement = select(*_ITEM_COLUMNS).where(gallery_items.c.is_public)
     if p.after is not None:
-        statement = statement.where(tuple_(gallery_items.c.created_at, gallery_items.c.id)
-                                    < tuple_(p.after.created_at, p.after.id))
+        statement = statement.where(
+            tuple_(gallery_items.c.created_at, gallery_items.c.id)
+            < tuple_(p.after.created_at, p.after.id)
+        )
     return records(await read_rows(db, statement.order_by(*_NEWEST_FIRST).limit(p.page_size)))
 
 
@@ -74,14 +84,20 @@ async def page_with_cursor(db: Db, _rng: random.Random, size: int | None) -> Pag
     if size == 1:
         return PageParams(page=1)
     async with db.sessions() as session:
-        last = (await session.execute(
-            select(gallery_items.c.created_at, gallery_items.c.id)
-            .where(gallery_items.c.is_public)
-            .order_by(*_NEWEST_FIRST)
-            .offset((size - 1) * PAGE_SIZE - 1).limit(1))).first()
+        last = (
+            await session.execute(
+                select(gallery_items.c.created_at, gallery_items.c.id)
+                .where(gallery_items.c.is_public)
+                .order_by(*_NEWEST_FIRST)
+                .offset((size - 1) * PAGE_SIZE - 1)
+                .limit(1)
+            )
+        ).first()
     if last is None:
-        raise UsageError(f"page {size} of the public gallery does not exist: it has fewer than "
-                         f"{(size - 1) * PAGE_SIZE} items; seed at a larger scale")
+        raise UsageError(
+            f"page {size} of the public gallery does not exist: it has fewer than "
+            f"{(size - 1) * PAGE_SIZE} items; seed at a larger scale"
+        )
     return PageParams(page=size, after=Cursor(created_at=last.created_at, id=last.id))
 
 

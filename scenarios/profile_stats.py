@@ -47,14 +47,16 @@ async def get_user_by_id(db: Db, user_id: int) -> Record | None:
         return record(result.first())
 
 
-async def get_renders_by_user(db: Db, user_id: int, project_id: int | None,
-                              limit: int) -> list[Record]:
+async def get_renders_by_user(
+    db: Db, user_id: int, project_id: int | None, limit: int
+) -> list[Record]:
     statement = select(renders).where(renders.c.user_id == user_id)
     if project_id is not None:
         statement = statement.where(renders.c.project_id == project_id)
     async with db.sessions() as session:
         result = await session.execute(
-            statement.order_by(renders.c.created_at.desc(), renders.c.id.desc()).limit(limit))
+            statement.order_by(renders.c.created_at.desc(), renders.c.id.desc()).limit(limit)
+        )
         return records(result)
 
 
@@ -68,9 +70,13 @@ def _stats(inputs: _Inputs) -> Record | None:
         "user": inputs.user,
         "projects": len(inputs.projects),
         "renders": sum(project["render_count"] for project in inputs.projects),
-        "credits": None if credits is None else {
-            "balance": credits["balance"], "monthly_allowance": credits["monthly_allowance"],
-            "next_reset_at": credits["next_reset_at"]},
+        "credits": None
+        if credits is None
+        else {
+            "balance": credits["balance"],
+            "monthly_allowance": credits["monthly_allowance"],
+            "next_reset_at": credits["next_reset_at"],
+        },
         "recent": {
             "renders": len(recent),
             "completed": sum(render["status"] == "completed" for render in recent),
@@ -109,16 +115,27 @@ async def get_user_stats_summary(db: Db, p: UserParams) -> Record | None:
 
 
 def _stats_statement(user_id: int) -> Select[Any]:
-    listed = (select(projects.c.id).where(projects.c.user_id == user_id)
-              .order_by(projects.c.created_at.desc(), projects.c.id.desc())
-              .limit(PROJECTS_LIMIT).cte("listed"))
-    recent = (select(renders.c.status, renders.c.credits_used, renders.c.created_at)
-              .where(renders.c.user_id == user_id)
-              .order_by(renders.c.created_at.desc(), renders.c.id.desc())
-              .limit(RECENT_RENDERS).cte("recent"))
+    listed = (
+        select(projects.c.id)
+        .where(projects.c.user_id == user_id)
+        .order_by(projects.c.created_at.desc(), projects.c.id.desc())
+        .limit(PROJECTS_LIMIT)
+        .cte("listed")
+    )
+    recent = (
+        select(renders.c.status, renders.c.credits_used, renders.c.created_at)
+        .where(renders.c.user_id == user_id)
+        .order_by(renders.c.created_at.desc(), renders.c.id.desc())
+        .limit(RECENT_RENDERS)
+        .cte("recent")
+    )
     project_count = select(func.count()).select_from(listed).scalar_subquery()
-    render_count = (select(func.count()).select_from(renders)
-                    .where(renders.c.project_id.in_(select(listed.c.id))).scalar_subquery())
+    render_count = (
+        select(func.count())
+        .select_from(renders)
+        .where(renders.c.project_id.in_(select(listed.c.id)))
+        .scalar_subquery()
+    )
     recent_stats = select(
         func.count().label("renders"),
         func.count().filter(recent.c.status == "completed").label("completed"),
@@ -127,15 +144,25 @@ def _stats_statement(user_id: int) -> Select[Any]:
         func.max(recent.c.created_at).label("last_render_at"),
     ).subquery("recent_stats")
     return (
-        select(*_USER_COLUMNS,
-               user_credits.c.user_id.is_not(None).label("has_credits"),
-               user_credits.c.balance, user_credits.c.monthly_allowance,
-               user_credits.c.next_reset_at,
-               project_count.label("projects"), render_count.label("renders"),
-               recent_stats.c.renders.label("recent_renders"), recent_stats.c.completed,
-               recent_stats.c.failed, recent_stats.c.credits_used, recent_stats.c.last_render_at)
-        .select_from(users.outerjoin(user_credits, user_credits.c.user_id == users.c.id)
-                     .join(recent_stats, true()))
+        select(
+            *_USER_COLUMNS,
+            user_credits.c.user_id.is_not(None).label("has_credits"),
+            user_credits.c.balance,
+            user_credits.c.monthly_allowance,
+            user_credits.c.next_reset_at,
+            project_count.label("projects"),
+            render_count.label("renders"),
+            recent_stats.c.renders.label("recent_renders"),
+            recent_stats.c.completed,
+            recent_stats.c.failed,
+            recent_stats.c.credits_used,
+            recent_stats.c.last_render_at,
+        )
+        .select_from(
+            users.outerjoin(user_credits, user_credits.c.user_id == users.c.id).join(
+                recent_stats, true()
+            )
+        )
         .where(users.c.id == user_id)
     )
 
@@ -150,29 +177,50 @@ async def get_user_stats_optimized(db: Db, p: UserParams) -> Record | None:
         "user": {column.name: getattr(row, column.name) for column in _USER_COLUMNS},
         "projects": row.projects,
         "renders": row.renders,
-        "credits": {"balance": row.balance, "monthly_allowance": row.monthly_allowance,
-                    "next_reset_at": row.next_reset_at} if row.has_credits else None,
-        "recent": {"renders": row.recent_renders, "completed": row.completed, "failed": row.failed,
-                   "credits_used": row.credits_used, "last_render_at": row.last_render_at},
+        "credits": {
+            "balance": row.balance,
+            "monthly_allowance": row.monthly_allowance,
+            "next_reset_at": row.next_reset_at,
+        }
+        if row.has_credits
+        else None,
+        "recent": {
+            "renders": row.recent_renders,
+            "completed": row.completed,
+            "failed": row.failed,
+            "credits_used": row.credits_used,
+            "last_render_at": row.last_render_at,
+        },
     }
 
 
 async def power_user(db: Db, rng: random.Random, _size: int | None) -> UserParams:
     """One of the :data:`POWER_USERS` users with the most renders."""
-    candidates = await seeded_ids(db, select(renders.c.user_id).group_by(renders.c.user_id)
-                                  .order_by(func.count().desc(), renders.c.user_id)
-                                  .limit(POWER_USERS))
+    candidates = await seeded_ids(
+        db,
+        select(renders.c.user_id)
+        .group_by(renders.c.user_id)
+        .order_by(func.count().desc(), renders.c.user_id)
+        .limit(POWER_USERS),
+    )
     return UserParams(user_id=pick(rng, candidates, "user with renders"))
 
 
 register(
     "profile_stats.get_user_stats",
-    variants={"naive": get_user_stats_naive, "summary": get_user_stats_summary,
-              "optimized": get_user_stats_optimized},
+    variants={
+        "naive": get_user_stats_naive,
+        "summary": get_user_stats_summary,
+        "optimized": get_user_stats_optimized,
+    },
     params=power_user,
-    budgets={"summary": Budget(max_queries=4, max_round_trips=1),
-             "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1)},
+    budgets={
+        "summary": Budget(max_queries=4, max_round_trips=1),
+        "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1),
+    },
     description="ProfileStatsService.getUserStats: the numbers on a user's profile page.",
-    claims={"naive": {"wall_ms": 800, "queries": "4-5", "note": "sequential"},
-            "summary": {"wall_ms": 250, "queries": 4, "note": "4 parallel"}},
+    claims={
+        "naive": {"wall_ms": 800, "queries": "4-5", "note": "sequential"},
+        "summary": {"wall_ms": 250, "queries": 4, "note": "4 parallel"},
+    },
 )

@@ -30,21 +30,26 @@ class ListProjectsParams:
 async def get_by_user_id(db: Db, user_id: int, limit: int, offset: int) -> list[Record]:
     async with db.sessions() as session:
         result = await session.execute(
-            select(projects).where(projects.c.user_id == user_id)
+            select(projects)
+            .where(projects.c.user_id == user_id)
             .order_by(projects.c.created_at.desc(), projects.c.id.desc())
-            .limit(limit).offset(offset))
+            .limit(limit)
+            .offset(offset)
+        )
         return records(result)
 
 
 async def count_renders(db: Db, project_id: int) -> int:
     async with db.sessions() as session:
         result = await session.execute(
-            select(func.count()).select_from(renders).where(renders.c.project_id == project_id))
+            select(func.count()).select_from(renders).where(renders.c.project_id == project_id)
+        )
         return result.scalar_one()
 
 
-async def get_by_user_id_with_render_counts(db: Db, user_id: int, limit: int,
-                                            offset: int) -> list[Record]:
+async def get_by_user_id_with_render_counts(
+    db: Db, user_id: int, limit: int, offset: int
+) -> list[Record]:
     """The summary's SQL aggregation: LEFT JOIN renders, GROUP BY project, then the page."""
     async with db.sessions() as session:
         result = await session.execute(
@@ -53,7 +58,9 @@ async def get_by_user_id_with_render_counts(db: Db, user_id: int, limit: int,
             .where(projects.c.user_id == user_id)
             .group_by(projects.c.id)
             .order_by(projects.c.created_at.desc(), projects.c.id.desc())
-            .limit(limit).offset(offset))
+            .limit(limit)
+            .offset(offset)
+        )
         return records(result)
 
 
@@ -77,21 +84,37 @@ async def list_with_render_counts_summary(db: Db, p: ListProjectsParams) -> list
 
 async def list_with_render_counts_optimized(db: Db, p: ListProjectsParams) -> list[Record]:
     """One query that pages first, then counts only that page's renders (index-only per project)."""
-    page = (select(projects).where(projects.c.user_id == p.user_id)
-            .order_by(projects.c.created_at.desc(), projects.c.id.desc())
-            .limit(p.limit).offset(p.offset)
-            .subquery("page"))
-    render_count = (select(func.count()).select_from(renders)
-                    .where(renders.c.project_id == page.c.id)
-                    .scalar_subquery().label("render_count"))
-    return records(await read_rows(
-        db, select(page, render_count).order_by(page.c.created_at.desc(), page.c.id.desc())))
+    page = (
+        select(projects)
+        .where(projects.c.user_id == p.user_id)
+        .order_by(projects.c.created_at.desc(), projects.c.id.desc())
+        .limit(p.limit)
+        .offset(p.offset)
+        .subquery("page")
+    )
+    render_count = (
+        select(func.count())
+        .select_from(renders)
+        .where(renders.c.project_id == page.c.id)
+        .scalar_subquery()
+        .label("render_count")
+    )
+    return records(
+        await read_rows(
+            db, select(page, render_count).order_by(page.c.created_at.desc(), page.c.id.desc())
+        )
+    )
 
 
 async def owner_of_at_least(db: Db, rng: random.Random, n: int) -> int:
     """A user with ``n`` or more projects."""
-    owners = await seeded_ids(db, select(projects.c.user_id).group_by(projects.c.user_id)
-                              .having(func.count() >= n).order_by(projects.c.user_id))
+    owners = await seeded_ids(
+        db,
+        select(projects.c.user_id)
+        .group_by(projects.c.user_id)
+        .having(func.count() >= n)
+        .order_by(projects.c.user_id),
+    )
     return pick(rng, owners, f"user with {n} or more projects")
 
 
@@ -103,12 +126,17 @@ async def user_with_projects(db: Db, rng: random.Random, size: int | None) -> Li
 
 register(
     "projects.list_with_render_counts",
-    variants={"naive": list_with_render_counts_naive, "summary": list_with_render_counts_summary,
-              "optimized": list_with_render_counts_optimized},
+    variants={
+        "naive": list_with_render_counts_naive,
+        "summary": list_with_render_counts_summary,
+        "optimized": list_with_render_counts_optimized,
+    },
     params=user_with_projects,
     size=Size(name="projects", default=20, sweep=(5, 20, 50, 100)),
-    budgets={"summary": Budget(max_queries=1, max_round_trips=1),
-             "optimized": Budget(max_queries=1, max_round_trips=1)},
+    budgets={
+        "summary": Budget(max_queries=1, max_round_trips=1),
+        "optimized": Budget(max_queries=1, max_round_trips=1),
+    },
     description="ProjectsDAL.getByUserIdWithRenderCounts: a page of a user's projects, "
-                "each with its render count.",
+    "each with its render count.",
 )

@@ -33,8 +33,14 @@ from dalperf.seed.schema import projects, render_chains, renders
 
 TOP_N = 5
 WORKER_STATUSES = ("pending", "processing")  # what a worker picks up and then finishes
-_TOP_COLUMNS = (renders.c.id, renders.c.project_id, renders.c.status, renders.c.prompt,
-                renders.c.output_url, renders.c.created_at)
+_TOP_COLUMNS = (
+    renders.c.id,
+    renders.c.project_id,
+    renders.c.status,
+    renders.c.prompt,
+    renders.c.output_url,
+    renders.c.created_at,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,18 +80,21 @@ async def get_by_id(db: Db, render_id: int) -> Record | None:
 async def get_chain_by_id(db: Db, chain_id: int) -> Record | None:
     async with db.sessions() as session:
         result = await session.execute(
-            select(render_chains).where(render_chains.c.id == chain_id).limit(1))
+            select(render_chains).where(render_chains.c.id == chain_id).limit(1)
+        )
         return record(result.first())
 
 
-async def update_status(db: Db, render_id: int, status: str,
-                        error_message: str | None) -> Record | None:
+async def update_status(
+    db: Db, render_id: int, status: str, error_message: str | None
+) -> Record | None:
     async with db.sessions.begin() as session:
         result = await session.execute(
             update(renders)
             .where(renders.c.id == render_id)
             .values(status=status, error_message=error_message, updated_at=datetime.now(UTC))
-            .returning(renders.c.id, renders.c.status, renders.c.error_message))
+            .returning(renders.c.id, renders.c.status, renders.c.error_message)
+        )
         return record(result.first())
 
 
@@ -95,7 +104,8 @@ async def get_latest_by_project(db: Db, project_id: int, limit: int) -> list[Rec
             select(*_TOP_COLUMNS)
             .where(renders.c.project_id == project_id)
             .order_by(renders.c.created_at.desc(), renders.c.id.desc())
-            .limit(limit))
+            .limit(limit)
+        )
         return records(result)
 
 
@@ -134,7 +144,8 @@ async def get_with_context_summary(db: Db, p: RenderParams) -> Record | None:
     parent, reference, chain = await asyncio.gather(
         get_by_id(db, render["parent_render_id"]) if render["parent_render_id"] else _resolved(),
         get_by_id(db, render["reference_render_id"])
-        if render["reference_render_id"] else _resolved(),
+        if render["reference_render_id"]
+        else _resolved(),
         get_chain_by_id(db, render["chain_id"]) if render["chain_id"] else _resolved(),
     )
     return {"render": render, "parent": parent, "reference": reference, "chain": chain}
@@ -143,16 +154,17 @@ async def get_with_context_summary(db: Db, p: RenderParams) -> Record | None:
 _parent = renders.alias("parent")
 _reference = renders.alias("reference")
 _CONTEXT_PARTS: dict[str, FromClause] = {
-    "render": renders, "parent": _parent, "reference": _reference, "chain": render_chains}
+    "render": renders,
+    "parent": _parent,
+    "reference": _reference,
+    "chain": render_chains,
+}
 
 
-_WITH_CONTEXT = (
-    labelled_select(_CONTEXT_PARTS)
-    .select_from(
-        renders
-        .outerjoin(_parent, _parent.c.id == renders.c.parent_render_id)
-        .outerjoin(_reference, _reference.c.id == renders.c.reference_render_id)
-        .outerjoin(render_chains, render_chains.c.id == renders.c.chain_id))
+_WITH_CONTEXT = labelled_select(_CONTEXT_PARTS).select_from(
+    renders.outerjoin(_parent, _parent.c.id == renders.c.parent_render_id)
+    .outerjoin(_reference, _reference.c.id == renders.c.reference_render_id)
+    .outerjoin(render_chains, render_chains.c.id == renders.c.chain_id)
 )
 
 
@@ -164,25 +176,38 @@ async def get_with_context_optimized(db: Db, p: RenderParams) -> Record | None:
 
 async def render_with_full_context(db: Db, rng: random.Random, _size: int | None) -> RenderParams:
     """A chained render with a parent and a reference: the case that makes all 4 lookups."""
-    candidates = await seeded_ids(db, select(renders.c.id).where(
-        renders.c.parent_render_id.is_not(None),
-        renders.c.reference_render_id.is_not(None),
-        renders.c.chain_id.is_not(None)).order_by(renders.c.id))
+    candidates = await seeded_ids(
+        db,
+        select(renders.c.id)
+        .where(
+            renders.c.parent_render_id.is_not(None),
+            renders.c.reference_render_id.is_not(None),
+            renders.c.chain_id.is_not(None),
+        )
+        .order_by(renders.c.id),
+    )
     return RenderParams(render_id=pick(rng, candidates, "chained render with parent and reference"))
 
 
 register(
     "renders.get_with_context",
-    variants={"naive": get_with_context_naive, "summary": get_with_context_summary,
-              "optimized": get_with_context_optimized},
+    variants={
+        "naive": get_with_context_naive,
+        "summary": get_with_context_summary,
+        "optimized": get_with_context_optimized,
+    },
     params=render_with_full_context,
     # the summary's "after" fetches the render, its parent and its reference by id: one
     # shape three times, on purpose, so its budget does not forbid the repetition
-    budgets={"summary": Budget(max_queries=4, max_round_trips=2, no_n_plus_one=False),
-             "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1)},
+    budgets={
+        "summary": Budget(max_queries=4, max_round_trips=2, no_n_plus_one=False),
+        "optimized": Budget(max_queries=1, max_round_trips=1, max_rows_fetched=1),
+    },
     description="RendersDAL.getWithContext: a render with its parent, reference render and chain.",
-    claims={"naive": {"wall_ms": 250, "queries": 4, "note": "sequential"},
-            "summary": {"wall_ms": 100, "queries": 4, "note": "1 + 3 parallel"}},
+    claims={
+        "naive": {"wall_ms": 250, "queries": 4, "note": "sequential"},
+        "summary": {"wall_ms": 100, "queries": 4, "note": "1 + 3 parallel"},
+    },
 )
 
 
@@ -205,10 +230,14 @@ async def get_by_ids_optimized(db: Db, p: IdsParams) -> list[Record]:
     """One query: ``WHERE id = ANY($1)``, newest first."""
     if not p.ids:
         return []
-    return records(await read_rows(
-        db, select(renders)
-        .where(renders.c.id == func.any(id_array(p.ids)))
-        .order_by(renders.c.created_at.desc(), renders.c.id.desc())))
+    return records(
+        await read_rows(
+            db,
+            select(renders)
+            .where(renders.c.id == func.any(id_array(p.ids)))
+            .order_by(renders.c.created_at.desc(), renders.c.id.desc()),
+        )
+    )
 
 
 async def random_render_ids(db: Db, rng: random.Random, size: int | None) -> IdsParams:
@@ -251,7 +280,8 @@ async def update_status_batch_optimized(db: Db, p: StatusBatchParams) -> list[Re
             update(renders)
             .where(renders.c.id == func.any(id_array(p.ids)))
             .values(status=p.status, error_message=p.error_message, updated_at=func.now())
-            .returning(renders.c.id, renders.c.status, renders.c.error_message))
+            .returning(renders.c.id, renders.c.status, renders.c.error_message)
+        )
         return records(result)
 
 
@@ -260,12 +290,14 @@ def _by_id(rows: list[Record]) -> list[Record]:
     return sorted(rows, key=lambda row: row["id"])
 
 
-async def renders_a_worker_finishes(db: Db, rng: random.Random,
-                                    size: int | None) -> StatusBatchParams:
+async def renders_a_worker_finishes(
+    db: Db, rng: random.Random, size: int | None
+) -> StatusBatchParams:
     """``size`` pending or processing renders, marked completed or failed together."""
     assert size is not None
-    candidates = await seeded_ids(db, select(renders.c.id).where(
-        renders.c.status.in_(WORKER_STATUSES)).order_by(renders.c.id))
+    candidates = await seeded_ids(
+        db, select(renders.c.id).where(renders.c.status.in_(WORKER_STATUSES)).order_by(renders.c.id)
+    )
     ids = sample(rng, candidates, size, "pending or processing renders")
     if rng.random() < 0.5:
         return StatusBatchParams(ids=ids, status="completed", error_message=None)
@@ -288,6 +320,7 @@ register(
 # renders.top_n_per_project
 # --------------------------------------------------------------------------------------
 
+
 async def top_n_per_project_naive(db: Db, p: TopNParams) -> dict[int, list[Record]]:
     """One query per project: its n newest renders."""
     top: dict[int, list[Record]] = {}
@@ -302,12 +335,18 @@ async def top_n_per_project_summary(db: Db, p: TopNParams) -> dict[int, list[Rec
     The summary orders the window by ``created_at DESC`` alone; ``id DESC`` is added
     because ties on ``created_at`` would otherwise make the answer vary from run to run.
     """
-    row_num = func.row_number().over(
-        partition_by=renders.c.project_id,
-        order_by=(renders.c.created_at.desc(), renders.c.id.desc())).label("row_num")
+    row_num = (
+        func.row_number()
+        .over(
+            partition_by=renders.c.project_id,
+            order_by=(renders.c.created_at.desc(), renders.c.id.desc()),
+        )
+        .label("row_num")
+    )
     async with db.sessions() as session:
         result = await session.execute(
-            select(*_TOP_COLUMNS, row_num).where(renders.c.project_id.in_(p.project_ids)))
+            select(*_TOP_COLUMNS, row_num).where(renders.c.project_id.in_(p.project_ids))
+        )
         ranked = records(result)
     top: dict[int, list[Record]] = {project_id: [] for project_id in p.project_ids}
     for row in sorted((r for r in ranked if r["row_num"] <= p.n), key=lambda r: r["row_num"]):
@@ -318,16 +357,26 @@ async def top_n_per_project_summary(db: Db, p: TopNParams) -> dict[int, list[Rec
 
 async def top_n_per_project_optimized(db: Db, p: TopNParams) -> dict[int, list[Record]]:
     """One query, filtered in SQL: ``unnest($1)`` LATERAL-joined to each project's n newest."""
-    wanted = func.unnest(id_array(p.project_ids)).table_valued("project_id").render_derived(
-        name="wanted")
-    newest = (select(*_TOP_COLUMNS)
-              .where(renders.c.project_id == wanted.c.project_id)
-              .order_by(renders.c.created_at.desc(), renders.c.id.desc())
-              .limit(p.n)
-              .lateral("newest"))
-    rows = records(await read_rows(
-        db, select(newest).select_from(wanted.join(newest, true()))
-        .order_by(newest.c.project_id, newest.c.created_at.desc(), newest.c.id.desc())))
+    wanted = (
+        func.unnest(id_array(p.project_ids))
+        .table_valued("project_id")
+        .render_derived(name="wanted")
+    )
+    newest = (
+        select(*_TOP_COLUMNS)
+        .where(renders.c.project_id == wanted.c.project_id)
+        .order_by(renders.c.created_at.desc(), renders.c.id.desc())
+        .limit(p.n)
+        .lateral("newest")
+    )
+    rows = records(
+        await read_rows(
+            db,
+            select(newest)
+            .select_from(wanted.join(newest, true()))
+            .order_by(newest.c.project_id, newest.c.created_at.desc(), newest.c.id.desc()),
+        )
+    )
     top: dict[int, list[Record]] = {project_id: [] for project_id in p.project_ids}
     for row in rows:
         top[row["project_id"]].append(row)
@@ -338,19 +387,28 @@ async def a_users_latest_projects(db: Db, rng: random.Random, size: int | None) 
     """The ``size`` newest projects of a user who has at least that many (a dashboard)."""
     assert size is not None
     user_id = await owner_of_at_least(db, rng, size)
-    project_ids = await seeded_ids(db, select(projects.c.id).where(projects.c.user_id == user_id)
-                                   .order_by(projects.c.created_at.desc(), projects.c.id.desc())
-                                   .limit(size))
+    project_ids = await seeded_ids(
+        db,
+        select(projects.c.id)
+        .where(projects.c.user_id == user_id)
+        .order_by(projects.c.created_at.desc(), projects.c.id.desc())
+        .limit(size),
+    )
     return TopNParams(project_ids=tuple(project_ids))
 
 
 register(
     "renders.top_n_per_project",
-    variants={"naive": top_n_per_project_naive, "summary": top_n_per_project_summary,
-              "optimized": top_n_per_project_optimized},
+    variants={
+        "naive": top_n_per_project_naive,
+        "summary": top_n_per_project_summary,
+        "optimized": top_n_per_project_optimized,
+    },
     params=a_users_latest_projects,
     size=Size(name="projects", default=20, sweep=(5, 20, 50, 100)),
-    budgets={"summary": Budget(max_queries=1, max_round_trips=1),
-             "optimized": Budget(max_queries=1, max_round_trips=1)},
+    budgets={
+        "summary": Budget(max_queries=1, max_round_trips=1),
+        "optimized": Budget(max_queries=1, max_round_trips=1),
+    },
     description="The latest renders of each of a user's projects.",
 )

@@ -84,31 +84,132 @@ HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 PERIOD = 30 * DAY
 
-_FIRST_NAMES = ("Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances",
-                "Edsger", "Radia", "Donald", "Hedy", "Tim", "Katherine", "John", "Joan", "Guido",
-                "Sophie", "Bjarne", "Lynn", "Niklaus", "Mary", "Leslie")
-_LAST_NAMES = ("Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov",
-               "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "Berners-Lee",
-               "Johnson", "McCarthy", "Clarke", "van Rossum", "Wilson", "Stroustrup", "Conway",
-               "Wirth", "Keller", "Lamport")
-_SUBJECTS = ("a lighthouse at dusk", "a red fox in snow", "a cyberpunk street", "an old library",
-             "a mountain lake", "a robot gardener", "a desert caravan", "a koi pond",
-             "a floating city", "a jazz club", "a greenhouse", "a tiny dragon", "a harbour at dawn",
-             "a forest cabin", "a space station", "a night market", "a glass teapot",
-             "a vintage car", "an ice cave", "a sunflower field")
-_STYLES = ("watercolor", "oil painting", "isometric 3d", "studio photo", "pixel art",
-           "ink sketch", "low poly", "film still", "ukiyo-e", "claymation")
-_PROJECT_WORDS = (("Autumn", "Brand", "Client", "Concept", "Dream", "Moody", "Personal", "Retro",
-                   "Spring", "Summer", "Winter", "Wild"),
-                  ("Moodboard", "Campaign", "Sketches", "Posters", "Portraits", "Landscapes",
-                   "Covers", "Storyboard", "Explorations", "Series"))
+_FIRST_NAMES = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Donald",
+    "Hedy",
+    "Tim",
+    "Katherine",
+    "John",
+    "Joan",
+    "Guido",
+    "Sophie",
+    "Bjarne",
+    "Lynn",
+    "Niklaus",
+    "Mary",
+    "Leslie",
+)
+_LAST_NAMES = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Knuth",
+    "Lamarr",
+    "Berners-Lee",
+    "Johnson",
+    "McCarthy",
+    "Clarke",
+    "van Rossum",
+    "Wilson",
+    "Stroustrup",
+    "Conway",
+    "Wirth",
+    "Keller",
+    "Lamport",
+)
+_SUBJECTS = (
+    "a lighthouse at dusk",
+    "a red fox in snow",
+    "a cyberpunk street",
+    "an old library",
+    "a mountain lake",
+    "a robot gardener",
+    "a desert caravan",
+    "a koi pond",
+    "a floating city",
+    "a jazz club",
+    "a greenhouse",
+    "a tiny dragon",
+    "a harbour at dawn",
+    "a forest cabin",
+    "a space station",
+    "a night market",
+    "a glass teapot",
+    "a vintage car",
+    "an ice cave",
+    "a sunflower field",
+)
+_STYLES = (
+    "watercolor",
+    "oil painting",
+    "isometric 3d",
+    "studio photo",
+    "pixel art",
+    "ink sketch",
+    "low poly",
+    "film still",
+    "ukiyo-e",
+    "claymation",
+)
+_PROJECT_WORDS = (
+    (
+        "Autumn",
+        "Brand",
+        "Client",
+        "Concept",
+        "Dream",
+        "Moody",
+        "Personal",
+        "Retro",
+        "Spring",
+        "Summer",
+        "Winter",
+        "Wild",
+    ),
+    (
+        "Moodboard",
+        "Campaign",
+        "Sketches",
+        "Posters",
+        "Portraits",
+        "Landscapes",
+        "Covers",
+        "Storyboard",
+        "Explorations",
+        "Series",
+    ),
+)
 # SQL NULL in a column built with ``np.where`` (a 0-d object array broadcasts like ``None``)
 _NULL = np.array(None, dtype=object)
 _MODELS = ("sd-xl", "flux-dev", "flux-pro", "imagen-3")
 _SIZES = ((512, 512), (768, 768), (1024, 1024), (1024, 1536))
 _STEPS = (20, 30, 50)
-_ERRORS = ("GPU worker timed out", "content policy violation", "out of memory",
-           "invalid reference image", "upstream provider unavailable")
+_ERRORS = (
+    "GPU worker timed out",
+    "content policy violation",
+    "out of memory",
+    "invalid reference image",
+    "upstream provider unavailable",
+)
 
 Columns = dict[str, np.ndarray]
 _TIME_SUFFIXES = ("_at", "_start", "_end")  # columns holding microsecond offsets until the end
@@ -125,9 +226,11 @@ class Sizes:
     @classmethod
     def for_scale(cls, scale: float) -> Sizes:
         check_parameters(scale=scale, seed=0)
-        return cls(users=max(1, round(USERS_PER_SCALE * scale)),
-                   projects=max(1, round(PROJECTS_PER_SCALE * scale)),
-                   renders=max(1, round(RENDERS_PER_SCALE * scale)))
+        return cls(
+            users=max(1, round(USERS_PER_SCALE * scale)),
+            projects=max(1, round(PROJECTS_PER_SCALE * scale)),
+            renders=max(1, round(RENDERS_PER_SCALE * scale)),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,9 +254,11 @@ def check_parameters(*, scale: float, seed: int) -> None:
         raise UsageError(f"seed must be 0 or greater, not {seed}")
     available = _memory_available()
     if available is not None and memory_needed(scale) > available:
-        raise UsageError(f"scale {scale:g} means some {ROWS_PER_SCALE * scale:,.0f} rows, "
-                         f"about {_gb(memory_needed(scale))} of memory to generate; "
-                         f"{_gb(available)} is available")
+        raise UsageError(
+            f"scale {scale:g} means some {ROWS_PER_SCALE * scale:,.0f} rows, "
+            f"about {_gb(memory_needed(scale))} of memory to generate; "
+            f"{_gb(available)} is available"
+        )
 
 
 def check_disk(scale: float, folder: Path) -> None:
@@ -162,8 +267,10 @@ def check_disk(scale: float, folder: Path) -> None:
     free = shutil.disk_usage(folder).free
     needed = ROWS_PER_SCALE * scale * DISK_BYTES_PER_ROW
     if needed > free:
-        raise UsageError(f"scale {scale:g} needs about {_gb(needed)} of disk for the "
-                         f"database; {_gb(free)} is free under {folder}")
+        raise UsageError(
+            f"scale {scale:g} needs about {_gb(needed)} of disk for the "
+            f"database; {_gb(free)} is free under {folder}"
+        )
 
 
 def memory_needed(scale: float) -> float:
@@ -194,8 +301,9 @@ def generate(*, scale: float, seed: int = 0) -> Dataset:
     """All tables' rows for ``(scale, seed)``; the same arguments give the same rows."""
     check_parameters(scale=scale, seed=seed)
     sizes = Sizes.for_scale(scale)
-    streams = [np.random.Generator(np.random.PCG64(s))
-               for s in np.random.SeedSequence(seed).spawn(6)]
+    streams = [
+        np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(6)
+    ]
     users = _users(streams[0], sizes.users)
     n_power = max(1, round(POWER_USER_SHARE * sizes.users))
     projects, weights = _projects(streams[1], sizes.projects, users["created_at"], n_power)
@@ -213,8 +321,11 @@ def generate(*, scale: float, seed: int = 0) -> Dataset:
         "renders": renders,
         "gallery_items": gallery,
     }
-    return Dataset(scale=scale, seed=seed,
-                   tables={name: _as_timestamps(columns) for name, columns in tables.items()})
+    return Dataset(
+        scale=scale,
+        seed=seed,
+        tables={name: _as_timestamps(columns) for name, columns in tables.items()},
+    )
 
 
 def _users(rng: np.random.Generator, n: int) -> Columns:
@@ -229,14 +340,16 @@ def _users(rng: np.random.Generator, n: int) -> Columns:
         "avatar_url": np.where(
             has_avatar,
             np.array([f"https://avatars.example.com/{i}.png" for i in ids.tolist()], dtype=object),
-            _NULL),
+            _NULL,
+        ),
         "created_at": created,
         "updated_at": _between(rng, created, 0),
     }
 
 
-def _projects(rng: np.random.Generator, n: int, user_created: np.ndarray,
-              n_power: int) -> tuple[Columns, np.ndarray]:
+def _projects(
+    rng: np.random.Generator, n: int, user_created: np.ndarray, n_power: int
+) -> tuple[Columns, np.ndarray]:
     """Projects, and each project's relative share of the renders."""
     n_users = len(user_created)
     ordinary = n_users - n_power
@@ -267,8 +380,9 @@ def _projects(rng: np.random.Generator, n: int, user_created: np.ndarray,
 
 def _chain_lengths(rng: np.random.Generator, budget: int, scale: float) -> np.ndarray:
     """Chain lengths summing to ``budget``: the forced ones (50s, the longest) and a random mix."""
-    forced = np.array([50] * max(MIN_CHAINS_OF_50, round(CHAINS_OF_50_PER_SCALE * scale))
-                      + [LONGEST_CHAIN])
+    forced = np.array(
+        [50] * max(MIN_CHAINS_OF_50, round(CHAINS_OF_50_PER_SCALE * scale)) + [LONGEST_CHAIN]
+    )
     forced = forced[np.cumsum(forced) <= budget]
     remaining = budget - int(forced.sum())
     short = np.minimum(rng.geometric(SHORT_CHAIN_P, remaining), SHORT_CHAIN_CAP)
@@ -282,8 +396,9 @@ def _chain_lengths(rng: np.random.Generator, budget: int, scale: float) -> np.nd
     return lengths[rng.permutation(len(lengths))]
 
 
-def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
-             weights: np.ndarray) -> tuple[Columns, Columns]:
+def _renders(
+    rng: np.random.Generator, n: int, scale: float, projects: Columns, weights: np.ndarray
+) -> tuple[Columns, Columns]:
     """Render chains and renders; ids of both follow creation time."""
     project_created = projects["created_at"]
     share = _normalised(weights)
@@ -296,8 +411,7 @@ def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
     chain_of = np.repeat(np.arange(n_chains), lengths)
     first = np.cumsum(lengths) - lengths  # logical index of each chain's first render
     position = np.arange(n_chained) - first[chain_of] + 1
-    step = SECOND + np.minimum(rng.exponential(10 * MINUTE, n_chained),
-                               2 * HOUR).astype(np.int64)
+    step = SECOND + np.minimum(rng.exponential(10 * MINUTE, n_chained), 2 * HOUR).astype(np.int64)
     step[first] = 0
     elapsed = np.cumsum(step)
     elapsed -= elapsed[first][chain_of]
@@ -328,8 +442,9 @@ def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
     pick_free = rng.random(n) < UNCHAINED_PARENT_SHARE
     pick_free[:n_chained] = False
     parent[pick_free] = same_project[pick_free]
-    reference = np.where(rng.random(n) < REFERENCE_SHARE, _earlier_in_group(rng, user, render_id),
-                         -1)
+    reference = np.where(
+        rng.random(n) < REFERENCE_SHARE, _earlier_in_group(rng, user, render_id), -1
+    )
     chain_order = np.argsort(chain_start, kind="stable")
     chain_id = np.empty(n_chains, dtype=np.int64)
     chain_id[chain_order] = np.arange(1, n_chains + 1)
@@ -341,28 +456,39 @@ def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
     status = rng.choice(len(statuses), n, p=list(RENDER_STATUS_WEIGHTS.values()))
     settings = [(model, size, steps) for model in _MODELS for size in _SIZES for steps in _STEPS]
     setting = rng.integers(0, len(settings), n)
-    setting_json = np.array([json.dumps({"model": m, "width": w, "height": h, "steps": s,
-                                         "guidance": 7.5}, sort_keys=True)
-                             for m, (w, h), s in settings], dtype=object)
-    cost = np.array([(1 + _SIZES.index(size)) * (2 if steps == 50 else 1)
-                     for _, size, steps in settings], dtype=np.int32)
+    setting_json = np.array(
+        [
+            json.dumps(
+                {"model": m, "width": w, "height": h, "steps": s, "guidance": 7.5}, sort_keys=True
+            )
+            for m, (w, h), s in settings
+        ],
+        dtype=object,
+    )
+    cost = np.array(
+        [(1 + _SIZES.index(size)) * (2 if steps == 50 else 1) for _, size, steps in settings],
+        dtype=np.int32,
+    )
     completed = status == statuses.index("completed")
     failed = status == statuses.index("failed")
     run_time = np.where(status == statuses.index("pending"), 0, SECOND * rng.integers(5, 600, n))
     ids = np.arange(1, n + 1)
     output_url = np.full(n, None, dtype=object)
-    output_url[completed] = [f"https://cdn.example.com/renders/{i}.png"
-                             for i in ids[completed].tolist()]
+    output_url[completed] = [
+        f"https://cdn.example.com/renders/{i}.png" for i in ids[completed].tolist()
+    ]
     created = created[order]
     renders: Columns = {
         "id": ids,
         "project_id": project[order] + 1,
         "user_id": user[order],
-        "chain_id": np.ma.masked_array(np.where(in_chain, chain_id[chain_index], 0),
-                                       mask=~in_chain),
+        "chain_id": np.ma.masked_array(
+            np.where(in_chain, chain_id[chain_index], 0), mask=~in_chain
+        ),
         "chain_position": np.ma.masked_array(
             np.where(in_chain, position[np.minimum(order, n_chained - 1)], 0).astype(np.int32),
-            mask=~in_chain),
+            mask=~in_chain,
+        ),
         "parent_render_id": _ids_or_null(render_id, parent[order]),
         "reference_render_id": _ids_or_null(render_id, reference[order]),
         "status": np.array(statuses, dtype=object)[status],
@@ -383,8 +509,10 @@ def _renders(rng: np.random.Generator, n: int, scale: float, projects: Columns,
         "created_at": chain_start,
         "updated_at": chained_created[last],
     }
-    chains = {"id": np.arange(1, n_chains + 1),
-              **{k: v[chain_order] for k, v in chain_columns.items()}}
+    chains = {
+        "id": np.arange(1, n_chains + 1),
+        **{k: v[chain_order] for k, v in chain_columns.items()},
+    }
     return chains, renders
 
 
@@ -393,7 +521,7 @@ def _gallery(rng: np.random.Generator, renders: Columns) -> Columns:
     n = min(round(GALLERY_SHARE * len(renders["id"])), len(completed))
     chosen = np.sort(rng.choice(completed, n, replace=False))
     is_public = np.zeros(n, dtype=bool)
-    is_public[rng.permutation(n)[:round(PUBLIC_SHARE * n)]] = True
+    is_public[rng.permutation(n)[: round(PUBLIC_SHARE * n)]] = True
     shared_after = rng.exponential(DAY, n).astype(np.int64)
     created = np.minimum(renders["updated_at"][chosen] + shared_after, 0)
 
@@ -436,18 +564,27 @@ def _subscriptions(rng: np.random.Generator, user_created: np.ndarray, n_power: 
     k = len(user)
     power = user < n_power
     statuses = list(CURRENT_STATUS_WEIGHTS)
-    status = np.where(power, statuses.index("active"),
-                      rng.choice(len(statuses), k, p=list(CURRENT_STATUS_WEIGHTS.values())))
-    plan = np.where(power, [name for name, _, _ in PLANS].index(POWER_PLAN),
-                    rng.choice(len(PLANS), k, p=PLAN_WEIGHTS))
+    status = np.where(
+        power,
+        statuses.index("active"),
+        rng.choice(len(statuses), k, p=list(CURRENT_STATUS_WEIGHTS.values())),
+    )
+    plan = np.where(
+        power,
+        [name for name, _, _ in PLANS].index(POWER_PLAN),
+        rng.choice(len(PLANS), k, p=PLAN_WEIGHTS),
+    )
     born = user_created[user]
     u = rng.random(k)
     active_start = -(u * PERIOD).astype(np.int64)
     past_due_start = -(PERIOD + (u * 15 * DAY).astype(np.int64))
     canceled_end = born + PERIOD + (u * (-born - PERIOD)).astype(np.int64)
     active = status == statuses.index("active")
-    start = np.select([active, status == statuses.index("past_due")],
-                      [active_start, past_due_start], canceled_end - PERIOD)
+    start = np.select(
+        [active, status == statuses.index("past_due")],
+        [active_start, past_due_start],
+        canceled_end - PERIOD,
+    )
     end = start + PERIOD
     created = np.maximum(born, start - PERIOD * rng.integers(0, 6, k))  # renewed 0-5 times
     updated = np.where(active, start, end)
@@ -462,7 +599,8 @@ def _subscriptions(rng: np.random.Generator, user_created: np.ndarray, n_power: 
         "user_id": np.concatenate([user, user[history]]) + 1,
         "plan_id": np.concatenate([plan, rng.choice(len(PLANS), n_old, p=PLAN_WEIGHTS)]) + 1,
         "status": np.array([*statuses, "canceled"], dtype=object)[
-            np.concatenate([status, np.full(n_old, len(statuses))])],
+            np.concatenate([status, np.full(n_old, len(statuses))])
+        ],
         "current_period_start": np.concatenate([start, old_start]),
         "current_period_end": np.concatenate([end, old_end]),
         "created_at": np.concatenate([created, old_start]),
@@ -473,8 +611,7 @@ def _subscriptions(rng: np.random.Generator, user_created: np.ndarray, n_power: 
     return {"id": np.arange(1, n + 1), **{k: v[order] for k, v in columns.items()}}
 
 
-def _credits(rng: np.random.Generator, user_created: np.ndarray,
-             subscriptions: Columns) -> Columns:
+def _credits(rng: np.random.Generator, user_created: np.ndarray, subscriptions: Columns) -> Columns:
     """One row per user: the active plan's allowance (else free's); resets overdue, due, never."""
     n = len(user_created)
     monthly = np.array([credits for _, _, credits in PLANS], dtype=np.int32)
@@ -485,10 +622,13 @@ def _credits(rng: np.random.Generator, user_created: np.ndarray,
     shuffled = rng.permutation(n)
     n_never = round(CREDITS_NEVER_RESET_SHARE * n)
     kind[shuffled[:n_never]] = 2
-    kind[shuffled[n_never:n_never + max(1, round(CREDITS_OVERDUE_SHARE * n))]] = 1
+    kind[shuffled[n_never : n_never + max(1, round(CREDITS_OVERDUE_SHARE * n))]] = 1
     u = rng.random(n)
-    next_reset = np.where(kind == 1, -(DAY + (u * 60 * DAY).astype(np.int64)),
-                          HOUR + (u * (PERIOD - HOUR)).astype(np.int64))
+    next_reset = np.where(
+        kind == 1,
+        -(DAY + (u * 60 * DAY).astype(np.int64)),
+        HOUR + (u * (PERIOD - HOUR)).astype(np.int64),
+    )
     last_reset = np.maximum(next_reset - PERIOD, user_created)
     never = kind == 2
     columns: Columns = {
@@ -502,8 +642,7 @@ def _credits(rng: np.random.Generator, user_created: np.ndarray,
     return columns
 
 
-def _pick(rng: np.random.Generator, vocabulary: list[str] | tuple[str, ...],
-          n: int) -> np.ndarray:
+def _pick(rng: np.random.Generator, vocabulary: list[str] | tuple[str, ...], n: int) -> np.ndarray:
     """``n`` draws from ``vocabulary`` as an object array (sharing the vocabulary's strings)."""
     return np.array(vocabulary, dtype=object)[rng.integers(0, len(vocabulary), n)]
 
@@ -517,8 +656,7 @@ def _normalised(weights: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _earlier_in_group(rng: np.random.Generator, group: np.ndarray,
-                      rank: np.ndarray) -> np.ndarray:
+def _earlier_in_group(rng: np.random.Generator, group: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """For each row, a random row of its group with a lower ``rank`` (a permutation), or -1."""
     n = len(group)
     order = np.argsort(group * n + rank)
@@ -538,6 +676,9 @@ def _ids_or_null(ids: np.ndarray, index: np.ndarray) -> np.ma.MaskedArray:
 
 def _as_timestamps(columns: Columns) -> Columns:
     """Turn the microsecond offsets from DATASET_NOW of time columns into datetime64[us]."""
-    return {name: DATASET_NOW + values.astype("timedelta64[us]")
-            if name.endswith(_TIME_SUFFIXES) else values
-            for name, values in columns.items()}
+    return {
+        name: DATASET_NOW + values.astype("timedelta64[us]")
+        if name.endswith(_TIME_SUFFIXES)
+        else values
+        for name, values in columns.items()
+    }

@@ -99,8 +99,14 @@ def _local_data_folder(conn: psycopg.Connection[Any]) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = False,
-                  progress: ProgressCallback | None = None) -> SeedReport:
+def seed_database(
+    target: Target,
+    *,
+    scale: float,
+    seed: int = 0,
+    reset: bool = False,
+    progress: ProgressCallback | None = None,
+) -> SeedReport:
     """Load the case-study data for ``(scale, seed)`` into ``target``, at the newest migration.
 
     Raises :class:`PopulatedDatabaseError` (changing nothing) when a case-study table holds
@@ -115,9 +121,11 @@ def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = 
     try:
         with connect(target) as conn:
             populated = _populated_tables(conn)
-            data_folder = (_local_data_folder(conn)
-                           if target.url.host in (None, "", "127.0.0.1", "localhost", "::1")
-                           else None)
+            data_folder = (
+                _local_data_folder(conn)
+                if target.url.host in (None, "", "127.0.0.1", "localhost", "::1")
+                else None
+            )
         if data_folder is not None:
             check_disk(scale, data_folder)
         if populated and not reset:
@@ -142,8 +150,12 @@ def seed_database(target: Target, *, scale: float, seed: int = 0, reset: bool = 
     except psycopg.OperationalError as exc:
         reason = exc.diag.message_primary or str(exc).strip().splitlines()[0]
         raise DatabaseUnreachable(f"lost {target.display_url} while seeding: {reason}") from exc
-    return SeedReport(scale=scale, seed=seed, row_counts=dataset.row_counts(),
-                      seconds=time.perf_counter() - started)
+    return SeedReport(
+        scale=scale,
+        seed=seed,
+        row_counts=dataset.row_counts(),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def current_seed(target: Target) -> tuple[float, int] | None:
@@ -154,8 +166,9 @@ def current_seed(target: Target) -> tuple[float, int] | None:
     with connect(target) as conn:
         if not _exists(conn, SEED_TABLE):
             return None
-        row = conn.execute(sql.SQL("SELECT scale, seed, row_counts FROM {}").format(
-            sql.Identifier(SEED_TABLE))).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT scale, seed, row_counts FROM {}").format(sql.Identifier(SEED_TABLE))
+        ).fetchone()
         if row is None:
             return None
         scale, seed, recorded = row
@@ -193,8 +206,9 @@ def _load(target: Target, dataset: Dataset, progress: ProgressCallback) -> None:
                 except queue.Empty:
                     return
                 columns = dataset.tables[table.name]
-                _copy_part(conn, table, {name: values[start:end]
-                                         for name, values in columns.items()})
+                _copy_part(
+                    conn, table, {name: values[start:end] for name, values in columns.items()}
+                )
                 with lock:
                     loaded[table.name] += end - start
                     progress(table.name, loaded[table.name], totals[table.name])
@@ -210,17 +224,20 @@ def _load(target: Target, dataset: Dataset, progress: ProgressCallback) -> None:
     with connect(target) as conn:
         for table in TABLES:
             if "id" in table.c and table.c.id.identity is not None:
-                conn.execute(sql.SQL(
-                    "SELECT setval(pg_get_serial_sequence({name}, 'id'), coalesce(max(id), 0) + 1, "
-                    "false) FROM {table}").format(name=sql.Literal(table.name),
-                                                  table=sql.Identifier(table.name)))
+                conn.execute(
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({name}, 'id'), coalesce(max(id), 0) + 1, "
+                        "false) FROM {table}"
+                    ).format(name=sql.Literal(table.name), table=sql.Identifier(table.name))
+                )
 
 
 def _copy_part(conn: psycopg.Connection, table: Table, columns: dict[str, np.ndarray]) -> None:
     """COPY some rows of ``table`` (committed on their own: the connection autocommits)."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table.name),
-        sql.SQL(", ").join(sql.Identifier(column.name) for column in table.columns))
+        sql.SQL(", ").join(sql.Identifier(column.name) for column in table.columns),
+    )
     values = [_python_values(columns[column.name], column.type) for column in table.columns]
     cursor = conn.cursor()
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
@@ -244,8 +261,12 @@ def _vacuum_analyze(target: Target, dataset: Dataset) -> None:
 
 def _record(target: Target, dataset: Dataset) -> None:
     with connect(target) as conn:
-        conn.execute(sql.SQL("INSERT INTO {} (scale, seed, row_counts) VALUES (%s, %s, %s)").format(
-            sql.Identifier(SEED_TABLE)), (dataset.scale, dataset.seed, Jsonb(dataset.row_counts())))
+        conn.execute(
+            sql.SQL("INSERT INTO {} (scale, seed, row_counts) VALUES (%s, %s, %s)").format(
+                sql.Identifier(SEED_TABLE)
+            ),
+            (dataset.scale, dataset.seed, Jsonb(dataset.row_counts())),
+        )
 
 
 def _table_list() -> sql.Composed:
@@ -289,10 +310,14 @@ def _python_values(values: np.ndarray, column_type: object) -> list[object]:
 
 def _populated_tables(conn: psycopg.Connection) -> list[str]:
     """Names of the case-study tables that exist and hold at least one row."""
-    return [table.name for table in TABLES
-            if _exists(conn, table.name) and conn.execute(
-                sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table.name))
-            ).fetchone()[0]]  # type: ignore[index]
+    return [
+        table.name
+        for table in TABLES
+        if _exists(conn, table.name)
+        and conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table.name))
+        ).fetchone()[0]  # type: ignore[index]
+    ]
 
 
 def _exists(conn: psycopg.Connection, name: str) -> bool:

@@ -32,6 +32,7 @@ def interruptible() -> None:
     background would see every interrupt test fail."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+
 SEEDED_SCALE = 0.05  # ~50 users, 250 projects, 5,000 renders; loads in well under a second
 SEEDED_SEED = 0
 
@@ -99,7 +100,6 @@ def seeded_db(pg_server: ServerStatus) -> Iterator[str]:
         drop_database(pg_server, name)
 
 
-
 def table_checksums(url: str) -> dict[str, str]:
     """md5 of every case-study table's rows, in primary-key order, computed by the server."""
     from psycopg import sql
@@ -112,7 +112,8 @@ def table_checksums(url: str) -> dict[str, str]:
         for table in TABLES:
             key = sql.SQL(", ").join(sql.Identifier("t", c.name) for c in table.primary_key.columns)
             query = sql.SQL("SELECT md5(string_agg(t::text, '|' ORDER BY {})) FROM {} AS t").format(
-                key, sql.Identifier(table.name))
+                key, sql.Identifier(table.name)
+            )
             result[table.name] = conn.execute(query).fetchone()[0]  # type: ignore[index]
     return result
 

@@ -46,12 +46,27 @@ class Stranger:
         wheel = build_wheel(root)
         venv = root / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        packages = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" \
+        packages = (
+            venv
+            / "lib"
+            / f"python{sys.version_info.major}.{sys.version_info.minor}"
             / "site-packages"
-        (packages / "_dependencies.pth").write_text(
-            "\n".join(site.getsitepackages()) + "\n")
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                        "install", "-q", "--no-deps", str(wheel)], check=True)
+        )
+        (packages / "_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "-q",
+                "--no-deps",
+                str(wheel),
+            ],
+            check=True,
+        )
         app = root / "app"
         for name, text in APP_FILES.items():
             (app / name).parent.mkdir(parents=True, exist_ok=True)
@@ -59,15 +74,29 @@ class Stranger:
         return cls(root=root, wheel=wheel, venv=venv, app=app)
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()
-                if not k.startswith(("PYTHON", "VIRTUAL_ENV", "DALPERF", "PYTEST"))}
-        return {**keep, "PATH": f"{self.bin}:{keep.get('PATH', '')}",
-                "PYTHONPATH": str(self.app), "DALPERF_HOME": str(self.root / "home"),
-                "COLUMNS": "200"}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "VIRTUAL_ENV", "DALPERF", "PYTEST"))
+        }
+        return {
+            **keep,
+            "PATH": f"{self.bin}:{keep.get('PATH', '')}",
+            "PYTHONPATH": str(self.app),
+            "DALPERF_HOME": str(self.root / "home"),
+            "COLUMNS": "200",
+        }
 
     def run(self, *command: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(c) for c in command], cwd=self.app, env=self.env(),
-                              capture_output=True, text=True, check=check, timeout=600)
+        return subprocess.run(
+            [str(c) for c in command],
+            cwd=self.app,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=600,
+        )
 
     def dalperf(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(self.bin / "dalperf", *args, check=check)
@@ -86,8 +115,11 @@ class Stranger:
 
     def install_and_remove_a_colliding_app(self) -> None:
         """Install, then uninstall, a distribution shipping top-level migrations and reports."""
-        collider = make_wheel(self.root / "collider", "collider", {
-            "migrations/__init__.py": "", "reports/__init__.py": "", "seed/__init__.py": ""})
+        collider = make_wheel(
+            self.root / "collider",
+            "collider",
+            {"migrations/__init__.py": "", "reports/__init__.py": "", "seed/__init__.py": ""},
+        )
         pip = [sys.executable, "-m", "pip", "--python", str(self.bin / "python")]
         subprocess.run([*pip, "install", "-q", "--no-deps", str(collider)], check=True)
         subprocess.run([*pip, "uninstall", "-q", "-y", "collider"], check=True)
@@ -96,16 +128,25 @@ class Stranger:
 def build_wheel(root: Path) -> Path:
     """dalperf's wheel, built from a copy of the tracked files (the checkout stays clean)."""
     source = root / "source"
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                              "--exclude-standard"], cwd=ROOT, capture_output=True,
-                             check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     dist = root / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist),
-                    str(source)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
+        check=True,
+    )
     return next(dist.glob("dalperf-*.whl"))
 
 
@@ -113,12 +154,13 @@ def make_wheel(folder: Path, name: str, files: dict[str, str]) -> Path:
     """A minimal pure-Python wheel holding ``files`` (what a build backend would write)."""
     folder.mkdir(parents=True, exist_ok=True)
     info = f"{name}-1.0.dist-info"
-    contents = {**files,
-                f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-                f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: dalperf-tests\n"
-                                 "Root-Is-Purelib: true\nTag: py3-none-any\n",
-                f"{info}/top_level.txt": "".join(sorted({f.split('/')[0] + "\n"
-                                                         for f in files}))}
+    contents = {
+        **files,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: dalperf-tests\n"
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/top_level.txt": "".join(sorted({f.split("/")[0] + "\n" for f in files})),
+    }
     record = []
     for path, text in contents.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")

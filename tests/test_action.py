@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
 TOKEN = "ghs_secret-token-for-the-test"
 
-APP = '''
+APP = """
 import os
 
 from sqlalchemy import ForeignKey, String, create_engine, select
@@ -67,9 +67,9 @@ def populate():
 
 def skus_per_order(session):
     return [[line.sku for line in order.lines] for order in session.scalars(select(Order))]
-'''
+"""
 
-TESTS = '''
+TESTS = """
 import pytest
 from sqlalchemy.orm import Session
 
@@ -88,16 +88,19 @@ def test_skus():
 
 def test_nothing():
     pass
-'''
+"""
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment GitHub gives a step, with the venv that runs this suite on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DALPERF_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(GITHUB_OUTPUT=str(tmp_path / "github_output"),
-               GITHUB_STEP_SUMMARY=str(tmp_path / "step_summary.md"),
-               GITHUB_ACTION_PATH=str(ROOT), **extra)
+    env.update(
+        GITHUB_OUTPUT=str(tmp_path / "github_output"),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "step_summary.md"),
+        GITHUB_ACTION_PATH=str(ROOT),
+        **extra,
+    )
     return env
 
 
@@ -107,9 +110,14 @@ def _outputs(tmp_path: Path) -> dict[str, str]:
 
 
 def _run_step(tmp_path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(ROOT / "action" / "run.sh")], cwd=cwd,
-                          env=_env(tmp_path, **env), capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        ["bash", str(ROOT / "action" / "run.sh")],
+        cwd=cwd,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_action_steps_name_what_exists() -> None:
@@ -140,10 +148,15 @@ def shop_project(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_pytest_mode_leaves_digest_sarif_summary_and_exit_code(
-        tmp_path: Path, shop_project: Path) -> None:
-    result = _run_step(tmp_path, shop_project, DALPERF_COMMAND="pytest",
-                       DALPERF_ARGS="-p no:randomly -p no:cacheprovider -q",
-                       SHOP_URL=os.environ["SHOP_URL"])
+    tmp_path: Path, shop_project: Path
+) -> None:
+    result = _run_step(
+        tmp_path,
+        shop_project,
+        DALPERF_COMMAND="pytest",
+        DALPERF_ARGS="-p no:randomly -p no:cacheprovider -q",
+        SHOP_URL=os.environ["SHOP_URL"],
+    )
     assert result.returncode == 0, result.stdout + result.stderr  # the gate is the last step
     outputs = _outputs(tmp_path)
     assert outputs["exit-code"] == "1"  # the lazy load failed test_skus
@@ -157,9 +170,13 @@ def test_pytest_mode_leaves_digest_sarif_summary_and_exit_code(
 
 
 def test_pytest_mode_passes_a_clean_suite(tmp_path: Path, shop_project: Path) -> None:
-    result = _run_step(tmp_path, shop_project, DALPERF_COMMAND="pytest",
-                       DALPERF_ARGS="-p no:randomly -p no:cacheprovider -q -k nothing",
-                       SHOP_URL=os.environ["SHOP_URL"])
+    result = _run_step(
+        tmp_path,
+        shop_project,
+        DALPERF_COMMAND="pytest",
+        DALPERF_ARGS="-p no:randomly -p no:cacheprovider -q -k nothing",
+        SHOP_URL=os.environ["SHOP_URL"],
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     outputs = _outputs(tmp_path)
     assert outputs["exit-code"] == "0"
@@ -167,9 +184,13 @@ def test_pytest_mode_passes_a_clean_suite(tmp_path: Path, shop_project: Path) ->
 
 
 def test_audit_mode_on_a_database_url(tmp_path: Path, fresh_db: str) -> None:
-    result = _run_step(tmp_path, tmp_path, DALPERF_COMMAND="audit",
-                       DALPERF_ARGS=f"--database-url {fresh_db} --only gallery.list_public "
-                                    "--iterations 3 --scale 0.05")
+    result = _run_step(
+        tmp_path,
+        tmp_path,
+        DALPERF_COMMAND="audit",
+        DALPERF_ARGS=f"--database-url {fresh_db} --only gallery.list_public "
+        "--iterations 3 --scale 0.05",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     outputs = _outputs(tmp_path)
     assert outputs["exit-code"] == "0" and outputs["sarif"] == ""
@@ -213,7 +234,7 @@ class _GitHub(BaseHTTPRequestHandler):
         if self.command == "GET" and url.path.endswith("/issues/7/comments"):
             query = parse_qs(url.query)
             per_page, page = int(query["per_page"][0]), int(query["page"][0])
-            return self._reply(200, self.comments[(page - 1) * per_page:page * per_page])
+            return self._reply(200, self.comments[(page - 1) * per_page : page * per_page])
         if self.command == "POST" and url.path.endswith("/issues/7/comments"):
             comment = {"id": 1000 + len(self.comments), "body": body["body"]}
             self.comments.append(comment)
@@ -252,15 +273,25 @@ def _comment(tmp_path: Path, api: str, digest: str) -> subprocess.CompletedProce
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
     (tmp_path / "digest.md").write_text(digest)
-    env = _env(tmp_path, GITHUB_EVENT_PATH=str(event), GITHUB_REPOSITORY="acme/shop",
-               GITHUB_API_URL=api, GITHUB_TOKEN=TOKEN)
-    return subprocess.run([sys.executable, str(ROOT / "action" / "comment.py"),
-                           str(tmp_path / "digest.md")], env=env, capture_output=True,
-                          text=True, timeout=60)
+    env = _env(
+        tmp_path,
+        GITHUB_EVENT_PATH=str(event),
+        GITHUB_REPOSITORY="acme/shop",
+        GITHUB_API_URL=api,
+        GITHUB_TOKEN=TOKEN,
+    )
+    return subprocess.run(
+        [sys.executable, str(ROOT / "action" / "comment.py"), str(tmp_path / "digest.md")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_comment_is_posted_once_then_updated(tmp_path: Path,
-                                             github: tuple[str, type[_GitHub]]) -> None:
+def test_comment_is_posted_once_then_updated(
+    tmp_path: Path, github: tuple[str, type[_GitHub]]
+) -> None:
     api, server = github
     first = _comment(tmp_path, api, "### dalperf: failed\n")
     assert first.returncode == 0, first.stderr
@@ -272,12 +303,14 @@ def test_comment_is_posted_once_then_updated(tmp_path: Path,
     assert len(server.comments) == 131
     assert {auth for _, _, auth in server.requests} == {f"Bearer {TOKEN}"}
     assert ("PATCH", "/repos/acme/shop/issues/comments/1130") in {
-        (method, path) for method, path, _ in server.requests}
+        (method, path) for method, path, _ in server.requests
+    }
     assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
 def test_a_refused_comment_warns_and_never_fails_the_gate(
-        tmp_path: Path, github: tuple[str, type[_GitHub]]) -> None:
+    tmp_path: Path, github: tuple[str, type[_GitHub]]
+) -> None:
     api, server = github
     server.refuse = True
     result = _comment(tmp_path, api, "### dalperf: failed\n")

@@ -40,10 +40,18 @@ from tests.test_report import render_html
 from tests.test_report_browser import Watched, browser  # noqa: F401  (the browser fixture)
 
 SCALE = 1.0
-OPERATIONS = ("gallery.list_public", "render_chains.delete_chain", "renders.get_by_ids",
-              "renders.get_with_context", "renders.update_status_batch")
-PRIMARY_KEY_SERVED = ("renders.get_by_ids", "renders.get_with_context",
-                      "renders.update_status_batch")
+OPERATIONS = (
+    "gallery.list_public",
+    "render_chains.delete_chain",
+    "renders.get_by_ids",
+    "renders.get_with_context",
+    "renders.update_status_batch",
+)
+PRIMARY_KEY_SERVED = (
+    "renders.get_by_ids",
+    "renders.get_with_context",
+    "renders.update_status_batch",
+)
 CONFIG = RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False)
 ADVISOR = AdvisorConfig(write_repeats=2)
 MIGRATION = index_audit.performance_migration()
@@ -71,32 +79,44 @@ def indexes_before(without_0006: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def results(without_0006: str, indexes_before: set[str],
-            tmp_path_factory: pytest.TempPathFactory) -> Results:
+def results(
+    without_0006: str, indexes_before: set[str], tmp_path_factory: pytest.TempPathFactory
+) -> Results:
     """The pipeline with the advisor, as `dalperf run --advise` runs it."""
-    plan = pipeline.Plan(operations=operations(*OPERATIONS), budgets=BudgetSet(), config=CONFIG,
-                         advise=ADVISOR)
-    return pipeline.measure(target_for(without_0006), plan,
-                            out=tmp_path_factory.mktemp("advice") / "results.json")
+    plan = pipeline.Plan(
+        operations=operations(*OPERATIONS), budgets=BudgetSet(), config=CONFIG, advise=ADVISOR
+    )
+    return pipeline.measure(
+        target_for(without_0006), plan, out=tmp_path_factory.mktemp("advice") / "results.json"
+    )
 
 
 def proposal_on(results: Results, table: str, leading: str) -> dict[str, Any]:
     assert results.advice is not None
-    found = [p for p in results.advice["proposals"]
-             if p["table"] == table and p["columns"][0].split()[0] == leading]
+    found = [
+        p
+        for p in results.advice["proposals"]
+        if p["table"] == table and p["columns"][0].split()[0] == leading
+    ]
     assert found, [p["create"] for p in results.advice["proposals"]]
     return found[0]
 
 
 def scans(plan: dict[str, Any], relation: str) -> set[tuple[str, str | None]]:
-    return {(n["Node Type"], n.get("Index Name")) for n, _, _ in walk(plan["plan"])
-            if n.get("Relation Name") == relation}
+    return {
+        (n["Node Type"], n.get("Index Name"))
+        for n, _, _ in walk(plan["plan"])
+        if n.get("Relation Name") == relation
+    }
 
 
 def statement_entries(results: Results, operation: str) -> list[dict[str, Any]]:
     assert results.advice is not None
-    return [s for s in results.advice["statements"]
-            if any(w.startswith(operation + " [") for w in s["operations"])]
+    return [
+        s
+        for s in results.advice["statements"]
+        if any(w.startswith(operation + " [") for w in s["operations"])
+    ]
 
 
 def test_rediscovers_indexes_that_serve_the_plans_0006_served(results: Results) -> None:
@@ -105,10 +125,13 @@ def test_rediscovers_indexes_that_serve_the_plans_0006_served(results: Results) 
     chain = proposal_on(results, "renders", "chain_id")
     assert chain["columns"] == ["chain_id"]  # the two-column one did not beat it
     assert chain["create"] == "CREATE INDEX CONCURRENTLY ix_renders_chain_id ON renders (chain_id);"
-    assert chain["alembic"] == ("op.create_index('ix_renders_chain_id', 'renders', ['chain_id'], "
-                                "postgresql_concurrently=True)")
+    assert chain["alembic"] == (
+        "op.create_index('ix_renders_chain_id', 'renders', ['chain_id'], "
+        "postgresql_concurrently=True)"
+    )
     assert {f"render_chains.delete_chain [{v}]" for v in ("naive", "summary", "optimized")} <= set(
-        chain["operations"])
+        chain["operations"]
+    )
     for entry in statement_entries(results, "render_chains.delete_chain"):
         assert entry["proposal"] == "ix_renders_chain_id"
         assert ("Seq Scan", None) in scans(entry["before"], "renders")
@@ -120,22 +143,31 @@ def test_rediscovers_indexes_that_serve_the_plans_0006_served(results: Results) 
 
     gallery = statement_entries(results, "gallery.list_public")
     assert {w for s in gallery for w in s["operations"]} == {
-        "gallery.list_public [naive]", "gallery.list_public [optimized]"}
+        "gallery.list_public [naive]",
+        "gallery.list_public [optimized]",
+    }
     for entry in gallery:
         assert ("Seq Scan", None) in scans(entry["before"], "gallery_items")
         won = next(c for c in entry["candidates"] if c["name"] == entry["proposal"])
         assert won["table"] == "gallery_items"
         assert "created_at" in [c.split()[0] for c in won["columns"]]  # either direction
-        assert scans(won["after"], "gallery_items") <= {("Index Scan", won["name"]),
-                                                        ("Index Only Scan", won["name"])}
+        assert scans(won["after"], "gallery_items") <= {
+            ("Index Scan", won["name"]),
+            ("Index Only Scan", won["name"]),
+        }
         tried = {tuple(c["columns"]) for c in entry["candidates"]}
         assert ("is_public", "created_at DESC") in tried  # the order 0006 indexed, tried too
     by_name = {p["name"]: p for p in advice["proposals"]}
     for proposal in advice["proposals"]:
         keys = [c.split()[0] for c in proposal["columns"]]
-        wider = {n for n, other in by_name.items() if other["table"] == proposal["table"]
-                 and len(other["columns"]) > len(keys) and not proposal["include"]
-                 and [c.split()[0] for c in other["columns"]][:len(keys)] == keys}
+        wider = {
+            n
+            for n, other in by_name.items()
+            if other["table"] == proposal["table"]
+            and len(other["columns"]) > len(keys)
+            and not proposal["include"]
+            and [c.split()[0] for c in other["columns"]][: len(keys)] == keys
+        }
         assert set(proposal["covered_by"]) == wider
 
 
@@ -143,12 +175,16 @@ def test_proposes_nothing_for_operations_a_primary_key_serves(results: Results) 
     assert results.advice is not None
     for operation in PRIMARY_KEY_SERVED:
         assert statement_entries(results, operation) == []
-        assert not any(w.startswith(operation + " [") for p in results.advice["proposals"]
-                       for w in p["operations"])
+        assert not any(
+            w.startswith(operation + " [")
+            for p in results.advice["proposals"]
+            for w in p["operations"]
+        )
 
 
 def test_kept_indexes_are_sized_and_priced_on_the_writes_to_their_table(
-        results: Results, without_0006: str) -> None:
+    results: Results, without_0006: str
+) -> None:
     chain = proposal_on(results, "renders", "chain_id")
     with psycopg.connect(without_0006) as conn:  # the same index, built here and rolled back
         conn.execute("CREATE INDEX ix_renders_chain_id ON renders (chain_id)")
@@ -156,36 +192,55 @@ def test_kept_indexes_are_sized_and_priced_on_the_writes_to_their_table(
         conn.rollback()
     assert chain["size_bytes"] == size > 10 * 8192
     priced = {(c["operation"], c["variant"]) for c in chain["write_cost"]}
-    assert priced == {("render_chains.delete_chain", v) for v in ("naive", "summary", "optimized")
-                      } | {("renders.update_status_batch", v) for v in ("naive", "optimized")}
+    assert priced == {
+        ("render_chains.delete_chain", v) for v in ("naive", "summary", "optimized")
+    } | {("renders.update_status_batch", v) for v in ("naive", "optimized")}
     for cost in chain["write_cost"]:
         assert cost["error"] is None and cost["calls"] == ADVISOR.write_repeats
         assert cost["with_index_ms"] > 0 and cost["without_index_ms"] > 0
-        assert cost["cost_ms"] == pytest.approx(cost["with_index_ms"] - cost["without_index_ms"],
-                                                abs=0.002)
+        assert cost["cost_ms"] == pytest.approx(
+            cost["with_index_ms"] - cost["without_index_ms"], abs=0.002
+        )
     # detaching a chain's renders finds them by chain_id: the index pays for itself there
-    optimized = next(c for c in chain["write_cost"] if c["variant"] == "optimized"
-                     and c["operation"] == "render_chains.delete_chain")
+    optimized = next(
+        c
+        for c in chain["write_cost"]
+        if c["variant"] == "optimized" and c["operation"] == "render_chains.delete_chain"
+    )
     assert optimized["with_index_ms"] < optimized["without_index_ms"]
     gallery = next(p for p in results.advice["proposals"] if p["table"] == "gallery_items")
     assert gallery["write_cost"] == []  # no measured operation writes to gallery_items
 
 
-def test_nothing_stays_behind(results: Results, without_0006: str,
-                              indexes_before: set[str]) -> None:
+def test_nothing_stays_behind(
+    results: Results, without_0006: str, indexes_before: set[str]
+) -> None:
     assert results.advice is not None and results.advice["candidates_built"] >= 4
     assert index_names_in(without_0006) == indexes_before
 
 
 def test_an_existing_index_that_starts_with_the_columns_covers_the_candidate(
-        results: Results) -> None:
-    [entry] = [s for s in statement_entries(results, "render_chains.delete_chain")
-               if s["operations"] == ["render_chains.delete_chain [naive]"]]
+    results: Results,
+) -> None:
+    [entry] = [
+        s
+        for s in statement_entries(results, "render_chains.delete_chain")
+        if s["operations"] == ["render_chains.delete_chain [naive]"]
+    ]
     tried = {tuple(c["columns"]) for c in entry["candidates"]}
     assert ("chain_id",) in tried
-    existing = Index(schema="public", name="by_chain", table="renders", method="btree",
-                     unique=False, predicate=None, definition="", size_bytes=0,
-                     columns=("chain_id", "chain_position"), constraint=False)
+    existing = Index(
+        schema="public",
+        name="by_chain",
+        table="renders",
+        method="btree",
+        unique=False,
+        predicate=None,
+        definition="",
+        size_bytes=0,
+        columns=("chain_id", "chain_position"),
+        constraint=False,
+    )
     found = candidates(entry["before"], entry["sql"], [existing])
     # (chain_id) and (chain_id, chain_position) are its prefixes; the sort's column is not
     assert [c.columns for c in found] == [("chain_position",)]
@@ -195,7 +250,8 @@ def test_an_existing_index_that_starts_with_the_columns_covers_the_candidate(
 
 
 def test_results_file_keeps_the_advice_and_check_gates_on_it(
-        results: Results, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results: Results, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "r.json"
     results.save(path)
     assert read_results(path).advice == results.advice
@@ -220,7 +276,8 @@ def test_results_file_keeps_the_advice_and_check_gates_on_it(
 
 
 def test_report_shows_the_proof_the_statements_and_the_write_cost(
-        results: Results, browser: BrowserContext, tmp_path: Path) -> None:  # noqa: F811
+    results: Results, browser: BrowserContext, tmp_path: Path
+) -> None:
     report = tmp_path / "report.html"
     report.write_text(render_html(results))
     watched = Watched(browser)
@@ -231,9 +288,13 @@ def test_report_shows_the_proof_the_statements_and_the_write_cost(
     assert section.is_visible() and page.locator('nav a[href="#index-advice"]').count() == 1
     chain = section.locator('div.proposal[data-index="ix_renders_chain_id"]')
     assert chain.locator("pre.create").inner_text() == (
-        "CREATE INDEX CONCURRENTLY ix_renders_chain_id ON renders (chain_id);")
-    assert chain.locator("pre.alembic").inner_text().startswith(
-        "op.create_index('ix_renders_chain_id', 'renders', ['chain_id']")
+        "CREATE INDEX CONCURRENTLY ix_renders_chain_id ON renders (chain_id);"
+    )
+    assert (
+        chain.locator("pre.alembic")
+        .inner_text()
+        .startswith("op.create_index('ix_renders_chain_id', 'renders', ['chain_id']")
+    )
     rows = chain.locator("table.write-cost tbody tr").all_inner_texts()
     assert len(rows) == 5 and any("render_chains.delete_chain [optimized]" in r for r in rows)
     trees = chain.locator("details.plan-tree")
@@ -248,16 +309,36 @@ def test_report_shows_the_proof_the_statements_and_the_write_cost(
 
 
 def test_a_database_dalperf_does_not_own_is_explained_but_not_built(
-        without_0006: str, indexes_before: set[str], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], dalperf_home: Path) -> None:
+    without_0006: str,
+    indexes_before: set[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    dalperf_home: Path,
+) -> None:
     name = without_0006.rsplit("/", 1)[1]
     admin = without_0006.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'COMMENT ON DATABASE "{name}" IS NULL')
     try:
-        code = main(["run", "--database-url", without_0006, "--only", "gallery.list_public",
-                     "--iterations", "1", "--warmup", "0", "--param-sets", "1",
-                     "--no-complexity", "--advise", "-o", str(tmp_path / "r.json")])
+        code = main(
+            [
+                "run",
+                "--database-url",
+                without_0006,
+                "--only",
+                "gallery.list_public",
+                "--iterations",
+                "1",
+                "--warmup",
+                "0",
+                "--param-sets",
+                "1",
+                "--no-complexity",
+                "--advise",
+                "-o",
+                str(tmp_path / "r.json"),
+            ]
+        )
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{OWNED_MARKER}'")
@@ -270,36 +351,44 @@ def test_a_database_dalperf_does_not_own_is_explained_but_not_built(
     assert advice["proposals"] == [] and advice["statements"]
     for entry in advice["statements"]:
         assert ("Seq Scan", None) in scans(entry["before"], "gallery_items")
-        assert entry["candidates"] and all(c["status"] == "not tested" and
-                                           c["reason"].startswith("explain only")
-                                           for c in entry["candidates"])
+        assert entry["candidates"] and all(
+            c["status"] == "not tested" and c["reason"].startswith("explain only")
+            for c in entry["candidates"]
+        )
     assert index_names_in(without_0006) == indexes_before
 
 
 def test_a_lock_held_elsewhere_times_the_build_out_and_the_advisor_goes_on(
-        without_0006: str, indexes_before: set[str]) -> None:
-    calls, _ = asyncio.run(capture_calls(without_0006, operations(
-        "render_chains.delete_chain", "gallery.list_public")))
+    without_0006: str, indexes_before: set[str]
+) -> None:
+    calls, _ = asyncio.run(
+        capture_calls(without_0006, operations("render_chains.delete_chain", "gallery.list_public"))
+    )
     with psycopg.connect(without_0006) as holder:
         holder.execute("LOCK TABLE renders IN ROW EXCLUSIVE MODE")  # as an open write would
         advice = advise(calls, target_for(without_0006), AdvisorConfig(lock_timeout_ms=200))
         holder.rollback()
-    on_renders = [c for s in advice["statements"] for c in s["candidates"]
-                  if c["table"] == "renders"]
-    assert on_renders and all(c["status"] == "not tested" and "lock timeout" in c["reason"]
-                              for c in on_renders)
+    on_renders = [
+        c for s in advice["statements"] for c in s["candidates"] if c["table"] == "renders"
+    ]
+    assert on_renders and all(
+        c["status"] == "not tested" and "lock timeout" in c["reason"] for c in on_renders
+    )
     assert [p["table"] for p in advice["proposals"]] and {
-        p["table"] for p in advice["proposals"]} == {"gallery_items"}  # it went on
+        p["table"] for p in advice["proposals"]
+    } == {"gallery_items"}  # it went on
     assert index_names_in(without_0006) == indexes_before
 
 
 def test_a_build_that_fails_is_recorded_as_not_tested(
-        without_0006: str, indexes_before: set[str]) -> None:
+    without_0006: str, indexes_before: set[str]
+) -> None:
     role = f"advisor_not_owner_{os.getpid()}"
     with psycopg.connect(without_0006, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
-                     f"TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
     try:
         calls, _ = asyncio.run(capture_calls(without_0006, operations("gallery.list_public")))
         url = urls.parse(without_0006).set(username=role)
@@ -311,23 +400,31 @@ def test_a_build_that_fails_is_recorded_as_not_tested(
             conn.execute(f"DROP ROLE {role}")
     tried = [c for s in advice["statements"] for c in s["candidates"]]
     assert tried and advice["candidates_built"] == 0
-    assert all(c["status"] == "not tested" and "must be owner of table gallery_items"
-               in c["reason"] for c in tried)
+    assert all(
+        c["status"] == "not tested" and "must be owner of table gallery_items" in c["reason"]
+        for c in tried
+    )
     assert advice["proposals"] == []
     assert index_names_in(without_0006) == indexes_before
 
 
 def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
-        without_0006: str, indexes_before: set[str]) -> None:
-    extra = {"dup_likes_a": "gallery_items (likes)", "dup_likes_b": "gallery_items (likes)",
-             "status_only": "renders (status)", "status_created": "renders (status, created_at)",
-             "by_output_url": "renders (output_url)"}
+    without_0006: str, indexes_before: set[str]
+) -> None:
+    extra = {
+        "dup_likes_a": "gallery_items (likes)",
+        "dup_likes_b": "gallery_items (likes)",
+        "status_only": "renders (status)",
+        "status_created": "renders (status, created_at)",
+        "by_output_url": "renders (output_url)",
+    }
     with psycopg.connect(without_0006, autocommit=True) as conn:
         for name, on in extra.items():
             conn.execute(f"CREATE INDEX {name} ON {on}")
     try:
-        advice = advise_operations(target_for(without_0006),
-                                   operations("renders.update_status_batch"), ADVISOR)
+        advice = advise_operations(
+            target_for(without_0006), operations("renders.update_status_batch"), ADVISOR
+        )
         kept = index_names_in(without_0006)
     finally:
         with psycopg.connect(without_0006, autocommit=True) as conn:
@@ -345,18 +442,37 @@ def test_redundant_indexes_come_with_size_write_cost_and_drop_line(
         entry = found[name]
         assert entry["size_bytes"] > 8192
         assert {(c["operation"], c["variant"]) for c in entry["write_cost"]} == {
-            ("renders.update_status_batch", "naive"), ("renders.update_status_batch", "optimized")}
-        assert all(c["error"] is None and c["with_index_ms"] > 0 and c["without_index_ms"] > 0
-                   for c in entry["write_cost"])
+            ("renders.update_status_batch", "naive"),
+            ("renders.update_status_batch", "optimized"),
+        }
+        assert all(
+            c["error"] is None and c["with_index_ms"] > 0 and c["without_index_ms"] > 0
+            for c in entry["write_cost"]
+        )
     assert "renders_pkey" not in found  # a constraint's index is never redundant here
     assert index_names_in(without_0006) == indexes_before
 
 
 def test_audit_with_advise_on_a_fresh_embedded_server(
-        dalperf_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dalperf_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    code = main(["audit", "--home", str(dalperf_home), "--out-dir", str(out), "--scale", "0.05",
-                 "--iterations", "1", "--only", "render_chains", "--advise"])
+    code = main(
+        [
+            "audit",
+            "--home",
+            str(dalperf_home),
+            "--out-dir",
+            str(out),
+            "--scale",
+            "0.05",
+            "--iterations",
+            "1",
+            "--only",
+            "render_chains",
+            "--advise",
+        ]
+    )
     captured = capsys.readouterr()
     assert "with plans and the index audit and the index advice" in captured.err
     assert "advisor: " in captured.out and "explain only" not in captured.out

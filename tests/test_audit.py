@@ -25,8 +25,9 @@ def audit(home: Path, out: Path, *extra: str) -> int:
     return main(["audit", "--home", str(home), "--out-dir", str(out), *FAST, *extra])
 
 
-def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_cold_then_warm_then_another_seed(
+    dalperf_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     code = audit(dalperf_home, out, "--scale", SCALE)
     err = capsys.readouterr().err
@@ -34,7 +35,9 @@ def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Pa
     results = read_results(out / "results.json")
     assert (results.environment["scale"], results.environment["seed"]) == (0.05, 0)
     assert {m.operation for m in results.operations} == {
-        "render_chains.delete_chain", "billing.get_user_credits_with_reset"}
+        "render_chains.delete_chain",
+        "billing.get_user_credits_with_reset",
+    }
     html = (out / "report.html").read_text()
     assert html.count('<tr class="summary-row"') == 2
     assert (out / "report.md").read_text().startswith("## dalperf audit: ")
@@ -55,25 +58,42 @@ def test_audit_cold_then_warm_then_another_seed(dalperf_home: Path, tmp_path: Pa
 
 
 def test_audit_never_resets_a_database_it_did_not_provision(
-        seeded_db: str, dalperf_home: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    seeded_db: str, dalperf_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = table_checksums(seeded_db)
-    code = main(["audit", "--database-url", seeded_db, "--scale", "0.02", "--out-dir",
-                 str(tmp_path / "out"), *FAST])
+    code = main(
+        [
+            "audit",
+            "--database-url",
+            seeded_db,
+            "--scale",
+            "0.02",
+            "--out-dir",
+            str(tmp_path / "out"),
+            *FAST,
+        ]
+    )
     assert code == 2
     assert "dalperf seed --reset --scale 0.02 --seed 0" in capsys.readouterr().err
     assert table_checksums(seeded_db) == before
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--scale", "-1"], "scale"),
-    (["--only", "render_chain"], "did you mean render_chains"),
-    (["--budgets", "missing.toml"], "missing.toml does not exist"),
-])
-def test_audit_bad_input_fails_before_provisioning(args: list[str], message: str,
-                                                   dalperf_home: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scale", "-1"], "scale"),
+        (["--only", "render_chain"], "did you mean render_chains"),
+        (["--budgets", "missing.toml"], "missing.toml does not exist"),
+    ],
+)
+def test_audit_bad_input_fails_before_provisioning(
+    args: list[str],
+    message: str,
+    dalperf_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["audit", "--out-dir", str(tmp_path / "out"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not dalperf_home.exists() and not (tmp_path / "out").exists()

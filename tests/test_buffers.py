@@ -33,8 +33,12 @@ from tests.conftest import SEEDED_SCALE, SEEDED_SEED, create_database, drop_data
 from tests.test_check import make_measurement, make_results
 from tests.test_report import render_html
 
-OPERATIONS = ("renders.get_by_ids", "render_chains.delete_chain",
-              "projects.list_with_render_counts", "gallery.list_public")
+OPERATIONS = (
+    "renders.get_by_ids",
+    "render_chains.delete_chain",
+    "projects.list_with_render_counts",
+    "gallery.list_public",
+)
 KEYSET_INDEX = "idx_gallery_items_public_keyset"  # gallery.list_public [optimized] scans it
 
 
@@ -42,8 +46,9 @@ KEYSET_INDEX = "idx_gallery_items_public_keyset"  # gallery.list_public [optimiz
 def template(pg_server: ServerStatus) -> Iterator[str]:
     """The name of a seeded database that is only ever copied, never connected to."""
     name = f"buffers_tpl_{os.getpid()}"
-    seed_database(target_for(create_database(pg_server, name)), scale=SEEDED_SCALE,
-                  seed=SEEDED_SEED)
+    seed_database(
+        target_for(create_database(pg_server, name)), scale=SEEDED_SCALE, seed=SEEDED_SEED
+    )
     try:
         yield name
     finally:
@@ -70,15 +75,18 @@ def runs(pg_server: ServerStatus, template: str) -> Iterator[tuple[Results, Resu
     """The operations measured on three copies: 5, 5 and 2 iterations."""
     names = [f"buffers_{os.getpid()}_{i}" for i in range(3)]
     try:
-        yield tuple(measure(copy_of(pg_server, template, name), iterations=iterations)
-                    for name, iterations in zip(names, (5, 5, 2), strict=True))
+        yield tuple(
+            measure(copy_of(pg_server, template, name), iterations=iterations)
+            for name, iterations in zip(names, (5, 5, 2), strict=True)
+        )
     finally:
         for name in names:
             drop_database(pg_server, name)
 
 
 def test_buffers_are_identical_across_runs_on_the_same_data_wall_time_is_not(
-        runs: tuple[Results, Results, Results]) -> None:
+    runs: tuple[Results, Results, Results],
+) -> None:
     first, second, shorter = runs
     assert first.failures == ()
     for a, b, c in zip(first.operations, second.operations, shorter.operations, strict=True):
@@ -93,7 +101,8 @@ def test_buffers_are_identical_across_runs_on_the_same_data_wall_time_is_not(
 
 
 def test_every_execution_of_a_statement_is_counted_not_one_per_shape(
-        runs: tuple[Results, Results, Results]) -> None:
+    runs: tuple[Results, Results, Results],
+) -> None:
     naive = runs[0].measurement("renders.get_by_ids", "naive")
     optimized = runs[0].measurement("renders.get_by_ids", "optimized")
     repeated = max(naive.plans, key=lambda p: p["work"]["executions"])
@@ -105,7 +114,8 @@ def test_every_execution_of_a_statement_is_counted_not_one_per_shape(
 
 
 def test_shape_leaves_out_costs_and_timings_and_keeps_relations_and_indexes(
-        runs: tuple[Results, Results, Results]) -> None:
+    runs: tuple[Results, Results, Results],
+) -> None:
     plan = runs[0].measurement("gallery.list_public", "optimized").plans[0]
     lines = "\n".join(plan["shape"]["lines"])
     assert KEYSET_INDEX in lines and "gallery_items" in lines
@@ -118,13 +128,13 @@ def test_max_buffers_budget(runs: tuple[Results, Results, Results]) -> None:
     assert m.buffers is not None
 
     def violations(limit: int) -> list[str]:
-        budgets = BudgetSet.parse({m.operation: {m.variant: {"max_buffers": limit}}},
-                                  source="test")
-        return [v.message for v in measurement_violations(m, budgets)
-                if v.limit == "max_buffers"]
+        budgets = BudgetSet.parse({m.operation: {m.variant: {"max_buffers": limit}}}, source="test")
+        return [v.message for v in measurement_violations(m, budgets) if v.limit == "max_buffers"]
 
     assert violations(m.buffers) == []
-    assert violations(m.buffers - 1) == [f"{m.buffers:,} buffers per call, budget {m.buffers - 1:,}"]
+    assert violations(m.buffers - 1) == [
+        f"{m.buffers:,} buffers per call, budget {m.buffers - 1:,}"
+    ]
     unexplained = make_measurement(buffers=None, budget={"max_buffers": 10})
     assert "run with --explain" in measurement_violations(unexplained, BudgetSet())[0].message
     with pytest.raises(UsageError, match="max_buffers must be a whole number"):
@@ -132,14 +142,27 @@ def test_max_buffers_budget(runs: tuple[Results, Results, Results]) -> None:
 
 
 def run_cli(url: str, out: Path) -> None:
-    code = main(["run", "--database-url", url, "--only", "gallery.list_public",
-                 "--iterations", "5", "--no-complexity", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--database-url",
+            url,
+            "--only",
+            "gallery.list_public",
+            "--iterations",
+            "5",
+            "--no-complexity",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
 
 
 @pytest.fixture(scope="module")
-def dropped_index(pg_server: ServerStatus, template: str,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def dropped_index(
+    pg_server: ServerStatus, template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, Path]]:
     """``(before, after)`` results of gallery.list_public on one copy, before and after its
     keyset index was dropped."""
     folder = tmp_path_factory.mktemp("dropped")
@@ -159,7 +182,8 @@ LOOSE_LATENCY = ["--check", "median:100000%", "--check", "p95:100000%"]
 
 
 def test_a_changed_plan_that_raised_buffers_fails_with_both_shapes(
-        dropped_index: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    dropped_index: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     before, after = dropped_index
     old = read_results(before).measurement("gallery.list_public", "optimized")
     new = read_results(after).measurement("gallery.list_public", "optimized")
@@ -172,8 +196,20 @@ def test_a_changed_plan_that_raised_buffers_fails_with_both_shapes(
     assert "Seq Scan" in out or "Sort" in out  # ... beside the new one
     assert f"buffers per call rose from {old.buffers:,} to {new.buffers:,}" in out
     # a tolerance wide enough: the change is reported, the gate passes
-    assert main(["check", str(after), "--baseline", str(before), *LOOSE_LATENCY,
-                 "--check", "buffers:100000%"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                str(after),
+                "--baseline",
+                str(before),
+                *LOOSE_LATENCY,
+                "--check",
+                "buffers:100000%",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "plan change: gallery.list_public [optimized]" in out and "passed" in out
     # the unchanged run against itself: no plan change
@@ -193,8 +229,8 @@ def strip_work(data: Any) -> Any:
 
 
 def test_a_baseline_without_buffers_skips_the_deterministic_gates_with_a_note(
-        dropped_index: tuple[Path, Path], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    dropped_index: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before, after = dropped_index
     older = tmp_path / "older.json"
     older.write_text(json.dumps(strip_work(json.loads(before.read_text()))))
@@ -219,8 +255,12 @@ def test_buffers_without_a_plan_change_fail_beyond_the_tolerance_only() -> None:
     risen = compare(make_results(make_measurement(buffers=111)), base).regressions
     assert [(r.metric, r.baseline, r.measured) for r in risen] == [("buffers:10%", 100, 111)]
     assert "no plan changed" in risen[0].message
-    assert compare(make_results(make_measurement(buffers=111)), base,
-                   buffers=BuffersCheck(tolerance=20)).regressions == ()
+    assert (
+        compare(
+            make_results(make_measurement(buffers=111)), base, buffers=BuffersCheck(tolerance=20)
+        ).regressions
+        == ()
+    )
 
 
 def test_buffers_check_strings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,7 +273,8 @@ def test_buffers_check_strings(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_report_shows_buffers_beside_queries_and_round_trips(
-        runs: tuple[Results, Results, Results]) -> None:
+    runs: tuple[Results, Results, Results],
+) -> None:
     results = runs[0]
     html = render_html(results)
     m = results.measurement("renders.get_by_ids", "naive")
@@ -246,35 +287,58 @@ def test_the_report_shows_buffers_beside_queries_and_round_trips(
 
 
 def plan_of(node: dict[str, Any]) -> dict[str, Any]:
-    return {"fingerprint": "f1", "sql": "SELECT * FROM renders WHERE chain_id = $1",
-            "explainable": True, "plan": node, "relations": {"renders": 5000.0}}
+    return {
+        "fingerprint": "f1",
+        "sql": "SELECT * FROM renders WHERE chain_id = $1",
+        "explainable": True,
+        "plan": node,
+        "relations": {"renders": 5000.0},
+    }
 
 
-INDEXED = plan_of({"Node Type": "Index Scan", "Index Name": "idx_renders_chain_id",
-                   "Relation Name": "renders", "Total Cost": 8.3, "Actual Rows": 3})
+INDEXED = plan_of(
+    {
+        "Node Type": "Index Scan",
+        "Index Name": "idx_renders_chain_id",
+        "Relation Name": "renders",
+        "Total Cost": 8.3,
+        "Actual Rows": 3,
+    }
+)
 SCANNED = plan_of({"Node Type": "Seq Scan", "Relation Name": "renders", "Total Cost": 99.0})
 
 
 def test_a_plan_change_within_the_buffers_tolerance_is_reported_and_passes() -> None:
     base = make_results(make_measurement(buffers=100, plans=(INDEXED,)))
-    verdict = evaluate(make_results(make_measurement(buffers=105, plans=(SCANNED,))),
-                       baseline=base)
+    verdict = evaluate(make_results(make_measurement(buffers=105, plans=(SCANNED,))), baseline=base)
     assert verdict.passed
     [change] = verdict.plan_changes
     assert (change.baseline, change.measured, change.failed) == (
-        ("Index Scan using idx_renders_chain_id on renders",), ("Seq Scan on renders",), False)
+        ("Index Scan using idx_renders_chain_id on renders",),
+        ("Seq Scan on renders",),
+        False,
+    )
     summary = markdown_summary(verdict)
     assert "### plan change: renders.get_by_ids [optimized]" in summary
-    assert "| `Index Scan using idx_renders_chain_id on renders` | `Seq Scan on renders` |" in summary
+    assert (
+        "| `Index Scan using idx_renders_chain_id on renders` | `Seq Scan on renders` |" in summary
+    )
     # costs and row counts are no part of a shape: the same plan with other figures
     recosted = plan_of({**INDEXED["plan"], "Total Cost": 12.0, "Actual Rows": 7})
-    assert evaluate(make_results(make_measurement(plans=(recosted,))),
-                    baseline=make_results(make_measurement(plans=(INDEXED,)))).plan_changes == ()
+    assert (
+        evaluate(
+            make_results(make_measurement(plans=(recosted,))),
+            baseline=make_results(make_measurement(plans=(INDEXED,))),
+        ).plan_changes
+        == ()
+    )
 
 
 def test_a_plan_change_that_raised_buffers_fails() -> None:
-    verdict = evaluate(make_results(make_measurement(buffers=200, plans=(SCANNED,))),
-                       baseline=make_results(make_measurement(buffers=100, plans=(INDEXED,))))
+    verdict = evaluate(
+        make_results(make_measurement(buffers=200, plans=(SCANNED,))),
+        baseline=make_results(make_measurement(buffers=100, plans=(INDEXED,))),
+    )
     assert not verdict.passed and verdict.plan_changes[0].failed
     [regression] = verdict.regressions
     assert regression.metric == "buffers:10%" and "1 plan(s) changed" in regression.message

@@ -17,7 +17,7 @@ from tests.test_pytest_plugin import failure, run
 
 pytest_plugins = ["pytester"]
 
-LIBRARY_TESTS = '''
+LIBRARY_TESTS = """
 import os
 
 import anyio
@@ -90,12 +90,13 @@ def test_anyio_worker_thread():
         return await anyio.to_thread.run_sync(report)
 
     anyio.run(main)
-'''
+"""
 
 
 @pytest.fixture
-def sites(pytester: pytest.Pytester, fresh_db: str,
-          monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def sites(
+    pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     monkeypatch.setenv("SITES_URL", urls.sqlalchemy_url(fresh_db))
     pytester.makepyfile(test_libs=LIBRARY_TESTS)
     return pytester
@@ -121,19 +122,34 @@ def test_call_sites_skip_installed_libraries_in_every_output(sites: pytest.Pytes
     for record in report["tests"]:
         test = record["test"].split("::")[1]
         assert [(f["file"], f["line"]) for f in record["findings"]] == [
-            ("test_libs.py", expected[test])], test
+            ("test_libs.py", expected[test])
+        ], test
     sarif = json.loads((sites.path / "out.sarif").read_text())
-    locations = {(r["properties"]["test"].split("::")[1],
-                  r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-                  r["locations"][0]["physicalLocation"]["region"]["startLine"])
-                 for r in sarif["runs"][0]["results"]}
+    locations = {
+        (
+            r["properties"]["test"].split("::")[1],
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        )
+        for r in sarif["runs"][0]["results"]
+    }
     assert locations == {(test, "test_libs.py", line) for test, line in expected.items()}
 
 
 def test_app_packages_are_the_users_code_and_sarif_keeps_to_the_repository(
-        sites: pytest.Pytester) -> None:
-    result = run(sites, "-o", "dalperf_app_packages=sqlmodel", "-k", "sqlmodel_get_loop",
-                 "--dalperf-sarif", "out.sarif", "--dalperf-json", "out.json")
+    sites: pytest.Pytester,
+) -> None:
+    result = run(
+        sites,
+        "-o",
+        "dalperf_app_packages=sqlmodel",
+        "-k",
+        "sqlmodel_get_loop",
+        "--dalperf-sarif",
+        "out.sarif",
+        "--dalperf-json",
+        "out.json",
+    )
     result.assert_outcomes(failed=1)
     assert "first at " in failure(result, "test_sqlmodel_get_loop")
     site = failure(result, "test_sqlmodel_get_loop").split("first at ")[1].split("\n")[0]

@@ -40,8 +40,12 @@ from dalperf.errors import UsageError
 T = TypeVar("T")
 
 metadata = MetaData()
-items = Table("items", metadata, Column("id", Integer, primary_key=True),
-              Column("name", String, nullable=False))
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False),
+)
 BY_ID = select(items.c.name).where(items.c.id == bindparam("id"))
 BY_ID_SQL = "SELECT items.name FROM items WHERE items.id = $1::INTEGER"
 SLEEP = text("SELECT pg_sleep(0.05), :tag")
@@ -69,6 +73,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 def run_async(db_url: str, body: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run ``body`` with a warmed-up AsyncEngine in a fresh event loop; dispose of it after."""
+
     async def main() -> T:
         eng = create_async_engine(db_url)
         try:
@@ -77,6 +82,7 @@ def run_async(db_url: str, body: Callable[[AsyncEngine], Awaitable[T]]) -> T:
             return await body(eng)
         finally:
             await eng.dispose()
+
     return asyncio.run(main())
 
 
@@ -101,8 +107,9 @@ def test_records_statements_with_their_facts(engine: Engine) -> None:
         assert conn.execute(BY_ID, {"id": 3}).scalar_one() == "item 3"
         rows = conn.execute(select(items.c.id).where(items.c.id <= 5)).all()
         conn.execute(update(items).where(items.c.id <= 2).values(name="x"))
-        returned = conn.execute(update(items).where(items.c.id <= 4).values(name="y")
-                                .returning(items.c.id)).all()
+        returned = conn.execute(
+            update(items).where(items.c.id <= 4).values(name="y").returning(items.c.id)
+        ).all()
     assert len(rows) == 5 and len(returned) == 4
     first, second, third, fourth = cap.statements
     assert first.sql == "SELECT items.name \nFROM items \nWHERE items.id = %(id)s::INTEGER"
@@ -130,8 +137,9 @@ def test_failed_statement_is_recorded_with_its_error(engine: Engine) -> None:
 def test_executemany_is_one_query_and_its_begin_is_pipelined(engine: Engine) -> None:
     rename = update(items).where(items.c.id == bindparam("key")).values(name=bindparam("new"))
     with Capture(engine) as cap, engine.begin() as conn:
-        conn.execute(rename, [{"key": 1, "new": "a"}, {"key": 2, "new": "b"},
-                              {"key": 3, "new": "c"}])
+        conn.execute(
+            rename, [{"key": 1, "new": "a"}, {"key": 2, "new": "b"}, {"key": 3, "new": "c"}]
+        )
     [batch] = cap.statements
     assert batch.executemany and len(batch.parameters) == 3
     [begin] = [h for h in cap.hidden if h.kind is HiddenKind.BEGIN]
@@ -195,8 +203,11 @@ def test_to_thread_attributes_the_worker_threads_to_the_operation(engine: Engine
 
 def test_thread_pool_needs_the_context_passed_along(engine: Engine) -> None:
     with Capture(engine) as cap, ThreadPoolExecutor(max_workers=3) as pool:
-        assert list(pool.map(bind_context(fetch_name), [engine] * 3, [1, 2, 3])) \
-                == ["item 1", "item 2", "item 3"]
+        assert list(pool.map(bind_context(fetch_name), [engine] * 3, [1, 2, 3])) == [
+            "item 1",
+            "item 2",
+            "item 3",
+        ]
         pool.submit(fetch_name, engine, 4).result()  # context not passed: not attributed
     assert ids_of(cap) == [1, 2, 3]
 
@@ -210,8 +221,10 @@ def test_concurrent_tasks_do_not_see_each_others_statements(db_url: str) -> None
                 with Capture(eng) as cap:
                     await started.wait()
                     for item_id in range(first_id, first_id + 3):
-                        await conn.execute(text("SELECT pg_sleep(0.01), name FROM items "
-                                                "WHERE id = :id"), {"id": item_id})
+                        await conn.execute(
+                            text("SELECT pg_sleep(0.01), name FROM items WHERE id = :id"),
+                            {"id": item_id},
+                        )
                 return cap
 
         return tuple(await asyncio.gather(operation(1), operation(11)))  # type: ignore[return-value]
@@ -253,8 +266,7 @@ def test_nested_captures_on_one_engine_both_see_the_inner_statements(engine: Eng
     assert ids_of(inner) == [2]
 
 
-def test_nested_capture_on_another_engine_sees_only_its_engine(engine: Engine,
-                                                               db_url: str) -> None:
+def test_nested_capture_on_another_engine_sees_only_its_engine(engine: Engine, db_url: str) -> None:
     other = create_engine(db_url)
     try:
         with Capture(engine) as outer, Capture(other) as inner:
@@ -309,8 +321,14 @@ def test_n_plus_one_is_reported_with_its_call_site(engine: Engine) -> None:
     assert group.count == 5 and group.sql == BY_ID_SQL
     assert group.fingerprint == cap.statements[1].fingerprint
     assert_points_at(group.call_site, "# the N+1 line")
-    assert cap.summary()["n_plus_one"] == [{"fingerprint": group.fingerprint, "sql": BY_ID_SQL,
-                                            "count": 5, "call_site": group.call_site}]
+    assert cap.summary()["n_plus_one"] == [
+        {
+            "fingerprint": group.fingerprint,
+            "sql": BY_ID_SQL,
+            "count": 5,
+            "call_site": group.call_site,
+        }
+    ]
 
 
 def test_async_n_plus_one_call_site_is_the_application_coroutine(db_url: str) -> None:
@@ -356,8 +374,11 @@ def test_transaction_control_is_hidden_and_counted(engine: Engine) -> None:
         nested.rollback()
     assert cap.queries == 3 and cap.round_trips == 3
     assert hidden_kinds(cap) == {
-        HiddenKind.BEGIN: 1, HiddenKind.SAVEPOINT: 2, HiddenKind.RELEASE_SAVEPOINT: 1,
-        HiddenKind.ROLLBACK_TO_SAVEPOINT: 1, HiddenKind.COMMIT: 1,
+        HiddenKind.BEGIN: 1,
+        HiddenKind.SAVEPOINT: 2,
+        HiddenKind.RELEASE_SAVEPOINT: 1,
+        HiddenKind.ROLLBACK_TO_SAVEPOINT: 1,
+        HiddenKind.COMMIT: 1,
     }
     assert cap.network_round_trips == 9
     assert cap.summary()["hidden_round_trips"] == [
@@ -375,11 +396,16 @@ def test_psycopg_prepared_statements_cost_round_trips(engine: Engine) -> None:
             conn.execute(BY_ID, {"id": item_id})
         conn.rollback()  # ... and deallocates everything after a rollback
     assert [(h.kind, h.round_trips) for h in cap.hidden] == [
-        (HiddenKind.BEGIN, 1), (HiddenKind.PREPARE, 1), (HiddenKind.ROLLBACK, 1),
-        (HiddenKind.DEALLOCATE, 1)]
+        (HiddenKind.BEGIN, 1),
+        (HiddenKind.PREPARE, 1),
+        (HiddenKind.ROLLBACK, 1),
+        (HiddenKind.DEALLOCATE, 1),
+    ]
     prepare = cap.hidden[1]
-    assert (prepare.start_ns, prepare.end_ns) == (cap.statements[5].start_ns,
-                                                  cap.statements[5].end_ns)
+    assert (prepare.start_ns, prepare.end_ns) == (
+        cap.statements[5].start_ns,
+        cap.statements[5].end_ns,
+    )
     assert cap.round_trips == 6 and cap.network_round_trips == 10
 
 
@@ -407,8 +433,11 @@ def test_pre_ping_is_counted(db_url: str) -> None:
         fetch_name(pinging, 1)  # opens the pooled connection: no ping on a fresh one
         with Capture(pinging) as cap:
             fetch_name(pinging, 2)
-        assert hidden_kinds(cap) == {HiddenKind.PING: 1, HiddenKind.BEGIN: 1,
-                                     HiddenKind.ROLLBACK: 1}
+        assert hidden_kinds(cap) == {
+            HiddenKind.PING: 1,
+            HiddenKind.BEGIN: 1,
+            HiddenKind.ROLLBACK: 1,
+        }
         assert cap.network_round_trips == 4
     finally:
         pinging.dispose()
@@ -473,7 +502,8 @@ def test_async_engine_listeners_go_on_its_sync_engine(db_url: str) -> None:
 
 
 def test_capture_none_sees_every_engine_and_thread_then_takes_its_hooks_off(
-        engine: Engine, db_url: str) -> None:
+    engine: Engine, db_url: str
+) -> None:
     other = create_engine(db_url)
     try:
         with Capture(None) as cap, Capture(engine) as own:
@@ -538,8 +568,10 @@ def test_capture_rejects_what_is_not_an_engine(thing: object) -> None:
 
 
 def test_capture_rejects_a_connection(engine: Engine) -> None:
-    with engine.connect() as conn, pytest.raises(TypeError,
-                                                 match=r"got sqlalchemy\.engine\.base\.Connection"):
+    with (
+        engine.connect() as conn,
+        pytest.raises(TypeError, match=r"got sqlalchemy\.engine\.base\.Connection"),
+    ):
         Capture(conn)  # type: ignore[arg-type]
 
 
@@ -594,26 +626,44 @@ def test_summary_is_plain_json_with_stable_keys_and_redacted_parameters(engine: 
         conn.execute(BY_ID, {"id": 2})
         conn.execute(select(items.c.id).where(items.c.name.in_(["item 1", "item 2"])))
     summary = cap.summary(statements=True)
-    assert list(summary) == ["queries", "round_trips", "network_round_trips", "rows_fetched",
-                             "db_ms", "errors", "fingerprints", "n_plus_one", "findings",
-                             "hidden_round_trips", "statements"]
+    assert list(summary) == [
+        "queries",
+        "round_trips",
+        "network_round_trips",
+        "rows_fetched",
+        "db_ms",
+        "errors",
+        "fingerprints",
+        "n_plus_one",
+        "findings",
+        "hidden_round_trips",
+        "statements",
+    ]
     assert json.loads(json.dumps(summary)) == summary
     assert (summary["queries"], summary["round_trips"], summary["rows_fetched"]) == (3, 3, 4)
     assert summary["network_round_trips"] == 5
     assert [(f["sql"], f["count"]) for f in summary["fingerprints"]] == [
-        (BY_ID_SQL, 2), ("SELECT items.id FROM items WHERE items.name IN ($1::VARCHAR, $2::VARCHAR)", 1)]
+        (BY_ID_SQL, 2),
+        ("SELECT items.id FROM items WHERE items.name IN ($1::VARCHAR, $2::VARCHAR)", 1),
+    ]
     assert [s["parameters"] for s in summary["statements"]] == [
-        {"id": "<int>"}, {"id": "<int>"}, {"name_1_1": "<str>", "name_1_2": "<str>"}]
+        {"id": "<int>"},
+        {"id": "<int>"},
+        {"name_1_1": "<str>", "name_1_2": "<str>"},
+    ]
     assert {s["connection"] for s in summary["statements"]} == {1}
     revealed = cap.summary(statements=True, redact_parameters=False)["statements"]
     assert [s["parameters"] for s in revealed][:2] == [{"id": 1}, {"id": 2}]
     assert "statements" not in cap.summary()
 
 
-@pytest.mark.parametrize(("url", "named"), [
-    ("postgresql+pg8000://u@h/db", "postgresql+pg8000"),
-    ("mysql+pymysql://u@h/db", "mysql+pymysql"),
-])
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql+pg8000://u@h/db", "postgresql+pg8000"),
+        ("mysql+pymysql://u@h/db", "mysql+pymysql"),
+    ],
+)
 def test_capture_names_the_supported_drivers_for_an_unsupported_one(url: str, named: str) -> None:
     """pg8000 and PyMySQL are not installed here: SQLAlchemy is handed a module that only
     names a parameter style as the DBAPI, so that it builds the dialect; nothing connects."""

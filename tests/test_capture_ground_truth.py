@@ -39,8 +39,12 @@ from dalperf.capture.session import Capture
 from dalperf.db.urls import sqlalchemy_url
 
 metadata = MetaData()
-items = Table("items", metadata, Column("id", Integer, primary_key=True),
-              Column("name", String, nullable=False))
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False),
+)
 BY_ID = select(items.c.name).where(items.c.id == bindparam("id"))
 
 # the first words of pg_stat_statements' text for transaction control (names become $1)
@@ -108,8 +112,12 @@ def captured_calls(cap: Capture) -> tuple[Counter[str], Counter[HiddenKind]]:
     control: Counter[HiddenKind] = Counter()
     for h in cap.hidden:
         # the server counts no call for these: protocol-level work, or no statement at all
-        if h.kind not in (HiddenKind.CONNECT, HiddenKind.INITIALIZE, HiddenKind.PING,
-                          HiddenKind.PREPARE):
+        if h.kind not in (
+            HiddenKind.CONNECT,
+            HiddenKind.INITIALIZE,
+            HiddenKind.PING,
+            HiddenKind.PREPARE,
+        ):
             control[_SERVER_KIND.get(h.kind, h.kind)] += 1
     return queries, control
 
@@ -130,8 +138,7 @@ def test_counts_match_pg_stat_statements(tracked_db: str, engine: Engine) -> Non
             nested = conn.begin_nested()
             conn.execute(text("DELETE FROM items WHERE id = :id"), {"id": 9})
             nested.rollback()
-            conn.execution_options(no_parameters=True).exec_driver_sql(
-                "SELECT count(*) FROM items")
+            conn.execution_options(no_parameters=True).exec_driver_sql("SELECT count(*) FROM items")
         with engine.connect() as conn, pytest.raises(DBAPIError):
             conn.execute(text("SELECT 1 / (id - id) FROM items WHERE id = :id"), {"id": 1})
     delta = server_calls(tracked_db) - before
@@ -143,9 +150,15 @@ def test_counts_match_pg_stat_statements(tracked_db: str, engine: Engine) -> Non
     # 11 statements; the two batches ran 3 and 4 times on the server, the failed one not at all
     assert cap.queries == 11 and sum(queries.values()) == 15
     # ROLLBACK TO SAVEPOINT made psycopg drop the statements it had prepared for the batches
-    assert control == {HiddenKind.BEGIN: 2, HiddenKind.SAVEPOINT: 2,
-                       HiddenKind.RELEASE_SAVEPOINT: 1, HiddenKind.ROLLBACK_TO_SAVEPOINT: 1,
-                       HiddenKind.DEALLOCATE: 1, HiddenKind.COMMIT: 1, HiddenKind.ROLLBACK: 1}
+    assert control == {
+        HiddenKind.BEGIN: 2,
+        HiddenKind.SAVEPOINT: 2,
+        HiddenKind.RELEASE_SAVEPOINT: 1,
+        HiddenKind.ROLLBACK_TO_SAVEPOINT: 1,
+        HiddenKind.DEALLOCATE: 1,
+        HiddenKind.COMMIT: 1,
+        HiddenKind.ROLLBACK: 1,
+    }
     prepares = [h.round_trips for h in cap.hidden if h.kind is HiddenKind.PREPARE]
     assert prepares == [0, 0]  # pipelined with their batches
 
@@ -161,8 +174,9 @@ def test_first_connection_total_matches_pg_stat_statements(tracked_db: str) -> N
         cold.dispose()
     [initialize] = [h for h in cap.hidden if h.kind is HiddenKind.INITIALIZE]
     queries, control = captured_calls(cap)
-    assert sum(delta.values()) == (initialize.round_trips + sum(queries.values())
-                                   + sum(control.values()))
+    assert sum(delta.values()) == (
+        initialize.round_trips + sum(queries.values()) + sum(control.values())
+    )
     assert cap.queries == 1
 
 

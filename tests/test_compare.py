@@ -14,7 +14,7 @@ import pytest
 from dalperf.cli import main
 
 MODULE = "perf/scenarios.py"
-SCENARIO = '''
+SCENARIO = """
 import os
 
 from sqlalchemy import text
@@ -46,15 +46,18 @@ def params(db, rng, size):
 
 
 register("{name}", variants={{"naive": naive, "fast": fast}}, params=params)
-'''
+"""
 _names = itertools.count()  # REGISTRY is the process's: each test registers its own name
 SLOW = 'await session.execute(text("SELECT pg_sleep(0.02)"))'  # one more query, 20 ms
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
-                           "user.email=t@example.org", *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -81,12 +84,27 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def compare(url: str, *args: str) -> int:
-    return main(["compare", "--database-url", url, "--scenarios", MODULE, "--iterations", "8",
-                 "--warmup", "1", "--param-sets", "1", *args])
+    return main(
+        [
+            "compare",
+            "--database-url",
+            url,
+            "--scenarios",
+            MODULE,
+            "--iterations",
+            "8",
+            "--warmup",
+            "1",
+            "--param-sets",
+            "1",
+            *args,
+        ]
+    )
 
 
 def test_the_head_regression_is_found_base_and_head_interleaved(
-        repo: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert compare(fresh_db, "--base", "v1", "--out", "out.json") == 1
     data = json.loads((repo / "out.json").read_text())
     assert data["kind"] == "dalperf-compare" and data["passed"] is False
@@ -108,20 +126,23 @@ def test_the_head_regression_is_found_base_and_head_interleaved(
     assert "base v1" in out and "demo.lookup_" in out and "queries rose from 1 to 2" in out
     # the temporary checkout is gone, and so are the base modules
     assert len(git(repo, "worktree", "list").splitlines()) == 1
-    assert not [name for name, m in sys.modules.items()
-                if "dalperf-base-" in (getattr(m, "__file__", None) or "")]
+    assert not [
+        name
+        for name, m in sys.modules.items()
+        if "dalperf-base-" in (getattr(m, "__file__", None) or "")
+    ]
 
 
 def test_the_same_code_has_no_count_regression_and_dirty_changes_need_allowing(
-        repo: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     (repo / "README").write_text("changed\n")
     assert compare(fresh_db, "--base", "HEAD", "--out", "same.json") == 2
     err = capsys.readouterr().err
     assert "uncommitted changes (1 file(s), e.g. README)" in err and "--allow-dirty" in err
     assert len(err.strip().splitlines()) == 1
     loose = ["--check", "median:100000%", "--check", "p95:100000%"]
-    assert compare(fresh_db, "--base", "HEAD", "--allow-dirty", "--out", "same.json",
-                   *loose) == 0
+    assert compare(fresh_db, "--base", "HEAD", "--allow-dirty", "--out", "same.json", *loose) == 0
     data = json.loads((repo / "same.json").read_text())
     assert data["passed"] is True and data["head"]["changes"] == ["README"]
     for pair in data["pairs"]:
@@ -129,12 +150,16 @@ def test_the_same_code_has_no_count_regression_and_dirty_changes_need_allowing(
         assert pair["regressions"] == []
 
 
-@pytest.mark.parametrize(("base", "message"), [
-    ("no-such-branch", "--base 'no-such-branch' names no revision of the repository"),
-    ("bare", "revision bare has no scenario module perf/scenarios.py"),
-])
-def test_bad_base_is_one_line_and_exit_2(repo: Path, fresh_db: str, base: str, message: str,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        ("no-such-branch", "--base 'no-such-branch' names no revision of the repository"),
+        ("bare", "revision bare has no scenario module perf/scenarios.py"),
+    ],
+)
+def test_bad_base_is_one_line_and_exit_2(
+    repo: Path, fresh_db: str, base: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert compare(fresh_db, "--base", base) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
@@ -142,10 +167,15 @@ def test_bad_base_is_one_line_and_exit_2(repo: Path, fresh_db: str, base: str, m
     assert len(git(repo, "worktree", "list").splitlines()) == 1
 
 
-def test_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_outside_a_git_repository(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_db: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.py").write_text("")
-    assert main(["compare", "--database-url", fresh_db, "--base", "main",
-                 "--scenarios", "s.py"]) == 2
+    assert (
+        main(["compare", "--database-url", fresh_db, "--base", "main", "--scenarios", "s.py"]) == 2
+    )
     assert "is not inside a git repository" in capsys.readouterr().err

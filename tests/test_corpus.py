@@ -59,8 +59,9 @@ class Runs:
         if name not in self.done:
             chosen = SCENARIOS if name == "default" else self.writing()
             try:
-                self.done[name] = judge.run(self.url, CONFIGURATIONS[name],
-                                            select=[s.path for s in chosen])
+                self.done[name] = judge.run(
+                    self.url, CONFIGURATIONS[name], select=[s.path for s in chosen]
+                )
             except RuntimeError as exc:  # the session itself failed: once, not per scenario
                 self.done[name] = exc
         found = self.done[name]
@@ -88,8 +89,11 @@ def runs(corpus_url: str) -> Runs:
 def cases() -> list[object]:
     found = []
     for scenario in SCENARIOS:
-        limits = [f"[{name}] {reason}" for name in JUDGED if name in CONFIGURATIONS
-                  and (reason := scenario.limit_in(CONFIGURATIONS[name]))]
+        limits = [
+            f"[{name}] {reason}"
+            for name in JUDGED
+            if name in CONFIGURATIONS and (reason := scenario.limit_in(CONFIGURATIONS[name]))
+        ]
         marks = [pytest.mark.xfail(strict=True, reason="; ".join(limits))] if limits else []
         found.append(pytest.param(scenario, marks=marks, id=scenario.name))
     return found
@@ -108,8 +112,11 @@ def test_the_corpus_is_large_and_well_formed() -> None:
 
 @pytest.mark.parametrize("scenario", cases())
 def test_scenario(runs: Runs, scenario: judge.Scenario) -> None:
-    problems = [f"[{ran.config.name}] {problem}" for ran in runs.judged_in(scenario)
-                for problem in judge.judge(scenario, ran).problems]
+    problems = [
+        f"[{ran.config.name}] {problem}"
+        for ran in runs.judged_in(scenario)
+        for problem in judge.judge(scenario, ran).problems
+    ]
     assert not problems, f"{scenario.path.name}: {scenario.doc}\n  " + "\n  ".join(problems)
 
 
@@ -119,8 +126,11 @@ def test_a_scenario_that_raises_is_its_own_error(corpus_url: str, tmp_path: Path
     folder = tmp_path / "corpus"
     folder.mkdir()
     shutil.copy(judge.CORPUS / "pytest.ini", folder)
-    shutil.copytree(judge.CORPUS / "corpus_app", folder / "corpus_app",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        judge.CORPUS / "corpus_app",
+        folder / "corpus_app",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copy(judge.CORPUS / "bug_feed_lazy_comments.py", folder)
     (folder / "clean_raises.py").write_text(
         '"""Raises half-way: an error of this scenario."""\n\n'
@@ -128,7 +138,8 @@ def test_a_scenario_that_raises_is_its_own_error(corpus_url: str, tmp_path: Path
         "def test_clean() -> None:\n"
         "    with engine.connect() as connection:\n"
         '        connection.execute(text("SELECT 1"))\n'
-        '        raise LookupError("the scenario broke")\n')
+        '        raise LookupError("the scenario broke")\n'
+    )
     scenarios = {s.name: s for s in judge.scenarios(folder)}
     ran = judge.run(corpus_url, CONFIGURATIONS["default"], folder=folder)
     broken = judge.judge(scenarios["clean_raises"], ran)

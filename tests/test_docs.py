@@ -156,7 +156,7 @@ def evaluate_python(example: Example) -> None:
         return
     if run.database_url is None:
         raise AssertionError(f"{_where(example)}: a Python block ran without a database")
-    exec(code, run.namespace)  # noqa: S102  (the documented example, on purpose)
+    exec(code, run.namespace)
     run.ran.append(f"python {_where(example)}")
 
 

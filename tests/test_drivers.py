@@ -19,18 +19,32 @@ SUPPORTED = "psycopg (3), psycopg2 and asyncpg"
 
 
 @pytest.mark.parametrize("command", ["run", "audit", "load"])
-@pytest.mark.parametrize(("args", "named"), [
-    (["--driver", "pg8000"], "unsupported driver 'pg8000'"),
-    (["--driver", "aiopg"], "unsupported driver 'aiopg'"),
-    (["--database-url", "mysql://app:s3cret@db.example/shop"], "unsupported database driver mysql"),
-    (["--database-url", "mysql+pymysql://app:s3cret@db.example/shop"],
-     "unsupported database driver mysql+pymysql"),
-    (["--database-url", "postgresql+pg8000://app:s3cret@db.example/shop"],
-     "unsupported database driver postgresql+pg8000"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--driver", "pg8000"], "unsupported driver 'pg8000'"),
+        (["--driver", "aiopg"], "unsupported driver 'aiopg'"),
+        (
+            ["--database-url", "mysql://app:s3cret@db.example/shop"],
+            "unsupported database driver mysql",
+        ),
+        (
+            ["--database-url", "mysql+pymysql://app:s3cret@db.example/shop"],
+            "unsupported database driver mysql+pymysql",
+        ),
+        (
+            ["--database-url", "postgresql+pg8000://app:s3cret@db.example/shop"],
+            "unsupported database driver postgresql+pg8000",
+        ),
+    ],
+)
 def test_an_unsupported_driver_is_one_line_naming_the_supported_ones(
-        command: str, args: list[str], named: str, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    command: str,
+    args: list[str],
+    named: str,
+    dalperf_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main([command, *args]) == 2
     captured = capsys.readouterr()
     err = captured.err.strip()
@@ -40,27 +54,46 @@ def test_an_unsupported_driver_is_one_line_naming_the_supported_ones(
 
 
 def test_a_driver_contradicting_the_url_is_a_usage_error(
-        dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "--driver", "psycopg2", "--database-url",
-                 "postgresql+asyncpg://app:s3cret@127.0.0.1:1/shop"])
+    dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "run",
+            "--driver",
+            "psycopg2",
+            "--database-url",
+            "postgresql+asyncpg://app:s3cret@127.0.0.1:1/shop",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "contradicts the database URL's driver (asyncpg)" in err and "s3cret" not in err
 
 
-@pytest.mark.parametrize(("args", "extra"), [
-    (["--driver", "asyncpg"], "asyncpg"),
-    (["--database-url", "postgresql+asyncpg://app:s3cret@127.0.0.1:1/shop"], "asyncpg"),
-    (["--database-url", "postgresql+psycopg2://app:s3cret@127.0.0.1:1/shop"], "psycopg2"),
-])
-def test_a_driver_that_is_not_installed_names_the_extra(args: list[str], extra: str,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["--driver", "asyncpg"], "asyncpg"),
+        (["--database-url", "postgresql+asyncpg://app:s3cret@127.0.0.1:1/shop"], "asyncpg"),
+        (["--database-url", "postgresql+psycopg2://app:s3cret@127.0.0.1:1/shop"], "psycopg2"),
+    ],
+)
+def test_a_driver_that_is_not_installed_names_the_extra(
+    args: list[str], extra: str, tmp_path: Path
+) -> None:
     """A fresh interpreter in which importing the driver fails, as when it is not installed."""
-    script = ("import sys; sys.modules[sys.argv[1]] = None\n"
-              "from dalperf.cli import main; sys.exit(main(sys.argv[2:]))")
-    done = subprocess.run([sys.executable, "-c", script, extra, "run", *args],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={"DALPERF_HOME": str(tmp_path / "home"), "PATH": ""})
+    script = (
+        "import sys; sys.modules[sys.argv[1]] = None\n"
+        "from dalperf.cli import main; sys.exit(main(sys.argv[2:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, extra, "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"DALPERF_HOME": str(tmp_path / "home"), "PATH": ""},
+    )
     assert done.returncode == 3
     err = done.stderr.strip()
     assert err == f"error: driver {extra} needs `pip install 'dalperf[{extra}]'`"
@@ -70,8 +103,10 @@ def test_a_driver_that_is_not_installed_names_the_extra(args: list[str], extra: 
 def test_urls_keep_the_driver_for_the_engines() -> None:
     assert urls.url_driver("postgresql+asyncpg://u:s3cret@h/db") is drivers.ASYNCPG
     assert urls.url_driver("postgresql://u@h/db") is None
-    assert urls.sqlalchemy_url("postgresql://u:s3cret@h:5/db", "asyncpg") == \
-        "postgresql+asyncpg://u:s3cret@h:5/db"
+    assert (
+        urls.sqlalchemy_url("postgresql://u:s3cret@h:5/db", "asyncpg")
+        == "postgresql+asyncpg://u:s3cret@h:5/db"
+    )
     pair = drivers.pairing("asyncpg")
     assert (pair.async_dialect, pair.sync_dialect) == ("asyncpg", "psycopg")
     pair = drivers.pairing("psycopg2")
@@ -82,34 +117,72 @@ def test_urls_keep_the_driver_for_the_engines() -> None:
 
 
 def test_the_case_study_on_asyncpg_and_psycopg_side_by_side(
-        seeded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """All nine operations through asyncpg, with equal results, and through psycopg 3 in the
     same run (--driver repeated); the report sets the two files side by side."""
     out = tmp_path / "results.json"
-    code = main(["run", "--database-url", seeded_db, "--driver", "asyncpg", "--driver",
-                 "psycopg", "--iterations", "2", "--warmup", "1", "--param-sets", "1",
-                 "--no-complexity", "--no-explain", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--database-url",
+            seeded_db,
+            "--driver",
+            "asyncpg",
+            "--driver",
+            "psycopg",
+            "--iterations",
+            "2",
+            "--warmup",
+            "1",
+            "--param-sets",
+            "1",
+            "--no-complexity",
+            "--no-explain",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     other = tmp_path / "results.psycopg.json"
     assert f"--beside {other}" in printed.replace("\n", "")
     on_asyncpg, on_psycopg = read_results(out), read_results(other)
-    for results, name, dialect in ((on_asyncpg, "asyncpg", "asyncpg"),
-                                   (on_psycopg, "psycopg", "psycopg")):
+    for results, name, dialect in (
+        (on_asyncpg, "asyncpg", "asyncpg"),
+        (on_psycopg, "psycopg", "psycopg"),
+    ):
         assert results.failures == ()
         assert len({m.operation for m in results.operations}) == 9
         env = results.environment["driver"]
-        assert env["name"] == name and env["async"] == \
-            f"{dialect} {drivers.DRIVERS[name].version()}"
+        assert (
+            env["name"] == name and env["async"] == f"{dialect} {drivers.DRIVERS[name].version()}"
+        )
         assert env["version"] == drivers.DRIVERS[name].version() != "unknown"
     html, markdown = tmp_path / "r.html", tmp_path / "r.md"
-    assert main(["report", str(out), "--beside", str(other), "--html", str(html),
-                 "--markdown", str(markdown)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(out),
+                "--beside",
+                str(other),
+                "--html",
+                str(html),
+                "--markdown",
+                str(markdown),
+            ]
+        )
+        == 0
+    )
     page = html.read_text()
     assert "Drivers side by side" in page
     assert "asyncpg: async asyncpg" in page and "psycopg: async psycopg" in page
     digest = markdown.read_text()
-    row = next(line for line in digest.splitlines()
-               if line.startswith(r"| renders.get\_with\_context | naive | 0 ms |"))
+    row = next(
+        line
+        for line in digest.splitlines()
+        if line.startswith(r"| renders.get\_with\_context | naive | 0 ms |")
+    )
     assert row.count("RT · p50") == 2
     assert json.loads(out.read_text())["environment"]["driver"]["name"] == "asyncpg"

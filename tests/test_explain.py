@@ -29,20 +29,26 @@ def explainer(seeded_db: str) -> Iterator[Explainer]:
         yield opened
 
 
-@pytest.mark.parametrize(("sql", "explainable", "writes"), [
-    ("SELECT * FROM renders WHERE id = %(id)s", True, False),
-    ("UPDATE renders SET status = %(s)s WHERE id = %(id)s", True, True),
-    ("INSERT INTO users (email) VALUES (%(e)s)", True, True),
-    ("DELETE FROM renders WHERE id = $1", True, True),
-    ("WITH gone AS (DELETE FROM renders WHERE id = 1 RETURNING id) SELECT count(*) FROM gone",
-     True, True),
-    ("WITH recent AS (SELECT id FROM renders) SELECT count(*) FROM recent", True, False),
-    ("VACUUM renders", False, False),
-    ("SET work_mem = '64MB'", False, False),
-    ("CREATE INDEX ON renders (prompt)", False, False),
-    ("SELECT 1; SELECT 2", False, False),
-    ("SELEC nothing", False, False),
-])
+@pytest.mark.parametrize(
+    ("sql", "explainable", "writes"),
+    [
+        ("SELECT * FROM renders WHERE id = %(id)s", True, False),
+        ("UPDATE renders SET status = %(s)s WHERE id = %(id)s", True, True),
+        ("INSERT INTO users (email) VALUES (%(e)s)", True, True),
+        ("DELETE FROM renders WHERE id = $1", True, True),
+        (
+            "WITH gone AS (DELETE FROM renders WHERE id = 1 RETURNING id) SELECT count(*) FROM gone",
+            True,
+            True,
+        ),
+        ("WITH recent AS (SELECT id FROM renders) SELECT count(*) FROM recent", True, False),
+        ("VACUUM renders", False, False),
+        ("SET work_mem = '64MB'", False, False),
+        ("CREATE INDEX ON renders (prompt)", False, False),
+        ("SELECT 1; SELECT 2", False, False),
+        ("SELEC nothing", False, False),
+    ],
+)
 def test_classify(sql: str, explainable: bool, writes: bool) -> None:
     kind = classify(sql)
     assert (kind.explainable, kind.writes) == (explainable, writes)
@@ -55,7 +61,8 @@ def test_utility_statement_reason_names_it() -> None:
 
 
 def test_replay_explains_each_shape_once_and_keeps_state_between_writes(
-        engines: Engines, loop: asyncio.Runner, explainer: Explainer, seeded_db: str) -> None:
+    engines: Engines, loop: asyncio.Runner, explainer: Explainer, seeded_db: str
+) -> None:
     """delete_chain naive: the chain's DELETE is only possible after the 50 UPDATEs detached its
     renders (the foreign key), so an explainable DELETE shows the replay kept their effect."""
     load_modules(["dalperf.scenarios"])
@@ -72,7 +79,8 @@ def test_replay_explains_each_shape_once_and_keeps_state_between_writes(
     select, update, delete = plans
     assert update["writes"] and delete["writes"] and not select["writes"]
     assert select["findings"]["indexes"] == [
-        {"index": "idx_renders_chain_id", "relation": "renders", "node": "Index Scan"}]
+        {"index": "idx_renders_chain_id", "relation": "renders", "node": "Index Scan"}
+    ]
     assert select["plan"]["Plans"][0]["Actual Rows"] == 50  # the chain's renders, real values
     assert select["total_ms"] > 0 and select["buffers"]["shared_hit"] > 0
     assert select["relations"]["renders"] > 1000
@@ -84,7 +92,10 @@ def test_replay_explains_each_shape_once_and_keeps_state_between_writes(
     assert "idx_renders_chain_id" not in str(delete["plan"])
     [check] = delete["triggers"]
     assert (check["name"], check["relation"], check["calls"]) == (
-        "renders_chain_id_fkey", "render_chains", 1)
+        "renders_chain_id_fkey",
+        "render_chains",
+        1,
+    )
 
 
 def test_findings_on_real_plans(explainer: Explainer, seeded_db: str) -> None:
@@ -98,12 +109,16 @@ def test_findings_on_real_plans(explainer: Explainer, seeded_db: str) -> None:
     # alone, the planner prefers an Index Only Scan of renders_pkey to the Seq Scan as soon
     # as (auto)vacuum has marked the pages all-visible, which the rolled-back writes of
     # other tests on this shared database make happen at random moments.
-    plans = explainer.explain([
-        statement("SELECT id FROM renders WHERE prompt = %(prompt)s", {"prompt": "no such"}, at=1),
-        statement("SELECT * FROM renders ORDER BY prompt, id", at=2),
-        statement("SELECT id, prompt FROM renders WHERE id %% 2 = %(zero)s", {"zero": 0}, at=3),
-        statement("SELECT id, prompt FROM renders WHERE id %% 2 = 0 LIMIT 5", {}, at=4),
-    ])
+    plans = explainer.explain(
+        [
+            statement(
+                "SELECT id FROM renders WHERE prompt = %(prompt)s", {"prompt": "no such"}, at=1
+            ),
+            statement("SELECT * FROM renders ORDER BY prompt, id", at=2),
+            statement("SELECT id, prompt FROM renders WHERE id %% 2 = %(zero)s", {"zero": 0}, at=3),
+            statement("SELECT id, prompt FROM renders WHERE id %% 2 = 0 LIMIT 5", {}, at=4),
+        ]
+    )
     by_filter, disk_sort, misestimated, limited = (p["findings"] for p in plans)
     [scan] = by_filter["seq_scans"]
     assert scan["relation"] == "renders" and "prompt" in scan["filter"]
@@ -119,8 +134,14 @@ def test_findings_on_real_plans(explainer: Explainer, seeded_db: str) -> None:
 
 
 def test_seq_scans_below_the_threshold_or_without_filter_are_no_finding() -> None:
-    plan = {"Node Type": "Seq Scan", "Relation Name": "renders", "Plan Rows": 5,
-            "Actual Rows": 5, "Actual Loops": 1, "Filter": "(status = 'failed')"}
+    plan = {
+        "Node Type": "Seq Scan",
+        "Relation Name": "renders",
+        "Plan Rows": 5,
+        "Actual Rows": 5,
+        "Actual Loops": 1,
+        "Filter": "(status = 'failed')",
+    }
     assert findings(plan, {"renders": 900.0}, PlanThresholds(seq_scan_rows=1000))["seq_scans"] == []
     assert findings(plan, {"renders": 1001.0}, PlanThresholds(seq_scan_rows=1000))["seq_scans"]
     unfiltered = {k: v for k, v in plan.items() if k != "Filter"}
@@ -128,20 +149,23 @@ def test_seq_scans_below_the_threshold_or_without_filter_are_no_finding() -> Non
 
 
 def test_a_failing_or_utility_statement_is_not_explainable_and_the_replay_goes_on(
-        explainer: Explainer) -> None:
-    plans = explainer.explain([
-        statement("SET LOCAL work_mem = '8MB'", at=1),
-        statement("SELECT * FROM no_such_table", at=2),
-        statement("SELECT count(*) FROM users", at=3),
-    ])
+    explainer: Explainer,
+) -> None:
+    plans = explainer.explain(
+        [
+            statement("SET LOCAL work_mem = '8MB'", at=1),
+            statement("SELECT * FROM no_such_table", at=2),
+            statement("SELECT count(*) FROM users", at=3),
+        ]
+    )
     utility, failing, fine = plans
     assert utility["explainable"] is False and "utility statement" in utility["reason"]
     assert failing["explainable"] is False
-    assert failing["reason"].startswith("UndefinedTable: relation \"no_such_table\"")
+    assert failing["reason"].startswith('UndefinedTable: relation "no_such_table"')
     assert fine["explainable"] is True and fine["plan"]["Node Type"] == "Aggregate"
 
 
-SCENARIO = textwrap.dedent('''
+SCENARIO = textwrap.dedent("""
     from sqlalchemy import text
     from dalperf.measure.scenario import register
 
@@ -160,11 +184,12 @@ SCENARIO = textwrap.dedent('''
 
     register("explain_probe.utility", variants={"naive": naive, "optimized": optimized},
              params=pick)
-''')
+""")
 
 
 def test_a_run_records_unexplainable_statements_and_does_not_abort(
-        tmp_path: Path, fresh_db: str) -> None:
+    tmp_path: Path, fresh_db: str
+) -> None:
     module = tmp_path / "explain_probe.py"
     module.write_text(SCENARIO)
     load_module(str(module))
@@ -183,22 +208,21 @@ def test_a_run_records_unexplainable_statements_and_does_not_abort(
 
 def test_no_explain_means_no_plans(seeded_db: str) -> None:
     load_modules(["dalperf.scenarios"])
-    config = runner.RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False,
-                              explain=None)
+    config = runner.RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False, explain=None)
     operation = REGISTRY.get("billing.get_user_credits_with_reset")
     results = asyncio.run(runner.run(seeded_db, [operation], config))
     assert all(m.plans == () for m in results.operations)
 
 
 def test_the_planners_own_index_probes_are_not_counted_as_scans(
-        engines: Engines, loop: asyncio.Runner, explainer: Explainer) -> None:
+    engines: Engines, loop: asyncio.Runner, explainer: Explainer
+) -> None:
     """Planning the self-joins of get_with_context probes the indexes on parent_render_id,
     reference_render_id and chain_id (their actual min and max); executing it does not."""
     load_modules(["dalperf.scenarios"])
     operation = REGISTRY.get("renders.get_with_context")
     params = loop.run(operation.draw_params(engines))
-    call = loop.run(runner.measure_call(operation, operation.variant("optimized"), engines,
-                                        params))
+    call = loop.run(runner.measure_call(operation, operation.variant("optimized"), engines, params))
     [plan] = explainer.explain(call.capture.statements)
     used = {f"public.{u['index']}" for u in plan["findings"]["indexes"]}
     assert plan["index_scans"]["public.renders_pkey"] == 3  # the render, parent and reference

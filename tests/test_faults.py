@@ -91,8 +91,13 @@ def dalperf(*args: str, home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "DALPERF_HOME": str(home)}
     env.pop("DATABASE_URL", None)
     env.pop("DALPERF_DATABASE_URL", None)
-    return subprocess.Popen([sys.executable, "-m", "dalperf", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dalperf", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 class Watched:
@@ -155,7 +160,8 @@ def write_module(tmp_path: Path, source: str, name: str = "fault_ops.py") -> Pat
 
 
 def test_stale_pid_file_naming_a_live_foreign_process_is_not_running_and_never_signalled(
-        server_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = server_home
     assert main(["db", "start", "--home", str(home)]) == 0
     first = EmbeddedServer(home / "pgdata").status()
@@ -196,7 +202,8 @@ def test_stale_pid_file_naming_a_live_foreign_process_is_not_running_and_never_s
 
 
 def test_pid_file_naming_another_clusters_postmaster_is_not_ours(
-        tmp_path: Path, pg_server: ServerStatus) -> None:
+    tmp_path: Path, pg_server: ServerStatus
+) -> None:
     """A postgres process, but of another data folder: not this server."""
     data = tmp_path / "pgdata"
     data.mkdir()
@@ -211,7 +218,7 @@ def test_pid_file_naming_another_clusters_postmaster_is_not_ours(
 # 2. The postmaster killed mid-run and mid-audit: what was measured is written
 # --------------------------------------------------------------------------------------
 
-KILL_MID_RUN = '''
+KILL_MID_RUN = """
 from pathlib import Path
 from sqlalchemy import text
 from dalperf.measure.scenario import register
@@ -236,16 +243,20 @@ async def slow(db, n):
 
 register("fault.first", variants={"naive": one, "optimized": one}, params=pick)
 register("fault.second", variants={"naive": slow, "optimized": slow}, params=pick)
-'''
+"""
 
 
 def test_postmaster_killed_mid_run_writes_the_partial_results_and_exits_3(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus]) -> None:
+    tmp_path: Path, own_server: tuple[Path, ServerStatus]
+) -> None:
     home, status = own_server
     module = write_module(tmp_path, KILL_MID_RUN)
     out = tmp_path / "results.json"
-    watched = Watched(dalperf("run", "--scenarios", str(module), "--iterations", "500",
-                              "--out", str(out), home=home))
+    watched = Watched(
+        dalperf(
+            "run", "--scenarios", str(module), "--iterations", "500", "--out", str(out), home=home
+        )
+    )
     watched.wait_for((tmp_path / "arrived").exists, "the second operation")
     kill_postmaster(status)
     code, _, err = watched.finish()
@@ -255,7 +266,9 @@ def test_postmaster_killed_mid_run_writes_the_partial_results_and_exits_3(
     results = read_results(out)
     assert results.partial and "went away" in results.partial
     assert [(m.operation, m.variant) for m in results.operations] == [
-        ("fault.first", "naive"), ("fault.first", "optimized")]
+        ("fault.first", "naive"),
+        ("fault.first", "optimized"),
+    ]
     assert all(len(m.wall_ms.samples) == 500 for m in results.operations)
     assert not watched.leftovers()
     assert not postgres_processes(home)
@@ -264,24 +277,42 @@ def test_postmaster_killed_mid_run_writes_the_partial_results_and_exits_3(
 def _statements_seen(status: ServerStatus, pattern: str) -> int:
     try:
         with psycopg.connect(status.url(), connect_timeout=2) as conn:
-            row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
-                               "WHERE query ILIKE %s", (pattern,)).fetchone()
+            row = conn.execute(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ILIKE %s",
+                (pattern,),
+            ).fetchone()
     except psycopg.Error:
         return 0
     return int(row[0]) if row else 0
 
 
 def test_postmaster_killed_mid_audit_writes_the_partial_results_and_exits_3(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus]) -> None:
+    tmp_path: Path, own_server: tuple[Path, ServerStatus]
+) -> None:
     home, status = own_server
     out_dir = tmp_path / "out"
-    watched = Watched(dalperf(
-        "audit", "--scale", "0.05", "--iterations", "400", "--only",
-        "billing.get_user_credits_with_reset", "--only", "gallery.list_public",
-        "--out-dir", str(out_dir), home=home))
+    watched = Watched(
+        dalperf(
+            "audit",
+            "--scale",
+            "0.05",
+            "--iterations",
+            "400",
+            "--only",
+            "billing.get_user_credits_with_reset",
+            "--only",
+            "gallery.list_public",
+            "--out-dir",
+            str(out_dir),
+            home=home,
+        )
+    )
     # billing is measured first: once gallery's SELECTs run, billing's measurements are made
-    watched.wait_for(lambda: _statements_seen(status, "SELECT%FROM gallery_items%") > 0,
-                     "the second operation", timeout=180)
+    watched.wait_for(
+        lambda: _statements_seen(status, "SELECT%FROM gallery_items%") > 0,
+        "the second operation",
+        timeout=180,
+    )
     kill_postmaster(status)
     code, _, err = watched.finish()
     assert code == 3, err
@@ -301,18 +332,49 @@ def test_postmaster_killed_mid_audit_writes_the_partial_results_and_exits_3(
 
 
 def test_postmaster_killed_mid_load_exits_3_and_check_fails_the_load(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, own_server: tuple[Path, ServerStatus], capsys: pytest.CaptureFixture[str]
+) -> None:
     home, status = own_server
     seed_database(target_for(status.url()), scale=0.05, seed=0)
     results = tmp_path / "results.json"
-    assert main(["run", "--home", str(home), "--only", "gallery.list_public", "--iterations",
-                 "2", "--no-explain", "--out", str(results)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--home",
+                str(home),
+                "--only",
+                "gallery.list_public",
+                "--iterations",
+                "2",
+                "--no-explain",
+                "--out",
+                str(results),
+            ]
+        )
+        == 0
+    )
     load = tmp_path / "load.json"
-    watched = Watched(dalperf("load", "--run-time", "12s", "--users", "2", "--variant",
-                              "optimized", "--out", str(load), home=home))
-    watched.wait_for(lambda: any("locust" in " ".join(p.cmdline()) for p in watched.descendants
-                                 if p.is_running()), "locust")
+    watched = Watched(
+        dalperf(
+            "load",
+            "--run-time",
+            "12s",
+            "--users",
+            "2",
+            "--variant",
+            "optimized",
+            "--out",
+            str(load),
+            home=home,
+        )
+    )
+    watched.wait_for(
+        lambda: any(
+            "locust" in " ".join(p.cmdline()) for p in watched.descendants if p.is_running()
+        ),
+        "locust",
+    )
     time.sleep(4)
     watched.note_children()
     kill_postmaster(status)
@@ -335,7 +397,7 @@ def test_postmaster_killed_mid_load_exits_3_and_check_fails_the_load(
 # 7. Hung variants: a per-call timeout, the run goes on; Ctrl-C writes what was measured
 # --------------------------------------------------------------------------------------
 
-HUNG = '''
+HUNG = """
 import asyncio
 import time
 from sqlalchemy import text
@@ -376,29 +438,48 @@ register("hung.pg_sleep", variants={"naive": fine, "hung": pg_sleeps}, params=pi
 register("hung.row_lock", variants={"naive": fine, "hung": waits_on_a_lock}, params=pick,
          mutates=True)
 register("hung.after", variants={"naive": fine, "optimized": fine}, params=pick)
-'''
+"""
 
 
 def test_hung_variants_time_out_and_the_run_goes_on(
-        tmp_path: Path, seeded_db: str, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, seeded_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = write_module(tmp_path, HUNG)
     out = tmp_path / "results.json"
     before = table_checksums(seeded_db)
     with psycopg.connect(seeded_db) as locker:  # holds the row the variant wants
         locker.execute("SELECT 1 FROM users WHERE id = (SELECT min(id) FROM users) FOR UPDATE")
         started = time.monotonic()
-        code = main(["run", "--scenarios", str(module), "--database-url", seeded_db,
-                     "--call-timeout", "1", "--iterations", "3", "--warmup", "0",
-                     "--param-sets", "1", "--no-explain", "--out", str(out)])
+        code = main(
+            [
+                "run",
+                "--scenarios",
+                str(module),
+                "--database-url",
+                seeded_db,
+                "--call-timeout",
+                "1",
+                "--iterations",
+                "3",
+                "--warmup",
+                "0",
+                "--param-sets",
+                "1",
+                "--no-explain",
+                "--out",
+                str(out),
+            ]
+        )
         elapsed = time.monotonic() - started
     assert code == 1
     assert elapsed < 60
     results = read_results(out)
     assert results.partial is None
     timeouts = {(f.operation, f.variant) for f in results.failures if f.kind == "timeout"}
-    assert timeouts == {(f"hung.{name}", "hung") for name in
-                        ("asyncio_sleep", "thread_sleep", "pg_sleep", "row_lock")}
+    assert timeouts == {
+        (f"hung.{name}", "hung")
+        for name in ("asyncio_sleep", "thread_sleep", "pg_sleep", "row_lock")
+    }
     assert len(results.failures) == 4
     for failure in results.failures:
         assert "1 s" in failure.message or "statement timeout" in failure.message, failure
@@ -410,7 +491,7 @@ def test_hung_variants_time_out_and_the_run_goes_on(
     assert err.count("timeout hung.") == 4
 
 
-INTERRUPTED = '''
+INTERRUPTED = """
 import time
 from pathlib import Path
 from sqlalchemy import text
@@ -435,16 +516,20 @@ def hangs(db, n):
 
 register("stuck.first", variants={"naive": fine, "optimized": fine}, params=pick)
 register("stuck.second", variants={"naive": fine, "hung": hangs}, params=pick)
-'''
+"""
 
 
 def test_ctrl_c_during_a_hung_variant_writes_what_was_measured(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus]) -> None:
+    tmp_path: Path, own_server: tuple[Path, ServerStatus]
+) -> None:
     home, _status = own_server
     module = write_module(tmp_path, INTERRUPTED)
     out = tmp_path / "results.json"
-    watched = Watched(dalperf("run", "--scenarios", str(module), "--iterations", "5",
-                              "--out", str(out), home=home))
+    watched = Watched(
+        dalperf(
+            "run", "--scenarios", str(module), "--iterations", "5", "--out", str(out), home=home
+        )
+    )
     watched.wait_for((tmp_path / "arrived").exists, "the hung variant")
     time.sleep(0.5)
     watched.proc.send_signal(signal.SIGINT)
@@ -464,7 +549,7 @@ def test_ctrl_c_during_a_hung_variant_writes_what_was_measured(
 # 8. One variant's error mid-run: recorded, the rest measured, the file written
 # --------------------------------------------------------------------------------------
 
-MISBEHAVING = '''
+MISBEHAVING = """
 from sqlalchemy import text
 from dalperf.measure.scenario import register
 
@@ -503,29 +588,55 @@ register("misbehaving.sixth", variants={"naive": fine, "optimized": sixth_call_r
 register("misbehaving.params", variants={"naive": fine, "optimized": fine}, params=broken_pick)
 register("misbehaving.leak", variants={"naive": fine, "leaky": leaks_a_session}, params=pick)
 register("misbehaving.after", variants={"naive": fine, "optimized": fine}, params=pick)
-'''
+"""
 
 
 def test_a_variants_error_mid_run_is_recorded_and_the_rest_is_measured(
-        tmp_path: Path, seeded_db: str, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, seeded_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = write_module(tmp_path, MISBEHAVING)
     out = tmp_path / "results.json"
-    code = main(["run", "--scenarios", str(module), "--database-url", seeded_db,
-                 "--iterations", "16", "--warmup", "0", "--param-sets", "1", "--pool-size", "1",
-                 "--call-timeout", "3", "--no-explain", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--database-url",
+            seeded_db,
+            "--iterations",
+            "16",
+            "--warmup",
+            "0",
+            "--param-sets",
+            "1",
+            "--pool-size",
+            "1",
+            "--call-timeout",
+            "3",
+            "--no-explain",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1
     results = read_results(out)
     assert results.partial is None
     failures = {(f.operation, f.variant): f for f in results.failures}
-    assert set(failures) == {("misbehaving.sixth", "optimized"), ("misbehaving.params", "naive"),
-                             ("misbehaving.params", "optimized"), ("misbehaving.leak", "leaky")}
+    assert set(failures) == {
+        ("misbehaving.sixth", "optimized"),
+        ("misbehaving.params", "naive"),
+        ("misbehaving.params", "optimized"),
+        ("misbehaving.leak", "leaky"),
+    }
     assert "exploded on call 6" in failures["misbehaving.sixth", "optimized"].message
-    assert "params factory raised LookupError: no input to pick" in \
-        failures["misbehaving.params", "naive"].message
+    assert (
+        "params factory raised LookupError: no input to pick"
+        in failures["misbehaving.params", "naive"].message
+    )
     assert failures["misbehaving.leak", "leaky"].kind == "error"
-    assert "left 1 pooled connection(s) checked out" in failures["misbehaving.leak",
-                                                                   "leaky"].message
+    assert (
+        "left 1 pooled connection(s) checked out" in failures["misbehaving.leak", "leaky"].message
+    )
     samples = {m.key[:2]: len(m.wall_ms.samples) for m in results.operations}
     # equivalence is call 1, so call 6 is the 5th timed round: 4 samples were kept
     assert samples[("misbehaving.sixth", "optimized")] == 4
@@ -533,8 +644,9 @@ def test_a_variants_error_mid_run_is_recorded_and_the_rest_is_measured(
     assert samples[("misbehaving.sixth", "naive")] == 16
     assert samples[("misbehaving.params", "naive")] == 0
     assert samples[("misbehaving.leak", "naive")] == 16
-    assert samples[("misbehaving.after", "naive")] == samples[("misbehaving.after",
-                                                                "optimized")] == 16
+    assert (
+        samples[("misbehaving.after", "naive")] == samples[("misbehaving.after", "optimized")] == 16
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "error misbehaving.sixth [optimized]: RuntimeError: exploded on call 6" in err
@@ -544,7 +656,7 @@ def test_a_variants_error_mid_run_is_recorded_and_the_rest_is_measured(
 # 3. A raw COMMIT in a mutating variant is refused; the data is unchanged
 # --------------------------------------------------------------------------------------
 
-COMMITS = '''
+COMMITS = """
 from sqlalchemy import text
 from dalperf.measure.scenario import register
 
@@ -618,26 +730,48 @@ register("commits.escape", variants={
     "driver_commit": driver_commit, "raw_cursor_commit": raw_cursor_commit,
     "sync_raw_commit": sync_raw_commit,
     "optimized": through_the_session}, params=pick, mutates=True)
-'''
+"""
 
 
 def test_a_variant_cannot_commit_dalperfs_outer_transaction(
-        tmp_path: Path, seeded_db: str, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, seeded_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = write_module(tmp_path, COMMITS)
     out = tmp_path / "results.json"
     before = table_checksums(seeded_db)
-    code = main(["run", "--scenarios", str(module), "--database-url", seeded_db,
-                 "--iterations", "3", "--param-sets", "1", "--no-explain", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--database-url",
+            seeded_db,
+            "--iterations",
+            "3",
+            "--param-sets",
+            "1",
+            "--no-explain",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1
     assert table_checksums(seeded_db) == before
     with psycopg.connect(seeded_db) as conn:
-        assert conn.execute("SELECT count(*) FROM users WHERE email = 'taken@example.com'"
-                            ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM users WHERE email = 'taken@example.com'"
+        ).fetchone() == (0,)
     results = read_results(out)
     failures = {f.variant: f for f in results.failures}
-    refused = {"raw_commit", "end_in_a_batch", "connection_commit", "rollback_then_commit",
-               "driver_commit", "raw_cursor_commit", "sync_raw_commit"}
+    refused = {
+        "raw_commit",
+        "end_in_a_batch",
+        "connection_commit",
+        "rollback_then_commit",
+        "driver_commit",
+        "raw_cursor_commit",
+        "sync_raw_commit",
+    }
     assert set(failures) == refused
     assert all(f.kind == "error" and "IsolationBreach" in f.message for f in failures.values())
     assert "sent COMMIT" in failures["raw_commit"].message
@@ -654,7 +788,7 @@ def test_a_variant_cannot_commit_dalperfs_outer_transaction(
 # 4. A database dalperf does not own: no mutating operation, read-only transactions
 # --------------------------------------------------------------------------------------
 
-FOREIGN = '''
+FOREIGN = """
 from sqlalchemy import text
 from dalperf.measure.scenario import register
 
@@ -683,7 +817,7 @@ async def deletes(db, n):
 register("foreign.read", variants={"naive": reads, "sneaky": writes_anyway}, params=pick)
 register("foreign.delete", variants={"naive": deletes, "optimized": deletes}, params=pick,
          mutates=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -712,12 +846,27 @@ def _notes(url: str) -> list[str]:
 
 
 def test_mutating_operations_are_refused_on_a_database_dalperf_does_not_own(
-        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    foreign_db: str,
+    foreign_module: Path,
+    dalperf_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     module = foreign_module
     out = tmp_path / "results.json"
-    code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
-                 "--iterations", "2", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--database-url",
+            foreign_db,
+            "--iterations",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     line = error_line(capsys.readouterr().err)
     assert "foreign.delete" in line and "--disposable" in line and "foreign.read" not in line
@@ -726,11 +875,25 @@ def test_mutating_operations_are_refused_on_a_database_dalperf_does_not_own(
 
 
 def test_read_only_operations_run_in_read_only_transactions_there(
-        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path) -> None:
+    tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path
+) -> None:
     module = foreign_module
     out = tmp_path / "results.json"
-    code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
-                 "--only", "foreign.read", "--iterations", "2", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--database-url",
+            foreign_db,
+            "--only",
+            "foreign.read",
+            "--iterations",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1  # the variant that writes is refused by the server
     results = read_results(out)
     (failure,) = results.failures
@@ -740,12 +903,26 @@ def test_read_only_operations_run_in_read_only_transactions_there(
 
 
 def test_disposable_lets_mutating_operations_run_and_they_are_rolled_back(
-        tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path) -> None:
+    tmp_path: Path, foreign_db: str, foreign_module: Path, dalperf_home: Path
+) -> None:
     module = foreign_module
     out = tmp_path / "results.json"
-    code = main(["run", "--scenarios", str(module), "--database-url", foreign_db,
-                 "--only", "foreign.delete", "--iterations", "2", "--disposable",
-                 "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--database-url",
+            foreign_db,
+            "--only",
+            "foreign.delete",
+            "--iterations",
+            "2",
+            "--disposable",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert len(read_results(out).measurement("foreign.delete", "naive").wall_ms.samples) == 2
     assert _notes(foreign_db) == ["theirs"]
@@ -755,19 +932,24 @@ def test_disposable_lets_mutating_operations_run_and_they_are_rolled_back(
 # 5. Passwords, in every form psycopg accepts, never printed
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("url", "code"), [
-    ("postgresql://bob@127.0.0.1:1/app?password=S3cret", 3),
-    ("host=127.0.0.1 port=1 password=S3cret dbname=app", 3),
-    ("host=127.0.0.1 port=1 user=bob password='S3cret Wh1te' dbname=app", 3),
-    ("postgresql://bob:S3cret Wh1te@127.0.0.1:1/app", 3),
-    ("postgresql://bob:S3cret%20Wh1te@127.0.0.1:1/app", 3),
-    ("postgresql://bob:S3cret@127.0.0.1:1/app", 3),
-    ("postgresql://bob:S3cret:x@127.0.0.1:port/app", 2),
-    ("host=127.0.0.1 password=S3cret Wh1te dbname=app", 2),
-    ("host=127.0.0.1 port=one password=S3cret dbname=app", 2),
-])
-def test_no_form_of_password_is_printed(url: str, code: int, dalperf_home: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("postgresql://bob@127.0.0.1:1/app?password=S3cret", 3),
+        ("host=127.0.0.1 port=1 password=S3cret dbname=app", 3),
+        ("host=127.0.0.1 port=1 user=bob password='S3cret Wh1te' dbname=app", 3),
+        ("postgresql://bob:S3cret Wh1te@127.0.0.1:1/app", 3),
+        ("postgresql://bob:S3cret%20Wh1te@127.0.0.1:1/app", 3),
+        ("postgresql://bob:S3cret@127.0.0.1:1/app", 3),
+        ("postgresql://bob:S3cret:x@127.0.0.1:port/app", 2),
+        ("host=127.0.0.1 password=S3cret Wh1te dbname=app", 2),
+        ("host=127.0.0.1 port=one password=S3cret dbname=app", 2),
+    ],
+)
+def test_no_form_of_password_is_printed(
+    url: str, code: int, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run", "--database-url", url, "--iterations", "1"]) == code
     captured = capsys.readouterr()
     line = error_line(captured.err)
@@ -778,11 +960,15 @@ def test_no_form_of_password_is_printed(url: str, code: int, dalperf_home: Path,
 
 
 def test_masking_functions_cover_every_form() -> None:
-    assert urls.masked(urls.parse("postgresql://bob@h/db?password=S3cret&sslmode=disable")) \
+    assert (
+        urls.masked(urls.parse("postgresql://bob@h/db?password=S3cret&sslmode=disable"))
         == "postgresql+psycopg://bob:***@h/db?sslmode=disable"
+    )
     assert "S3cret" not in urls.masked("postgresql://bob:S3cret@h/db")
-    text = ("postgresql://bob:a b@c@h/db failed; host=h password='x y' password=plain&n=1 "
-            "password = spaced")
+    text = (
+        "postgresql://bob:a b@c@h/db failed; host=h password='x y' password=plain&n=1 "
+        "password = spaced"
+    )
     redacted = urls.redact(text)
     for secret in ("a b@c", "x y", "plain", "spaced"):
         assert secret not in redacted, redacted
@@ -791,22 +977,24 @@ def test_masking_functions_cover_every_form() -> None:
 
 
 def test_a_password_with_spaces_and_url_characters_reaches_the_server(
-        pg_server: ServerStatus) -> None:
+    pg_server: ServerStatus,
+) -> None:
     """libpq_url percent-encodes every part (the embedded server trusts any password)."""
     parsed = urls.parse(pg_server.url()).set(password="S3cr et@/:?#pw")
     libpq = urls.libpq_url(parsed)
     assert " " not in libpq
     with psycopg.connect(libpq, connect_timeout=5) as conn:
         assert conn.info.password == "S3cr et@/:?#pw"
-    keywords = urls.parse(f"host=127.0.0.1 port={pg_server.port} user=postgres "
-                          "password='S3cr et' dbname=dalperf")
+    keywords = urls.parse(
+        f"host=127.0.0.1 port={pg_server.port} user=postgres password='S3cr et' dbname=dalperf"
+    )
     with psycopg.connect(urls.libpq_url(keywords), connect_timeout=5) as conn:
         assert conn.info.password == "S3cr et"
 
 
 def test_a_crash_traceback_has_its_password_masked(
-        dalperf_home: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    dalperf_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def crash(self: EmbeddedServer) -> None:
         raise RuntimeError("connect to postgresql://bob:S3cret@h/db password=S3cret failed")
 

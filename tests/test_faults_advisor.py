@@ -50,12 +50,15 @@ def without_0006(pg_server: ServerStatus) -> Iterator[str]:
 
 
 def _dalperf(*args: str, home: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL")}
-    return subprocess.Popen([sys.executable, "-m", "dalperf", *args], text=True,
-                            env={**env, "DALPERF_HOME": str(home), "COLUMNS": "200"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dalperf", *args],
+        text=True,
+        env={**env, "DALPERF_HOME": str(home), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=interruptible,
+    )
 
 
 def _advisor_waiting(url: str, proc: subprocess.Popen[str]) -> int:
@@ -64,8 +67,10 @@ def _advisor_waiting(url: str, proc: subprocess.Popen[str]) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()
-            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = "
-                               "'Lock' AND query LIKE 'CREATE INDEX%%'").fetchone()
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = "
+                "'Lock' AND query LIKE 'CREATE INDEX%%'"
+            ).fetchone()
             if row is not None:
                 return int(row[0])
             time.sleep(0.05)
@@ -80,13 +85,23 @@ def _locked(url: str) -> psycopg.Connection:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_the_advice_keeps_the_measurements(
-        without_0006: str, tmp_path: Path, signum: int) -> None:
+    without_0006: str, tmp_path: Path, signum: int
+) -> None:
     before = index_names_in(without_0006)
     out = tmp_path / "r.json"
     lock = _locked(without_0006)
     try:
-        proc = _dalperf("run", "--database-url", without_0006, *ONLY, *FAST, "--advise",
-                        "-o", str(out), home=tmp_path / "home")
+        proc = _dalperf(
+            "run",
+            "--database-url",
+            without_0006,
+            *ONLY,
+            *FAST,
+            "--advise",
+            "-o",
+            str(out),
+            home=tmp_path / "home",
+        )
         try:
             _advisor_waiting(without_0006, proc)
             proc.send_signal(signum)
@@ -102,18 +117,30 @@ def test_a_signal_during_the_advice_keeps_the_measurements(
     results = json.loads(out.read_text())
     assert results["partial"] == "interrupted during the index advice"
     assert {m["operation"] for m in results["operations"]} == {
-        "render_chains.delete_chain", "gallery.list_public"}
+        "render_chains.delete_chain",
+        "gallery.list_public",
+    }
     assert results["advice"] is None
     assert index_names_in(without_0006) == before
 
 
 def test_a_lost_connection_during_the_advice_keeps_the_measurements(
-        without_0006: str, tmp_path: Path) -> None:
+    without_0006: str, tmp_path: Path
+) -> None:
     out = tmp_path / "r.json"
     lock = _locked(without_0006)
     try:
-        proc = _dalperf("run", "--database-url", without_0006, *ONLY, *FAST, "--advise",
-                        "-o", str(out), home=tmp_path / "home")
+        proc = _dalperf(
+            "run",
+            "--database-url",
+            without_0006,
+            *ONLY,
+            *FAST,
+            "--advise",
+            "-o",
+            str(out),
+            home=tmp_path / "home",
+        )
         try:
             backend = _advisor_waiting(without_0006, proc)
             with psycopg.connect(without_0006, autocommit=True) as admin:
@@ -133,16 +160,27 @@ def test_a_lost_connection_during_the_advice_keeps_the_measurements(
 
 
 def test_missing_index_gate_fails_when_candidates_were_not_tested(
-        without_0006: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        dalperf_home: Path) -> None:
+    without_0006: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], dalperf_home: Path
+) -> None:
     name = without_0006.rsplit("/", 1)[1]
     admin = without_0006.rsplit("/", 1)[0] + "/postgres"
     out = tmp_path / "r.json"
     with psycopg.connect(admin, autocommit=True) as conn:  # not dalperf's: explain only
         conn.execute(f'COMMENT ON DATABASE "{name}" IS NULL')
     try:
-        code = main(["run", "--database-url", without_0006, "--only", "gallery.list_public",
-                     *FAST, "--advise", "-o", str(out)])
+        code = main(
+            [
+                "run",
+                "--database-url",
+                without_0006,
+                "--only",
+                "gallery.list_public",
+                *FAST,
+                "--advise",
+                "-o",
+                str(out),
+            ]
+        )
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{OWNED_MARKER}'")

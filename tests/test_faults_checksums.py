@@ -17,14 +17,14 @@ from dalperf.project import hook_checksum, schema_checksum
 
 pytestmark = pytest.mark.faults
 
-VERSION = '''
+VERSION = """
 revision = "{rev}"
 down_revision = {down}
 
 
 def upgrade():
     pass
-'''
+"""
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -47,25 +47,34 @@ def importable(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_an_alembic_config_in_a_subfolder_follows_its_script_location(tmp_path: Path) -> None:
-    _write(tmp_path, {
-        "pyproject.toml": '[tool.dalperf]\nschema = "config/alembic.ini"\n',
-        "config/alembic.ini": "[alembic]\nscript_location = %(here)s/../alembic_dir\n",
-        "alembic_dir/env.py": "# env\n",
-        "alembic_dir/versions/0001.py": VERSION.format(rev="0001", down=None)})
+    _write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.dalperf]\nschema = "config/alembic.ini"\n',
+            "config/alembic.ini": "[alembic]\nscript_location = %(here)s/../alembic_dir\n",
+            "alembic_dir/env.py": "# env\n",
+            "alembic_dir/versions/0001.py": VERSION.format(rev="0001", down=None),
+        },
+    )
     config = load(tmp_path / "pyproject.toml")
     first = schema_checksum(config)
     (tmp_path / "alembic_dir/versions/0002.py").write_text(
-        VERSION.format(rev="0002", down='"0001"'))
+        VERSION.format(rev="0002", down='"0001"')
+    )
     assert schema_checksum(config) != first
 
 
 def test_files_beside_an_alembic_ini_do_not_count(tmp_path: Path) -> None:
-    _write(tmp_path, {
-        "pyproject.toml": '[tool.dalperf]\nschema = "alembic.ini"\n',
-        "alembic.ini": "[alembic]\nscript_location = alembic\n",
-        "alembic/env.py": "# env\n",
-        "alembic/versions/0001.py": VERSION.format(rev="0001", down=None),
-        "perf/ops.py": "x = 1\n"})
+    _write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.dalperf]\nschema = "alembic.ini"\n',
+            "alembic.ini": "[alembic]\nscript_location = alembic\n",
+            "alembic/env.py": "# env\n",
+            "alembic/versions/0001.py": VERSION.format(rev="0001", down=None),
+            "perf/ops.py": "x = 1\n",
+        },
+    )
     config = load(tmp_path / "pyproject.toml")
     first = schema_checksum(config)
     (tmp_path / "perf/ops.py").write_text("x = 2\n")
@@ -75,34 +84,46 @@ def test_files_beside_an_alembic_ini_do_not_count(tmp_path: Path) -> None:
     assert schema_checksum(config) != first
 
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import DDL, Column, Integer, MetaData, Table, event
 
 metadata = MetaData()
 items = Table("items", metadata, Column("id", Integer, primary_key=True))
 event.listen(items, "after_create", DDL("{ddl}"))
-'''
+"""
 
 
 def test_ddl_attached_to_the_metadata_counts(importable: Path) -> None:
     checksums = []
-    for index, ddl in enumerate(("CREATE VIEW v AS SELECT id FROM items",
-                                 "CREATE VIEW v AS SELECT id, id + 1 AS next FROM items")):
-        _write(importable, {f"models_{index}.py": MODELS.format(ddl=ddl),
-                            f"p{index}/pyproject.toml":
-                            f'[tool.dalperf]\nschema = "models_{index}:metadata"\n'})
+    for index, ddl in enumerate(
+        (
+            "CREATE VIEW v AS SELECT id FROM items",
+            "CREATE VIEW v AS SELECT id, id + 1 AS next FROM items",
+        )
+    ):
+        _write(
+            importable,
+            {
+                f"models_{index}.py": MODELS.format(ddl=ddl),
+                f"p{index}/pyproject.toml": f'[tool.dalperf]\nschema = "models_{index}:metadata"\n',
+            },
+        )
         checksums.append(schema_checksum(load(importable / f"p{index}/pyproject.toml")))
     assert checksums[0] != checksums[1]
 
 
 def test_the_project_modules_the_seed_hook_imports_count(importable: Path) -> None:
-    _write(importable, {
-        "pyproject.toml": '[tool.dalperf]\nseed = "perf.seed:seed"\n',
-        "perf/__init__.py": "",
-        "perf/seed.py": "from perf.rows import ROWS\n\n\ndef seed(engine, scale, seed):\n"
-                        "    return ROWS\n",
-        "perf/rows.py": "ROWS = 10\n",
-        "perf/ops.py": "x = 1\n"})
+    _write(
+        importable,
+        {
+            "pyproject.toml": '[tool.dalperf]\nseed = "perf.seed:seed"\n',
+            "perf/__init__.py": "",
+            "perf/seed.py": "from perf.rows import ROWS\n\n\ndef seed(engine, scale, seed):\n"
+            "    return ROWS\n",
+            "perf/rows.py": "ROWS = 10\n",
+            "perf/ops.py": "x = 1\n",
+        },
+    )
     config = load(importable / "pyproject.toml")
     first = hook_checksum(config)
     (importable / "perf/ops.py").write_text("x = 2\n")
@@ -122,7 +143,8 @@ def test_the_reused_line_says_what_the_checksums_cover(tmp_path: Path) -> None:
 
         assert covered(load(app / "pyproject.toml")) == (
             "3 DDL statement(s) create_all emits, the seed hook's module and 1 project "
-            "module(s) it imports")
+            "module(s) it imports"
+        )
     finally:
         sys.path.remove(str(app))
         for name in set(sys.modules) - before:

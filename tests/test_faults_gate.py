@@ -36,7 +36,9 @@ def _results(path: Path) -> dict[str, object]:
 # SystemExit from user code
 # --------------------------------------------------------------------------------------
 
-EXITING_OPS = OPS + '''
+EXITING_OPS = (
+    OPS
+    + """
 
 import sys
 
@@ -53,11 +55,13 @@ register("exits.sync", variants={"naive": count_naive, "optimized": exits_zero},
          params=no_params)
 register("exits.async", variants={"naive": exits_three, "optimized": count_optimized},
          params=no_params)
-'''
+"""
+)
 
 
 def test_a_variant_calling_sys_exit_is_that_variants_failure(
-        tmp_path: Path, project: Project) -> None:  # noqa: F811
+    tmp_path: Path, project: Project
+) -> None:
     app = make_app(tmp_path, ops=EXITING_OPS)
     proc = project.run(app, "run", "--out", "r.json", "--no-explain")
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -71,13 +75,17 @@ def test_a_variant_calling_sys_exit_is_that_variants_failure(
     assert "sys.exit(0) called" in proc.stderr
 
 
-@pytest.mark.parametrize(("where", "expected"), [
-    ("perf/ops.py", "perf/ops.py': SystemExit: sys.exit(0) called"),
-    ("shop/models.py", "'shop.models:Base.metadata' does not import: SystemExit: sys.exit(0)"),
-    ("perf/seed.py", "'perf.seed:seed' does not import: SystemExit: sys.exit(0)"),
-])
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("perf/ops.py", "perf/ops.py': SystemExit: sys.exit(0) called"),
+        ("shop/models.py", "'shop.models:Base.metadata' does not import: SystemExit: sys.exit(0)"),
+        ("perf/seed.py", "'perf.seed:seed' does not import: SystemExit: sys.exit(0)"),
+    ],
+)
 def test_sys_exit_while_importing_user_code_is_exit_2_naming_the_module(
-        tmp_path: Path, project: Project, where: str, expected: str) -> None:  # noqa: F811
+    tmp_path: Path, project: Project, where: str, expected: str
+) -> None:
     app = make_app(tmp_path)
     path = app / where
     path.write_text("import sys\nsys.exit(0)\n" + path.read_text())
@@ -86,15 +94,16 @@ def test_sys_exit_while_importing_user_code_is_exit_2_naming_the_module(
     assert expected in one_line_error(proc)
 
 
-def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path,
-                                                         project: Project) -> None:  # noqa: F811
+def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path, project: Project) -> None:
     exiting = SEED + "\n\ndef leaves(engine, scale, seed):\n    raise SystemExit(0)\n"
-    app = make_app(tmp_path, config=CONFIG.replace('"perf.seed:seed"', '"perf.seed:leaves"'),
-                   seed=exiting)
+    app = make_app(
+        tmp_path, config=CONFIG.replace('"perf.seed:seed"', '"perf.seed:leaves"'), seed=exiting
+    )
     proc = project.run(app, "audit")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.splitlines()[-1] == ("error: seed hook perf.seed:leaves raised "
-                                            "SystemExit: sys.exit(0) called")
+    assert proc.stderr.splitlines()[-1] == (
+        "error: seed hook perf.seed:leaves raised SystemExit: sys.exit(0) called"
+    )
     assert "dalperf_project_template" not in project.databases()
 
 
@@ -104,16 +113,23 @@ def test_sys_exit_from_the_seed_hook_is_exit_2_naming_it(tmp_path: Path,
 
 
 @pytest.fixture(scope="module")
-def shard_app(tmp_path_factory: pytest.TempPathFactory,
-              project_server: Project) -> Path:  # noqa: F811  # noqa: F811
+def shard_app(tmp_path_factory: pytest.TempPathFactory, project_server: Project) -> Path:
     """A project whose shards 1/3, 2/3, 3/3 and 2/2 were measured, each into s<I>of<N>.json
     (read by the tests, never changed)."""
     app = make_app(tmp_path_factory.mktemp("shards"))
     for shard in ("1/3", "2/3", "3/3", "2/2"):
         index, _, count = shard.partition("/")
-        proc = project_server.run(app, "run", "--shard", shard, "--out",
-                                  f"s{index}of{count}.json", "--no-explain",
-                                  "--iterations", "2")
+        proc = project_server.run(
+            app,
+            "run",
+            "--shard",
+            shard,
+            "--out",
+            f"s{index}of{count}.json",
+            "--no-explain",
+            "--iterations",
+            "2",
+        )
         assert proc.returncode == 0, proc.stderr
     project_server.drop_project_databases()
     return app
@@ -129,19 +145,25 @@ def _variant(app: Path, name: str, changed: str, change: object) -> str:
 
 
 def test_an_incomplete_shard_set_is_refused_or_marked_partial(
-        shard_app: Path, project_server: Project) -> None:  # noqa: F811
+    shard_app: Path, project_server: Project
+) -> None:
     app = shard_app
-    for files, expected in ((["s1of3.json", "s3of3.json"], "shard(s) 2/3 missing"),
-                            (["s1of3.json", "s2of2.json"], "different shard counts"),
-                            (["s1of3.json", "s1of3.json", "s2of3.json", "s3of3.json"],
-                             "shard 1/3 is in both s1of3.json and s1of3.json")):
+    for files, expected in (
+        (["s1of3.json", "s3of3.json"], "shard(s) 2/3 missing"),
+        (["s1of3.json", "s2of2.json"], "different shard counts"),
+        (
+            ["s1of3.json", "s1of3.json", "s2of3.json", "s3of3.json"],
+            "shard 1/3 is in both s1of3.json and s1of3.json",
+        ),
+    ):
         proc = project_server.run(app, "merge", *files, "--out", "merged.json")
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in one_line_error(proc)
         assert not (app / "merged.json").exists()
 
-    proc = project_server.run(app, "merge", "s1of3.json", "s3of3.json", "--allow-incomplete",
-                       "--out", "partial.json")
+    proc = project_server.run(
+        app, "merge", "s1of3.json", "s3of3.json", "--allow-incomplete", "--out", "partial.json"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "marked partial" in proc.stdout
     assert "2/3 missing" in _results(app / "partial.json")["partial"]  # type: ignore[operator]
@@ -149,22 +171,38 @@ def test_an_incomplete_shard_set_is_refused_or_marked_partial(
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "the results are partial" in gate.stderr
 
-    complete = project_server.run(app, "merge", "s1of3.json", "s2of3.json", "s3of3.json", "--out",
-                           "all.json")
+    complete = project_server.run(
+        app, "merge", "s1of3.json", "s2of3.json", "s3of3.json", "--out", "all.json"
+    )
     assert complete.returncode == 0, complete.stderr
     assert _results(app / "all.json")["partial"] is None
     assert project_server.run(app, "check", "all.json").returncode == 0
 
 
-@pytest.mark.parametrize(("changed", "change", "shown"), [
-    ("driver", {"name": "asyncpg", "version": "0.30.0", "async": "asyncpg 0.30.0",
-                "sync": "psycopg 3.2"}, "driver asyncpg"),
-    ("iterations", 50, "iterations 50"),
-    ("proxy", {"rtt_ms": [0, 5]}, "RTT sweep [0, 5]"),
-])
+@pytest.mark.parametrize(
+    ("changed", "change", "shown"),
+    [
+        (
+            "driver",
+            {
+                "name": "asyncpg",
+                "version": "0.30.0",
+                "async": "asyncpg 0.30.0",
+                "sync": "psycopg 3.2",
+            },
+            "driver asyncpg",
+        ),
+        ("iterations", 50, "iterations 50"),
+        ("proxy", {"rtt_ms": [0, 5]}, "RTT sweep [0, 5]"),
+    ],
+)
 def test_shards_measured_in_different_ways_are_refused_naming_both(
-        shard_app: Path, project_server: Project,  # noqa: F811
-        changed: str, change: object, shown: str) -> None:
+    shard_app: Path,
+    project_server: Project,
+    changed: str,
+    change: object,
+    shown: str,
+) -> None:
     app = shard_app
     other = _variant(app, "s2of3.json", changed, change)
     proc = project_server.run(app, "merge", "s1of3.json", other, "s3of3.json", "--out", "m.json")
@@ -174,15 +212,16 @@ def test_shards_measured_in_different_ways_are_refused_naming_both(
     assert not (app / "m.json").exists()
 
 
-def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
-                                                      project: Project) -> None:  # noqa: F811
+def test_check_of_results_that_measured_nothing_fails(tmp_path: Path, project: Project) -> None:
     from dalperf.shards import Shard
 
     app = make_app(tmp_path)
-    empty = next(f"{i}/5" for i in range(1, 6)
-                 if not Shard(index=i, count=5).holds("authors.count"))
-    proc = project.run(app, "run", "--only", "authors.count", "--shard", empty, "--out",
-                       "r.json", "--no-explain")
+    empty = next(
+        f"{i}/5" for i in range(1, 6) if not Shard(index=i, count=5).holds("authors.count")
+    )
+    proc = project.run(
+        app, "run", "--only", "authors.count", "--shard", empty, "--out", "r.json", "--no-explain"
+    )
     assert proc.returncode == 0, proc.stderr
     assert _results(app / "r.json")["operations"] == []
     gate = project.run(app, "check", "r.json")
@@ -195,8 +234,7 @@ def test_check_of_results_that_measured_nothing_fails(tmp_path: Path,
 # --------------------------------------------------------------------------------------
 
 
-def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
-                                                         project: Project) -> None:  # noqa: F811
+def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path, project: Project) -> None:
     import psycopg
 
     from dalperf.project import TEMPLATE_DB
@@ -206,13 +244,13 @@ def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
     assert first.returncode == 0, first.stderr
     with psycopg.connect(project.server.url(TEMPLATE_DB), application_name="holder") as held:
         pid = held.info.backend_pid
-        proc = project.run(app, "run", "--only", "authors.count", "--no-explain", "--out",
-                           "b.json")
+        proc = project.run(app, "run", "--only", "authors.count", "--no-explain", "--out", "b.json")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     error = proc.stderr.splitlines()[-1]
-    assert error.startswith(f"error: cannot copy template database {TEMPLATE_DB}: another "
-                            f"session is connected to it (pid {pid} (application 'holder'"), \
-        proc.stderr
+    assert error.startswith(
+        f"error: cannot copy template database {TEMPLATE_DB}: another "
+        f"session is connected to it (pid {pid} (application 'holder'"
+    ), proc.stderr
     assert "Traceback" not in proc.stderr and not (app / "b.json").exists()
 
 
@@ -222,7 +260,8 @@ def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path,
 
 
 def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
-        tmp_path: Path, project: Project) -> None:  # noqa: F811
+    tmp_path: Path, project: Project
+) -> None:
     import os
     import queue
     import subprocess
@@ -235,29 +274,47 @@ def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
     from dalperf.project import WORKING_DB
 
     app = make_app(tmp_path)
-    target = Target(url=urls.parse(project.server.url("postgres")), source=Source.EMBEDDED,
-                    writable=True)
+    target = Target(
+        url=urls.parse(project.server.url("postgres")), source=Source.EMBEDDED, writable=True
+    )
     said: list[str] = []
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")
+    }
     with taking_turns(target, say=said.append):  # the first run, as far as the second knows
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dalperf", "run", "--only", "authors.count", "--no-explain",
-             "--out", "r.json"], cwd=app, text=True, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env={**env, "DALPERF_HOME": str(project.home),
-                                         "COLUMNS": "200"})
+            [
+                sys.executable,
+                "-m",
+                "dalperf",
+                "run",
+                "--only",
+                "authors.count",
+                "--no-explain",
+                "--out",
+                "r.json",
+            ],
+            cwd=app,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "DALPERF_HOME": str(project.home), "COLUMNS": "200"},
+        )
         lines: queue.Queue[str] = queue.Queue()
         stderr = proc.stderr
         assert stderr is not None
-        threading.Thread(target=lambda: [lines.put(line) for line in stderr],
-                         daemon=True).start()
+        threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
         try:
             first = lines.get(timeout=120)
         except queue.Empty:
             proc.kill()
             raise
-        assert first.startswith(f"note: waiting for another dalperf run (pid {os.getpid()}) "
-                                "to finish with the project databases on 127.0.0.1:"), first
+        assert first.startswith(
+            f"note: waiting for another dalperf run (pid {os.getpid()}) "
+            "to finish with the project databases on 127.0.0.1:"
+        ), first
         assert proc.poll() is None and WORKING_DB not in project.databases()
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out

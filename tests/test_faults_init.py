@@ -39,29 +39,44 @@ def _init(root: Path, *, limit: int | None = None) -> subprocess.CompletedProces
 
     preexec: Callable[[], None] = limited
     env = {**os.environ, "COLUMNS": "200", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "dalperf", "init", "shop.models"], cwd=root,
-                          env=env, text=True, capture_output=True, timeout=120, check=False,
-                          preexec_fn=preexec)
+    return subprocess.run(
+        [sys.executable, "-m", "dalperf", "init", "shop.models"],
+        cwd=root,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        preexec_fn=preexec,
+    )
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
-@pytest.mark.parametrize(("limit", "failing"), [
-    (16, "perf/"),  # every write fails: the first perf/ file
-    (len(PYPROJECT) - 1, "pyproject.toml"),  # perf/ is written, the pyproject.toml fails
-])
-def test_a_failed_write_leaves_the_project_as_it_was(tmp_path: Path, limit: int,
-                                                     failing: str) -> None:
+@pytest.mark.parametrize(
+    ("limit", "failing"),
+    [
+        (16, "perf/"),  # every write fails: the first perf/ file
+        (len(PYPROJECT) - 1, "pyproject.toml"),  # perf/ is written, the pyproject.toml fails
+    ],
+)
+def test_a_failed_write_leaves_the_project_as_it_was(
+    tmp_path: Path, limit: int, failing: str
+) -> None:
     root = _app(tmp_path / "app")
     before = _files(root)
     proc = _init(root, limit=limit)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: dalperf init: cannot write file "), \
+    assert len(lines) == 1 and lines[0].startswith("error: dalperf init: cannot write file "), (
         proc.stderr
+    )
     assert lines[0].endswith("File too large; nothing written")
     assert f"cannot write file {root / failing}" in lines[0]
     assert _files(root) == before
@@ -82,5 +97,6 @@ def test_perf_being_a_file_is_one_line_exit_3(tmp_path: Path) -> None:
     proc = _init(root)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.strip()] == [
-        f"error: dalperf init: {root / 'perf'} is a file, not a folder; nothing written"]
+        f"error: dalperf init: {root / 'perf'} is a file, not a folder; nothing written"
+    ]
     assert _files(root) == before

@@ -55,12 +55,12 @@ def full_folder(tmp_path: Path) -> Iterator[FullFolder]:
         (folder / "old.out").write_text(OLD)
         yield FullFolder(path=folder, preexec=_limit_file_size)
         return
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(folder)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(folder)], check=True
+    )
     try:
         (folder / "old.out").write_text(OLD)
-        with open(folder / "filler", "wb", buffering=0) as filler, \
-                contextlib.suppress(OSError):
+        with open(folder / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
             while True:
                 filler.write(b"\0" * 4096)
         with pytest.raises(OSError):
@@ -71,12 +71,20 @@ def full_folder(tmp_path: Path) -> Iterator[FullFolder]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def dalperf(*args: str, cwd: Path, preexec: Callable[[], None] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def dalperf(
+    *args: str, cwd: Path, preexec: Callable[[], None] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """The real command line in its own process."""
-    return subprocess.run([sys.executable, "-m", "dalperf", *args], check=False, cwd=cwd,
-                          text=True, capture_output=True, timeout=timeout,
-                          preexec_fn=preexec, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "dalperf", *args],
+        check=False,
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        preexec_fn=preexec,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -103,10 +111,17 @@ def results_file(tmp_path: Path) -> Path:
 
 
 def test_report_on_a_full_file_system_exits_3_and_keeps_the_old_file(
-        full_folder: FullFolder, results_file: Path, tmp_path: Path) -> None:
+    full_folder: FullFolder, results_file: Path, tmp_path: Path
+) -> None:
     target = full_folder.path / "old.out"
-    result = dalperf("report", str(results_file), "--html", str(target), cwd=tmp_path,
-                     preexec=full_folder.preexec)
+    result = dalperf(
+        "report",
+        str(results_file),
+        "--html",
+        str(target),
+        cwd=tmp_path,
+        preexec=full_folder.preexec,
+    )
     assert result.returncode == 3, result.stderr
     line = one_error_line(result)
     assert f"cannot write report {target}" in line
@@ -115,22 +130,45 @@ def test_report_on_a_full_file_system_exits_3_and_keeps_the_old_file(
 
 
 def test_check_junit_on_a_full_file_system_exits_3(
-        full_folder: FullFolder, results_file: Path, tmp_path: Path) -> None:
+    full_folder: FullFolder, results_file: Path, tmp_path: Path
+) -> None:
     target = full_folder.path / "old.out"
-    result = dalperf("check", str(results_file), "--junit", str(target), cwd=tmp_path,
-                     preexec=full_folder.preexec)
+    result = dalperf(
+        "check",
+        str(results_file),
+        "--junit",
+        str(target),
+        cwd=tmp_path,
+        preexec=full_folder.preexec,
+    )
     assert result.returncode == 3, result.stderr
     assert f"cannot write JUnit file {target}" in one_error_line(result)
     assert_untouched(full_folder.path, old=target)
 
 
 def test_run_out_on_a_full_file_system_exits_3(
-        full_folder: FullFolder, seeded_db: str, tmp_path: Path, dalperf_home: Path) -> None:
+    full_folder: FullFolder, seeded_db: str, tmp_path: Path, dalperf_home: Path
+) -> None:
     target = full_folder.path / "old.out"
-    result = dalperf("run", "--only", "billing.get_user_credits_with_reset", "--iterations", "2",
-                     "--warmup", "0", "--param-sets", "1", "--no-explain", "--no-complexity",
-                     "--database-url", seeded_db, "--out", str(target), cwd=tmp_path,
-                     preexec=full_folder.preexec)
+    result = dalperf(
+        "run",
+        "--only",
+        "billing.get_user_credits_with_reset",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--param-sets",
+        "1",
+        "--no-explain",
+        "--no-complexity",
+        "--database-url",
+        seeded_db,
+        "--out",
+        str(target),
+        cwd=tmp_path,
+        preexec=full_folder.preexec,
+    )
     assert result.returncode == 3, result.stderr
     assert f"cannot write results file {target}" in one_error_line(result)
     assert_untouched(full_folder.path, old=target)
@@ -138,7 +176,8 @@ def test_run_out_on_a_full_file_system_exits_3(
 
 @pytest.mark.parametrize("command", ["report", "check"])
 def test_a_folder_given_as_the_output_file_exits_2(
-        command: str, results_file: Path, tmp_path: Path) -> None:
+    command: str, results_file: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "a folder"
     folder.mkdir()
     option = "--html" if command == "report" else "--junit"
@@ -152,10 +191,13 @@ def test_a_folder_given_as_the_output_file_exits_2(
 # Processes: the latency proxy killed, Ctrl-C, kill -9 of dalperf itself
 # --------------------------------------------------------------------------------------
 
-CHILD_MARKS = {"proxy": "dalperf.network.proxy_child", "uvicorn": "-m uvicorn",
-               "locust": "-m locust"}
+CHILD_MARKS = {
+    "proxy": "dalperf.network.proxy_child",
+    "uvicorn": "-m uvicorn",
+    "locust": "-m locust",
+}
 
-SLOW_MODULE = '''
+SLOW_MODULE = """
 import asyncio
 from sqlalchemy import text
 from dalperf.measure.scenario import register
@@ -170,7 +212,7 @@ async def slow(db, p):
     return value
 
 register("faults.slow", variants={"naive": slow, "optimized": slow}, params=pick)
-'''
+"""
 
 
 def children_of(pid: int) -> dict[int, str]:
@@ -188,8 +230,9 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
-def wait_for_children(process: subprocess.Popen[str], kinds: set[str], *,
-                      timeout_s: float = 120) -> dict[int, str]:
+def wait_for_children(
+    process: subprocess.Popen[str], kinds: set[str], *, timeout_s: float = 120
+) -> dict[int, str]:
     """Poll until ``process`` has a child of each of ``kinds``; fail if it exits first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -215,10 +258,15 @@ def gone(pid: int, *, within_s: float = 15) -> bool:
 
 
 def spawn(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "dalperf", *args], cwd=cwd, text=True,
-                            preexec_fn=interruptible,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "200"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "dalperf", *args],
+        cwd=cwd,
+        text=True,
+        preexec_fn=interruptible,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture
@@ -229,14 +277,30 @@ def slow_module(tmp_path: Path) -> Path:
 
 
 def test_a_killed_latency_proxy_is_reported_as_the_proxy_not_the_database(
-        seeded_db: str, slow_module: Path, tmp_path: Path, dalperf_home: Path) -> None:
+    seeded_db: str, slow_module: Path, tmp_path: Path, dalperf_home: Path
+) -> None:
     out = tmp_path / "results.json"
-    process = spawn("run", "--scenarios", str(slow_module), "--rtt-ms", "0,1",
-                    "--iterations", "400", "--warmup", "0", "--no-explain",
-                    "--database-url", seeded_db, "--out", str(out), cwd=tmp_path)
+    process = spawn(
+        "run",
+        "--scenarios",
+        str(slow_module),
+        "--rtt-ms",
+        "0,1",
+        "--iterations",
+        "400",
+        "--warmup",
+        "0",
+        "--no-explain",
+        "--database-url",
+        seeded_db,
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     try:
-        proxy = next(pid for pid, kind in wait_for_children(process, {"proxy"}).items()
-                     if kind == "proxy")
+        proxy = next(
+            pid for pid, kind in wait_for_children(process, {"proxy"}).items() if kind == "proxy"
+        )
         time.sleep(3)  # measuring through it
         os.kill(proxy, signal.SIGKILL)
         _, stderr = process.communicate(timeout=120)
@@ -262,10 +326,23 @@ def test_an_unbounded_rtt_exits_2(rtt: str, tmp_path: Path, dalperf_home: Path) 
 
 
 def test_ctrl_c_prints_interrupted_and_exits_130(
-        seeded_db: str, slow_module: Path, tmp_path: Path, dalperf_home: Path) -> None:
-    process = spawn("run", "--scenarios", str(slow_module), "--rtt-ms", "0",
-                    "--iterations", "400", "--no-explain", "--database-url", seeded_db,
-                    "--out", str(tmp_path / "results.json"), cwd=tmp_path)
+    seeded_db: str, slow_module: Path, tmp_path: Path, dalperf_home: Path
+) -> None:
+    process = spawn(
+        "run",
+        "--scenarios",
+        str(slow_module),
+        "--rtt-ms",
+        "0",
+        "--iterations",
+        "400",
+        "--no-explain",
+        "--database-url",
+        seeded_db,
+        "--out",
+        str(tmp_path / "results.json"),
+        cwd=tmp_path,
+    )
     try:
         children = wait_for_children(process, {"proxy"})
         time.sleep(2)
@@ -280,10 +357,24 @@ def test_ctrl_c_prints_interrupted_and_exits_130(
 
 
 def test_kill_9_of_dalperf_load_leaves_no_child_behind(
-        seeded_db: str, tmp_path: Path, dalperf_home: Path) -> None:
-    process = spawn("load", "--database-url", seeded_db, "--rtt-ms", "1", "--users", "2",
-                    "--workers", "1", "--run-time", "120s", "--out", str(tmp_path / "load.json"),
-                    cwd=tmp_path)
+    seeded_db: str, tmp_path: Path, dalperf_home: Path
+) -> None:
+    process = spawn(
+        "load",
+        "--database-url",
+        seeded_db,
+        "--rtt-ms",
+        "1",
+        "--users",
+        "2",
+        "--workers",
+        "1",
+        "--run-time",
+        "120s",
+        "--out",
+        str(tmp_path / "load.json"),
+        cwd=tmp_path,
+    )
     try:
         children = wait_for_children(process, {"proxy", "uvicorn", "locust"})
         time.sleep(1)
@@ -306,7 +397,8 @@ def test_kill_9_of_dalperf_load_leaves_no_child_behind(
 
 @pytest.mark.parametrize("command", ["seed", "audit"])
 def test_a_scale_whose_rows_cannot_fit_in_memory_exits_2(
-        command: str, tmp_path: Path, dalperf_home: Path) -> None:
+    command: str, tmp_path: Path, dalperf_home: Path
+) -> None:
     result = dalperf(command, "--scale", "1e9", "--ephemeral", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     line = one_error_line(result)
@@ -321,8 +413,7 @@ def test_a_scale_whose_database_cannot_fit_on_the_disk_is_refused(tmp_path: Path
     folder = tmp_path / "small"
     folder.mkdir()
     if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                       check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=True)
     try:
         check_disk(0.001, folder)  # some 100 kB: fits in 1 MB (or in any real disk)
         with pytest.raises(UsageError, match=r"scale 1e\+06 needs about .* of disk"):

@@ -22,17 +22,21 @@ def _killed_after(code: str) -> str:
     """Run ``code`` in a child that prints a path and is then killed with SIGKILL (no
     ``finally`` runs); the path it printed."""
     script = textwrap.dedent(code) + "\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == -9, proc.stderr
     return proc.stdout.strip()
 
 
 def _worktrees(root: Path) -> list[str]:
-    listed = subprocess.run(["git", "-C", str(root), "worktree", "list", "--porcelain"],
-                            capture_output=True, text=True, check=True).stdout
-    return [line.split(" ", 1)[1] for line in listed.splitlines()
-            if line.startswith("worktree ")]
+    listed = subprocess.run(
+        ["git", "-C", str(root), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split(" ", 1)[1] for line in listed.splitlines() if line.startswith("worktree ")]
 
 
 def test_the_next_compare_removes_a_killed_compares_worktree(tmp_path: Path) -> None:
@@ -43,7 +47,8 @@ def test_the_next_compare_removes_a_killed_compares_worktree(tmp_path: Path) -> 
     (root / "ops.py").write_text("x = 1\n")
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    left = Path(_killed_after(f"""
+    left = Path(
+        _killed_after(f"""
         import os, signal
         from pathlib import Path
         from dalperf.measure import revision
@@ -51,7 +56,8 @@ def test_the_next_compare_removes_a_killed_compares_worktree(tmp_path: Path) -> 
         with revision.checkout(root, revision.resolve(root, "HEAD")) as tree:
             print(tree, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
-    """))
+    """)
+    )
     assert left.is_dir() and str(left) in _worktrees(root)
 
     with revision.checkout(root, revision.resolve(root, "HEAD")) as tree:
@@ -61,14 +67,25 @@ def test_the_next_compare_removes_a_killed_compares_worktree(tmp_path: Path) -> 
 
 
 def test_the_next_load_removes_a_killed_loads_folder() -> None:
-    left = Path(_killed_after(f"""
+    left = Path(
+        _killed_after(f"""
         from dalperf import scratch
         print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)
-    """))
+    """)
+    )
     living = subprocess.Popen(
-        [sys.executable, "-c", ("from dalperf import scratch\n"
-         f"print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)\ninput()\n")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "from dalperf import scratch\n"
+                f"print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)\ninput()\n"
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         kept = Path(living.stdout.readline().strip())  # type: ignore[union-attr]
         assert left.is_dir() and kept.is_dir()
@@ -118,15 +135,23 @@ def test_db_ls_finds_an_orphaned_server_and_stop_all_orphans_stops_it() -> None:
     """)
     data_dir, pid = Path(line.split()[0]), int(line.split()[1])
     try:
-        listed = subprocess.run([sys.executable, "-m", "dalperf", "db", "ls"],
-                                capture_output=True, text=True, timeout=120, check=True)
-        mine = [row for row in listed.stdout.splitlines()
-                if row.startswith(f"{data_dir.parent}:")]
+        listed = subprocess.run(
+            [sys.executable, "-m", "dalperf", "db", "ls"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        mine = [row for row in listed.stdout.splitlines() if row.startswith(f"{data_dir.parent}:")]
         assert len(mine) == 1 and f"running, pid {pid}," in mine[0], listed.stdout
         assert mine[0].endswith("gone: orphaned")
-        stopped = subprocess.run([sys.executable, "-m", "dalperf", "db", "stop",
-                                  "--all-orphans"], capture_output=True, text=True,
-                                 timeout=120, check=True)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "dalperf", "db", "stop", "--all-orphans"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         assert f"stopped the orphaned server of {data_dir.parent}" in stopped.stdout
         assert EmbeddedServer(data_dir).status() is None and not data_dir.parent.exists()
     finally:

@@ -25,16 +25,19 @@ from tests.test_project import (
 pytestmark = pytest.mark.faults
 
 MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
-names = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-                min_size=1, max_size=30).filter(
-    lambda n: len(n.encode()) <= MAX_IDENTIFIER_BYTES)
+names = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=30,
+).filter(lambda n: len(n.encode()) <= MAX_IDENTIFIER_BYTES)
 _modules = itertools.count()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=names, schema=st.none() | names)
 def test_generated_operations_compile_and_load_for_any_table_name(
-        table: str, schema: str | None, tmp_path_factory: pytest.TempPathFactory) -> None:
+    table: str, schema: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     folder = tmp_path_factory.getbasetemp() / "odd_models"
     folder.mkdir(exist_ok=True)
     module = f"odd_models_{next(_modules)}"
@@ -42,7 +45,9 @@ def test_generated_operations_compile_and_load_for_any_table_name(
         "from sqlalchemy import Column, Integer, MetaData, Table\n\n"
         "metadata = MetaData()\n"
         f"Table({table!r}, metadata, Column('id', Integer, primary_key=True), "
-        f"schema={schema!r})\n", encoding="utf-8")
+        f"schema={schema!r})\n",
+        encoding="utf-8",
+    )
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     models = importlib.import_module(module)
@@ -50,13 +55,13 @@ def test_generated_operations_compile_and_load_for_any_table_name(
     code = compile(source, "perf/ops.py", "exec")
     with registering_into(Registry()) as registry:
         namespace: dict[str, object] = {"__name__": f"ops_of_{module}"}
-        exec(code, namespace)  # noqa: S102 (the generated module, as dalperf imports it)
+        exec(code, namespace)
     assert namespace["TABLE"].name == table  # type: ignore[attr-defined]
     assert namespace["TABLE"].schema == schema  # type: ignore[attr-defined]
     assert len(list(registry)) == 2
 
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -70,11 +75,10 @@ class Order(Base):
     __table_args__ = {"schema": "shop"}
     id: Mapped[int] = mapped_column(primary_key=True)
     note: Mapped[str] = mapped_column(String(20))
-'''
+"""
 
 
-def test_init_then_audit_on_a_schema_qualified_odd_table(tmp_path: Path,
-                                                         project: Project) -> None:  # noqa: F811
+def test_init_then_audit_on_a_schema_qualified_odd_table(tmp_path: Path, project: Project) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "__init__.py").write_text("")
     (tmp_path / "app" / "models.py").write_text(MODELS)
@@ -84,4 +88,6 @@ def test_init_then_audit_on_a_schema_qualified_odd_table(tmp_path: Path,
     assert audit.returncode == 0, audit.stdout + audit.stderr
     results = json.loads((tmp_path / "reports/out/results.json").read_text())
     assert {m["operation"] for m in results["operations"]} == {
-        "we_ird___orders.count", "we_ird___orders.first_page"}
+        "we_ird___orders.count",
+        "we_ird___orders.first_page",
+    }

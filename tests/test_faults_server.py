@@ -50,9 +50,14 @@ def plain_home() -> Iterator[Path]:
 
 
 def _dalperf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dalperf", *args], text=True,
-                          capture_output=True, timeout=300, check=False,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "dalperf", *args],
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_a_home_with_spaces_in_its_path(spaced_home: Path) -> None:
@@ -98,13 +103,21 @@ def test_db_start_after_the_postmaster_died_a_zombie(plain_home: Path) -> None:
     # a postmaster whose parent is this test, which does not reap it until the end
     postmaster = subprocess.Popen(
         [str(embedded.bin_path("postgres")), "-D", str(data), "-p", str(port), "-k", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", user=user, group=user,
-        extra_groups=[] if user else None, env={**os.environ, "LC_ALL": "C"})
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     try:
         _wait(lambda: server.status() is not None, "the postmaster to be up")
         os.kill(postmaster.pid, signal.SIGKILL)
-        _wait(lambda: psutil.Process(postmaster.pid).status() == psutil.STATUS_ZOMBIE,
-              "the postmaster to be a zombie")
+        _wait(
+            lambda: psutil.Process(postmaster.pid).status() == psutil.STATUS_ZOMBIE,
+            "the postmaster to be a zombie",
+        )
         _wait(lambda: not _working_in(data), "its backends to exit")
         assert server.pid_file.exists()
 

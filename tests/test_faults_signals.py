@@ -37,17 +37,31 @@ pytestmark = pytest.mark.faults
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_mid_run_write_what_was_measured(
-        tmp_path: Path, own_server: tuple[Path, ServerStatus], signum: int) -> None:  # noqa: F811
+    tmp_path: Path, own_server: tuple[Path, ServerStatus], signum: int
+) -> None:
     home, _status = own_server
     module = write_module(tmp_path, INTERRUPTED)
     out = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "dalperf", "run", "--scenarios", str(module),
-                             "--iterations", "5", "--out", str(out)], text=True,
-                            env={**env, "DALPERF_HOME": str(home)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
-                            preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dalperf",
+            "run",
+            "--scenarios",
+            str(module),
+            "--iterations",
+            "5",
+            "--out",
+            str(out),
+        ],
+        text=True,
+        env={**env, "DALPERF_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=interruptible,
+    )
     watched = Watched(proc)
     watched.wait_for((tmp_path / "arrived").exists, "the hung variant")
     proc.send_signal(signum)
@@ -86,13 +100,18 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
         return n
 
     registry = Registry()
-    first = register("swallow.first", variants={"naive": fine, "optimized": fine},
-                     params=pick, registry=registry)
-    second = register("swallow.second", variants={"naive": fine,
-                                                  "optimized": cancels_and_returns},
-                      params=pick, registry=registry)
-    third = register("swallow.third", variants={"naive": fine, "optimized": fine},
-                     params=pick, registry=registry)
+    first = register(
+        "swallow.first", variants={"naive": fine, "optimized": fine}, params=pick, registry=registry
+    )
+    second = register(
+        "swallow.second",
+        variants={"naive": fine, "optimized": cancels_and_returns},
+        params=pick,
+        registry=registry,
+    )
+    third = register(
+        "swallow.third", variants={"naive": fine, "optimized": fine}, params=pick, registry=registry
+    )
     config = RunConfig(iterations=2, warmup=0, param_sets=1, complexity=False)
 
     async def run() -> object:
@@ -107,7 +126,8 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
 
 
 def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
-        tmp_path: Path, project: Project) -> None:  # noqa: F811
+    tmp_path: Path, project: Project
+) -> None:
     import json
     import time
 
@@ -119,24 +139,47 @@ def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
     app = make_app(tmp_path)
     (app / "shop" / "main.py").write_text(APP)
     (app / "perf" / "locustfile.py").write_text(LOCUSTFILE)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dalperf", "load", "--app", "shop.main:app", "--locustfile",
-         "perf/locustfile.py", "--users", "2", "--run-time", "300s", "--out", "load.json"],
-        cwd=app, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "dalperf",
+            "load",
+            "--app",
+            "shop.main:app",
+            "--locustfile",
+            "perf/locustfile.py",
+            "--users",
+            "2",
+            "--run-time",
+            "300s",
+            "--out",
+            "load.json",
+        ],
+        cwd=app,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**env, "DALPERF_HOME": str(project.home), "COLUMNS": "200"},
-        preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
+        preexec_fn=interruptible,
+    )
     watched = Watched(proc)
 
     def served() -> bool:
         try:
             with psycopg.connect(project.server.url("postgres")) as conn:
-                row = conn.execute("SELECT xact_commit + xact_rollback FROM "
-                                   "pg_stat_database WHERE datname = %s",
-                                   (WORKING_DB,)).fetchone()
-                active = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                      "datname = %s", (WORKING_DB,)).fetchone()
+                row = conn.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+                    (WORKING_DB,),
+                ).fetchone()
+                active = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (WORKING_DB,)
+                ).fetchone()
         except psycopg.Error:
             return False
         return bool(row and active and active[0] and row[0] > 200)
@@ -147,8 +190,7 @@ def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
     code, _, err = watched.finish()
     assert time.monotonic() - started < 60
     assert code == 130, err
-    assert "wrote load.json (the figures of an interrupted load test, marked partial)" \
-        in err
+    assert "wrote load.json (the figures of an interrupted load test, marked partial)" in err
     results = json.loads((app / "load.json").read_text())
     assert results["partial"] == "interrupted"
     assert sum(v["requests"] for v in results["variants"]) > 0

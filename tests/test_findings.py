@@ -67,8 +67,14 @@ def engine(pg_server: object) -> Iterator[Engine]:
     with Session(eng) as session:
         authors = [Author(name=f"a{i}") for i in range(4)]
         for i in range(12):
-            session.add(Post(title=f"t{i}", body="b", author=authors[i % 4],
-                             comments=[Comment(text="c") for _ in range(2)]))
+            session.add(
+                Post(
+                    title=f"t{i}",
+                    body="b",
+                    author=authors[i % 4],
+                    comments=[Comment(text="c") for _ in range(2)],
+                )
+            )
         session.commit()
     yield eng
     eng.dispose()
@@ -82,8 +88,12 @@ def kinds_and_labels(cap: Capture, thresholds: Thresholds | None = None) -> set[
 @pytest.mark.parametrize("loader", [selectinload, subqueryload])
 def test_eager_loaders_are_never_findings(engine: Engine, loader: object) -> None:
     with Capture(engine) as cap, Session(engine) as session:
-        posts = session.scalars(select(Post).options(loader(Post.comments),  # type: ignore[operator]
-                                                     joinedload(Post.author))).all()
+        posts = session.scalars(
+            select(Post).options(
+                loader(Post.comments),  # type: ignore[operator]
+                joinedload(Post.author),
+            )
+        ).all()
         [(len(p.comments), p.author.name) for p in posts]
     assert cap.queries == 2 and cap.findings() == []
 
@@ -93,7 +103,11 @@ def test_lazy_loads_immediateload_and_the_per_kind_thresholds(engine: Engine) ->
         [len(p.comments) for p in session.scalars(select(Post))]
     (finding,) = cap.findings()
     assert (finding.kind, finding.label, finding.count, finding.objects) == (
-        FindingKind.LAZY_LOAD, "Post.comments", 12, 12)
+        FindingKind.LAZY_LOAD,
+        "Post.comments",
+        12,
+        12,
+    )
     assert finding.fix == "select(Post).options(selectinload(Post.comments))"
     assert finding.call_site and "test_findings.py" in finding.call_site
     assert cap.findings(Thresholds(relationship=13)) == []
@@ -120,7 +134,11 @@ def test_session_refresh_in_a_loop_is_a_column_reload_not_a_repeat(engine: Engin
             session.refresh(post)
     (finding,) = cap.findings()
     assert (finding.kind, finding.label, finding.count, finding.objects) == (
-        FindingKind.COLUMN_RELOAD, "Post (refresh)", 12, 12)
+        FindingKind.COLUMN_RELOAD,
+        "Post (refresh)",
+        12,
+        12,
+    )
     assert finding.call_site and "test_findings.py" in finding.call_site
 
 
@@ -178,8 +196,7 @@ def test_results_round_trip_and_html_show_findings(seeded_db: str, engine: Engin
     assert "select(Post).options(selectinload(Post.comments))" in html
 
 
-def test_a_helper_called_from_six_lines_is_no_loop_but_called_in_a_loop_is(
-        engine: Engine) -> None:
+def test_a_helper_called_from_six_lines_is_no_loop_but_called_in_a_loop_is(engine: Engine) -> None:
     def lookup(pk: int) -> None:
         with Session(engine) as session:  # each call its own Session
             session.get(Post, pk)

@@ -18,7 +18,7 @@ from dalperf.history.store import Store
 from tests.conftest import interruptible
 
 MODULE = "perf/scenarios.py"
-SCENARIO = '''
+SCENARIO = """
 from sqlalchemy import text
 
 from dalperf.measure.scenario import register
@@ -40,15 +40,18 @@ def params(db, rng, size):
 
 
 register("demo.lookup", variants={{"naive": naive, "fast": fast}}, params=params)
-'''
+"""
 EXTRA = 'await session.execute(text("SELECT 1"))'
 RUN = ["--scenarios", MODULE, "--iterations", "3", "--warmup", "0", "--no-explain"]
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
-                           "user.email=t@example.org", *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -75,8 +78,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def backfill(store: Path, url: str, *args: str) -> int:
-    return main(["history", "backfill", "--history", str(store), "--database-url", url,
-                 *RUN, *args])
+    return main(
+        ["history", "backfill", "--history", str(store), "--database-url", url, *RUN, *args]
+    )
 
 
 def worktrees(repo: Path) -> int:
@@ -84,26 +88,44 @@ def worktrees(repo: Path) -> int:
 
 
 def test_each_commit_is_measured_and_added_and_a_rerun_skips_them(
-        repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "history.sqlite"
     assert backfill(store, fresh_db, "--from", "v1", "--to", "v3") == 0
     out = capsys.readouterr().out
     assert "backfilled 3 of 3 commit(s)" in out
     with Store.open(str(store)) as opened:
         points = opened.points()
-    fast = [(p.commit.sha, p.commit.subject, p.queries) for p in points
-            if p.key.name == "demo.lookup/fast"]
-    assert fast == [(git(repo, "rev-parse", "v1"), "scenarios v1", 1),
-                    (git(repo, "rev-parse", "v2"), "scenarios v2", 2),
-                    (git(repo, "rev-parse", "v3"), "v3 docs", 2)]
+    fast = [
+        (p.commit.sha, p.commit.subject, p.queries)
+        for p in points
+        if p.key.name == "demo.lookup/fast"
+    ]
+    assert fast == [
+        (git(repo, "rev-parse", "v1"), "scenarios v1", 1),
+        (git(repo, "rev-parse", "v2"), "scenarios v2", 2),
+        (git(repo, "rev-parse", "v3"), "v3 docs", 2),
+    ]
     assert all(len(p.samples_ms) == 3 for p in points)
     assert worktrees(repo) == 1
     assert backfill(store, fresh_db, "--from", "v1", "--to", "v3") == 0
     out = capsys.readouterr().out
     assert "3 commit(s) already in the store, skipped" in out and "nothing to measure" in out
     # the history it built gates a head that regressed again
-    assert main(["history", "check", str(_head_results(repo, tmp_path, fresh_db)),
-                 "--history", str(store), "--commit", "0" * 40]) == 1
+    assert (
+        main(
+            [
+                "history",
+                "check",
+                str(_head_results(repo, tmp_path, fresh_db)),
+                "--history",
+                str(store),
+                "--commit",
+                "0" * 40,
+            ]
+        )
+        == 1
+    )
     assert "demo.lookup/fast: queries rose from 2 to 3" in capsys.readouterr().out
 
 
@@ -111,15 +133,21 @@ def _head_results(repo: Path, tmp_path: Path, url: str) -> Path:
     """Results of a working tree whose ``fast`` sends two more queries than ``v1``."""
     (repo / MODULE).write_text(SCENARIO.format(extra=f"{EXTRA}\n        {EXTRA}"))
     out = tmp_path / "head.json"
-    done = subprocess.run([sys.executable, "-m", "dalperf", "run", *RUN, "--out", str(out)],
-                          cwd=repo, env={**os.environ, "DALPERF_DATABASE_URL": url},
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "dalperf", "run", *RUN, "--out", str(out)],
+        cwd=repo,
+        env={**os.environ, "DALPERF_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return out
 
 
 def test_every_kth_commit_and_a_commit_that_cannot_be_measured(
-        repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "history.sqlite"
     assert backfill(store, fresh_db, "--from", "bare", "--to", "v3", "--every", "2") == 2
     out, err = capsys.readouterr()
@@ -132,27 +160,52 @@ def test_every_kth_commit_and_a_commit_that_cannot_be_measured(
     assert worktrees(repo) == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--from", "no-such-ref"), "--base 'no-such-ref' names no revision"),
-    (("--from", "v3", "--to", "v1"), "--from v3 is not an ancestor of --to v1"),
-])
-def test_bad_refs_are_one_line_and_exit_2(repo: Path, tmp_path: Path, fresh_db: str,
-                                          capsys: pytest.CaptureFixture[str],
-                                          args: tuple[str, ...], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "no-such-ref"), "--base 'no-such-ref' names no revision"),
+        (("--from", "v3", "--to", "v1"), "--from v3 is not an ancestor of --to v1"),
+    ],
+)
+def test_bad_refs_are_one_line_and_exit_2(
+    repo: Path,
+    tmp_path: Path,
+    fresh_db: str,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
     assert backfill(tmp_path / "h.sqlite", fresh_db, *args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_an_interrupted_backfill_resumes_where_it_stopped(
-        repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, tmp_path: Path, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "history.sqlite"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dalperf", "history", "backfill", "--history", str(store),
-         "--from", "v1", "--to", "v3", *RUN], cwd=repo,
-        env={**os.environ, "DALPERF_DATABASE_URL": fresh_db}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        preexec_fn=interruptible)  # noqa: PLW1509 (signal only)
+        [
+            sys.executable,
+            "-m",
+            "dalperf",
+            "history",
+            "backfill",
+            "--history",
+            str(store),
+            "--from",
+            "v1",
+            "--to",
+            "v3",
+            *RUN,
+        ],
+        cwd=repo,
+        env={**os.environ, "DALPERF_DATABASE_URL": fresh_db},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
     deadline = time.monotonic() + 300
     while not _stored(store):
         assert process.poll() is None, process.communicate()

@@ -35,16 +35,21 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BrowserC
     """A fresh headless Chromium profile at the test's viewport; closed after the test."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium_path(), headless=True,
-            args=FLAGS, viewport=request.param)
+            str(tmp_path / "profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=FLAGS,
+            viewport=request.param,
+        )
         try:
             yield context
         finally:
             context.close()
 
 
-@pytest.mark.parametrize("browser", VIEWPORTS, indirect=True,
-                         ids=[f"{v['width']}x{v['height']}" for v in VIEWPORTS])
+@pytest.mark.parametrize(
+    "browser", VIEWPORTS, indirect=True, ids=[f"{v['width']}x{v['height']}" for v in VIEWPORTS]
+)
 def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path) -> None:
     long = series(SeriesKey("plugin", LONG_NAME), commits(300), seed=3, latency=False)
     points = [_hostile(p) for p in history(300, 8) + long]
@@ -68,16 +73,19 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
     summary = page.locator("#summary").bounding_box()
     assert summary is not None and summary["y"] + summary["height"] <= viewport["height"]
     tiles = page.eval_on_selector_all(
-        "#summary .tile", "tiles => tiles.map(t => [t.dataset.summary, "
-        "t.querySelector('.value').firstChild.textContent.trim()])")
+        "#summary .tile",
+        "tiles => tiles.map(t => [t.dataset.summary, "
+        "t.querySelector('.value').firstChild.textContent.trim()])",
+    )
     assert tiles == [["series", "9"], ["commits", "300"], ["changes", "1"], ["shifts", "1"]]
 
     step = trends.commits[180]
     shift = trends.shifts[0]
     markers = page.locator("g.marker")
     assert markers.count() == 5
-    assert sorted(page.eval_on_selector_all("g.marker", "gs => gs.map(g => g.dataset.sha)")) \
-        == sorted([step.sha] * 4 + [shift.commit.sha])
+    assert sorted(
+        page.eval_on_selector_all("g.marker", "gs => gs.map(g => g.dataset.sha)")
+    ) == sorted([step.sha] * 4 + [shift.commit.sha])
     for index in range(markers.count()):
         box = markers.nth(index).bounding_box()
         assert box is not None and box["height"] > 40 and box["width"] > 10
@@ -116,6 +124,7 @@ def test_trends_report_in_a_real_browser(browser: BrowserContext, tmp_path: Path
 
 def _hostile(point: Point) -> Point:
     """``point`` with markup in its commit's subject, which must show as text."""
-    commit = dataclasses.replace(point.commit, subject=point.commit.subject.replace(
-        "Change", HOSTILE))
+    commit = dataclasses.replace(
+        point.commit, subject=point.commit.subject.replace("Change", HOSTILE)
+    )
     return dataclasses.replace(point, commit=commit)

@@ -34,29 +34,44 @@ def sha(number: int) -> str:
     return f"{number:040x}"
 
 
-def add_history(url: str, rows: Sequence[Sequence[Measurement]], *, branch: str = "main",
-                start: int = 0) -> None:
+def add_history(
+    url: str, rows: Sequence[Sequence[Measurement]], *, branch: str = "main", start: int = 0
+) -> None:
     """One result per row, at commits ``sha(start)``, ``sha(start + 1)``, ... an hour apart."""
     with Store.open(url) as store:
         for offset, row in enumerate(rows):
             number = start + offset
             document = audit_results(row, started_at=f"run {number}").to_dict()
-            store.add(ingest.from_document(document, source=f"r{number}.json"),
-                      Commit(sha=sha(number), subject=f"commit {number}",
-                             time=T0 + timedelta(hours=number), branch=branch))
+            store.add(
+                ingest.from_document(document, source=f"r{number}.json"),
+                Commit(
+                    sha=sha(number),
+                    subject=f"commit {number}",
+                    time=T0 + timedelta(hours=number),
+                    branch=branch,
+                ),
+            )
 
 
-def steady(rng: random.Random, *, queries: int = 1, centre: float = CENTRE_MS,
-           shape: Sequence[str] | None = None) -> list[Measurement]:
+def steady(
+    rng: random.Random,
+    *,
+    queries: int = 1,
+    centre: float = CENTRE_MS,
+    shape: Sequence[str] | None = None,
+) -> list[Measurement]:
     extra = {"shape": shape} if shape else {}
-    return [measurement(NAIVE, queries=21, wall=noisy(rng, centre * 3)),
-            measurement(OP, queries=queries, wall=noisy(rng, centre), **extra)]
+    return [
+        measurement(NAIVE, queries=21, wall=noisy(rng, centre * 3)),
+        measurement(OP, queries=queries, wall=noisy(rng, centre), **extra),
+    ]
 
 
 @pytest.fixture
 def head_file(tmp_path: Path) -> Iterator[object]:
     def make(rows: Sequence[Measurement], name: str = "head.json") -> str:
         return str(write(tmp_path / name, audit_results(rows, started_at="head")))
+
     yield make
 
 
@@ -74,15 +89,19 @@ def test_a_head_like_the_history_passes(store_url: str, head_file, capsys) -> No
 
 
 def test_a_count_that_rose_names_the_figure_the_commits_and_the_plan_change(
-        store_url: str, head_file, capsys) -> None:
+    store_url: str, head_file, capsys
+) -> None:
     rng = random.Random(2)
-    add_history(store_url, [steady(rng) for _ in range(8)]
-                + [steady(rng, queries=2) for _ in range(12)])
+    add_history(
+        store_url, [steady(rng) for _ in range(8)] + [steady(rng, queries=2) for _ in range(12)]
+    )
     regressed = head_file(steady(rng, queries=21, shape=SHAPE_SEQ))
     assert check(store_url, regressed) == 1
     out, err = capsys.readouterr()
-    assert (f"{OP}: queries rose from 2 to 21 (2 held on main {sha(8)[:10]}..{sha(19)[:10]}, "
-            f"21 at ffffffffff); its plan shape changed") in out
+    assert (
+        f"{OP}: queries rose from 2 to 21 (2 held on main {sha(8)[:10]}..{sha(19)[:10]}, "
+        f"21 at ffffffffff); its plan shape changed"
+    ) in out
     assert f"{OP}: plan shape changed since {sha(19)[:10]}" in out
     assert "Index Scan using renders_pkey on renders" in out and "Seq Scan on renders" in out
     assert out.count("Seq Scan on renders") == 1  # the shapes are shown once
@@ -95,8 +114,9 @@ def test_a_count_that_rose_names_the_figure_the_commits_and_the_plan_change(
         assert check(store_url, regressed) == 1
     capsys.readouterr()
     text = summary.read_text()
-    assert text.startswith("### dalperf history check: head.json, 2 regression(s) against "
-                           "the last 20 main results")
+    assert text.startswith(
+        "### dalperf history check: head.json, 2 regression(s) against the last 20 main results"
+    )
     assert "- renders.get\\_by\\_ids/optimized: queries rose from 2 to 21" in text
     assert "  plan shapes after:\n\n  ```text\n  Seq Scan on renders\n  ```" in text
     # with plan changes allowed, the count still fails, the plan change is a note
@@ -109,7 +129,8 @@ def test_a_count_that_rose_names_the_figure_the_commits_and_the_plan_change(
 
 
 def test_latency_fails_above_the_window_and_beyond_the_tolerance_only(
-        store_url: str, head_file, capsys) -> None:
+    store_url: str, head_file, capsys
+) -> None:
     rng = random.Random(3)
     add_history(store_url, [steady(rng) for _ in range(20)])
     slower = head_file(steady(rng, centre=CENTRE_MS * 1.5), "slower.json")
@@ -123,9 +144,13 @@ def test_latency_fails_above_the_window_and_beyond_the_tolerance_only(
     with Store.open(store_url) as store:
         window = store.window(kind="audit", series="default", branch="main", size=20)
     highest = max(points[OP].p95_ms for _, points in window)
-    barely = head_file([measurement(NAIVE, queries=21, wall=noisy(rng, CENTRE_MS * 3)),
-                        measurement(OP, wall=(CENTRE_MS,) * 19 + (highest * 1.01,))],
-                       "barely.json")
+    barely = head_file(
+        [
+            measurement(NAIVE, queries=21, wall=noisy(rng, CENTRE_MS * 3)),
+            measurement(OP, wall=(CENTRE_MS,) * 19 + (highest * 1.01,)),
+        ],
+        "barely.json",
+    )
     assert check(store_url, barely) == 0
 
 
@@ -145,32 +170,32 @@ def test_heads_drawn_from_the_history_distribution_never_fail(tmp_path: Path) ->
     with Store.open(url) as store:
         failures = 0
         for number in range(300):
-            head = ingest.from_document(audit_results(steady(rng)).to_dict(),
-                                        source=f"h{number}")
+            head = ingest.from_document(audit_results(steady(rng)).to_dict(), source=f"h{number}")
             failures += not gate.check(store, head, head_sha="f" * 40).passed
     assert failures == 0
 
 
 def test_latency_needs_enough_results_and_other_branches_do_not_count(
-        store_url: str, head_file, capsys) -> None:
+    store_url: str, head_file, capsys
+) -> None:
     rng = random.Random(6)
     add_history(store_url, [steady(rng) for _ in range(3)])
-    add_history(store_url, [steady(rng, queries=9) for _ in range(5)], branch="feature",
-                start=100)
+    add_history(store_url, [steady(rng, queries=9) for _ in range(5)], branch="feature", start=100)
     slower = head_file(steady(rng, centre=CENTRE_MS * 3))
     assert check(store_url, slower) == 0
     out = capsys.readouterr().out
     assert "p95 not judged, 3 result(s) with a p95 in the window" in out
     assert "last 3 main results" in out
     # the feature branch is a history of its own
-    assert check(store_url, head_file(steady(rng, queries=9), "nine.json"),
-                 "--branch", "feature") == 0
-    assert check(store_url, head_file(steady(rng, queries=10), "ten.json"),
-                 "--branch", "feature") == 1
+    assert (
+        check(store_url, head_file(steady(rng, queries=9), "nine.json"), "--branch", "feature") == 0
+    )
+    assert (
+        check(store_url, head_file(steady(rng, queries=10), "ten.json"), "--branch", "feature") == 1
+    )
 
 
-def test_the_heads_own_stored_result_is_left_out_of_the_window(
-        store_url: str, head_file) -> None:
+def test_the_heads_own_stored_result_is_left_out_of_the_window(store_url: str, head_file) -> None:
     rng = random.Random(7)
     add_history(store_url, [steady(rng) for _ in range(5)] + [steady(rng, queries=3)])
     head = head_file(steady(rng, queries=3))
@@ -180,8 +205,10 @@ def test_the_heads_own_stored_result_is_left_out_of_the_window(
 
 def test_window_and_series(store_url: str, head_file, capsys) -> None:
     rng = random.Random(8)
-    add_history(store_url, [steady(rng, queries=5) for _ in range(10)]
-                + [steady(rng, queries=1) for _ in range(10)])
+    add_history(
+        store_url,
+        [steady(rng, queries=5) for _ in range(10)] + [steady(rng, queries=1) for _ in range(10)],
+    )
     head = head_file(steady(rng, queries=3))
     assert check(store_url, head) == 1  # 1 is the newest: 3 rose
     assert check(store_url, head, "--window", "5") == 1

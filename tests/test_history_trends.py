@@ -35,13 +35,30 @@ KEY = SeriesKey("audit", "renders.get_by_ids/optimized")
 
 def commits(count: int, *, subject: str = "Change {i}") -> list[Commit]:
     """``count`` commits an hour apart, with distinct 40-character shas."""
-    return [Commit(sha=f"{i * 2654435761 % 16**12:012x}{i:028x}", subject=subject.format(i=i),
-                   time=START + timedelta(hours=i), branch="main") for i in range(count)]
+    return [
+        Commit(
+            sha=f"{i * 2654435761 % 16**12:012x}{i:028x}",
+            subject=subject.format(i=i),
+            time=START + timedelta(hours=i),
+            branch="main",
+        )
+        for i in range(count)
+    ]
 
 
-def series(key: SeriesKey, axis: Sequence[Commit], *, seed: int, p50: float = 4.0,
-           sigma: float = 0.12, spikes: float = 0.0, shift_at: int | None = None,
-           factor: float = 2.0, step_at: int | None = None, latency: bool = True) -> list[Point]:
+def series(
+    key: SeriesKey,
+    axis: Sequence[Commit],
+    *,
+    seed: int,
+    p50: float = 4.0,
+    sigma: float = 0.12,
+    spikes: float = 0.0,
+    shift_at: int | None = None,
+    factor: float = 2.0,
+    step_at: int | None = None,
+    latency: bool = True,
+) -> list[Point]:
     """One series over ``axis``: 1 query (21 from ``step_at`` on, with another plan), p50
     log-normal around ``p50`` ms (× ``factor`` from ``shift_at`` on), a share ``spikes``
     of runs 2-5 times slower."""
@@ -54,13 +71,22 @@ def series(key: SeriesKey, axis: Sequence[Commit], *, seed: int, p50: float = 4.
         if rng.random() < spikes:
             median *= float(rng.uniform(2.0, 5.0))
         tail = median * 1.4
-        points.append(Point(
-            commit=commit, key=key, queries=21 if stepped else 1,
-            round_trips=21 if stepped else 1, network_round_trips=23 if stepped else 3,
-            buffers=640 if stepped else 12, rows_fetched=20, p50_ms=median if latency else None,
-            p95_ms=tail if latency else None, p95_low_ms=tail * 0.93 if latency else None,
-            p95_high_ms=tail * 1.08 if latency else None,
-            plan_shapes=PLANS_AFTER if stepped else PLANS_BEFORE))
+        points.append(
+            Point(
+                commit=commit,
+                key=key,
+                queries=21 if stepped else 1,
+                round_trips=21 if stepped else 1,
+                network_round_trips=23 if stepped else 3,
+                buffers=640 if stepped else 12,
+                rows_fetched=20,
+                p50_ms=median if latency else None,
+                p95_ms=tail if latency else None,
+                p95_low_ms=tail * 0.93 if latency else None,
+                p95_high_ms=tail * 1.08 if latency else None,
+                plan_shapes=PLANS_AFTER if stepped else PLANS_BEFORE,
+            )
+        )
     return points
 
 
@@ -72,23 +98,38 @@ def history(count: int, width: int, *, seed: int = 7) -> list[Point]:
     columns = []
     for index in range(width):
         kind = "plugin" if index in (2, 3) else "audit"
-        name = (f"tests/test_app.py::test_{index}" if kind == "plugin"
-                else f"area{index}.operation/{'optimized' if index % 2 else 'naive'}")
-        columns.append(series(
-            SeriesKey(kind, name), axis, seed=seed * 1000 + index, spikes=0.02,
-            step_at=count * 3 // 5 if index == 0 else None,
-            shift_at=count * 2 // 5 if index == 1 else None, latency=kind != "plugin"))
+        name = (
+            f"tests/test_app.py::test_{index}"
+            if kind == "plugin"
+            else f"area{index}.operation/{'optimized' if index % 2 else 'naive'}"
+        )
+        columns.append(
+            series(
+                SeriesKey(kind, name),
+                axis,
+                seed=seed * 1000 + index,
+                spikes=0.02,
+                step_at=count * 3 // 5 if index == 0 else None,
+                shift_at=count * 2 // 5 if index == 1 else None,
+                latency=kind != "plugin",
+            )
+        )
     return [column[i] for i in range(count) for column in columns]
 
 
 # --- deterministic figures ------------------------------------------------------------------
 
+
 def test_a_count_step_is_pinned_to_its_first_commit_and_no_other() -> None:
     axis = commits(300)
     points = series(KEY, axis, seed=1, step_at=137)
     changes = count_changes(points)
-    assert {c.figure for c in changes} == {"queries", "round_trips", "network_round_trips",
-                                           "buffers"}
+    assert {c.figure for c in changes} == {
+        "queries",
+        "round_trips",
+        "network_round_trips",
+        "buffers",
+    }
     assert {c.commit for c in changes} == {axis[137]}
     assert {c.previous for c in changes} == {axis[136]}
     queries = next(c for c in changes if c.figure == "queries")
@@ -98,18 +139,20 @@ def test_a_count_step_is_pinned_to_its_first_commit_and_no_other() -> None:
 
 def test_a_count_that_goes_back_is_pinned_twice() -> None:
     axis = commits(120)
-    points = [dataclasses.replace(p, queries=4) if 50 <= i < 80 else p
-              for i, p in enumerate(series(KEY, axis, seed=2))]
+    points = [
+        dataclasses.replace(p, queries=4) if 50 <= i < 80 else p
+        for i, p in enumerate(series(KEY, axis, seed=2))
+    ]
     changes = count_changes(points)
-    assert [(c.commit, c.before, c.after) for c in changes] == [(axis[50], 1, 4),
-                                                                 (axis[80], 4, 1)]
+    assert [(c.commit, c.before, c.after) for c in changes] == [(axis[50], 1, 4), (axis[80], 4, 1)]
 
 
 def test_a_commit_that_did_not_record_a_figure_is_skipped() -> None:
     axis = commits(40)
     points = series(KEY, axis, seed=3, step_at=20)
-    points = [dataclasses.replace(p, queries=None) if 15 <= i < 25 else p
-              for i, p in enumerate(points)]
+    points = [
+        dataclasses.replace(p, queries=None) if 15 <= i < 25 else p for i, p in enumerate(points)
+    ]
     queries = [c for c in count_changes(points) if c.figure == "queries"]
     # the first commit that recorded the new value, with the last one that recorded the old
     assert [(c.commit, c.previous) for c in queries] == [(axis[25], axis[14])]
@@ -117,11 +160,17 @@ def test_a_commit_that_did_not_record_a_figure_is_skipped() -> None:
 
 def test_a_plan_change_alone_is_pinned_as_plan_shapes() -> None:
     axis = commits(30)
-    points = [dataclasses.replace(p, plan_shapes=PLANS_AFTER) if i >= 12 else p
-              for i, p in enumerate(series(KEY, axis, seed=4))]
+    points = [
+        dataclasses.replace(p, plan_shapes=PLANS_AFTER) if i >= 12 else p
+        for i, p in enumerate(series(KEY, axis, seed=4))
+    ]
     (change,) = count_changes(points)
     assert (change.figure, change.commit, change.before, change.after) == (
-        "plan_shapes", axis[12], None, None)
+        "plan_shapes",
+        axis[12],
+        None,
+        None,
+    )
     assert (change.plans_before, change.plans_after) == (PLANS_BEFORE, PLANS_AFTER)
 
 
@@ -133,6 +182,7 @@ def test_points_of_two_series_are_refused() -> None:
 
 
 # --- latency --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", range(12))
 def test_flat_noisy_latency_gives_no_shift(seed: int) -> None:
@@ -161,8 +211,10 @@ def test_a_speed_up_has_an_interval_below_one() -> None:
 
 def test_a_regression_and_its_fix_are_two_shifts() -> None:
     axis = commits(300)
-    points = [dataclasses.replace(p, p50_ms=p.p50_ms / 2) if i >= 200 else p
-              for i, p in enumerate(series(KEY, axis, seed=21, shift_at=100, spikes=0.02))]
+    points = [
+        dataclasses.replace(p, p50_ms=p.p50_ms / 2) if i >= 200 else p
+        for i, p in enumerate(series(KEY, axis, seed=21, shift_at=100, spikes=0.02))
+    ]
     up, down = latency_shifts(points)
     assert abs(up.index - 100) <= 2 and up.ratio.low > 1.0
     assert abs(down.index - 200) <= 2 and down.ratio.high < 1.0
@@ -181,10 +233,13 @@ def test_without_ruptures_the_report_extra_is_named(monkeypatch: pytest.MonkeyPa
 
 
 def test_reading_the_report_modules_loads_no_heavy_library() -> None:
-    code = ("import sys, dalperf.history.render; "
-            "print(sorted({'numpy', 'scipy', 'ruptures'} & set(sys.modules)))")
-    found = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                           text=True).stdout.strip()
+    code = (
+        "import sys, dalperf.history.render; "
+        "print(sorted({'numpy', 'scipy', 'ruptures'} & set(sys.modules)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert found == "[]"
 
 
@@ -194,6 +249,7 @@ def test_the_same_points_give_the_same_shifts() -> None:
 
 
 # --- the trends model -----------------------------------------------------------------------
+
 
 def test_series_that_changed_come_first_on_one_commit_axis() -> None:
     points = history(120, 6)
@@ -219,6 +275,7 @@ def test_a_result_added_twice_at_one_commit_counts_once() -> None:
 
 
 # --- HTML and Markdown ----------------------------------------------------------------------
+
 
 class _Markup(HTMLParser):
     """The elements of a page with their attributes, and its text."""
@@ -247,12 +304,18 @@ def test_the_html_carries_every_marker_and_the_summary() -> None:
     page = parse(html_report(points))
     step = trends.commits[120]
     shift = trends.shifts[0]
-    markers = [(a["data-kind"], a["data-sha"]) for tag, a in page.elements
-               if tag == "g" and a.get("class") == "marker"]
+    markers = [
+        (a["data-kind"], a["data-sha"])
+        for tag, a in page.elements
+        if tag == "g" and a.get("class") == "marker"
+    ]
     # the step's marker on each of the four charts of figures that changed, the shift's once
     assert sorted(markers) == sorted([("change", step.sha)] * 4 + [("shift", shift.commit.sha)])
-    rows = [(a["class"], a["data-sha"]) for tag, a in page.elements
-            if tag == "tr" and a.get("class") in ("change-row", "shift-row")]
+    rows = [
+        (a["class"], a["data-sha"])
+        for tag, a in page.elements
+        if tag == "tr" and a.get("class") in ("change-row", "shift-row")
+    ]
     assert rows == [("change-row", step.sha), ("shift-row", shift.commit.sha)]
     text = " ".join(" ".join(page.text).split())
     assert "queries 1 → 21" in text and "network round trips 3 → 23" in text
@@ -260,11 +323,16 @@ def test_the_html_carries_every_marker_and_the_summary() -> None:
     assert "Seq Scan on renders" in text and "Index Scan using renders_pkey" in text
     tiles = {a["data-summary"] for tag, a in page.elements if a.get("data-summary")}
     assert tiles == {"series", "commits", "changes", "shifts"}
-    assert ("5 (2 changed) series 200 commits 1 pinned changes of a deterministic figure "
-            "1 latency shifts") in text
+    assert (
+        "5 (2 changed) series 200 commits 1 pinned changes of a deterministic figure "
+        "1 latency shifts"
+    ) in text
     # the series that changed are the first cards
-    cards = [a["id"] for tag, a in page.elements if tag == "section" and "series" in
-             (a.get("class") or "").split()]
+    cards = [
+        a["id"]
+        for tag, a in page.elements
+        if tag == "section" and "series" in (a.get("class") or "").split()
+    ]
     assert cards[:2] == [trends.series[0].anchor, trends.series[1].anchor]
     assert not any(tag in ("script", "link", "img", "iframe") for tag, _ in page.elements)
 
@@ -281,8 +349,9 @@ def test_the_markdown_lists_the_changes_and_the_shifts() -> None:
     assert "queries 1 → 21" in change_rows[0]
     assert "−Seq Scan on renders" not in change_rows[0]
     assert "−Index Scan using renders\\_pkey on renders; +Seq Scan on renders" in change_rows[0]
-    shift_rows = [line for line in text.splitlines()
-                  if line.startswith(f"| {shift.commit.sha[:7]} |")]
+    shift_rows = [
+        line for line in text.splitlines() if line.startswith(f"| {shift.commit.sha[:7]} |")
+    ]
     assert len(shift_rows) == 1
     ratio = shift.ratio
     assert f"{ratio.value:.2f}× [{ratio.low:.2f}–{ratio.high:.2f}]" in shift_rows[0]
@@ -330,13 +399,13 @@ def test_two_thousand_commits_by_24_series_render_within_budget() -> None:
     assert spent <= 5.0, f"{spent:.2f} s"
     trends = build(points)
     page = parse(html)
-    shas = [a["data-sha"] for tag, a in page.elements
-            if tag == "g" and a.get("class") == "marker"]
+    shas = [a["data-sha"] for tag, a in page.elements if tag == "g" and a.get("class") == "marker"]
     assert sorted(shas) == sorted([trends.commits[1200].sha] * 4 + [trends.shifts[0].commit.sha])
 
 
 def test_results_files_through_the_store_to_both_reports(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """End to end: 40 results files of ``dalperf run`` added to a SQLite store with
     ``dalperf history add``, then ``dalperf history report`` in both forms.  One operation
     goes from 1 query on an index to 21 on a sequential scan at commit 25; another doubles
@@ -349,23 +418,52 @@ def test_results_files_through_the_store_to_both_reports(
     shas = [f"{number:04x}" + "c0ffee" * 6 for number in range(40)]
     for number, sha in enumerate(shas):
         stepped = number >= 25
-        results = audit_results([
-            measurement("renders.get_by_ids/optimized", queries=21 if stepped else 1,
-                        round_trips=21 if stepped else 1,
-                        shape=SHAPE_SEQ if stepped else SHAPE_INDEX, wall=noisy(rng, 2.0)),
-            measurement("gallery.list_public/optimized",
-                        wall=noisy(rng, 6.0 if number >= 20 else 3.0))])
+        results = audit_results(
+            [
+                measurement(
+                    "renders.get_by_ids/optimized",
+                    queries=21 if stepped else 1,
+                    round_trips=21 if stepped else 1,
+                    shape=SHAPE_SEQ if stepped else SHAPE_INDEX,
+                    wall=noisy(rng, 2.0),
+                ),
+                measurement(
+                    "gallery.list_public/optimized", wall=noisy(rng, 6.0 if number >= 20 else 3.0)
+                ),
+            ]
+        )
         path = write(tmp_path / "results" / f"{sha}.json", results)
         when = (START + timedelta(hours=number)).isoformat()
-        assert main(["history", "add", str(path), "--history", str(store), "--commit", sha,
-                     "--branch", "main", "--time", when, "--subject", f"Change {number}"]) == 0
+        assert (
+            main(
+                [
+                    "history",
+                    "add",
+                    str(path),
+                    "--history",
+                    str(store),
+                    "--commit",
+                    sha,
+                    "--branch",
+                    "main",
+                    "--time",
+                    when,
+                    "--subject",
+                    f"Change {number}",
+                ]
+            )
+            == 0
+        )
     html, markdown = tmp_path / "trends.html", tmp_path / "trends.md"
     assert main(["history", "report", "--history", str(store), "--out", str(html)]) == 0
     assert main(["history", "report", "--history", str(store), "--out", str(markdown)]) == 0
 
     page = parse(html.read_text())
-    markers = sorted((a["data-kind"], a["data-sha"]) for tag, a in page.elements
-                     if tag == "g" and a.get("class") == "marker")
+    markers = sorted(
+        (a["data-kind"], a["data-sha"])
+        for tag, a in page.elements
+        if tag == "g" and a.get("class") == "marker"
+    )
     # queries, round trips and network round trips changed at 25; the latency at about 20
     changes = [m for m in markers if m[0] == "change"]
     assert changes == [("change", shas[25])] * 3
@@ -381,7 +479,9 @@ def test_results_files_through_the_store_to_both_reports(
 
     capsys.readouterr()
     monkeypatch.setitem(sys.modules, "ruptures", None)
-    assert main(["history", "report", "--history", str(store), "--out",
-                 str(tmp_path / "again.html")]) == 3
+    assert (
+        main(["history", "report", "--history", str(store), "--out", str(tmp_path / "again.html")])
+        == 3
+    )
     assert "pip install 'dalperf[report]'" in capsys.readouterr().err
     assert not (tmp_path / "again.html").exists()

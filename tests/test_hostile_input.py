@@ -25,9 +25,13 @@ from tests.test_load import request
 
 
 def good_document() -> dict[str, Any]:
-    results = make_results(make_measurement(variant="naive"), make_measurement(),
-                           failures=(Failure(operation="renders.get_by_ids", variant="naive",
-                                             kind="error", message="boom"),))
+    results = make_results(
+        make_measurement(variant="naive"),
+        make_measurement(),
+        failures=(
+            Failure(operation="renders.get_by_ids", variant="naive", kind="error", message="boom"),
+        ),
+    )
     return json.loads(results.dumps())
 
 
@@ -44,27 +48,37 @@ def at(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-@pytest.mark.parametrize(("edit", "where", "what"), [
-    (at("surprise", 1), "$", "'surprise' was unexpected"),
-    (at("environment", []), "$.environment", "is not of type 'object'"),
-    (at("operations", {}), "$.operations", "is not of type 'array'"),
-    (at("operations.1.queries", None), "$.operations[1].queries", "not of type 'integer'"),
-    (at("operations.1.queries", "many"), "$.operations[1].queries", "not of type 'integer'"),
-    (at("operations.1.queries", -1), "$.operations[1].queries", "less than the minimum"),
-    (at("operations.0.n_plus_one", "x"), "$.operations[0].n_plus_one", "not of type 'array'"),
-    (at("operations.0.indexes", "yes"), "$.operations[0].indexes", "not of type 'boolean'"),
-    (at("operations.0.wall_ms.p95", "slow"), "$.operations[0].wall_ms.p95", "'slow' is not"),
-    (at("operations.0.wall_ms.samples", [1, "x"]), "$.operations[0].wall_ms.samples[1]",
-     "'x' is not of type 'number'"),
-    (at("operations.0.surprise", 1), "$.operations[0]", "'surprise' was unexpected"),
-    (at("index_audit", "x"), "$.index_audit", "is not of type 'object', 'null'"),
-    (at("failures.0.message", 3), "$.failures[0].message", "is not of type 'string'"),
-    (at("environment.scale", "big"), "$.environment.scale", "is not of type 'number'"),
-    (at("partial", 1), "$.partial", "is not of type 'string', 'null'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "where", "what"),
+    [
+        (at("surprise", 1), "$", "'surprise' was unexpected"),
+        (at("environment", []), "$.environment", "is not of type 'object'"),
+        (at("operations", {}), "$.operations", "is not of type 'array'"),
+        (at("operations.1.queries", None), "$.operations[1].queries", "not of type 'integer'"),
+        (at("operations.1.queries", "many"), "$.operations[1].queries", "not of type 'integer'"),
+        (at("operations.1.queries", -1), "$.operations[1].queries", "less than the minimum"),
+        (at("operations.0.n_plus_one", "x"), "$.operations[0].n_plus_one", "not of type 'array'"),
+        (at("operations.0.indexes", "yes"), "$.operations[0].indexes", "not of type 'boolean'"),
+        (at("operations.0.wall_ms.p95", "slow"), "$.operations[0].wall_ms.p95", "'slow' is not"),
+        (
+            at("operations.0.wall_ms.samples", [1, "x"]),
+            "$.operations[0].wall_ms.samples[1]",
+            "'x' is not of type 'number'",
+        ),
+        (at("operations.0.surprise", 1), "$.operations[0]", "'surprise' was unexpected"),
+        (at("index_audit", "x"), "$.index_audit", "is not of type 'object', 'null'"),
+        (at("failures.0.message", 3), "$.failures[0].message", "is not of type 'string'"),
+        (at("environment.scale", "big"), "$.environment.scale", "is not of type 'number'"),
+        (at("partial", 1), "$.partial", "is not of type 'string', 'null'"),
+    ],
+)
 def test_a_malformed_results_file_exits_2_naming_the_json_path(
-        edit: Callable[[dict[str, Any]], None], where: str, what: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    edit: Callable[[dict[str, Any]], None],
+    where: str,
+    what: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     document = good_document()
     edit(document)
     path = tmp_path / "results.json"
@@ -81,8 +95,11 @@ def test_non_finite_numbers_are_refused_with_their_path(literal: str, tmp_path: 
     text = json.dumps(good_document()).replace('"queries": 1,', f'"queries": {literal},', 1)
     path = tmp_path / "results.json"
     path.write_text(text)
-    with pytest.raises(Exception, match=r"malformed at \$\.operations\[0\]\.queries: .* is not "
-                                        r"a JSON number"):
+    with pytest.raises(
+        Exception,
+        match=r"malformed at \$\.operations\[0\]\.queries: .* is not "
+        r"a JSON number",
+    ):
         read_results(path)
 
 
@@ -115,8 +132,11 @@ def test_a_valid_file_with_optional_fields_absent_still_reads(tmp_path: Path) ->
 
 
 def test_a_malformed_load_file_names_the_json_path(tmp_path: Path) -> None:
-    results = summarise([request(1.0, 2.5, "optimized", "/optimized/credits")],
-                        variants=("optimized",), environment={"users": 1})
+    results = summarise(
+        [request(1.0, 2.5, "optimized", "/optimized/credits")],
+        variants=("optimized",),
+        environment={"users": 1},
+    )
     document = json.loads(results.dumps())
     document["variants"][0]["requests"] = "lots"
     path = tmp_path / "load.json"
@@ -133,7 +153,8 @@ REASON = "the database at 127.0.0.1:5432 went away mid-run (server closed the co
 
 
 def test_check_fails_partial_results_unless_allowed_and_the_report_says_so(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import dataclasses
 
     path = tmp_path / "results.json"
@@ -172,9 +193,15 @@ def test_rich_markup_in_file_names_and_messages_is_printed_as_it_is(tmp_path: Pa
     folder = tmp_path / "[bold]"
     folder.mkdir()
     path = folder / "r[red].json"
-    make_results(make_measurement(variant="naive"), make_measurement(error=MARKUP),
-                 failures=(Failure(operation="renders.get_by_ids", variant="optimized",
-                                   kind="error", message=MARKUP),)).save(path)
+    make_results(
+        make_measurement(variant="naive"),
+        make_measurement(error=MARKUP),
+        failures=(
+            Failure(
+                operation="renders.get_by_ids", variant="optimized", kind="error", message=MARKUP
+            ),
+        ),
+    ).save(path)
     checked = dalperf("check", str(path), cwd=tmp_path)
     assert checked.returncode == 1 and "MarkupError" not in checked.stderr
     assert MARKUP in checked.stdout
@@ -191,11 +218,18 @@ def test_report_md_escapes_claims_and_every_other_value(tmp_path: Path) -> None:
     results = make_results(make_measurement(variant="naive"), make_measurement())
     path = tmp_path / "results.json"
     document = json.loads(results.dumps())
-    document["catalog"] = {"renders.get_by_ids": {
-        "description": script, "variants": {"naive": "", "optimized": ""},
-        "claims": {"naive": {"wall_ms": script, "queries": script},
-                   "optimized": {"wall_ms": f"{script}|**x**"}},
-        "size": {"name": script, "default": script}, "mutates": False}}
+    document["catalog"] = {
+        "renders.get_by_ids": {
+            "description": script,
+            "variants": {"naive": "", "optimized": ""},
+            "claims": {
+                "naive": {"wall_ms": script, "queries": script},
+                "optimized": {"wall_ms": f"{script}|**x**"},
+            },
+            "size": {"name": script, "default": script},
+            "mutates": False,
+        }
+    }
     path.write_text(json.dumps(document))
     assert main(["report", str(path)]) == 0
     markdown = (tmp_path / "report.md").read_text()
@@ -212,8 +246,12 @@ def test_report_md_escapes_claims_and_every_other_value(tmp_path: Path) -> None:
 def test_two_db_starts_at_once_on_a_fresh_home_both_succeed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     command = [sys.executable, "-m", "dalperf", "db", "start", "--home", str(home)]
-    starts = [subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE) for _ in range(2)]
+    starts = [
+        subprocess.Popen(
+            command, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
     try:
         outcomes = [(p.wait(timeout=180), *p.communicate()) for p in starts]
         assert [code for code, _, _ in outcomes] == [0, 0], outcomes
@@ -222,7 +260,12 @@ def test_two_db_starts_at_once_on_a_fresh_home_both_succeed(tmp_path: Path) -> N
         pids = {out.split("pid ")[1].split(",")[0] for _, out, _ in outcomes}
         assert len(pids) == 1  # the same server
     finally:
-        stopped = subprocess.run([sys.executable, "-m", "dalperf", "db", "stop", "--home",
-                                  str(home)], cwd=tmp_path, text=True, capture_output=True,
-                                 timeout=120, check=False)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "dalperf", "db", "stop", "--home", str(home)],
+            cwd=tmp_path,
+            text=True,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
     assert stopped.returncode == 0 and stopped.stdout.strip() == "stopped"

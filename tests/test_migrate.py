@@ -31,8 +31,14 @@ NAMED_IN_SUMMARY = {
     "idx_user_subscriptions_user_status",
 }
 CASE_STUDY_TABLES = {
-    "users", "subscription_plans", "user_subscriptions", "user_credits", "projects",
-    "render_chains", "renders", "gallery_items",
+    "users",
+    "subscription_plans",
+    "user_subscriptions",
+    "user_credits",
+    "projects",
+    "render_chains",
+    "renders",
+    "gallery_items",
 }
 _CREATE_INDEX = re.compile(r"^CREATE INDEX (\w+) ON", re.MULTILINE)
 _DROP_INDEX = re.compile(r"^DROP INDEX (\w+);", re.MULTILINE)
@@ -50,8 +56,10 @@ def target(fresh_db: str) -> Iterator[Target]:
 @pytest.fixture
 def cli(fresh_db: str, dalperf_home: Path) -> Cli:
     """``cli(*args)`` runs ``dalperf migrate ARGS --database-url <fresh_db>``; its exit code."""
+
     def run(*args: str) -> int:
         return main(["migrate", *args, "--database-url", fresh_db])
+
     return run
 
 
@@ -70,21 +78,24 @@ def index_migration_names() -> list[str]:
 def ledger(url: str) -> list[tuple[str, str, str]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT version, name, checksum FROM schema_migrations ORDER BY version").fetchall()
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+        ).fetchall()
     return [(version, name, checksum) for version, name, checksum in rows]
 
 
 def tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
     return {name for (name,) in rows}
 
 
 def indexes(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'").fetchall()
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        ).fetchall()
     return {name for (name,) in rows}
 
 
@@ -95,22 +106,33 @@ def test_index_migration_declares_15_high_and_5_medium_and_down_drops_exactly_th
     assert len(created) == len(set(created)) == 20
     assert set(created) >= NAMED_IN_SUMMARY
     assert sorted(_DROP_INDEX.findall(down)) == sorted(created)
-    priorities = re.findall(r"^-- (High|Medium)\b[^\n]*\n(?:--[^\n]*\n)*CREATE INDEX", up,
-                            re.MULTILINE)
+    priorities = re.findall(
+        r"^-- (High|Medium)\b[^\n]*\n(?:--[^\n]*\n)*CREATE INDEX", up, re.MULTILINE
+    )
     assert priorities.count("High") == 15
     assert priorities.count("Medium") == 5
 
 
 def test_fresh_apply_records_six_versions_with_checksums(
-    fresh_db: str, cli: Cli, capsys: Capture,
+    fresh_db: str,
+    cli: Cli,
+    capsys: Capture,
 ) -> None:
     assert cli() == 0
 
     files = [f for f in sorted(default_folder().glob("*.sql")) if not f.name.endswith(".down.sql")]
-    expected = [(f.name[:4], f.name[5:].removesuffix(".sql"),
-                 hashlib.sha256(f.read_bytes()).hexdigest()) for f in files]
+    expected = [
+        (f.name[:4], f.name[5:].removesuffix(".sql"), hashlib.sha256(f.read_bytes()).hexdigest())
+        for f in files
+    ]
     assert [version for version, _, _ in expected] == [
-        "0001", "0002", "0003", "0004", "0005", "0006"]
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+    ]
     assert ledger(fresh_db) == expected
     assert tables(fresh_db) == CASE_STUDY_TABLES | {"schema_migrations"}
     out = capsys.readouterr().out
@@ -136,18 +158,22 @@ def test_all_twenty_indexes_exist_after_migrate(fresh_db: str, target: Target) -
     with psycopg.connect(fresh_db) as conn:
         rows = conn.execute(
             "SELECT c.relname, i.indisvalid, i.indpred IS NOT NULL FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'idx\\_%'").fetchall()
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'idx\\_%'"
+        ).fetchall()
     found = {name: (valid, partial) for name, valid, partial in rows}
     assert set(found) == set(index_migration_names())
     assert len(found) == 20
     assert set(found) >= NAMED_IN_SUMMARY
     assert all(valid for valid, _ in found.values())
     assert [name for name, (_, partial) in found.items() if partial] == [
-        "idx_gallery_items_public_keyset"]
+        "idx_gallery_items_public_keyset"
+    ]
 
 
 def test_to_0005_drops_exactly_the_index_migration_and_migrate_recreates_it(
-    fresh_db: str, cli: Cli, capsys: Capture,
+    fresh_db: str,
+    cli: Cli,
+    capsys: Capture,
 ) -> None:
     assert cli() == 0
     with_indexes = indexes(fresh_db)
@@ -178,7 +204,9 @@ def test_to_0000_leaves_only_the_ledger(fresh_db: str, cli: Cli, capsys: Capture
 
 
 def test_edited_applied_migration_is_refused_naming_the_file(
-    fresh_db: str, target: Target, migrations_copy: Path,
+    fresh_db: str,
+    target: Target,
+    migrations_copy: Path,
 ) -> None:
     migrate(target, to="0005", folder=migrations_copy)
     edited = migrations_copy / "0003_create_projects.sql"
@@ -189,7 +217,11 @@ def test_edited_applied_migration_is_refused_naming_the_file(
 
 
 def test_cli_exits_2_on_an_edited_applied_migration_with_nothing_changed(
-    fresh_db: str, target: Target, migrations_copy: Path, cli: Cli, capsys: Capture,
+    fresh_db: str,
+    target: Target,
+    migrations_copy: Path,
+    cli: Cli,
+    capsys: Capture,
 ) -> None:
     migrate(target, to="0005", folder=migrations_copy)
     before = (ledger(fresh_db), tables(fresh_db), indexes(fresh_db))
@@ -203,7 +235,9 @@ def test_cli_exits_2_on_an_edited_applied_migration_with_nothing_changed(
 
 
 def test_unknown_version_exits_2_and_changes_nothing(
-    fresh_db: str, cli: Cli, capsys: Capture,
+    fresh_db: str,
+    cli: Cli,
+    capsys: Capture,
 ) -> None:
     assert cli("--to", "0042") == 2
 
@@ -213,17 +247,26 @@ def test_unknown_version_exits_2_and_changes_nothing(
 
 
 def test_failing_migration_is_rolled_back_and_named(
-    fresh_db: str, target: Target, migrations_copy: Path,
+    fresh_db: str,
+    target: Target,
+    migrations_copy: Path,
 ) -> None:
     (migrations_copy / "0007_broken.sql").write_text(
-        "CREATE TABLE half_done (id int);\nCREATE INDEX idx_nowhere ON no_such_table (id);\n")
+        "CREATE TABLE half_done (id int);\nCREATE INDEX idx_nowhere ON no_such_table (id);\n"
+    )
 
     with pytest.raises(MigrationError, match=r"0007_broken\.sql.*no_such_table"):
         migrate(target, folder=migrations_copy)
 
     assert "half_done" not in tables(fresh_db)
     assert [version for version, _, _ in ledger(fresh_db)] == [
-        "0001", "0002", "0003", "0004", "0005", "0006"]
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+    ]
 
 
 def test_only_an_all_create_index_migration_is_built_on_several_connections() -> None:
@@ -247,13 +290,17 @@ BEGIN PERFORM pg_sleep(1); RETURN value; END $$;
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_index_builds_share_out_over_jobs_connections(
-    fresh_db: str, target: Target, tmp_path: Path, jobs: int,
+    fresh_db: str,
+    target: Target,
+    tmp_path: Path,
+    jobs: int,
 ) -> None:
     """Two index builds that each sleep 1 s: one connection takes 2 s, two take ~1 s."""
     (tmp_path / "0001_tables.sql").write_text(_SLOW_INDEXES)
     (tmp_path / "0002_indexes.sql").write_text(
         "CREATE INDEX idx_slow_a ON slow_a (slow_key(id));\n"
-        "CREATE INDEX idx_slow_b ON slow_b (slow_key(id));\n")
+        "CREATE INDEX idx_slow_b ON slow_b (slow_key(id));\n"
+    )
     migrate(target, to="0001", folder=tmp_path)
 
     started = time.perf_counter()
@@ -269,13 +316,16 @@ def test_index_builds_share_out_over_jobs_connections(
 
 
 def test_a_failing_index_build_on_several_connections_leaves_nothing(
-    fresh_db: str, target: Target, tmp_path: Path,
+    fresh_db: str,
+    target: Target,
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "0001_tables.sql").write_text(_SLOW_INDEXES)
     (tmp_path / "0002_indexes.sql").write_text(
         "CREATE INDEX idx_slow_a ON slow_a (slow_key(id));\n"
         "CREATE INDEX idx_nowhere ON no_such_table (id);\n"
-        "CREATE INDEX idx_slow_b ON slow_b (id);\n")
+        "CREATE INDEX idx_slow_b ON slow_b (id);\n"
+    )
     migrate(target, to="0001", folder=tmp_path)
 
     started = time.perf_counter()

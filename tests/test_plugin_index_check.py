@@ -25,7 +25,7 @@ pytest_plugins = ["pytester"]
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 ROWS = 20_000
 
-CONFTEST = '''
+CONFTEST = """
 import os
 
 import pytest
@@ -49,9 +49,9 @@ def items():
             connection.execute(text("CREATE INDEX items_price ON items (price)"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE items"))
-'''.replace("ROWS", str(ROWS))
+""".replace("ROWS", str(ROWS))
 
-TESTS = '''
+TESTS = """
 import pytest
 from sqlalchemy import text
 
@@ -79,12 +79,13 @@ def test_cheapest():
 def test_allowed():
     with engine.connect() as connection:
         connection.execute(text("SELECT id FROM items WHERE category = :c"), {"c": 9}).all()
-'''
+"""
 
 
 @pytest.fixture
-def shop(pytester: pytest.Pytester, fresh_db: str,
-         monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def shop(
+    pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     """A pytester folder whose conftest fills ``items`` in a database dalperf owns."""
     monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(fresh_db))
     monkeypatch.delenv("SHOP_INDEXED", raising=False)
@@ -111,8 +112,9 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def failure(result: pytest.RunResult, test: str) -> str:
     text = result.stdout.str()
-    match = re.search(rf"_{{3,}} {re.escape(test)} _{{3,}}\n(.*?)(?=\n_{{3,}} |\n=+ )", text,
-                      re.DOTALL)
+    match = re.search(
+        rf"_{{3,}} {re.escape(test)} _{{3,}}\n(.*?)(?=\n_{{3,}} |\n=+ )", text, re.DOTALL
+    )
     assert match, f"no failure section for {test}:\n{text}"
     return match.group(1)
 
@@ -125,8 +127,12 @@ def site_line(pytester: pytest.Pytester, text: str) -> int:
 
 def indexes(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'items' ORDER BY 1")]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'items' ORDER BY 1"
+            )
+        ]
 
 
 def missing(report: dict, test: str) -> list[dict]:
@@ -135,21 +141,37 @@ def missing(report: dict, test: str) -> list[dict]:
 
 
 def test_unindexed_filter_and_top_n_sort_fail_with_a_proved_index(
-        shop: pytest.Pytester, fresh_db: str) -> None:
+    shop: pytest.Pytester, fresh_db: str
+) -> None:
     import jsonschema
 
-    result = run(shop, "--dalperf-index-check", "fail", "--dalperf-json", "out.json",
-                 "--dalperf-sarif", "out.sarif", "--dalperf-html", "out.html")
+    result = run(
+        shop,
+        "--dalperf-index-check",
+        "fail",
+        "--dalperf-json",
+        "out.json",
+        "--dalperf-sarif",
+        "out.sarif",
+        "--dalperf-html",
+        "out.html",
+    )
     result.assert_outcomes(passed=2, failed=2)
     by_category = failure(result, "test_by_category")
     assert "dalperf: 1 missing-index finding" in by_category
-    assert f"a sequential scan of items ({ROWS:,} rows) whose filter keeps an estimated" \
-        in by_category
-    assert re.search(r"plan: Seq Scan on items  Filter: \(category = '?7'?(::\w+)?\)  "
-                     r"\(estimated \d+ of 20,000 rows kept\)", by_category), by_category
+    assert (
+        f"a sequential scan of items ({ROWS:,} rows) whose filter keeps an estimated" in by_category
+    )
+    assert re.search(
+        r"plan: Seq Scan on items  Filter: \(category = '?7'?(::\w+)?\)  "
+        r"\(estimated \d+ of 20,000 rows kept\)",
+        by_category,
+    ), by_category
     assert "fix: CREATE INDEX CONCURRENTLY ix_items_category ON items (category);" in by_category
-    assert ("alembic: op.create_index('ix_items_category', 'items', ['category'], "
-            "postgresql_concurrently=True)") in by_category
+    assert (
+        "alembic: op.create_index('ix_items_category', 'items', ['category'], "
+        "postgresql_concurrently=True)"
+    ) in by_category
     line = site_line(shop, "rows = connection.execute(")
     assert f"at test_shop.py:{line} in test_by_category" in by_category
     assert "sql: SELECT id, name FROM items WHERE category = %(category)s" in by_category
@@ -179,8 +201,9 @@ def test_unindexed_filter_and_top_n_sort_fail_with_a_proved_index(
     assert "op.create_index(&#39;ix_items_category&#39;" in html and "rolled back" in html
 
 
-def test_the_same_queries_with_their_indexes_pass(shop: pytest.Pytester,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_queries_with_their_indexes_pass(
+    shop: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_INDEXED", "1")
     result = run(shop, "--dalperf-index-check", "fail", "--dalperf-json", "out.json")
     result.assert_outcomes(passed=4)
@@ -190,14 +213,22 @@ def test_the_same_queries_with_their_indexes_pass(shop: pytest.Pytester,
 
 def test_baseline_warn_mode_and_off(shop: pytest.Pytester) -> None:
     baseline = shop.path / "baseline.json"
-    run(shop, "--dalperf-index-check", "fail", "--dalperf-baseline", str(baseline),
-        "--dalperf-update-baseline").assert_outcomes(passed=4)
+    run(
+        shop,
+        "--dalperf-index-check",
+        "fail",
+        "--dalperf-baseline",
+        str(baseline),
+        "--dalperf-update-baseline",
+    ).assert_outcomes(passed=4)
     entries = json.loads(baseline.read_text())["findings"]
     assert {(e["test"], e["kind"], e["label"]) for e in entries} == {
         ("test_shop.py::test_by_category", "missing-index", "items (category)"),
-        ("test_shop.py::test_cheapest", "missing-index", "items (price)")}
-    run(shop, "--dalperf-index-check", "fail",
-        "--dalperf-baseline", str(baseline)).assert_outcomes(passed=4)
+        ("test_shop.py::test_cheapest", "missing-index", "items (price)"),
+    }
+    run(shop, "--dalperf-index-check", "fail", "--dalperf-baseline", str(baseline)).assert_outcomes(
+        passed=4
+    )
     unchecked = run(shop, "--dalperf-baseline", str(baseline), "--dalperf-update-baseline")
     unchecked.assert_outcomes(passed=4)  # the check off: its entries are kept, none stale
     assert "stale" not in unchecked.stdout.str() and "pruned" not in unchecked.stdout.str()
@@ -209,7 +240,8 @@ def test_baseline_warn_mode_and_off(shop: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*DalperfWarning: dalperf: 1 missing-index finding*"])
 
     shop.makeini("[pytest]\n")
-    shop.makepyfile(test_off='''
+    shop.makepyfile(
+        test_off="""
 import sys
 
 import test_shop
@@ -218,10 +250,12 @@ import test_shop
 def test_off_loads_no_planner():
     test_shop.test_by_category()
     assert not [m for m in sys.modules if m.startswith("dalperf.plans")]
-''')
+"""
+    )
     # a process of its own: this one has loaded the planner already
-    result = shop.runpytest_subprocess("-p", "no:cacheprovider", "-k", "by_category or off_loads",
-                                       "--dalperf-json", "off.json")
+    result = shop.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "by_category or off_loads", "--dalperf-json", "off.json"
+    )
     result.assert_outcomes(passed=2)
     report = json.loads((shop.path / "off.json").read_text())
     assert all(not f for t in report["tests"] for f in t["findings"])
@@ -229,10 +263,18 @@ def test_off_loads_no_planner():
 
 
 def test_a_database_dalperf_does_not_own_is_only_explained(
-        shop: pytest.Pytester, foreign_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop: pytest.Pytester, foreign_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(foreign_db))
-    result = run(shop, "--dalperf-index-check", "warn", "--dalperf-json", "out.json",
-                 "-k", "by_category or cheapest")
+    result = run(
+        shop,
+        "--dalperf-index-check",
+        "warn",
+        "--dalperf-json",
+        "out.json",
+        "-k",
+        "by_category or cheapest",
+    )
     result.assert_outcomes(passed=2)
     summary = [line for line in result.outlines if line.startswith("dalperf: index check on")]
     assert len(summary) == 1, summary  # said once for the session
@@ -245,13 +287,17 @@ def test_a_database_dalperf_does_not_own_is_only_explained(
     assert indexes(foreign_db) == ["items_pkey"]
 
 
-@pytest.mark.parametrize(("args", "ini", "named"), [
-    (("--dalperf-index-check", "sometimes"), "", "--dalperf-index-check"),
-    ((), "[pytest]\ndalperf_index_check = on\n", "--dalperf-index-check"),
-    ((), "[pytest]\ndalperf_index_min_rows = many\n", "dalperf_index_min_rows"),
-])
-def test_bad_values_are_a_usage_error(pytester: pytest.Pytester, args: tuple[str, ...],
-                                      ini: str, named: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "ini", "named"),
+    [
+        (("--dalperf-index-check", "sometimes"), "", "--dalperf-index-check"),
+        ((), "[pytest]\ndalperf_index_check = on\n", "--dalperf-index-check"),
+        ((), "[pytest]\ndalperf_index_min_rows = many\n", "dalperf_index_min_rows"),
+    ],
+)
+def test_bad_values_are_a_usage_error(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, named: str
+) -> None:
     if ini:
         pytester.makeini(ini)
     pytester.makepyfile(test_x="def test_x():\n    pass\n")

@@ -7,7 +7,6 @@ test is edited between runs the way a pull request edits code.
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from dalperf.db import urls
 
 pytest_plugins = ["pytester"]
 
-APP = '''
+APP = """
 import os
 
 from sqlalchemy import String, create_engine, select
@@ -36,9 +35,9 @@ class Book(Base):
 
 def titles(session, ids):
     return [session.get(Book, pk).title for pk in ids]
-'''
+"""
 
-CONFTEST = '''
+CONFTEST = """
 import pytest
 
 import library
@@ -47,9 +46,9 @@ import library
 @pytest.fixture(scope="session", autouse=True)
 def connected():
     library.engine.connect().close()
-'''
+"""
 
-POPULATE = '''
+POPULATE = """
 from sqlalchemy.orm import Session
 
 import library
@@ -59,9 +58,9 @@ library.Base.metadata.create_all(library.engine)
 with Session(library.engine) as session:
     session.add_all([library.Book(title=f"t{i}") for i in range(10)])
     session.commit()
-'''
+"""
 
-TESTS = '''
+TESTS = """
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,12 +77,13 @@ def test_titles():
 def test_find(title):
     with Session(library.engine) as session:
         session.scalars(select(library.Book).where(library.Book.title == title)).all()
-'''
+"""
 
 
 @pytest.fixture
-def library(pytester: pytest.Pytester, fresh_db: str,
-            monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def library(
+    pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     monkeypatch.setenv("RECORD_URL", urls.sqlalchemy_url(fresh_db))
     pytester.makepyfile(library=APP, populate=POPULATE)
     pytester.makeconftest(CONFTEST)
@@ -94,9 +94,17 @@ def library(pytester: pytest.Pytester, fresh_db: str,
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly",
-                                         "--dalperf-mode", "off", "--dalperf-record", "records",
-                                         *args)
+    return pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--dalperf-mode",
+        "off",
+        "--dalperf-record",
+        "records",
+        *args,
+    )
 
 
 def test_records_are_written_stable_and_compared(library: pytest.Pytester) -> None:
@@ -105,8 +113,11 @@ def test_records_are_written_stable_and_compared(library: pytest.Pytester) -> No
     path = library.path / "records" / "test_books.py.toml"
     text = path.read_text()
     data = tomllib.loads(text)
-    assert set(data) == {"test_books.py::test_titles", "test_books.py::test_find[t1]",
-                         "test_books.py::test_find[t2]"}
+    assert set(data) == {
+        "test_books.py::test_titles",
+        "test_books.py::test_find[t1]",
+        "test_books.py::test_find[t2]",
+    }
     titles = data["test_books.py::test_titles"]
     assert titles["queries"] == 2 and len(titles["statements"]) == 2
     assert "'t1'" not in text and "t1" not in "".join(titles["statements"])  # no literals
@@ -156,9 +167,10 @@ def test_update_needs_a_folder(pytester: pytest.Pytester) -> None:
 
 def test_a_removed_test_is_named(library: pytest.Pytester) -> None:
     _run(library).assert_outcomes(passed=3)
-    library.makepyfile(test_books=TESTS.replace("IDS", "[1, 2]").replace(
-        '["t1", "t2"]', '["t1"]'))
+    library.makepyfile(test_books=TESTS.replace("IDS", "[1, 2]").replace('["t1", "t2"]', '["t1"]'))
     result = _run(library)
     result.assert_outcomes(passed=2)
-    assert ("dalperf: test_books.py::test_find[t2] has a query record but did not run"
-            in result.stdout.str())
+    assert (
+        "dalperf: test_books.py::test_find[t2] has a query record but did not run"
+        in result.stdout.str()
+    )

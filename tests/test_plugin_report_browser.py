@@ -25,7 +25,7 @@ ROW_MAX_PX = 40  # a closed row: one line of text and its padding
 TESTS = 36
 LONG_NAME = "test_" + "a_really_descriptive_name_" * 5
 
-SUITE = '''
+SUITE = """
 import os
 
 import pytest
@@ -53,7 +53,7 @@ def LONG_NAME():
     with engine.connect() as connection:
         for i in range(6):
             connection.execute(text("SELECT :i + 1 AS value"), {"i": i})
-'''.replace("TESTS", str(TESTS)).replace("LONG_NAME", LONG_NAME)
+""".replace("TESTS", str(TESTS)).replace("LONG_NAME", LONG_NAME)
 
 
 @pytest.fixture
@@ -71,8 +71,12 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
     """A fresh headless Chromium profile; closed after the test."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium_path(), headless=True,
-            args=FLAGS, viewport=SCREENS[0])
+            str(tmp_path / "profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=FLAGS,
+            viewport=SCREENS[0],
+        )
         try:
             yield context
         finally:
@@ -85,8 +89,9 @@ def _in_first_screen(page: Page, selector: str, height: int) -> None:
     assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box, height)
 
 
-def test_suite_report_reads_at_review_widths(report: Path, browser: BrowserContext,
-                                             tmp_path: Path) -> None:
+def test_suite_report_reads_at_review_widths(
+    report: Path, browser: BrowserContext, tmp_path: Path
+) -> None:
     watched = Watched(browser)
     page = watched.page
     for screen in SCREENS:
@@ -117,7 +122,8 @@ def test_suite_report_reads_at_review_widths(report: Path, browser: BrowserConte
         rows = page.locator("#tests tbody tr")
         assert rows.count() == TESTS + 2
         heights = page.eval_on_selector_all(
-            "#tests tbody tr", "rows => rows.map(r => r.getBoundingClientRect().height)")
+            "#tests tbody tr", "rows => rows.map(r => r.getBoundingClientRect().height)"
+        )
         assert max(heights) <= ROW_MAX_PX, heights
         page.screenshot(path=str(tmp_path / f"suite-{screen['width']}.png"))
 
@@ -125,17 +131,18 @@ def test_suite_report_reads_at_review_widths(report: Path, browser: BrowserConte
         closed = row.bounding_box()
         row.locator("td").nth(9).locator("summary").click()
         page.wait_for_function(
-            "r => r.cells[9].querySelector('details').open", arg=row.element_handle())
+            "r => r.cells[9].querySelector('details').open", arg=row.element_handle()
+        )
         opened = row.bounding_box()
         assert closed is not None and opened is not None and opened["height"] > closed["height"]
         cell = row.locator("td").nth(9)
         assert "column_number_" in cell.inner_text()
-        assert cell.evaluate("c => [...c.querySelectorAll('pre')].every("
-                             "p => p.scrollWidth <= p.clientWidth)")  # the SQL wraps
+        assert cell.evaluate(
+            "c => [...c.querySelectorAll('pre')].every(p => p.scrollWidth <= p.clientWidth)"
+        )  # the SQL wraps
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= screen["width"], f"an opened row scrolls sideways: {width}"
-        page.screenshot(path=str(tmp_path / f"suite-{screen['width']}-open.png"),
-                        full_page=True)
+        page.screenshot(path=str(tmp_path / f"suite-{screen['width']}-open.png"), full_page=True)
 
     image = Image.open(tmp_path / "suite-1366.png").convert("RGB")
     assert (image.width, image.height) == (1366, 768)

@@ -17,7 +17,7 @@ from dalperf.db.embedded import ServerStatus, free_port
 
 pytest_plugins = ["pytester"]
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,9 +30,9 @@ class Item(Base):
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(40))
-'''
+"""
 
-TESTS = '''
+TESTS = """
 from sqlalchemy import create_engine, text
 
 
@@ -50,13 +50,16 @@ def test_fresh_copy(dalperf_postgres_fresh):
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM items")).scalar() == 0
     engine.dispose()
-'''
+"""
 
-EXTENSION_MODELS = MODELS + '''
+EXTENSION_MODELS = (
+    MODELS
+    + """
 from sqlalchemy import DDL, event
 
 event.listen(Base.metadata, "before_create", DDL('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"'))
-'''
+"""
+)
 
 
 def _databases(server: ServerStatus) -> set[str]:
@@ -70,8 +73,11 @@ def team_role(pg_server: ServerStatus) -> Iterator[tuple[str, str, str]]:
     URL of its maintenance database)."""
     name, password = f"team_{secrets.token_hex(3)}", f"pw{secrets.token_hex(6)}"
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-            sql.Identifier(name), sql.Literal(password)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
     # the embedded server trusts loopback, so the password is not checked: it is there to
     # prove it is never printed
     url = f"postgresql://{name}:{password}@127.0.0.1:{pg_server.port}/postgres"
@@ -83,41 +89,50 @@ def team_role(pg_server: ServerStatus) -> Iterator[tuple[str, str, str]]:
 
 
 def test_own_server_gets_throwaway_databases_and_nothing_else(
-        pytester: pytest.Pytester, pg_server: ServerStatus,
-        team_role: tuple[str, str, str]) -> None:
+    pytester: pytest.Pytester, pg_server: ServerStatus, team_role: tuple[str, str, str]
+) -> None:
     _, password, url = team_role
     pytester.makepyfile(models=MODELS, test_items=TESTS)
     pytester.syspathinsert()
     before = _databases(pg_server)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-metadata",
-                                           "models:Base.metadata", "--dalperf-database-url", url)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--dalperf-metadata",
+        "models:Base.metadata",
+        "--dalperf-database-url",
+        url,
+    )
     result.assert_outcomes(passed=2)
     assert _databases(pg_server) == before  # its own databases dropped, no other touched
     assert password not in result.stdout.str() + result.stderr.str()
 
 
-def test_own_server_from_the_environment(pytester: pytest.Pytester, pg_server: ServerStatus,
-                                         team_role: tuple[str, str, str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_own_server_from_the_environment(
+    pytester: pytest.Pytester,
+    pg_server: ServerStatus,
+    team_role: tuple[str, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("DALPERF_DATABASE_URL", team_role[2])
     pytester.makepyfile(models=MODELS, test_items=TESTS)
     pytester.syspathinsert()
     before = _databases(pg_server)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-metadata",
-                                           "models:Base.metadata")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dalperf-metadata", "models:Base.metadata"
+    )
     result.assert_outcomes(passed=2)
     assert _databases(pg_server) == before
 
 
 def test_a_role_without_createdb_is_a_usage_error_at_start(
-        pytester: pytest.Pytester, pg_server: ServerStatus,
-        team_role: tuple[str, str, str]) -> None:
+    pytester: pytest.Pytester, pg_server: ServerStatus, team_role: tuple[str, str, str]
+) -> None:
     name, password, url = team_role
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER ROLE {} NOCREATEDB").format(sql.Identifier(name)))
     pytester.makepyfile(test_items="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
-                                           "--dalperf-database-url", url)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-database-url", url)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     output = result.stdout.str() + result.stderr.str()
     assert "may not CREATE DATABASE" in output and "***" in output
@@ -128,8 +143,7 @@ def test_a_role_without_createdb_is_a_usage_error_at_start(
 def test_an_unreachable_server_is_a_usage_error_at_start(pytester: pytest.Pytester) -> None:
     url = f"postgresql://someone:hunter2secret@127.0.0.1:{free_port()}/postgres"
     pytester.makepyfile(test_items="def test_a():\n    pass\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
-                                           "--dalperf-database-url", url)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-database-url", url)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     output = result.stdout.str() + result.stderr.str()
     assert "--dalperf-database-url postgresql://someone:***@127.0.0.1" in output
@@ -138,12 +152,16 @@ def test_an_unreachable_server_is_a_usage_error_at_start(pytester: pytest.Pytest
 
 
 def test_a_missing_extension_is_one_line_with_the_ways_out(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(models=EXTENSION_MODELS, test_items=TESTS.replace(
-        'assert dalperf_postgres.database.name.startswith("dalperf_")', "pass").replace(
-        'assert dalperf_postgres_fresh.name.startswith("dalperf_")', "pass"))
+    pytester.makepyfile(
+        models=EXTENSION_MODELS,
+        test_items=TESTS.replace(
+            'assert dalperf_postgres.database.name.startswith("dalperf_")', "pass"
+        ).replace('assert dalperf_postgres_fresh.name.startswith("dalperf_")', "pass"),
+    )
     pytester.syspathinsert()
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-metadata",
-                                           "models:Base.metadata")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dalperf-metadata", "models:Base.metadata"
+    )
     result.assert_outcomes(errors=2)
     output = result.stdout.str()
     line = next(text for text in output.splitlines() if "'uuid-ossp'" in text)
@@ -165,9 +183,14 @@ def test_docker_server_without_a_docker_engine(pytester: pytest.Pytester) -> Non
     fixture's error is one line naming the image and Docker, and no test body runs."""
     pytester.makepyfile(models=MODELS, test_items=TESTS)
     pytester.syspathinsert()
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dalperf-metadata",
-                                           "models:Base.metadata", "--dalperf-server",
-                                           "docker:postgres:16")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--dalperf-metadata",
+        "models:Base.metadata",
+        "--dalperf-server",
+        "docker:postgres:16",
+    )
     result.assert_outcomes(errors=2)
     output = result.stdout.str()
     assert "--dalperf-server docker:postgres:16: cannot start the container" in output

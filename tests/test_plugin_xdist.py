@@ -19,7 +19,7 @@ from dalperf.db import urls
 
 pytest_plugins = ["pytester"]
 
-APP = '''
+APP = """
 import os
 
 from sqlalchemy import ForeignKey, String, create_engine, select
@@ -51,9 +51,9 @@ def titles(session):
 
 def book(session, pk):
     return session.get(Book, pk)
-'''
+"""
 
-POPULATE = '''
+POPULATE = """
 from sqlalchemy.orm import Session
 
 from library import Base, Book, Shelf, engine
@@ -63,12 +63,12 @@ Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([Shelf(books=[Book(title=f"t{i}{j}") for j in range(3)]) for i in range(6)])
     session.commit()
-'''
+"""
 
 
 def _tests(module: int) -> str:
     """A test module: N+1s, clean tests and a budget, varied by ``module``."""
-    return f'''
+    return f"""
 import pytest
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy import select
@@ -97,7 +97,7 @@ def test_budget_{module}():
 def test_param_{module}(pk):
     with Session(library.engine) as session:
         library.book(session, pk + 1)
-'''
+"""
 
 
 # timings, and what is ordered by them (the slowest statements of a test)
@@ -113,6 +113,7 @@ def _without_timings(value: Any) -> Any:
     if isinstance(value, str):
         return _NUMBER.sub("#", value)
     return value
+
 
 CONFTEST = '''
 import pytest
@@ -135,8 +136,9 @@ def _html_rows(page: Path) -> list[str]:
 
 
 @pytest.fixture
-def library(pytester: pytest.Pytester, fresh_db: str,
-            monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def library(
+    pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     url = urls.sqlalchemy_url(fresh_db)
     monkeypatch.setenv("XDIST_URL", url)
     pytester.makepyfile(library=APP, populate=POPULATE)
@@ -154,9 +156,21 @@ def _run(pytester: pytest.Pytester, folder: str, *extra: str) -> tuple[pytest.Ru
     out = pytester.path / folder
     out.mkdir()
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:randomly", "--dalperf-json", str(out / "suite.json"),
-        "--dalperf-html", str(out / "suite.html"), "--dalperf-sarif", str(out / "suite.sarif"),
-        "--dalperf-baseline", str(out / "baseline.json"), "--dalperf-update-baseline", *extra)
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--dalperf-json",
+        str(out / "suite.json"),
+        "--dalperf-html",
+        str(out / "suite.html"),
+        "--dalperf-sarif",
+        str(out / "suite.sarif"),
+        "--dalperf-baseline",
+        str(out / "baseline.json"),
+        "--dalperf-update-baseline",
+        *extra,
+    )
     return result, out
 
 
@@ -173,8 +187,9 @@ def test_two_workers_write_the_same_files_as_one_process(library: pytest.Pyteste
     assert len(first["tests"]) == 24
     assert _without_timings(first) == _without_timings(second)
     assert (one / "baseline.json").read_text() == (two / "baseline.json").read_text()
-    assert _without_timings(json.loads((one / "suite.sarif").read_text())) == \
-        _without_timings(json.loads((two / "suite.sarif").read_text()))
+    assert _without_timings(json.loads((one / "suite.sarif").read_text())) == _without_timings(
+        json.loads((two / "suite.sarif").read_text())
+    )
     rows = _html_rows(one / "suite.html")
     assert len(rows) == 24 and rows == _html_rows(two / "suite.html")
     findings = sum(len(t["findings"]) for t in first["tests"])

@@ -27,7 +27,7 @@ from dalperf.gate.budgets import BudgetSet
 from dalperf.project import TEMPLATE_DB, WORKING_DB
 from dalperf.shards import Shard
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,9 +47,9 @@ class Book(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
-'''
+"""
 
-SEED = '''
+SEED = """
 import random
 
 from sqlalchemy import insert
@@ -65,10 +65,10 @@ def seed(engine, scale, seed):
                                       for i in range(1, authors + 1)])
         conn.execute(insert(Book), [{"id": i, "author_id": 1 + i % authors, "title": f"t{i}"}
                                     for i in range(1, 4 * authors + 1)])
-'''
+"""
 
 # six operations, sync and async, one of them mutating; a helper module beside the file
-OPS = '''
+OPS = """
 from sqlalchemy import func, select, update
 
 from dalperf import register
@@ -146,14 +146,14 @@ register("books.by_authors", variants={"naive": books_naive, "optimized": books_
          params=sync_ids)
 register("authors.rename", variants={"naive": rename_naive, "optimized": rename_optimized},
          params=sync_ids, mutates=True)
-'''
+"""
 
-HELPERS = '''
+HELPERS = """
 def first_ids(ids):
     return sorted(ids)[:3]
-'''
+"""
 
-CONFIG = '''
+CONFIG = """
 [tool.dalperf]
 scenarios = ["perf/ops.py"]
 schema = "shop.models:Base.metadata"
@@ -162,10 +162,16 @@ scale = 1
 iterations = 3
 warmup = 1
 variants = { reference = "naive", ours = "optimized" }
-'''
+"""
 
-OPERATIONS = {"authors.count", "catalog.count", "authors.names", "catalog.names",
-              "books.by_authors", "authors.rename"}
+OPERATIONS = {
+    "authors.count",
+    "catalog.count",
+    "authors.names",
+    "catalog.names",
+    "books.by_authors",
+    "authors.rename",
+}
 
 
 @dataclass(frozen=True)
@@ -175,14 +181,24 @@ class Project:
     home: Path
     server: ServerStatus
 
-    def run(self, app: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        environment = {k: v for k, v in os.environ.items()
-                       if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")}
+    def run(
+        self, app: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "DALPERF_DATABASE_URL", "PYTHONPATH")
+        }
         environment |= {"DALPERF_HOME": str(self.home), "COLUMNS": "200", **(env or {})}
-        return subprocess.run([sys.executable, "-m", "dalperf", *args], cwd=app, text=True,
-                              capture_output=True, env=environment, timeout=timeout,
-                              check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "dalperf", *args],
+            cwd=app,
+            text=True,
+            capture_output=True,
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
 
     def databases(self) -> set[str]:
         with psycopg.connect(self.server.url("postgres")) as conn:
@@ -216,9 +232,15 @@ def project(project_server: Project) -> Iterator[Project]:
 
 def make_app(root: Path, *, config: str = CONFIG, ops: str = OPS, seed: str = SEED) -> Path:
     """The app folder: package ``shop`` (models), ``perf/`` (ops, helpers, seed hook)."""
-    files = {"shop/__init__.py": "", "shop/models.py": MODELS, "perf/__init__.py": "",
-             "perf/ops.py": ops, "perf/helpers.py": HELPERS, "perf/seed.py": seed,
-             "pyproject.toml": config}
+    files = {
+        "shop/__init__.py": "",
+        "shop/models.py": MODELS,
+        "perf/__init__.py": "",
+        "perf/ops.py": ops,
+        "perf/helpers.py": HELPERS,
+        "perf/seed.py": seed,
+        "pyproject.toml": config,
+    }
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,22 +260,31 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    ("iteration = 3", "unknown key 'iteration'; did you mean iterations"),
-    ('iterations = "3"', "iterations must be a whole number >= 1"),
-    ('scale = "big"', "scale must be a number > 0"),
-    ("variants = { reference = \"naive\", our = \"optimized\" }", "did you mean ours"),
-    ('schema = "nosuch.models:Base.metadata"',
-     "schema 'nosuch.models:Base.metadata' does not import: ModuleNotFoundError"),
-    ('schema = "shop.models:Nothing.metadata"', "has no attribute 'Nothing.metadata'"),
-    ('seed = "perf.nosuch:seed"', "seed 'perf.nosuch:seed' does not import"),
-    ('seed = "perf/seed.py"', "seed must name a function as 'package.module:function'"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("iteration = 3", "unknown key 'iteration'; did you mean iterations"),
+        ('iterations = "3"', "iterations must be a whole number >= 1"),
+        ('scale = "big"', "scale must be a number > 0"),
+        ('variants = { reference = "naive", our = "optimized" }', "did you mean ours"),
+        (
+            'schema = "nosuch.models:Base.metadata"',
+            "schema 'nosuch.models:Base.metadata' does not import: ModuleNotFoundError",
+        ),
+        ('schema = "shop.models:Nothing.metadata"', "has no attribute 'Nothing.metadata'"),
+        ('seed = "perf.nosuch:seed"', "seed 'perf.nosuch:seed' does not import"),
+        ('seed = "perf/seed.py"', "seed must name a function as 'package.module:function'"),
+    ],
+)
 def test_bad_config_is_one_line_exit_2_and_writes_nothing(
-        tmp_path: Path, project: Project, change: str, expected: str) -> None:
+    tmp_path: Path, project: Project, change: str, expected: str
+) -> None:
     key = change.partition(" =")[0]
-    lines = [line for line in CONFIG.splitlines()
-             if not line.startswith(f"{key} =") and not line.startswith(key.rstrip("s") + " =")]
+    lines = [
+        line
+        for line in CONFIG.splitlines()
+        if not line.startswith(f"{key} =") and not line.startswith(key.rstrip("s") + " =")
+    ]
     app = make_app(tmp_path, config="\n".join([*lines, change]) + "\n")
     proc = project.run(app, "audit")
     assert proc.returncode == 2, proc.stderr
@@ -264,8 +295,9 @@ def test_bad_config_is_one_line_exit_2_and_writes_nothing(
 
 def test_a_seed_hook_that_raises_leaves_nothing(tmp_path: Path, project: Project) -> None:
     raising = SEED + "\n\ndef broken(engine, scale, seed):\n    raise ValueError('no data today')\n"
-    app = make_app(tmp_path, config=CONFIG.replace("perf.seed:seed", "perf.seed:broken"),
-                   seed=raising)
+    app = make_app(
+        tmp_path, config=CONFIG.replace("perf.seed:seed", "perf.seed:broken"), seed=raising
+    )
     proc = project.run(app, "audit")
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -284,8 +316,7 @@ def test_a_bad_shard_is_one_line_exit_2(tmp_path: Path, project: Project, shard:
     assert TEMPLATE_DB not in project.databases()
 
 
-def test_the_apps_database_url_is_not_read_unless_named(tmp_path: Path,
-                                                        project: Project) -> None:
+def test_the_apps_database_url_is_not_read_unless_named(tmp_path: Path, project: Project) -> None:
     """DATABASE_URL (the app's own, here pointing nowhere) does not hijack dalperf; named
     as database_url_env it is the database."""
     nowhere = {"DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/myapp"}
@@ -319,8 +350,10 @@ def test_init_then_audit_is_green(tmp_path: Path, project: Project) -> None:
     audit = project.run(tmp_path, "audit", "--iterations", "3")
     assert audit.returncode == 0, audit.stderr + audit.stdout
     results = json.loads((tmp_path / "reports/out/results.json").read_text())
-    assert {m["operation"] for m in results["operations"]} == {"authors.count",
-                                                               "authors.first_page"}
+    assert {m["operation"] for m in results["operations"]} == {
+        "authors.count",
+        "authors.first_page",
+    }
     assert results["environment"]["scale"] == 1
     html = (tmp_path / "reports/out/report.html").read_text()
     assert "data scale 1" in html and "data scale ?" not in html
@@ -334,8 +367,10 @@ def test_init_then_audit_is_green(tmp_path: Path, project: Project) -> None:
 
 
 def test_no_ours_label_unless_configured(tmp_path: Path, project: Project) -> None:
-    app = make_app(tmp_path, config=CONFIG.replace(
-        'variants = { reference = "naive", ours = "optimized" }\n', ""))
+    app = make_app(
+        tmp_path,
+        config=CONFIG.replace('variants = { reference = "naive", ours = "optimized" }\n', ""),
+    )
     proc = project.run(app, "audit", "--only", "authors.count")
     assert proc.returncode == 0, proc.stderr
     markdown = (app / "reports/out/report.md").read_text()
@@ -344,7 +379,8 @@ def test_no_ours_label_unless_configured(tmp_path: Path, project: Project) -> No
 
 
 def test_the_template_is_reused_and_every_run_starts_from_the_seeded_data(
-        tmp_path: Path, project: Project) -> None:
+    tmp_path: Path, project: Project
+) -> None:
     app = make_app(tmp_path)
     first = project.run(app, "audit", "--only", "authors.count")
     assert first.returncode == 0, first.stderr
@@ -388,27 +424,35 @@ def test_shards_are_a_partition_stable_when_operations_are_added() -> None:
 
 
 def test_budgets_outside_the_measured_subset_are_skipped_with_a_note() -> None:
-    budgets = BudgetSet.parse({"a.x": {"optimized": {"max_queries": 1}},
-                               "b.y": {"optimized": {"max_queries": 1}}}, source="t")
+    budgets = BudgetSet.parse(
+        {"a.x": {"optimized": {"max_queries": 1}}, "b.y": {"optimized": {"max_queries": 1}}},
+        source="t",
+    )
     known = {"a.x": ["naive", "optimized"], "b.y": ["naive", "optimized"]}
     notes = budgets.validate(known, measured={"a.x"})
-    assert notes == [("budget of b.y [optimized] skipped: not measured in this run "
-                      "(a shard or an --only subset)")]
+    assert notes == [
+        (
+            "budget of b.y [optimized] skipped: not measured in this run "
+            "(a shard or an --only subset)"
+        )
+    ]
     with pytest.raises(Exception, match="no operation 'b.y'"):
         budgets.validate({"a.x": ["naive", "optimized"]}, measured={"a.x"})
 
 
 def test_shards_merged_equal_an_unsharded_run(tmp_path: Path, project: Project) -> None:
     # a budget on every operation: each shard's check meets budgets of the other's
-    budgets = "".join(f'[tool.dalperf.budgets."{op}".optimized]\nmax_queries = 4\n'
-                      for op in sorted(OPERATIONS))
+    budgets = "".join(
+        f'[tool.dalperf.budgets."{op}".optimized]\nmax_queries = 4\n' for op in sorted(OPERATIONS)
+    )
     app = make_app(tmp_path, config=CONFIG + budgets)
     whole = project.run(app, "run", "--out", "all.json", "--no-explain")
     assert whole.returncode == 0, whole.stderr
     parts = []
     for index in (1, 2):
-        proc = project.run(app, "run", "--shard", f"{index}/2", "--out", f"s{index}.json",
-                           "--no-explain")
+        proc = project.run(
+            app, "run", "--shard", f"{index}/2", "--out", f"s{index}.json", "--no-explain"
+        )
         assert proc.returncode == 0, proc.stderr
         parts.append(json.loads((app / f"s{index}.json").read_text()))
         check = project.run(app, "check", f"s{index}.json")
@@ -419,18 +463,21 @@ def test_shards_merged_equal_an_unsharded_run(tmp_path: Path, project: Project) 
 
     merged = project.run(app, "merge", "s1.json", "s2.json", "--out", "merged.json")
     assert merged.returncode == 0, merged.stderr
-    pairs = {(m["operation"], m["variant"])
-             for m in json.loads((app / "merged.json").read_text())["operations"]}
-    unsharded = {(m["operation"], m["variant"])
-                 for m in json.loads((app / "all.json").read_text())["operations"]}
+    pairs = {
+        (m["operation"], m["variant"])
+        for m in json.loads((app / "merged.json").read_text())["operations"]
+    }
+    unsharded = {
+        (m["operation"], m["variant"])
+        for m in json.loads((app / "all.json").read_text())["operations"]
+    }
     assert pairs == unsharded
     assert {op for op, _ in pairs} == OPERATIONS
     check = project.run(app, "check", "merged.json")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "skipped" not in check.stdout
     assert project.run(app, "report", "merged.json").returncode == 0
-    assert project.run(app, "baseline", "save", "merged.json", "--to",
-                       "base.json").returncode == 0
+    assert project.run(app, "baseline", "save", "merged.json", "--to", "base.json").returncode == 0
 
     for key, value in (("scale", 2.0), ("schema", "metadata:0123456789abcdef")):
         other = json.loads((app / "s2.json").read_text())
@@ -444,9 +491,12 @@ def test_shards_merged_equal_an_unsharded_run(tmp_path: Path, project: Project) 
 
 
 def test_a_budget_on_an_operation_no_module_registers_stays_an_error(
-        tmp_path: Path, project: Project) -> None:
-    app = make_app(tmp_path, config=CONFIG + '[tool.dalperf.budgets."authors.cont".optimized]'
-                   "\nmax_queries = 1\n")
+    tmp_path: Path, project: Project
+) -> None:
+    app = make_app(
+        tmp_path,
+        config=CONFIG + '[tool.dalperf.budgets."authors.cont".optimized]\nmax_queries = 1\n',
+    )
     proc = project.run(app, "run", "--only", "authors.count", "--out", "r.json")
     assert proc.returncode == 2
     assert "no operation 'authors.cont'" in one_line_error(proc)
@@ -457,7 +507,7 @@ def test_a_budget_on_an_operation_no_module_registers_stays_an_error(
 # load --app
 # --------------------------------------------------------------------------------------
 
-APP = '''
+APP = """
 import os
 
 from sqlalchemy import select
@@ -486,9 +536,9 @@ async def optimized(request):
 
 
 app = Starlette(routes=[Route("/naive/authors", naive), Route("/optimized/authors", optimized)])
-'''
+"""
 
-LOCUSTFILE = '''
+LOCUSTFILE = """
 from locust import FastHttpUser, events, task
 
 from dalperf.loadtest.locust_side import record_requests, request_context
@@ -514,17 +564,29 @@ class NaiveUser(AppUser):
 
 class OptimizedUser(AppUser):
     variant = "optimized"
-'''
+"""
 
 
-def test_load_app_serves_the_users_app_with_query_counts(tmp_path: Path,
-                                                         project: Project) -> None:
+def test_load_app_serves_the_users_app_with_query_counts(tmp_path: Path, project: Project) -> None:
     app = make_app(tmp_path)
     (app / "shop" / "main.py").write_text(APP)
     (app / "perf" / "locustfile.py").write_text(LOCUSTFILE)
-    proc = project.run(app, "load", "--app", "shop.main:app", "--locustfile",
-                       "perf/locustfile.py", "--users", "4", "--run-time", "3s",
-                       "--workers", "2", "--out", "load.json")
+    proc = project.run(
+        app,
+        "load",
+        "--app",
+        "shop.main:app",
+        "--locustfile",
+        "perf/locustfile.py",
+        "--users",
+        "4",
+        "--run-time",
+        "3s",
+        "--workers",
+        "2",
+        "--out",
+        "load.json",
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     results = json.loads((app / "load.json").read_text())
     by_variant = {v["variant"]: v for v in results["variants"]}
@@ -535,34 +597,46 @@ def test_load_app_serves_the_users_app_with_query_counts(tmp_path: Path,
     assert results["environment"]["scale"] == 1
 
 
-def test_config_file_flag_relative_paths_and_flags_override(tmp_path: Path,
-                                                            project: Project) -> None:
+def test_config_file_flag_relative_paths_and_flags_override(
+    tmp_path: Path, project: Project
+) -> None:
     app = make_app(tmp_path, config='[project]\nname = "shop"\n')  # no [tool.dalperf] there
     table = "\n".join(line for line in CONFIG.splitlines() if line != "[tool.dalperf]")
     (app / "ci").mkdir()
     (app / "ci" / "dalperf.toml").write_text(
-        table.replace('"perf/ops.py"', '"../perf/ops.py"') + '\nout_dir = "../measured"\n')
-    proc = project.run(app, "run", "--config", "ci/dalperf.toml", "--only", "authors.count",
-                       "--iterations", "4", "--no-explain")
+        table.replace('"perf/ops.py"', '"../perf/ops.py"') + '\nout_dir = "../measured"\n'
+    )
+    proc = project.run(
+        app,
+        "run",
+        "--config",
+        "ci/dalperf.toml",
+        "--only",
+        "authors.count",
+        "--iterations",
+        "4",
+        "--no-explain",
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads((app / "measured" / "results.json").read_text())
     assert results["environment"]["iterations"] == 4  # the flag over the file's 3
     assert results["environment"]["warmup"] == 1  # the file's
-    assert results["environment"]["variant_roles"] == {"reference": "naive",
-                                                       "ours": "optimized"}
+    assert results["environment"]["variant_roles"] == {"reference": "naive", "ours": "optimized"}
 
 
-@pytest.mark.parametrize(("table", "expected"), [
-    ({"rtt_ms": [0, -1]}, "rtt_ms must be a number >= 0, not -1"),
-    ({"scenarios": []}, "scenarios must be a string or a list of strings"),
-    ({"database_url_env": "MY URL"}, "must be the name of an environment variable"),
-    ({"budgets": "missing.toml"}, "missing.toml does not exist"),
-    ({"budgets": {"a.b": {"optimized": {"max_querys": 1}}}}, "did you mean max_queries"),
-    ({"warmup": True}, "warmup must be a whole number >= 0"),
-    ({"schema": "no/such/folder"}, "does not exist"),
-])
-def test_config_values_are_checked(tmp_path: Path, table: dict[str, object],
-                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"rtt_ms": [0, -1]}, "rtt_ms must be a number >= 0, not -1"),
+        ({"scenarios": []}, "scenarios must be a string or a list of strings"),
+        ({"database_url_env": "MY URL"}, "must be the name of an environment variable"),
+        ({"budgets": "missing.toml"}, "missing.toml does not exist"),
+        ({"budgets": {"a.b": {"optimized": {"max_querys": 1}}}}, "did you mean max_queries"),
+        ({"warmup": True}, "warmup must be a whole number >= 0"),
+        ({"schema": "no/such/folder"}, "does not exist"),
+    ],
+)
+def test_config_values_are_checked(tmp_path: Path, table: dict[str, object], expected: str) -> None:
     from dalperf.config import parse
     from dalperf.errors import UsageError
 
@@ -570,19 +644,19 @@ def test_config_values_are_checked(tmp_path: Path, table: dict[str, object],
         parse(table, path=tmp_path / "pyproject.toml")
 
 
-DDL = '''
+DDL = """
 CREATE TABLE authors (id integer PRIMARY KEY, name varchar(80) NOT NULL);
 CREATE TABLE books (id integer PRIMARY KEY, author_id integer NOT NULL REFERENCES authors (id),
                     title varchar(200) NOT NULL);
 CREATE INDEX ix_books_author_id ON books (author_id);
-'''
+"""
 
-ALEMBIC_INI = '''
+ALEMBIC_INI = """
 [alembic]
 script_location = alembic
-'''
+"""
 
-ALEMBIC_ENV = '''
+ALEMBIC_ENV = """
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
@@ -593,7 +667,7 @@ with engine.connect() as connection:
     context.configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
-'''
+"""
 
 ALEMBIC_VERSION = f"""
 from alembic import op
@@ -610,14 +684,16 @@ def upgrade():
 
 
 @pytest.mark.parametrize("kind", ["migrations", "alembic"])
-def test_schema_from_sql_migrations_or_alembic(tmp_path: Path, project: Project,
-                                               kind: str) -> None:
+def test_schema_from_sql_migrations_or_alembic(tmp_path: Path, project: Project, kind: str) -> None:
     if kind == "migrations":
         files = {"db/0001_init.sql": DDL}
         schema = "db"
     else:
-        files = {"alembic.ini": ALEMBIC_INI, "alembic/env.py": ALEMBIC_ENV,
-                 "alembic/versions/0001_init.py": ALEMBIC_VERSION}
+        files = {
+            "alembic.ini": ALEMBIC_INI,
+            "alembic/env.py": ALEMBIC_ENV,
+            "alembic/versions/0001_init.py": ALEMBIC_VERSION,
+        }
         schema = "alembic.ini"
     app = make_app(tmp_path, config=CONFIG.replace('"shop.models:Base.metadata"', f'"{schema}"'))
     for name, text in files.items():
@@ -635,13 +711,18 @@ def test_schema_from_sql_migrations_or_alembic(tmp_path: Path, project: Project,
         assert conn.execute("SELECT count(*) FROM books").fetchone() == (160,)
 
 
-def test_only_a_subset_skips_the_other_budgets_with_a_note(tmp_path: Path,
-                                                          project: Project) -> None:
-    budgets = ('[tool.dalperf.budgets."books.by_authors".optimized]\nmax_queries = 1\n'
-               '[tool.dalperf.budgets."authors.count".optimized]\nmax_queries = 1\n')
+def test_only_a_subset_skips_the_other_budgets_with_a_note(
+    tmp_path: Path, project: Project
+) -> None:
+    budgets = (
+        '[tool.dalperf.budgets."books.by_authors".optimized]\nmax_queries = 1\n'
+        '[tool.dalperf.budgets."authors.count".optimized]\nmax_queries = 1\n'
+    )
     app = make_app(tmp_path, config=CONFIG + budgets)
     proc = project.run(app, "audit", "--only", "authors.count")
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert ("note: budget of books.by_authors [optimized] skipped: not measured in this run"
-            in proc.stdout)
+    assert (
+        "note: budget of books.by_authors [optimized] skipped: not measured in this run"
+        in proc.stdout
+    )
     assert "authors.count [optimized] skipped" not in proc.stdout

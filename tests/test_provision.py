@@ -24,8 +24,11 @@ def postgres_processes(folder: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["name", "cmdline", "status"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "postgres" and str(folder) in cmdline \
-                and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        if (
+            proc.info["name"] == "postgres"
+            and str(folder) in cmdline
+            and proc.info["status"] != psutil.STATUS_ZOMBIE
+        ):
             found.append(proc)
     return found
 
@@ -83,9 +86,14 @@ def test_interrupted_command_leaves_no_server(tmp_path: Path, signum: int) -> No
     home = tmp_path / "home"
     env = {**os.environ, "DALPERF_HOME": str(home)}
     env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "dalperf", "seed", "--scale", "3"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dalperf", "seed", "--scale", "3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
     try:
         deadline = time.monotonic() + 60
         while not postgres_processes(home) and time.monotonic() < deadline:
@@ -114,12 +122,20 @@ def test_unreachable_url_is_one_line_exit_3_password_masked(
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("not a url", "malformed database URL"),
-    ("mysql://u:pw@localhost/db", "unsupported database driver mysql: dalperf supports PostgreSQL"),
-    ("postgresql://u@localhost", "malformed database URL")])
-def test_malformed_url_exits_2(url: str, message: str, dalperf_home: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "malformed database URL"),
+        (
+            "mysql://u:pw@localhost/db",
+            "unsupported database driver mysql: dalperf supports PostgreSQL",
+        ),
+        ("postgresql://u@localhost", "malformed database URL"),
+    ],
+)
+def test_malformed_url_exits_2(
+    url: str, message: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["migrate", "--database-url", url]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
@@ -156,8 +172,10 @@ def _docker_engine_reachable() -> bool:
 
 
 @pytest.mark.docker
-@pytest.mark.skipif(not _docker_engine_reachable(),
-                    reason="no Docker engine reachable on this machine (the docker client alone is not enough)")
+@pytest.mark.skipif(
+    not _docker_engine_reachable(),
+    reason="no Docker engine reachable on this machine (the docker client alone is not enough)",
+)
 def test_testcontainers_source(dalperf_home: Path) -> None:
     with provide(source="testcontainers") as target:
         assert target.server_version()

@@ -141,7 +141,8 @@ def test_a_new_connection_waits_one_round_trip_for_the_handshake(proxy: LatencyP
 
 
 def test_postgres_connection_set_up_costs_what_the_depth_model_counts(
-        pg_server: ServerStatus, pg_proxy: LatencyProxy) -> None:
+    pg_server: ServerStatus, pg_proxy: LatencyProxy
+) -> None:
     pg_proxy.set_delay(rtt_ms=RTT_MS)
     pg_proxy.stats(reset=True)
     start = time.perf_counter()
@@ -189,8 +190,9 @@ def test_an_unreachable_upstream_closes_the_client_connection(proxy: LatencyProx
 
 def test_forwards_to_a_unix_socket(pg_server: ServerStatus) -> None:
     socket_dir = str(pg_server.data_dir)
-    upstream = Upstream.of_url(f"postgresql://postgres@/postgres?host={socket_dir}"
-                               f"&port={pg_server.port}")
+    upstream = Upstream.of_url(
+        f"postgresql://postgres@/postgres?host={socket_dir}&port={pg_server.port}"
+    )
     assert upstream.path == f"{socket_dir}/.s.PGSQL.{pg_server.port}"
     url = f"postgresql://postgres@localhost/postgres?host={socket_dir}&port={pg_server.port}"
     with LatencyProxy(upstream) as proxy:
@@ -232,8 +234,9 @@ def test_a_dead_proxy_is_an_environment_problem(echo: Upstream) -> None:
     assert proxy._process is None
 
 
-def test_measure_overhead_compares_direct_and_proxied(pg_server: ServerStatus,
-                                                     pg_proxy: LatencyProxy) -> None:
+def test_measure_overhead_compares_direct_and_proxied(
+    pg_server: ServerStatus, pg_proxy: LatencyProxy
+) -> None:
     url = pg_server.url("postgres")
     pg_proxy.set_delay(rtt_ms=0)
     pg_proxy.stats(reset=True)
@@ -257,8 +260,9 @@ def _waits(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
     return waits
 
 
-def _select_after_traffic(hot_poll_s: float, next_data_after_s: float,
-                          monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+def _select_after_traffic(
+    hot_poll_s: float, next_data_after_s: float, monkeypatch: pytest.MonkeyPatch
+) -> list[float | None]:
     """Traffic, then a select with no timeout while the next data comes after a pause."""
     ours, theirs = socket.socketpair()
     with ours, theirs, _PreciseSelector() as selector:

@@ -31,8 +31,11 @@ from dalperf.stats import Summary, median_ratio
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED
 
 XSS = "<script>alert(1)</script>"
-EXTERNAL = re.compile(r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?//"""
-                      r"""|url\(\s*["']?\s*(?:https?:)?//|@import""", re.IGNORECASE)
+EXTERNAL = re.compile(
+    r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?//"""
+    r"""|url\(\s*["']?\s*(?:https?:)?//|@import""",
+    re.IGNORECASE,
+)
 
 
 def measure_case_study(url: str) -> Results:
@@ -40,8 +43,11 @@ def measure_case_study(url: str) -> Results:
     load_modules(["dalperf.scenarios"])
     operations = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.")]
     config = runner.RunConfig(iterations=4, warmup=1, param_sets=1)
-    results = asyncio.run(runner.run(url, operations, config,
-                                     environment={"scale": SEEDED_SCALE, "seed": SEEDED_SEED}))
+    results = asyncio.run(
+        runner.run(
+            url, operations, config, environment={"scale": SEEDED_SCALE, "seed": SEEDED_SEED}
+        )
+    )
     return with_budgets(results, BudgetSet())
 
 
@@ -80,8 +86,9 @@ def test_summary_rows_are_the_measured_figures(results: Results) -> None:
     assert chain.cells["naive"].queries == naive.queries == 52  # type: ignore[union-attr]
     assert chain.cells["optimized"].p95 == ours.wall_ms.p95  # type: ignore[union-attr]
     assert chain.queries_fewer_pct == pytest.approx(100 * (52 - ours.queries) / 52)
-    assert chain.speedup.value == pytest.approx(median(naive.wall_ms.samples)
-                                                / median(ours.wall_ms.samples))
+    assert chain.speedup.value == pytest.approx(
+        median(naive.wall_ms.samples) / median(ours.wall_ms.samples)
+    )
     assert chain.cells["naive"].claim["wall_ms"] == 2500  # type: ignore[union-attr,index]
     assert chain.claimed_faster_pct == pytest.approx(94.0)  # 2500 ms -> 150 ms, as claimed
     assert rows["renders.get_by_ids"].cells["summary"] is None  # it has no summary variant
@@ -102,9 +109,18 @@ def test_overall_impact_totals_and_geometric_mean(results: Results) -> None:
 
 def _row(name: str, before: tuple[float, ...], ours: tuple[float, ...]) -> SummaryRow:
     cell = Cell(queries=2, round_trips=2, p50=1.0, p95=1.0, claim=None)
-    return SummaryRow(operation=name, size="", before="a", ours="b", cells={"a": cell, "b": cell},
-                      queries_fewer_pct=0.0, faster_pct=0.0, speedup=median_ratio(before, ours),
-                      claimed_faster_pct=None, samples=(before, ours))
+    return SummaryRow(
+        operation=name,
+        size="",
+        before="a",
+        ours="b",
+        cells={"a": cell, "b": cell},
+        queries_fewer_pct=0.0,
+        faster_pct=0.0,
+        speedup=median_ratio(before, ours),
+        claimed_faster_pct=None,
+        samples=(before, ours),
+    )
 
 
 SKEWED = (10.0, 11.0, 12.0, 13.0, 14.0, 60.0, 61.0, 62.0)  # a slow mode: a skewed interval
@@ -118,13 +134,13 @@ def test_overall_interval_with_one_operation_is_that_operations_interval() -> No
     assert impact.speedup.value == pytest.approx(row.speedup.value)
     # skewed: a symmetric interval on the log scale would not be the operation's
     assert math.log(row.speedup.high / row.speedup.value) != pytest.approx(
-        math.log(row.speedup.value / row.speedup.low), rel=0.1)
+        math.log(row.speedup.value / row.speedup.low), rel=0.1
+    )
 
 
 def test_overall_interval_of_two_operations_is_a_bootstrap_of_the_geometric_mean() -> None:
     fast = tuple(v / 4 for v in STEADY_MS)
-    rows = [_row("x.a", SKEWED, STEADY_MS), _row("x.b", STEADY_MS, fast),
-            _row("x.c", (), ())]
+    rows = [_row("x.a", SKEWED, STEADY_MS), _row("x.b", STEADY_MS, fast), _row("x.c", (), ())]
     impact = overall_impact(rows)
     a, b = rows[0].speedup, rows[1].speedup
     assert impact.speedup.value == pytest.approx(math.sqrt(a.value * b.value))
@@ -138,8 +154,9 @@ def test_overall_interval_of_two_operations_is_a_bootstrap_of_the_geometric_mean
 
 def test_html_has_every_section_in_order(results: Results, html: str) -> None:
     names = operation_names(results)
-    positions = [html.index(f'id="{section}"')
-                 for section in ("verdict", "environment", "summary", "impact")]
+    positions = [
+        html.index(f'id="{section}"') for section in ("verdict", "environment", "summary", "impact")
+    ]
     positions += [html.index(f'<section id="op-{re.sub(r"[^a-z0-9]+", "-", n)}"') for n in names]
     assert positions == sorted(positions)
     for name in names:
@@ -164,11 +181,17 @@ def test_rendering_is_deterministic(results: Results, html: str) -> None:
 
 
 def test_verdict_banner_follows_the_gate(results: Results) -> None:
-    chain_only = dataclasses.replace(results, failures=(), operations=tuple(
-        m for m in results.operations if m.operation == "render_chains.delete_chain"))
+    chain_only = dataclasses.replace(
+        results,
+        failures=(),
+        operations=tuple(
+            m for m in results.operations if m.operation == "render_chains.delete_chain"
+        ),
+    )
     assert 'class="card verdict pass"' in render_html(chain_only)
-    strict = BudgetSet.parse({"render_chains.delete_chain": {"optimized": {"max_queries": 0}}},
-                             source="test")
+    strict = BudgetSet.parse(
+        {"render_chains.delete_chain": {"optimized": {"max_queries": 0}}}, source="test"
+    )
     failed = render(chain_only, verdict=evaluate(chain_only, budgets=strict), budgets=strict)
     assert 'class="card verdict fail"' in failed.html
     assert "budget 0" in failed.html and "queries ≤ 0" in failed.html
@@ -178,13 +201,23 @@ def test_verdict_banner_follows_the_gate(results: Results) -> None:
 def test_optional_sections_appear_only_with_their_data(results: Results, html: str) -> None:
     assert 'id="index-impact"' not in html and 'id="rtt-sweep"' not in html
     chain = [m for m in results.operations if m.operation == "render_chains.delete_chain"]
-    slower = [dataclasses.replace(m, indexes=False, wall_ms=Summary.of(
-        [2 * s for s in m.wall_ms.samples])) for m in chain]
-    remote = [dataclasses.replace(m, rtt_ms=10.0, wall_ms=Summary.of(
-        [s + 10.0 * m.network_round_trips for s in m.wall_ms.samples])) for m in chain]
+    slower = [
+        dataclasses.replace(
+            m, indexes=False, wall_ms=Summary.of([2 * s for s in m.wall_ms.samples])
+        )
+        for m in chain
+    ]
+    remote = [
+        dataclasses.replace(
+            m,
+            rtt_ms=10.0,
+            wall_ms=Summary.of([s + 10.0 * m.network_round_trips for s in m.wall_ms.samples]),
+        )
+        for m in chain
+    ]
     extended = dataclasses.replace(results, operations=(*results.operations, *slower, *remote))
     page = render_html(extended)
-    section = page[page.index('id="index-impact"'):page.index('id="rtt-sweep"')]
+    section = page[page.index('id="index-impact"') : page.index('id="rtt-sweep"')]
     assert section.count("<tr>") == 1 + len(chain) and section.count("<td>2.00× [") == len(chain)
     assert "RTT 10 ms" in page
     assert page.count('<svg class="chart"') == html.count('<svg class="chart"') + 1
@@ -217,22 +250,24 @@ def test_hostile_names_and_sql_render_escaped(results: Results, tmp_path: Path) 
     assert "<script" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
 
 
-def test_markdown_is_the_verdict_and_one_table_row_per_operation(results: Results,
-                                                                 rendered: Rendered) -> None:
+def test_markdown_is_the_verdict_and_one_table_row_per_operation(
+    results: Results, rendered: Rendered
+) -> None:
     lines = rendered.markdown.splitlines()
     passed = not results.failures and not any(m.violations for m in results.operations)
     assert lines[0] == ("## dalperf audit: passed ✅" if passed else "## dalperf audit: failed ❌")
     header = next(i for i, line in enumerate(lines) if line.startswith("| operation |"))
     columns = lines[header].count(" |")
-    rows = lines[header + 2: header + 2 + len(operation_names(results))]
+    rows = lines[header + 2 : header + 2 + len(operation_names(results))]
     for line, name in zip(rows, operation_names(results), strict=True):
         assert line.startswith(f"| {name.replace('_', chr(92) + '_')}")
         assert len(re.findall(r"(?<!\\)\|", line)) == columns + 1
     assert lines[header + 2 + len(rows) + 1].startswith("**Overall:**")
 
 
-def test_report_command_options_and_bad_input(results: Results, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_command_options_and_bad_input(
+    results: Results, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "results.json"
     results.save(path)
     assert main(["report", str(path), "--html", str(tmp_path / "only.html")]) == 0
@@ -248,9 +283,11 @@ def test_report_command_options_and_bad_input(results: Results, tmp_path: Path,
 
 
 def test_report_code_never_reaches_for_a_database() -> None:
-    code = ("import sys, dalperf.cli.report, dalperf.report; "
-            "loaded = [m for m in ('dalperf.db.targets', 'dalperf.db.embedded', 'dalperf.measure.runner', "
-            "'dalperf.measure.scenario', 'seed') if m in sys.modules]; assert not loaded, loaded")
+    code = (
+        "import sys, dalperf.cli.report, dalperf.report; "
+        "loaded = [m for m in ('dalperf.db.targets', 'dalperf.db.embedded', 'dalperf.measure.runner', "
+        "'dalperf.measure.scenario', 'seed') if m in sys.modules]; assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -265,8 +302,10 @@ def test_catalog_round_trips_through_the_results_file(results: Results, tmp_path
     results.save(tmp_path / "r.json")
     assert read_results(tmp_path / "r.json").catalog == results.catalog
     entry = results.catalog["render_chains.delete_chain"]
-    assert entry["mutates"] is True and entry["size"] == {"name": "renders in the chain",
-                                                          "default": 50}
+    assert entry["mutates"] is True and entry["size"] == {
+        "name": "renders in the chain",
+        "default": 50,
+    }
     assert entry["claims"]["summary"]["queries"] == 2
 
 
@@ -278,8 +317,13 @@ def test_claims_must_name_known_variants() -> None:
         return None
 
     with pytest.raises(UsageError, match="claims for unknown variants"):
-        register("x.y", variants={"naive": variant, "optimized": variant}, params=variant,
-                 claims={"summary": {"wall_ms": 1}}, registry=Registry())
+        register(
+            "x.y",
+            variants={"naive": variant, "optimized": variant},
+            params=variant,
+            claims={"summary": {"wall_ms": 1}},
+            registry=Registry(),
+        )
 
 
 def test_bootstrap_of_100000_samples_is_deterministic() -> None:

@@ -22,14 +22,23 @@ from dalperf.results import Results
 from tests.test_report import XSS, _hostile_results, measure_case_study, render_html
 
 BROWSERS = ("chromium", "chromium-browser")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1400, "height": 1000}
 MIN_COLOURS = 50  # a rendered page with text, tables and charts has hundreds
 
 
-MISSING = ("Chromium is not installed: `apt-get install chromium` (Debian; .ci/run installs "
-           "it) is needed for the browser test of the HTML report")
+MISSING = (
+    "Chromium is not installed: `apt-get install chromium` (Debian; .ci/run installs "
+    "it) is needed for the browser test of the HTML report"
+)
 
 
 def chromium_path() -> str:
@@ -60,8 +69,12 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
     """A fresh headless Chromium profile; closed after the test."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium_path(), headless=True,
-            args=FLAGS, viewport=VIEWPORT)
+            str(tmp_path / "profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=FLAGS,
+            viewport=VIEWPORT,
+        )
         try:
             yield context
         finally:
@@ -89,8 +102,9 @@ class Watched:
         self.page.goto(path.resolve().as_uri(), wait_until="load")
 
 
-def test_report_in_a_real_browser(results: Results, browser: BrowserContext,
-                                  tmp_path: Path) -> None:
+def test_report_in_a_real_browser(
+    results: Results, browser: BrowserContext, tmp_path: Path
+) -> None:
     report = tmp_path / "report.html"
     report.write_text(render_html(results))
     watched = Watched(browser)
@@ -101,8 +115,9 @@ def test_report_in_a_real_browser(results: Results, browser: BrowserContext,
     assert watched.requests == [report.resolve().as_uri()]  # nothing fetched besides itself
 
     operations = list(dict.fromkeys(m.operation for m in results.operations))
-    shown = page.eval_on_selector_all("tr.summary-row",
-                                      "rows => rows.map(r => r.dataset.operation)")
+    shown = page.eval_on_selector_all(
+        "tr.summary-row", "rows => rows.map(r => r.dataset.operation)"
+    )
     assert shown == operations
     for name in operations:
         assert page.locator(f'tr.summary-row[data-operation="{name}"] td').count() >= 8
@@ -123,8 +138,9 @@ def test_report_in_a_real_browser(results: Results, browser: BrowserContext,
     assert max(count for count, _ in colours) < 0.9 * image.width * image.height
 
 
-def test_hostile_report_runs_no_script(results: Results, browser: BrowserContext,
-                                       tmp_path: Path) -> None:
+def test_hostile_report_runs_no_script(
+    results: Results, browser: BrowserContext, tmp_path: Path
+) -> None:
     path = _hostile_results(results, tmp_path)
     assert main(["report", str(path), "--html", str(tmp_path / "hostile.html")]) == 0
     watched = Watched(browser)
@@ -134,23 +150,46 @@ def test_hostile_report_runs_no_script(results: Results, browser: BrowserContext
     assert XSS in watched.page.inner_text("#summary")  # shown as text, not run
 
 
-def test_pytest_suite_report_sorts_in_a_real_browser(browser: BrowserContext,
-                                                     tmp_path: Path) -> None:
+def test_pytest_suite_report_sorts_in_a_real_browser(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
     from dalperf.pytest_support.recorder import TestRecord
     from dalperf.pytest_support.settings import Settings
     from dalperf.pytest_support.suite import Suite
 
     suite = Suite(settings=Settings(thresholds={}, rtt_ms=20.0))
-    finding = {"kind": "lazy-load", "label": XSS, "count": 20, "objects": 20,
-               "call_site": "app.py:3 in f", "sql": "SELECT 1", "fix": f"selectinload({XSS})",
-               "message": "m", "db_ms": 1.0, "status": "new", "file": "app.py", "line": 3}
-    for name, queries, findings in (("test_b", 26, [finding]), ("test_a", 2, []),
-                                    ("test_c", 9, [])):
-        suite.add(TestRecord(test=f"t.py::{name}", queries=queries, round_trips=queries,
-                             network_round_trips=queries + 2, rows_fetched=queries,
-                             db_ms=1.5, findings=findings,
-                             slowest=[{"sql": "SELECT 1", "ms": 0.5, "call_site": None}],
-                             unsupported=[]))
+    finding = {
+        "kind": "lazy-load",
+        "label": XSS,
+        "count": 20,
+        "objects": 20,
+        "call_site": "app.py:3 in f",
+        "sql": "SELECT 1",
+        "fix": f"selectinload({XSS})",
+        "message": "m",
+        "db_ms": 1.0,
+        "status": "new",
+        "file": "app.py",
+        "line": 3,
+    }
+    for name, queries, findings in (
+        ("test_b", 26, [finding]),
+        ("test_a", 2, []),
+        ("test_c", 9, []),
+    ):
+        suite.add(
+            TestRecord(
+                test=f"t.py::{name}",
+                queries=queries,
+                round_trips=queries,
+                network_round_trips=queries + 2,
+                rows_fetched=queries,
+                db_ms=1.5,
+                findings=findings,
+                slowest=[{"sql": "SELECT 1", "ms": 0.5, "call_site": None}],
+                unsupported=[],
+            )
+        )
     report = tmp_path / "suite.html"
     report.write_text(suite.html())
     watched = Watched(browser)
@@ -160,8 +199,9 @@ def test_pytest_suite_report_sorts_in_a_real_browser(browser: BrowserContext,
     assert watched.requests == [report.resolve().as_uri()]
 
     def order() -> list[str]:
-        return page.eval_on_selector_all("#tests tbody tr",
-                                         "rows => rows.map(r => r.cells[0].textContent.trim())")
+        return page.eval_on_selector_all(
+            "#tests tbody tr", "rows => rows.map(r => r.cells[0].textContent.trim())"
+        )
 
     assert order() == ["t.py::test_b", "t.py::test_a", "t.py::test_c"]
     page.click("#tests th:nth-child(3)")  # queries, descending first

@@ -28,8 +28,9 @@ DELETE_CHAIN_PAIRS = 3  # calls at RTT 0 and at RTT_MS, alternating
 def sweep(seeded_db: str) -> Results:
     """renders.get_with_context at RTT 0 and 20 ms, through the proxy, as ``dalperf run`` does."""
     load_modules(["dalperf.scenarios"])
-    config = runner.RunConfig(iterations=5, warmup=1, param_sets=1, complexity=False,
-                              rtt_sweep_ms=(0.0, RTT_MS))
+    config = runner.RunConfig(
+        iterations=5, warmup=1, param_sets=1, complexity=False, rtt_sweep_ms=(0.0, RTT_MS)
+    )
     return asyncio.run(runner.run(seeded_db, [REGISTRY.get("renders.get_with_context")], config))
 
 
@@ -38,9 +39,12 @@ def test_sweep_keeps_each_rtts_figures_and_the_proxys_own(sweep: Results) -> Non
     assert keys == {(v, r) for v in ("naive", "summary", "optimized") for r in (0.0, RTT_MS)}
     assert sweep.failures == ()
     for variant in ("naive", "optimized"):  # depth does not depend on the RTT
-        assert (sweep.measurement("renders.get_with_context", variant).network_round_trips
-                == sweep.measurement("renders.get_with_context", variant,
-                                     rtt_ms=RTT_MS).network_round_trips)
+        assert (
+            sweep.measurement("renders.get_with_context", variant).network_round_trips
+            == sweep.measurement(
+                "renders.get_with_context", variant, rtt_ms=RTT_MS
+            ).network_round_trips
+        )
     proxy = sweep.environment["proxy"]
     assert proxy["rtt_ms"] == [0.0, RTT_MS] and proxy["rtt_0_through_proxy"] is True
     assert proxy["overhead"]["direct_us"] > 0 and proxy["overhead"]["proxied_us"] > 0
@@ -57,12 +61,14 @@ def allowance(results: Results, operation: str, fit: ModelFit) -> float:
     each of a round trip's two chunks may leave the proxy late by the proxy's own measured
     lateness (p99), which the machine's load sets, not the model.
     """
-    spread = [m.wall_ms.p95 - m.wall_ms.p50
-              for m in (results.measurement(operation, fit.variant, rtt_ms=rtt)
-                        for rtt in (0.0, RTT_MS))]
+    spread = [
+        m.wall_ms.p95 - m.wall_ms.p50
+        for m in (results.measurement(operation, fit.variant, rtt_ms=rtt) for rtt in (0.0, RTT_MS))
+    ]
     late = results.environment["proxy"]["lateness_ms"][f"{RTT_MS:g}"]["p99"]
-    return max(TOLERANCE_MS, *spread,
-               0.1 * fit.predicted_ms[1] + 2 * late * fit.network_round_trips[1])
+    return max(
+        TOLERANCE_MS, *spread, 0.1 * fit.predicted_ms[1] + 2 * late * fit.network_round_trips[1]
+    )
 
 
 def test_latency_model_holds_for_optimized_get_with_context(sweep: Results) -> None:
@@ -104,9 +110,14 @@ def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
     assert {c.capture.network_round_trips for c in at_zero + at_rtt} == {depth}
     t0 = statistics.median(c.wall_ms for c in at_zero)
     t_rtt = statistics.median(c.wall_ms for c in at_rtt)
-    fit = ModelFit(operation=operation.name, variant="naive", rtts=(0.0, RTT_MS),
-                   network_round_trips=(depth, depth), measured_ms=(t0, t_rtt),
-                   predicted_ms=(t0, t0 + depth * RTT_MS))
+    fit = ModelFit(
+        operation=operation.name,
+        variant="naive",
+        rtts=(0.0, RTT_MS),
+        network_round_trips=(depth, depth),
+        measured_ms=(t0, t_rtt),
+        predicted_ms=(t0, t0 + depth * RTT_MS),
+    )
     assert fit.within(), f"{t_rtt:.0f} ms measured, {t0 + depth * RTT_MS:.0f} predicted"
 
 
@@ -132,8 +143,15 @@ def test_the_proxy_sees_exactly_the_round_trips_the_capture_counts(seeded_db: st
                         await runner.measure_call(op, variant, engines, params)  # connections
                         proxy.stats(reset=True)
                         measured = await runner.measure_call(op, variant, engines, params)
-                        seen.append((op.name, variant.name, op.mutates, measured,
-                                     proxy.stats().chunks_to_server))
+                        seen.append(
+                            (
+                                op.name,
+                                variant.name,
+                                op.mutates,
+                                measured,
+                                proxy.stats().chunks_to_server,
+                            )
+                        )
         return seen
 
     seen = asyncio.run(count())
@@ -141,8 +159,7 @@ def test_the_proxy_sees_exactly_the_round_trips_the_capture_counts(seeded_db: st
     for operation, variant, mutates, measured, chunks in seen:
         capture = measured.capture
         counted = capture.queries + sum(h.round_trips for h in capture.hidden)
-        isolation = (3 + any(h.kind is HiddenKind.PREPARE for h in capture.hidden)
-                     if mutates else 0)
+        isolation = 3 + any(h.kind is HiddenKind.PREPARE for h in capture.hidden) if mutates else 0
         assert chunks == counted + isolation, (operation, variant, chunks, counted)
 
 
@@ -160,25 +177,48 @@ def test_summary_table_is_redone_at_the_closest_rtt(sweep: Results) -> None:
     assert row.measured_ms["naive"] > row.measured_ms["summary"] > row.measured_ms["optimized"]
 
 
-def _measurement(operation: str, variant: str, rtt: float, wall_ms: float,
-                 depth: int) -> Measurement:
+def _measurement(
+    operation: str, variant: str, rtt: float, wall_ms: float, depth: int
+) -> Measurement:
     summary = Summary.of([wall_ms])
-    return Measurement(operation=operation, variant=variant, indexes=True, rtt_ms=rtt, size=None,
-                       queries=1, round_trips=1, network_round_trips=depth, rows_fetched=1,
-                       rows_returned=1, queries_per_call=(1,), round_trips_per_call=(1,),
-                       db_ms=summary, wall_ms=summary, fingerprints=(), n_plus_one=(),
-                       hidden_round_trips=(), equivalent=None)
+    return Measurement(
+        operation=operation,
+        variant=variant,
+        indexes=True,
+        rtt_ms=rtt,
+        size=None,
+        queries=1,
+        round_trips=1,
+        network_round_trips=depth,
+        rows_fetched=1,
+        rows_returned=1,
+        queries_per_call=(1,),
+        round_trips_per_call=(1,),
+        db_ms=summary,
+        wall_ms=summary,
+        fingerprints=(),
+        n_plus_one=(),
+        hidden_round_trips=(),
+        equivalent=None,
+    )
 
 
 def test_reproduction_picks_the_rtt_whose_figures_match_the_claims() -> None:
     operations = tuple(
         _measurement("a.op", variant, rtt, t0 + depth * rtt, depth)
         for rtt in (0.0, 10.0, 50.0)
-        for variant, t0, depth in (("naive", 2.0, 10), ("better", 1.0, 2)))
-    catalog = {"a.op": {"variants": {"naive": "", "better": ""},
-                        "claims": {"naive": {"wall_ms": 110, "queries": 10},
-                                   "better": {"wall_ms": 20, "queries": "2"}}},
-               "b.op": {"variants": {}, "claims": {}}}
+        for variant, t0, depth in (("naive", 2.0, 10), ("better", 1.0, 2))
+    )
+    catalog = {
+        "a.op": {
+            "variants": {"naive": "", "better": ""},
+            "claims": {
+                "naive": {"wall_ms": 110, "queries": 10},
+                "better": {"wall_ms": 20, "queries": "2"},
+            },
+        },
+        "b.op": {"variants": {}, "claims": {}},
+    }
     results = Results(environment={}, operations=operations, catalog=catalog)
     reproduction = reproduce_summary(results)
     assert reproduction is not None and reproduction.rtt_ms == 10.0
@@ -193,11 +233,20 @@ def test_reproduction_picks_the_rtt_whose_figures_match_the_claims() -> None:
     assert reproduce_summary(Results(environment={}, operations=operations)) is None
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("abc", "'abc' is not a number"), ("-5", "from 0 to 10,000, not -5"), ("1,,2", "'' is not a number"),
-    ("nan", "from 0 to 10,000, not nan"), ("1e308", "from 0 to 10,000, not 1e+308"), ("5,5", "names a round-trip time twice")])
-def test_bad_rtt_list_is_a_usage_error(value: str, message: str, dalperf_home: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "'abc' is not a number"),
+        ("-5", "from 0 to 10,000, not -5"),
+        ("1,,2", "'' is not a number"),
+        ("nan", "from 0 to 10,000, not nan"),
+        ("1e308", "from 0 to 10,000, not 1e+308"),
+        ("5,5", "names a round-trip time twice"),
+    ],
+)
+def test_bad_rtt_list_is_a_usage_error(
+    value: str, message: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["run", f"--rtt-ms={value}", "--out", str(dalperf_home / "r.json")])
     assert code == 2
     err = capsys.readouterr().err
@@ -244,30 +293,53 @@ GONE_SCENARIOS = '''
 
 @pytest.mark.parametrize("rtt", [None, "0,5"], ids=["direct", "through-proxy"])
 def test_server_gone_mid_run_exits_3_and_keeps_what_was_measured(
-        rtt: str | None, tmp_path: Path, dalperf_home: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    rtt: str | None,
+    tmp_path: Path,
+    dalperf_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     area = f"gone_{'proxy' if rtt else 'direct'}"  # operation names are global: one per run
     module = tmp_path / f"{area}.py"
     module.write_text(textwrap.dedent(GONE_SCENARIOS).replace("AREA", area))
     out = tmp_path / "results.json"
     with running_server(None) as server:
         monkeypatch.setenv("DALPERF_TEST_DATA_DIR", str(server.data_dir))
-        code = main(["run", "--scenarios", str(module), "--database-url", server.url(),
-                     "--iterations", "2", "--warmup", "0", "--param-sets", "1",
-                     "--out", str(out), *(["--rtt-ms", rtt] if rtt else [])])
+        code = main(
+            [
+                "run",
+                "--scenarios",
+                str(module),
+                "--database-url",
+                server.url(),
+                "--iterations",
+                "2",
+                "--warmup",
+                "0",
+                "--param-sets",
+                "1",
+                "--out",
+                str(out),
+                *(["--rtt-ms", rtt] if rtt else []),
+            ]
+        )
     assert code == 3
     err = capsys.readouterr().err
     assert "went away mid-run" in err and "kept the 2 measurement(s)" in err
     results = read_results(out)
     assert {(m.operation, m.variant, m.rtt_ms) for m in results.operations} == {
-        (f"{area}.first", "a", 0.0), (f"{area}.first", "b", 0.0)}
+        (f"{area}.first", "a", 0.0),
+        (f"{area}.first", "b", 0.0),
+    }
     assert all(len(m.wall_ms.samples) == 2 for m in results.operations)
     assert results.failures == ()  # the lost server is not blamed on a variant
     assert ("proxy" in results.environment) is bool(rtt)
 
 
-@pytest.mark.parametrize(("driver", "operation"), [
-    ("asyncpg", "renders.get_with_context"), ("psycopg2", "wire.read_names")])
+@pytest.mark.parametrize(
+    ("driver", "operation"),
+    [("asyncpg", "renders.get_with_context"), ("psycopg2", "wire.read_names")],
+)
 def test_latency_model_holds_on_every_driver(driver: str, operation: str, seeded_db: str) -> None:
     """network_round_trips x RTT within 10% or 2 ms at RTT 20 ms on asyncpg (the case study,
     async) and psycopg2 (the sync workload: the case study has no sync variant); psycopg 3
@@ -276,8 +348,15 @@ def test_latency_model_holds_on_every_driver(driver: str, operation: str, seeded
 
     load_modules(["dalperf.scenarios"])
     chosen = REGISTRY.get(operation) if operation in REGISTRY else WORKLOAD.get(operation)
-    config = runner.RunConfig(iterations=5, warmup=2, param_sets=1, complexity=False,
-                              explain=None, rtt_sweep_ms=(0.0, RTT_MS), driver=driver)
+    config = runner.RunConfig(
+        iterations=5,
+        warmup=2,
+        param_sets=1,
+        complexity=False,
+        explain=None,
+        rtt_sweep_ms=(0.0, RTT_MS),
+        driver=driver,
+    )
     results = asyncio.run(runner.run(seeded_db, [chosen], config))
     assert results.failures == ()
     assert results.environment["driver"]["name"] == driver
@@ -286,5 +365,10 @@ def test_latency_model_holds_on_every_driver(driver: str, operation: str, seeded
     for fit in fits:
         assert min(fit.network_round_trips) >= 1
         allowed = allowance(results, operation, fit)
-        assert fit.within(ms=allowed), (fit.variant, fit.network_round_trips, fit.measured_ms,
-                                        fit.predicted_ms, allowed)
+        assert fit.within(ms=allowed), (
+            fit.variant,
+            fit.network_round_trips,
+            fit.measured_ms,
+            fit.predicted_ms,
+            allowed,
+        )

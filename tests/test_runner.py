@@ -78,8 +78,10 @@ def test_a_full_run_leaves_every_table_unchanged(seeded_db: str) -> None:
     before = table_checksums(seeded_db)
     load_modules(["dalperf.scenarios"])
     mutating = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.") and op.mutates]
-    assert {op.name for op in mutating} == {"render_chains.delete_chain",
-                                            "renders.update_status_batch"}
+    assert {op.name for op in mutating} == {
+        "render_chains.delete_chain",
+        "renders.update_status_batch",
+    }
     asyncio.run(runner.run(seeded_db, mutating, runner.RunConfig(iterations=2, warmup=1)))
     assert table_checksums(seeded_db) == before
 
@@ -91,12 +93,15 @@ def test_results_round_trip_through_json(case_study_results: Results, tmp_path: 
     assert read_results(path) == case_study_results
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{", "not valid JSON"),
-    ('{"schema_version": 99, "environment": {}, "operations": []}', "schema_version 99"),
-    ('{"schema_version": 1}', "malformed"),
-    ("[]", "malformed"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{", "not valid JSON"),
+        ('{"schema_version": 99, "environment": {}, "operations": []}', "schema_version 99"),
+        ('{"schema_version": 1}', "malformed"),
+        ("[]", "malformed"),
+    ],
+)
 def test_broken_results_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "results.json"
     path.write_text(content)
@@ -110,7 +115,7 @@ def test_fit_complexity() -> None:
     assert runner.fit_complexity((5, 20, 50), (1, 30, 2)).verdict == "irregular"
 
 
-FLAKY_MODULE = '''
+FLAKY_MODULE = """
 from sqlalchemy import text
 from dalperf.measure.scenario import register
 
@@ -133,17 +138,29 @@ async def fine(db, p):
 
 register("external.flaky", variants={"naive": reference, "wrong": wrong, "broken": broken,
          "optimized": fine}, params=pick)
-'''
+"""
 
 
-def test_failing_variants_are_recorded_and_exit_1(tmp_path: Path, seeded_db: str,
-                                                  dalperf_home: Path) -> None:
+def test_failing_variants_are_recorded_and_exit_1(
+    tmp_path: Path, seeded_db: str, dalperf_home: Path
+) -> None:
     module = tmp_path / "outside" / "flaky_ops.py"
     module.parent.mkdir()
     module.write_text(textwrap.dedent(FLAKY_MODULE))
     out = tmp_path / "results.json"
-    code = main(["run", "--scenarios", str(module), "--iterations", "2", "--database-url",
-                 seeded_db, "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--scenarios",
+            str(module),
+            "--iterations",
+            "2",
+            "--database-url",
+            seeded_db,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1
     results = read_results(out)
     kinds = {(f.variant, f.kind) for f in results.failures}
@@ -156,13 +173,15 @@ def test_failing_variants_are_recorded_and_exit_1(tmp_path: Path, seeded_db: str
 
 
 def test_unknown_operation_suggests_close_matches(
-        seeded_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeded_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run", "--only", "renders.get_by_id", "--database-url", seeded_db]) == 2
     assert "did you mean renders.get_by_ids" in capsys.readouterr().err
 
 
 def test_scenario_module_that_fails_to_import_exits_2(
-        tmp_path: Path, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = tmp_path / "broken_ops.py"
     module.write_text("import no_such_module_anywhere\n")
     assert main(["run", "--scenarios", str(module), "--ephemeral"]) == 2
@@ -170,6 +189,7 @@ def test_scenario_module_that_fails_to_import_exits_2(
 
 
 def test_run_on_a_database_without_data_exits_2(
-        fresh_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run", "--database-url", fresh_db, "--out", str(dalperf_home / "r.json")]) == 2
     assert "dalperf seed" in capsys.readouterr().err

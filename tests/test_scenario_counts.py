@@ -26,8 +26,9 @@ async def _measure(engines: Engines, name: str, variant: str, params: Any) -> tu
     return measured.capture, measured.result
 
 
-def measure(loop: asyncio.Runner, engines: Engines, name: str, *, size: int | None = None,
-            seed: int = 0) -> dict[str, tuple[Capture, Any]]:
+def measure(
+    loop: asyncio.Runner, engines: Engines, name: str, *, size: int | None = None, seed: int = 0
+) -> dict[str, tuple[Capture, Any]]:
     """Every variant of ``name`` captured on the same params."""
     op = REGISTRY.get(name)
     params = loop.run(op.draw_params(engines, seed=seed, size=size))
@@ -114,5 +115,6 @@ def test_gallery_page(page: int, loop: asyncio.Runner, engines: Engines) -> None
         assert capture.rows_fetched == len(items) == 20
     assert " OFFSET " in figures["naive"][0].statements[0].sql.upper()
     keyset_sql = figures["optimized"][0].statements[0].sql.upper()
-    assert " OFFSET " not in keyset_sql and ("(GALLERY_ITEMS.CREATED_AT, GALLERY_ITEMS.ID) <"
-                                            in keyset_sql) == (page > 1)
+    assert " OFFSET " not in keyset_sql and (
+        "(GALLERY_ITEMS.CREATED_AT, GALLERY_ITEMS.ID) <" in keyset_sql
+    ) == (page > 1)

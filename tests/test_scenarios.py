@@ -56,8 +56,12 @@ CASE_STUDY = {
     "gallery.list_public": ("naive", "optimized"),
 }
 MUTATING = {"render_chains.delete_chain", "renders.update_status_batch"}
-FEW = settings(max_examples=8, deadline=None, database=None,
-               suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEW = settings(
+    max_examples=8,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +73,7 @@ def pools(seeded_db: str) -> dict[str, list[int]]:
         "projects": "SELECT id FROM projects ORDER BY id",
         "chains": "SELECT id FROM render_chains ORDER BY id",
         "chain_lengths": "SELECT DISTINCT count(*) FROM renders WHERE chain_id IS NOT NULL "
-                         "GROUP BY chain_id ORDER BY 1",
+        "GROUP BY chain_id ORDER BY 1",
         "most_projects": "SELECT max(n) FROM (SELECT count(*) AS n FROM projects GROUP BY user_id) c",
         "public_items": "SELECT count(*) FROM gallery_items WHERE is_public",
         "worker_renders": "SELECT count(*) FROM renders WHERE status IN ('pending', 'processing')",
@@ -90,12 +94,14 @@ def valid_sizes(name: str, pools: dict[str, list[int]]) -> list[int]:
     }[name]
 
 
-
-def variant_results(loop: asyncio.Runner, operation: Operation, engines: Engines,
-                    params: Any) -> dict[str, Any]:
+def variant_results(
+    loop: asyncio.Runner, operation: Operation, engines: Engines, params: Any
+) -> dict[str, Any]:
     """Every variant's normalised result on ``params`` (a mutating one, rolled back)."""
-    return {variant.name: operation.normalise(
-        loop.run(invoke(operation, variant, engines, params))) for variant in operation.variants}
+    return {
+        variant.name: operation.normalise(loop.run(invoke(operation, variant, engines, params)))
+        for variant in operation.variants
+    }
 
 
 def equivalent(loop: asyncio.Runner, engines: Engines, name: str, params: Any) -> dict[str, Any]:
@@ -112,8 +118,11 @@ def equivalent(loop: asyncio.Runner, engines: Engines, name: str, params: Any) -
 
 def test_case_study_registers_every_operation_of_the_design_table() -> None:
     load_modules(["dalperf.scenarios"])
-    registered = {op.name: tuple(v.name for v in op.variants)
-                  for op in REGISTRY if op.module.startswith("dalperf.scenarios.")}
+    registered = {
+        op.name: tuple(v.name for v in op.variants)
+        for op in REGISTRY
+        if op.module.startswith("dalperf.scenarios.")
+    }
     assert registered == CASE_STUDY
     assert {op.name for op in REGISTRY if op.mutates} >= MUTATING
     assert not any(REGISTRY.get(name).mutates for name in set(CASE_STUDY) - MUTATING)
@@ -126,25 +135,37 @@ def test_case_study_registers_every_operation_of_the_design_table() -> None:
 
 @pytest.mark.parametrize("name", CASE_STUDY)
 def test_variants_agree_on_the_params_factorys_default_pick(
-        name: str, loop: asyncio.Runner, engines: Engines) -> None:
+    name: str, loop: asyncio.Runner, engines: Engines
+) -> None:
     op = REGISTRY.get(name)
     params = loop.run(op.draw_params(engines, seed=0))
     results = equivalent(loop, engines, name, params)
     assert results[op.variants[0].name], f"{name}: an empty result proves nothing"
 
 
-@pytest.mark.parametrize(("name", "size"), [
-    (op.name, size) for op in REGISTRY if op.module.startswith("dalperf.scenarios.") and op.size
-    for size in op.size.sweep])
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        (op.name, size)
+        for op in REGISTRY
+        if op.module.startswith("dalperf.scenarios.") and op.size
+        for size in op.size.sweep
+    ],
+)
 def test_variants_agree_at_every_size_of_the_sweep(
-        name: str, size: int, loop: asyncio.Runner, engines: Engines) -> None:
+    name: str, size: int, loop: asyncio.Runner, engines: Engines
+) -> None:
     op = REGISTRY.get(name)
     params = loop.run(op.draw_params(engines, seed=0, size=size))
     results = equivalent(loop, engines, name, params)
     reference = results[op.variants[0].name]
-    expected_len = {"renders.get_by_ids": size, "renders.update_status_batch": size,
-                    "projects.list_with_render_counts": size, "renders.top_n_per_project": size,
-                    "gallery.list_public": gallery.PAGE_SIZE}
+    expected_len = {
+        "renders.get_by_ids": size,
+        "renders.update_status_batch": size,
+        "projects.list_with_render_counts": size,
+        "renders.top_n_per_project": size,
+        "gallery.list_public": gallery.PAGE_SIZE,
+    }
     if name in expected_len:
         assert len(reference) == expected_len[name]
     else:
@@ -152,32 +173,40 @@ def test_variants_agree_at_every_size_of_the_sweep(
 
 
 def test_params_are_deterministic_and_depend_on_the_seed(
-        loop: asyncio.Runner, engines: Engines) -> None:
+    loop: asyncio.Runner, engines: Engines
+) -> None:
     for op in REGISTRY:
         if op.module.startswith("dalperf.scenarios."):
-            assert (loop.run(op.draw_params(engines, seed=7))
-                    == loop.run(op.draw_params(engines, seed=7))), op.name
+            assert loop.run(op.draw_params(engines, seed=7)) == loop.run(
+                op.draw_params(engines, seed=7)
+            ), op.name
     get_by_ids = REGISTRY.get("renders.get_by_ids")
     picks = {loop.run(get_by_ids.draw_params(engines, seed=seed)).ids for seed in range(3)}
     assert len(picks) == 3
 
 
 def test_params_factories_pick_what_the_acceptance_figures_need(
-        loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     def draw(name: str, size: int | None = None) -> Any:
         return loop.run(REGISTRY.get(name).draw_params(engines, seed=3, size=size))
 
     render = draw("renders.get_with_context")
     with psycopg.connect(seeded_db) as conn:
-        row = conn.execute("SELECT parent_render_id, reference_render_id, chain_id FROM renders "
-                           "WHERE id = %s", (render.render_id,)).fetchone()
+        row = conn.execute(
+            "SELECT parent_render_id, reference_render_id, chain_id FROM renders WHERE id = %s",
+            (render.render_id,),
+        ).fetchone()
         assert row is not None and None not in row
         user = draw("billing.get_user_credits_with_reset").user_id
-        assert conn.execute("SELECT count(*) FROM user_subscriptions WHERE user_id = %s "
-                            "AND status = 'active'", (user,)).fetchone() == (1,)
+        assert conn.execute(
+            "SELECT count(*) FROM user_subscriptions WHERE user_id = %s AND status = 'active'",
+            (user,),
+        ).fetchone() == (1,)
         chain = draw("render_chains.delete_chain", 50).chain_id
-        assert conn.execute("SELECT count(*) FROM renders WHERE chain_id = %s",
-                            (chain,)).fetchone() == (50,)
+        assert conn.execute(
+            "SELECT count(*) FROM renders WHERE chain_id = %s", (chain,)
+        ).fetchone() == (50,)
     page = draw("gallery.list_public", 50)
     assert page.page == 50 and page.after is not None
     with pytest.raises(UsageError, match="chain of exactly 999 renders"):
@@ -195,8 +224,12 @@ def test_params_factories_pick_what_the_acceptance_figures_need(
 @FEW
 @given(data=st.data())
 def test_variants_agree_on_random_seeded_picks(
-        name: str, data: st.DataObject, loop: asyncio.Runner, engines: Engines,
-        pools: dict[str, list[int]]) -> None:
+    name: str,
+    data: st.DataObject,
+    loop: asyncio.Runner,
+    engines: Engines,
+    pools: dict[str, list[int]],
+) -> None:
     op = REGISTRY.get(name)
     seed = data.draw(st.integers(0, 2**32), label="seed")
     size = data.draw(st.sampled_from(valid_sizes(name, pools)), label="size") if op.size else None
@@ -210,70 +243,89 @@ def ids_or_missing(ids: list[int]) -> st.SearchStrategy[int]:
 @FEW
 @given(data=st.data())
 def test_get_with_context_agrees_on_any_seeded_or_missing_render(
-        data: st.DataObject, loop: asyncio.Runner, engines: Engines,
-        pools: dict[str, list[int]]) -> None:
+    data: st.DataObject, loop: asyncio.Runner, engines: Engines, pools: dict[str, list[int]]
+) -> None:
     render_id = data.draw(ids_or_missing(pools["renders"]), label="render")
-    equivalent(loop, engines, "renders.get_with_context",
-               renders.RenderParams(render_id=render_id))
+    equivalent(loop, engines, "renders.get_with_context", renders.RenderParams(render_id=render_id))
 
 
-@pytest.mark.parametrize("name", ["billing.get_user_credits_with_reset",
-                                  "profile_stats.get_user_stats"])
+@pytest.mark.parametrize(
+    "name", ["billing.get_user_credits_with_reset", "profile_stats.get_user_stats"]
+)
 def test_user_reads_agree_for_every_seeded_user_and_a_missing_one(
-        name: str, loop: asyncio.Runner, engines: Engines, pools: dict[str, list[int]]) -> None:
+    name: str, loop: asyncio.Runner, engines: Engines, pools: dict[str, list[int]]
+) -> None:
     """Every user: with and without an active subscription, power users, a missing id."""
-    results = [equivalent(loop, engines, name, billing.UserParams(user_id=user_id))["optimized"]
-               for user_id in [*pools["users"], MISSING_ID]]
+    results = [
+        equivalent(loop, engines, name, billing.UserParams(user_id=user_id))["optimized"]
+        for user_id in [*pools["users"], MISSING_ID]
+    ]
     assert results[-1] is None and all(r is not None for r in results[:-1])
 
 
 @FEW
 @given(data=st.data())
 def test_batch_reads_agree_on_arbitrary_id_lists(
-        data: st.DataObject, loop: asyncio.Runner, engines: Engines,
-        pools: dict[str, list[int]]) -> None:
+    data: st.DataObject, loop: asyncio.Runner, engines: Engines, pools: dict[str, list[int]]
+) -> None:
     ids = data.draw(st.lists(ids_or_missing(pools["renders"]), max_size=30, unique=True))
     equivalent(loop, engines, "renders.get_by_ids", renders.IdsParams(ids=tuple(ids)))
-    project_ids = data.draw(st.lists(st.sampled_from(pools["projects"]), min_size=1, max_size=30,
-                                     unique=True))
+    project_ids = data.draw(
+        st.lists(st.sampled_from(pools["projects"]), min_size=1, max_size=30, unique=True)
+    )
     n = data.draw(st.integers(1, 10))
-    equivalent(loop, engines, "renders.top_n_per_project",
-               renders.TopNParams(project_ids=tuple(project_ids), n=n))
-    page = projects.ListProjectsParams(user_id=data.draw(st.sampled_from(pools["users"])),
-                                       limit=data.draw(st.integers(1, 50)),
-                                       offset=data.draw(st.integers(0, 30)))
+    equivalent(
+        loop,
+        engines,
+        "renders.top_n_per_project",
+        renders.TopNParams(project_ids=tuple(project_ids), n=n),
+    )
+    page = projects.ListProjectsParams(
+        user_id=data.draw(st.sampled_from(pools["users"])),
+        limit=data.draw(st.integers(1, 50)),
+        offset=data.draw(st.integers(0, 30)),
+    )
     equivalent(loop, engines, "projects.list_with_render_counts", page)
 
 
 @FEW
 @given(data=st.data())
 def test_writes_agree_on_arbitrary_targets(
-        data: st.DataObject, loop: asyncio.Runner, engines: Engines,
-        pools: dict[str, list[int]]) -> None:
+    data: st.DataObject, loop: asyncio.Runner, engines: Engines, pools: dict[str, list[int]]
+) -> None:
     ids = data.draw(st.lists(ids_or_missing(pools["renders"]), max_size=25, unique=True))
     status = data.draw(st.sampled_from(("pending", "processing", "completed", "failed")))
     # any text PostgreSQL can store: a text value cannot hold NUL (hypothesis drew one in
     # about 1 run of 4, and the write failed in the driver for every variant alike)
-    message = data.draw(st.one_of(st.none(), st.text(
-        st.characters(exclude_characters="\x00"), max_size=20)))
-    equivalent(loop, engines, "renders.update_status_batch",
-               renders.StatusBatchParams(ids=tuple(ids), status=status, error_message=message))
+    message = data.draw(
+        st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=20))
+    )
+    equivalent(
+        loop,
+        engines,
+        "renders.update_status_batch",
+        renders.StatusBatchParams(ids=tuple(ids), status=status, error_message=message),
+    )
     chain_id = data.draw(ids_or_missing(pools["chains"]))
-    equivalent(loop, engines, "render_chains.delete_chain",
-               render_chains.ChainParams(chain_id=chain_id))
+    equivalent(
+        loop, engines, "render_chains.delete_chain", render_chains.ChainParams(chain_id=chain_id)
+    )
 
 
 def test_keyset_page_matches_offset_page_across_a_created_at_tie(
-        loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     """A page boundary that falls between two items with the same created_at."""
     with psycopg.connect(seeded_db) as conn:
         position, created_at, item_id = conn.execute(
             "SELECT pos, created_at, id FROM (SELECT row_number() OVER w AS pos, created_at, id, "
             "lead(created_at) OVER w AS next_at FROM gallery_items WHERE is_public "
             "WINDOW w AS (ORDER BY created_at DESC, id DESC)) items "
-            "WHERE created_at = next_at ORDER BY pos LIMIT 1").fetchone()  # type: ignore[misc]
-    params = gallery.PageParams(page=2, page_size=position,
-                                after=gallery.Cursor(created_at=created_at, id=item_id))
+            "WHERE created_at = next_at ORDER BY pos LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+    params = gallery.PageParams(
+        page=2, page_size=position, after=gallery.Cursor(created_at=created_at, id=item_id)
+    )
     page = equivalent(loop, engines, "gallery.list_public", params)["optimized"]
     assert page[0]["created_at"] == created_at and page[0]["id"] < item_id
 
@@ -285,7 +337,8 @@ def test_keyset_page_matches_offset_page_across_a_created_at_tie(
 
 @pytest.mark.parametrize("variant", CASE_STUDY["render_chains.delete_chain"])
 def test_delete_chain_takes_effect_inside_isolation_and_leaves_no_trace(
-        variant: str, loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    variant: str, loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     op = REGISTRY.get("render_chains.delete_chain")
     params = loop.run(op.draw_params(engines, seed=1, size=20))
     before = table_checksums(seeded_db)
@@ -294,10 +347,16 @@ def test_delete_chain_takes_effect_inside_isolation_and_leaves_no_trace(
         async with isolated(engines) as db:
             result = await call(op.variant(variant), db, params)
             async with db.sessions() as session:
-                chain = (await session.execute(select(chains_table).where(
-                    chains_table.c.id == params.chain_id))).first()
-                still_chained = (await session.execute(select(func.count()).where(
-                    renders_table.c.chain_id == params.chain_id))).scalar_one()
+                chain = (
+                    await session.execute(
+                        select(chains_table).where(chains_table.c.id == params.chain_id)
+                    )
+                ).first()
+                still_chained = (
+                    await session.execute(
+                        select(func.count()).where(renders_table.c.chain_id == params.chain_id)
+                    )
+                ).scalar_one()
         return result, chain, still_chained
 
     result, chain, still_chained = loop.run(delete_and_look())
@@ -308,7 +367,8 @@ def test_delete_chain_takes_effect_inside_isolation_and_leaves_no_trace(
 
 @pytest.mark.parametrize("variant", CASE_STUDY["renders.update_status_batch"])
 def test_update_status_batch_takes_effect_inside_isolation_and_leaves_no_trace(
-        variant: str, loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    variant: str, loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     op = REGISTRY.get("renders.update_status_batch")
     params = loop.run(op.draw_params(engines, seed=2, size=20))
     before = table_checksums(seeded_db)
@@ -318,8 +378,10 @@ def test_update_status_batch_takes_effect_inside_isolation_and_leaves_no_trace(
             await call(op.variant(variant), db, params)
             async with db.sessions() as session:
                 rows = await session.execute(
-                    select(renders_table.c.status, renders_table.c.error_message)
-                    .where(renders_table.c.id.in_(params.ids)))
+                    select(renders_table.c.status, renders_table.c.error_message).where(
+                        renders_table.c.id.in_(params.ids)
+                    )
+                )
                 return [tuple(row) for row in rows]
 
     assert loop.run(update_and_look()) == [(params.status, params.error_message)] * 20
@@ -328,21 +390,25 @@ def test_update_status_batch_takes_effect_inside_isolation_and_leaves_no_trace(
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_equivalence_check_of_a_mutating_operation_changes_nothing(
-        name: str, loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    name: str, loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     before = table_checksums(seeded_db)
     equivalent(loop, engines, name, loop.run(REGISTRY.get(name).draw_params(engines, seed=5)))
     assert table_checksums(seeded_db) == before
 
 
 def test_sync_isolation_rolls_back_committed_writes(
-        loop: asyncio.Runner, engines: Engines, seeded_db: str) -> None:
+    loop: asyncio.Runner, engines: Engines, seeded_db: str
+) -> None:
     before = table_checksums(seeded_db)
 
     def rename_everyone(db: SyncDb, new_name: str) -> int:
         with db.sessions.begin() as session:
             session.execute(update(users).values(name=new_name))
         with db.sessions() as session:
-            return session.execute(select(func.count()).where(users.c.name == new_name)).scalar_one()
+            return session.execute(
+                select(func.count()).where(users.c.name == new_name)
+            ).scalar_one()
 
     async def run() -> int:
         async with isolated(engines, sync=True) as db:
@@ -374,22 +440,29 @@ def test_mismatch_report_names_the_operation_and_shows_a_small_diff() -> None:
 
 
 def test_mismatch_report_names_a_variant_that_drops_a_row(
-        loop: asyncio.Runner, engines: Engines) -> None:
+    loop: asyncio.Runner, engines: Engines
+) -> None:
     async def drops_the_oldest(db: Any, p: renders.IdsParams) -> list[dict[str, Any]]:
         """Broken on purpose."""
         return (await renders.get_by_ids_optimized(db, p))[:-1]
 
-    broken = register("renders.get_by_ids", registry=Registry(), params=renders.random_render_ids,
-                      size=Size(name="ids", default=5, sweep=(5,)),
-                      variants={"naive": renders.get_by_ids_naive, "optimized": drops_the_oldest})
+    broken = register(
+        "renders.get_by_ids",
+        registry=Registry(),
+        params=renders.random_render_ids,
+        size=Size(name="ids", default=5, sweep=(5,)),
+        variants={"naive": renders.get_by_ids_naive, "optimized": drops_the_oldest},
+    )
     params = loop.run(broken.draw_params(engines, seed=0))
     dropped = loop.run(renders.get_by_ids_naive(engines.db, params))[-1]["id"]
-    message = mismatch_report(broken.name, variant_results(loop, broken, engines, params),
-                              params=params)
+    message = mismatch_report(
+        broken.name, variant_results(loop, broken, engines, params), params=params
+    )
     assert message is not None
     assert f"renders.get_by_ids: variant 'optimized' differs from 'naive' on {params!r}" in message
-    assert any(line.startswith("-") and f"'id': {dropped}," in line
-               for line in message.splitlines())
+    assert any(
+        line.startswith("-") and f"'id': {dropped}," in line for line in message.splitlines()
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -412,8 +485,13 @@ def test_operations_are_validated(loop: asyncio.Runner, engines: Engines) -> Non
     with pytest.raises(UsageError, match="'area.operation'"):
         register("NoArea", variants={"a": _one, "b": _one}, params=_params, registry=registry)
     with pytest.raises(UsageError, match="unknown variants"):
-        register("area.op", variants={"a": _one, "b": _one}, params=_params,
-                 budgets={"c": Budget()}, registry=registry)
+        register(
+            "area.op",
+            variants={"a": _one, "b": _one},
+            params=_params,
+            budgets={"c": Budget()},
+            registry=registry,
+        )
     op = register("area.op", variants={"a": _one, "b": _one}, params=_params, registry=registry)
     with pytest.raises(UsageError, match="registered twice"):
         register("area.op", variants={"a": _one, "b": _one}, params=_params, registry=registry)
@@ -464,7 +542,8 @@ register("NAME", variants={"sync": count_sync, "async": count_async}, params=fir
 
 
 def test_loader_imports_a_file_outside_the_repository_and_runs_its_operation(
-        tmp_path: Path, loop: asyncio.Runner, engines: Engines) -> None:
+    tmp_path: Path, loop: asyncio.Runner, engines: Engines
+) -> None:
     path = tmp_path / "elsewhere" / "my_scenarios.py"
     path.parent.mkdir()
     path.write_text(EXTERNAL_MODULE.replace("NAME", "external.count_users"))
@@ -476,24 +555,32 @@ def test_loader_imports_a_file_outside_the_repository_and_runs_its_operation(
     assert variant_results(loop, op, engines, n) == {"sync": n, "async": n}
 
 
-def test_loader_imports_a_dotted_module_name(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loader_imports_a_dotted_module_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "dalperf_test_dotted_ops.py").write_text(
-        EXTERNAL_MODULE.replace("NAME", "external.dotted"))
+        EXTERNAL_MODULE.replace("NAME", "external.dotted")
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "dalperf_test_dotted_ops", raising=False)
     load_modules(["dalperf_test_dotted_ops"])
     assert "external.dotted" in REGISTRY
 
 
-@pytest.mark.parametrize(("source", "shown"), [
-    ("def broken(:\n    pass\n", r"SyntaxError: .* \(bad_ops\.py, line 1\)"),
-    ("import dalperf_no_such_dependency\n",
-     "ModuleNotFoundError: No module named 'dalperf_no_such_dependency'"),
-    ("raise RuntimeError('boom at import')\n", "RuntimeError: boom at import"),
-])
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("def broken(:\n    pass\n", r"SyntaxError: .* \(bad_ops\.py, line 1\)"),
+        (
+            "import dalperf_no_such_dependency\n",
+            "ModuleNotFoundError: No module named 'dalperf_no_such_dependency'",
+        ),
+        ("raise RuntimeError('boom at import')\n", "RuntimeError: boom at import"),
+    ],
+)
 def test_loader_turns_a_broken_module_into_a_usage_error_showing_the_error(
-        tmp_path: Path, source: str, shown: str) -> None:
+    tmp_path: Path, source: str, shown: str
+) -> None:
     path = tmp_path / "bad_ops.py"
     path.write_text(source)
     with pytest.raises(UsageError, match=f"cannot load scenarios from .*bad_ops.py.*: {shown}"):

@@ -62,11 +62,14 @@ def drift(target: Target, expected: MetaData) -> list[Any]:
     engine = create_engine(target.sqlalchemy_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={
-                "compare_type": True,
-                "compare_server_default": True,
-                "include_name": _not_ledger,
-            })
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_name": _not_ledger,
+                },
+            )
             return [*compare_metadata(context, expected), *_primary_key_drift(conn, expected)]
     finally:
         engine.dispose()
@@ -89,6 +92,9 @@ def test_drift_check_detects_a_difference(schema_0005: Target) -> None:
     diffs = drift(schema_0005, changed)
 
     assert ("add_column", None, "projects", changed.tables["projects"].c.color) in diffs
-    assert any(d[0][0] == "modify_nullable" and d[0][2:4] == ("users", "avatar_url")
-               for d in diffs if isinstance(d, list))
+    assert any(
+        d[0][0] == "modify_nullable" and d[0][2:4] == ("users", "avatar_url")
+        for d in diffs
+        if isinstance(d, list)
+    )
     assert ("modify_primary_key", "user_credits", ["user_id"], ["user_id", "updated_at"]) in diffs

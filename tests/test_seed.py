@@ -45,7 +45,6 @@ def scratch_database(server: ServerStatus, label: str, *, owned: bool = True) ->
         drop_database(server, name)
 
 
-
 def scalar(url: str, query: str) -> object:
     with psycopg.connect(url) as conn:
         return conn.execute(query).fetchone()[0]  # type: ignore[index]
@@ -53,19 +52,27 @@ def scalar(url: str, query: str) -> object:
 
 def row_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-            sql.Identifier(t.name))).fetchone()[0] for t in TABLES}  # type: ignore[index]
+        return {
+            t.name: conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t.name))
+            ).fetchone()[0]
+            for t in TABLES
+        }  # type: ignore[index]
 
 
 def applied_migrations(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
-        return [v for v, in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        return [
+            v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+        ]
 
 
 # --- determinism -------------------------------------------------------------------------
 
+
 def test_same_seed_gives_identical_tables_and_another_seed_differs(
-        pg_server: ServerStatus, seeded_db: str) -> None:
+    pg_server: ServerStatus, seeded_db: str
+) -> None:
     with scratch_database(pg_server, "same") as same, scratch_database(pg_server, "other") as other:
         seed_database(target_for(same), scale=SEEDED_SCALE, seed=SEEDED_SEED)
         seed_database(target_for(other), scale=SEEDED_SCALE, seed=SEEDED_SEED + 1)
@@ -115,6 +122,7 @@ def test_tiny_scales_still_generate_consistent_data(scale: float) -> None:
 
 # --- shape of the seeded database --------------------------------------------------------
 
+
 def test_row_counts_match_the_scale(seeded_db: str) -> None:
     counts = row_counts(seeded_db)
     assert counts["users"] == EXPECTED.users == 50
@@ -128,8 +136,12 @@ def test_row_counts_match_the_scale(seeded_db: str) -> None:
 
 def test_chains_have_many_lengths_including_several_of_exactly_50(seeded_db: str) -> None:
     with psycopg.connect(seeded_db) as conn:
-        lengths = [n for n, in conn.execute(
-            "SELECT count(*) FROM renders WHERE chain_id IS NOT NULL GROUP BY chain_id")]
+        lengths = [
+            n
+            for (n,) in conn.execute(
+                "SELECT count(*) FROM renders WHERE chain_id IS NOT NULL GROUP BY chain_id"
+            )
+        ]
         broken = conn.execute("""
             SELECT count(*) FROM (
                 SELECT chain_id FROM renders WHERE chain_id IS NOT NULL GROUP BY chain_id
@@ -160,7 +172,8 @@ def test_parent_and_reference_links_point_back_in_time(seeded_db: str) -> None:
             SELECT count(*) FROM renders r JOIN renders p ON p.id = r.parent_render_id
             WHERE p.project_id <> r.project_id""").fetchone()[0]
         references = conn.execute(
-            "SELECT count(*) FROM renders WHERE reference_render_id IS NOT NULL").fetchone()[0]
+            "SELECT count(*) FROM renders WHERE reference_render_id IS NOT NULL"
+        ).fetchone()[0]
     assert previous_share >= 0.8
     assert forward == 0 and foreign_parent == 0
     assert references > 0.1 * EXPECTED.renders
@@ -168,14 +181,19 @@ def test_parent_and_reference_links_point_back_in_time(seeded_db: str) -> None:
 
 def test_power_users_own_most_projects_and_renders(seeded_db: str) -> None:
     with psycopg.connect(seeded_db) as conn:
-        top = conn.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM projects "
-                           "GROUP BY user_id) AS p").fetchone()[0]
+        top = conn.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM projects GROUP BY user_id) AS p"
+        ).fetchone()[0]
         power_ids = max(1, round(0.02 * EXPECTED.users))
         project_share, render_share = conn.execute(
             "SELECT (SELECT avg((user_id <= %(k)s)::int) FROM projects), "
-            "(SELECT avg((user_id <= %(k)s)::int) FROM renders)", {"k": power_ids}).fetchone()
-        busy_projects = conn.execute("SELECT count(*) FROM (SELECT project_id FROM renders "
-                                     "GROUP BY project_id HAVING count(*) >= 5) AS p").fetchone()[0]
+            "(SELECT avg((user_id <= %(k)s)::int) FROM renders)",
+            {"k": power_ids},
+        ).fetchone()
+        busy_projects = conn.execute(
+            "SELECT count(*) FROM (SELECT project_id FROM renders "
+            "GROUP BY project_id HAVING count(*) >= 5) AS p"
+        ).fetchone()[0]
     assert top >= 20
     assert project_share > 0.5 and render_share > 0.5
     assert busy_projects >= 10
@@ -188,9 +206,11 @@ def test_render_statuses_carry_their_outputs(seeded_db: str) -> None:
             SELECT count(*) FROM renders WHERE
                 (status = 'completed') <> (output_url IS NOT NULL)
                 OR (status = 'failed') <> (error_message IS NOT NULL)""").fetchone()[0]
-        not_objects = conn.execute("SELECT count(*) FROM renders "
-                                   "WHERE jsonb_typeof(settings) <> 'object' "
-                                   "OR NOT settings ? 'model'").fetchone()[0]
+        not_objects = conn.execute(
+            "SELECT count(*) FROM renders "
+            "WHERE jsonb_typeof(settings) <> 'object' "
+            "OR NOT settings ? 'model'"
+        ).fetchone()[0]
     assert set(statuses) == {"pending", "processing", "completed", "failed"}
     assert wrong == 0 and not_objects == 0
 
@@ -206,14 +226,19 @@ def test_billing_has_every_kind_of_subscriber(seeded_db: str) -> None:
                   HAVING bool_or(status = 'canceled') AND bool_or(status = 'active')) AS h),
               (SELECT count(*) FROM (SELECT user_id FROM user_subscriptions WHERE status = 'active'
                   GROUP BY user_id HAVING count(*) > 1) AS d)""").fetchone()
-        statuses = {s for s, in conn.execute("SELECT DISTINCT status FROM user_subscriptions")}
-        overdue, never, due_later = conn.execute("""
+        statuses = {s for (s,) in conn.execute("SELECT DISTINCT status FROM user_subscriptions")}
+        overdue, never, due_later = conn.execute(
+            """
             SELECT count(*) FILTER (WHERE next_reset_at < %(now)s),
                    count(*) FILTER (WHERE next_reset_at IS NULL),
                    count(*) FILTER (WHERE next_reset_at >= %(now)s)
-            FROM user_credits""", {"now": DATASET_NOW.item()}).fetchone()
-        bad_periods = conn.execute("SELECT count(*) FROM user_subscriptions "
-                                   "WHERE current_period_end <= current_period_start").fetchone()[0]
+            FROM user_credits""",
+            {"now": DATASET_NOW.item()},
+        ).fetchone()
+        bad_periods = conn.execute(
+            "SELECT count(*) FROM user_subscriptions "
+            "WHERE current_period_end <= current_period_start"
+        ).fetchone()[0]
     assert active > 0 and without > 0 and history > 0 and double_active == 0
     assert statuses == {"active", "canceled", "past_due"}
     assert overdue > 0 and never > 0 and due_later > 0
@@ -222,15 +247,18 @@ def test_billing_has_every_kind_of_subscriber(seeded_db: str) -> None:
 
 def test_public_gallery_is_deep_enough_and_has_created_at_ties(seeded_db: str) -> None:
     with psycopg.connect(seeded_db) as conn:
-        public, private = conn.execute("SELECT count(*) FILTER (WHERE is_public), "
-                                       "count(*) FILTER (WHERE NOT is_public) "
-                                       "FROM gallery_items").fetchone()
+        public, private = conn.execute(
+            "SELECT count(*) FILTER (WHERE is_public), "
+            "count(*) FILTER (WHERE NOT is_public) "
+            "FROM gallery_items"
+        ).fetchone()
         tied = conn.execute("""SELECT count(*) FROM (SELECT created_at FROM gallery_items
                                WHERE is_public GROUP BY created_at HAVING count(*) > 1) AS t
                             """).fetchone()[0]
-        page_50 = conn.execute("SELECT count(*) FROM (SELECT id FROM gallery_items WHERE is_public "
-                               "ORDER BY created_at DESC, id DESC OFFSET 980 LIMIT 20) AS p"
-                               ).fetchone()[0]
+        page_50 = conn.execute(
+            "SELECT count(*) FROM (SELECT id FROM gallery_items WHERE is_public "
+            "ORDER BY created_at DESC, id DESC OFFSET 980 LIMIT 20) AS p"
+        ).fetchone()[0]
         inconsistent = conn.execute("""
             SELECT count(*) FROM gallery_items g JOIN renders r ON r.id = g.render_id
             WHERE r.status <> 'completed' OR r.user_id <> g.user_id
@@ -248,14 +276,22 @@ def test_timestamps_are_fixed_and_ordered(seeded_db: str) -> None:
         for table in TABLES:
             for column in ("created_at", "updated_at"):
                 if column in table.c:
-                    checks.append(conn.execute(sql.SQL(
-                        "SELECT count(*) FROM {} WHERE {} > %s").format(
-                        sql.Identifier(table.name), sql.Identifier(column)),
-                        (DATASET_NOW.item(),)).fetchone()[0])
+                    checks.append(
+                        conn.execute(
+                            sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
+                                sql.Identifier(table.name), sql.Identifier(column)
+                            ),
+                            (DATASET_NOW.item(),),
+                        ).fetchone()[0]
+                    )
             if "updated_at" in table.c and "created_at" in table.c:
-                checks.append(conn.execute(sql.SQL(
-                    "SELECT count(*) FROM {} WHERE updated_at < created_at").format(
-                    sql.Identifier(table.name))).fetchone()[0])
+                checks.append(
+                    conn.execute(
+                        sql.SQL("SELECT count(*) FROM {} WHERE updated_at < created_at").format(
+                            sql.Identifier(table.name)
+                        )
+                    ).fetchone()[0]
+                )
     assert len(checks) > 10 and set(checks) == {0}
 
 
@@ -264,53 +300,71 @@ def test_identity_sequences_continue_after_the_data(seeded_db: str) -> None:
         for table in TABLES:
             if "id" not in table.c:
                 continue
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier(table.name))).fetchone()[0]
-            sequence = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')",
-                                    (table.name,)).fetchone()[0]
-            last_value, is_called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}")
-                                                 .format(sql.SQL(sequence))).fetchone()
+            count = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
+            ).fetchone()[0]
+            sequence = conn.execute(
+                "SELECT pg_get_serial_sequence(%s, 'id')", (table.name,)
+            ).fetchone()[0]
+            last_value, is_called = conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(sequence))
+            ).fetchone()
             assert (last_value, is_called) == (count + 1, False), table.name
 
 
 # --- foreign keys ------------------------------------------------------------------------
+
 
 def test_every_foreign_key_is_satisfied(seeded_db: str) -> None:
     checked = 0
     with psycopg.connect(seeded_db) as conn:
         for table in TABLES:
             for fk in table.foreign_keys:
-                orphans = conn.execute(sql.SQL(
-                    "SELECT count(*) FROM {child} AS c WHERE c.{col} IS NOT NULL AND NOT EXISTS "
-                    "(SELECT FROM {parent} AS p WHERE p.{ref} = c.{col})").format(
-                    child=sql.Identifier(table.name), col=sql.Identifier(fk.parent.name),
-                    parent=sql.Identifier(fk.column.table.name),
-                    ref=sql.Identifier(fk.column.name))).fetchone()[0]
+                orphans = conn.execute(
+                    sql.SQL(
+                        "SELECT count(*) FROM {child} AS c WHERE c.{col} IS NOT NULL AND NOT EXISTS "
+                        "(SELECT FROM {parent} AS p WHERE p.{ref} = c.{col})"
+                    ).format(
+                        child=sql.Identifier(table.name),
+                        col=sql.Identifier(fk.parent.name),
+                        parent=sql.Identifier(fk.column.table.name),
+                        ref=sql.Identifier(fk.column.name),
+                    )
+                ).fetchone()[0]
                 assert orphans == 0, f"{table.name}.{fk.parent.name}"
                 checked += 1
     assert checked == 13
 
 
 def test_postgres_checks_every_foreign_key_when_not_superuser(
-        pg_server: ServerStatus, seeded_db: str) -> None:
+    pg_server: ServerStatus, seeded_db: str
+) -> None:
     role = f"seeder_{os.getpid()}"
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(role)))
     try:
         with scratch_database(pg_server, "plain") as url:
             with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
-                admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                    sql.Identifier(url.rsplit("/", 1)[1]), sql.Identifier(role)))
+                admin.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(url.rsplit("/", 1)[1]), sql.Identifier(role)
+                    )
+                )
             as_role = url.replace("postgres@", f"{role}@", 1)
             steps: list[tuple[str, int, int]] = []
-            report = seed_database(target_for(as_role), scale=SEEDED_SCALE, seed=SEEDED_SEED,
-                                   progress=lambda *event: steps.append(event))
+            report = seed_database(
+                target_for(as_role),
+                scale=SEEDED_SCALE,
+                seed=SEEDED_SEED,
+                progress=lambda *event: steps.append(event),
+            )
             assert scalar(as_role, "SELECT current_setting('is_superuser')") == "off"
             assert table_checksums(as_role) == table_checksums(seeded_db)
             finished = {step for step, done, total in steps if done == total}
             assert finished == {t.name for t in TABLES} | {GENERATE_STEP, INDEX_STEP, ANALYZE_STEP}
-            assert [s for s, _, _ in steps if s in (GENERATE_STEP, INDEX_STEP, ANALYZE_STEP)] \
-                == [GENERATE_STEP] * 2 + [INDEX_STEP] * 2 + [ANALYZE_STEP] * 2
+            assert [s for s, _, _ in steps if s in (GENERATE_STEP, INDEX_STEP, ANALYZE_STEP)] == [
+                GENERATE_STEP
+            ] * 2 + [INDEX_STEP] * 2 + [ANALYZE_STEP] * 2
             assert report.row_counts == row_counts(as_role)
             assert report.rows_per_second > 0
     finally:
@@ -320,8 +374,10 @@ def test_postgres_checks_every_foreign_key_when_not_superuser(
 
 # --- the command line --------------------------------------------------------------------
 
+
 def test_seed_command_loads_refuses_a_populated_database_and_resets(
-        pg_server: ServerStatus, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pg_server: ServerStatus, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with scratch_database(pg_server, "cli") as url:
         assert main(["seed", "--scale", str(SEEDED_SCALE), "--database-url", url]) == 0
         out = capsys.readouterr().out
@@ -334,8 +390,21 @@ def test_seed_command_loads_refuses_a_populated_database_and_resets(
         assert "already holds data" in err and "--reset" in err
         assert table_checksums(url) == before and applied_migrations(url) == migrations
 
-        assert main(["seed", "--scale", str(SEEDED_SCALE), "--seed", "5", "--reset",
-                     "--database-url", url]) == 0
+        assert (
+            main(
+                [
+                    "seed",
+                    "--scale",
+                    str(SEEDED_SCALE),
+                    "--seed",
+                    "5",
+                    "--reset",
+                    "--database-url",
+                    url,
+                ]
+            )
+            == 0
+        )
         assert current_seed(target_for(url)) == (SEEDED_SCALE, 5)
         after = table_checksums(url)
         assert after["renders"] != before["renders"]
@@ -347,12 +416,21 @@ def test_seed_command_loads_refuses_a_populated_database_and_resets(
         assert current_seed(target_for(url)) is None  # the data no longer is what was seeded
 
 
-@pytest.mark.parametrize("args", [["--scale", "-1"], ["--scale", "0"], ["--scale", "abc"],
-                                  ["--scale", "nan"], ["--scale", "inf"], ["--seed", "-1"]],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--scale", "-1"],
+        ["--scale", "0"],
+        ["--scale", "abc"],
+        ["--scale", "nan"],
+        ["--scale", "inf"],
+        ["--seed", "-1"],
+    ],
+    ids=" ".join,
+)
 def test_bad_parameters_exit_2_and_touch_nothing(
-        args: list[str], fresh_db: str, dalperf_home: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    args: list[str], fresh_db: str, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["seed", *args, "--database-url", fresh_db]) == 2
     err = capsys.readouterr().err.strip()
     assert err and "Traceback" not in err
@@ -360,7 +438,8 @@ def test_bad_parameters_exit_2_and_touch_nothing(
 
 
 def test_a_database_dalperf_did_not_create_is_refused(
-        pg_server: ServerStatus, dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pg_server: ServerStatus, dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with scratch_database(pg_server, "foreign", owned=False) as url:
         assert main(["seed", "--scale", str(SEEDED_SCALE), "--database-url", url]) == 2
         assert "--disposable" in capsys.readouterr().err
@@ -369,7 +448,8 @@ def test_a_database_dalperf_did_not_create_is_refused(
 
 
 def test_seed_starts_the_embedded_server_and_stops_it_afterwards(
-        dalperf_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dalperf_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["seed", "--scale", "0.01"]) == 0
     assert EmbeddedServer(data_dir(dalperf_home)).status() is None
     assert "1,000" in capsys.readouterr().out  # renders at scale 0.01

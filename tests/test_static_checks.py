@@ -62,6 +62,12 @@ def _package_tree(into: Path) -> Path:
 @pytest.mark.timeout(600)
 def test_mypy(tmp_path: Path) -> None:
     tree = _package_tree(tmp_path / "tree")
-    result = _run(_tool("mypy"), "--config-file", str(ROOT / "pyproject.toml"),
-                  "--cache-dir", str(tmp_path / "cache"), cwd=tree)
+    result = _run(
+        _tool("mypy"),
+        "--config-file",
+        str(ROOT / "pyproject.toml"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        cwd=tree,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

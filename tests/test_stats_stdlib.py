@@ -41,8 +41,10 @@ def test_empty_summary_is_nan() -> None:
     assert summary.samples == () and summary.p50 != summary.p50
 
 
-@pytest.mark.parametrize(("n1", "n2"), [(1, 1), (3, 5), (8, 8), (8, 40), (5, 200), (9, 9),
-                                        (12, 30), (60, 45), (400, 300)])
+@pytest.mark.parametrize(
+    ("n1", "n2"),
+    [(1, 1), (3, 5), (8, 8), (8, 40), (5, 200), (9, 9), (12, 30), (60, 45), (400, 300)],
+)
 @pytest.mark.parametrize("ties", [False, True])
 def test_mann_whitney_matches_scipy(n1: int, n2: int, ties: bool) -> None:
     rng = random.Random(n1 * 1000 + n2)
@@ -61,7 +63,8 @@ def test_mann_whitney_of_identical_samples_is_one() -> None:
 
 @pytest.mark.parametrize("values", [(1.0, 2.0, 7.0), (1.0, 2.0, 4.0, 9.0), (3.0, 3.0, 5.0, 8.0)])
 def test_bootstrap_medians_have_the_exact_resampling_distribution(
-        values: tuple[float, ...]) -> None:
+    values: tuple[float, ...],
+) -> None:
     """Every one of the n**n resamples, enumerated: the order-statistic draws must give each
     median with its exact probability."""
     n = len(values)
@@ -70,7 +73,7 @@ def test_bootstrap_medians_have_the_exact_resampling_distribution(
     drawn = Counter(stats.bootstrap_medians(random.Random(7), sorted(values), draws))
     assert set(drawn) <= set(exact)
     for median, count in exact.items():
-        assert drawn[median] / draws == pytest.approx(count / n ** n, abs=0.01)
+        assert drawn[median] / draws == pytest.approx(count / n**n, abs=0.01)
 
 
 def _numpy_interval(a: list[float], b: list[float], seed: int) -> tuple[float, float]:
@@ -104,11 +107,13 @@ def test_median_ratio_of_non_positive_or_missing_samples_is_nan() -> None:
         assert ratio.value != ratio.value and ratio.low != ratio.low
 
 
-@pytest.mark.parametrize(("sizes", "queries"), [((5, 20, 50), (7, 22, 52)),
-                                                ((1, 2, 3, 10), (3, 1, 4, 1)),
-                                                ((10, 10, 10), (1, 2, 3))])
-def test_least_squares_line_matches_polyfit(sizes: tuple[int, ...],
-                                            queries: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("sizes", "queries"),
+    [((5, 20, 50), (7, 22, 52)), ((1, 2, 3, 10), (3, 1, 4, 1)), ((10, 10, 10), (1, 2, 3))],
+)
+def test_least_squares_line_matches_polyfit(
+    sizes: tuple[int, ...], queries: tuple[int, ...]
+) -> None:
     slope, intercept = least_squares_line([float(s) for s in sizes], [float(q) for q in queries])
     if len(set(sizes)) == 1:
         assert (slope, intercept) == (0.0, 2.0)

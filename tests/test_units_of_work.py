@@ -18,7 +18,7 @@ from tests.test_pytest_plugin import failure, run
 
 pytest_plugins = ["pytester"]
 
-SHOP = '''
+SHOP = """
 import os
 
 from fastapi import Depends, FastAPI
@@ -131,9 +131,9 @@ def stars_each_in_its_own_session(pks):
 
 def walk(category):
     return 1 + sum(walk(child) for child in category.children)  # the tree walk
-'''
+"""
 
-CONFTEST = '''
+CONFTEST = """
 import pytest
 
 import shop
@@ -142,12 +142,13 @@ import shop
 @pytest.fixture(scope="session", autouse=True)
 def data():
     shop.populate()
-'''
+"""
 
 
 @pytest.fixture
-def shop(pytester: pytest.Pytester, fresh_db: str,
-         monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def shop(
+    pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     """A pytester folder holding the shop app, its conftest and SHOP_URL for a fresh database."""
     monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(fresh_db))
     pytester.makepyfile(shop=SHOP)
@@ -161,7 +162,7 @@ def line_of(pytester: pytest.Pytester, module: str, marker: str) -> int:
     return next(n for n, line in enumerate(lines, 1) if marker in line)
 
 
-UNIT_TESTS = '''
+UNIT_TESTS = """
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -195,7 +196,7 @@ def test_loop_with_a_session_per_round_fails():
 
 def test_one_session_looping_fails():
     assert len(shop.complaints_per_review(range(1, 7))) == 6
-'''
+"""
 
 
 def test_repeats_count_per_unit_of_work_and_loops_still_fail(shop: pytest.Pytester) -> None:
@@ -203,25 +204,33 @@ def test_repeats_count_per_unit_of_work_and_loops_still_fail(shop: pytest.Pytest
     result = run(shop, "--dalperf-json", "out.json")
     result.assert_outcomes(passed=2, failed=2)
     loop = failure(result, "test_loop_with_a_session_per_round_fails")
-    assert ("the same SELECT on reviews ran 6 times with 6 different parameter sets in 6 "
-            "different Sessions, all from the same line in stars_each_in_its_own_session") in loop
+    assert (
+        "the same SELECT on reviews ran 6 times with 6 different parameter sets in 6 "
+        "different Sessions, all from the same line in stars_each_in_its_own_session"
+    ) in loop
     assert f"first at shop.py:{line_of(shop, 'shop', '# the loop' + chr(39) + 's lookup')}" in loop
     assert "fix: session.scalars(select(Review).where(Review.id.in_(ids))).all()" in loop
     one = failure(result, "test_one_session_looping_fails")
-    assert ("Review.complaints was lazy-loaded 6 times, once per Review (6 objects), each "
-            "Review loaded on its own first (batch that loop)") in one
-    assert ("fix: select(Review).where(Review.id.in_(ids)).options("
-            "selectinload(Review.complaints))") in one
+    assert (
+        "Review.complaints was lazy-loaded 6 times, once per Review (6 objects), each "
+        "Review loaded on its own first (batch that loop)"
+    ) in one
+    assert (
+        "fix: select(Review).where(Review.id.in_(ids)).options(selectinload(Review.complaints))"
+    ) in one
     assert f"first at shop.py:{line_of(shop, 'shop', '# the lazy load')} in " in one
     report = json.loads((shop.path / "out.json").read_text())
     tests = {t["test"].split("::")[1]: t for t in report["tests"]}
     spread = tests["test_requests_each_look_up_once_passes"]["spread"]
     assert tests["test_requests_each_look_up_once_passes"]["findings"] == []
-    assert [(s["kind"], s["units"]) for s in spread] == [("lazy-load", 6),
-                                                         ("repeated-statement", 6)]
+    assert [(s["kind"], s["units"]) for s in spread] == [
+        ("lazy-load", 6),
+        ("repeated-statement", 6),
+    ]
     assert spread[1]["message"] == (
         "the same SELECT on reviews ran 6 times with 6 different parameter sets in 6 different "
-        "requests: each request runs it once")
+        "requests: each request runs it once"
+    )
     assert spread[1]["file"] == "shop.py"
     assert tests["test_requests_sharing_one_session_pass"]["findings"] == []
 
@@ -230,19 +239,29 @@ def test_scope_test_counts_the_whole_body(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_units=UNIT_TESTS)
     result = run(shop, "-o", "dalperf_repeat_scope=test", "-k", "each_look_up")
     result.assert_outcomes(failed=1)
-    assert ("the same SELECT on reviews ran 6 times with 6 different parameter sets in 6 "
-            "different requests") in failure(result, "test_requests_each_look_up_once_passes")
+    assert (
+        "the same SELECT on reviews ran 6 times with 6 different parameter sets in 6 "
+        "different requests"
+    ) in failure(result, "test_requests_each_look_up_once_passes")
     run(shop, "--dalperf-repeat-scope", "unit", "-k", "each_look_up").assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("-o", "dalperf_repeat_scope=request"),
-     "dalperf_repeat_scope: must be one of unit, test, not 'request'"),
-    (("-o", "dalperf_app_packages=nosuchpackage_xyz"),
-     "dalperf_app_packages: 'nosuchpackage_xyz' does not import"),
-])
-def test_bad_scope_and_app_package_are_usage_errors(pytester: pytest.Pytester,
-                                                   args: tuple[str, ...], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("-o", "dalperf_repeat_scope=request"),
+            "dalperf_repeat_scope: must be one of unit, test, not 'request'",
+        ),
+        (
+            ("-o", "dalperf_app_packages=nosuchpackage_xyz"),
+            "dalperf_app_packages: 'nosuchpackage_xyz' does not import",
+        ),
+    ],
+)
+def test_bad_scope_and_app_package_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
     pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
     result = run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -250,7 +269,7 @@ def test_bad_scope_and_app_package_are_usage_errors(pytester: pytest.Pytester,
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
-CLEAN_TESTS = '''
+CLEAN_TESTS = """
 import time
 
 from sqlalchemy import delete, select, text, update
@@ -366,21 +385,29 @@ def test_one_flush_in_insertmanyvalues_batches_passes():
         session.add_all([Complaint(review_id=1) for _ in range(2500)])
         session.flush()
         session.rollback()
-'''
+"""
 
 
 def test_batched_and_refresh_patterns_are_not_findings(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_clean=CLEAN_TESTS)
-    result = run(shop, "-o", "dalperf_repeat_threshold=3", "-o", "dalperf_repeat_scope=test",
-                 "-k", "not insertmanyvalues")
+    result = run(
+        shop,
+        "-o",
+        "dalperf_repeat_threshold=3",
+        "-o",
+        "dalperf_repeat_scope=test",
+        "-k",
+        "not insertmanyvalues",
+    )
     result.assert_outcomes(passed=8, failed=1)
-    assert ("the same SELECT on reviews ran 6 times with the same parameters" in
-            failure(result, "test_a_loop_invariant_query_fails"))
+    assert "the same SELECT on reviews ran 6 times with the same parameters" in failure(
+        result, "test_a_loop_invariant_query_fails"
+    )
     result = run(shop, "-o", "dalperf_write_loop_threshold=2", "-k", "insertmanyvalues")
     result.assert_outcomes(passed=1)
 
 
-BUG_TESTS = '''
+BUG_TESTS = """
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -429,35 +456,51 @@ def test_orm_update_per_row_fails():
             order.status = "late"
             session.flush()
         session.rollback()
-'''
+"""
 
 
 def test_fix_lines_fit_the_code(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_bugs=BUG_TESTS)
-    result = run(shop, "-o", "dalperf_write_loop_threshold=3", "-o", "dalperf_column_load_threshold=5")
+    result = run(
+        shop, "-o", "dalperf_write_loop_threshold=3", "-o", "dalperf_column_load_threshold=5"
+    )
     result.assert_outcomes(failed=6)
-    assert ('fix: connection.execute(text("SELECT complaints.review_id, count(*) AS count_1 FROM '
-            'complaints WHERE complaints.review_id = ANY(:values) GROUP BY complaints.review_id"), '
-            '{"values": values})') in failure(result, "test_count_per_review_fails")
+    assert (
+        'fix: connection.execute(text("SELECT complaints.review_id, count(*) AS count_1 FROM '
+        'complaints WHERE complaints.review_id = ANY(:values) GROUP BY complaints.review_id"), '
+        '{"values": values})'
+    ) in failure(result, "test_count_per_review_fails")
     refresh = failure(result, "test_explicit_refresh_loop_fails")
-    assert ("Order objects were refreshed one at a time, 6 times (session.refresh() in a loop)"
-            in refresh)
+    assert (
+        "Order objects were refreshed one at a time, 6 times (session.refresh() in a loop)"
+        in refresh
+    )
     assert f"first at test_bugs.py:{line_of(shop, 'test_bugs', '# the refresh loop')}" in refresh
-    assert ("fix: session.scalars(select(Order).where(Order.id.in_(ids))"
-            ".execution_options(populate_existing=True)).all()") in refresh
+    assert (
+        "fix: session.scalars(select(Order).where(Order.id.in_(ids))"
+        ".execution_options(populate_existing=True)).all()"
+    ) in refresh
     assert "repeated-statement" not in refresh and "SELECT orders ran" not in refresh
     tree = failure(result, "test_tree_walk_fails")
     assert "Category.children was lazy-loaded 13 times, once per Category (13 objects)" in tree
-    assert "fix: select(Category).options(selectinload(Category.children, recursion_depth=3))" in tree
+    assert (
+        "fix: select(Category).options(selectinload(Category.children, recursion_depth=3))" in tree
+    )
     fstring = failure(result, "test_fstring_sql_fails")
-    assert ("one SELECT on reviews ran 6 times as 6 different texts: the same statement shape "
-            "with inlined literals") in fstring
-    assert ('fix: connection.execute(text("SELECT stars FROM reviews WHERE id = ANY(:values)"), '
-            '{"values": values})') in fstring
+    assert (
+        "one SELECT on reviews ran 6 times as 6 different texts: the same statement shape "
+        "with inlined literals"
+    ) in fstring
+    assert (
+        'fix: connection.execute(text("SELECT stars FROM reviews WHERE id = ANY(:values)"), '
+        '{"values": values})'
+    ) in fstring
     upsert = failure(result, "test_upsert_per_row_fails")
-    assert ("fix: stmt = postgresql.insert(Order).values(rows); session.execute("
-            "stmt.on_conflict_do_update(index_elements=['id'], set_={\"status\": "
-            "stmt.excluded.status}))") in upsert
+    assert (
+        "fix: stmt = postgresql.insert(Order).values(rows); session.execute("
+        "stmt.on_conflict_do_update(index_elements=['id'], set_={\"status\": "
+        "stmt.excluded.status}))"
+    ) in upsert
     update = failure(result, "test_orm_update_per_row_fails")
     assert "the same UPDATE on orders ran 4 times, one row at a time" in update
     assert "fix: session.execute(update(Order), rows)" in update

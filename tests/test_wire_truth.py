@@ -58,7 +58,9 @@ from tests.wire_workload import WORKLOAD
 # is counted as nested, in an entry of its own (so calls are summed per text).
 _NOT_QUERIES = re.compile(
     r"^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|DEALLOCATE|SET|SHOW)\b"
-    r"|typeinfo_tree|\bset_config\(|\bcurrent_setting\(|\bFROM ONLY \"", re.IGNORECASE)
+    r"|typeinfo_tree|\bset_config\(|\bcurrent_setting\(|\bFROM ONLY \"",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,17 @@ def server_queries(url: str) -> Counter[str]:
         rows = conn.execute(
             "SELECT query, sum(calls)::bigint FROM pg_stat_statements "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND query NOT LIKE '%pg_stat_statements%' GROUP BY query").fetchall()
+            "AND query NOT LIKE '%pg_stat_statements%' GROUP BY query"
+        ).fetchall()
     return Counter({query: calls for query, calls in rows if not _NOT_QUERIES.search(query)})
 
 
 def concurrent(capture: Capture) -> bool:
     """Whether any two of the call's driver calls overlapped in time."""
-    spans = sorted({(s.start_ns, s.end_ns) for s in capture.statements}
-                   | {(h.start_ns, h.end_ns) for h in capture.hidden})
+    spans = sorted(
+        {(s.start_ns, s.end_ns) for s in capture.statements}
+        | {(h.start_ns, h.end_ns) for h in capture.hidden}
+    )
     latest_end = 0
     for start, end in spans:
         if start < latest_end:
@@ -121,8 +126,15 @@ def concurrent(capture: Capture) -> bool:
     return False
 
 
-async def measure(driver: str, operation: Operation, variant: Variant, engines: Engines,
-                  params: object, proxy: LatencyProxy, url: str) -> Row:
+async def measure(
+    driver: str,
+    operation: Operation,
+    variant: Variant,
+    engines: Engines,
+    params: object,
+    proxy: LatencyProxy,
+    url: str,
+) -> Row:
     engine = engines.async_engine if variant.is_async else engines.sync_engine
     calls_before = await asyncio.to_thread(server_queries, url)
     async with AsyncExitStack() as stack:
@@ -138,20 +150,25 @@ async def measure(driver: str, operation: Operation, variant: Variant, engines: 
     trips: Counter[str] = Counter()
     for h in capture.hidden:
         trips[h.kind.value] += h.round_trips
-    return Row(driver=driver, operation=operation.name, variant=variant.name,
-               queries=capture.queries, server_calls=calls,
-               executions=sum(len(s.parameters) if s.executemany else 1
-                              for s in capture.statements),
-               network_round_trips=capture.network_round_trips,
-               captured=capture.queries + sum(trips.values()),
-               # the TCP handshake of a new connection is no turn: the proxy simulates it
-               turns=stats.turns + stats.startup_turns + stats.connections,
-               concurrent=concurrent(capture),
-               hidden=" ".join(f"{k}:{v}" for k, v in sorted(trips.items())))
+    return Row(
+        driver=driver,
+        operation=operation.name,
+        variant=variant.name,
+        queries=capture.queries,
+        server_calls=calls,
+        executions=sum(len(s.parameters) if s.executemany else 1 for s in capture.statements),
+        network_round_trips=capture.network_round_trips,
+        captured=capture.queries + sum(trips.values()),
+        # the TCP handshake of a new connection is no turn: the proxy simulates it
+        turns=stats.turns + stats.startup_turns + stats.connections,
+        concurrent=concurrent(capture),
+        hidden=" ".join(f"{k}:{v}" for k, v in sorted(trips.items())),
+    )
 
 
-async def measure_all(driver: str, operations: Sequence[Operation], url: str,
-                      proxy: LatencyProxy) -> list[Row]:
+async def measure_all(
+    driver: str, operations: Sequence[Operation], url: str, proxy: LatencyProxy
+) -> list[Row]:
     rows = []
     async with open_engines(proxy.url(url), driver=driver) as engines:
         for operation in operations:
@@ -159,19 +176,22 @@ async def measure_all(driver: str, operations: Sequence[Operation], url: str,
             for variant in operation.variants:
                 for _ in range(2):  # warm: connections, prepared statements, type codecs
                     await measure(driver, operation, variant, engines, params, proxy, url)
-                rows.append(await measure(driver, operation, variant, engines, params, proxy,
-                                          url))
+                rows.append(await measure(driver, operation, variant, engines, params, proxy, url))
     return rows
 
 
 def print_table(rows: Sequence[Row]) -> None:
     print()
-    print(f"{'driver':<14} {'operation':<36} {'variant':<11} {'queries':>7} {'pss':>4} "
-          f"{'net_rt':>6} {'total':>5} {'turns':>5} {'par':>3}  hidden")
+    print(
+        f"{'driver':<14} {'operation':<36} {'variant':<11} {'queries':>7} {'pss':>4} "
+        f"{'net_rt':>6} {'total':>5} {'turns':>5} {'par':>3}  hidden"
+    )
     for r in rows:
-        print(f"{r.driver:<14} {r.operation:<36} {r.variant:<11} {r.queries:>7} "
-              f"{r.server_calls.total():>4} {r.network_round_trips:>6} {r.captured:>5} {r.turns:>5} "
-              f"{'yes' if r.concurrent else 'no':>3}  {r.hidden}")
+        print(
+            f"{r.driver:<14} {r.operation:<36} {r.variant:<11} {r.queries:>7} "
+            f"{r.server_calls.total():>4} {r.network_round_trips:>6} {r.captured:>5} {r.turns:>5} "
+            f"{'yes' if r.concurrent else 'no':>3}  {r.hidden}"
+        )
         if r.executions != r.server_calls.total():
             print(f"    the server counted: {dict(r.server_calls)}")
 
@@ -191,7 +211,8 @@ def case_study() -> list[Operation]:
 
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
 def test_case_study_round_trips_are_the_turns_on_the_wire(
-        driver: str, truth_db: str, counting_proxy: LatencyProxy) -> None:
+    driver: str, truth_db: str, counting_proxy: LatencyProxy
+) -> None:
     operations = case_study()
     assert len(operations) == 9 and all(v.is_async for op in operations for v in op.variants)
     rows = asyncio.run(measure_all(driver, operations, truth_db, counting_proxy))
@@ -203,7 +224,8 @@ def test_case_study_round_trips_are_the_turns_on_the_wire(
 
 @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
 def test_sync_workload_round_trips_are_the_turns_on_the_wire(
-        driver: str, truth_db: str, counting_proxy: LatencyProxy) -> None:
+    driver: str, truth_db: str, counting_proxy: LatencyProxy
+) -> None:
     operations = list(WORKLOAD)
     rows = asyncio.run(measure_all(driver, operations, truth_db, counting_proxy))
     print_table(rows)
@@ -232,7 +254,8 @@ async def cold_call(driver: str, url: str, proxy: LatencyProxy) -> tuple[Capture
 
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
 def test_a_new_connection_costs_what_the_proxy_counts(
-        driver: str, truth_db: str, counting_proxy: LatencyProxy) -> None:
+    driver: str, truth_db: str, counting_proxy: LatencyProxy
+) -> None:
     """An engine's first call: TCP handshake (which the proxy simulates, one per
     connection), SSLRequest and start-up, SQLAlchemy's initialisation, the call's own turns."""
     case_study()
@@ -257,7 +280,8 @@ async def pinged_calls(dialect: str, url: str, proxy: LatencyProxy) -> list[tupl
 
     is_async = dialect in ("psycopg_async", "asyncpg")
     engine = (create_async_engine if is_async else create_engine)(
-        sqlalchemy_url(proxy.url(url), dialect), pool_pre_ping=True, pool_size=1)
+        sqlalchemy_url(proxy.url(url), dialect), pool_pre_ping=True, pool_size=1
+    )
     sync_engine = engine.sync_engine if is_async else engine
 
     def once(autocommit: bool) -> None:
@@ -291,14 +315,21 @@ async def pinged_calls(dialect: str, url: str, proxy: LatencyProxy) -> list[tupl
     return seen
 
 
-@pytest.mark.parametrize(("dialect", "pings"), [
-    ("psycopg", [1, 1, 1, 1, 1]), ("psycopg_async", [1, 1, 1, 1, 1]),
-    # psycopg2 leaves the ping's temporary autocommit with a SET once the connection holds
-    # an explicit isolation level; asyncpg wraps the ping in BEGIN/ROLLBACK and prepares
-    # its ";" the first time on a connection
-    ("psycopg2", [1, 1, 1, 2, 2]), ("asyncpg", [4, 3, 3, 3, 3])])
+@pytest.mark.parametrize(
+    ("dialect", "pings"),
+    [
+        ("psycopg", [1, 1, 1, 1, 1]),
+        ("psycopg_async", [1, 1, 1, 1, 1]),
+        # psycopg2 leaves the ping's temporary autocommit with a SET once the connection holds
+        # an explicit isolation level; asyncpg wraps the ping in BEGIN/ROLLBACK and prepares
+        # its ";" the first time on a connection
+        ("psycopg2", [1, 1, 1, 2, 2]),
+        ("asyncpg", [4, 3, 3, 3, 3]),
+    ],
+)
 def test_pool_pre_ping_costs_what_the_proxy_counts(
-        dialect: str, pings: list[int], truth_db: str, counting_proxy: LatencyProxy) -> None:
+    dialect: str, pings: list[int], truth_db: str, counting_proxy: LatencyProxy
+) -> None:
     seen = asyncio.run(pinged_calls(dialect, truth_db, counting_proxy))
     for (capture, turns), ping in zip(seen, pings, strict=True):
         trips = Counter()

@@ -29,12 +29,38 @@ from types import FrameType
 import greenlet
 
 # module names that are machinery wherever their files are (a driver outside site-packages)
-_MACHINERY = frozenset({
-    "dalperf", "sqlalchemy", "psycopg", "psycopg_binary", "psycopg2", "asyncpg", "greenlet",
-    "asyncio", "concurrent", "threading", "contextlib", "selectors", "pytest", "_pytest",
-    "pluggy", "anyio", "starlette", "fastapi", "sqlmodel", "pydantic", "pydantic_core",
-    "jinja2", "factory", "flask", "flask_sqlalchemy", "werkzeug", "httpx", "httpcore",
-})
+_MACHINERY = frozenset(
+    {
+        "dalperf",
+        "sqlalchemy",
+        "psycopg",
+        "psycopg_binary",
+        "psycopg2",
+        "asyncpg",
+        "greenlet",
+        "asyncio",
+        "concurrent",
+        "threading",
+        "contextlib",
+        "selectors",
+        "pytest",
+        "_pytest",
+        "pluggy",
+        "anyio",
+        "starlette",
+        "fastapi",
+        "sqlmodel",
+        "pydantic",
+        "pydantic_core",
+        "jinja2",
+        "factory",
+        "flask",
+        "flask_sqlalchemy",
+        "werkzeug",
+        "httpx",
+        "httpcore",
+    }
+)
 _CASE_STUDY = "dalperf.scenarios"  # installed inside dalperf, but application code
 
 _user_files: dict[str, bool] = {}  # co_filename -> the user's code
@@ -68,7 +94,8 @@ def call_site() -> Site | None:
             user = files.get(code.co_filename)
             if user is None:
                 user = files[code.co_filename] = _classify(
-                    code.co_filename, frame.f_globals.get("__name__", ""))
+                    code.co_filename, frame.f_globals.get("__name__", "")
+                )
             if user:
                 if site is not None:
                     return site, f"{code.co_filename}:{frame.f_lineno}"
@@ -108,12 +135,14 @@ def _prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     if _folders is None:
         import dalperf
 
-        paths = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib",
-                                                        "platlib")}
+        paths = {
+            sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")
+        }
         paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
         paths.add(site.getusersitepackages())
-        paths.update(p for p in sys.path
-                     if p.rstrip(os.sep).endswith(("site-packages", "dist-packages")))
+        paths.update(
+            p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))
+        )
         own = _folder(os.path.dirname(dalperf.__file__))
         machinery = tuple(sorted({_folder(p) for p in paths if p} | {own}))
         _folders = (machinery, tuple(_editable_dirs()))

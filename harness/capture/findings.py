@@ -61,8 +61,9 @@ _CATALOG = ("pg_catalog.", "information_schema.")
 # identical runs each this long apart wait for something (polling sleeps between looks); a
 # loop-invariant query, however preempted on a busy machine, has some runs back to back
 POLL_GAP_NS = 2_000_000
-_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)",
-                    re.IGNORECASE)
+_TABLE = re.compile(
+    r"\b(?:FROM|INTO|UPDATE)\s+((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +87,9 @@ def fingerprint_totals(statements: Iterable[Statement]) -> list[FingerprintTotal
     groups = _group(statements)
     totals = [
         FingerprintTotal(
-            fingerprint=fp, sql=shape(group[0].sql).normalized, count=len(group),
+            fingerprint=fp,
+            sql=shape(group[0].sql).normalized,
+            count=len(group),
             total_ms=sum(s.end_ns - s.start_ns for s in group) / NS_PER_MS,
         )
         for fp, group in groups.items()
@@ -97,8 +100,12 @@ def fingerprint_totals(statements: Iterable[Statement]) -> list[FingerprintTotal
 def n_plus_one(statements: Iterable[Statement]) -> list[NPlusOne]:
     """The N+1 groups, largest first."""
     found = [
-        NPlusOne(fingerprint=fp, sql=shape(group[0].sql).normalized, count=len(group),
-                 call_site=_most_common_site(group))
+        NPlusOne(
+            fingerprint=fp,
+            sql=shape(group[0].sql).normalized,
+            count=len(group),
+            call_site=_most_common_site(group),
+        )
         for fp, group in _group(statements).items()
         if len(group) >= 2 and len({repr(s.parameters) for s in group}) >= 2
     ]
@@ -153,8 +160,7 @@ class Thresholds:
     @property
     def least_untagged(self) -> int:
         """The fewest statements the ORM did not tag that can make a finding (0: none can)."""
-        return min((t for t in (self.repeat, self.write_loop, self.small_repeat) if t),
-                   default=0)
+        return min((t for t in (self.repeat, self.write_loop, self.small_repeat) if t), default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,9 +197,13 @@ class Finding:
 Measure = Callable[[list[Statement]], int]
 
 
-def detect(statements: Iterable[Statement], thresholds: Thresholds,
-           units: Sequence[Unit] | None = None, *,
-           reads: AbstractSet[str] = frozenset()) -> list[Finding]:
+def detect(
+    statements: Iterable[Statement],
+    thresholds: Thresholds,
+    units: Sequence[Unit] | None = None,
+    *,
+    reads: AbstractSet[str] = frozenset(),
+) -> list[Finding]:
     """Every finding in ``statements``, most statements first.  ``units`` is the unit of work
     of each statement, in the order given (:func:`dalperf.capture.units.resolve`); without
     it the statements count as one unit.  ``reads``: the relationships loaded eagerly that
@@ -218,8 +228,7 @@ def detect(statements: Iterable[Statement], thresholds: Thresholds,
             eager.setdefault(tag.label, []).append(statement)
     found = [f for group in lazy.values() if (f := _lazy_load(group, judge, untagged))]
     found += [f for group in columns.values() if (f := _column_reload(group, judge))]
-    found += [_unused(label, group, judge) for label, group in eager.items()
-              if label not in reads]
+    found += [_unused(label, group, judge) for label, group in eager.items() if label not in reads]
     # grouped by fingerprint (which parses them) only when there are enough for a finding
     least = thresholds.least_untagged
     if least and len(untagged) >= least:
@@ -269,8 +278,12 @@ class _Verdict:
 class _Judge:
     """Applies a threshold to a group of statements, unit by unit (see :class:`RepeatScope`)."""
 
-    def __init__(self, thresholds: Thresholds, unit_of: dict[int, Unit],
-                 transaction_of: dict[int, tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        unit_of: dict[int, Unit],
+        transaction_of: dict[int, tuple[int, int]],
+    ) -> None:
         self.thresholds = thresholds
         self.unit_of = unit_of
         self.transaction_of = transaction_of  # id(statement) -> (connection, ordinal)
@@ -285,12 +298,12 @@ class _Judge:
         most = max(measure(members) for members in by_unit.values())
         if self.thresholds.scope is RepeatScope.TEST or len(by_unit) == 1:
             return _Verdict(group, len(by_unit), most, False, noun, None)
-        heavy = [s for members in by_unit.values() if measure(members) >= threshold
-                 for s in members]
+        heavy = [
+            s for members in by_unit.values() if measure(members) >= threshold for s in members
+        ]
         if heavy:
             units = sum(1 for members in by_unit.values() if measure(members) >= threshold)
-            return _Verdict(sorted(heavy, key=lambda s: s.start_ns), units, most, False, noun,
-                            None)
+            return _Verdict(sorted(heavy, key=lambda s: s.start_ns), units, most, False, noun, None)
         # one loop: the same call-site line reached from the same caller line (or from no
         # user frame: a worker's or a task's own stack), within one request
         loops: dict[tuple[int, str, str | None], list[Statement]] = {}
@@ -301,8 +314,14 @@ class _Judge:
         for (_, site, _), members in loops.items():
             units = len({self.key(s) for s in members})
             if units > 1 and measure(members) >= threshold:
-                return _Verdict(sorted(members, key=lambda s: s.start_ns), units, most, False,
-                                noun, site.rpartition(" in ")[2])
+                return _Verdict(
+                    sorted(members, key=lambda s: s.start_ns),
+                    units,
+                    most,
+                    False,
+                    noun,
+                    site.rpartition(" in ")[2],
+                )
         return _Verdict(group, len(by_unit), most, True, noun, None)
 
     def key(self, statement: Statement) -> tuple[int, int]:
@@ -361,11 +380,19 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         fix = f"select({root}).options({options})"
         how = ""
     count = len(group)
-    times = (f"once per {owner} ({parents} objects)" if count == parents
-             else f"for {parents} {owner} objects")
-    return _finding(FindingKind.LAZY_LOAD, tag.label, verdict, parents, fix,
-                    f"{tag.label} was lazy-loaded {count} times, {times}{how}"
-                    f"{judge.where(verdict)}")
+    times = (
+        f"once per {owner} ({parents} objects)"
+        if count == parents
+        else f"for {parents} {owner} objects"
+    )
+    return _finding(
+        FindingKind.LAZY_LOAD,
+        tag.label,
+        verdict,
+        parents,
+        fix,
+        f"{tag.label} was lazy-loaded {count} times, {times}{how}{judge.where(verdict)}",
+    )
 
 
 def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> bool:
@@ -375,22 +402,32 @@ def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> boo
     starts = sorted(s.start_ns for s in group)
     table = group[0].orm.table
     reads = (f"FROM {table} ", f'FROM "{table}" ', f"FROM {table}\n", f'FROM "{table}"\n')
-    others = sorted(s.start_ns for s in untagged
-                    if s.sql.lstrip()[:6].upper() == "SELECT" and any(r in s.sql for r in reads))
+    others = sorted(
+        s.start_ns
+        for s in untagged
+        if s.sql.lstrip()[:6].upper() == "SELECT" and any(r in s.sql for r in reads)
+    )
     if len(starts) < 2:
         return False
-    return all(bisect_left(others, start) > bisect_left(others, previous)
-               for previous, start in zip([0, *starts], starts, strict=False))
+    return all(
+        bisect_left(others, start) > bisect_left(others, previous)
+        for previous, start in zip([0, *starts], starts, strict=False)
+    )
 
 
 def _unused(label: str, group: list[Statement], judge: _Judge) -> Finding:
     rows = sum(s.rows for s in group)
-    verdict = _Verdict(group, len({judge.key(s) for s in group}), len(group), False,
-                       CONNECTION, None)
-    return _finding(FindingKind.UNUSED_EAGER_LOAD, label, verdict, rows,
-                    f"drop the eager load of {label} from this query's .options(...)",
-                    f"{label} was loaded eagerly ({len(group)} statement(s), {rows} rows) "
-                    f"and never read")
+    verdict = _Verdict(
+        group, len({judge.key(s) for s in group}), len(group), False, CONNECTION, None
+    )
+    return _finding(
+        FindingKind.UNUSED_EAGER_LOAD,
+        label,
+        verdict,
+        rows,
+        f"drop the eager load of {label} from this query's .options(...)",
+        f"{label} was loaded eagerly ({len(group)} statement(s), {rows} rows) and never read",
+    )
 
 
 def _objects(group: list[Statement]) -> int:
@@ -406,25 +443,42 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
     objects = _objects(group)
     where = judge.where(verdict)
     if tag.explicit:
-        return _finding(FindingKind.COLUMN_RELOAD, f"{tag.label} (refresh)", verdict, objects,
-                        f"session.scalars(select({tag.label}).where({tag.label}.{tag.key}"
-                        f".in_(ids)).execution_options(populate_existing=True)).all()",
-                        f"{tag.label} objects were refreshed one at a time, {len(group)} times "
-                        f"(session.refresh() in a loop){where}")
+        return _finding(
+            FindingKind.COLUMN_RELOAD,
+            f"{tag.label} (refresh)",
+            verdict,
+            objects,
+            f"session.scalars(select({tag.label}).where({tag.label}.{tag.key}"
+            f".in_(ids)).execution_options(populate_existing=True)).all()",
+            f"{tag.label} objects were refreshed one at a time, {len(group)} times "
+            f"(session.refresh() in a loop){where}",
+        )
     if tag.expired:
-        return _finding(FindingKind.COLUMN_RELOAD, f"{tag.label} (expired)", verdict, objects,
-                        "sessionmaker(engine, expire_on_commit=False)  # or session.expire_on_commit = False",
-                        f"{tag.label} objects had their expired columns reloaded one object "
-                        f"at a time, {len(group)} times (after commit(), expire() or "
-                        f"expire_all()){where}")
+        return _finding(
+            FindingKind.COLUMN_RELOAD,
+            f"{tag.label} (expired)",
+            verdict,
+            objects,
+            "sessionmaker(engine, expire_on_commit=False)  # or session.expire_on_commit = False",
+            f"{tag.label} objects had their expired columns reloaded one object "
+            f"at a time, {len(group)} times (after commit(), expire() or "
+            f"expire_all()){where}",
+        )
     attributes = ", ".join(f"{tag.label}.{c}" for c in tag.columns)
     undefer = ", ".join(f"undefer({tag.label}.{c})" for c in tag.columns)
-    times = (f"once per {tag.label} ({objects} objects)" if len(group) == objects
-             else f"for {objects} {tag.label} objects")
-    return _finding(FindingKind.COLUMN_RELOAD, attributes, verdict, objects,
-                    f"select({tag.label}).options({undefer})",
-                    f"{attributes} (deferred) was loaded on its own {len(group)} times, "
-                    f"{times}{where}")
+    times = (
+        f"once per {tag.label} ({objects} objects)"
+        if len(group) == objects
+        else f"for {objects} {tag.label} objects"
+    )
+    return _finding(
+        FindingKind.COLUMN_RELOAD,
+        attributes,
+        verdict,
+        objects,
+        f"select({tag.label}).options({undefer})",
+        f"{attributes} (deferred) was loaded on its own {len(group)} times, {times}{where}",
+    )
 
 
 def _variants(group: list[Statement]) -> int:
@@ -463,14 +517,24 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
         texts = len({s.sql for s in group})
         fix = _select_fix(group, sql, table, changing)
         if texts > 1 and not changing:  # the values are in the texts: f-string SQL
-            message = (f"one SELECT on {table} ran {len(group)} times as {texts} different "
-                       f"texts: the same statement shape with inlined literals (bind them as "
-                       f"parameters, then fetch all at once)")
+            message = (
+                f"one SELECT on {table} ran {len(group)} times as {texts} different "
+                f"texts: the same statement shape with inlined literals (bind them as "
+                f"parameters, then fetch all at once)"
+            )
         else:
-            message = (f"the same SELECT on {table} ran {len(group)} times with {variants} "
-                       f"different parameter sets")
-        return _finding(FindingKind.REPEATED_STATEMENT, f"SELECT {table}", verdict, variants,
-                        fix, message + judge.where(verdict))
+            message = (
+                f"the same SELECT on {table} ran {len(group)} times with {variants} "
+                f"different parameter sets"
+            )
+        return _finding(
+            FindingKind.REPEATED_STATEMENT,
+            f"SELECT {table}",
+            verdict,
+            variants,
+            fix,
+            message + judge.where(verdict),
+        )
     if verb in ("INSERT", "UPDATE", "DELETE"):
         if verb == "INSERT" and any(batches.multirow_insert(s.sql) for s in group):
             return None  # insertmanyvalues: one flush's rows, in batches
@@ -480,9 +544,15 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
         group = verdict.statements
         name = mapped_class(table) or table
         fix = _write_fix(verb, name, sql)
-        return _finding(FindingKind.WRITE_LOOP, f"{verb} {table}", verdict, _variants(group),
-                        fix, f"the same {verb} on {table} ran {len(group)} times, one row at "
-                        f"a time{judge.where(verdict)}")
+        return _finding(
+            FindingKind.WRITE_LOOP,
+            f"{verb} {table}",
+            verdict,
+            _variants(group),
+            fix,
+            f"the same {verb} on {table} ran {len(group)} times, one row at "
+            f"a time{judge.where(verdict)}",
+        )
     return None
 
 
@@ -502,10 +572,15 @@ def _invariant(group: list[Statement], judge: _Judge, sql: str, table: str) -> F
     verdict = judge(group, _runs, threshold)
     if verdict is None:
         return None
-    return _finding(FindingKind.REPEATED_STATEMENT, f"SELECT {table}", verdict, 1,
-                    "result = session.execute(stmt).all()  # once, before the loop; reuse result",
-                    f"the same SELECT on {table} ran {len(verdict.statements)} times with the "
-                    f"same parameters{judge.where(verdict)}")
+    return _finding(
+        FindingKind.REPEATED_STATEMENT,
+        f"SELECT {table}",
+        verdict,
+        1,
+        "result = session.execute(stmt).all()  # once, before the loop; reuse result",
+        f"the same SELECT on {table} ran {len(verdict.statements)} times with the "
+        f"same parameters{judge.where(verdict)}",
+    )
 
 
 def _waits(group: list[Statement]) -> bool:
@@ -521,7 +596,7 @@ def _by_key(sql: str, changing: set[Any]) -> bool:
     if changing and all(str(key).startswith("pk_") for key in changing):
         return True
     where = sql.upper().find(" WHERE ")
-    condition = sql[where + 7:] if where >= 0 else ""
+    condition = sql[where + 7 :] if where >= 0 else ""
     return len(changing) == 1 and _EQUALS.fullmatch(condition.strip()) is not None
 
 
@@ -535,7 +610,7 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
     name = mapped_class(table)
     column = match.group(2).replace('"', "") if match else None
     pk_get = any(str(key).startswith("pk_") for key in changing)
-    alone = where >= 0 and _EQUALS.fullmatch(sql[where + len(" WHERE "):].strip()) is not None
+    alone = where >= 0 and _EQUALS.fullmatch(sql[where + len(" WHERE ") :].strip()) is not None
     # the entity query only when the key is the whole condition: other filters stay in text()
     if name and column and alone and (pk_get or _selects_entity(sql, table)):
         plural = f"{column}s"
@@ -546,30 +621,36 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
         batched = sql[:start] + f"{key} = ANY(:values)" + sql[end:]
         if _AGGREGATE.search(sql) and not _GROUPED.search(sql):
             # one total per key, not one for all of them: select the key and group by it
-            batched = f"SELECT {key}, {batched[len('SELECT '):]} GROUP BY {key}"
+            batched = f"SELECT {key}, {batched[len('SELECT ') :]} GROUP BY {key}"
         # text() binds :name, and a "::TYPE" cast right after one would hide it
         batched = re.sub(r"\$(\d+)(?:::\w+)?", r":p\1", batched)
         return f'connection.execute(text("{batched}"), {{"values": values}})'
     return "fetch them in one statement: .where(column.in_(values)), or WHERE column = ANY(:values)"
 
 
-_AGGREGATE = re.compile(r"^SELECT\s+(?:DISTINCT\s+)?[^,]*?\b(?:count|sum|avg|min|max)\s*\(",
-                        re.IGNORECASE)
+_AGGREGATE = re.compile(
+    r"^SELECT\s+(?:DISTINCT\s+)?[^,]*?\b(?:count|sum|avg|min|max)\s*\(", re.IGNORECASE
+)
 _GROUPED = re.compile(r"\b(?:GROUP\s+BY|ORDER\s+BY|LIMIT|OFFSET|UNION)\b", re.IGNORECASE)
 
 
 def _selects_entity(sql: str, table: str) -> bool:
     """Whether the SELECT list is whole rows of ``table``'s mapped class (an ORM entity
     query), not some of its columns."""
-    columns = sql[len("SELECT "):sql.upper().find(" FROM ")].split(",")
+    columns = sql[len("SELECT ") : sql.upper().find(" FROM ")].split(",")
     short = table.rpartition(".")[2]
     mapper = _mapper(table)
-    return (mapper is not None and len(columns) == len(mapper.columns)
-            and all(c.strip().startswith(f"{short}.") for c in columns))
+    return (
+        mapper is not None
+        and len(columns) == len(mapper.columns)
+        and all(c.strip().startswith(f"{short}.") for c in columns)
+    )
 
 
-_CONFLICT = re.compile(r"ON CONFLICT\s*\(([^)]*)\)\s*DO UPDATE SET\s+(.*?)(?:\s+WHERE\s|\s+RETURNING\s|$)",
-                       re.IGNORECASE | re.DOTALL)
+_CONFLICT = re.compile(
+    r"ON CONFLICT\s*\(([^)]*)\)\s*DO UPDATE SET\s+(.*?)(?:\s+WHERE\s|\s+RETURNING\s|$)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _write_fix(verb: str, name: str, sql: str) -> str:
@@ -579,12 +660,15 @@ def _write_fix(verb: str, name: str, sql: str) -> str:
             keys = [k.strip().strip('"') for k in conflict.group(1).split(",")]
             updated = [a.split("=")[0].strip().strip('"') for a in conflict.group(2).split(",")]
             sets = ", ".join(f'"{c}": stmt.excluded.{c}' for c in updated)
-            return ("stmt = postgresql.insert(" + name + ").values(rows); "
-                    f"session.execute(stmt.on_conflict_do_update(index_elements={keys!r}, "
-                    f"set_={{{sets}}}))")
+            return (
+                "stmt = postgresql.insert(" + name + ").values(rows); "
+                f"session.execute(stmt.on_conflict_do_update(index_elements={keys!r}, "
+                f"set_={{{sets}}}))"
+            )
         if " ON CONFLICT " in sql.upper():
-            return (f"session.execute(postgresql.insert({name}).values(rows)"
-                    ".on_conflict_do_nothing())")
+            return (
+                f"session.execute(postgresql.insert({name}).values(rows).on_conflict_do_nothing())"
+            )
         return f"session.execute(insert({name}), rows)"
     if verb == "UPDATE":
         return f"session.execute(update({name}), rows)  # rows: dicts with the primary key"
@@ -605,22 +689,34 @@ def _mapper(table: str) -> Any:
     registries = getattr(mapperlib, "_mapper_registries", {})  # a private name: detail only
     # by class name: a module imported again (a second pytest session in one process) maps
     # the same class anew; the latest mapping is the one in use
-    found = {mapper.class_.__name__: mapper for registry in list(registries)
-             for mapper in registry.mappers
-             if getattr(mapper.local_table, "name", None) == short and not mapper.inherits}
+    found = {
+        mapper.class_.__name__: mapper
+        for registry in list(registries)
+        for mapper in registry.mappers
+        if getattr(mapper.local_table, "name", None) == short and not mapper.inherits
+    }
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def _finding(kind: FindingKind, label: str, verdict: _Verdict, objects: int, fix: str,
-             message: str) -> Finding:
+def _finding(
+    kind: FindingKind, label: str, verdict: _Verdict, objects: int, fix: str, message: str
+) -> Finding:
     group = verdict.statements
     first = min(group, key=lambda s: s.start_ns)
-    site = first.call_site or next((s.call_site for s in group if s.call_site is not None),
-                                   None)
-    return Finding(kind=kind, label=label, count=len(group), objects=objects, call_site=site,
-                   sql=shape(group[0].sql).normalized, fix=fix, message=message,
-                   db_ms=sum(s.end_ns - s.start_ns for s in group) / NS_PER_MS,
-                   units=verdict.units, spread=verdict.spread)
+    site = first.call_site or next((s.call_site for s in group if s.call_site is not None), None)
+    return Finding(
+        kind=kind,
+        label=label,
+        count=len(group),
+        objects=objects,
+        call_site=site,
+        sql=shape(group[0].sql).normalized,
+        fix=fix,
+        message=message,
+        db_ms=sum(s.end_ns - s.start_ns for s in group) / NS_PER_MS,
+        units=verdict.units,
+        spread=verdict.spread,
+    )
 
 
 def _table(sql: str) -> str:

@@ -40,7 +40,8 @@ _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 _CONTROL_START = re.compile(
     r"(?:\s+|--[^\n]*|/\*.*?\*/)*+"
     r"(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE)\b",
-    re.IGNORECASE | re.DOTALL)
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +106,22 @@ def _control_kind(statements: tuple[object, ...]) -> HiddenKind | None:
     stmt = getattr(statements[0], "stmt", None)
     if not isinstance(stmt, TransactionStmt):
         return None
-    return {
-        Kind.TRANS_STMT_BEGIN: HiddenKind.BEGIN,
-        Kind.TRANS_STMT_START: HiddenKind.BEGIN,
-        Kind.TRANS_STMT_COMMIT: HiddenKind.COMMIT,
-        Kind.TRANS_STMT_PREPARE: HiddenKind.COMMIT,
-        Kind.TRANS_STMT_COMMIT_PREPARED: HiddenKind.COMMIT,
-        Kind.TRANS_STMT_ROLLBACK: HiddenKind.ROLLBACK,
-        Kind.TRANS_STMT_ROLLBACK_PREPARED: HiddenKind.ROLLBACK,
-        Kind.TRANS_STMT_SAVEPOINT: HiddenKind.SAVEPOINT,
-        Kind.TRANS_STMT_RELEASE: HiddenKind.RELEASE_SAVEPOINT,
-        Kind.TRANS_STMT_ROLLBACK_TO: HiddenKind.ROLLBACK_TO_SAVEPOINT,
-    }.get(stmt.kind) if stmt.kind is not None else None
+    return (
+        {
+            Kind.TRANS_STMT_BEGIN: HiddenKind.BEGIN,
+            Kind.TRANS_STMT_START: HiddenKind.BEGIN,
+            Kind.TRANS_STMT_COMMIT: HiddenKind.COMMIT,
+            Kind.TRANS_STMT_PREPARE: HiddenKind.COMMIT,
+            Kind.TRANS_STMT_COMMIT_PREPARED: HiddenKind.COMMIT,
+            Kind.TRANS_STMT_ROLLBACK: HiddenKind.ROLLBACK,
+            Kind.TRANS_STMT_ROLLBACK_PREPARED: HiddenKind.ROLLBACK,
+            Kind.TRANS_STMT_SAVEPOINT: HiddenKind.SAVEPOINT,
+            Kind.TRANS_STMT_RELEASE: HiddenKind.RELEASE_SAVEPOINT,
+            Kind.TRANS_STMT_ROLLBACK_TO: HiddenKind.ROLLBACK_TO_SAVEPOINT,
+        }.get(stmt.kind)
+        if stmt.kind is not None
+        else None
+    )
 
 
 def _strip_comments(sql: str) -> str:
@@ -126,7 +131,7 @@ def _strip_comments(sql: str) -> str:
     position = 0
     for token in parser.scan(sql):
         if token.name in _COMMENT_TOKENS:
-            pieces.append(sql[position:token.start])
+            pieces.append(sql[position : token.start])
             position = token.end + 1
     pieces.append(sql[position:])
     return _WHITESPACE.sub(" ", " ".join(pieces)).strip()

@@ -57,7 +57,7 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from time import monotonic_ns
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import greenlet
 from sqlalchemy import event
@@ -101,7 +101,7 @@ _PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
 # Session or a checkout of its connection: dalperf.capture.units.CURRENT), for the 2nd, 8th,
 # 32nd ... time (at a cost that grows with the log of the count), and when it is an ORM
 # relationship or column load (the findings need the site of each).
-_SAMPLED = frozenset(2 * 4 ** k for k in range(32))
+_SAMPLED = frozenset(2 * 4**k for k in range(32))
 _NEVER = object()
 _CURRENT_UNIT = units.CURRENT  # bound once: read on every statement
 _DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)
@@ -198,8 +198,18 @@ class _Wired:
     """One dialect instance as dalperf measures it: its driver's wire model and the
     dialect's own driver calls (taken before any wrapping)."""
 
-    __slots__ = ("after", "before", "connect", "dialect", "execute", "execute_no_params",
-                 "executemany", "model", "per_row", "pipelined")
+    __slots__ = (
+        "after",
+        "before",
+        "connect",
+        "dialect",
+        "execute",
+        "execute_no_params",
+        "executemany",
+        "model",
+        "per_row",
+        "pipelined",
+    )
 
     def __init__(self, dialect: Dialect, model: wire.WireModel) -> None:
         self.dialect = dialect
@@ -211,8 +221,9 @@ class _Wired:
         self.execute: _DriverCall = dialect.do_execute
         self.executemany: _DriverCall = dialect.do_executemany
         no_params = dialect.do_execute_no_params
-        self.execute_no_params: _DriverCall = (
-            lambda cursor, statement, parameters, context: no_params(cursor, statement, context))
+        self.execute_no_params: _DriverCall = lambda cursor, statement, parameters, context: (
+            no_params(cursor, statement, context)
+        )
         self.connect = dialect.connect
 
 
@@ -307,12 +318,13 @@ class _Hub:
         wired.model.attach()
         dialect = wired.dialect
         originals = {name: getattr(dialect, name) for name in _WRAPPED}
-        dialect.do_commit = self._wrap(wired, originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign]
-        dialect.do_rollback = self._wrap(wired, originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign]
-        dialect.do_ping = self._wrap(wired, originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign]
+        dialect.do_commit = self._wrap(wired, originals["do_commit"], HiddenKind.COMMIT)  # type: ignore[method-assign,assignment]
+        dialect.do_rollback = self._wrap(wired, originals["do_rollback"], HiddenKind.ROLLBACK)  # type: ignore[method-assign,assignment]
+        dialect.do_ping = self._wrap(wired, originals["do_ping"], HiddenKind.PING)  # type: ignore[method-assign,assignment]
         if wired.model.isolation_trips is not None:
-            dialect.set_isolation_level = self._wrap_isolation(  # type: ignore[method-assign]
-                wired, dialect.set_isolation_level)
+            dialect.set_isolation_level = self._wrap_isolation(  # type: ignore[method-assign,assignment]
+                wired, dialect.set_isolation_level
+            )
 
     def _see(self, dialect: Dialect) -> _Wired | None:
         """Process-wide: ``dialect`` wired with its driver's model, on first sight; None for
@@ -334,31 +346,34 @@ class _Hub:
                 return process
             if not process:
                 return active
-        return tuple(sink for sink in (*active, *process)
-                     if sink.dialect is None or sink.dialect is dialect)
+        return tuple(
+            sink for sink in (*active, *process) if sink.dialect is None or sink.dialect is dialect
+        )
 
     # statements, per engine (the hot path: every statement of a benchmark goes through here)
 
-    def _do_execute(self, cursor: Any, statement: str, parameters: Any,
-                    context: Any = None) -> None:
+    def _do_execute(
+        self, cursor: Any, statement: str, parameters: Any, context: Any = None
+    ) -> None:
         sinks = ACTIVE.get()  # _sinks() inlined: the one hook every statement goes through
         if len(sinks) == 1:
             sinks = sinks if sinks[0].dialect is self._dialect else ()
         elif sinks:
             sinks = self._sinks(self._dialect)
         if sinks:
-            self._measure(sinks, self._own, self._execute, cursor, statement, parameters,
-                          context, False)
+            self._measure(
+                sinks, self._own, self._execute, cursor, statement, parameters, context, False
+            )
         else:
             self._execute(cursor, statement, parameters, context)
 
-    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any = None) -> None:
+    def _do_executemany(
+        self, cursor: Any, statement: str, parameters: Any, context: Any = None
+    ) -> None:
         own = self._own
         sinks = self._sinks(self._dialect)
         if sinks:
-            self._measure(sinks, own, own.executemany, cursor, statement, parameters, context,
-                          True)
+            self._measure(sinks, own, own.executemany, cursor, statement, parameters, context, True)
         else:
             own.executemany(cursor, statement, parameters, context)
 
@@ -366,28 +381,31 @@ class _Hub:
         own = self._own
         sinks = self._sinks(self._dialect)
         if sinks:
-            self._measure(sinks, own, own.execute_no_params, cursor, statement, None, context,
-                          False)
+            self._measure(
+                sinks, own, own.execute_no_params, cursor, statement, None, context, False
+            )
         else:
             own.execute_no_params(cursor, statement, None, context)
 
     # statements, process-wide (dialect events: True = executed here)
 
-    def _on_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any) -> bool:
+    def _on_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         return self._on_statement(cursor, statement, parameters, context, 1)
 
     def _on_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
         return self._on_statement(cursor, statement, None, context, 2)
 
-    def _on_statement(self, cursor: Any, statement: str, parameters: Any, context: Any,
-                      how: int = 0) -> bool:
+    def _on_statement(
+        self, cursor: Any, statement: str, parameters: Any, context: Any, how: int = 0
+    ) -> bool:
         """The ``do_execute`` event itself (``how`` 0), and the other two (1: executemany,
         2: no parameters)."""
         dialect = context.dialect
         process = _process_sinks
-        if (len(process) == 1 and process[0].dialect is None
-                and not ACTIVE.get()):  # _sinks() inlined for the plugin's usual case
+        sinks: tuple[Sink, ...]
+        if (
+            len(process) == 1 and process[0].dialect is None and not ACTIVE.get()
+        ):  # _sinks() inlined for the plugin's usual case
             sinks = process
         else:
             sinks = self._sinks(dialect)
@@ -402,8 +420,17 @@ class _Hub:
         self._measure(sinks, wired, call, cursor, statement, parameters, context, how == 1)
         return True
 
-    def _measure(self, sinks: tuple[Sink, ...], wired: _Wired, call: _DriverCall, cursor: Any,
-                 sql: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def _measure(
+        self,
+        sinks: tuple[Sink, ...],
+        wired: _Wired,
+        call: _DriverCall,
+        cursor: Any,
+        sql: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         # The hot path: every statement of every capture runs this.  It stores one raw row
         # per statement and leaves the rest to the capture when it is read (the BEGIN and
         # prepares of the row: :func:`hidden_of`); errors, executemany and transaction
@@ -417,13 +444,39 @@ class _Hub:
             call(cursor, sql, parameters, context)
         except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
             end = monotonic_ns()
-            self._record(sinks, wired, cursor, sql, parameters, context, executemany, start,
-                         end, driver, begins, mark, describe(exc))
+            self._record(
+                sinks,
+                wired,
+                cursor,
+                sql,
+                parameters,
+                context,
+                executemany,
+                start,
+                end,
+                driver,
+                begins,
+                mark,
+                describe(exc),
+            )
             raise
         end = monotonic_ns()
         if executemany or control_kind(sql) is not None:
-            self._record(sinks, wired, cursor, sql, parameters, context, executemany, start,
-                         end, driver, begins, mark, None)
+            self._record(
+                sinks,
+                wired,
+                cursor,
+                sql,
+                parameters,
+                context,
+                executemany,
+                start,
+                end,
+                driver,
+                begins,
+                mark,
+                None,
+            )
             return
         rows, extra = wired.after(cursor, sql, driver, mark, True)
         tag = context.execution_options.get(ORM_OPTION) if context is not None else None
@@ -439,48 +492,105 @@ class _Hub:
                 site_units[sql] = unit
                 if site is None:
                     site = call_site()
-        row: StatementRow = (sql, parameters, start, end, connection, rows, False, None, site,
-                             tag, begins, extra)
+        row: StatementRow = (
+            sql,
+            parameters,
+            start,
+            end,
+            connection,
+            rows,
+            False,
+            None,
+            site,
+            tag,
+            begins,
+            extra,
+        )
         for sink in sinks:
             sink.statement_rows.append(row)
 
-    def _record(self, sinks: tuple[Sink, ...], wired: _Wired, cursor: Any, sql: str,
-                parameters: Any, context: Any, executemany: bool, start: int, end: int,
-                driver: Any, begins: bool, mark: Any, error: str | None) -> None:
+    def _record(
+        self,
+        sinks: tuple[Sink, ...],
+        wired: _Wired,
+        cursor: Any,
+        sql: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+        start: int,
+        end: int,
+        driver: Any,
+        begins: bool,
+        mark: Any,
+        error: str | None,
+    ) -> None:
         """:meth:`_measure`'s rarer cases: a statement that failed, an executemany,
         transaction control (SQLAlchemy's SAVEPOINT, RELEASE, ROLLBACK TO)."""
         rows, extra = wired.after(cursor, sql, driver, mark, error is None)
         connection = id(driver)
         # BEGIN and prepares ride in the batch's pipeline in a pipelined executemany
-        for hidden in hidden_of(start, end, connection, begins, extra,
-                                executemany and wired.pipelined):
+        for hidden in hidden_of(
+            start, end, connection, begins, extra, executemany and wired.pipelined
+        ):
             _deliver_hidden(sinks, hidden)
         if executemany and wired.per_row and error is None and len(parameters) > 1:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=HiddenKind.EXECUTEMANY, start_ns=start, end_ns=end,
-                connection=connection, round_trips=len(parameters) - 1))
+            _deliver_hidden(
+                sinks,
+                HiddenRoundTrip(
+                    kind=HiddenKind.EXECUTEMANY,
+                    start_ns=start,
+                    end_ns=end,
+                    connection=connection,
+                    round_trips=len(parameters) - 1,
+                ),
+            )
         control = control_kind(sql)
         if control is not None:
-            _deliver_hidden(sinks, HiddenRoundTrip(
-                kind=control, start_ns=start, end_ns=end, connection=connection,
-                round_trips=1, sql=sql))
+            _deliver_hidden(
+                sinks,
+                HiddenRoundTrip(
+                    kind=control,
+                    start_ns=start,
+                    end_ns=end,
+                    connection=connection,
+                    round_trips=1,
+                    sql=sql,
+                ),
+            )
             return
         tag = context.execution_options.get(ORM_OPTION) if context is not None else None
         for sink in sinks:
             executions = sink.executions
             executions[sql] = executions.get(sql, 0) + 1
-        row: StatementRow = (sql, parameters, start, end, connection, rows, executemany, error,
-                             call_site(), tag, False, NO_EXTRA)
+        row: StatementRow = (
+            sql,
+            parameters,
+            start,
+            end,
+            connection,
+            rows,
+            executemany,
+            error,
+            call_site(),
+            tag,
+            False,
+            NO_EXTRA,
+        )
         for sink in sinks:
             sink.statement_rows.append(row)
 
     # the dialect's transaction, ping and isolation calls
 
-    def _wrap(self, wired: _Wired, original: Callable[[Any], Any],
-              kind: HiddenKind) -> Callable[[Any], Any]:
+    def _wrap(
+        self, wired: _Wired, original: Callable[[Any], Any], kind: HiddenKind
+    ) -> Callable[[Any], Any]:
         dialect, model = wired.dialect, wired.model
         in_transaction, control_mark, control_trips = (
-            model.in_transaction, model.control_mark, model.control_trips)
+            model.in_transaction,
+            model.control_mark,
+            model.control_trips,
+        )
         is_ping = kind is HiddenKind.PING
 
         def measured(dbapi_connection: Any) -> Any:
@@ -488,9 +598,12 @@ class _Hub:
             sinks = self._sinks(dialect)
             if not sinks:
                 return original(dbapi_connection)
-            dbapi = (dbapi_connection.dbapi_connection
-                     if isinstance(dbapi_connection, PoolProxiedConnection) else dbapi_connection)
-            driver = dialect.get_driver_connection(dbapi)
+            dbapi = (
+                dbapi_connection.dbapi_connection
+                if isinstance(dbapi_connection, PoolProxiedConnection)
+                else dbapi_connection
+            )
+            driver = dialect.get_driver_connection(cast(Any, dbapi))
             key = id(driver)
             if self._initializing and key in self._initializing:
                 return original(dbapi_connection)  # part of the dialect initialisation
@@ -506,19 +619,32 @@ class _Hub:
             finally:
                 end = monotonic_ns()
                 trips, deallocates = control_trips(is_ping, dbapi, driver, mark)
-                hidden = HiddenRoundTrip(kind=HiddenKind.RESET if resetting else kind,
-                                         start_ns=start, end_ns=end, connection=key,
-                                         round_trips=trips)
+                hidden = HiddenRoundTrip(
+                    kind=HiddenKind.RESET if resetting else kind,
+                    start_ns=start,
+                    end_ns=end,
+                    connection=key,
+                    round_trips=trips,
+                )
                 for sink in sinks:
                     sink.hidden_records.append(hidden)
                 if deallocates:
-                    _deliver_hidden(sinks, HiddenRoundTrip(
-                        kind=HiddenKind.DEALLOCATE, start_ns=start, end_ns=end,
-                        connection=key, round_trips=deallocates))
+                    _deliver_hidden(
+                        sinks,
+                        HiddenRoundTrip(
+                            kind=HiddenKind.DEALLOCATE,
+                            start_ns=start,
+                            end_ns=end,
+                            connection=key,
+                            round_trips=deallocates,
+                        ),
+                    )
+
         return measured
 
-    def _wrap_isolation(self, wired: _Wired,
-                        original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def _wrap_isolation(
+        self, wired: _Wired, original: Callable[[Any, Any], Any]
+    ) -> Callable[[Any, Any], Any]:
         dialect = wired.dialect
         mark_of, trips_of = wired.model.isolation_mark, wired.model.isolation_trips
         assert mark_of is not None and trips_of is not None
@@ -535,15 +661,27 @@ class _Hub:
             finally:
                 trips = trips_of(driver, mark)
                 if trips:
-                    _deliver_hidden(sinks, HiddenRoundTrip(
-                        kind=HiddenKind.ISOLATION, start_ns=start, end_ns=monotonic_ns(),
-                        connection=id(driver), round_trips=trips))
+                    _deliver_hidden(
+                        sinks,
+                        HiddenRoundTrip(
+                            kind=HiddenKind.ISOLATION,
+                            start_ns=start,
+                            end_ns=monotonic_ns(),
+                            connection=id(driver),
+                            round_trips=trips,
+                        ),
+                    )
+
         return measured
 
-    def _reset(self, dbapi_connection: Any, record: ConnectionPoolEntry,
-               state: PoolResetState) -> None:
-        if (state.asyncio_safe and not state.transaction_was_reset
-                and (_process_sinks or ACTIVE.get())):
+    def _reset(
+        self, dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
+    ) -> None:
+        if (
+            state.asyncio_safe
+            and not state.transaction_was_reset
+            and (_process_sinks or ACTIVE.get())
+        ):
             self._resetting.add(id(record.driver_connection))
 
     def _checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -560,8 +698,13 @@ class _Hub:
             self._connecting[greenlet.getcurrent()] = (monotonic_ns(), own)
         return own.connect(*cargs, **cparams)
 
-    def _on_connect(self, dialect: Dialect, record: ConnectionPoolEntry | None,
-                    cargs: list[Any], cparams: dict[str, Any]) -> None:
+    def _on_connect(
+        self,
+        dialect: Dialect,
+        record: ConnectionPoolEntry | None,
+        cargs: list[Any],
+        cparams: dict[str, Any],
+    ) -> None:
         """Process-wide: the ``do_connect`` event, just before the driver connects."""
         if record is not None and self._sinks(dialect):
             wired = self._wired[dialect] if dialect in self._wired else self._see(dialect)
@@ -578,16 +721,22 @@ class _Hub:
         if not sinks:
             return
         driver = record.driver_connection
-        _deliver_hidden(sinks, HiddenRoundTrip(
-            kind=HiddenKind.CONNECT, start_ns=start, end_ns=end, connection=id(driver),
-            round_trips=wired.model.connect_round_trips(driver)))
+        _deliver_hidden(
+            sinks,
+            HiddenRoundTrip(
+                kind=HiddenKind.CONNECT,
+                start_ns=start,
+                end_ns=end,
+                connection=id(driver),
+                round_trips=wired.model.connect_round_trips(driver),
+            ),
+        )
         # SQLAlchemy runs the first connection's listeners under a mutex, so only the
         # connection that is about to initialise the dialect sees it uninitialised here
         if wired.dialect.server_version_info is None:
             self._initializing[id(driver)] = (end, wired)
 
-    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry,
-                     *proxy: Any) -> None:
+    def _initialized(self, dbapi_connection: Any, record: ConnectionPoolEntry, *proxy: Any) -> None:
         if not self._initializing:  # every checkout runs this: nothing to do, mostly
             return
         driver = record.driver_connection
@@ -598,23 +747,40 @@ class _Hub:
         sinks = self._sinks(wired.dialect)
         if not sinks:
             return
-        _deliver_hidden(sinks, HiddenRoundTrip(
-            kind=HiddenKind.INITIALIZE, start_ns=start, end_ns=monotonic_ns(),
-            connection=id(driver),
-            round_trips=wired.model.initialize_round_trips(wired.dialect, driver)))
+        _deliver_hidden(
+            sinks,
+            HiddenRoundTrip(
+                kind=HiddenKind.INITIALIZE,
+                start_ns=start,
+                end_ns=monotonic_ns(),
+                connection=id(driver),
+                round_trips=wired.model.initialize_round_trips(wired.dialect, driver),
+            ),
+        )
 
 
-def hidden_of(start: int, end: int, connection: int, begins: bool, extra: wire.Extra,
-              pipelined: bool = False) -> list[HiddenRoundTrip]:
+def hidden_of(
+    start: int, end: int, connection: int, begins: bool, extra: wire.Extra, pipelined: bool = False
+) -> list[HiddenRoundTrip]:
     """The BEGIN, prepares, driver-internal statements and DEALLOCATE of one driver call
     (``pipelined``: BEGIN and prepares rode in an executemany's pipeline, no round trip)."""
     prepares, internal, deallocates = extra
-    return [HiddenRoundTrip(kind=kind, start_ns=start, end_ns=end, connection=connection,
-                            round_trips=0 if pipelined and kind in _PIPELINED else trips)
-            for kind, trips in ((HiddenKind.BEGIN, int(begins)), (HiddenKind.PREPARE, prepares),
-                                (HiddenKind.INTERNAL, internal),
-                                (HiddenKind.DEALLOCATE, deallocates))
-            if trips]
+    return [
+        HiddenRoundTrip(
+            kind=kind,
+            start_ns=start,
+            end_ns=end,
+            connection=connection,
+            round_trips=0 if pipelined and kind in _PIPELINED else trips,
+        )
+        for kind, trips in (
+            (HiddenKind.BEGIN, int(begins)),
+            (HiddenKind.PREPARE, prepares),
+            (HiddenKind.INTERNAL, internal),
+            (HiddenKind.DEALLOCATE, deallocates),
+        )
+        if trips
+    ]
 
 
 def _deliver_hidden(sinks: tuple[Sink, ...], hidden: HiddenRoundTrip) -> None:

@@ -138,22 +138,32 @@ def _relationship(state: ORMExecuteState) -> Tag | None:
     path = state.loader_strategy_path
     if path is None or not len(path):
         return None
-    prop = path[-1]
+    prop: Any = path[-1]  # the relationship being loaded (a path's last element)
     label = f"{prop.parent.class_.__name__}.{prop.key}"
     parent = state.lazy_loaded_from
     if parent is None or prop.lazy in _EAGER_MAPPINGS:
         if parent is None and prop.lazy not in _EAGER_MAPPINGS:
             reads.watch(prop, label)  # asked for by a query's option, not by the mapping
-        return Tag(LoadKind.EAGER, label, collection=bool(prop.uselist),
-                   mapped_eager=prop.lazy in _EAGER_MAPPINGS)
+        return Tag(
+            LoadKind.EAGER,
+            label,
+            collection=bool(prop.uselist),
+            mapped_eager=prop.lazy in _EAGER_MAPPINGS,
+        )
     key = parent.identity_key if parent.identity_key is not None else id(parent)
     primary = prop.parent.primary_key
     recursive = prop.mapper.class_ is prop.parent.class_
-    return Tag(LoadKind.LAZY, label, collection=bool(prop.uselist), parent=key,
-               path=_relationships(parent.load_path),
-               key=_attribute(prop.parent, primary[0]) if len(primary) == 1 else "id",
-               recursive=recursive, depth=_depths.get(parent, 1) if recursive else 1,
-               table=str(getattr(prop.parent.local_table, "name", "")))
+    return Tag(
+        LoadKind.LAZY,
+        label,
+        collection=bool(prop.uselist),
+        parent=key,
+        path=_relationships(parent.load_path),
+        key=_attribute(prop.parent, primary[0]) if len(primary) == 1 else "id",
+        recursive=recursive,
+        depth=_depths.get(parent, 1) if recursive else 1,
+        table=str(getattr(prop.parent.local_table, "name", "")),
+    )
 
 
 def _columns(state: ORMExecuteState) -> Tag | None:
@@ -176,7 +186,7 @@ def _attribute(mapper: Any, column: Any) -> str:
     """The attribute name ``mapper`` maps ``column`` to (``id`` when it cannot tell)."""
     try:
         return str(mapper.get_property_by_column(column).key)
-    except Exception:  # noqa: BLE001 - an unusual mapping only loses the name
+    except Exception:
         return "id"
 
 

@@ -41,7 +41,7 @@ def install() -> None:
                         sink.reads.add(label)
             return original(self, instance, owner)
 
-        InstrumentedAttribute.__get__ = __get__  # type: ignore[method-assign,assignment]
+        InstrumentedAttribute.__get__ = __get__  # type: ignore[method-assign]
 
 
 def uninstall() -> None:

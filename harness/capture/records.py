@@ -35,7 +35,9 @@ class HiddenKind(StrEnum):
     RELEASE_SAVEPOINT = "release_savepoint"
     ROLLBACK_TO_SAVEPOINT = "rollback_to_savepoint"
     RESET = "reset"  # the pool's rollback (or commit) when a connection is returned
-    PREPARE = "prepare"  # the driver preparing a statement (psycopg: after 5 runs; asyncpg: each new one)
+    PREPARE = (
+        "prepare"  # the driver preparing a statement (psycopg: after 5 runs; asyncpg: each new one)
+    )
     ISOLATION = "isolation"  # psycopg2's SET default_transaction_isolation on leaving autocommit
     EXECUTEMANY = "executemany"  # an executemany's further round trips (psycopg2: one per row)
     INTERNAL = "internal"  # the driver's own statements (asyncpg's type introspection)
@@ -85,8 +87,20 @@ class Statement:
 # dalperf.capture.callsite.Site, which holds its caller too), then whether the driver sent
 # a BEGIN first and its other hidden round trips (prepare, internal, deallocate), which the
 # capture turns into HiddenRoundTrip records when it is read.
-StatementRow = tuple[str, Any, int, int, int, int, bool, str | None,
-                     tuple[str, str | None] | None, Any, bool, tuple[int, int, int]]
+StatementRow = tuple[
+    str,
+    Any,
+    int,
+    int,
+    int,
+    int,
+    bool,
+    str | None,
+    tuple[str, str | None] | None,
+    Any,
+    bool,
+    tuple[int, int, int],
+]
 STATEMENT_FIELDS = 10  # the Statement's part of a StatementRow (then its ``begins``)
 SITE_FIELD = 8  # where a StatementRow holds the call site
 ORM_FIELD = 9  # where a StatementRow holds the ORM tag

@@ -126,8 +126,12 @@ class Capture:
         self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.engine is None:
             instrument.remove_process_sink(self)
             instrument.uninstall_everywhere()
@@ -172,8 +176,9 @@ class Capture:
             weights[(s.connection, s.start_ns, s.end_ns)] += 1
         for h in self._hidden():
             weights[(h.connection, h.start_ns, h.end_ns)] += h.round_trips
-        return critical_path(Span(start, end, weight)
-                             for (_, start, end), weight in weights.items())
+        return critical_path(
+            Span(start, end, weight) for (_, start, end), weight in weights.items()
+        )
 
     @property
     def rows_fetched(self) -> int:
@@ -196,14 +201,21 @@ class Capture:
         thresholds = thresholds or Thresholds()
         rows = self.statement_rows
         least = thresholds.least_untagged
-        if (not any(row[ORM_FIELD] is not None for row in rows)
-                and not (least and len(rows) >= least)):
+        if not any(row[ORM_FIELD] is not None for row in rows) and not (
+            least and len(rows) >= least
+        ):
             return []  # no ORM load, too few other statements: nothing to build or group
         built = list(self._built())
-        return detect(built, thresholds, units.resolve(built, self.unit_events, self.requests),
-                      reads=self.reads)
+        return detect(
+            built,
+            thresholds,
+            units.resolve(built, self.unit_events, self.requests),
+            reads=self.reads,
+        )
 
-    def summary(self, *, statements: bool = False, redact_parameters: bool = True) -> dict[str, Any]:
+    def summary(
+        self, *, statements: bool = False, redact_parameters: bool = True
+    ) -> dict[str, Any]:
         """The capture as JSON-serialisable data with stable keys (the results JSON fields).
 
         With ``statements=True`` each statement is listed too, its parameters replaced by
@@ -222,13 +234,21 @@ class Capture:
             "db_ms": round(self.db_ms, MS_DIGITS),
             "errors": sum(1 for s in self._built() if s.error is not None),
             "fingerprints": [
-                {"fingerprint": t.fingerprint, "sql": t.sql, "count": t.count,
-                 "total_ms": round(t.total_ms, MS_DIGITS)}
+                {
+                    "fingerprint": t.fingerprint,
+                    "sql": t.sql,
+                    "count": t.count,
+                    "total_ms": round(t.total_ms, MS_DIGITS),
+                }
                 for t in self.fingerprints()
             ],
             "n_plus_one": [
-                {"fingerprint": g.fingerprint, "sql": g.sql, "count": g.count,
-                 "call_site": g.call_site}
+                {
+                    "fingerprint": g.fingerprint,
+                    "sql": g.sql,
+                    "count": g.count,
+                    "call_site": g.call_site,
+                }
                 for g in self.n_plus_one()
             ],
             "findings": [f.to_dict() for f in self.findings()],
@@ -244,16 +264,28 @@ class Capture:
     def _built(self) -> list[Statement]:
         """All statements as records, building those that arrived since the last call."""
         with self._build_lock:
-            for row in self.statement_rows[len(self._statements):]:
+            row: Any
+            for row in self.statement_rows[len(self._statements) :]:
                 site = row[SITE_FIELD]
-                statement = Statement(*row[:SITE_FIELD], site[0] if site else None,
-                                      *row[ORM_FIELD:STATEMENT_FIELDS + 1],
-                                      site[1] if site else None)
+                fields = [
+                    *row[:SITE_FIELD],
+                    site[0] if site else None,
+                    *row[ORM_FIELD : STATEMENT_FIELDS + 1],
+                    site[1] if site else None,
+                ]
+                statement = Statement(*fields)
                 self._statements.append(statement)
                 begins, extra = row[STATEMENT_FIELDS:]
                 if begins or extra != NO_EXTRA:
-                    self._row_hidden.extend(instrument.hidden_of(
-                        statement.start_ns, statement.end_ns, statement.connection, begins, extra))
+                    self._row_hidden.extend(
+                        instrument.hidden_of(
+                            statement.start_ns,
+                            statement.end_ns,
+                            statement.connection,
+                            begins,
+                            extra,
+                        )
+                    )
             return self._statements
 
     def _hidden(self) -> list[HiddenRoundTrip]:
@@ -265,19 +297,25 @@ class Capture:
         origin = self.started_ns or 0
         connections: dict[int, int] = {}
         return [
-            {"sql": s.sql,
-             "parameters": redact(s.parameters) if redact_parameters else jsonable(s.parameters),
-             "start_ms": round((s.start_ns - origin) / NS_PER_MS, MS_DIGITS),
-             "duration_ms": round(s.duration_ms, MS_DIGITS),
-             "connection": connections.setdefault(s.connection, len(connections) + 1),
-             "rows": s.rows, "executemany": s.executemany, "error": s.error,
-             "fingerprint": s.fingerprint, "call_site": s.call_site}
+            {
+                "sql": s.sql,
+                "parameters": redact(s.parameters) if redact_parameters else jsonable(s.parameters),
+                "start_ms": round((s.start_ns - origin) / NS_PER_MS, MS_DIGITS),
+                "duration_ms": round(s.duration_ms, MS_DIGITS),
+                "connection": connections.setdefault(s.connection, len(connections) + 1),
+                "rows": s.rows,
+                "executemany": s.executemany,
+                "error": s.error,
+                "fingerprint": s.fingerprint,
+                "call_site": s.call_site,
+            }
             for s in self.statements
         ]
 
 
-def captured(engine: Engine | AsyncEngine, *,
-             on_capture: Callable[[Capture], object]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def captured(
+    engine: Engine | AsyncEngine, *, on_capture: Callable[[Capture], object]
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: run every call of the function (sync or ``async def``) inside a fresh
     :class:`Capture`, and hand the capture to ``on_capture`` when the call ends, also when
     it raised."""
@@ -285,6 +323,7 @@ def captured(engine: Engine | AsyncEngine, *,
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
                 cap = Capture(engine)
@@ -293,6 +332,7 @@ def captured(engine: Engine | AsyncEngine, *,
                         return await fn(*args, **kwargs)
                 finally:
                     on_capture(cap)
+
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(fn)
@@ -303,6 +343,7 @@ def captured(engine: Engine | AsyncEngine, *,
                     return fn(*args, **kwargs)
             finally:
                 on_capture(cap)
+
         return run
 
     return decorate

@@ -130,8 +130,11 @@ def written(state: Any) -> bool:
     return False
 
 
-def resolve(statements: Sequence[Any], unit_events: Sequence[tuple[int, int, int, str]],
-            requests: Sequence[tuple[int, int, int]]) -> list[Unit]:
+def resolve(
+    statements: Sequence[Any],
+    unit_events: Sequence[tuple[int, int, int, str]],
+    requests: Sequence[tuple[int, int, int]],
+) -> list[Unit]:
     """The unit of each statement (in the order given); see the module docstring."""
     by_connection: dict[int, list[tuple[int, int, str]]] = {}
     for at, connection, unit, kind in sorted(unit_events):
@@ -209,6 +212,7 @@ def _timed(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
         finally:
             _request_ended(start, number)
+
     return request
 
 
@@ -222,4 +226,5 @@ def _timed_async(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(*args, **kwargs)
         finally:
             _request_ended(start, number)
+
     return request

@@ -83,23 +83,47 @@ DEFAULT_OUT_DIR = Path("reports/out")
 
 
 def audit(
-    scale: Annotated[float | None, typer.Option(
-        "--scale", help="Data size: for the case study 1 is ~1,000 users, 100,000 renders; for "
-        "a project, what its seed hook is given (default: tool.dalperf scale, else 1).")]
-        = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the data.")]
-        = casestudy.DEFAULT_SEED,
-    iterations: Annotated[int | None, typer.Option(
-        min=1, help=f"Measured calls per variant (default: tool.dalperf iterations, else "
-        f"{DEFAULT_ITERATIONS}).")] = None,
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", metavar="OP", help="Operation (area.operation) or area to measure; repeatable.")] = None,
-    indexes: Annotated[IndexMode, typer.Option(
-        "--indexes", help="on: as migrated; off: without the performance migration's indexes; "
-        "both: measure each way (as for `dalperf run`).")] = IndexMode.ON,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out-dir", help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME} "
-        f"(default: tool.dalperf out_dir, else {DEFAULT_OUT_DIR}).")] = None,
+    scale: Annotated[
+        float | None,
+        typer.Option(
+            "--scale",
+            help="Data size: for the case study 1 is ~1,000 users, 100,000 renders; for "
+            "a project, what its seed hook is given (default: tool.dalperf scale, else 1).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data.")] = casestudy.DEFAULT_SEED,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"Measured calls per variant (default: tool.dalperf iterations, else "
+            f"{DEFAULT_ITERATIONS}).",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="OP",
+            help="Operation (area.operation) or area to measure; repeatable.",
+        ),
+    ] = None,
+    indexes: Annotated[
+        IndexMode,
+        typer.Option(
+            "--indexes",
+            help="on: as migrated; off: without the performance migration's indexes; "
+            "both: measure each way (as for `dalperf run`).",
+        ),
+    ] = IndexMode.ON,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME} "
+            f"(default: tool.dalperf out_dir, else {DEFAULT_OUT_DIR}).",
+        ),
+    ] = None,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
     config_file: ConfigFile = None,
@@ -146,9 +170,16 @@ def audit(
     started = time.perf_counter()
     with ExitStack() as server:  # whatever was started for the audit stops when this ends
         with _stage("database") as note:
-            target = server.enter_context(target_from_options(
-                database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                disposable=disposable, config=config))
+            target = server.enter_context(
+                target_from_options(
+                    database_url=database_url,
+                    db=db,
+                    home=home,
+                    ephemeral=ephemeral,
+                    disposable=disposable,
+                    config=config,
+                )
+            )
             note(target.display_url)
         if config.is_project:
             from dalperf.db.turns import taking_turns
@@ -166,30 +197,40 @@ def audit(
             _case_study_data(target, scale=scale, seed=seed)
             environment = {"scale": scale, "seed": seed}
         with _stage("measure") as note:
-            plan = Plan(operations=selection.operations,
-                        config=RunConfig(iterations=iterations or config.iterations
-                                         or DEFAULT_ITERATIONS,
-                                         call_timeout_s=call_timeout, driver=driver_name,
-                                         warmup=(config.warmup if config.warmup is not None
-                                                 else DEFAULT_WARMUP)),
-                        budgets=budget_set, index_states=indexes.states, migration=migration,
-                        migrations_folder=migrations,
-                        environment={**environment, "indexes": indexes.value,
-                                     **selection.environment()},
-                        advise=advisor_config(advise, advise_min_gain, DEFAULT_SEQ_SCAN_ROWS))
+            plan = Plan(
+                operations=selection.operations,
+                config=RunConfig(
+                    iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
+                    call_timeout_s=call_timeout,
+                    driver=driver_name,
+                    warmup=(config.warmup if config.warmup is not None else DEFAULT_WARMUP),
+                ),
+                budgets=budget_set,
+                index_states=indexes.states,
+                migration=migration,
+                migrations_folder=migrations,
+                environment={**environment, "indexes": indexes.value, **selection.environment()},
+                advise=advisor_config(advise, advise_min_gain, DEFAULT_SEQ_SCAN_ROWS),
+            )
             results = measure(target, plan, out=results_path)
-            note(f"{len(results.operations)} measurements of {len(selection.operations)} "
-                 "operations, with plans and the index audit"
-                 + (" and the index advice" if results.advice is not None else ""))
+            note(
+                f"{len(results.operations)} measurements of {len(selection.operations)} "
+                "operations, with plans and the index audit"
+                + (" and the index advice" if results.advice is not None else "")
+            )
     with _stage("report") as note:
         gate = judge(results, budgets=plan.budgets, baseline=baseline)
-        written = write_report(results, gate, html=out_dir / HTML_NAME,
-                               markdown=out_dir / MARKDOWN_NAME)
+        written = write_report(
+            results, gate, html=out_dir / HTML_NAME, markdown=out_dir / MARKDOWN_NAME
+        )
         note(", ".join(str(p) for p in [results_path, *written]))
     print_advice(results)
     print_verdict(gate.verdict, compared=baseline is not None)
-    console.print(f"report: {escape(str((out_dir / HTML_NAME).resolve()))} "
-                  f"({time.perf_counter() - started:.1f} s in all)", soft_wrap=True)
+    console.print(
+        f"report: {escape(str((out_dir / HTML_NAME).resolve()))} "
+        f"({time.perf_counter() - started:.1f} s in all)",
+        soft_wrap=True,
+    )
     if not gate.verdict.passed:
         raise verdict_failure(gate.verdict)
 
@@ -215,12 +256,13 @@ def _prepare_data(target: Target, *, scale: float, seed: int) -> str:
     own = target.source is not Source.URL
     try:
         with progress_bars() as progress:
-            report = casestudy.seed(target, scale=scale, seed=seed, reset=own,
-                                    progress=progress)
+            report = casestudy.seed(target, scale=scale, seed=seed, reset=own, progress=progress)
     except PopulatedDatabaseError as exc:
-        raise UsageError(f"{target.display_url} holds other data than scale {scale:g}, seed "
-                         f"{seed}; `dalperf seed --reset --scale {scale:g} --seed {seed}` "
-                         "replaces it") from exc
+        raise UsageError(
+            f"{target.display_url} holds other data than scale {scale:g}, seed "
+            f"{seed}; `dalperf seed --reset --scale {scale:g} --seed {seed}` "
+            "replaces it"
+        ) from exc
     return f"{report.total_rows:,} rows loaded (scale {scale:g}, seed {seed})"
 
 
@@ -231,5 +273,6 @@ def _stage(name: str) -> Iterator[Callable[[str], None]]:
     started = time.perf_counter()
     yield said.append
     seconds = time.perf_counter() - started
-    err_console.print(f"[green]✓[/] {name:<9} {escape(' '.join(said))} "
-                      f"[dim]({seconds:.1f} s)[/]", soft_wrap=True)
+    err_console.print(
+        f"[green]✓[/] {name:<9} {escape(' '.join(said))} [dim]({seconds:.1f} s)[/]", soft_wrap=True
+    )

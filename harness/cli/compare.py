@@ -33,36 +33,73 @@ DEFAULT_OUT = Path("reports/out/compare.json")
 
 
 def compare(
-    base: Annotated[str, typer.Option(
-        "--base", metavar="REF", help="Git revision of this repository to compare the working "
-        "tree with (a branch, tag or commit, e.g. origin/main).")],
-    scenarios: Annotated[list[str] | None, typer.Option(
-        "--scenarios", metavar="MODULE", help="Scenario module (.py path, package folder or "
-        "dotted name) of the repository; repeatable. Default: tool.dalperf scenarios, else "
-        "the render-app case study.")]
-        = None,
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", metavar="OP", help="Operation (area.operation) or area to compare; "
-        "repeatable.")] = None,
-    iterations: Annotated[int | None, typer.Option(
-        min=2, help="Measured calls per variant and side (default: tool.dalperf iterations, "
-        f"else {DEFAULT_ITERATIONS}).")] = None,
-    warmup: Annotated[int | None, typer.Option(
-        min=0, help="Unmeasured calls per variant and side first (default: tool.dalperf "
-        f"warmup, else {DEFAULT_WARMUP}).")] = None,
-    param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation.")]
-        = DEFAULT_PARAM_SETS,
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            metavar="REF",
+            help="Git revision of this repository to compare the working "
+            "tree with (a branch, tag or commit, e.g. origin/main).",
+        ),
+    ],
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenarios",
+            metavar="MODULE",
+            help="Scenario module (.py path, package folder or "
+            "dotted name) of the repository; repeatable. Default: tool.dalperf scenarios, else "
+            "the render-app case study.",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="OP",
+            help="Operation (area.operation) or area to compare; repeatable.",
+        ),
+    ] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="Measured calls per variant and side (default: tool.dalperf iterations, "
+            f"else {DEFAULT_ITERATIONS}).",
+        ),
+    ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Unmeasured calls per variant and side first (default: tool.dalperf "
+            f"warmup, else {DEFAULT_WARMUP}).",
+        ),
+    ] = None,
+    param_sets: Annotated[
+        int, typer.Option(min=1, help="Input sets drawn per operation.")
+    ] = DEFAULT_PARAM_SETS,
     seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
-    latency: Annotated[list[str] | None, typer.Option(
-        "--check", help="Latency rule, head against base, e.g. median:10% or p95:5ms; "
-        "repeatable. Default: median:10%, p95:10%.")] = None,
-    allow_dirty: Annotated[bool, typer.Option(
-        "--allow-dirty", help="Measure uncommitted changes to tracked files as the head.")]
-        = False,
-    pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
-        = DEFAULT_POOL_SIZE,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Comparison JSON to write.")]
-        = DEFAULT_OUT,
+    latency: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check",
+            help="Latency rule, head against base, e.g. median:10% or p95:5ms; "
+            "repeatable. Default: median:10%, p95:10%.",
+        ),
+    ] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dirty", help="Measure uncommitted changes to tracked files as the head."
+        ),
+    ] = False,
+    pool_size: Annotated[
+        int, typer.Option(min=1, help="Connections in the pool.")
+    ] = DEFAULT_POOL_SIZE,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Comparison JSON to write.")
+    ] = DEFAULT_OUT,
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
@@ -84,21 +121,31 @@ def compare(
     checks = tuple(LatencyCheck.parse(text) for text in latency or ())
     config = CompareConfig(
         iterations=iterations or max(project.iterations or DEFAULT_ITERATIONS, 2),
-        warmup=first_set(warmup, project.warmup, DEFAULT_WARMUP), param_sets=param_sets,
-        seed=seed, pool_size=pool_size, **({"checks": checks} if checks else {}))
+        warmup=first_set(warmup, project.warmup, DEFAULT_WARMUP),
+        param_sets=param_sets,
+        seed=seed,
+        pool_size=pool_size,
+        **({"checks": checks} if checks else {}),
+    )
     specs = scenarios or list(project.scenarios) or [casestudy.SCENARIOS]
     plan = plan_comparison(base_ref=base, specs=specs, only=only, allow_dirty=allow_dirty)
-    with target_from_options(database_url=database_url, db=db, home=home,
-                             config=project) as target, ExitStack() as turns, \
-            progress_display(label_width=40, transient=True) as bar:
+    with (
+        target_from_options(database_url=database_url, db=db, home=home, config=project) as target,
+        ExitStack() as turns,
+        progress_display(label_width=40, transient=True) as bar,
+    ):
         if project.is_project:
             from dalperf.cli.run import say_note
             from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
-            target = prepare(target, project, scale=project.scale or DEFAULT_PROJECT_SCALE,
-                             seed=DEFAULT_DATA_SEED).target
+            target = prepare(
+                target,
+                project,
+                scale=project.scale or DEFAULT_PROJECT_SCALE,
+                seed=DEFAULT_DATA_SEED,
+            ).target
         task = bar.add_task("comparing", total=None)
 
         def advance(what: str, done: int) -> None:
@@ -109,12 +156,12 @@ def compare(
     print_comparison(comparison)
     console.print(f"wrote {escape(str(out))}", soft_wrap=True)
     if not comparison.pairs:
-        raise UsageError(f"nothing to compare: no operation is in both {base} and the "
-                         "working tree")
+        raise UsageError(f"nothing to compare: no operation is in both {base} and the working tree")
     if not comparison.passed:
         failed = sum(not p.passed for p in comparison.pairs)
-        raise CheckFailed(f"{failed} operation x variant pair(s) regressed against "
-                          f"{comparison.base.ref}")
+        raise CheckFailed(
+            f"{failed} operation x variant pair(s) regressed against {comparison.base.ref}"
+        )
 
 
 def print_comparison(comparison: RevisionComparison) -> None:
@@ -125,8 +172,10 @@ def print_comparison(comparison: RevisionComparison) -> None:
     head = comparison.head_commit[:12] if comparison.head_commit else "working tree"
     for note in comparison.notes:
         console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-    title = (f"base {base.ref} ({base.commit[:12]}) vs head {head}"
-             f"{' + uncommitted changes' if comparison.head_changes else ''}")
+    title = (
+        f"base {base.ref} ({base.commit[:12]}) vs head {head}"
+        f"{' + uncommitted changes' if comparison.head_changes else ''}"
+    )
     table = Table(title=escape(title), title_justify="left")
     for column in ("operation", "variant"):
         table.add_column(column)
@@ -134,13 +183,26 @@ def print_comparison(comparison: RevisionComparison) -> None:
         table.add_column(column, justify="right")
     table.add_column("verdict", overflow="fold")
     for p in comparison.pairs:
-        ratio = ("" if p.ratio is None
-                 else f"{p.ratio.value:.2f} [{p.ratio.low:.2f}, {p.ratio.high:.2f}]")
-        table.add_row(*(escape(str(cell)) for cell in (
-            p.operation, p.variant, f"{p.base.wall_ms.p50:.3f} ms",
-            f"{p.head.wall_ms.p50:.3f} ms", ratio, f"{p.base.queries} -> {p.head.queries}",
-            f"{p.base.round_trips} -> {p.head.round_trips}",
-            _verdict(p))))
+        ratio = (
+            ""
+            if p.ratio is None
+            else f"{p.ratio.value:.2f} [{p.ratio.low:.2f}, {p.ratio.high:.2f}]"
+        )
+        table.add_row(
+            *(
+                escape(str(cell))
+                for cell in (
+                    p.operation,
+                    p.variant,
+                    f"{p.base.wall_ms.p50:.3f} ms",
+                    f"{p.head.wall_ms.p50:.3f} ms",
+                    ratio,
+                    f"{p.base.queries} -> {p.head.queries}",
+                    f"{p.base.round_trips} -> {p.head.round_trips}",
+                    _verdict(p),
+                )
+            )
+        )
     print_table(table)
 
 

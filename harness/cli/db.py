@@ -10,8 +10,9 @@ import typer
 from dalperf.cli.console import console, escape
 from dalperf.cli.options import Home
 
-db_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True
+)
 
 
 @db_app.command()
@@ -28,9 +29,14 @@ def start(home: Home = None) -> None:
 @db_app.command()
 def stop(
     home: Home = None,
-    all_orphans: Annotated[bool, typer.Option(
-        "--all-orphans", help="Instead: stop every throwaway server (of --ephemeral, of the "
-        "pytest plugin) whose owner process is gone, and delete its folder.")] = False,
+    all_orphans: Annotated[
+        bool,
+        typer.Option(
+            "--all-orphans",
+            help="Instead: stop every throwaway server (of --ephemeral, of the "
+            "pytest plugin) whose owner process is gone, and delete its folder.",
+        ),
+    ] = False,
 ) -> None:
     """Stop the embedded server if it runs."""
     from dalperf.db.embedded import EmbeddedServer, reap_orphans
@@ -39,8 +45,7 @@ def stop(
     if all_orphans:
         reaped = reap_orphans()
         for folder in reaped:
-            console.print(f"stopped the orphaned server of {escape(str(folder))}",
-                          soft_wrap=True)
+            console.print(f"stopped the orphaned server of {escape(str(folder))}", soft_wrap=True)
         console.print(f"{len(reaped)} orphaned server(s) stopped")
         return
     stopped = EmbeddedServer(data_dir(home)).stop()
@@ -72,8 +77,11 @@ def status(home: Home = None) -> None:
     if running is None:
         console.print(f"not running (data: {escape(str(data_dir(home)))})", soft_wrap=True)
         raise typer.Exit(3)
-    console.print(f"running: pid {running.pid}, {escape(running.url())} "
-                  f"(data: {escape(str(running.data_dir))})", soft_wrap=True)
+    console.print(
+        f"running: pid {running.pid}, {escape(running.url())} "
+        f"(data: {escape(str(running.data_dir))})",
+        soft_wrap=True,
+    )
 
 
 @db_app.command()

@@ -14,13 +14,20 @@ from dalperf.errors import EnvironmentProblem, UsageError
 
 
 def digest_command(
-    record: Annotated[Path, typer.Argument(
-        help="JSON written by pytest --dalperf-json or by dalperf compare --out.")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Markdown file to write (default: print it).")] = None,
-    step_summary: Annotated[bool, typer.Option(
-        "--step-summary", help=f"Also append it to the file ${STEP_SUMMARY_ENV} names "
-        "(GitHub Actions).")] = False,
+    record: Annotated[
+        Path,
+        typer.Argument(help="JSON written by pytest --dalperf-json or by dalperf compare --out."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Markdown file to write (default: print it).")
+    ] = None,
+    step_summary: Annotated[
+        bool,
+        typer.Option(
+            "--step-summary",
+            help=f"Also append it to the file ${STEP_SUMMARY_ENV} names (GitHub Actions).",
+        ),
+    ] = False,
 ) -> None:
     """Write the Markdown digest a pull request shows: the verdict, each new finding with its
     call site and fix (a test session), or base against head (a comparison).
@@ -45,5 +52,6 @@ def digest_command(
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as exc:
-            raise EnvironmentProblem(f"cannot append to {STEP_SUMMARY_ENV} file "
-                                     f"{summary_file}: {exc.strerror}") from exc
+            raise EnvironmentProblem(
+                f"cannot append to {STEP_SUMMARY_ENV} file {summary_file}: {exc.strerror}"
+            ) from exc

@@ -24,24 +24,49 @@ if TYPE_CHECKING:
     from dalperf.history.model import Commit
     from dalperf.history.store import Added, Store
 
-history_app = typer.Typer(help="Keep every main-branch result in a store, gate on its "
-                          "history, draw its trends.", no_args_is_help=True)
+history_app = typer.Typer(
+    help="Keep every main-branch result in a store, gate on its history, draw its trends.",
+    no_args_is_help=True,
+)
 
-HistoryUrl = Annotated[str | None, typer.Option(
-    "--history", metavar="URL", help="The history store: a PostgreSQL URL, sqlite:///PATH or "
-    "a file path. Default: $DALPERF_HISTORY_URL, else history.sqlite in the dalperf home "
-    "(--home, $DALPERF_HOME, ./.dalperf).")]
-Series = Annotated[str, typer.Option(
-    "--series", metavar="NAME", help="Keep these results in a series of their own (another "
-    "scale, seed or schema than the default series holds).")]
-Branch = Annotated[str | None, typer.Option(
-    "--branch", metavar="B", help="Branch the results were measured on. Default: git's "
-    "current branch.")]
-MainBranch = Annotated[str, typer.Option(
-    "--branch", metavar="B", help="The branch whose results are the history.")]
-ResultsFile = Annotated[Path, typer.Argument(
-    metavar="FILE", help="Results JSON of `dalperf run`/`audit`, load.json of `dalperf load`, "
-    "or the pytest plugin's --dalperf-json.")]
+HistoryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        metavar="URL",
+        help="The history store: a PostgreSQL URL, sqlite:///PATH or "
+        "a file path. Default: $DALPERF_HISTORY_URL, else history.sqlite in the dalperf home "
+        "(--home, $DALPERF_HOME, ./.dalperf).",
+    ),
+]
+Series = Annotated[
+    str,
+    typer.Option(
+        "--series",
+        metavar="NAME",
+        help="Keep these results in a series of their own (another "
+        "scale, seed or schema than the default series holds).",
+    ),
+]
+Branch = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        metavar="B",
+        help="Branch the results were measured on. Default: git's current branch.",
+    ),
+]
+MainBranch = Annotated[
+    str, typer.Option("--branch", metavar="B", help="The branch whose results are the history.")
+]
+ResultsFile = Annotated[
+    Path,
+    typer.Argument(
+        metavar="FILE",
+        help="Results JSON of `dalperf run`/`audit`, load.json of `dalperf load`, "
+        "or the pytest plugin's --dalperf-json.",
+    ),
+]
 SHORT = 10
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 DEFAULT_BRANCH = "main"
@@ -58,23 +83,38 @@ def _said(added: Added, store: Store) -> str:
     stored = added.result
     where = f"{stored.commit.sha[:SHORT]} on {stored.commit.branch}"
     if not added.added:
-        return (f"{stored.source}: already in {store.location.display} (result "
-                f"#{stored.id}, {where}, series {stored.series}); nothing added")
-    return (f"added {stored.source}: {stored.points} point(s) of {stored.kind} series "
-            f"{stored.series}, {where}, as result #{stored.id} of {store.location.display}")
+        return (
+            f"{stored.source}: already in {store.location.display} (result "
+            f"#{stored.id}, {where}, series {stored.series}); nothing added"
+        )
+    return (
+        f"added {stored.source}: {stored.points} point(s) of {stored.kind} series "
+        f"{stored.series}, {where}, as result #{stored.id} of {store.location.display}"
+    )
 
 
 @history_app.command("add")
 def add(
     file: ResultsFile,
-    commit: Annotated[str | None, typer.Option(
-        "--commit", metavar="SHA", help="Commit measured. Default: git rev-parse HEAD.")] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit", metavar="SHA", help="Commit measured. Default: git rev-parse HEAD."
+        ),
+    ] = None,
     branch: Branch = None,
-    time: Annotated[str | None, typer.Option(
-        "--time", metavar="T", help="Commit time, ISO 8601. Default: the commit's in git, "
-        "else the results' started_at.")] = None,
-    subject: Annotated[str | None, typer.Option(
-        "--subject", help="Commit subject. Default: the commit's in git.")] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            metavar="T",
+            help="Commit time, ISO 8601. Default: the commit's in git, "
+            "else the results' started_at.",
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Commit subject. Default: the commit's in git.")
+    ] = None,
     series: Series = DEFAULT_SERIES,
     history: HistoryUrl = None,
     home: Home = None,
@@ -83,18 +123,25 @@ def add(
     from dalperf.history import commits, ingest
 
     ingested = ingest.read(file)
-    measured = commits.resolve(sha=commit, branch=branch, time=time, subject=subject,
-                               started_at=ingested.started_at)
+    measured = commits.resolve(
+        sha=commit, branch=branch, time=time, subject=subject, started_at=ingested.started_at
+    )
     with _open(history, home) as store:
-        console.print(escape(_said(store.add(ingested, measured, series=series), store)),
-                      soft_wrap=True)
+        console.print(
+            escape(_said(store.add(ingested, measured, series=series), store)), soft_wrap=True
+        )
 
 
 @history_app.command("import")
 def import_folder(
-    folder: Annotated[Path, typer.Argument(
-        metavar="DIR", help="Folder of results files named after their commit (SHA.json, "
-        "or any name ending -SHA.json / _SHA.json).")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Folder of results files named after their commit (SHA.json, "
+            "or any name ending -SHA.json / _SHA.json).",
+        ),
+    ],
     branch: Branch = None,
     series: Series = DEFAULT_SERIES,
     history: HistoryUrl = None,
@@ -130,20 +177,23 @@ def _sha_in_name(path: Path) -> str:
 
     tail = path.stem.replace("_", "-").rsplit("-", 1)[-1]
     if not SHA_RE.fullmatch(tail):
-        raise UsageError(f"{path}: the file name does not end with a commit sha "
-                         "(name it SHA.json or NAME-SHA.json)")
+        raise UsageError(
+            f"{path}: the file name does not end with a commit sha "
+            "(name it SHA.json or NAME-SHA.json)"
+        )
     return tail
 
 
 @history_app.command("list")
 def list_results(
-    branch: Annotated[str | None, typer.Option(
-        "--branch", metavar="B", help="Only this branch's results.")] = None,
-    kind: Annotated[str | None, typer.Option(
-        "--kind", help="Only audit, load or plugin results.")] = None,
+    branch: Annotated[
+        str | None, typer.Option("--branch", metavar="B", help="Only this branch's results.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only audit, load or plugin results.")
+    ] = None,
     series: Annotated[str | None, typer.Option("--series", metavar="NAME")] = None,
-    limit: Annotated[int | None, typer.Option(
-        "--limit", min=1, help="Only the newest N.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the newest N.")] = None,
     history: HistoryUrl = None,
     home: Home = None,
 ) -> None:
@@ -154,21 +204,39 @@ def list_results(
         found = store.results(branch=branch, kind=kind, series=series, limit=limit)
         display = store.location.display
     table = Table(title=escape(f"{len(found)} result(s) in {display}"), title_justify="left")
-    for column in ("#", "commit", "time", "branch", "kind", "series", "points", "file",
-                   "subject"):
+    for column in ("#", "commit", "time", "branch", "kind", "series", "points", "file", "subject"):
         table.add_column(column, justify="right" if column in ("#", "points") else "left")
     for s in found:
-        table.add_row(*(escape(str(cell)) for cell in (
-            s.id, s.commit.sha[:SHORT], s.commit.time.strftime("%Y-%m-%d %H:%M"),
-            s.commit.branch, s.kind, s.series, s.points, s.source, s.commit.subject)))
+        table.add_row(
+            *(
+                escape(str(cell))
+                for cell in (
+                    s.id,
+                    s.commit.sha[:SHORT],
+                    s.commit.time.strftime("%Y-%m-%d %H:%M"),
+                    s.commit.branch,
+                    s.kind,
+                    s.series,
+                    s.points,
+                    s.source,
+                    s.commit.subject,
+                )
+            )
+        )
     print_table(table)
 
 
 @history_app.command("show")
 def show(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="A result id (#12), a commit sha "
-                                       "(or its first 4+ characters) or a git revision "
-                                       "(HEAD~2, a tag).")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF",
+            help="A result id (#12), a commit sha "
+            "(or its first 4+ characters) or a git revision "
+            "(HEAD~2, a tag).",
+        ),
+    ],
     history: HistoryUrl = None,
     home: Home = None,
 ) -> None:
@@ -190,21 +258,46 @@ def show(
         shown = [(stored, store.result_points(stored.id)) for stored in found]
     for stored, points in shown:
         c = stored.commit
-        title = (f"#{stored.id} {c.sha[:SHORT]} {c.branch} "
-                 f"{c.time.isoformat(timespec='seconds')} {stored.kind}/{stored.series} "
-                 f"({stored.source}): {c.subject}")
+        title = (
+            f"#{stored.id} {c.sha[:SHORT]} {c.branch} "
+            f"{c.time.isoformat(timespec='seconds')} {stored.kind}/{stored.series} "
+            f"({stored.source}): {c.subject}"
+        )
         table = Table(title=escape(title), title_justify="left")
         table.add_column("series key")
-        for column in ("queries", "round trips", "network rt", "buffers", "rows", "p50 ms",
-                       "p95 ms (95% CI)", "plans"):
+        for column in (
+            "queries",
+            "round trips",
+            "network rt",
+            "buffers",
+            "rows",
+            "p50 ms",
+            "p95 ms (95% CI)",
+            "plans",
+        ):
             table.add_column(column, justify="right")
         for p in points:
-            interval = (f" [{p.p95_low_ms:.3f}, {p.p95_high_ms:.3f}]"
-                        if p.p95_low_ms is not None and p.p95_high_ms is not None else "")
-            table.add_row(*(escape(cell) for cell in (
-                p.key.name, _cell(p.queries), _cell(p.round_trips),
-                _cell(p.network_round_trips), _cell(p.buffers), _cell(p.rows_fetched),
-                _ms(p.p50_ms), _ms(p.p95_ms) + interval, str(len(p.plan_shapes)))))
+            interval = (
+                f" [{p.p95_low_ms:.3f}, {p.p95_high_ms:.3f}]"
+                if p.p95_low_ms is not None and p.p95_high_ms is not None
+                else ""
+            )
+            table.add_row(
+                *(
+                    escape(cell)
+                    for cell in (
+                        p.key.name,
+                        _cell(p.queries),
+                        _cell(p.round_trips),
+                        _cell(p.network_round_trips),
+                        _cell(p.buffers),
+                        _cell(p.rows_fetched),
+                        _ms(p.p50_ms),
+                        _ms(p.p95_ms) + interval,
+                        str(len(p.plan_shapes)),
+                    )
+                )
+            )
         print_table(table)
 
 
@@ -218,17 +311,29 @@ def _ms(value: float | None) -> str:
 
 @history_app.command("prune")
 def prune(
-    keep: Annotated[int | None, typer.Option(
-        "--keep", min=1, help="Keep the newest N results per branch, kind and series.")]
-        = None,
-    before: Annotated[str | None, typer.Option(
-        "--before", metavar="T", help="Delete results of commits older than this time "
-        "(ISO 8601).")] = None,
-    branch: Annotated[str | None, typer.Option(
-        "--branch", metavar="B", help="Only this branch's results (alone: all of them).")]
-        = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Say what would be deleted; delete nothing.")] = False,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep", min=1, help="Keep the newest N results per branch, kind and series."
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="T",
+            help="Delete results of commits older than this time (ISO 8601).",
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch", metavar="B", help="Only this branch's results (alone: all of them)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")
+    ] = False,
     history: HistoryUrl = None,
     home: Home = None,
 ) -> None:
@@ -241,29 +346,51 @@ def prune(
         display = store.location.display
     verb = "would delete" if dry_run else "deleted"
     for s in gone:
-        console.print(escape(f"{verb} #{s.id} {s.commit.sha[:SHORT]} {s.commit.branch} "
-                             f"{s.kind}/{s.series} ({s.source})"), soft_wrap=True)
+        console.print(
+            escape(
+                f"{verb} #{s.id} {s.commit.sha[:SHORT]} {s.commit.branch} "
+                f"{s.kind}/{s.series} ({s.source})"
+            ),
+            soft_wrap=True,
+        )
     console.print(escape(f"{verb} {len(gone)} result(s) of {display}"), soft_wrap=True)
 
 
 @history_app.command("check")
 def check(
     file: ResultsFile,
-    window: Annotated[int, typer.Option(
-        "--window", metavar="N", min=1, help="Compare with the newest N results of the "
-        "branch.")] = 20,
-    tolerance: Annotated[float, typer.Option(
-        "--tolerance", min=0.0, help="Latency: the head's p95 fails above every p95 of the "
-        "window and above their median by more than this fraction.")] = 0.10,
+    window: Annotated[
+        int,
+        typer.Option(
+            "--window", metavar="N", min=1, help="Compare with the newest N results of the branch."
+        ),
+    ] = 20,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            help="Latency: the head's p95 fails above every p95 of the "
+            "window and above their median by more than this fraction.",
+        ),
+    ] = 0.10,
     branch: MainBranch = DEFAULT_BRANCH,
     series: Series = DEFAULT_SERIES,
-    commit: Annotated[str | None, typer.Option(
-        "--commit", metavar="SHA", help="The head's commit (its own results, if stored, are "
-        "left out of the window). Default: git rev-parse HEAD, when in a repository.")]
-        = None,
-    allow_plan_change: Annotated[bool, typer.Option(
-        "--allow-plan-change", help="A plan shape that changed is a note, not a failure.")]
-        = False,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit",
+            metavar="SHA",
+            help="The head's commit (its own results, if stored, are "
+            "left out of the window). Default: git rev-parse HEAD, when in a repository.",
+        ),
+    ] = None,
+    allow_plan_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-plan-change", help="A plan shape that changed is a note, not a failure."
+        ),
+    ] = False,
     history: HistoryUrl = None,
     home: Home = None,
 ) -> None:
@@ -279,9 +406,16 @@ def check(
         done = git(Path.cwd(), "rev-parse", "--verify", "--quiet", "HEAD")
         head_sha = done.stdout.strip() or None
     with _open(history, home) as store:
-        verdict = gate.check(store, head, head_sha=head_sha, branch=branch, series=series,
-                             window=window, tolerance=tolerance,
-                             allow_plan_change=allow_plan_change)
+        verdict = gate.check(
+            store,
+            head,
+            head_sha=head_sha,
+            branch=branch,
+            series=series,
+            window=window,
+            tolerance=tolerance,
+            allow_plan_change=allow_plan_change,
+        )
         display = store.location.display
     _print_verdict(verdict, head, branch, display)
     summary_file = os.environ.get(STEP_SUMMARY_ENV)
@@ -290,11 +424,14 @@ def check(
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(gate.markdown_summary(verdict, source=head.source, branch=branch))
         except OSError as exc:
-            raise EnvironmentProblem(f"cannot append to {STEP_SUMMARY_ENV} file "
-                                     f"{summary_file}: {exc.strerror}") from exc
+            raise EnvironmentProblem(
+                f"cannot append to {STEP_SUMMARY_ENV} file {summary_file}: {exc.strerror}"
+            ) from exc
     if not verdict.passed:
-        raise CheckFailed(f"{len(verdict.findings)} regression(s) against the last "
-                          f"{len(verdict.window)} {branch} results ({verdict.span})")
+        raise CheckFailed(
+            f"{len(verdict.findings)} regression(s) against the last "
+            f"{len(verdict.window)} {branch} results ({verdict.span})"
+        )
 
 
 def _print_verdict(verdict: Verdict, head: Ingested, branch: str, display: str) -> None:
@@ -309,19 +446,27 @@ def _print_verdict(verdict: Verdict, head: Ingested, branch: str, display: str) 
                     for line in shape.splitlines():
                         console.print(f"    {escape(line)}", soft_wrap=True)
     if verdict.window:
-        console.print(escape(f"{head.source}: {verdict.compared} of {len(head.figures)} "
-                             f"series compared with the last {len(verdict.window)} {branch} "
-                             f"results of {display} ({verdict.span}): "
-                             + ("no regression" if verdict.passed else
-                                f"{len(verdict.findings)} regression(s)")), soft_wrap=True)
+        console.print(
+            escape(
+                f"{head.source}: {verdict.compared} of {len(head.figures)} "
+                f"series compared with the last {len(verdict.window)} {branch} "
+                f"results of {display} ({verdict.span}): "
+                + ("no regression" if verdict.passed else f"{len(verdict.findings)} regression(s)")
+            ),
+            soft_wrap=True,
+        )
 
 
 @history_app.command("report")
 def report(
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: HTML, or Markdown "
-                                      "when it ends in .md.")] = Path("trends.html"),
-    fmt: Annotated[str | None, typer.Option(
-        "--format", help="html or markdown (default: from --out's suffix).")] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="File to write: HTML, or Markdown when it ends in .md."),
+    ] = Path("trends.html"),
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="html or markdown (default: from --out's suffix)."),
+    ] = None,
     branch: MainBranch = DEFAULT_BRANCH,
     history: HistoryUrl = None,
     home: Home = None,
@@ -339,24 +484,42 @@ def report(
 
 @history_app.command("backfill")
 def backfill(
-    from_ref: Annotated[str, typer.Option("--from", metavar="REF", help="Oldest commit to "
-                                          "measure.")],
-    to_ref: Annotated[str, typer.Option("--to", metavar="REF", help="Newest commit to "
-                                        "measure.")] = "HEAD",
-    every: Annotated[int, typer.Option("--every", metavar="K", min=1, help="Measure every "
-                                       "K-th commit (and always the last).")] = 1,
-    scenarios: Annotated[list[str] | None, typer.Option(
-        "--scenarios", metavar="MODULE", help="Scenario module, as a path in the repository "
-        "or a dotted name; repeatable. Default: each commit's tool.dalperf scenarios, else "
-        "the render-app case study.")] = None,
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", metavar="OP", help="Operation or area to measure; repeatable.")] = None,
-    iterations: Annotated[int | None, typer.Option(min=1, help="Measured calls per variant.")]
-        = None,
+    from_ref: Annotated[
+        str, typer.Option("--from", metavar="REF", help="Oldest commit to measure.")
+    ],
+    to_ref: Annotated[
+        str, typer.Option("--to", metavar="REF", help="Newest commit to measure.")
+    ] = "HEAD",
+    every: Annotated[
+        int,
+        typer.Option(
+            "--every", metavar="K", min=1, help="Measure every K-th commit (and always the last)."
+        ),
+    ] = 1,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenarios",
+            metavar="MODULE",
+            help="Scenario module, as a path in the repository "
+            "or a dotted name; repeatable. Default: each commit's tool.dalperf scenarios, else "
+            "the render-app case study.",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="OP", help="Operation or area to measure; repeatable."),
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Measured calls per variant.")
+    ] = None,
     warmup: Annotated[int | None, typer.Option(min=0, help="Unmeasured calls first.")] = None,
-    explain: Annotated[bool, typer.Option(
-        "--explain/--no-explain", help="Explain each statement (buffers, plan shapes).")]
-        = True,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain/--no-explain", help="Explain each statement (buffers, plan shapes)."
+        ),
+    ] = True,
     branch: MainBranch = DEFAULT_BRANCH,
     series: Series = DEFAULT_SERIES,
     history: HistoryUrl = None,
@@ -383,15 +546,18 @@ def backfill(
     if not explain:
         run_args.append("--no-explain")
     with _open(history, home) as store:
-        plan = plan_backfill(store, from_ref=from_ref, to_ref=to_ref, every=every,
-                             branch=branch, series=series)
+        plan = plan_backfill(
+            store, from_ref=from_ref, to_ref=to_ref, every=every, branch=branch, series=series
+        )
         if plan.stored:
             console.print(f"{len(plan.stored)} commit(s) already in the store, skipped")
         if not plan.todo:
             console.print("nothing to measure")
             return
-        with target_from_options(database_url=database_url, db=db, home=home) as target, \
-                progress_display(label_width=24) as bar:
+        with (
+            target_from_options(database_url=database_url, db=db, home=home) as target,
+            progress_display(label_width=24) as bar,
+        ):
             task = bar.add_task("backfill", total=len(plan.todo))
             seen: list[str] = []
 
@@ -401,16 +567,27 @@ def backfill(
                 seen.append(sha)
                 bar.update(task, description=f"measuring {sha[:SHORT]}")
 
-            added, failed = run_backfill(store, plan, database_url=target.libpq_url,
-                                         run_args=run_args, branch=branch, series=series,
-                                         progress=advance)
+            added, failed = run_backfill(
+                store,
+                plan,
+                database_url=target.libpq_url,
+                run_args=run_args,
+                branch=branch,
+                series=series,
+                progress=advance,
+            )
             bar.update(task, completed=len(plan.todo))
         for result in added:
             console.print(escape(_said(result, store)), soft_wrap=True)
     for failure in failed:
-        err_console.print(escape(f"{failure.sha[:SHORT]}: not measured (exit "
-                                 f"{failure.exit_code}): {failure.reason}"), soft_wrap=True)
+        err_console.print(
+            escape(
+                f"{failure.sha[:SHORT]}: not measured (exit {failure.exit_code}): {failure.reason}"
+            ),
+            soft_wrap=True,
+        )
     console.print(f"backfilled {len(added)} of {len(plan.todo)} commit(s)")
     if failed:
-        raise UsageError(f"{len(failed)} commit(s) could not be measured (above); the others "
-                         "were added")
+        raise UsageError(
+            f"{len(failed)} commit(s) could not be measured (above); the others were added"
+        )

@@ -11,10 +11,16 @@ from dalperf.cli.console import console, escape
 
 
 def init(
-    module: Annotated[str, typer.Argument(help="Module holding the SQLAlchemy models, e.g. "
-                                          "myapp.models (its MetaData gives the tables).")],
-    root: Annotated[Path, typer.Option("--root", help="The project's folder (where "
-                                       "pyproject.toml is or goes).")] = Path("."),
+    module: Annotated[
+        str,
+        typer.Argument(
+            help="Module holding the SQLAlchemy models, e.g. "
+            "myapp.models (its MetaData gives the tables)."
+        ),
+    ],
+    root: Annotated[
+        Path, typer.Option("--root", help="The project's folder (where pyproject.toml is or goes).")
+    ] = Path("."),
 ) -> None:
     """Write a commented tool.dalperf table and a perf/ skeleton for a project.
 
@@ -33,5 +39,8 @@ def init(
     written = scaffold(module, folder)
     for path in written.files:
         console.print(f"wrote {escape(str(path))}", soft_wrap=True)
-    console.print(f"schema {escape(written.schema)}, operations on table "
-                  f"{escape(written.table)}; next: `dalperf audit`", soft_wrap=True)
+    console.print(
+        f"schema {escape(written.schema)}, operations on table "
+        f"{escape(written.table)}; next: `dalperf audit`",
+        soft_wrap=True,
+    )

@@ -47,38 +47,81 @@ def parse_variants(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
         return DEFAULT_VARIANTS
     names = tuple(part.strip() for part in text.split(","))
     if not all(_VARIANT_RE.match(name) for name in names):
-        raise UsageError(f"--variant {text!r}: give lower-case variant names, comma-separated, "
-                         "or both")
+        raise UsageError(
+            f"--variant {text!r}: give lower-case variant names, comma-separated, or both"
+        )
     return names
 
 
 def load(
-    users: Annotated[int, typer.Option(min=1, help="Concurrent users in total (split evenly "
-        "between the variants).")] = DEFAULT_USERS,
-    spawn_rate: Annotated[float, typer.Option(help="Users started per second.")]
-        = DEFAULT_SPAWN_RATE,
-    run_time: Annotated[str, typer.Option(help="How long to run, e.g. 60s, 2m, 1h30m.")]
-        = f"{DEFAULT_RUN_TIME_S}s",
-    variant: Annotated[str | None, typer.Option(
-        metavar="NAMES", help="Which variants the users drive, comma-separated (one locust "
-        "user class each, naive -> NaiveUser); both: naive and optimized side by side. "
-        "Default: both, or with --app and tool.dalperf variants, its reference and ours.")]
-        = None,
-    rtt_ms: Annotated[float, typer.Option("--rtt-ms", help="Simulated round-trip time between "
-        "the app and the database (through the latency proxy).")] = 0.0,
-    workers: Annotated[int, typer.Option(min=0, help="0: one locust process; K: locust's "
-        "master and K worker processes.")] = 0,
-    pool_size: Annotated[int, typer.Option(min=1, help="Connections in the app's pool (a hard "
-        "cap: requests wait for a free one).")] = DEFAULT_POOL_SIZE,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Load results JSON to write "
-        f"(default: load.json in tool.dalperf out_dir, else {DEFAULT_OUT}).")] = None,
-    app_spec: Annotated[str | None, typer.Option("--app", help="Your ASGI app, as uvicorn "
-        "names it (module:attribute), served unchanged inside dalperf's capture middleware. "
-        "Default: the case study's app.")] = None,
-    app_url_env: Annotated[str, typer.Option("--app-url-env", help="With --app: the "
-        "environment variable your app reads its database URL from.")] = DEFAULT_APP_URL_ENV,
-    locustfile: Annotated[Path | None, typer.Option(help="Locustfile with one user class per "
-        "variant. Default: the case study's.")] = None,
+    users: Annotated[
+        int,
+        typer.Option(min=1, help="Concurrent users in total (split evenly between the variants)."),
+    ] = DEFAULT_USERS,
+    spawn_rate: Annotated[
+        float, typer.Option(help="Users started per second.")
+    ] = DEFAULT_SPAWN_RATE,
+    run_time: Annotated[
+        str, typer.Option(help="How long to run, e.g. 60s, 2m, 1h30m.")
+    ] = f"{DEFAULT_RUN_TIME_S}s",
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAMES",
+            help="Which variants the users drive, comma-separated (one locust "
+            "user class each, naive -> NaiveUser); both: naive and optimized side by side. "
+            "Default: both, or with --app and tool.dalperf variants, its reference and ours.",
+        ),
+    ] = None,
+    rtt_ms: Annotated[
+        float,
+        typer.Option(
+            "--rtt-ms",
+            help="Simulated round-trip time between "
+            "the app and the database (through the latency proxy).",
+        ),
+    ] = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="0: one locust process; K: locust's master and K worker processes."
+        ),
+    ] = 0,
+    pool_size: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Connections in the app's pool (a hard cap: requests wait for a free one)."
+        ),
+    ] = DEFAULT_POOL_SIZE,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Load results JSON to write "
+            f"(default: load.json in tool.dalperf out_dir, else {DEFAULT_OUT}).",
+        ),
+    ] = None,
+    app_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="Your ASGI app, as uvicorn "
+            "names it (module:attribute), served unchanged inside dalperf's capture middleware. "
+            "Default: the case study's app.",
+        ),
+    ] = None,
+    app_url_env: Annotated[
+        str,
+        typer.Option(
+            "--app-url-env",
+            help="With --app: the environment variable your app reads its database URL from.",
+        ),
+    ] = DEFAULT_APP_URL_ENV,
+    locustfile: Annotated[
+        Path | None,
+        typer.Option(help="Locustfile with one user class per variant. Default: the case study's."),
+    ] = None,
     config_file: ConfigFile = None,
     driver: DriverNames = None,
     database_url: DatabaseUrl = None,
@@ -105,18 +148,37 @@ def load(
     variants = parse_variants(variant, roles if user_app and roles else DEFAULT_VARIANTS)
     unknown = [name for name in variants if name not in DEFAULT_VARIANTS]
     if not user_app and unknown:
-        raise UsageError(f"--variant {unknown[0]!r}: the case study's app serves "
-                         f"{', '.join(DEFAULT_VARIANTS)} (or both)")
+        raise UsageError(
+            f"--variant {unknown[0]!r}: the case study's app serves "
+            f"{', '.join(DEFAULT_VARIANTS)} (or both)"
+        )
     load_config = loadtest.LoadConfig(
-        app=app_spec or casestudy.APP, locustfile=locustfile or casestudy.locustfile(),
-        users=users, spawn_rate=spawn_rate, run_time_s=loadtest.parse_duration(run_time),
-        variants=variants, workers=workers, rtt_ms=rtt_ms, pool_size=pool_size,
-        wrap=user_app, app_url_env=app_url_env, app_dir=config.root if user_app else None,
-        driver=one_driver(driver, database_url))
+        app=app_spec or casestudy.APP,
+        locustfile=locustfile or casestudy.locustfile(),
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time_s=loadtest.parse_duration(run_time),
+        variants=variants,
+        workers=workers,
+        rtt_ms=rtt_ms,
+        pool_size=pool_size,
+        wrap=user_app,
+        app_url_env=app_url_env,
+        app_dir=config.root if user_app else None,
+        driver=one_driver(driver, database_url),
+    )
     out = out or (config.out_dir or DEFAULT_OUT.parent) / DEFAULT_OUT.name
-    with target_from_options(database_url=database_url, db=db, home=home,
-                             ephemeral=ephemeral, disposable=disposable,
-                             config=config) as target, ExitStack() as turns:
+    with (
+        target_from_options(
+            database_url=database_url,
+            db=db,
+            home=home,
+            ephemeral=ephemeral,
+            disposable=disposable,
+            config=config,
+        ) as target,
+        ExitStack() as turns,
+    ):
         data: dict[str, object] = {}
         if user_app and config.is_project:
             from dalperf.cli.run import say_note
@@ -125,8 +187,9 @@ def load(
 
             turns.enter_context(taking_turns(target, say=say_note))
 
-            prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
-                               seed=DEFAULT_DATA_SEED)
+            prepared = prepare(
+                target, config, scale=config.scale or DEFAULT_PROJECT_SCALE, seed=DEFAULT_DATA_SEED
+            )
             for line in (prepared.seeded, prepared.copied):
                 if line:
                     err_console.print(f"data: {escape(line)}", soft_wrap=True)
@@ -135,28 +198,40 @@ def load(
         elif not user_app:
             data = casestudy.environment(target)
         environment = {"server_version": target.server_version(), **data}
-        console.print(f"load test: {users} user(s), {load_config.run_time_s} s, "
-                      f"{escape(' + '.join(load_config.variants))}"
-                      + (f", {workers} locust workers" if workers else ""), soft_wrap=True)
+        console.print(
+            f"load test: {users} user(s), {load_config.run_time_s} s, "
+            f"{escape(' + '.join(load_config.variants))}"
+            + (f", {workers} locust workers" if workers else ""),
+            soft_wrap=True,
+        )
         try:
             results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
         except LoadAborted as exc:
             exc.results.save(out)
-            err_console.print(f"wrote {escape(str(out))} (the figures of a load test whose "
-                              "database went away, marked partial)", soft_wrap=True)
+            err_console.print(
+                f"wrote {escape(str(out))} (the figures of a load test whose "
+                "database went away, marked partial)",
+                soft_wrap=True,
+            )
             raise
         except LoadInterrupted as exc:
             exc.results.save(out)
-            err_console.print(f"wrote {escape(str(out))} (the figures of an interrupted "
-                              "load test, marked partial)", soft_wrap=True)
+            err_console.print(
+                f"wrote {escape(str(out))} (the figures of an interrupted "
+                "load test, marked partial)",
+                soft_wrap=True,
+            )
             raise
     results.save(out)
     for v in results.variants:
-        console.print(f"{escape(f'{v.variant:>10}')}: {v.users} users, {v.requests} requests, "
-                      f"{v.rps:.1f} req/s, p50 {v.latency_ms.p50:.1f} ms, "
-                      f"p95 {v.latency_ms.p95:.1f} ms, p99 {v.latency_ms.p99:.1f} ms, "
-                      f"{v.failures} failures, {_per_request(v.queries_per_request)} "
-                      "queries/request", soft_wrap=True)
+        console.print(
+            f"{escape(f'{v.variant:>10}')}: {v.users} users, {v.requests} requests, "
+            f"{v.rps:.1f} req/s, p50 {v.latency_ms.p50:.1f} ms, "
+            f"p95 {v.latency_ms.p95:.1f} ms, p99 {v.latency_ms.p99:.1f} ms, "
+            f"{v.failures} failures, {_per_request(v.queries_per_request)} "
+            "queries/request",
+            soft_wrap=True,
+        )
     console.print(f"wrote {escape(str(out))}", soft_wrap=True)
 
 

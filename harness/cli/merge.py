@@ -13,10 +13,15 @@ from dalperf.cli.console import console, escape
 def merge(
     files: Annotated[list[Path], typer.Argument(help="Results JSON files of the shards.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Merged results JSON to write.")],
-    allow_incomplete: Annotated[bool, typer.Option(
-        "--allow-incomplete", help="Merge a shard set with slices missing (a failed matrix "
-        "job); the file is marked partial, which `dalperf check` fails unless "
-        "--allow-partial.")] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Merge a shard set with slices missing (a failed matrix "
+            "job); the file is marked partial, which `dalperf check` fails unless "
+            "--allow-partial.",
+        ),
+    ] = False,
 ) -> None:
     """Join shard results into one file that report, check and baseline read.
 
@@ -30,5 +35,8 @@ def merge(
     merged = merge_files(files, allow_incomplete=allow_incomplete)
     merged.save(out)
     marked = f", marked partial: {merged.partial}" if merged.partial else ""
-    console.print(f"wrote {escape(str(out))} ({len(merged.operations)} measurements from "
-                  f"{len(files)} files{escape(marked)})", soft_wrap=True)
+    console.print(
+        f"wrote {escape(str(out))} ({len(merged.operations)} measurements from "
+        f"{len(files)} files{escape(marked)})",
+        soft_wrap=True,
+    )

@@ -20,21 +20,35 @@ from dalperf.defaults import DEFAULT_JOBS
 
 To = Annotated[
     str | None,
-    typer.Option("--to", metavar="VERSION",
-                 help="Four-digit version to end at, e.g. 0005; newer applied migrations are "
-                 "reverted with their down files; 0000 reverts all (default: the newest)."),
+    typer.Option(
+        "--to",
+        metavar="VERSION",
+        help="Four-digit version to end at, e.g. 0005; newer applied migrations are "
+        "reverted with their down files; 0000 reverts all (default: the newest).",
+    ),
 ]
 MigrationsFolder = Annotated[
     Path | None,
-    typer.Option("--migrations", metavar="DIR", exists=True, file_okay=False, dir_okay=True,
-                 help="Folder of NNNN_name.sql migrations (and NNNN_name.down.sql) to use "
-                 "instead of the case study's."),
+    typer.Option(
+        "--migrations",
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        dir_okay=True,
+        help="Folder of NNNN_name.sql migrations (and NNNN_name.down.sql) to use "
+        "instead of the case study's.",
+    ),
 ]
 Jobs = Annotated[
     int,
-    typer.Option("--jobs", "-j", metavar="N", min=1,
-                 help="Connections that build a migration made only of CREATE INDEX "
-                 "statements (such as 0006) at once, like pg_restore --jobs."),
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        min=1,
+        help="Connections that build a migration made only of CREATE INDEX "
+        "statements (such as 0006) at once, like pg_restore --jobs.",
+    ),
 ]
 
 HELP = (
@@ -59,8 +73,9 @@ def migrate_command(
     """Migrate the target database to ``to`` and print each applied or reverted file."""
     from dalperf.db.migrations import discover, latest_version, migrate
 
-    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable) as target:
+    with target_from_options(
+        database_url=database_url, db=db, home=home, ephemeral=ephemeral, disposable=disposable
+    ) as target:
         done = migrate(target, to=to, folder=migrations, jobs=jobs)
     if not done:
         current = to if to is not None else latest_version(discover(migrations))

@@ -20,46 +20,70 @@ DEFAULT_ADVISE_MIN_GAIN = 0.5
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url",
-                 help="PostgreSQL URL to use instead of the embedded server. Default: the "
-                 "variable tool.dalperf database_url_env names (DALPERF_DATABASE_URL; an "
-                 "app's own DATABASE_URL only when named there)."),
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL to use instead of the embedded server. Default: the "
+        "variable tool.dalperf database_url_env names (DALPERF_DATABASE_URL; an "
+        "app's own DATABASE_URL only when named there).",
+    ),
 ]
 ConfigFile = Annotated[
     Path | None,
-    typer.Option("--config", metavar="FILE", help="TOML file with the tool.dalperf table "
-                 "(default: the nearest pyproject.toml)."),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="TOML file with the tool.dalperf table (default: the nearest pyproject.toml).",
+    ),
 ]
 DbSource = Annotated[
     str | None,
-    typer.Option("--db", help="Where the database comes from: embedded, url or testcontainers "
-                 "(default: url when a URL is given, else embedded)."),
+    typer.Option(
+        "--db",
+        help="Where the database comes from: embedded, url or testcontainers "
+        "(default: url when a URL is given, else embedded).",
+    ),
 ]
 Home = Annotated[
     Path | None,
-    typer.Option("--home", envvar="DALPERF_HOME", show_envvar=True,
-                 help="Folder for the embedded server's data (default: ./.dalperf)."),
+    typer.Option(
+        "--home",
+        envvar="DALPERF_HOME",
+        show_envvar=True,
+        help="Folder for the embedded server's data (default: ./.dalperf).",
+    ),
 ]
 Ephemeral = Annotated[
-    bool, typer.Option("--ephemeral", help="Use a throwaway embedded server, deleted afterwards."),
+    bool,
+    typer.Option("--ephemeral", help="Use a throwaway embedded server, deleted afterwards."),
 ]
 Disposable = Annotated[
     bool,
-    typer.Option("--disposable", help="Allow writing into a --database-url database dalperf "
-                 "did not create (its contents may be replaced)."),
+    typer.Option(
+        "--disposable",
+        help="Allow writing into a --database-url database dalperf "
+        "did not create (its contents may be replaced).",
+    ),
 ]
 
 Advise = Annotated[
     bool,
-    typer.Option("--advise/--no-advise", help="Propose the missing indexes: build each "
-                 "candidate inside a rolled-back transaction, re-run the statement under "
-                 "EXPLAIN (ANALYZE, BUFFERS) and price the index's writes (only on a database "
-                 "dalperf created or --disposable; elsewhere plans are explained only)."),
+    typer.Option(
+        "--advise/--no-advise",
+        help="Propose the missing indexes: build each "
+        "candidate inside a rolled-back transaction, re-run the statement under "
+        "EXPLAIN (ANALYZE, BUFFERS) and price the index's writes (only on a database "
+        "dalperf created or --disposable; elsewhere plans are explained only).",
+    ),
 ]
 AdviseMinGain = Annotated[
     float,
-    typer.Option("--advise-min-gain", min=0.0, max=1.0, help="With --advise: the fraction "
-                 "by which a candidate must cut both execution time and buffers touched."),
+    typer.Option(
+        "--advise-min-gain",
+        min=0.0,
+        max=1.0,
+        help="With --advise: the fraction "
+        "by which a candidate must cut both execution time and buffers touched.",
+    ),
 ]
 
 
@@ -70,8 +94,11 @@ def advisor_config(advise: bool, min_gain: float, seq_scan_rows: int) -> Advisor
     from dalperf.plans.advisor import AdvisorConfig
     from dalperf.plans.findings import PlanThresholds
 
-    return AdvisorConfig(min_time_gain=min_gain, min_buffer_gain=min_gain,
-                         thresholds=PlanThresholds(seq_scan_rows=seq_scan_rows))
+    return AdvisorConfig(
+        min_time_gain=min_gain,
+        min_buffer_gain=min_gain,
+        thresholds=PlanThresholds(seq_scan_rows=seq_scan_rows),
+    )
 
 
 def project_config(config_file: Path | None = None) -> Config:
@@ -85,10 +112,14 @@ def project_config(config_file: Path | None = None) -> Config:
 
 DriverNames = Annotated[
     list[str] | None,
-    typer.Option("--driver", metavar="DRIVER", help="psycopg (default), psycopg2 or asyncpg: "
-                 "async variants run on asyncpg or psycopg 3, sync variants on psycopg2 or "
-                 "psycopg 3 (README: Drivers). Default: the --database-url's driver "
-                 "(postgresql+asyncpg://), else psycopg."),
+    typer.Option(
+        "--driver",
+        metavar="DRIVER",
+        help="psycopg (default), psycopg2 or asyncpg: "
+        "async variants run on asyncpg or psycopg 3, sync variants on psycopg2 or "
+        "psycopg 3 (README: Drivers). Default: the --database-url's driver "
+        "(postgresql+asyncpg://), else psycopg.",
+    ),
 ]
 
 
@@ -102,8 +133,10 @@ def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[st
     in_url = urls.url_driver(database_url) if database_url else None
     chosen = [drivers.by_name(name) for name in names] if names else [in_url or drivers.DEFAULT]
     if in_url is not None and any(d is not in_url for d in chosen):
-        raise UsageError(f"--driver {' '.join(d.name for d in chosen)} contradicts the "
-                         f"database URL's driver ({in_url.name}); give one of them")
+        raise UsageError(
+            f"--driver {' '.join(d.name for d in chosen)} contradicts the "
+            f"database URL's driver ({in_url.name}); give one of them"
+        )
     unique = list(dict.fromkeys(chosen))
     for driver in unique:
         drivers.pairing(driver)  # installed?
@@ -118,8 +151,9 @@ def one_driver(names: list[str] | None, database_url: str | None) -> str:
     return chosen[0]
 
 
-def require_target_extras(*, database_url: str | None, db: str | None,
-                          config: Config | None = None) -> None:
+def require_target_extras(
+    *, database_url: str | None, db: str | None, config: Config | None = None
+) -> None:
     """Fail now, in one line naming the extra, when the database the options name needs
     one that is missing (the embedded server without ``dalperf[server]``)."""
     from dalperf.config import database_url as configured_url
@@ -130,8 +164,13 @@ def require_target_extras(*, database_url: str | None, db: str | None,
 
 @contextmanager
 def target_from_options(
-    *, database_url: str | None, db: str | None, home: Path | None, ephemeral: bool = False,
-    disposable: bool = False, config: Config | None = None,
+    *,
+    database_url: str | None,
+    db: str | None,
+    home: Path | None,
+    ephemeral: bool = False,
+    disposable: bool = False,
+    config: Config | None = None,
 ) -> Iterator[Target]:
     """Provide the database the options name (the URL from ``--database-url`` or the
     configured variable); anything started is stopped afterwards."""
@@ -140,6 +179,7 @@ def target_from_options(
 
     url = configured_url(database_url, config or project_config())
     require_source(db, url)
-    with provide(source=db, database_url=url, home=home, ephemeral=ephemeral,
-                 disposable=disposable) as target:
+    with provide(
+        source=db, database_url=url, home=home, ephemeral=ephemeral, disposable=disposable
+    ) as target:
         yield target

@@ -9,6 +9,12 @@ from dalperf.cli.console import err_console
 
 def progress_display(*, label_width: int = 20, transient: bool = False) -> Progress:
     """A rich Progress with a label, a bar, ``done/total`` and the elapsed time."""
-    return Progress(TextColumn(f"{{task.description:<{label_width}}}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                    transient=transient, disable=not err_console.is_terminal)
+    return Progress(
+        TextColumn(f"{{task.description:<{label_width}}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal,
+    )

@@ -27,11 +27,20 @@ if TYPE_CHECKING:
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
 
-BudgetsOption = Annotated[Path | None, typer.Option(
-    "--budgets", help="TOML budgets overriding the code defaults and the tool.dalperf.budgets "
-    "table of pyproject.toml (as for `dalperf check`).")]
-BaselineOption = Annotated[Path | None, typer.Option(
-    "--baseline", help="Results JSON to compare with; regressions appear in the verdict.")]
+BudgetsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--budgets",
+        help="TOML budgets overriding the code defaults and the tool.dalperf.budgets "
+        "table of pyproject.toml (as for `dalperf check`).",
+    ),
+]
+BaselineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline", help="Results JSON to compare with; regressions appear in the verdict."
+    ),
+]
 
 
 REPORT_FEATURE = "the HTML/Markdown report"
@@ -55,8 +64,9 @@ class Gate:
     load: LoadResults | None = None
 
 
-def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
-          load: LoadResults | None = None) -> Gate:
+def judge(
+    results: Results, *, budgets: BudgetSet, baseline: Path | None, load: LoadResults | None = None
+) -> Gate:
     """Evaluate ``results`` (and a load test's ``load``) against ``budgets`` and, if given,
     the baseline file."""
 
@@ -64,38 +74,66 @@ def judge(results: Results, *, budgets: BudgetSet, baseline: Path | None,
     from dalperf.gate.check import evaluate
 
     compared = baselines.load_baseline(baseline) if baseline is not None else None
-    return Gate(verdict=evaluate(results, budgets=budgets, baseline=compared, load=load),
-                budgets=budgets, baseline=baseline, load=load)
+    return Gate(
+        verdict=evaluate(results, budgets=budgets, baseline=compared, load=load),
+        budgets=budgets,
+        baseline=baseline,
+        load=load,
+    )
 
 
-def write_report(results: Results, gate: Gate, *, html: Path | None,
-                 markdown: Path | None, beside: Sequence[Results] = ()) -> list[Path]:
+def write_report(
+    results: Results,
+    gate: Gate,
+    *,
+    html: Path | None,
+    markdown: Path | None,
+    beside: Sequence[Results] = (),
+) -> list[Path]:
     """Render and write the report (``beside``: other drivers' results); the paths written."""
     require_report()
     from dalperf.report import render, write
 
-    rendered = render(results, verdict=gate.verdict, budgets=gate.budgets,
-                      baseline=str(gate.baseline) if gate.baseline is not None else None,
-                      load=gate.load, beside=beside)
+    rendered = render(
+        results,
+        verdict=gate.verdict,
+        budgets=gate.budgets,
+        baseline=str(gate.baseline) if gate.baseline is not None else None,
+        load=gate.load,
+        beside=beside,
+    )
     return write(rendered, html=html, markdown=markdown)
 
 
 def report_command(
-    results: Annotated[Path, typer.Argument(
-        help="Results JSON written by `dalperf run` or `dalperf audit`.")],
-    html: Annotated[Path | None, typer.Option(
-        "--html", help=f"HTML report to write (default: {HTML_NAME} beside RESULTS).")] = None,
-    markdown: Annotated[Path | None, typer.Option(
-        "--markdown", help=f"Markdown digest to write (default: {MARKDOWN_NAME} beside "
-        "RESULTS).")] = None,
+    results: Annotated[
+        Path, typer.Argument(help="Results JSON written by `dalperf run` or `dalperf audit`.")
+    ],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help=f"HTML report to write (default: {HTML_NAME} beside RESULTS)."),
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown",
+            help=f"Markdown digest to write (default: {MARKDOWN_NAME} beside RESULTS).",
+        ),
+    ] = None,
     budgets: BudgetsOption = None,
     baseline: BaselineOption = None,
     load_file: LoadResultsOption = None,
     config_file: ConfigFile = None,
-    beside: Annotated[list[Path] | None, typer.Option(
-        "--beside", metavar="RESULTS", help="Results of the same operations through another "
-        "driver (`dalperf run --driver`): their network round trips and p50 side by side; "
-        "repeatable.")] = None,
+    beside: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--beside",
+            metavar="RESULTS",
+            help="Results of the same operations through another "
+            "driver (`dalperf run --driver`): their network round trips and p50 side by side; "
+            "repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Render the audit report from RESULTS alone: one self-contained HTML file and Markdown.
 
@@ -110,11 +148,15 @@ def report_command(
     measured = read_results(results)
     if html is None and markdown is None:
         html, markdown = results.with_name(HTML_NAME), results.with_name(MARKDOWN_NAME)
-    gate = judge(measured, budgets=configured_budgets(config_file, budgets),
-                 baseline=baseline,
-                 load=load_results.read_load_results(load_file) if load_file is not None else None)
+    gate = judge(
+        measured,
+        budgets=configured_budgets(config_file, budgets),
+        baseline=baseline,
+        load=load_results.read_load_results(load_file) if load_file is not None else None,
+    )
     others = [read_results(path) for path in beside or ()]
     for path in write_report(measured, gate, html=html, markdown=markdown, beside=others):
         console.print(f"wrote {escape(str(path))}", soft_wrap=True)
-    console.print(f"verdict: {'passed' if gate.verdict.passed else 'failed'} "
-                  "(`dalperf check` gates on it)")
+    console.print(
+        f"verdict: {'passed' if gate.verdict.passed else 'failed'} (`dalperf check` gates on it)"
+    )

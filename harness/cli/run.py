@@ -56,59 +56,126 @@ DEFAULT_OUT = Path("reports/out/results.json")
 RESULTS_NAME = DEFAULT_OUT.name
 DEFAULT_DATA_SEED = 0
 
-CallTimeout = Annotated[float, typer.Option(
-    "--call-timeout", metavar="SECONDS", help="A variant call (or params factory) still "
-    "running after this long is a recorded failure and the run goes on; also the "
-    "statement_timeout of every connection.")]
+CallTimeout = Annotated[
+    float,
+    typer.Option(
+        "--call-timeout",
+        metavar="SECONDS",
+        help="A variant call (or params factory) still "
+        "running after this long is a recorded failure and the run goes on; also the "
+        "statement_timeout of every connection.",
+    ),
+]
 
 
 def run(
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", metavar="OP", help="Operation (area.operation) or area to measure; repeatable.")] = None,
-    scenarios: Annotated[list[str] | None, typer.Option(
-        "--scenarios", metavar="MODULE", help="Module (dotted name or .py path) registering operations; repeatable. "
-        "Default: tool.dalperf scenarios, else the render-app case study.")] = None,
-    shard: Annotated[str | None, typer.Option(
-        "--shard", metavar="I/N", help="Measure slice I of N of the operations (by a hash of "
-        "the name: adding operations moves no other); join the files with `dalperf merge`.")]
-        = None,
-    iterations: Annotated[int | None, typer.Option(
-        min=1, help=f"Measured calls per variant (default: tool.dalperf iterations, else "
-        f"{DEFAULT_ITERATIONS}).")] = None,
-    warmup: Annotated[int | None, typer.Option(
-        min=0, help=f"Unmeasured calls per variant first (default: tool.dalperf warmup, else "
-        f"{DEFAULT_WARMUP}).")] = None,
-    param_sets: Annotated[int, typer.Option(min=1, help="Input sets drawn per operation; "
-        "iterations cycle over them.")] = DEFAULT_PARAM_SETS,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="OP",
+            help="Operation (area.operation) or area to measure; repeatable.",
+        ),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenarios",
+            metavar="MODULE",
+            help="Module (dotted name or .py path) registering operations; repeatable. "
+            "Default: tool.dalperf scenarios, else the render-app case study.",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Measure slice I of N of the operations (by a hash of "
+            "the name: adding operations moves no other); join the files with `dalperf merge`.",
+        ),
+    ] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"Measured calls per variant (default: tool.dalperf iterations, else "
+            f"{DEFAULT_ITERATIONS}).",
+        ),
+    ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Unmeasured calls per variant first (default: tool.dalperf warmup, else "
+            f"{DEFAULT_WARMUP}).",
+        ),
+    ] = None,
+    param_sets: Annotated[
+        int, typer.Option(min=1, help="Input sets drawn per operation; iterations cycle over them.")
+    ] = DEFAULT_PARAM_SETS,
     seed: Annotated[int, typer.Option(help="Seed for drawing inputs.")] = 0,
-    complexity: Annotated[bool, typer.Option(
-        "--complexity/--no-complexity", help="Fit query count against size.")] = True,
-    pool_size: Annotated[int, typer.Option(min=1, help="Connections in the pool.")]
-        = DEFAULT_POOL_SIZE,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results JSON to write "
-        f"(default: results.json in tool.dalperf out_dir, else {DEFAULT_OUT}).")] = None,
-    rtt_ms: Annotated[str | None, typer.Option(
-        "--rtt-ms", help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
-        "every operation is measured through the latency proxy at each, 0 included. "
-        "Default: tool.dalperf rtt_ms, else a direct connection.")] = None,
-    jitter_ms: Annotated[float, typer.Option(
-        "--jitter-ms", help="With --rtt-ms: each round trip takes the RTT ± this much "
-        "(uniform).")] = 0.0,
-    indexes: Annotated[IndexMode, typer.Option(
-        "--indexes", help="on: as migrated; off: without the performance migration's indexes "
-        "(migrated down and back up, the data stays); both: measure each way.")]
-        = IndexMode.ON,
-    explain: Annotated[bool, typer.Option(
-        "--explain/--no-explain",
-        help="EXPLAIN (ANALYZE, BUFFERS) each statement shape once and audit the indexes.")]
-        = True,
-    seq_scan_rows: Annotated[int, typer.Option(
-        min=0, help="A sequential scan with a filter on a table of more rows is a finding.")]
-        = DEFAULT_SEQ_SCAN_ROWS,
-    performance_migration: Annotated[str | None, typer.Option(
-        "--performance-migration", metavar="VERSION", help="The migration whose indexes "
-        "--indexes off removes and the audit follows (default: the newest with a down file).")]
-        = None,
+    complexity: Annotated[
+        bool, typer.Option("--complexity/--no-complexity", help="Fit query count against size.")
+    ] = True,
+    pool_size: Annotated[
+        int, typer.Option(min=1, help="Connections in the pool.")
+    ] = DEFAULT_POOL_SIZE,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results JSON to write "
+            f"(default: results.json in tool.dalperf out_dir, else {DEFAULT_OUT}).",
+        ),
+    ] = None,
+    rtt_ms: Annotated[
+        str | None,
+        typer.Option(
+            "--rtt-ms",
+            help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
+            "every operation is measured through the latency proxy at each, 0 included. "
+            "Default: tool.dalperf rtt_ms, else a direct connection.",
+        ),
+    ] = None,
+    jitter_ms: Annotated[
+        float,
+        typer.Option(
+            "--jitter-ms",
+            help="With --rtt-ms: each round trip takes the RTT ± this much (uniform).",
+        ),
+    ] = 0.0,
+    indexes: Annotated[
+        IndexMode,
+        typer.Option(
+            "--indexes",
+            help="on: as migrated; off: without the performance migration's indexes "
+            "(migrated down and back up, the data stays); both: measure each way.",
+        ),
+    ] = IndexMode.ON,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain/--no-explain",
+            help="EXPLAIN (ANALYZE, BUFFERS) each statement shape once and audit the indexes.",
+        ),
+    ] = True,
+    seq_scan_rows: Annotated[
+        int,
+        typer.Option(
+            min=0, help="A sequential scan with a filter on a table of more rows is a finding."
+        ),
+    ] = DEFAULT_SEQ_SCAN_ROWS,
+    performance_migration: Annotated[
+        str | None,
+        typer.Option(
+            "--performance-migration",
+            metavar="VERSION",
+            help="The migration whose indexes "
+            "--indexes off removes and the audit follows (default: the newest with a down file).",
+        ),
+    ] = None,
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
@@ -136,31 +203,49 @@ def run(
     config = project_config(config_file)
     driver_names = chosen_drivers(driver, database_url)
     chosen_shard = Shard.parse(shard) if shard is not None else None
-    selection = select_operations(scenarios or list(config.scenarios) or None, only,
-                                  shard=chosen_shard)
+    selection = select_operations(
+        scenarios or list(config.scenarios) or None, only, shard=chosen_shard
+    )
     config_rtts = ",".join(f"{r:g}" for r in config.rtt_ms) if config.rtt_ms else None
     run_config = RunConfig(
         iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
-        warmup=first_set(warmup, config.warmup, DEFAULT_WARMUP), param_sets=param_sets,
-        seed=seed, complexity=complexity, rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
-        jitter_ms=jitter_ms, call_timeout_s=call_timeout,
-        explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None)
+        warmup=first_set(warmup, config.warmup, DEFAULT_WARMUP),
+        param_sets=param_sets,
+        seed=seed,
+        complexity=complexity,
+        rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
+        jitter_ms=jitter_ms,
+        call_timeout_s=call_timeout,
+        explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None,
+    )
     if migrations is None and config.is_project:
         migrations = project_migrations(config)
-    migration = (index_audit.performance_migration(migrations, performance_migration)
-                 if migrations is not None or not config.is_project else None)
+    migration = (
+        index_audit.performance_migration(migrations, performance_migration)
+        if migrations is not None or not config.is_project
+        else None
+    )
     budgets = read_budget_set(config, None)
     out = out or (config.out_dir or DEFAULT_OUT.parent) / RESULTS_NAME
-    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable, config=config) as target, \
-            ExitStack() as turns:
+    with (
+        target_from_options(
+            database_url=database_url,
+            db=db,
+            home=home,
+            ephemeral=ephemeral,
+            disposable=disposable,
+            config=config,
+        ) as target,
+        ExitStack() as turns,
+    ):
         if config.is_project:
             from dalperf.db.turns import taking_turns
             from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
-            prepared = prepare(target, config, scale=config.scale or DEFAULT_PROJECT_SCALE,
-                               seed=DEFAULT_DATA_SEED)
+            prepared = prepare(
+                target, config, scale=config.scale or DEFAULT_PROJECT_SCALE, seed=DEFAULT_DATA_SEED
+            )
             for line in (prepared.seeded, prepared.copied):
                 if line:
                     err_console.print(f"data: {escape(line)}", soft_wrap=True)
@@ -171,25 +256,41 @@ def run(
         environment = {**data, "indexes": indexes.value, **selection.environment()}
         written = []
         for name, path in driver_outputs(driver_names, out):
-            plan = Plan(operations=selection.operations, config=replace(run_config, driver=name),
-                        budgets=budgets, index_states=indexes.states, migration=migration,
-                        migrations_folder=migrations, seq_scan_rows=seq_scan_rows,
-                        pool_size=pool_size, environment=environment,
-                        advise=advisor_config(advise, advise_min_gain, seq_scan_rows))
+            plan = Plan(
+                operations=selection.operations,
+                config=replace(run_config, driver=name),
+                budgets=budgets,
+                index_states=indexes.states,
+                migration=migration,
+                migrations_folder=migrations,
+                seq_scan_rows=seq_scan_rows,
+                pool_size=pool_size,
+                environment=environment,
+                advise=advisor_config(advise, advise_min_gain, seq_scan_rows),
+            )
             written.append((path, measure(target, plan, out=path)))
     for path, results in written:
-        console.print(f"wrote {escape(str(path))} ({len(results.operations)} measurements, "
-                      f"driver {escape(results.environment['driver']['name'])})",
-                      soft_wrap=True)
+        console.print(
+            f"wrote {escape(str(path))} ({len(results.operations)} measurements, "
+            f"driver {escape(results.environment['driver']['name'])})",
+            soft_wrap=True,
+        )
         print_advice(results)
         over = sum(len(m.violations) for m in results.operations)
         if over:
-            console.print(f"{over} budget violation(s); `dalperf check {escape(str(path))}` "
-                          "gates on them", soft_wrap=True)
+            console.print(
+                f"{over} budget violation(s); `dalperf check {escape(str(path))}` gates on them",
+                soft_wrap=True,
+            )
     if len(written) > 1:
-        console.print("side by side: dalperf report " + " ".join(
-            [escape(str(written[0][0]))] + [f"--beside {escape(str(p))}" for p, _ in written[1:]]),
-            soft_wrap=True)
+        console.print(
+            "side by side: dalperf report "
+            + " ".join(
+                [escape(str(written[0][0]))]
+                + [f"--beside {escape(str(p))}" for p, _ in written[1:]]
+            ),
+            soft_wrap=True,
+        )
     for _, results in written:
         fail_on_failures(results)
 
@@ -201,8 +302,10 @@ def say_note(line: str) -> None:
 
 def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:
     """Where each driver's results go: ``out`` for the first, ``OUT.DRIVER.json`` for the others."""
-    return [(name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
-            for i, name in enumerate(driver_names)]
+    return [
+        (name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+        for i, name in enumerate(driver_names)
+    ]
 
 
 def first_set(*values: int | None) -> int:
@@ -222,22 +325,27 @@ class Selection:
         """What the results record about the selection, for check and merge."""
         from dalperf.shards import REGISTERED_KEY, SHARD_KEY
 
-        return {REGISTERED_KEY: self.registered,
-                **({SHARD_KEY: str(self.shard)} if self.shard else {})}
+        return {
+            REGISTERED_KEY: self.registered,
+            **({SHARD_KEY: str(self.shard)} if self.shard else {}),
+        }
 
 
 def project_environment(config: Config, state: DataState) -> dict[str, Any]:
     """What the results record about a project's data: scale, seed, schema, variant roles."""
-    return {"scale": state.scale, "seed": state.seed, "schema": state.schema,
-            VARIANT_ROLES_KEY: dict(config.variants)}
+    return {
+        "scale": state.scale,
+        "seed": state.seed,
+        "schema": state.schema,
+        VARIANT_ROLES_KEY: dict(config.variants),
+    }
 
 
 def project_migrations(config: Config) -> Path | None:
     """The project's migrations folder when its schema is one (the index audit follows it)."""
     from dalperf.project import schema_kind
 
-    return Path(config.schema) if config.schema and schema_kind(config) == "migrations" \
-        else None
+    return Path(config.schema) if config.schema and schema_kind(config) == "migrations" else None
 
 
 def print_advice(results: Results) -> None:
@@ -247,22 +355,29 @@ def print_advice(results: Results) -> None:
         return
     if advice["note"]:
         console.print(f"advisor: {escape(advice['note'])}", soft_wrap=True)
-    console.print(f"advisor: {len(advice['proposals'])} index(es) proposed, "
-                  f"{len(advice['redundant'])} redundant, {advice['candidates_built']} "
-                  f"candidate(s) built in {advice['elapsed_s']:.1f} s", soft_wrap=True)
+    console.print(
+        f"advisor: {len(advice['proposals'])} index(es) proposed, "
+        f"{len(advice['redundant'])} redundant, {advice['candidates_built']} "
+        f"candidate(s) built in {advice['elapsed_s']:.1f} s",
+        soft_wrap=True,
+    )
     for proposal in advice["proposals"]:
         console.print(f"  {escape(proposal['create'])}", soft_wrap=True)
 
 
-def select_operations(scenarios: list[str] | None, only: list[str] | None,
-                      *, shard: Shard | None = None) -> Selection:
+def select_operations(
+    scenarios: list[str] | None, only: list[str] | None, *, shard: Shard | None = None
+) -> Selection:
     """Import the scenario modules and pick the operations ``--only`` names in ``shard``."""
     from dalperf.measure.scenario import REGISTRY, load_modules
 
     specs = scenarios or [casestudy.SCENARIOS]
     modules = [m.__name__ for m in load_modules(specs)]
-    loaded = [op for op in REGISTRY
-              if any(op.module == m or op.module.startswith(m + ".") for m in modules)]
+    loaded = [
+        op
+        for op in REGISTRY
+        if any(op.module == m or op.module.startswith(m + ".") for m in modules)
+    ]
     names = {op.name for op in loaded}
     operations = [op for op in REGISTRY.select(only or None) if op.name in names]
     if not operations:
@@ -270,10 +385,14 @@ def select_operations(scenarios: list[str] | None, only: list[str] | None,
     if shard is not None:
         operations = [op for op in operations if shard.holds(op.name)]
         if not operations:
-            console.print(f"note: shard {shard} holds none of the {len(names)} operations",
-                          soft_wrap=True)
-    return Selection(operations=operations, shard=shard,
-                     registered={op.name: [v.name for v in op.variants] for op in loaded})
+            console.print(
+                f"note: shard {shard} holds none of the {len(names)} operations", soft_wrap=True
+            )
+    return Selection(
+        operations=operations,
+        shard=shard,
+        registered={op.name: [v.name for v in op.variants] for op in loaded},
+    )
 
 
 def read_budget_set(config: Config, budgets: Path | None) -> BudgetSet:
@@ -296,8 +415,10 @@ def parse_rtts(text: str | None) -> tuple[float, ...]:
         try:
             rtts.append(float(part))
         except ValueError:
-            raise UsageError(f"--rtt-ms: {part.strip()!r} is not a number of milliseconds "
-                             "(give a comma-separated list, e.g. 0,1,5,20,50)") from None
+            raise UsageError(
+                f"--rtt-ms: {part.strip()!r} is not a number of milliseconds "
+                "(give a comma-separated list, e.g. 0,1,5,20,50)"
+            ) from None
     return tuple(rtts)
 
 
@@ -310,11 +431,17 @@ def measure(target: Target, plan: Plan, *, out: Path) -> Results:
             return pipeline.measure(target, plan, out=out, progress=advance)
         except (RunAborted, RunInterrupted) as exc:
             if exc.written is not None:
-                why = ("the run was interrupted" if isinstance(exc, RunInterrupted)
-                       else "the database went away")
-                err_console.print(f"wrote {escape(str(exc.written))} "
-                                  f"({len(exc.results.operations)} measurements made before "
-                                  f"{why}, marked partial)", soft_wrap=True)
+                why = (
+                    "the run was interrupted"
+                    if isinstance(exc, RunInterrupted)
+                    else "the database went away"
+                )
+                err_console.print(
+                    f"wrote {escape(str(exc.written))} "
+                    f"({len(exc.results.operations)} measurements made before "
+                    f"{why}, marked partial)",
+                    soft_wrap=True,
+                )
             raise
 
 

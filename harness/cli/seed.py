@@ -27,13 +27,19 @@ if TYPE_CHECKING:
 
 
 def seed_command(
-    scale: Annotated[float, typer.Option(
-        "--scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders.")
+    scale: Annotated[
+        float,
+        typer.Option(
+            "--scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders."
+        ),
     ] = DEFAULT_SCALE,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Random seed; the same seed gives the same data.")] = DEFAULT_SEED,
-    reset: Annotated[bool, typer.Option(
-        "--reset", help="Replace the data of a database that already holds some.")] = False,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")
+    ] = DEFAULT_SEED,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Replace the data of a database that already holds some."),
+    ] = False,
     database_url: DatabaseUrl = None,
     db: DbSource = None,
     home: Home = None,
@@ -44,8 +50,12 @@ def seed_command(
     from dalperf import casestudy
 
     casestudy.check_parameters(scale=scale, seed=seed)
-    with target_from_options(database_url=database_url, db=db, home=home, ephemeral=ephemeral,
-                             disposable=disposable) as target, progress_bars() as progress:
+    with (
+        target_from_options(
+            database_url=database_url, db=db, home=home, ephemeral=ephemeral, disposable=disposable
+        ) as target,
+        progress_bars() as progress,
+    ):
         report = casestudy.seed(target, scale=scale, seed=seed, reset=reset, progress=progress)
         where = target.display_url
     _print_report(report, where)
@@ -69,8 +79,9 @@ def progress_bars() -> Iterator[ProgressCallback]:
 def _print_report(report: SeedReport, where: str) -> None:
     from rich.table import Table
 
-
-    console.print(f"seeded {escape(where)} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True)
+    console.print(
+        f"seeded {escape(where)} (scale {report.scale:g}, seed {report.seed})", soft_wrap=True
+    )
     table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -78,6 +89,8 @@ def _print_report(report: SeedReport, where: str) -> None:
         table.add_row(escape(name), f"{count:,}")
     table.add_row("total", f"{report.total_rows:,}", style="bold")
     console.print(table)
-    console.print(f"{report.total_rows:,} rows in {report.seconds:.2f} s: "
-                  f"{report.rows_per_second:,.0f} rows/s "
-                  "(generation, COPY, indexes, VACUUM and ANALYZE included)")
+    console.print(
+        f"{report.total_rows:,} rows in {report.seconds:.2f} s: "
+        f"{report.rows_per_second:,.0f} rows/s "
+        "(generation, COPY, indexes, VACUUM and ANALYZE included)"
+    )

@@ -16,8 +16,15 @@ def _print_version(value: bool) -> None:
 
 
 def version_option(
-    version: Annotated[bool, typer.Option(
-        "--version", "-V", callback=_print_version, is_eager=True,
-        help="Print dalperf's version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print dalperf's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Measure how many queries and round trips each DAL operation makes, and how long it takes."""

@@ -53,24 +53,49 @@ class Driver:
             importlib.import_module(self.module)
         except ImportError as exc:
             if self.extra is None:
-                raise EnvironmentProblem(f"driver {self.name} is not installed: "
-                                         "pip install dalperf") from exc
+                raise EnvironmentProblem(
+                    f"driver {self.name} is not installed: pip install dalperf"
+                ) from exc
             raise MissingExtra(f"driver {self.name}", self.extra, self.module) from exc
 
 
-PSYCOPG = Driver(name="psycopg", module="psycopg", distributions=("psycopg",), extra=None,
-                 is_async=True, sync_dialect="psycopg", async_dialect="psycopg_async")
-PSYCOPG2 = Driver(name="psycopg2", module="psycopg2",
-                  distributions=("psycopg2-binary", "psycopg2"), extra="psycopg2",
-                  is_async=False, sync_dialect="psycopg2", async_dialect="")
-ASYNCPG = Driver(name="asyncpg", module="asyncpg", distributions=("asyncpg",), extra="asyncpg",
-                 is_async=True, sync_dialect="", async_dialect="asyncpg")
+PSYCOPG = Driver(
+    name="psycopg",
+    module="psycopg",
+    distributions=("psycopg",),
+    extra=None,
+    is_async=True,
+    sync_dialect="psycopg",
+    async_dialect="psycopg_async",
+)
+PSYCOPG2 = Driver(
+    name="psycopg2",
+    module="psycopg2",
+    distributions=("psycopg2-binary", "psycopg2"),
+    extra="psycopg2",
+    is_async=False,
+    sync_dialect="psycopg2",
+    async_dialect="",
+)
+ASYNCPG = Driver(
+    name="asyncpg",
+    module="asyncpg",
+    distributions=("asyncpg",),
+    extra="asyncpg",
+    is_async=True,
+    sync_dialect="",
+    async_dialect="asyncpg",
+)
 DRIVERS: dict[str, Driver] = {d.name: d for d in (PSYCOPG, PSYCOPG2, ASYNCPG)}
 DEFAULT = PSYCOPG
 SUPPORTED_TEXT = "psycopg (3), psycopg2 and asyncpg"
 # SQLAlchemy's driver names in a URL (postgresql+NAME://) -> the driver
-_BY_DIALECT = {"psycopg": PSYCOPG, "psycopg_async": PSYCOPG, "psycopg2": PSYCOPG2,
-               "asyncpg": ASYNCPG}
+_BY_DIALECT = {
+    "psycopg": PSYCOPG,
+    "psycopg_async": PSYCOPG,
+    "psycopg2": PSYCOPG2,
+    "asyncpg": ASYNCPG,
+}
 DIALECT_DRIVERS = frozenset(_BY_DIALECT)  # every SQLAlchemy driver name dalperf measures
 
 
@@ -92,16 +117,22 @@ class Pairing:
 
     def describe(self) -> dict[str, str]:
         """What the results JSON's ``environment["driver"]`` says."""
-        return {"name": self.chosen.name, "version": self.chosen.version(),
-                "async": f"{self.async_driver.name} {self.async_driver.version()}",
-                "sync": f"{self.sync_driver.name} {self.sync_driver.version()}"}
+        return {
+            "name": self.chosen.name,
+            "version": self.chosen.version(),
+            "async": f"{self.async_driver.name} {self.async_driver.version()}",
+            "sync": f"{self.sync_driver.name} {self.sync_driver.version()}",
+        }
 
 
 def pairing(name: str | Driver | None = None) -> Pairing:
     """The engines' drivers for ``--driver name`` (default psycopg); checks it is installed."""
     chosen = name if isinstance(name, Driver) else by_name(name or DEFAULT.name)
-    pair = Pairing(chosen=chosen, async_driver=chosen if chosen.is_async else PSYCOPG,
-                   sync_driver=chosen if chosen.sync_dialect else PSYCOPG)
+    pair = Pairing(
+        chosen=chosen,
+        async_driver=chosen if chosen.is_async else PSYCOPG,
+        sync_driver=chosen if chosen.sync_dialect else PSYCOPG,
+    )
     for driver in {pair.async_driver, pair.sync_driver}:
         driver.require()
     return pair
@@ -111,8 +142,10 @@ def by_name(name: str) -> Driver:
     """The driver ``--driver name`` means; :class:`UsageError` naming the supported ones."""
     driver = DRIVERS.get(name.strip().lower())
     if driver is None:
-        raise UsageError(f"unsupported driver {name!r}: dalperf supports {SUPPORTED_TEXT} "
-                         "(--driver psycopg|psycopg2|asyncpg)")
+        raise UsageError(
+            f"unsupported driver {name!r}: dalperf supports {SUPPORTED_TEXT} "
+            "(--driver psycopg|psycopg2|asyncpg)"
+        )
     return driver
 
 
@@ -121,7 +154,9 @@ def by_dialect(backend: str, dialect_driver: str) -> Driver:
     driver = _BY_DIALECT.get(dialect_driver) if backend == "postgresql" else None
     if driver is None:
         named = f"{backend}+{dialect_driver}" if dialect_driver else backend
-        raise UsageError(f"unsupported database driver {named}: dalperf "
-                         f"supports PostgreSQL through {SUPPORTED_TEXT} "
-                         "(postgresql+psycopg://, postgresql+psycopg2://, postgresql+asyncpg://)")
+        raise UsageError(
+            f"unsupported database driver {named}: dalperf "
+            f"supports PostgreSQL through {SUPPORTED_TEXT} "
+            "(postgresql+psycopg://, postgresql+psycopg2://, postgresql+asyncpg://)"
+        )
     return driver

@@ -120,8 +120,12 @@ class EmbeddedServer:
         on the recorded port must report this data directory.
         """
         try:
-            argv = Path(f"/proc/{recorded.pid}/cmdline").read_bytes().decode(
-                errors="replace").split("\0")
+            argv = (
+                Path(f"/proc/{recorded.pid}/cmdline")
+                .read_bytes()
+                .decode(errors="replace")
+                .split("\0")
+            )
         except OSError:
             return self._answers_for_this_folder(recorded)
         if not argv or Path(argv[0]).name != "postgres":
@@ -187,15 +191,28 @@ class EmbeddedServer:
             options += ["-c", f"{key}={value}"]
         try:
             # pg_ctl hands -o to a shell: each word quoted, so that a folder may hold spaces
-            self._pg_ctl(["-w", "-t", str(int(START_TIMEOUT_S)), "-l", str(self.log_file),
-                          "-o", " ".join(shlex.quote(o) for o in options), "start"], user)
+            self._pg_ctl(
+                [
+                    "-w",
+                    "-t",
+                    str(int(START_TIMEOUT_S)),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    " ".join(shlex.quote(o) for o in options),
+                    "start",
+                ],
+                user,
+            )
         except subprocess.CalledProcessError as exc:
             raise ServerStartError(
                 f"embedded PostgreSQL failed to start on port {port}: {self._log_tail()}"
             ) from exc
         status = self.status()
         if status is None:
-            raise ServerStartError(f"embedded PostgreSQL exited right after start: {self._log_tail()}")
+            raise ServerStartError(
+                f"embedded PostgreSQL exited right after start: {self._log_tail()}"
+            )
         _create_default_database(status)
         return status
 
@@ -209,7 +226,9 @@ class EmbeddedServer:
         if status is None:
             return False
         try:
-            self._pg_ctl(["-w", "-t", str(int(STOP_TIMEOUT_S)), "-m", "fast", "stop"], _server_user())
+            self._pg_ctl(
+                ["-w", "-t", str(int(STOP_TIMEOUT_S)), "-m", "fast", "stop"], _server_user()
+            )
         except subprocess.CalledProcessError:
             self._signal_if_ours(status, signal.SIGQUIT)
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -255,10 +274,24 @@ class EmbeddedServer:
             shutil.chown(self.data_dir, user, user)
         self.data_dir.chmod(0o700)
         try:
-            _run([str(postgres_bin_path() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                  "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], user)
+            _run(
+                [
+                    str(postgres_bin_path() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                user,
+            )
         except subprocess.CalledProcessError as exc:
-            raise ServerStartError(f"initdb failed in {self.data_dir}: {exc.stderr.strip()}") from exc
+            raise ServerStartError(
+                f"initdb failed in {self.data_dir}: {exc.stderr.strip()}"
+            ) from exc
 
     def _pg_ctl(self, args: list[str], user: str | None) -> None:
         _run([str(postgres_bin_path() / "pg_ctl"), "-D", str(self.data_dir), *args], user)
@@ -314,8 +347,10 @@ def reap_orphans() -> list[Path]:
 def throwaway_servers() -> list[tuple[Path, int, bool, ServerStatus | None]]:
     """Every throwaway cluster on this machine: its folder, its owner's pid, whether the
     owner is gone, and its server's status if it runs."""
-    return [(root, owner, gone, EmbeddedServer(root / "pgdata").status())
-            for root, owner, gone in scratch.owned(EPHEMERAL_PREFIX)]
+    return [
+        (root, owner, gone, EmbeddedServer(root / "pgdata").status())
+        for root, owner, gone in scratch.owned(EPHEMERAL_PREFIX)
+    ]
 
 
 def free_port() -> int:
@@ -351,8 +386,9 @@ def postgres_bin_path() -> Path:
 
 def _create_default_database(status: ServerStatus) -> None:
     with psycopg.connect(status.url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              (DEFAULT_DATABASE,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DEFAULT_DATABASE,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DEFAULT_DATABASE}"')
             conn.execute(f"COMMENT ON DATABASE \"{DEFAULT_DATABASE}\" IS '{OWNED_MARKER}'")
@@ -388,9 +424,18 @@ def _run(cmd: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
     # pg_ctl's daemonised postmaster inherits stdout/stderr; files (not pipes) keep it
     # from holding our pipes open forever.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        result = subprocess.run(cmd, stdout=out, stderr=err, text=True, user=user,
-                                group=user, extra_groups=[] if user else None,
-                                cwd="/", env=_server_env(), check=False)
+        result = subprocess.run(
+            cmd,
+            stdout=out,
+            stderr=err,
+            text=True,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
+            cwd="/",
+            env=_server_env(),
+            check=False,
+        )
         out.seek(0)
         err.seek(0)
         completed = subprocess.CompletedProcess(cmd, result.returncode, out.read(), err.read())

@@ -91,8 +91,14 @@ def discover(folder: Path | None = None) -> list[Migration]:
         if match is None:
             continue  # down files and anything else
         down = path.with_name(path.name.removesuffix(".sql") + ".down.sql")
-        found.append(Migration(version=match["version"], name=match["name"], up=path,
-                               down=down if down.exists() else None))
+        found.append(
+            Migration(
+                version=match["version"],
+                name=match["name"],
+                up=path,
+                down=down if down.exists() else None,
+            )
+        )
     versions = [m.version for m in found]
     duplicated = {v for v in versions if versions.count(v) > 1}
     if duplicated:
@@ -123,8 +129,9 @@ def verify_checksums(migrations: list[Migration], applied: dict[str, str]) -> No
             )
 
 
-def migrate(target: Target, *, to: str | None = None, folder: Path | None = None,
-            jobs: int = DEFAULT_JOBS) -> list[str]:
+def migrate(
+    target: Target, *, to: str | None = None, folder: Path | None = None, jobs: int = DEFAULT_JOBS
+) -> list[str]:
     """Bring the database to version ``to`` (default: the newest); return what was done.
 
     Moving down runs the down files of the newer applied versions, newest first; a
@@ -149,8 +156,12 @@ def migrate(target: Target, *, to: str | None = None, folder: Path | None = None
             if migration.version in applied and migration.version > goal:
                 if migration.down is None:
                     raise MigrationError(f"migration {migration.filename} has no down file")
-                _run(conn, migration.down,
-                     "DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
+                _run(
+                    conn,
+                    migration.down,
+                    "DELETE FROM schema_migrations WHERE version = %s",
+                    (migration.version,),
+                )
                 done.append(f"reverted {migration.filename}")
         for migration in migrations:
             if migration.version not in applied and migration.version <= goal:
@@ -169,8 +180,15 @@ def _is_plain_index_build(statement: str) -> bool:
     return isinstance(raw.stmt, ast.IndexStmt) and not raw.stmt.concurrent
 
 
-def _build_indexes(target: Target, conn: psycopg.Connection, path: Path, builds: list[str],
-                   jobs: int, ledger_sql: str, ledger_args: tuple[str, ...]) -> None:
+def _build_indexes(
+    target: Target,
+    conn: psycopg.Connection,
+    path: Path,
+    builds: list[str],
+    jobs: int,
+    ledger_sql: str,
+    ledger_args: tuple[str, ...],
+) -> None:
     """Run ``builds`` on ``conn`` and ``jobs - 1`` more connections, then record the version.
 
     Each connection takes the next statement when it is done with one, works in a
@@ -223,7 +241,10 @@ def _build_indexes(target: Target, conn: psycopg.Connection, path: Path, builds:
 
 
 def _run(
-    conn: psycopg.Connection, path: Path, ledger_sql: str, ledger_args: tuple[str, ...],
+    conn: psycopg.Connection,
+    path: Path,
+    ledger_sql: str,
+    ledger_args: tuple[str, ...],
 ) -> None:
     """Run one file and its ledger change in one transaction; a failure leaves neither."""
     try:

@@ -106,9 +106,11 @@ def resolve_source(source: str | None, database_url: str | None) -> Source:
             choices = ", ".join(s.value for s in Source)
             raise UsageError(f"unknown --db {source!r}; choose one of {choices}") from exc
         if chosen is Source.URL and not database_url:
-            raise UsageError("--db url needs --database-url (or the variable "
-                             "[tool.dalperf] database_url_env names, DALPERF_DATABASE_URL "
-                             "by default)")
+            raise UsageError(
+                "--db url needs --database-url (or the variable "
+                "[tool.dalperf] database_url_env names, DALPERF_DATABASE_URL "
+                "by default)"
+            )
         return chosen
     return Source.URL if database_url else Source.EMBEDDED
 
@@ -137,8 +139,9 @@ def provide(
         owned = _is_owned(target)
         yield Target(url=parsed, source=chosen, writable=disposable or owned)
     elif chosen is Source.EMBEDDED:
-        with running_server(None if ephemeral else data_dir(home),
-                            keep_running=keep_running) as status:
+        with running_server(
+            None if ephemeral else data_dir(home), keep_running=keep_running
+        ) as status:
             yield Target(url=urls.parse(status.url()), source=chosen, writable=True)
     else:
         with _container() as url:
@@ -148,8 +151,9 @@ def provide(
 def connect(target: Target, *, autocommit: bool = True) -> psycopg.Connection:
     """A psycopg connection, with unreachable servers turned into :class:`DatabaseUnreachable`."""
     try:
-        return psycopg.connect(target.libpq_url, autocommit=autocommit,
-                               connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(
+            target.libpq_url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S
+        )
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnreachable(

@@ -42,8 +42,10 @@ def taking_turns(target: Target, *, say: Callable[[str], None]) -> Iterator[None
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
-            say(f"waiting for another dalperf run (pid {holder}) to finish with the project "
-                f"databases on {urls.endpoint(target.url)}")
+            say(
+                f"waiting for another dalperf run (pid {holder}) to finish with the project "
+                f"databases on {urls.endpoint(target.url)}"
+            )
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             handle.seek(0)

@@ -23,14 +23,19 @@ SQLALCHEMY_DRIVER = "postgresql+psycopg"
 MASK = "***"
 _PLAIN_SCHEMES = {"postgres", "postgresql"}
 # libpq keyword -> the URL part it fills; other keywords stay as query parameters
-_KEYWORD_PARTS = {"user": "username", "password": "password", "host": "host", "port": "port",
-                  "dbname": "database"}
+_KEYWORD_PARTS = {
+    "user": "username",
+    "password": "password",
+    "host": "host",
+    "port": "port",
+    "dbname": "database",
+}
 # up to the line's last "@": a password may hold "@", "/" and spaces (masking more is safe)
-_USERINFO_RE = re.compile(r"(?P<head>[a-z][\w+.-]*://[^:@/\s]*):(?P<secret>[^\n]*)@",
-                          re.IGNORECASE)
+_USERINFO_RE = re.compile(r"(?P<head>[a-z][\w+.-]*://[^:@/\s]*):(?P<secret>[^\n]*)@", re.IGNORECASE)
 _PASSWORD_PAIR_RE = re.compile(
     r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"?|[^\s&;'\"]+)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SECRETS: set[str] = set()  # every password parse() has seen in this process
 
@@ -64,15 +69,19 @@ def _libpq_ssl(url: URL) -> URL:
     mode = query.get("sslmode")
     if given is not None:
         text = str(given).lower()
-        translated = {"true": "require", "1": "require", "false": "disable",
-                      "0": "disable"}.get(text, text)
+        translated = {"true": "require", "1": "require", "false": "disable", "0": "disable"}.get(
+            text, text
+        )
         if mode is not None and mode != translated:
-            raise UsageError(f"database URL {masked(url)!r}: ssl={given} and sslmode={mode} "
-                             "disagree; give one of them")
+            raise UsageError(
+                f"database URL {masked(url)!r}: ssl={given} and sslmode={mode} "
+                "disagree; give one of them"
+            )
         mode = translated
     if mode not in SSL_MODES:
-        raise UsageError(f"database URL {masked(url)!r}: sslmode {mode!r} is not one of "
-                         f"{', '.join(SSL_MODES)}")
+        raise UsageError(
+            f"database URL {masked(url)!r}: sslmode {mode!r} is not one of {', '.join(SSL_MODES)}"
+        )
     query["sslmode"] = mode
     return url.set(query=query)
 
@@ -102,7 +111,8 @@ def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
         query["ssl"] = query.pop("sslmode")
         parsed = parsed.set(query=query)
     return parsed.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 def libpq_url(url: str | URL) -> str:
@@ -125,7 +135,8 @@ def libpq_url(url: str | URL) -> str:
         netloc += f":{parsed.port}"
     query = urlencode(dict(parsed.query), doseq=True, quote_via=quote)
     return f"postgresql://{netloc}/{quote(parsed.database or '', safe='')}" + (
-        f"?{query}" if query else "")
+        f"?{query}" if query else ""
+    )
 
 
 def masked(url: str | URL) -> str:
@@ -175,17 +186,21 @@ def _parse_keywords(conninfo: str) -> URL:
     except psycopg.ProgrammingError:
         # neither libpq's message (it quotes the text around the mistake) nor the string
         # (which part of it is the password is what went wrong) can be shown
-        raise UsageError("malformed connection string (not shown: it may hold a password): "
-                         "expected keyword=value pairs, a value holding spaces in single "
-                         "quotes") from None
+        raise UsageError(
+            "malformed connection string (not shown: it may hold a password): "
+            "expected keyword=value pairs, a value holding spaces in single "
+            "quotes"
+        ) from None
     _remember(values.get("password"))
     parts = {_KEYWORD_PARTS[k]: v for k, v in values.items() if k in _KEYWORD_PARTS}
     if "port" in parts:
         try:
             parts["port"] = int(parts["port"])  # type: ignore[assignment]
         except ValueError:
-            raise UsageError(f"malformed connection string {redact(conninfo)!r}: port "
-                             f"{parts['port']!r} is not a number") from None
+            raise UsageError(
+                f"malformed connection string {redact(conninfo)!r}: port "
+                f"{parts['port']!r} is not a number"
+            ) from None
     if not parts.get("database"):
         raise UsageError(f"malformed connection string {redact(conninfo)!r}: no dbname")
     query = {k: v for k, v in values.items() if k not in _KEYWORD_PARTS}
@@ -200,4 +215,3 @@ def endpoint(url: URL) -> str:
     if isinstance(host, tuple):
         host = host[0]
     return f"{host}:{url.port or 5432}"
-

@@ -66,11 +66,15 @@ class LatencyCheck:
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS:
-            raise UsageError(f"latency check: unknown statistic {self.statistic!r}; "
-                             f"choose one of {', '.join(STATISTICS)}")
+            raise UsageError(
+                f"latency check: unknown statistic {self.statistic!r}; "
+                f"choose one of {', '.join(STATISTICS)}"
+            )
         if self.unit not in ("%", "ms") or not self.tolerance >= 0:
-            raise UsageError(f"latency check: tolerance must be a number >= 0 of % or ms, "
-                             f"not {self.tolerance!r}{self.unit}")
+            raise UsageError(
+                f"latency check: tolerance must be a number >= 0 of % or ms, "
+                f"not {self.tolerance!r}{self.unit}"
+            )
         if not 0 < self.alpha < 1:
             raise UsageError(f"latency check: alpha must be between 0 and 1, not {self.alpha}")
 
@@ -80,8 +84,9 @@ class LatencyCheck:
         match = _CHECK_RE.match(text.strip().lower())
         if match is None:
             raise UsageError(f"latency check {text!r} must look like p95:10% or median:5ms")
-        return cls(statistic=match["statistic"], tolerance=float(match["tolerance"]),
-                   unit=match["unit"])
+        return cls(
+            statistic=match["statistic"], tolerance=float(match["tolerance"]), unit=match["unit"]
+        )
 
     def value(self, summary: Summary) -> float:
         return float(getattr(summary, STATISTICS[self.statistic]))
@@ -124,8 +129,10 @@ def parse_checks(texts: Sequence[str]) -> tuple[tuple[LatencyCheck, ...], Buffer
         if text.strip().lower().startswith(f"{BUFFERS}:"):
             match = _BUFFERS_RE.match(text.strip().lower())
             if match is None:
-                raise UsageError(f"buffers check {text!r} must look like buffers:10% "
-                                 "(a percentage of the baseline's buffers per call)")
+                raise UsageError(
+                    f"buffers check {text!r} must look like buffers:10% "
+                    "(a percentage of the baseline's buffers per call)"
+                )
             buffers = BuffersCheck(tolerance=float(match["tolerance"]))
         else:
             latency.append(LatencyCheck.parse(text))
@@ -174,8 +181,10 @@ class Comparison:
 def load_baseline(path: Path) -> Results:
     """A baseline file (a results JSON); missing or broken is a UsageError naming it."""
     if not path.is_file():
-        raise UsageError(f"baseline {path} does not exist; save one with "
-                         f"`dalperf baseline save RESULTS --to {path}`")
+        raise UsageError(
+            f"baseline {path} does not exist; save one with "
+            f"`dalperf baseline save RESULTS --to {path}`"
+        )
     return read_results(path)
 
 
@@ -187,13 +196,17 @@ def save(results: Results, to: Path = DEFAULT_BASELINE, *, allow_mismatch: bool 
     ``allow_mismatch``.
     """
     if results.failures:
-        raise UsageError(f"refusing to save a baseline from results with "
-                         f"{len(results.failures)} failure(s); fix them and measure again")
+        raise UsageError(
+            f"refusing to save a baseline from results with "
+            f"{len(results.failures)} failure(s); fix them and measure again"
+        )
     if to.exists() and not allow_mismatch:
         differences = mismatches(results, load_baseline(to))
         if differences:
-            raise UsageError(f"refusing to replace baseline {to}: {'; '.join(differences)}; "
-                             "pass --allow-mismatch to replace it anyway")
+            raise UsageError(
+                f"refusing to replace baseline {to}: {'; '.join(differences)}; "
+                "pass --allow-mismatch to replace it anyway"
+            )
     results.save(to)
     return to
 
@@ -203,31 +216,45 @@ def mismatches(results: Results, baseline: Results) -> list[str]:
     pairs = (
         ("schema version", results.schema_version, baseline.schema_version),
         ("scale", results.environment.get("scale"), baseline.environment.get("scale")),
-        ("PostgreSQL major version", _major(results.environment.get("server_version")),
-         _major(baseline.environment.get("server_version"))),
+        (
+            "PostgreSQL major version",
+            _major(results.environment.get("server_version")),
+            _major(baseline.environment.get("server_version")),
+        ),
     )
-    return [f"{what} {mine} (results) vs {theirs} (baseline)"
-            for what, mine, theirs in pairs if mine != theirs]
+    return [
+        f"{what} {mine} (results) vs {theirs} (baseline)"
+        for what, mine, theirs in pairs
+        if mine != theirs
+    ]
 
 
-def compare(results: Results, baseline: Results, *,
-            checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-            buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK,
-            allow_mismatch: bool = False) -> Comparison:
+def compare(
+    results: Results,
+    baseline: Results,
+    *,
+    checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
+    buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK,
+    allow_mismatch: bool = False,
+) -> Comparison:
     """Every regression and plan change of ``results`` against ``baseline``."""
     notes: list[str] = []
     differences = mismatches(results, baseline)
     if differences:
         if not allow_mismatch:
-            raise UsageError(f"results and baseline are not comparable: {'; '.join(differences)}"
-                             "; pass --allow-mismatch to compare anyway")
+            raise UsageError(
+                f"results and baseline are not comparable: {'; '.join(differences)}"
+                "; pass --allow-mismatch to compare anyway"
+            )
         notes.extend(f"compared despite {d}" for d in differences)
     before = {m.key: m for m in baseline.operations}
     deterministic = any(m.buffers is not None for m in baseline.operations)
     if not deterministic:
-        notes.append("the baseline has no buffers (an older results file, or measured with "
-                     "--no-explain): buffers and plan-shape gates skipped; queries, round "
-                     "trips and latency compared")
+        notes.append(
+            "the baseline has no buffers (an older results file, or measured with "
+            "--no-explain): buffers and plan-shape gates skipped; queries, round "
+            "trips and latency compared"
+        )
     regressions: list[Regression] = []
     plan_changes: list[PlanChange] = []
     for measurement in results.operations:
@@ -250,70 +277,113 @@ def compare(results: Results, baseline: Results, *,
                 regression = _buffers_regression(measurement, old, buffers, changes)
                 if regression is not None:
                     regressions.append(regression)
-    notes.extend(f"{op} [{variant}]: in the baseline, not measured"
-                 for op, variant, _, _ in before)
-    return Comparison(regressions=tuple(regressions), notes=tuple(notes),
-                      plan_changes=tuple(plan_changes))
+    notes.extend(f"{op} [{variant}]: in the baseline, not measured" for op, variant, _, _ in before)
+    return Comparison(
+        regressions=tuple(regressions), notes=tuple(notes), plan_changes=tuple(plan_changes)
+    )
 
 
 def shapes(measurement: Measurement) -> dict[str, dict[str, Any]]:
     """Statement fingerprint -> ``{"sql", "shape"}`` for each explained plan; the shape is
     computed from the stored plan tree when the file predates stored shapes."""
-    return {p["fingerprint"]: {"sql": p.get("sql", ""),
-                               "shape": p.get("shape") or plan_shape(p["plan"])}
-            for p in measurement.plans if p.get("explainable") and "plan" in p}
+    return {
+        p["fingerprint"]: {
+            "sql": p.get("sql", ""),
+            "shape": p.get("shape") or plan_shape(p["plan"]),
+        }
+        for p in measurement.plans
+        if p.get("explainable") and "plan" in p
+    }
 
 
-def plan_changes_of(new: Measurement, old: Measurement,
-                    buffers: BuffersCheck) -> list[PlanChange]:
+def plan_changes_of(new: Measurement, old: Measurement, buffers: BuffersCheck) -> list[PlanChange]:
     """The statements of both runs whose plan shapes differ, in the new run's order."""
     after, before = shapes(new), shapes(old)
-    failed = (new.buffers is not None and old.buffers is not None
-              and buffers.exceeded(new.buffers, old.buffers))
-    return [PlanChange(operation=new.operation, variant=new.variant, fingerprint=fingerprint,
-                       sql=plan["sql"], baseline=tuple(before[fingerprint]["shape"]["lines"]),
-                       measured=tuple(plan["shape"]["lines"]), buffers_baseline=old.buffers,
-                       buffers_measured=new.buffers, failed=failed, indexes=new.indexes,
-                       rtt_ms=new.rtt_ms)
-            for fingerprint, plan in after.items()
-            if fingerprint in before
-            and plan["shape"]["hash"] != before[fingerprint]["shape"]["hash"]]
+    failed = (
+        new.buffers is not None
+        and old.buffers is not None
+        and buffers.exceeded(new.buffers, old.buffers)
+    )
+    return [
+        PlanChange(
+            operation=new.operation,
+            variant=new.variant,
+            fingerprint=fingerprint,
+            sql=plan["sql"],
+            baseline=tuple(before[fingerprint]["shape"]["lines"]),
+            measured=tuple(plan["shape"]["lines"]),
+            buffers_baseline=old.buffers,
+            buffers_measured=new.buffers,
+            failed=failed,
+            indexes=new.indexes,
+            rtt_ms=new.rtt_ms,
+        )
+        for fingerprint, plan in after.items()
+        if fingerprint in before and plan["shape"]["hash"] != before[fingerprint]["shape"]["hash"]
+    ]
 
 
-def _buffers_regression(new: Measurement, old: Measurement, buffers: BuffersCheck,
-                        changes: Sequence[PlanChange]) -> Regression | None:
+def _buffers_regression(
+    new: Measurement, old: Measurement, buffers: BuffersCheck, changes: Sequence[PlanChange]
+) -> Regression | None:
     assert new.buffers is not None and old.buffers is not None
     if not buffers.exceeded(new.buffers, old.buffers):
         return None
     rise = (new.buffers / old.buffers - 1) * 100 if old.buffers else math.inf
-    why = (f"; {len(changes)} plan(s) changed (shapes below)" if changes
-           else "; no plan changed: the statements do more work")
-    return Regression(operation=new.operation, variant=new.variant, metric=str(buffers),
-                      baseline=old.buffers, measured=new.buffers, indexes=new.indexes,
-                      rtt_ms=new.rtt_ms,
-                      message=f"buffers per call rose from {old.buffers:,} to {new.buffers:,} "
-                              f"(+{rise:.0f}%, allowed {buffers}){why}")
+    why = (
+        f"; {len(changes)} plan(s) changed (shapes below)"
+        if changes
+        else "; no plan changed: the statements do more work"
+    )
+    return Regression(
+        operation=new.operation,
+        variant=new.variant,
+        metric=str(buffers),
+        baseline=old.buffers,
+        measured=new.buffers,
+        indexes=new.indexes,
+        rtt_ms=new.rtt_ms,
+        message=f"buffers per call rose from {old.buffers:,} to {new.buffers:,} "
+        f"(+{rise:.0f}%, allowed {buffers}){why}",
+    )
 
 
-def _regressions(new: Measurement, old: Measurement,
-                 checks: Sequence[LatencyCheck]) -> list[Regression]:
-    where: dict[str, Any] = {"operation": new.operation, "variant": new.variant,
-                             "indexes": new.indexes, "rtt_ms": new.rtt_ms}
+def _regressions(
+    new: Measurement, old: Measurement, checks: Sequence[LatencyCheck]
+) -> list[Regression]:
+    where: dict[str, Any] = {
+        "operation": new.operation,
+        "variant": new.variant,
+        "indexes": new.indexes,
+        "rtt_ms": new.rtt_ms,
+    }
     counts = {metric: (getattr(new, metric), getattr(old, metric)) for metric in COUNTS}
-    return [*count_regressions(counts, where),
-            *latency_regressions(new.wall_ms, old.wall_ms, checks, where)]
+    return [
+        *count_regressions(counts, where),
+        *latency_regressions(new.wall_ms, old.wall_ms, checks, where),
+    ]
 
 
-def count_regressions(counts: dict[str, tuple[int, int]],
-                      where: dict[str, Any]) -> list[Regression]:
+def count_regressions(
+    counts: dict[str, tuple[int, int]], where: dict[str, Any]
+) -> list[Regression]:
     """A regression for each count of :data:`COUNTS` that rose: ``{metric: (new, old)}``."""
-    return [Regression(**where, metric=metric, baseline=old, measured=new,
-                       message=f"{COUNTS[metric]} rose from {old} to {new}")
-            for metric, (new, old) in counts.items() if new > old]
+    return [
+        Regression(
+            **where,
+            metric=metric,
+            baseline=old,
+            measured=new,
+            message=f"{COUNTS[metric]} rose from {old} to {new}",
+        )
+        for metric, (new, old) in counts.items()
+        if new > old
+    ]
 
 
-def latency_regressions(new: Summary, old: Summary, checks: Sequence[LatencyCheck],
-                        where: dict[str, Any]) -> list[Regression]:
+def latency_regressions(
+    new: Summary, old: Summary, checks: Sequence[LatencyCheck], where: dict[str, Any]
+) -> list[Regression]:
     """A regression for each check that ``new`` fails against ``old`` (see
     :func:`latency_regression`); ``where`` names the operation and variant."""
     found = []
@@ -321,17 +391,24 @@ def latency_regressions(new: Summary, old: Summary, checks: Sequence[LatencyChec
         regression = latency_regression(check, new, old)
         if regression is not None:
             measured, baseline, p_value = regression
-            found.append(Regression(
-                **where, metric=str(check), baseline=round(baseline, 3),
-                measured=round(measured, 3), p_value=p_value,
-                message=f"{check.statistic} rose from {baseline:.3f} ms to {measured:.3f} ms "
-                        f"(+{(measured / baseline - 1) * 100 if baseline else math.inf:.0f}%, "
-                        f"allowed {check}; Mann-Whitney p={p_value:.2g})"))
+            found.append(
+                Regression(
+                    **where,
+                    metric=str(check),
+                    baseline=round(baseline, 3),
+                    measured=round(measured, 3),
+                    p_value=p_value,
+                    message=f"{check.statistic} rose from {baseline:.3f} ms to {measured:.3f} ms "
+                    f"(+{(measured / baseline - 1) * 100 if baseline else math.inf:.0f}%, "
+                    f"allowed {check}; Mann-Whitney p={p_value:.2g})",
+                )
+            )
     return found
 
 
-def latency_regression(check: LatencyCheck, new: Summary,
-                       old: Summary) -> tuple[float, float, float] | None:
+def latency_regression(
+    check: LatencyCheck, new: Summary, old: Summary
+) -> tuple[float, float, float] | None:
     """``(measured, baseline, p)`` when ``new`` is slower than ``old`` by ``check``'s rule."""
     if not new.samples or not old.samples:
         return None

@@ -89,16 +89,22 @@ def check_limit(name: str, value: Any, *, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UsageError(f"{where}: {name} must be a whole number >= 0, not {value!r}")
     elif name == "p95_ms":
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value) or value < 0):
-            raise UsageError(f"{where}: p95_ms must be a number of milliseconds >= 0, "
-                             f"not {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise UsageError(
+                f"{where}: p95_ms must be a number of milliseconds >= 0, not {value!r}"
+            )
     elif name == "no_n_plus_one":
         if not isinstance(value, bool):
             raise UsageError(f"{where}: no_n_plus_one must be true or false, not {value!r}")
     elif value not in COMPLEXITY_ORDER:
-        raise UsageError(f"{where}: complexity must be one of {', '.join(COMPLEXITY_ORDER)}, "
-                         f"not {value!r}")
+        raise UsageError(
+            f"{where}: complexity must be one of {', '.join(COMPLEXITY_ORDER)}, not {value!r}"
+        )
     return value
 
 
@@ -108,8 +114,12 @@ def check_load_limits(limits: Mapping[str, Any], *, where: str) -> dict[str, Any
         if name not in LOAD_LIMITS:
             raise UsageError(f"{where}: unknown key {name!r}{suggest(name, LOAD_LIMITS)}")
         ceiling = 1 if name == "max_failure_ratio" else math.inf
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value) or not 0 <= value <= ceiling):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 <= value <= ceiling
+        ):
             bounds = ">= 0 and <= 1" if ceiling == 1 else ">= 0"
             raise UsageError(f"{where}: {name} must be a number {bounds}, not {value!r}")
     return dict(limits)
@@ -176,10 +186,18 @@ class Breach:
     message: str
 
 
-_FIGURE_OF = {"max_queries": "queries", "max_round_trips": "round_trips",
-              "max_network_round_trips": "network_round_trips", "max_rows_fetched": "rows_fetched"}
-_NOUN = {"max_queries": "queries", "max_round_trips": "round trips (depth)",
-         "max_network_round_trips": "network round trips", "max_rows_fetched": "rows fetched"}
+_FIGURE_OF = {
+    "max_queries": "queries",
+    "max_round_trips": "round_trips",
+    "max_network_round_trips": "network_round_trips",
+    "max_rows_fetched": "rows_fetched",
+}
+_NOUN = {
+    "max_queries": "queries",
+    "max_round_trips": "round trips (depth)",
+    "max_network_round_trips": "network round trips",
+    "max_rows_fetched": "rows fetched",
+}
 
 
 def breaches(limits: Mapping[str, Any], figures: Figures) -> list[Breach]:
@@ -200,53 +218,91 @@ def _breach(name: str, allowed: Any, figures: Figures) -> Breach | None:
         measured = getattr(figures, _FIGURE_OF[name])
         if measured <= allowed:
             return None
-        return Breach(limit=name, allowed=allowed, measured=measured,
-                      message=f"{measured} {_NOUN[name]}, budget {allowed}")
+        return Breach(
+            limit=name,
+            allowed=allowed,
+            measured=measured,
+            message=f"{measured} {_NOUN[name]}, budget {allowed}",
+        )
     if name == BUFFERS_LIMIT:
         if figures.buffers is None:
-            return Breach(limit=name, allowed=allowed, measured=None,
-                          message="no buffers measured to check max_buffers against "
-                                  "(run with --explain)")
+            return Breach(
+                limit=name,
+                allowed=allowed,
+                measured=None,
+                message="no buffers measured to check max_buffers against (run with --explain)",
+            )
         if figures.buffers <= allowed:
             return None
-        return Breach(limit=name, allowed=allowed, measured=figures.buffers,
-                      message=f"{figures.buffers:,} buffers per call, budget {allowed:,}")
+        return Breach(
+            limit=name,
+            allowed=allowed,
+            measured=figures.buffers,
+            message=f"{figures.buffers:,} buffers per call, budget {allowed:,}",
+        )
     if name == "p95_ms":
         p95 = figures.p95_ms
         if p95 is None or math.isnan(p95):
-            return Breach(limit=name, allowed=allowed, measured=None,
-                          message="no timing samples to check p95 against")
+            return Breach(
+                limit=name,
+                allowed=allowed,
+                measured=None,
+                message="no timing samples to check p95 against",
+            )
         if p95 <= allowed:
             return None
-        return Breach(limit=name, allowed=allowed, measured=round(p95, 3),
-                      message=f"p95 {p95:.1f} ms, budget {allowed:g} ms")
+        return Breach(
+            limit=name,
+            allowed=allowed,
+            measured=round(p95, 3),
+            message=f"p95 {p95:.1f} ms, budget {allowed:g} ms",
+        )
     if name == "no_n_plus_one":
         if not figures.n_plus_one:
             return None
         worst = figures.n_plus_one[0]
         where = f" at {worst['call_site']}" if worst.get("call_site") else ""
-        return Breach(limit=name, allowed=True, measured=int(worst["count"]),
-                      message=f"N+1: {worst['count']}x {shorten_sql(worst['sql'])}{where}")
+        return Breach(
+            limit=name,
+            allowed=True,
+            measured=int(worst["count"]),
+            message=f"N+1: {worst['count']}x {shorten_sql(worst['sql'])}{where}",
+        )
     if name == SEQ_SCAN_LIMIT:
         if figures.seq_scans is None:
-            return Breach(limit=name, allowed=allowed, measured=None,
-                          message="no plans to check for sequential scans (run with --explain)")
+            return Breach(
+                limit=name,
+                allowed=allowed,
+                measured=None,
+                message="no plans to check for sequential scans (run with --explain)",
+            )
         over = [s for s in figures.seq_scans if (s["table_rows"] or 0) > allowed]
         if not over:
             return None
-        return Breach(limit=name, allowed=allowed, measured=int(over[0]["table_rows"]),
-                      message=f"Seq Scan on {over[0]['relation']} "
-                              f"({over[0]['table_rows']:,.0f} rows), budget: none over "
-                              f"{allowed:,} rows")
+        return Breach(
+            limit=name,
+            allowed=allowed,
+            measured=int(over[0]["table_rows"]),
+            message=f"Seq Scan on {over[0]['relation']} "
+            f"({over[0]['table_rows']:,.0f} rows), budget: none over "
+            f"{allowed:,} rows",
+        )
     verdict = figures.complexity
     if verdict is None:
-        return Breach(limit=name, allowed=allowed, measured=None,
-                      message="complexity not measured (needs a size knob, run without "
-                              "--no-complexity)")
-    if verdict in COMPLEXITY_ORDER[:COMPLEXITY_ORDER.index(allowed) + 1]:
+        return Breach(
+            limit=name,
+            allowed=allowed,
+            measured=None,
+            message="complexity not measured (needs a size knob, run without --no-complexity)",
+        )
+    if verdict in COMPLEXITY_ORDER[: COMPLEXITY_ORDER.index(allowed) + 1]:
         return None
-    return Breach(limit=name, allowed=allowed, measured=verdict,
-                  message=f"query count grows {verdict}, budget {allowed}")
+    return Breach(
+        limit=name,
+        allowed=allowed,
+        measured=verdict,
+        message=f"query count grows {verdict}, budget {allowed}",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -275,12 +331,15 @@ class BudgetSet:
         entries: dict[tuple[str, str], Limits] = {}
         for operation, variants in table.items():
             if not isinstance(variants, Mapping) or not all(
-                    isinstance(v, Mapping) for v in variants.values()):
-                raise UsageError(f"{source}: budgets for {operation!r} must be tables of "
-                                 f"limits per variant, e.g. [\"{operation}\".optimized]")
+                isinstance(v, Mapping) for v in variants.values()
+            ):
+                raise UsageError(
+                    f"{source}: budgets for {operation!r} must be tables of "
+                    f'limits per variant, e.g. ["{operation}".optimized]'
+                )
             check = check_load_limits if operation == LOAD_TABLE else check_limits
             for variant, limits in variants.items():
-                where = f"{source}: [\"{operation}\".{variant}]"
+                where = f'{source}: ["{operation}".{variant}]'
                 entries[(operation, variant)] = check(limits, where=where)
         return cls(entries, dict.fromkeys(entries, source))
 
@@ -291,8 +350,9 @@ class BudgetSet:
             entries[key] = {**entries.get(key, {}), **limits}
         return BudgetSet(entries, {**self.origins, **other.origins})
 
-    def validate(self, known: Mapping[str, Collection[str]],
-                 measured: Collection[str] | None = None) -> list[str]:
+    def validate(
+        self, known: Mapping[str, Collection[str]], measured: Collection[str] | None = None
+    ) -> list[str]:
         """Every operation and variant named must be in ``known`` (operation -> variants of
         every loaded module); an operation known but not in ``measured`` (outside a shard or
         an ``--only`` subset) is skipped: the notes saying so are returned."""
@@ -302,14 +362,20 @@ class BudgetSet:
             if operation == LOAD_TABLE:  # checked against the load results (dalperf.gate.check)
                 continue
             if operation not in known:
-                raise UsageError(f"{source}: no operation {operation!r} in the results"
-                                 f"{suggest(operation, list(known))}")
+                raise UsageError(
+                    f"{source}: no operation {operation!r} in the results"
+                    f"{suggest(operation, list(known))}"
+                )
             if variant not in known[operation]:
-                raise UsageError(f"{source}: operation {operation} has no variant {variant!r}"
-                                 f"{suggest(variant, list(known[operation]))}")
+                raise UsageError(
+                    f"{source}: operation {operation} has no variant {variant!r}"
+                    f"{suggest(variant, list(known[operation]))}"
+                )
             if measured is not None and operation not in measured:
-                notes.append(f"budget of {operation} [{variant}] skipped: not measured in this "
-                             "run (a shard or an --only subset)")
+                notes.append(
+                    f"budget of {operation} [{variant}] skipped: not measured in this "
+                    "run (a shard or an --only subset)"
+                )
         return notes
 
     def limits(self, operation: str, variant: str, base: Limits | None = None) -> dict[str, Any]:

@@ -97,8 +97,10 @@ class Finding:
     @property
     def detail(self) -> str:
         """The message's first line, after the conditions when they are not the defaults."""
-        conditions = [*([] if self.indexes else ["indexes off"]),
-                      *([f"RTT {self.rtt_ms:g} ms"] if self.rtt_ms else [])]
+        conditions = [
+            *([] if self.indexes else ["indexes off"]),
+            *([f"RTT {self.rtt_ms:g} ms"] if self.rtt_ms else []),
+        ]
         prefix = f"[{', '.join(conditions)}] " if conditions else ""
         return prefix + first_line(self.message)
 
@@ -122,40 +124,111 @@ class Verdict:
     def findings(self) -> list[Finding]:
         """Violations, regressions and failures as uniform rows, in that order."""
         return [
-            *(Finding(kind="budget", operation=v.operation, variant=v.variant, check=v.limit,
-                      allowed=v.allowed, measured=v.measured, message=v.message,
-                      indexes=v.indexes, rtt_ms=v.rtt_ms)
-              for v in self.violations),
-            *(Finding(kind="regression", operation=r.operation, variant=r.variant,
-                      check=r.metric, allowed=r.baseline, measured=r.measured, message=r.message,
-                      indexes=r.indexes, rtt_ms=r.rtt_ms)
-              for r in self.regressions),
-            *(Finding(kind=f.kind, operation=f.operation, variant=f.variant, check=f.kind,
-                      allowed=None, measured=None, message=f.message)
-              for f in self.failures),
+            *(
+                Finding(
+                    kind="budget",
+                    operation=v.operation,
+                    variant=v.variant,
+                    check=v.limit,
+                    allowed=v.allowed,
+                    measured=v.measured,
+                    message=v.message,
+                    indexes=v.indexes,
+                    rtt_ms=v.rtt_ms,
+                )
+                for v in self.violations
+            ),
+            *(
+                Finding(
+                    kind="regression",
+                    operation=r.operation,
+                    variant=r.variant,
+                    check=r.metric,
+                    allowed=r.baseline,
+                    measured=r.measured,
+                    message=r.message,
+                    indexes=r.indexes,
+                    rtt_ms=r.rtt_ms,
+                )
+                for r in self.regressions
+            ),
+            *(
+                Finding(
+                    kind=f.kind,
+                    operation=f.operation,
+                    variant=f.variant,
+                    check=f.kind,
+                    allowed=None,
+                    measured=None,
+                    message=f.message,
+                )
+                for f in self.failures
+            ),
             *(_missing_index_finding(p) for p in self.missing_indexes),
-            *([Finding(kind="partial", operation="", variant="", check="partial",
-                       allowed=None, measured=None,
-                       message=f"the results are partial: {self.partial}")]
-              if self.partial is not None else []),
-            *([Finding(kind="empty", operation="", variant="", check="measured",
-                       allowed=None, measured=None,
-                       message="the results measured no operation x variant pair")]
-              if self.empty else []),
-            *([Finding(kind="untested index", operation="", variant="", check="index",
-                       allowed=None, measured=None, message=self.untested)]
-              if self.untested is not None else []),
+            *(
+                [
+                    Finding(
+                        kind="partial",
+                        operation="",
+                        variant="",
+                        check="partial",
+                        allowed=None,
+                        measured=None,
+                        message=f"the results are partial: {self.partial}",
+                    )
+                ]
+                if self.partial is not None
+                else []
+            ),
+            *(
+                [
+                    Finding(
+                        kind="empty",
+                        operation="",
+                        variant="",
+                        check="measured",
+                        allowed=None,
+                        measured=None,
+                        message="the results measured no operation x variant pair",
+                    )
+                ]
+                if self.empty
+                else []
+            ),
+            *(
+                [
+                    Finding(
+                        kind="untested index",
+                        operation="",
+                        variant="",
+                        check="index",
+                        allowed=None,
+                        measured=None,
+                        message=self.untested,
+                    )
+                ]
+                if self.untested is not None
+                else []
+            ),
         ]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def evaluate(results: Results, *, budgets: BudgetSet | None = None,
-             baseline: Results | None = None, checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
-             buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK, allow_mismatch: bool = False,
-             load: LoadResults | None = None, fail_on_missing_index: bool = False,
-             allow_partial: bool = False, allow_untested: bool = False) -> Verdict:
+def evaluate(
+    results: Results,
+    *,
+    budgets: BudgetSet | None = None,
+    baseline: Results | None = None,
+    checks: Sequence[LatencyCheck] = DEFAULT_CHECKS,
+    buffers: BuffersCheck = DEFAULT_BUFFERS_CHECK,
+    allow_mismatch: bool = False,
+    load: LoadResults | None = None,
+    fail_on_missing_index: bool = False,
+    allow_partial: bool = False,
+    allow_untested: bool = False,
+) -> Verdict:
     """Check ``results`` (and a load test's ``load``, against the budgets' ``load`` table)
     against budgets and ``baseline``, and with ``fail_on_missing_index`` against the
     advisor's proposals; bad budgets, or that flag without advice, raise UsageError.
@@ -175,25 +248,36 @@ def evaluate(results: Results, *, budgets: BudgetSet | None = None,
     if load is not None:
         violations += load_violations(load, budgets)
         pairs += [(LOAD_TABLE, v.variant) for v in load.variants]
-    comparison = (compare(results, baseline, checks=checks, buffers=buffers,
-                          allow_mismatch=allow_mismatch)
-                  if baseline is not None else None)
+    comparison = (
+        compare(results, baseline, checks=checks, buffers=buffers, allow_mismatch=allow_mismatch)
+        if baseline is not None
+        else None
+    )
     regressions = comparison.regressions if comparison else ()
     notes = (*skipped, *(comparison.notes if comparison else ()))
     missing: tuple[dict[str, Any], ...] = ()
     untested: str | None = None
     if fail_on_missing_index:
         if results.advice is None:
-            raise UsageError("--fail-on-missing-index needs results with index advice; run "
-                             "`dalperf run --advise` (or `dalperf audit --advise`)")
+            raise UsageError(
+                "--fail-on-missing-index needs results with index advice; run "
+                "`dalperf run --advise` (or `dalperf audit --advise`)"
+            )
         missing = tuple(results.advice["proposals"])
         if results.advice.get("note"):
             notes = (*notes, f"index advice: {results.advice['note']}")
         untested = None if allow_untested else untested_candidates(results.advice)
     partial = results.partial if not allow_partial else None
     return Verdict(
-        passed=not (violations or regressions or results.failures or missing
-                    or partial is not None or not pairs or untested is not None),
+        passed=not (
+            violations
+            or regressions
+            or results.failures
+            or missing
+            or partial is not None
+            or not pairs
+            or untested is not None
+        ),
         violations=violations,
         regressions=regressions,
         failures=results.failures,
@@ -211,14 +295,17 @@ def untested_candidates(advice: dict[str, Any]) -> str | None:
     """One line on the advice's candidate indexes that were never built, or ``None``."""
     from dalperf.plans.advisor import NOT_TESTED
 
-    untested = [c for s in advice["statements"] for c in s["candidates"]
-                if c["status"] == NOT_TESTED]
+    untested = [
+        c for s in advice["statements"] for c in s["candidates"] if c["status"] == NOT_TESTED
+    ]
     if not untested:
         return None
     total = sum(len(s["candidates"]) for s in advice["statements"])
     why = untested[0].get("reason") or advice.get("note") or "no reason recorded"
-    return (f"{len(untested)} of {total} candidate index(es) not tested ({first_line(why)}); "
-            "--allow-untested gates on the tested ones")
+    return (
+        f"{len(untested)} of {total} candidate index(es) not tested ({first_line(why)}); "
+        "--allow-untested gates on the tested ones"
+    )
 
 
 def _missing_index_finding(proposal: dict[str, Any]) -> Finding:
@@ -226,11 +313,15 @@ def _missing_index_finding(proposal: dict[str, Any]) -> Finding:
     its first statement, the CREATE INDEX statement."""
     operation, _, variant = (proposal["operations"] or ["? [?]"])[0].partition(" [")
     first = proposal["statements"][0]
-    return Finding(kind="missing index", operation=operation, variant=variant.rstrip("]"),
-                   check="index", allowed=f"{first['before_ms']:.3f} ms",
-                   measured=f"{first['after_ms']:.3f} ms",
-                   message=f"{proposal['create']} (serves "
-                   f"{', '.join(proposal['operations'])})")
+    return Finding(
+        kind="missing index",
+        operation=operation,
+        variant=variant.rstrip("]"),
+        check="index",
+        allowed=f"{first['before_ms']:.3f} ms",
+        measured=f"{first['after_ms']:.3f} ms",
+        message=f"{proposal['create']} (serves {', '.join(proposal['operations'])})",
+    )
 
 
 _LOAD_MESSAGES = {
@@ -247,27 +338,42 @@ def load_violations(load: LoadResults, budgets: BudgetSet) -> tuple[Violation, .
     own ``max_failure_ratio``: a load test whose requests mostly failed is no pass.
     """
     found = []
-    tables = {variant: {"max_failure_ratio": DEFAULT_MAX_FAILURE_RATIO}
-              for variant in (v.variant for v in load.variants)}
+    tables = {
+        variant: {"max_failure_ratio": DEFAULT_MAX_FAILURE_RATIO}
+        for variant in (v.variant for v in load.variants)
+    }
     for (table, variant), limits in budgets.entries.items():
         if table != LOAD_TABLE:
             continue
         if variant not in tables:
             known = [v.variant for v in load.variants]
-            raise UsageError(f"{budgets.origins[(table, variant)]}: the load results have no "
-                             f"variant {variant!r}{suggest(variant, known)}")
+            raise UsageError(
+                f"{budgets.origins[(table, variant)]}: the load results have no "
+                f"variant {variant!r}{suggest(variant, known)}"
+            )
         tables[variant] = {**tables[variant], **limits}
     for variant, limits in tables.items():
         figures = load.variant(variant)
-        measured = {"min_rps": figures.rps, "max_p95_ms": figures.latency_ms.p95,
-                    "max_failure_ratio": figures.failure_ratio}
+        measured = {
+            "min_rps": figures.rps,
+            "max_p95_ms": figures.latency_ms.p95,
+            "max_failure_ratio": figures.failure_ratio,
+        }
         for limit, allowed in limits.items():
             value = measured[limit]
             within = value >= allowed if limit == "min_rps" else value <= allowed
             if within and not math.isnan(value):
                 continue
-            found.append(Violation(LOAD_TABLE, variant, limit, allowed, round(value, 3),
-                                   _LOAD_MESSAGES[limit].format(value=value, allowed=allowed)))
+            found.append(
+                Violation(
+                    LOAD_TABLE,
+                    variant,
+                    limit,
+                    allowed,
+                    round(value, 3),
+                    _LOAD_MESSAGES[limit].format(value=value, allowed=allowed),
+                )
+            )
     return tuple(found)
 
 
@@ -283,8 +389,10 @@ def known_variants(results: Results) -> dict[str, list[str]]:
 
 def effective_limits(measurement: Measurement, budgets: BudgetSet) -> dict[str, Any]:
     """The measurement's stored budget (validated) overlaid with ``budgets``."""
-    stored = check_limits(measurement.budget, where=f"results: budget of "
-                          f"{measurement.operation} [{measurement.variant}]")
+    stored = check_limits(
+        measurement.budget,
+        where=f"results: budget of {measurement.operation} [{measurement.variant}]",
+    )
     return budgets.limits(measurement.operation, measurement.variant, stored)
 
 
@@ -297,17 +405,33 @@ def measurement_violations(measurement: Measurement, budgets: BudgetSet) -> list
     if measurement.error is not None:
         return []
     m = measurement
-    figures = Figures(queries=m.queries, round_trips=m.round_trips, rows_fetched=m.rows_fetched,
-                      network_round_trips=m.network_round_trips, p95_ms=m.wall_ms.p95, n_plus_one=m.n_plus_one,
-                      complexity=m.complexity.verdict if m.complexity else None,
-                      buffers=m.buffers,
-                      seq_scans=tuple(seq_scans(m.plans)) if m.plans else None)
+    figures = Figures(
+        queries=m.queries,
+        round_trips=m.round_trips,
+        rows_fetched=m.rows_fetched,
+        network_round_trips=m.network_round_trips,
+        p95_ms=m.wall_ms.p95,
+        n_plus_one=m.n_plus_one,
+        complexity=m.complexity.verdict if m.complexity else None,
+        buffers=m.buffers,
+        seq_scans=tuple(seq_scans(m.plans)) if m.plans else None,
+    )
     limits = effective_limits(m, budgets)
     if not m.indexes:
         limits.pop(SEQ_SCAN_LIMIT, None)
-    return [Violation(m.operation, m.variant, b.limit, b.allowed, b.measured, b.message,
-                      indexes=m.indexes, rtt_ms=m.rtt_ms)
-            for b in breaches(limits, figures)]
+    return [
+        Violation(
+            m.operation,
+            m.variant,
+            b.limit,
+            b.allowed,
+            b.measured,
+            b.message,
+            indexes=m.indexes,
+            rtt_ms=m.rtt_ms,
+        )
+        for b in breaches(limits, figures)
+    ]
 
 
 def with_budgets(results: Results, budgets: BudgetSet) -> Results:
@@ -316,10 +440,21 @@ def with_budgets(results: Results, budgets: BudgetSet) -> Results:
     measurements = []
     for m in results.operations:
         violations = measurement_violations(m, budgets)
-        measurements.append(dataclasses.replace(
-            m, budget=effective_limits(m, budgets),
-            violations=tuple({"limit": v.limit, "allowed": v.allowed, "measured": v.measured,
-                              "message": v.message} for v in violations)))
+        measurements.append(
+            dataclasses.replace(
+                m,
+                budget=effective_limits(m, budgets),
+                violations=tuple(
+                    {
+                        "limit": v.limit,
+                        "allowed": v.allowed,
+                        "measured": v.measured,
+                        "message": v.message,
+                    }
+                    for v in violations
+                ),
+            )
+        )
     return dataclasses.replace(results, operations=tuple(measurements))
 
 
@@ -327,27 +462,49 @@ def markdown_summary(verdict: Verdict) -> str:
     """The verdict as Markdown, for ``$GITHUB_STEP_SUMMARY``."""
     findings = verdict.findings()
     status = "passed" if verdict.passed else "failed"
-    lines = [f"## dalperf check {status}", "",
-             (f"{len(verdict.checked)} operation x variant pairs checked: "
-             f"{len(verdict.violations)} budget violation(s), "
-             f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)"
-             + (f", {len(verdict.missing_indexes)} missing index(es)"
-                if verdict.missing_indexes else "") + "."), ""]
+    lines = [
+        f"## dalperf check {status}",
+        "",
+        (
+            f"{len(verdict.checked)} operation x variant pairs checked: "
+            f"{len(verdict.violations)} budget violation(s), "
+            f"{len(verdict.regressions)} regression(s), {len(verdict.failures)} failure(s)"
+            + (
+                f", {len(verdict.missing_indexes)} missing index(es)"
+                if verdict.missing_indexes
+                else ""
+            )
+            + "."
+        ),
+        "",
+    ]
     if verdict.partial is not None:
         lines += [f"**Partial results**: {_cell(verdict.partial)}", ""]
     if findings:
-        lines += ["| kind | operation | variant | check | allowed / baseline | measured | detail |",
-                  "| --- | --- | --- | --- | ---: | ---: | --- |"]
-        lines += [f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
-                  f"{_cell(f.measured)} | {_cell(f.detail)} |" for f in findings]
+        lines += [
+            "| kind | operation | variant | check | allowed / baseline | measured | detail |",
+            "| --- | --- | --- | --- | ---: | ---: | --- |",
+        ]
+        lines += [
+            f"| {f.kind} | {f.operation} | {f.variant} | {f.check} | {_cell(f.allowed)} | "
+            f"{_cell(f.measured)} | {_cell(f.detail)} |"
+            for f in findings
+        ]
         lines.append("")
     for change in verdict.plan_changes:
         outcome = " (failed: buffers rose)" if change.failed else ""
-        lines += [f"### plan change: {change.operation} [{change.variant}]{outcome}", "",
-                  f"`{_cell(shorten_sql(change.sql))}`", "",
-                  "| baseline | results |", "| --- | --- |"]
-        lines += [f"| `{_cell(old)}` | `{_cell(new)}` |" if old or new else "| | |"
-                  for old, new in side_by_side(change)]
+        lines += [
+            f"### plan change: {change.operation} [{change.variant}]{outcome}",
+            "",
+            f"`{_cell(shorten_sql(change.sql))}`",
+            "",
+            "| baseline | results |",
+            "| --- | --- |",
+        ]
+        lines += [
+            f"| `{_cell(old)}` | `{_cell(new)}` |" if old or new else "| | |"
+            for old, new in side_by_side(change)
+        ]
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -355,8 +512,13 @@ def markdown_summary(verdict: Verdict) -> str:
 def side_by_side(change: PlanChange) -> list[tuple[str, str]]:
     """The two shapes of a plan change as rows of (baseline line, results line)."""
     rows = max(len(change.baseline), len(change.measured))
-    return [(change.baseline[i] if i < len(change.baseline) else "",
-             change.measured[i] if i < len(change.measured) else "") for i in range(rows)]
+    return [
+        (
+            change.baseline[i] if i < len(change.baseline) else "",
+            change.measured[i] if i < len(change.measured) else "",
+        )
+        for i in range(rows)
+    ]
 
 
 def _cell(value: Any) -> str:

@@ -23,18 +23,32 @@ def junit_xml(verdict: Verdict) -> ET.ElementTree[ET.Element]:
     for finding in verdict.findings():
         by_pair.setdefault((finding.operation, finding.variant), []).append(finding)
     errors = sum(1 for found in by_pair.values() if any(f.kind == "error" for f in found))
-    failures = sum(1 for found in by_pair.values()
-                   if found and not any(f.kind == "error" for f in found))
-    suites = ET.Element("testsuites", name=SUITE_NAME, tests=str(len(by_pair)),
-                        failures=str(failures), errors=str(errors))
-    suite = ET.SubElement(suites, "testsuite", name=SUITE_NAME, tests=str(len(by_pair)),
-                          failures=str(failures), errors=str(errors), skipped="0")
+    failures = sum(
+        1 for found in by_pair.values() if found and not any(f.kind == "error" for f in found)
+    )
+    suites = ET.Element(
+        "testsuites",
+        name=SUITE_NAME,
+        tests=str(len(by_pair)),
+        failures=str(failures),
+        errors=str(errors),
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=SUITE_NAME,
+        tests=str(len(by_pair)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+    )
     for (operation, variant), found in by_pair.items():
         case = ET.SubElement(suite, "testcase", classname=operation, name=variant)
         for finding in found:
             tag = "error" if finding.kind == "error" else "failure"
-            element = ET.SubElement(case, tag, type=finding.kind,
-                                    message=f"{finding.check}: {finding.detail}")
+            element = ET.SubElement(
+                case, tag, type=finding.kind, message=f"{finding.check}: {finding.detail}"
+            )
             element.text = finding.message
     ET.indent(suites)
     return ET.ElementTree(suites)

@@ -52,36 +52,58 @@ class Failed:
     reason: str
 
 
-def plan_backfill(store: Store, *, from_ref: str, to_ref: str, every: int = 1,
-                  branch: str, series: str, cwd: Path | None = None) -> BackfillPlan:
+def plan_backfill(
+    store: Store,
+    *,
+    from_ref: str,
+    to_ref: str,
+    every: int = 1,
+    branch: str,
+    series: str,
+    cwd: Path | None = None,
+) -> BackfillPlan:
     """The commits of ``from_ref..to_ref`` to measure (module docstring)."""
     if every < 1:
         raise UsageError(f"--every {every}: give at least 1")
     root = revision.repository_root(cwd or Path.cwd())
     first = revision.resolve(root, from_ref).commit
     last = revision.resolve(root, to_ref).commit
-    listed = revision.git(root, "rev-list", "--reverse", "--first-parent", "--ancestry-path",
-                          f"{first}..{last}")
+    listed = revision.git(
+        root, "rev-list", "--reverse", "--first-parent", "--ancestry-path", f"{first}..{last}"
+    )
     if listed.returncode != 0:
-        raise UsageError(f"cannot list the commits from {from_ref} to {to_ref}: "
-                         f"{listed.stderr.strip().splitlines()[0] if listed.stderr else ''}")
+        raise UsageError(
+            f"cannot list the commits from {from_ref} to {to_ref}: "
+            f"{listed.stderr.strip().splitlines()[0] if listed.stderr else ''}"
+        )
     between = listed.stdout.split()
     if first != last and not between:
-        raise UsageError(f"--from {from_ref} is not an ancestor of --to {to_ref} "
-                         "on its first-parent line")
+        raise UsageError(
+            f"--from {from_ref} is not an ancestor of --to {to_ref} on its first-parent line"
+        )
     line = [first, *between]
     chosen = line[::every]
     if chosen[-1] != line[-1]:
         chosen.append(line[-1])
-    stored = [sha for sha in chosen
-              if store.has_commit(sha, kind=ingest.AUDIT, series=series, branch=branch)]
+    stored = [
+        sha
+        for sha in chosen
+        if store.has_commit(sha, kind=ingest.AUDIT, series=series, branch=branch)
+    ]
     todo = [sha for sha in chosen if sha not in set(stored)]
     return BackfillPlan(root=root, todo=tuple(todo), stored=tuple(stored))
 
 
-def backfill(store: Store, plan: BackfillPlan, *, database_url: str, run_args: Sequence[str],
-             branch: str, series: str, progress: Progress | None = None,
-             ) -> tuple[list[Added], list[Failed]]:
+def backfill(
+    store: Store,
+    plan: BackfillPlan,
+    *,
+    database_url: str,
+    run_args: Sequence[str],
+    branch: str,
+    series: str,
+    progress: Progress | None = None,
+) -> tuple[list[Added], list[Failed]]:
     """Measure and add each commit of ``plan``; what was added and what failed."""
     added: list[Added] = []
     failed: list[Failed] = []
@@ -102,13 +124,19 @@ def backfill(store: Store, plan: BackfillPlan, *, database_url: str, run_args: S
     return added, failed
 
 
-def _measure(root: Path, sha: str, out: Path, database_url: str,
-             run_args: Sequence[str]) -> tuple[int, str]:
+def _measure(
+    root: Path, sha: str, out: Path, database_url: str, run_args: Sequence[str]
+) -> tuple[int, str]:
     """``dalperf run`` at commit ``sha`` in a temporary worktree: exit code, last error line."""
     with revision.checkout(root, revision.Revision(ref=sha[:10], commit=sha)) as tree:
         environment = {**os.environ, DATABASE_URL_ENV: database_url}
-        done = subprocess.run([sys.executable, "-m", "dalperf", "run", "--out", str(out),
-                               *run_args], cwd=tree, env=environment, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "dalperf", "run", "--out", str(out), *run_args],
+            cwd=tree,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     return done.returncode, lines[-1] if lines else f"exit {done.returncode}"

@@ -104,28 +104,54 @@ def count_changes(points: Sequence[Point]) -> list[CountChange]:
             last[figure] = (value, index)
         plans_before = last_plans[0] if last_plans else point.plan_shapes
         for figure, (before, previous), after in here:
-            changes.append(CountChange(
-                key=point.key, figure=figure, commit=point.commit,
-                previous=points[previous].commit, index=index, before=before, after=after,
-                plans_before=plans_before, plans_after=point.plan_shapes))
+            changes.append(
+                CountChange(
+                    key=point.key,
+                    figure=figure,
+                    commit=point.commit,
+                    previous=points[previous].commit,
+                    index=index,
+                    before=before,
+                    after=after,
+                    plans_before=plans_before,
+                    plans_after=point.plan_shapes,
+                )
+            )
         if point.plan_shapes:
             if not here and last_plans and last_plans[0] != point.plan_shapes:
-                changes.append(CountChange(
-                    key=point.key, figure=PLAN_SHAPES, commit=point.commit,
-                    previous=points[last_plans[1]].commit, index=index, before=None,
-                    after=None, plans_before=last_plans[0], plans_after=point.plan_shapes))
+                changes.append(
+                    CountChange(
+                        key=point.key,
+                        figure=PLAN_SHAPES,
+                        commit=point.commit,
+                        previous=points[last_plans[1]].commit,
+                        index=index,
+                        before=None,
+                        after=None,
+                        plans_before=last_plans[0],
+                        plans_after=point.plan_shapes,
+                    )
+                )
             last_plans = (point.plan_shapes, index)
     return changes
 
 
-def latency_shifts(points: Sequence[Point], *, figure: str = LATENCY_FIGURE,
-                   penalty_factor: float = PENALTY_FACTOR, min_segment: int = MIN_SEGMENT,
-                   min_effect: float = MIN_EFFECT) -> list[LatencyShift]:
+def latency_shifts(
+    points: Sequence[Point],
+    *,
+    figure: str = LATENCY_FIGURE,
+    penalty_factor: float = PENALTY_FACTOR,
+    min_segment: int = MIN_SEGMENT,
+    min_effect: float = MIN_EFFECT,
+) -> list[LatencyShift]:
     """The confirmed shifts of ``figure`` (a latency in ms) in ``points`` (one series,
     oldest first), in commit order; see the module's docstring for the method."""
     _one_series(points)
-    kept = [(i, float(getattr(p, figure))) for i, p in enumerate(points)
-            if getattr(p, figure) is not None and getattr(p, figure) > 0]
+    kept = [
+        (i, float(getattr(p, figure)))
+        for i, p in enumerate(points)
+        if getattr(p, figure) is not None and getattr(p, figure) > 0
+    ]
     if len(kept) < 2 * min_segment:
         return []
     import numpy as np
@@ -134,26 +160,38 @@ def latency_shifts(points: Sequence[Point], *, figure: str = LATENCY_FIGURE,
     signal = np.log(values)
     sigma = max(float(np.median(np.abs(np.diff(signal)))) * _MAD_TO_SIGMA, NOISE_FLOOR)
     penalty = penalty_factor * sigma * sigma * math.log(len(signal))
-    candidates = _binseg(_clipped(signal, sigma, window=2 * min_segment + 1),
-                         penalty=penalty, min_segment=min_segment)
+    candidates = _binseg(
+        _clipped(signal, sigma, window=2 * min_segment + 1),
+        penalty=penalty,
+        min_segment=min_segment,
+    )
     bounds = [*candidates, len(signal)]
     shifts: list[LatencyShift] = []
     start = 0
     for position, cut in enumerate(candidates):
         end = bounds[position + 1]
-        before = values[max(start, cut - CONTEXT):cut]
-        after = values[cut:min(end, cut + CONTEXT)]
+        before = values[max(start, cut - CONTEXT) : cut]
+        after = values[cut : min(end, cut + CONTEXT)]
         ratio = median_ratio(after.tolist(), before.tolist())
         moved = ratio.value >= 1.0 + min_effect or ratio.value <= 1.0 / (1.0 + min_effect)
         if not (moved and (ratio.low > 1.0 or ratio.high < 1.0)):
             continue  # not confirmed: the next candidate is judged against this segment too
         index, previous = kept[cut][0], kept[cut - 1][0]
-        shifts.append(LatencyShift(
-            key=points[index].key, figure=figure, commit=points[index].commit,
-            previous=points[previous].commit, index=index,
-            before_ms=float(np.median(before)), after_ms=float(np.median(after)),
-            ratio=ratio, commits_before=len(before), commits_after=len(after),
-            window=(kept[max(start, cut - CONTEXT)][0], kept[min(end, cut + CONTEXT) - 1][0])))
+        shifts.append(
+            LatencyShift(
+                key=points[index].key,
+                figure=figure,
+                commit=points[index].commit,
+                previous=points[previous].commit,
+                index=index,
+                before_ms=float(np.median(before)),
+                after_ms=float(np.median(after)),
+                ratio=ratio,
+                commits_before=len(before),
+                commits_after=len(after),
+                window=(kept[max(start, cut - CONTEXT)][0], kept[min(end, cut + CONTEXT) - 1][0]),
+            )
+        )
         start = cut
     return shifts
 
@@ -177,11 +215,11 @@ def _binseg(signal: Any, *, penalty: float, min_segment: int) -> list[int]:
     try:
         import ruptures
     except ImportError as exc:
-        raise EnvironmentProblem("latency change points need ruptures: "
-                                 "pip install 'dalperf[report]'") from exc
+        raise EnvironmentProblem(
+            "latency change points need ruptures: pip install 'dalperf[report]'"
+        ) from exc
 
-    algorithm = ruptures.Binseg(custom_cost=_mean_shift_cost()(), min_size=min_segment,
-                                jump=1)
+    algorithm = ruptures.Binseg(custom_cost=_mean_shift_cost()(), min_size=min_segment, jump=1)
     return [int(b) for b in algorithm.fit(signal).predict(pen=penalty)[:-1]]
 
 
@@ -196,7 +234,7 @@ def _mean_shift_cost() -> type:
     import numpy as np
     from ruptures.base import BaseCost
 
-    class MeanShiftCost(BaseCost):  # type: ignore[misc]
+    class MeanShiftCost(BaseCost):
         model = "l2-cumulative"
         min_size = 2
 
@@ -209,8 +247,9 @@ def _mean_shift_cost() -> type:
 
         def error(self, start: int, end: int) -> float:
             total = self._sums[end] - self._sums[start]
-            return max(self._squares[end] - self._squares[start]
-                       - total * total / (end - start), 0.0)
+            return max(
+                self._squares[end] - self._squares[start] - total * total / (end - start), 0.0
+            )
 
     return MeanShiftCost
 

@@ -73,9 +73,17 @@ class _Collected:
     notes: list[str] = field(default_factory=list)
 
 
-def check(store: Store, head: Ingested, *, head_sha: str | None = None, branch: str = "main",
-          series: str = "default", window: int = DEFAULT_WINDOW,
-          tolerance: float = DEFAULT_TOLERANCE, allow_plan_change: bool = False) -> Verdict:
+def check(
+    store: Store,
+    head: Ingested,
+    *,
+    head_sha: str | None = None,
+    branch: str = "main",
+    series: str = "default",
+    window: int = DEFAULT_WINDOW,
+    tolerance: float = DEFAULT_TOLERANCE,
+    allow_plan_change: bool = False,
+) -> Verdict:
     """Judge ``head`` (measured at ``head_sha``, if known) against the newest ``window``
     results of ``branch`` in its kind and ``series``; results another series'
     comparability refuses are a :class:`UsageError`."""
@@ -87,85 +95,122 @@ def check(store: Store, head: Ingested, *, head_sha: str | None = None, branch: 
     if held is not None:
         differences = head.comparability.differences(held)
         if differences:
-            raise UsageError(f"{head.source} is not comparable with {head.kind} series "
-                             f"{series!r}: {'; '.join(differences)}; check it with "
-                             "--series NAME")
-    results = store.window(kind=head.kind, series=series, branch=branch, size=window,
-                           exclude_sha=head_sha)
+            raise UsageError(
+                f"{head.source} is not comparable with {head.kind} series "
+                f"{series!r}: {'; '.join(differences)}; check it with "
+                "--series NAME"
+            )
+    results = store.window(
+        kind=head.kind, series=series, branch=branch, size=window, exclude_sha=head_sha
+    )
     collected = _Collected()
     if not results:
-        collected.notes.append(f"nothing to compare: the store has no {branch} results of "
-                               f"{head.kind} series {series!r}")
+        collected.notes.append(
+            f"nothing to compare: the store has no {branch} results of "
+            f"{head.kind} series {series!r}"
+        )
         return Verdict(findings=(), notes=tuple(collected.notes), window=(), compared=0)
     head_label = head_sha[:SHORT_SHA] if head_sha else "the head"
     compared = 0
     for figures in head.figures:
-        history = [(stored, points[figures.name]) for stored, points in results
-                   if figures.name in points]
+        history = [
+            (stored, points[figures.name]) for stored, points in results if figures.name in points
+        ]
         if not history:
             collected.notes.append(f"{figures.name}: not in the window, not compared")
             continue
         compared += 1
         _deterministic(figures, history, head_label, allow_plan_change, collected)
         _latency(figures, history, head_label, tolerance, collected)
-    return Verdict(findings=tuple(collected.findings), notes=tuple(collected.notes),
-                   window=tuple(s for s, _ in results), compared=compared)
+    return Verdict(
+        findings=tuple(collected.findings),
+        notes=tuple(collected.notes),
+        window=tuple(s for s, _ in results),
+        compared=compared,
+    )
 
 
-def _deterministic(head: Figures, history: Sequence[tuple[StoredResult, Point]],
-                   head_label: str, allow_plan_change: bool, collected: _Collected) -> None:
+def _deterministic(
+    head: Figures,
+    history: Sequence[tuple[StoredResult, Point]],
+    head_label: str,
+    allow_plan_change: bool,
+    collected: _Collected,
+) -> None:
     last_result, last = history[-1]
-    shapes_changed = bool(last.plan_shapes) and bool(head.plan_shapes) \
-        and head.plan_shapes != last.plan_shapes
+    shapes_changed = (
+        bool(last.plan_shapes) and bool(head.plan_shapes) and head.plan_shapes != last.plan_shapes
+    )
     plan_note = "; its plan shape changed" if shapes_changed else ""
     for figure in COUNTS:
         now, before = getattr(head, figure), getattr(last, figure)
         if now is None or before is None or now <= before:
             continue
         since = _held_since(history, figure, before)
-        collected.findings.append(Finding(
-            name=head.name, figure=figure,
-            message=f"{head.name}: {figure.replace('_', ' ')} rose from {before} to {now} "
-                    f"({before} held on {last_result.commit.branch} {_short(since)}.."
-                    f"{_short(last_result)}, {now} at {head_label}){plan_note}",
-            # the shapes are shown once: with the plan-shape finding, else with the count
-            before=last.plan_shapes if shapes_changed and allow_plan_change else (),
-            after=head.plan_shapes if shapes_changed and allow_plan_change else ()))
+        collected.findings.append(
+            Finding(
+                name=head.name,
+                figure=figure,
+                message=f"{head.name}: {figure.replace('_', ' ')} rose from {before} to {now} "
+                f"({before} held on {last_result.commit.branch} {_short(since)}.."
+                f"{_short(last_result)}, {now} at {head_label}){plan_note}",
+                # the shapes are shown once: with the plan-shape finding, else with the count
+                before=last.plan_shapes if shapes_changed and allow_plan_change else (),
+                after=head.plan_shapes if shapes_changed and allow_plan_change else (),
+            )
+        )
     if shapes_changed:
-        message = (f"{head.name}: plan shape changed since {_short(last_result)} "
-                   f"(at {head_label})")
+        message = f"{head.name}: plan shape changed since {_short(last_result)} (at {head_label})"
         if allow_plan_change:
             collected.notes.append(message + ", allowed")
         else:
-            collected.findings.append(Finding(name=head.name, figure="plan shape",
-                                              message=message, before=last.plan_shapes,
-                                              after=head.plan_shapes))
+            collected.findings.append(
+                Finding(
+                    name=head.name,
+                    figure="plan shape",
+                    message=message,
+                    before=last.plan_shapes,
+                    after=head.plan_shapes,
+                )
+            )
 
 
-def _latency(head: Figures, history: Sequence[tuple[StoredResult, Point]], head_label: str,
-             tolerance: float, collected: _Collected) -> None:
+def _latency(
+    head: Figures,
+    history: Sequence[tuple[StoredResult, Point]],
+    head_label: str,
+    tolerance: float,
+    collected: _Collected,
+) -> None:
     if head.p95_ms is None:
         return
     values = [(stored, point.p95_ms) for stored, point in history if point.p95_ms is not None]
     if len(values) < MIN_LATENCY_WINDOW:
-        collected.notes.append(f"{head.name}: p95 not judged, {len(values)} result(s) with "
-                               f"a p95 in the window (at least {MIN_LATENCY_WINDOW} needed)")
+        collected.notes.append(
+            f"{head.name}: p95 not judged, {len(values)} result(s) with "
+            f"a p95 in the window (at least {MIN_LATENCY_WINDOW} needed)"
+        )
         return
     p95s = [v for _, v in values]
     highest, median = max(p95s), statistics.median(p95s)
     limit = median * (1 + tolerance)
     if head.p95_ms > highest and head.p95_ms > limit:
         rise = (head.p95_ms / median - 1) * 100 if median > 0 else float("inf")
-        collected.findings.append(Finding(
-            name=head.name, figure="p95",
-            message=f"{head.name}: p95 {head.p95_ms:.3f} ms at {head_label} is above every "
-                    f"p95 of the last {len(values)} results ({_short(values[0][0])}.."
-                    f"{_short(values[-1][0])}: max {highest:.3f} ms, median {median:.3f} ms; "
-                    f"+{rise:.0f}% against a tolerance of {tolerance * 100:g}%)"))
+        collected.findings.append(
+            Finding(
+                name=head.name,
+                figure="p95",
+                message=f"{head.name}: p95 {head.p95_ms:.3f} ms at {head_label} is above every "
+                f"p95 of the last {len(values)} results ({_short(values[0][0])}.."
+                f"{_short(values[-1][0])}: max {highest:.3f} ms, median {median:.3f} ms; "
+                f"+{rise:.0f}% against a tolerance of {tolerance * 100:g}%)",
+            )
+        )
 
 
-def _held_since(history: Sequence[tuple[StoredResult, Point]], figure: str,
-                value: int) -> StoredResult:
+def _held_since(
+    history: Sequence[tuple[StoredResult, Point]], figure: str, value: int
+) -> StoredResult:
     """The oldest result of the trailing run of ``history`` at ``value``."""
     since = history[-1][0]
     for stored, point in reversed(history):
@@ -183,28 +228,39 @@ def markdown_summary(verdict: Verdict, *, source: str, branch: str) -> str:
     """The verdict as Markdown for a CI step summary: the regressions (a changed plan's
     shapes before and after), then the notes."""
     if not verdict.window:
-        return (f"### dalperf history check: {_md(source)}\n\n"
-                f"{_md('; '.join(verdict.notes))}\n\n")
-    head = (f"### dalperf history check: {_md(source)}, "
-            + ("no regression" if verdict.passed else f"{len(verdict.findings)} regression(s)")
-            + f" against the last {len(verdict.window)} {branch} results ({verdict.span})\n\n")
+        return f"### dalperf history check: {_md(source)}\n\n{_md('; '.join(verdict.notes))}\n\n"
+    head = (
+        f"### dalperf history check: {_md(source)}, "
+        + ("no regression" if verdict.passed else f"{len(verdict.findings)} regression(s)")
+        + f" against the last {len(verdict.window)} {branch} results ({verdict.span})\n\n"
+    )
     lines = [head]
     for finding in verdict.findings:
         lines.append(f"- {_md(finding.message)}\n")
         for label, shapes in (("before", finding.before), ("after", finding.after)):
             if shapes:
                 body = "\n\n".join(shapes)
-                lines.append(f"\n  plan shapes {label}:\n\n  ```text\n"
-                             + "".join(f"  {line}\n" for line in body.splitlines())
-                             + "  ```\n")
+                lines.append(
+                    f"\n  plan shapes {label}:\n\n  ```text\n"
+                    + "".join(f"  {line}\n" for line in body.splitlines())
+                    + "  ```\n"
+                )
     if verdict.notes:
-        lines.append("\n<details><summary>notes</summary>\n\n"
-                     + "".join(f"- {_md(note)}\n" for note in verdict.notes)
-                     + "\n</details>\n")
+        lines.append(
+            "\n<details><summary>notes</summary>\n\n"
+            + "".join(f"- {_md(note)}\n" for note in verdict.notes)
+            + "\n</details>\n"
+        )
     return "".join(lines) + "\n"
 
 
 def _md(text: str) -> str:
     """``text`` safe in a Markdown list item: no HTML, no emphasis or table syntax."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("*", "\\*").replace("_", "\\_").replace("|", "\\|"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("*", "\\*")
+        .replace("_", "\\_")
+        .replace("|", "\\|")
+    )

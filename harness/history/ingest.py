@@ -68,11 +68,16 @@ class Comparability:
 
     def differences(self, held: Comparability) -> list[str]:
         """How these results differ from what a series ``held``, one phrase each."""
-        return [f"{what} {mine} (file) vs {theirs} (series)" for what, mine, theirs in (
-            ("scale", self.scale, held.scale), ("seed", self.seed, held.seed),
-            ("schema", self.schema, held.schema),
-            ("results version", self.results_version, held.results_version))
-            if mine != theirs]
+        return [
+            f"{what} {mine} (file) vs {theirs} (series)"
+            for what, mine, theirs in (
+                ("scale", self.scale, held.scale),
+                ("seed", self.seed, held.seed),
+                ("schema", self.schema, held.schema),
+                ("results version", self.results_version, held.results_version),
+            )
+            if mine != theirs
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +100,16 @@ class Ingested:
 def read(path: Path) -> Ingested:
     """The history record of the results file at ``path``; a file that is not one of the
     three kinds, malformed, or partial is a one-line :class:`~dalperf.errors.UsageError`."""
-    return files.read(path, lambda data: from_document(data, source=path.name),
-                      what="results file")
+    return files.read(path, lambda data: from_document(data, source=path.name), what="results file")
 
 
 def from_document(data: Any, *, source: str) -> Ingested:
     """:func:`read` of an already parsed document."""
     if not isinstance(data, dict):
         raise TypeError("top level is not an object")
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"))
-                            .encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
     if data.get("kind") == "dalperf-load":
         return _load(data, digest, source)
     if "operations" in data:
@@ -112,9 +117,11 @@ def from_document(data: Any, *, source: str) -> Ingested:
     if "tests" in data:
         return _plugin(data, digest, source)
     kind = data.get("kind")
-    raise ValueError(f"a {kind} file, not results" if kind else
-                     "neither dalperf run/audit results, load.json nor the plugin's "
-                     "--dalperf-json")
+    raise ValueError(
+        f"a {kind} file, not results"
+        if kind
+        else "neither dalperf run/audit results, load.json nor the plugin's --dalperf-json"
+    )
 
 
 def _comparability(environment: dict[str, Any], version: int) -> Comparability:
@@ -122,8 +129,9 @@ def _comparability(environment: dict[str, Any], version: int) -> Comparability:
         value = environment.get(key)
         return None if value is None else str(value)
 
-    return Comparability(scale=text("scale"), seed=text("seed"), schema=text("schema"),
-                         results_version=version)
+    return Comparability(
+        scale=text("scale"), seed=text("seed"), schema=text("schema"), results_version=version
+    )
 
 
 def _refuse_partial(partial: str | None) -> None:
@@ -146,18 +154,30 @@ def _audit(data: dict[str, Any], digest: str, source: str) -> Ingested:
         if m.rtt_ms:
             name += f" [rtt {m.rtt_ms:g} ms]"
         interval = quantile_interval(m.wall_ms.samples)
-        figures.append(Figures(
-            name=name, queries=m.queries, round_trips=m.round_trips,
-            network_round_trips=m.network_round_trips, buffers=m.buffers,
-            rows_fetched=m.rows_fetched, p50_ms=_finite(m.wall_ms.p50),
-            p95_ms=_finite(m.wall_ms.p95),
-            p95_low_ms=interval[0] if interval else None,
-            p95_high_ms=interval[1] if interval else None,
-            plan_shapes=_plan_shapes(m.plans), samples_ms=tuple(m.wall_ms.samples)))
-    return Ingested(kind=AUDIT, digest=digest, source=source,
-                    environment=results.environment,
-                    comparability=_comparability(results.environment, results.schema_version),
-                    figures=tuple(figures))
+        figures.append(
+            Figures(
+                name=name,
+                queries=m.queries,
+                round_trips=m.round_trips,
+                network_round_trips=m.network_round_trips,
+                buffers=m.buffers,
+                rows_fetched=m.rows_fetched,
+                p50_ms=_finite(m.wall_ms.p50),
+                p95_ms=_finite(m.wall_ms.p95),
+                p95_low_ms=interval[0] if interval else None,
+                p95_high_ms=interval[1] if interval else None,
+                plan_shapes=_plan_shapes(m.plans),
+                samples_ms=tuple(m.wall_ms.samples),
+            )
+        )
+    return Ingested(
+        kind=AUDIT,
+        digest=digest,
+        source=source,
+        environment=results.environment,
+        comparability=_comparability(results.environment, results.schema_version),
+        figures=tuple(figures),
+    )
 
 
 def _plan_shapes(plans: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
@@ -180,23 +200,43 @@ def _load(data: dict[str, Any], digest: str, source: str) -> Ingested:
     for v in results.variants:
         latency = v.latency_ms
         interval = quantile_interval(latency.samples)
-        figures.append(Figures(
-            name=v.variant, queries=_rounded(v.queries_per_request),
-            round_trips=_rounded(v.round_trips_per_request), p50_ms=_finite(latency.p50),
-            p95_ms=_finite(latency.p95), p95_low_ms=interval[0] if interval else None,
-            p95_high_ms=interval[1] if interval else None, samples_ms=tuple(latency.samples)))
-        figures += [Figures(name=e.name, queries=_rounded(e.queries_per_request),
-                            p50_ms=_finite(e.p50_ms), p95_ms=_finite(e.p95_ms))
-                    for e in v.endpoints]
-    return Ingested(kind=LOAD, digest=digest, source=source, environment=results.environment,
-                    comparability=_comparability(results.environment, results.schema_version),
-                    figures=tuple(figures))
+        figures.append(
+            Figures(
+                name=v.variant,
+                queries=_rounded(v.queries_per_request),
+                round_trips=_rounded(v.round_trips_per_request),
+                p50_ms=_finite(latency.p50),
+                p95_ms=_finite(latency.p95),
+                p95_low_ms=interval[0] if interval else None,
+                p95_high_ms=interval[1] if interval else None,
+                samples_ms=tuple(latency.samples),
+            )
+        )
+        figures += [
+            Figures(
+                name=e.name,
+                queries=_rounded(e.queries_per_request),
+                p50_ms=_finite(e.p50_ms),
+                p95_ms=_finite(e.p95_ms),
+            )
+            for e in v.endpoints
+        ]
+    return Ingested(
+        kind=LOAD,
+        digest=digest,
+        source=source,
+        environment=results.environment,
+        comparability=_comparability(results.environment, results.schema_version),
+        figures=tuple(figures),
+    )
 
 
 def _plugin(data: dict[str, Any], digest: str, source: str) -> Ingested:
     if data.get("version") != PLUGIN_VERSION:
-        raise ValueError(f"plugin JSON version {data.get('version')!r} is not supported "
-                         f"(this dalperf reads version {PLUGIN_VERSION})")
+        raise ValueError(
+            f"plugin JSON version {data.get('version')!r} is not supported "
+            f"(this dalperf reads version {PLUGIN_VERSION})"
+        )
     tests = data["tests"]
     if not isinstance(tests, list):
         raise TypeError("tests is not a list")
@@ -205,16 +245,26 @@ def _plugin(data: dict[str, Any], digest: str, source: str) -> Ingested:
         where = f"tests[{index}]"
         if not isinstance(test, dict) or not isinstance(test.get("test"), str):
             raise TypeError(f"{where} has no test node id")
-        figures.append(Figures(
-            name=test["test"], queries=_count(test, "queries", where, required=True),
-            round_trips=_count(test, "round_trips", where),
-            network_round_trips=_count(test, "network_round_trips", where),
-            rows_fetched=_count(test, "rows_fetched", where)))
+        figures.append(
+            Figures(
+                name=test["test"],
+                queries=_count(test, "queries", where, required=True),
+                round_trips=_count(test, "round_trips", where),
+                network_round_trips=_count(test, "network_round_trips", where),
+                rows_fetched=_count(test, "rows_fetched", where),
+            )
+        )
     environment = {"rtt_ms": data.get("rtt_ms")}
-    return Ingested(kind=PLUGIN, digest=digest, source=source, environment=environment,
-                    comparability=Comparability(scale=None, seed=None, schema=None,
-                                                results_version=PLUGIN_VERSION),
-                    figures=tuple(figures))
+    return Ingested(
+        kind=PLUGIN,
+        digest=digest,
+        source=source,
+        environment=environment,
+        comparability=Comparability(
+            scale=None, seed=None, schema=None, results_version=PLUGIN_VERSION
+        ),
+        figures=tuple(figures),
+    )
 
 
 def _count(test: dict[str, Any], key: str, where: str, *, required: bool = False) -> int | None:

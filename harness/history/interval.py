@@ -18,8 +18,9 @@ from collections.abc import Sequence
 CONFIDENCE = 0.95
 
 
-def quantile_interval(samples: Sequence[float], q: float = 0.95,
-                      confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def quantile_interval(
+    samples: Sequence[float], q: float = 0.95, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
     """``(low, high)`` bounding the ``q``-quantile with ``confidence``, or ``None`` when the
     samples are too few (or none) for both ends."""
     values = sorted(v for v in samples if math.isfinite(v))
@@ -41,8 +42,13 @@ def _binomial_cdf(n: int, p: float) -> list[float]:
     log_p, log_q = math.log(p), math.log1p(-p)
     total, cdf = 0.0, []
     for k in range(n + 1):
-        log_pmf = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                   + k * log_p + (n - k) * log_q)
+        log_pmf = (
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * log_p
+            + (n - k) * log_q
+        )
         total += math.exp(log_pmf)
         cdf.append(min(total, 1.0))
     return cdf

@@ -27,8 +27,9 @@ ADVISORY_LOCK = 0x64616C7065726668
 
 
 def _create_tables(conn: Connection) -> None:
-    tables.metadata.create_all(conn, tables=[t for t in tables.TABLES
-                                             if t is not tables.schema_version])
+    tables.metadata.create_all(
+        conn, tables=[t for t in tables.TABLES if t is not tables.schema_version]
+    )
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables}
@@ -51,20 +52,30 @@ def upgrade(conn: Connection, *, where: str) -> int:
     if tables.schema_version.name not in names:
         strangers = sorted(names & {t.name for t in tables.TABLES})
         if strangers:
-            raise UsageError(f"{where} is not a dalperf history store: it has table(s) "
-                             f"{', '.join(strangers)} but no schema_version")
+            raise UsageError(
+                f"{where} is not a dalperf history store: it has table(s) "
+                f"{', '.join(strangers)} but no schema_version"
+            )
         tables.schema_version.create(conn)
         current = 0
     else:
         current = conn.execute(select(func.max(tables.schema_version.c.version))).scalar() or 0
     if current > LATEST:
-        writer = conn.execute(select(tables.schema_version.c.dalperf).where(
-            tables.schema_version.c.version == current)).scalar()
-        raise UsageError(f"history store {where} is at schema version {current} (written by "
-                         f"dalperf {writer}); this dalperf ({installed_version()}) reads "
-                         f"versions up to {LATEST}: upgrade dalperf")
+        writer = conn.execute(
+            select(tables.schema_version.c.dalperf).where(
+                tables.schema_version.c.version == current
+            )
+        ).scalar()
+        raise UsageError(
+            f"history store {where} is at schema version {current} (written by "
+            f"dalperf {writer}); this dalperf ({installed_version()}) reads "
+            f"versions up to {LATEST}: upgrade dalperf"
+        )
     for version in range(current + 1, LATEST + 1):
         MIGRATIONS[version](conn)
-        conn.execute(tables.schema_version.insert().values(
-            version=version, dalperf=installed_version(), applied_at=datetime.now(UTC)))
+        conn.execute(
+            tables.schema_version.insert().values(
+                version=version, dalperf=installed_version(), applied_at=datetime.now(UTC)
+            )
+        )
     return current

@@ -141,12 +141,15 @@ class Store:
         """One transaction (on SQLite a ``read`` one takes no write lock); driver errors
         become one-line dalperf errors naming the store."""
         try:
-            with self.engine.connect() as conn, \
-                    conn.execution_options(**{READ_OPTION: read}).begin():
+            with (
+                self.engine.connect() as conn,
+                conn.execution_options(**{READ_OPTION: read}).begin(),
+            ):
                 yield conn
         except OperationalError as exc:
-            raise DatabaseUnreachable(f"history store {self.location.display}: "
-                                      f"{_reason(exc)}") from exc
+            raise DatabaseUnreachable(
+                f"history store {self.location.display}: {_reason(exc)}"
+            ) from exc
         except DatabaseError as exc:
             raise UsageError(f"history store {self.location.display}: {_reason(exc)}") from exc
 
@@ -165,45 +168,95 @@ class Store:
                 return Added(existing, added=False)
             self._check_series(conn, ingested, series)
             now = datetime.now(UTC)
-            row_id = conn.execute(_insert(conn, r).values(
-                digest=ingested.digest, kind=ingested.kind, series=series, sha=commit.sha,
-                branch=commit.branch, subject=commit.subject,
-                commit_time=tables.utc(commit.time), added_at=now,
-                source=ingested.source, environment=ingested.environment,
-            ).on_conflict_do_nothing(index_elements=["digest"]).returning(r.c.id)).scalar()
+            row_id = conn.execute(
+                _insert(conn, r)
+                .values(
+                    digest=ingested.digest,
+                    kind=ingested.kind,
+                    series=series,
+                    sha=commit.sha,
+                    branch=commit.branch,
+                    subject=commit.subject,
+                    commit_time=tables.utc(commit.time),
+                    added_at=now,
+                    source=ingested.source,
+                    environment=ingested.environment,
+                )
+                .on_conflict_do_nothing(index_elements=["digest"])
+                .returning(r.c.id)
+            ).scalar()
             if row_id is None:  # another writer added the same file meanwhile
                 return Added(self._by_digest(conn, ingested.digest), added=False)  # type: ignore[arg-type]
             if ingested.figures:
-                conn.execute(tables.points.insert(), [
-                    {"result_id": row_id, "name": f.name, "queries": f.queries,
-                     "round_trips": f.round_trips,
-                     "network_round_trips": f.network_round_trips, "buffers": f.buffers,
-                     "rows_fetched": f.rows_fetched, "p50_ms": f.p50_ms,
-                     "p95_ms": f.p95_ms, "p95_low_ms": f.p95_low_ms,
-                     "p95_high_ms": f.p95_high_ms, "plan_shapes": json.dumps(list(f.plan_shapes)),
-                     "samples_ms": tables.pack_samples(f.samples_ms)} for f in ingested.figures])
-            stored = StoredResult(id=row_id, digest=ingested.digest, kind=ingested.kind,
-                                  series=series, commit=commit, added_at=now,
-                                  source=ingested.source, points=len(ingested.figures))
+                conn.execute(
+                    tables.points.insert(),
+                    [
+                        {
+                            "result_id": row_id,
+                            "name": f.name,
+                            "queries": f.queries,
+                            "round_trips": f.round_trips,
+                            "network_round_trips": f.network_round_trips,
+                            "buffers": f.buffers,
+                            "rows_fetched": f.rows_fetched,
+                            "p50_ms": f.p50_ms,
+                            "p95_ms": f.p95_ms,
+                            "p95_low_ms": f.p95_low_ms,
+                            "p95_high_ms": f.p95_high_ms,
+                            "plan_shapes": json.dumps(list(f.plan_shapes)),
+                            "samples_ms": tables.pack_samples(f.samples_ms),
+                        }
+                        for f in ingested.figures
+                    ],
+                )
+            stored = StoredResult(
+                id=row_id,
+                digest=ingested.digest,
+                kind=ingested.kind,
+                series=series,
+                commit=commit,
+                added_at=now,
+                source=ingested.source,
+                points=len(ingested.figures),
+            )
             return Added(stored, added=True)
 
     def _check_series(self, conn: Connection, ingested: Ingested, series: str) -> None:
         s = tables.series
         mine = ingested.comparability
-        conn.execute(_insert(conn, s).values(
-            kind=ingested.kind, series=series, scale=mine.scale, seed=mine.seed,
-            schema=mine.schema, results_version=mine.results_version,
-        ).on_conflict_do_nothing(index_elements=["kind", "series"]))
-        held = conn.execute(select(s.c.scale, s.c.seed, s.c.schema, s.c.results_version).where(
-            s.c.kind == ingested.kind, s.c.series == series)).one()
+        conn.execute(
+            _insert(conn, s)
+            .values(
+                kind=ingested.kind,
+                series=series,
+                scale=mine.scale,
+                seed=mine.seed,
+                schema=mine.schema,
+                results_version=mine.results_version,
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "series"])
+        )
+        held = conn.execute(
+            select(s.c.scale, s.c.seed, s.c.schema, s.c.results_version).where(
+                s.c.kind == ingested.kind, s.c.series == series
+            )
+        ).one()
         differences = mine.differences(Comparability(*held))
         if differences:
-            raise UsageError(f"{ingested.source} is not comparable with {ingested.kind} series "
-                             f"{series!r}: {'; '.join(differences)}; add it with "
-                             "--series NAME to keep it apart")
+            raise UsageError(
+                f"{ingested.source} is not comparable with {ingested.kind} series "
+                f"{series!r}: {'; '.join(differences)}; add it with "
+                "--series NAME to keep it apart"
+            )
 
-    def prune(self, *, keep: int | None = None, before: datetime | None = None,
-              branch: str | None = None, dry_run: bool = False) -> list[StoredResult]:
+    def prune(
+        self,
+        *,
+        keep: int | None = None,
+        before: datetime | None = None,
+        branch: str | None = None,
+        dry_run: bool = False,
+    ) -> list[StoredResult]:
         """Delete whole results (their points with them): those of ``branch`` (every branch
         when None) older than ``before``, or beyond the newest ``keep`` per branch, kind and
         series; the results deleted (or that would be, with ``dry_run``)."""
@@ -222,7 +275,7 @@ class Store:
             if chosen and not dry_run:
                 ids = [s.id for s in chosen]
                 for start in range(0, len(ids), MAX_NAMES_IN_QUERY):
-                    part = ids[start:start + MAX_NAMES_IN_QUERY]
+                    part = ids[start : start + MAX_NAMES_IN_QUERY]
                     conn.execute(delete(tables.points).where(tables.points.c.result_id.in_(part)))
                     conn.execute(delete(tables.results).where(tables.results.c.id.in_(part)))
             return chosen
@@ -231,8 +284,9 @@ class Store:
     # reading
     # ----------------------------------------------------------------------------------
 
-    def points(self, branch: str | None = "main",
-               keys: Iterable[SeriesKey] | None = None) -> list[Point]:
+    def points(
+        self, branch: str | None = "main", keys: Iterable[SeriesKey] | None = None
+    ) -> list[Point]:
         """Every point of ``branch`` (every branch when None), of ``keys`` only when given,
         ordered by commit time, then by insertion (oldest first)."""
         r, p = tables.results, tables.points
@@ -250,8 +304,14 @@ class Store:
             found = [point for _, point in _read_points(conn, on_results, on_points)]
         return found if wanted is None else [pt for pt in found if pt.key in wanted]
 
-    def results(self, *, branch: str | None = None, kind: str | None = None,
-                series: str | None = None, limit: int | None = None) -> list[StoredResult]:
+    def results(
+        self,
+        *,
+        branch: str | None = None,
+        kind: str | None = None,
+        series: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredResult]:
         """The results in the store, oldest commit first (the newest ``limit`` of them)."""
         with self._transaction(read=True) as conn:
             return self._results(conn, branch=branch, kind=kind, series=series, limit=limit)
@@ -266,8 +326,10 @@ class Store:
         elif len(text) >= 4 and all(c in "0123456789abcdefABCDEF" for c in text):
             condition = r.c.sha.startswith(text.lower(), autoescape=True)
         else:
-            raise UsageError(f"{ref!r} names no result: give a result id (#12) or a commit "
-                             "sha (at least 4 hex digits)")
+            raise UsageError(
+                f"{ref!r} names no result: give a result id (#12) or a commit "
+                "sha (at least 4 hex digits)"
+            )
         with self._transaction(read=True) as conn:
             return self._results(conn, condition=condition)
 
@@ -276,8 +338,9 @@ class Store:
         with self._transaction(read=True) as conn:
             return [point for _, point in _read_points(conn, [tables.results.c.id == result_id])]
 
-    def window(self, *, kind: str, series: str, branch: str, size: int,
-               exclude_sha: str | None = None) -> list[tuple[StoredResult, dict[str, Point]]]:
+    def window(
+        self, *, kind: str, series: str, branch: str, size: int, exclude_sha: str | None = None
+    ) -> list[tuple[StoredResult, dict[str, Point]]]:
         """The newest ``size`` results of ``branch`` of one kind and series (not those of
         commit ``exclude_sha``), oldest first, each with its points by key name."""
         r = tables.results
@@ -297,31 +360,57 @@ class Store:
         """Whether results of ``kind`` and ``series`` measured at ``sha`` on ``branch`` are in."""
         r = tables.results
         with self._transaction(read=True) as conn:
-            return conn.execute(select(r.c.id).where(
-                r.c.sha == sha, r.c.kind == kind, r.c.series == series,
-                r.c.branch == branch).limit(1)).first() is not None
+            return (
+                conn.execute(
+                    select(r.c.id)
+                    .where(
+                        r.c.sha == sha, r.c.kind == kind, r.c.series == series, r.c.branch == branch
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
 
     def comparability(self, kind: str, series: str) -> Comparability | None:
         """What the series holds, or None for a series with no results yet."""
         s = tables.series
         with self._transaction(read=True) as conn:
-            row = conn.execute(select(s.c.scale, s.c.seed, s.c.schema, s.c.results_version)
-                               .where(s.c.kind == kind, s.c.series == series)).first()
+            row = conn.execute(
+                select(s.c.scale, s.c.seed, s.c.schema, s.c.results_version).where(
+                    s.c.kind == kind, s.c.series == series
+                )
+            ).first()
         return Comparability(*row) if row is not None else None
 
     def _by_digest(self, conn: Connection, digest: str) -> StoredResult | None:
         found = self._results(conn, condition=tables.results.c.digest == digest)
         return found[0] if found else None
 
-    def _results(self, conn: Connection, *, branch: str | None = None, kind: str | None = None,
-                 series: str | None = None, condition: Any = None,
-                 limit: int | None = None) -> list[StoredResult]:
+    def _results(
+        self,
+        conn: Connection,
+        *,
+        branch: str | None = None,
+        kind: str | None = None,
+        series: str | None = None,
+        condition: Any = None,
+        limit: int | None = None,
+    ) -> list[StoredResult]:
         r, p = tables.results, tables.points
-        counts = (select(p.c.result_id, func.count().label("n")).group_by(p.c.result_id)
-                  .subquery())
-        query = (select(r.c.id, r.c.digest, r.c.kind, r.c.series, r.c.sha, r.c.subject,
-                        r.c.commit_time, r.c.branch, r.c.added_at, r.c.source, counts.c.n)
-                 .outerjoin(counts, counts.c.result_id == r.c.id))
+        counts = select(p.c.result_id, func.count().label("n")).group_by(p.c.result_id).subquery()
+        query = select(
+            r.c.id,
+            r.c.digest,
+            r.c.kind,
+            r.c.series,
+            r.c.sha,
+            r.c.subject,
+            r.c.commit_time,
+            r.c.branch,
+            r.c.added_at,
+            r.c.source,
+            counts.c.n,
+        ).outerjoin(counts, counts.c.result_id == r.c.id)
         for column, value in ((r.c.branch, branch), (r.c.kind, kind), (r.c.series, series)):
             if value is not None:
                 query = query.where(column == value)
@@ -332,38 +421,83 @@ class Store:
         else:
             query = query.order_by(r.c.commit_time, r.c.id)
         rows = conn.execute(query).all()
-        found = [StoredResult(
-            id=row.id, digest=row.digest, kind=row.kind, series=row.series,
-            commit=Commit(sha=row.sha, subject=row.subject, time=tables.utc(row.commit_time),
-                          branch=row.branch),
-            added_at=tables.utc(row.added_at), source=row.source, points=row.n or 0)
-            for row in rows]
+        found = [
+            StoredResult(
+                id=row.id,
+                digest=row.digest,
+                kind=row.kind,
+                series=row.series,
+                commit=Commit(
+                    sha=row.sha,
+                    subject=row.subject,
+                    time=tables.utc(row.commit_time),
+                    branch=row.branch,
+                ),
+                added_at=tables.utc(row.added_at),
+                source=row.source,
+                points=row.n or 0,
+            )
+            for row in rows
+        ]
         return found[::-1] if limit is not None else found
 
 
-def _read_points(conn: Connection, on_results: list[Any],
-                 on_points: Sequence[Any] = ()) -> list[tuple[int, Point]]:
+def _read_points(
+    conn: Connection, on_results: list[Any], on_points: Sequence[Any] = ()
+) -> list[tuple[int, Point]]:
     """``(result id, point)`` of the results ``on_results`` selects (and the points
     ``on_points`` does), by commit time, result and insertion. The commits are read first,
     one per result, and shared by their points, as are equal keys and plan shapes."""
     r, p = tables.results, tables.points
     heads: dict[int, tuple[Commit, str, str]] = {}
     for result_id, kind, series, sha, subject, moment, branch in conn.execute(
-            select(r.c.id, r.c.kind, r.c.series, r.c.sha, r.c.subject, r.c.commit_time,
-                   r.c.branch).where(*on_results)):
-        heads[result_id] = (Commit(sha=sha, subject=subject, time=tables.utc(moment),
-                                   branch=branch), kind, series)
+        select(
+            r.c.id, r.c.kind, r.c.series, r.c.sha, r.c.subject, r.c.commit_time, r.c.branch
+        ).where(*on_results)
+    ):
+        heads[result_id] = (
+            Commit(sha=sha, subject=subject, time=tables.utc(moment), branch=branch),
+            kind,
+            series,
+        )
     rows = conn.execute(
-        select(p.c.result_id, p.c.name, p.c.queries, p.c.round_trips, p.c.network_round_trips,
-               p.c.buffers, p.c.rows_fetched, p.c.p50_ms, p.c.p95_ms, p.c.p95_low_ms,
-               p.c.p95_high_ms, p.c.plan_shapes, p.c.samples_ms)
-        .join(r, r.c.id == p.c.result_id).where(*on_results, *on_points)
-        .order_by(r.c.commit_time, r.c.id, p.c.id)).all()
+        select(
+            p.c.result_id,
+            p.c.name,
+            p.c.queries,
+            p.c.round_trips,
+            p.c.network_round_trips,
+            p.c.buffers,
+            p.c.rows_fetched,
+            p.c.p50_ms,
+            p.c.p95_ms,
+            p.c.p95_low_ms,
+            p.c.p95_high_ms,
+            p.c.plan_shapes,
+            p.c.samples_ms,
+        )
+        .join(r, r.c.id == p.c.result_id)
+        .where(*on_results, *on_points)
+        .order_by(r.c.commit_time, r.c.id, p.c.id)
+    ).all()
     keys: dict[tuple[str, str, str], SeriesKey] = {}
     shapes: dict[str, tuple[str, ...]] = {}
     found = []
-    for (result_id, name, queries, round_trips, network_round_trips, buffers, rows_fetched,
-         p50, p95, p95_low, p95_high, shape_text, samples) in rows:
+    for (
+        result_id,
+        name,
+        queries,
+        round_trips,
+        network_round_trips,
+        buffers,
+        rows_fetched,
+        p50,
+        p95,
+        p95_low,
+        p95_high,
+        shape_text,
+        samples,
+    ) in rows:
         head = heads.get(result_id)
         if head is None:  # added between the two statements (PostgreSQL, read committed)
             continue
@@ -374,22 +508,38 @@ def _read_points(conn: Connection, on_results: list[Any],
         plan_shapes = shapes.get(shape_text)
         if plan_shapes is None:
             plan_shapes = shapes[shape_text] = tuple(json.loads(shape_text))
-        found.append((result_id, Point(
-            commit=commit, key=key, queries=queries, round_trips=round_trips,
-            network_round_trips=network_round_trips, buffers=buffers,
-            rows_fetched=rows_fetched, p50_ms=p50, p95_ms=p95, p95_low_ms=p95_low,
-            p95_high_ms=p95_high, plan_shapes=plan_shapes,
-            samples_ms=tables.unpack_samples(samples))))
+        found.append(
+            (
+                result_id,
+                Point(
+                    commit=commit,
+                    key=key,
+                    queries=queries,
+                    round_trips=round_trips,
+                    network_round_trips=network_round_trips,
+                    buffers=buffers,
+                    rows_fetched=rows_fetched,
+                    p50_ms=p50,
+                    p95_ms=p95,
+                    p95_low_ms=p95_low,
+                    p95_high_ms=p95_high,
+                    plan_shapes=plan_shapes,
+                    samples_ms=tables.unpack_samples(samples),
+                ),
+            )
+        )
     return found
 
 
 def _insert(conn: Connection, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _engine(location: Location) -> Engine:
@@ -401,8 +551,9 @@ def _engine(location: Location) -> Engine:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the folder of history store {path}: "
-                         f"{exc.strerror}") from exc
+        raise UsageError(
+            f"cannot create the folder of history store {path}: {exc.strerror}"
+        ) from exc
     engine = create_engine(location.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -424,4 +575,3 @@ def _reason(exc: DatabaseError) -> str:
 
     original = getattr(exc, "orig", None) or exc
     return redact(str(original).strip().partition("\n")[0])
-

@@ -43,14 +43,16 @@ from sqlalchemy import (
 metadata = MetaData()
 
 schema_version = Table(
-    "schema_version", metadata,
+    "schema_version",
+    metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("dalperf", String(64), nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 
 series = Table(
-    "series", metadata,
+    "series",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("series", String(200), nullable=False),
@@ -62,7 +64,8 @@ series = Table(
 )
 
 results = Table(
-    "results", metadata,
+    "results",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("digest", String(64), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
@@ -79,7 +82,8 @@ results = Table(
 )
 
 points = Table(
-    "points", metadata,
+    "points",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("result_id", Integer, ForeignKey("results.id", ondelete="CASCADE"), nullable=False),
     Column("name", Text, nullable=False),

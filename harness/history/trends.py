@@ -88,9 +88,16 @@ class SeriesView:
         grouped: dict[int, list[CountChange]] = {}
         for change in self.changes:
             grouped.setdefault(change.index, []).append(change)
-        return [Marker(key=self.key, commit=found[0].commit, previous=found[0].previous,
-                       position=self.positions[index], changes=tuple(found))
-                for index, found in grouped.items()]
+        return [
+            Marker(
+                key=self.key,
+                commit=found[0].commit,
+                previous=found[0].previous,
+                position=self.positions[index],
+                changes=tuple(found),
+            )
+            for index, found in grouped.items()
+        ]
 
     def has_latency(self) -> bool:
         """Whether any of its commits recorded a latency (plugin tests do not)."""
@@ -98,8 +105,11 @@ class SeriesView:
 
     def last_change_position(self) -> int:
         """Where on the commit axis its latest change or shift is (-1: none)."""
-        return max([self.positions[c.index] for c in self.changes]
-                   + [self.positions[s.index] for s in self.shifts], default=-1)
+        return max(
+            [self.positions[c.index] for c in self.changes]
+            + [self.positions[s.index] for s in self.shifts],
+            default=-1,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +122,7 @@ class Trends:
 
     def markers(self) -> list[Marker]:
         """Every series' markers, newest commit first."""
-        return sorted((m for s in self.series for m in s.markers()),
-                      key=lambda m: -m.position)
+        return sorted((m for s in self.series for m in s.markers()), key=lambda m: -m.position)
 
     @property
     def shifts(self) -> list[LatencyShift]:
@@ -136,14 +145,26 @@ def build(points: Sequence[Point]) -> Trends:
     anchors: set[str] = set()
     for key, by_sha in grouped.items():
         ordered = sorted(by_sha.values(), key=lambda p: commits[p.commit.sha])
-        views.append(SeriesView(
-            key=key, points=tuple(ordered),
-            positions=tuple(commits[p.commit.sha] for p in ordered),
-            changes=tuple(count_changes(ordered)), shifts=tuple(latency_shifts(ordered)),
-            anchor=_anchor(key, anchors)))
-    views.sort(key=lambda v: (not v.changed, -v.last_change_position(),
-                              KIND_ORDER.get(v.key.kind, len(KIND_ORDER)), v.key.kind,
-                              v.key.name, v.key.series))
+        views.append(
+            SeriesView(
+                key=key,
+                points=tuple(ordered),
+                positions=tuple(commits[p.commit.sha] for p in ordered),
+                changes=tuple(count_changes(ordered)),
+                shifts=tuple(latency_shifts(ordered)),
+                anchor=_anchor(key, anchors),
+            )
+        )
+    views.sort(
+        key=lambda v: (
+            not v.changed,
+            -v.last_change_position(),
+            KIND_ORDER.get(v.key.kind, len(KIND_ORDER)),
+            v.key.kind,
+            v.key.name,
+            v.key.series,
+        )
+    )
     return Trends(commits=tuple(axis), series=tuple(views))
 
 

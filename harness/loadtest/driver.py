@@ -143,15 +143,18 @@ class LoadConfig:
         if self.users < 1 or self.pool_size < 1 or self.run_time_s < 1 or self.workers < 0:
             raise UsageError("users, pool size and run time must be at least 1, workers at least 0")
         if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
-            raise UsageError(f"the spawn rate must be a number of users per second > 0, "
-                             f"not {self.spawn_rate:g}")
+            raise UsageError(
+                f"the spawn rate must be a number of users per second > 0, not {self.spawn_rate:g}"
+            )
         check_delay(self.rtt_ms)
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise UsageError("name each variant once, and at least one")
         if self.users < len(self.variants):
-            raise UsageError(f"{self.users} user(s) cannot be split between "
-                             f"{len(self.variants)} variants; give --users "
-                             f"{len(self.variants)} or more")
+            raise UsageError(
+                f"{self.users} user(s) cannot be split between "
+                f"{len(self.variants)} variants; give --users "
+                f"{len(self.variants)} or more"
+            )
 
 
 def parse_duration(text: str) -> int:
@@ -178,8 +181,10 @@ def read_records(path: Path) -> list[Request]:
     try:
         rows = json.loads(path.read_text())["records"]
     except FileNotFoundError as exc:
-        raise EnvironmentProblem("locust wrote no request records (did the locustfile call "
-                                 "dalperf.loadtest.locust_side.record_requests?)") from exc
+        raise EnvironmentProblem(
+            "locust wrote no request records (did the locustfile call "
+            "dalperf.loadtest.locust_side.record_requests?)"
+        ) from exc
     return [Request(*row) for row in rows]
 
 
@@ -189,12 +194,15 @@ def locust_totals(path: Path) -> dict[str, int]:
         entries = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    return {"requests": sum(e["num_requests"] for e in entries),
-            "failures": sum(e["num_failures"] for e in entries)}
+    return {
+        "requests": sum(e["num_requests"] for e in entries),
+        "failures": sum(e["num_failures"] for e in entries),
+    }
 
 
-def run_load(database_url: str, config: LoadConfig, *,
-             environment: Mapping[str, Any] | None = None) -> LoadResults:
+def run_load(
+    database_url: str, config: LoadConfig, *, environment: Mapping[str, Any] | None = None
+) -> LoadResults:
     """Serve ``config.app`` on ``database_url``, run locust against it, return the figures.
 
     Every process started here is stopped before this returns or raises (KeyboardInterrupt
@@ -204,69 +212,140 @@ def run_load(database_url: str, config: LoadConfig, *,
     """
     missing = [name for name in LOAD_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        raise UsageError(f"dalperf load needs {' and '.join(missing)}: "
-                         "pip install 'dalperf[load]'")
+        raise UsageError(f"dalperf load needs {' and '.join(missing)}: pip install 'dalperf[load]'")
     with ExitStack() as stack:
         app_database, proxy = database_url, None
         if config.rtt_ms > 0:
-            proxy = stack.enter_context(LatencyProxy(Upstream.of_url(database_url),
-                                                     rtt_ms=config.rtt_ms))
+            proxy = stack.enter_context(
+                LatencyProxy(Upstream.of_url(database_url), rtt_ms=config.rtt_ms)
+            )
             app_database = proxy.url(database_url)
-        base = stack.enter_context(serve(config.app, app_database, pool_size=config.pool_size,
-                                         wrap=config.wrap, app_url_env=config.app_url_env,
-                                         app_dir=config.app_dir, driver=config.driver))
+        base = stack.enter_context(
+            serve(
+                config.app,
+                app_database,
+                pool_size=config.pool_size,
+                wrap=config.wrap,
+                app_url_env=config.app_url_env,
+                app_dir=config.app_dir,
+                driver=config.driver,
+            )
+        )
         children = stack.enter_context(_children())
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         records, stats = children.folder / "records.json", children.folder / "locust"
-        command = [sys.executable, "-m", "locust", "-f", str(config.locustfile),
-                   "--loglevel", "WARNING"]
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(config.locustfile),
+            "--loglevel",
+            "WARNING",
+        ]
         if config.workers:
             master_port = free_port()
             for index in range(config.workers):
-                children.start(f"locust worker {index + 1}",
-                               [*command, "--worker", "--master-host", LOOPBACK,
-                                "--master-port", str(master_port)])
-            command += ["--master", "--master-bind-host", LOOPBACK,
-                        "--master-bind-port", str(master_port),
-                        "--expect-workers", str(config.workers),
-                        "--expect-workers-max-wait", str(WORKERS_CONNECT_TIMEOUT_S)]
+                children.start(
+                    f"locust worker {index + 1}",
+                    [
+                        *command,
+                        "--worker",
+                        "--master-host",
+                        LOOPBACK,
+                        "--master-port",
+                        str(master_port),
+                    ],
+                )
+            command += [
+                "--master",
+                "--master-bind-host",
+                LOOPBACK,
+                "--master-bind-port",
+                str(master_port),
+                "--expect-workers",
+                str(config.workers),
+                "--expect-workers-max-wait",
+                str(WORKERS_CONNECT_TIMEOUT_S),
+            ]
         locust = children.start(
-            "locust", [*command, "--headless", "--host", base, "--users", str(config.users),
-                       "--spawn-rate", f"{config.spawn_rate:g}",
-                       "--run-time", f"{config.run_time_s}s", "--only-summary",
-                       "--exit-code-on-error", "0", "--json-file", str(stats),
-                       RECORDS_OPTION, str(records),
-                       *(user_class_name(v) for v in config.variants)])
-        env = {**_versions(), "started_at": started_at, "app": config.app,
-               "locustfile": str(config.locustfile), "users": config.users,
-               "spawn_rate": config.spawn_rate, "run_time_s": config.run_time_s,
-               "workers": config.workers, "rtt_ms": config.rtt_ms, "pool_size": config.pool_size,
-               "variants": list(config.variants),
-               "driver": drivers.pairing(config.driver).describe(), **(environment or {})}
+            "locust",
+            [
+                *command,
+                "--headless",
+                "--host",
+                base,
+                "--users",
+                str(config.users),
+                "--spawn-rate",
+                f"{config.spawn_rate:g}",
+                "--run-time",
+                f"{config.run_time_s}s",
+                "--only-summary",
+                "--exit-code-on-error",
+                "0",
+                "--json-file",
+                str(stats),
+                RECORDS_OPTION,
+                str(records),
+                *(user_class_name(v) for v in config.variants),
+            ],
+        )
+        env = {
+            **_versions(),
+            "started_at": started_at,
+            "app": config.app,
+            "locustfile": str(config.locustfile),
+            "users": config.users,
+            "spawn_rate": config.spawn_rate,
+            "run_time_s": config.run_time_s,
+            "workers": config.workers,
+            "rtt_ms": config.rtt_ms,
+            "pool_size": config.pool_size,
+            "variants": list(config.variants),
+            "driver": drivers.pairing(config.driver).describe(),
+            **(environment or {}),
+        }
         try:
-            children.wait(locust, timeout=config.run_time_s + FINISH_GRACE_S
-                          + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0))
+            children.wait(
+                locust,
+                timeout=config.run_time_s
+                + FINISH_GRACE_S
+                + (WORKERS_CONNECT_TIMEOUT_S if config.workers else 0),
+            )
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: keep the requests made so far
             _stop(locust.process)  # SIGTERM: locust writes its records as it quits
             made = read_records(records) if records.is_file() else []
             why = "interrupted"
             raise LoadInterrupted(
                 f"{why}; kept the figures of the {len(made):,} request(s) made before",
-                results=dataclasses.replace(summarise(
-                    made, variants=config.variants, environment=env,
-                    locust_totals=locust_totals(stats.with_suffix(".json"))), partial=why),
+                results=dataclasses.replace(
+                    summarise(
+                        made,
+                        variants=config.variants,
+                        environment=env,
+                        locust_totals=locust_totals(stats.with_suffix(".json")),
+                    ),
+                    partial=why,
+                ),
             ) from None
         if proxy is not None:
             proxy.check_alive()  # failed requests then mean a dead proxy, not a dead database
-        results = summarise(read_records(records), variants=config.variants, environment=env,
-                            locust_totals=locust_totals(stats.with_suffix(".json")))
+        results = summarise(
+            read_records(records),
+            variants=config.variants,
+            environment=env,
+            locust_totals=locust_totals(stats.with_suffix(".json")),
+        )
     lost = database_gone(database_url)
     if lost is not None:
         failed = sum(v.failures for v in results.variants)
         sent = sum(v.requests for v in results.variants)
         why = f"the database went away during the load test ({lost})"
-        raise LoadAborted(f"{why}; {failed:,} of {sent:,} requests failed",
-                          results=dataclasses.replace(results, partial=why))
+        raise LoadAborted(
+            f"{why}; {failed:,} of {sent:,} requests failed",
+            results=dataclasses.replace(results, partial=why),
+        )
     return results
 
 
@@ -288,9 +367,16 @@ def database_gone(database_url: str) -> str | None:
 
 
 @contextmanager
-def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-          wrap: bool = False, app_url_env: str = DEFAULT_APP_URL_ENV,
-          app_dir: Path | None = None, driver: str = DEFAULT_DRIVER) -> Iterator[str]:
+def serve(
+    app: str,
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    wrap: bool = False,
+    app_url_env: str = DEFAULT_APP_URL_ENV,
+    app_dir: Path | None = None,
+    driver: str = DEFAULT_DRIVER,
+) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a loopback port bound
     here first (:func:`_listening`).
 
@@ -307,8 +393,10 @@ def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
     env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size), DRIVER_ENV: driver}
     target = [app]
     if wrap:
-        env |= {middleware.APP_ENV: app,
-                app_url_env: middleware.plugin_url(sqlalchemy_url(database_url))}
+        env |= {
+            middleware.APP_ENV: app,
+            app_url_env: middleware.plugin_url(sqlalchemy_url(database_url)),
+        }
         target = [f"{middleware.__name__}:{middleware.from_environment.__name__}", "--factory"]
     if app_dir is not None:
         target += ["--app-dir", str(app_dir)]
@@ -316,9 +404,21 @@ def serve(app: str, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
         app_error = children.folder / "app-error.txt"
         env |= {middleware.APP_ERROR_ENV: str(app_error)}
         server = children.start(
-            "app server", [sys.executable, "-m", "uvicorn", *target, "--fd",
-                           str(listener.fileno()), "--no-access-log", "--log-level", "warning"],
-            env=env, pass_fds=(listener.fileno(),))
+            "app server",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                *target,
+                "--fd",
+                str(listener.fileno()),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            pass_fds=(listener.fileno(),),
+        )
         base = f"http://{LOOPBACK}:{listener.getsockname()[1]}"
         try:
             wait_ready(server, base + HEALTH_PATH)
@@ -359,8 +459,10 @@ def wait_ready(server: _Child, url: str, *, timeout_s: float = SERVER_START_TIME
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerStartError(f"the app server exited with code {server.process.returncode} "
-                                   f"before it was ready: {server.stderr_tail()}")
+            raise ServerStartError(
+                f"the app server exited with code {server.process.returncode} "
+                f"before it was ready: {server.stderr_tail()}"
+            )
         try:
             with opener.open(url, timeout=READY_POLL_S * 10) as response:
                 if response.status == 200:
@@ -368,8 +470,9 @@ def wait_ready(server: _Child, url: str, *, timeout_s: float = SERVER_START_TIME
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(READY_POLL_S)
-    raise ServerStartError(f"the app server did not answer {url} within {timeout_s:g} s: "
-                           f"{server.stderr_tail()}")
+    raise ServerStartError(
+        f"the app server did not answer {url} within {timeout_s:g} s: {server.stderr_tail()}"
+    )
 
 
 @dataclass(kw_only=True)
@@ -380,8 +483,11 @@ class _Child:
 
     def stderr_tail(self) -> str:
         try:
-            lines = [line for line in self.stderr.read_text(errors="replace").splitlines()
-                     if line.strip()]
+            lines = [
+                line
+                for line in self.stderr.read_text(errors="replace").splitlines()
+                if line.strip()
+            ]
         except OSError:
             lines = []
         return " | ".join(lines[-STDERR_TAIL_LINES:]) or "(no output)"
@@ -396,8 +502,14 @@ class _Children:
         self.started: list[_Child] = []
         self._files: list[IO[bytes]] = []
 
-    def start(self, name: str, command: list[str], *, env: Mapping[str, str] | None = None,
-              pass_fds: tuple[int, ...] = ()) -> _Child:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> _Child:
         slug = re.sub(r"\W+", "-", name)
         stderr_path = self.folder / f"{slug}.stderr"
         out = open(self.folder / f"{slug}.stdout", "wb")  # noqa: SIM115 (closed in stop_all)
@@ -406,9 +518,16 @@ class _Children:
         child_env = {**os.environ, **(env or {}), "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK}
         # a session of its own: a Ctrl-C at the terminal reaches dalperf alone, which then
         # stops the children in order (locust before the server it is loading)
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=child_env, start_new_session=True, pass_fds=pass_fds,
-                                   preexec_fn=processes.die_with_parent())
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            preexec_fn=processes.die_with_parent(),
+        )
         child = _Child(name=name, process=process, stderr=stderr_path)
         self.started.append(child)
         return child
@@ -418,11 +537,11 @@ class _Children:
         try:
             code = child.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise EnvironmentProblem(f"{child.name} did not finish within {timeout:g} s: "
-                                     f"{child.stderr_tail()}") from None
+            raise EnvironmentProblem(
+                f"{child.name} did not finish within {timeout:g} s: {child.stderr_tail()}"
+            ) from None
         if code != 0:
-            raise EnvironmentProblem(f"{child.name} exited with code {code}: "
-                                     f"{child.stderr_tail()}")
+            raise EnvironmentProblem(f"{child.name} exited with code {code}: {child.stderr_tail()}")
 
     def stop_all(self) -> None:
         """SIGTERM each child still running, newest first; SIGKILL what outlives the wait."""
@@ -461,9 +580,10 @@ def _children() -> Iterator[_Children]:
 
 
 def _versions() -> dict[str, Any]:
-    versions: dict[str, Any] = {"python": platform.python_version(),
-                                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                           f"{platform.system()}"}
+    versions: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+    }
     for package in ("dalperf", "locust", "uvicorn"):
         versions[package] = package_version(package)
     return versions

@@ -46,21 +46,39 @@ def record_requests(events: Any) -> None:
 
     @events.init_command_line_parser.add_listener
     def _option(parser: Any, **_kw: Any) -> None:
-        parser.add_argument(RECORDS_OPTION, default="", include_in_web_ui=False,
-                            help="Write every request's exact figures to this JSON file "
-                                 "(dalperf load sets it).")
+        parser.add_argument(
+            RECORDS_OPTION,
+            default="",
+            include_in_web_ui=False,
+            help="Write every request's exact figures to this JSON file (dalperf load sets it).",
+        )
 
     @events.request.add_listener
-    def _request(name: str, response_time: float, context: Mapping[str, Any], response: Any = None,
-                 exception: BaseException | None = None, start_time: float | None = None,
-                 **_kw: Any) -> None:
+    def _request(
+        name: str,
+        response_time: float,
+        context: Mapping[str, Any],
+        response: Any = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_kw: Any,
+    ) -> None:
         headers = getattr(response, "headers", None) or {}
-        rows.append([start_time if start_time is not None else time.time() - response_time / 1000,
-                     float(response_time), context.get(VARIANT_KEY), name, exception is None,
-                     _header_int(headers, QUERIES_HEADER), _header_int(headers, ROUND_TRIPS_HEADER),
-                     context.get(USER_KEY),
-                     None if exception is None
-                     else f"{type(exception).__name__}: {exception}"[:_ERROR_CHARS]])
+        rows.append(
+            [
+                start_time if start_time is not None else time.time() - response_time / 1000,
+                float(response_time),
+                context.get(VARIANT_KEY),
+                name,
+                exception is None,
+                _header_int(headers, QUERIES_HEADER),
+                _header_int(headers, ROUND_TRIPS_HEADER),
+                context.get(USER_KEY),
+                None
+                if exception is None
+                else f"{type(exception).__name__}: {exception}"[:_ERROR_CHARS],
+            ]
+        )
 
     @events.report_to_master.add_listener
     def _ship(data: dict[str, Any], **_kw: Any) -> None:

@@ -84,8 +84,13 @@ class CaptureMiddleware:
             await self.app(scope, receive, send)
             return
         if scope.get("path") == HEALTH_PATH:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"ok"})
             return
         from dalperf.capture.session import Capture
@@ -95,11 +100,20 @@ class CaptureMiddleware:
 
             async def send_with_counts(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    counts = [(QUERIES_HEADER, sum(c.queries for c in captures)),
-                              (ROUND_TRIPS_HEADER, sum(c.round_trips for c in captures))]
-                    message = {**message, "headers": [
-                        *message.get("headers", ()),
-                        *((name.lower().encode(), str(value).encode()) for name, value in counts)]}
+                    counts = [
+                        (QUERIES_HEADER, sum(c.queries for c in captures)),
+                        (ROUND_TRIPS_HEADER, sum(c.round_trips for c in captures)),
+                    ]
+                    message = {
+                        **message,
+                        "headers": [
+                            *message.get("headers", ()),
+                            *(
+                                (name.lower().encode(), str(value).encode())
+                                for name, value in counts
+                            ),
+                        ],
+                    }
                 await send(message)
 
             await self.app(scope, receive, send_with_counts)
@@ -141,13 +155,16 @@ def check_asgi(app: Any, spec: str) -> None:
         return
     plain = inspect.isfunction(app) or inspect.ismethod(app)
     if not callable(app) or (plain and not inspect.iscoroutinefunction(app)):
-        raise UsageError(f"--app {spec!r} is not an ASGI app (a {type(app).__name__}, not an "
-                         "async callable taking scope, receive, send)")
+        raise UsageError(
+            f"--app {spec!r} is not an ASGI app (a {type(app).__name__}, not an "
+            "async callable taking scope, receive, send)"
+        )
     try:
         inspect.signature(app).bind(None, None, None)
     except TypeError:
-        raise UsageError(f"--app {spec!r} is not an ASGI app: it does not take (scope, "
-                         "receive, send)") from None
+        raise UsageError(
+            f"--app {spec!r} is not an ASGI app: it does not take (scope, receive, send)"
+        ) from None
     except ValueError:  # no signature to inspect (a builtin): let uvicorn try it
         return
 
@@ -157,5 +174,4 @@ def plugin_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    return parsed.update_query_dict({"plugin": PLUGIN_NAME}).render_as_string(
-        hide_password=False)
+    return parsed.update_query_dict({"plugin": PLUGIN_NAME}).render_as_string(hide_password=False)

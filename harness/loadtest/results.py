@@ -124,15 +124,21 @@ def read_load_results(path: Path) -> LoadResults:
 
 def from_dict(data: Any) -> LoadResults:
     if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ValueError(f"not a dalperf load results file (no \"kind\": \"{KIND}\")")
+        raise ValueError(f'not a dalperf load results file (no "kind": "{KIND}")')
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {data.get('schema_version')!r} is not supported "
-                         f"(this dalperf reads version {SCHEMA_VERSION})")
+        raise ValueError(
+            f"schema_version {data.get('schema_version')!r} is not supported "
+            f"(this dalperf reads version {SCHEMA_VERSION})"
+        )
     schema.validate(data, "load")
-    return LoadResults(environment=dict(data["environment"]), duration_s=float(data["duration_s"]),
-                       variants=tuple(_variant(v) for v in data["variants"]),
-                       nodes=dict(data.get("nodes", {})), locust=dict(data.get("locust", {})),
-                       partial=data.get("partial"))
+    return LoadResults(
+        environment=dict(data["environment"]),
+        duration_s=float(data["duration_s"]),
+        variants=tuple(_variant(v) for v in data["variants"]),
+        nodes=dict(data.get("nodes", {})),
+        locust=dict(data.get("locust", {})),
+        partial=data.get("partial"),
+    )
 
 
 def _variant(data: dict[str, Any]) -> VariantLoad:
@@ -143,8 +149,9 @@ def _variant(data: dict[str, Any]) -> VariantLoad:
     values["latency_ms"] = Summary(**summary)
     endpoints = []
     for endpoint in values["endpoints"]:
-        figures: dict[str, Any] = {k: as_float(v) if k.endswith("_ms") else v
-                                   for k, v in endpoint.items()}
+        figures: dict[str, Any] = {
+            k: as_float(v) if k.endswith("_ms") else v for k, v in endpoint.items()
+        }
         endpoints.append(EndpointLoad(**figures))
     values["endpoints"] = tuple(endpoints)
     values["errors"] = tuple(values.get("errors", ()))
@@ -172,9 +179,13 @@ class Request:
     node: str
 
 
-def summarise(requests: Sequence[Request], *, variants: Sequence[str],
-              environment: Mapping[str, Any], locust_totals: Mapping[str, int] | None = None
-              ) -> LoadResults:
+def summarise(
+    requests: Sequence[Request],
+    *,
+    variants: Sequence[str],
+    environment: Mapping[str, Any],
+    locust_totals: Mapping[str, int] | None = None,
+) -> LoadResults:
     """The :class:`LoadResults` of a run's requests (``variants`` in the order to report)."""
     if requests:
         begin = min(r.start for r in requests)
@@ -185,10 +196,12 @@ def summarise(requests: Sequence[Request], *, variants: Sequence[str],
     for r in requests:
         by_variant[r.variant].append(r)
     return LoadResults(
-        environment=dict(environment), duration_s=round(duration, 3),
+        environment=dict(environment),
+        duration_s=round(duration, 3),
         variants=tuple(_variant_load(v, by_variant.get(v, []), duration) for v in variants),
         nodes=dict(sorted(Counter(r.node for r in requests).items())),
-        locust=dict(locust_totals or {}))
+        locust=dict(locust_totals or {}),
+    )
 
 
 def _variant_load(variant: str, requests: Sequence[Request], duration: float) -> VariantLoad:
@@ -197,22 +210,34 @@ def _variant_load(variant: str, requests: Sequence[Request], duration: float) ->
         names[r.name].append(r)
     errors = Counter((r.name, r.error) for r in requests if not r.ok)
     return VariantLoad(
-        variant=variant, users=len({(r.node, r.user) for r in requests}),
-        requests=len(requests), failures=sum(not r.ok for r in requests),
-        rps=_rate(len(requests), duration), latency_ms=Summary.of([r.ms for r in requests]),
+        variant=variant,
+        users=len({(r.node, r.user) for r in requests}),
+        requests=len(requests),
+        failures=sum(not r.ok for r in requests),
+        rps=_rate(len(requests), duration),
+        latency_ms=Summary.of([r.ms for r in requests]),
         queries_per_request=_mean(r.queries for r in requests),
         round_trips_per_request=_mean(r.round_trips for r in requests),
         endpoints=tuple(_endpoint(name, rows, duration) for name, rows in sorted(names.items())),
-        errors=tuple({"name": name, "error": error or "", "count": count}
-                     for (name, error), count in errors.most_common()))
+        errors=tuple(
+            {"name": name, "error": error or "", "count": count}
+            for (name, error), count in errors.most_common()
+        ),
+    )
 
 
 def _endpoint(name: str, requests: Sequence[Request], duration: float) -> EndpointLoad:
     latency = Summary.of([r.ms for r in requests])
-    return EndpointLoad(name=name, requests=len(requests), failures=sum(not r.ok for r in requests),
-                        rps=_rate(len(requests), duration), p50_ms=latency.p50,
-                        p95_ms=latency.p95, p99_ms=latency.p99,
-                        queries_per_request=_mean(r.queries for r in requests))
+    return EndpointLoad(
+        name=name,
+        requests=len(requests),
+        failures=sum(not r.ok for r in requests),
+        rps=_rate(len(requests), duration),
+        p50_ms=latency.p50,
+        p95_ms=latency.p95,
+        p99_ms=latency.p99,
+        queries_per_request=_mean(r.queries for r in requests),
+    )
 
 
 def _rate(count: int, duration: float) -> float:

@@ -144,12 +144,17 @@ class RevisionComparison:
     def to_dict(self) -> dict[str, Any]:
         settings = asdict(self.config)
         settings["checks"] = [str(c) for c in self.config.checks]
-        return {"schema_version": COMPARE_SCHEMA_VERSION, "kind": COMPARE_KIND,
-                "passed": self.passed, "base": asdict(self.base),
-                "head": {"commit": self.head_commit, "changes": list(self.head_changes)},
-                "settings": settings, "environment": self.environment,
-                "pairs": [{**asdict(p), "passed": p.passed} for p in self.pairs],
-                "notes": list(self.notes)}
+        return {
+            "schema_version": COMPARE_SCHEMA_VERSION,
+            "kind": COMPARE_KIND,
+            "passed": self.passed,
+            "base": asdict(self.base),
+            "head": {"commit": self.head_commit, "changes": list(self.head_changes)},
+            "settings": settings,
+            "environment": self.environment,
+            "pairs": [{**asdict(p), "passed": p.passed} for p in self.pairs],
+            "notes": list(self.notes),
+        }
 
     def save(self, path: Path) -> None:
         files.write_atomic(path, files.dumps(self.to_dict()))
@@ -167,8 +172,14 @@ class ComparePlan:
     only: tuple[str, ...] = ()
 
 
-def plan_comparison(*, base_ref: str, specs: Sequence[str], only: Sequence[str] | None = None,
-                    allow_dirty: bool = False, cwd: Path | None = None) -> ComparePlan:
+def plan_comparison(
+    *,
+    base_ref: str,
+    specs: Sequence[str],
+    only: Sequence[str] | None = None,
+    allow_dirty: bool = False,
+    cwd: Path | None = None,
+) -> ComparePlan:
     """Check the inputs of a comparison before any database or checkout: the repository of
     ``cwd``, the revision ``base_ref``, a clean working tree (unless ``allow_dirty``), the
     scenario modules in both, and the working tree's operations (imported here)."""
@@ -176,21 +187,33 @@ def plan_comparison(*, base_ref: str, specs: Sequence[str], only: Sequence[str] 
     base = revision.resolve(root, base_ref)
     changes = revision.changed_files(root)
     if changes and not allow_dirty:
-        raise UsageError(f"the working tree has uncommitted changes ({len(changes)} file(s), "
-                         f"e.g. {changes[0]}); commit them, or pass --allow-dirty to measure "
-                         "them as the head")
+        raise UsageError(
+            f"the working tree has uncommitted changes ({len(changes)} file(s), "
+            f"e.g. {changes[0]}); commit them, or pass --allow-dirty to measure "
+            "them as the head"
+        )
     modules = tuple(revision.in_repository(spec, root) for spec in specs)
     for module in modules:
         revision.require_module(root, base, module)
     head_ops = operations_of(load_modules(specs), only=only or None)
     if not head_ops:
         raise UsageError(f"no operations registered by {', '.join(specs)}")
-    return ComparePlan(root=root, base=base, modules=modules, head_operations=tuple(head_ops),
-                       changes=tuple(changes), only=tuple(only or ()))
+    return ComparePlan(
+        root=root,
+        base=base,
+        modules=modules,
+        head_operations=tuple(head_ops),
+        changes=tuple(changes),
+        only=tuple(only or ()),
+    )
 
 
-def compare_revisions(url: str, plan: ComparePlan, config: CompareConfig | None = None,
-                      progress: Progress | None = None) -> RevisionComparison:
+def compare_revisions(
+    url: str,
+    plan: ComparePlan,
+    config: CompareConfig | None = None,
+    progress: Progress | None = None,
+) -> RevisionComparison:
     """Check out the base revision, import its scenario modules and measure them against the
     working tree's on the database at ``url`` (module docstring)."""
     config = config or CompareConfig()
@@ -202,25 +225,42 @@ def compare_revisions(url: str, plan: ComparePlan, config: CompareConfig | None 
                 modules = load_modules([str(tree / module) for module in plan.modules])
             base_ops = _own_operations(registry, modules, plan.base, plan.only)
             pairs, notes, environment = asyncio.run(
-                measure_interleaved(url, base_ops, plan.head_operations, config, progress))
+                measure_interleaved(url, base_ops, plan.head_operations, config, progress)
+            )
         finally:
             _forget_modules(tree)
     return RevisionComparison(
-        base=plan.base, head_commit=revision.head(plan.root), head_changes=plan.changes,
-        config=config, pairs=tuple(pairs), notes=tuple(notes),
-        environment={**environment, "started_at": started_at, "python": platform.python_version(),
-                     "dalperf": installed_version(), "machine": platform.machine()})
+        base=plan.base,
+        head_commit=revision.head(plan.root),
+        head_changes=plan.changes,
+        config=config,
+        pairs=tuple(pairs),
+        notes=tuple(notes),
+        environment={
+            **environment,
+            "started_at": started_at,
+            "python": platform.python_version(),
+            "dalperf": installed_version(),
+            "machine": platform.machine(),
+        },
+    )
 
 
-def _own_operations(registry: Registry, modules: Sequence[ModuleType],
-                    base: revision.Revision, only: Sequence[str] | None) -> list[Operation]:
+def _own_operations(
+    registry: Registry,
+    modules: Sequence[ModuleType],
+    base: revision.Revision,
+    only: Sequence[str] | None,
+) -> list[Operation]:
     """The base revision's operations, as ``only`` selects them (names the base lacks are
     noted later, not refused)."""
     own = operations_of(modules, registry)
     if not own:
-        raise UsageError(f"the scenario modules of revision {base.ref} register no operations "
-                         "of their own (modules that import each other by absolute name load "
-                         "the working tree's copy: use relative imports or .py paths)")
+        raise UsageError(
+            f"the scenario modules of revision {base.ref} register no operations "
+            "of their own (modules that import each other by absolute name load "
+            "the working tree's copy: use relative imports or .py paths)"
+        )
     return [op for op in own if not only or op.name in only or op.area in only]
 
 
@@ -232,27 +272,35 @@ def _forget_modules(tree: Path) -> None:
             del sys.modules[name]
 
 
-async def measure_interleaved(url: str, base_ops: Sequence[Operation],
-                              head_ops: Sequence[Operation], config: CompareConfig,
-                              progress: Progress | None = None,
-                              ) -> tuple[list[Pair], list[str], dict[str, Any]]:
+async def measure_interleaved(
+    url: str,
+    base_ops: Sequence[Operation],
+    head_ops: Sequence[Operation],
+    config: CompareConfig,
+    progress: Progress | None = None,
+) -> tuple[list[Pair], list[str], dict[str, Any]]:
     """Each operation of both sides, interleaved, on engines for ``url``: the judged pairs,
     notes on what one side lacks, and the server version.  Also measures one revision
     against itself (the noise benchmark passes the same operations twice)."""
     by_name = {op.name: op for op in base_ops}
     head_names = {op.name for op in head_ops}
-    notes = [f"{op.name}: not in the base revision, measured nowhere" for op in head_ops
-             if op.name not in by_name]
-    notes += [f"{op.name}: in the base revision only" for op in base_ops
-              if op.name not in head_names]
+    notes = [
+        f"{op.name}: not in the base revision, measured nowhere"
+        for op in head_ops
+        if op.name not in by_name
+    ]
+    notes += [
+        f"{op.name}: in the base revision only" for op in base_ops if op.name not in head_names
+    ]
     pairs: list[Pair] = []
     async with open_engines(url, pool_size=config.pool_size) as engines:
         environment = {"server_version": await server_version(engines)}
         for head_op in head_ops:
             base_op = by_name.get(head_op.name)
             if base_op is not None:
-                pairs += await _compare_operation(base_op, head_op, engines, config,
-                                                  progress or (lambda _what, _n: None), notes)
+                pairs += await _compare_operation(
+                    base_op, head_op, engines, config, progress or (lambda _what, _n: None), notes
+                )
     return pairs, notes, environment
 
 
@@ -267,16 +315,27 @@ class _Calls:
     first: Any = None
 
 
-async def _compare_operation(base_op: Operation, head_op: Operation, engines: Engines,
-                             config: CompareConfig, tick: Progress,
-                             notes: list[str]) -> list[Pair]:
+async def _compare_operation(
+    base_op: Operation,
+    head_op: Operation,
+    engines: Engines,
+    config: CompareConfig,
+    tick: Progress,
+    notes: list[str],
+) -> list[Pair]:
     ops = {"base": base_op, "head": head_op}
     base_variants = {v.name for v in base_op.variants}
     variants = [v.name for v in head_op.variants if v.name in base_variants]
-    notes += [f"{head_op.name} [{name}]: in one revision only" for name in
-              sorted({v.name for v in head_op.variants} ^ base_variants)]
-    inputs = {side: [await op.draw_params(engines, seed=config.seed + i)
-                     for i in range(config.param_sets)] for side, op in ops.items()}
+    notes += [
+        f"{head_op.name} [{name}]: in one revision only"
+        for name in sorted({v.name for v in head_op.variants} ^ base_variants)
+    ]
+    inputs = {
+        side: [
+            await op.draw_params(engines, seed=config.seed + i) for i in range(config.param_sets)
+        ]
+        for side, op in ops.items()
+    }
     calls = {(side, name): _Calls() for side in SIDES for name in variants}
     for round_no in range(-1, config.warmup + config.iterations):  # -1: the results check
         order = SIDES if round_no % 2 == 0 else SIDES[::-1]
@@ -303,25 +362,40 @@ async def _compare_operation(base_op: Operation, head_op: Operation, engines: En
                     made.walls.append(call.wall_ms)
                     made.queries = max(made.queries, call.capture.queries)
                     made.round_trips = max(made.round_trips, call.capture.round_trips)
-    return [_pair(head_op.name, name, calls[("base", name)], calls[("head", name)], config)
-            for name in variants]
+    return [
+        _pair(head_op.name, name, calls[("base", name)], calls[("head", name)], config)
+        for name in variants
+    ]
 
 
-def _pair(operation: str, variant: str, base: _Calls, head: _Calls,
-          config: CompareConfig) -> Pair:
-    sides = {side: Side(wall_ms=Summary.of(c.walls), queries=c.queries,
-                        round_trips=c.round_trips, error=c.error)
-             for side, c in (("base", base), ("head", head))}
+def _pair(operation: str, variant: str, base: _Calls, head: _Calls, config: CompareConfig) -> Pair:
+    sides = {
+        side: Side(
+            wall_ms=Summary.of(c.walls), queries=c.queries, round_trips=c.round_trips, error=c.error
+        )
+        for side, c in (("base", base), ("head", head))
+    }
     if base.error or head.error:
-        return Pair(operation=operation, variant=variant, ratio=None, base=sides["base"],
-                    head=sides["head"])
+        return Pair(
+            operation=operation, variant=variant, ratio=None, base=sides["base"], head=sides["head"]
+        )
     where = {"operation": operation, "variant": variant}
-    counts = {"queries": (head.queries, base.queries),
-              "round_trips": (head.round_trips, base.round_trips)}
-    regressions = [*count_regressions(counts, where),
-                   *latency_regressions(sides["head"].wall_ms, sides["base"].wall_ms,
-                                        config.checks, where)]
-    return Pair(operation=operation, variant=variant, base=sides["base"], head=sides["head"],
-                ratio=median_ratio(head.walls, base.walls), regressions=tuple(regressions),
-                mismatch=mismatch_report(f"{operation} [{variant}]",
-                                         {"base": base.first, "head": head.first}))
+    counts = {
+        "queries": (head.queries, base.queries),
+        "round_trips": (head.round_trips, base.round_trips),
+    }
+    regressions = [
+        *count_regressions(counts, where),
+        *latency_regressions(sides["head"].wall_ms, sides["base"].wall_ms, config.checks, where),
+    ]
+    return Pair(
+        operation=operation,
+        variant=variant,
+        base=sides["base"],
+        head=sides["head"],
+        ratio=median_ratio(head.walls, base.walls),
+        regressions=tuple(regressions),
+        mismatch=mismatch_report(
+            f"{operation} [{variant}]", {"base": base.first, "head": head.first}
+        ),
+    )

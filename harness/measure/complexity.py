@@ -27,8 +27,13 @@ def fit_complexity(sizes: Sequence[int], queries: Sequence[int]) -> Complexity:
         residual = math.fsum((b - (slope * a + intercept)) ** 2 for a, b in zip(x, y, strict=True))
         total = math.fsum((b - mean_y) ** 2 for b in y)
         verdict = "O(n)" if slope > 0 and 1 - residual / total >= LINEAR_FIT_R2 else "irregular"
-    return Complexity(verdict=verdict, slope=round(slope, 4), intercept=round(intercept, 4),
-                      sizes=tuple(int(s) for s in sizes), queries=tuple(int(q) for q in queries))
+    return Complexity(
+        verdict=verdict,
+        slope=round(slope, 4),
+        intercept=round(intercept, 4),
+        sizes=tuple(int(s) for s in sizes),
+        queries=tuple(int(q) for q in queries),
+    )
 
 
 def least_squares_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

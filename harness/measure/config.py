@@ -60,14 +60,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.call_timeout_s) and self.call_timeout_s > 0):
-            raise UsageError(f"--call-timeout must be a number of seconds > 0, "
-                             f"not {self.call_timeout_s:g}")
+            raise UsageError(
+                f"--call-timeout must be a number of seconds > 0, not {self.call_timeout_s:g}"
+            )
         by_name(self.driver)
         for rtt in self.rtt_sweep_ms or (self.rtt_ms,):
             check_delay(rtt, self.jitter_ms)
         if len(set(self.rtt_sweep_ms)) != len(self.rtt_sweep_ms):
-            raise UsageError("the RTT sweep names a round-trip time twice: "
-                             + ", ".join(f"{r:g}" for r in self.rtt_sweep_ms))
+            raise UsageError(
+                "the RTT sweep names a round-trip time twice: "
+                + ", ".join(f"{r:g}" for r in self.rtt_sweep_ms)
+            )
 
     def work_units(self, operation: Operation) -> int:
         """Calls the runner will make for ``operation``: the progress bar's total."""

@@ -17,19 +17,37 @@ DIFF_MAX_LINES = 40
 _PPRINT_WIDTH = 100
 
 
-def diff(expected: Any, actual: Any, *, expected_label: str = "expected",
-         actual_label: str = "actual", max_lines: int = DIFF_MAX_LINES) -> str:
+def diff(
+    expected: Any,
+    actual: Any,
+    *,
+    expected_label: str = "expected",
+    actual_label: str = "actual",
+    max_lines: int = DIFF_MAX_LINES,
+) -> str:
     """A unified diff of the pretty-printed values, cut to ``max_lines`` lines."""
-    lines = list(difflib.unified_diff(
-        _pretty(expected), _pretty(actual), fromfile=expected_label, tofile=actual_label,
-        lineterm="", n=2))
+    lines = list(
+        difflib.unified_diff(
+            _pretty(expected),
+            _pretty(actual),
+            fromfile=expected_label,
+            tofile=actual_label,
+            lineterm="",
+            n=2,
+        )
+    )
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more diff lines)"]
     return "\n".join(lines)
 
 
-def mismatch_report(operation: str, results: Mapping[str, Any], *, params: Any = None,
-                    max_lines: int = DIFF_MAX_LINES) -> str | None:
+def mismatch_report(
+    operation: str,
+    results: Mapping[str, Any],
+    *,
+    params: Any = None,
+    max_lines: int = DIFF_MAX_LINES,
+) -> str | None:
     """``None`` if every variant's result equals the first one's, else what differs, with diffs.
 
     ``params``, when given, is named in the report so that the failure can be replayed.
@@ -38,9 +56,15 @@ def mismatch_report(operation: str, results: Mapping[str, Any], *, params: Any =
     inputs = "" if params is None else f" on {params!r}"
     reports = [
         f"{operation}: variant {name!r} differs from {reference!r}{inputs}\n"
-        + diff(expected, actual, expected_label=f"{operation} [{reference}]",
-               actual_label=f"{operation} [{name}]", max_lines=max_lines)
-        for name, actual in others if actual != expected
+        + diff(
+            expected,
+            actual,
+            expected_label=f"{operation} [{reference}]",
+            actual_label=f"{operation} [{name}]",
+            max_lines=max_lines,
+        )
+        for name, actual in others
+        if actual != expected
     ]
     return "\n".join(reports) or None
 

@@ -61,8 +61,7 @@ class Plan:
         return len(self.index_states) * sum(self.config.work_units(op) for op in self.operations)
 
 
-def measure(target: Target, plan: Plan, *, out: Path,
-            progress: Progress | None = None) -> Results:
+def measure(target: Target, plan: Plan, *, out: Path, progress: Progress | None = None) -> Results:
     """Measure ``plan`` on ``target`` and write the results to ``out``; return them.
 
     Raises :class:`~dalperf.errors.RunAborted` after writing the partial results
@@ -78,23 +77,33 @@ def measure(target: Target, plan: Plan, *, out: Path,
 
     def once(indexes: bool) -> Results:
         config = replace(plan.config, indexes=indexes, read_only=not target.writable)
-        return asyncio.run(runner.run(target.libpq_url, plan.operations, config,
-                                      environment=dict(plan.environment),
-                                      pool_size=plan.pool_size, progress=progress))
+        return asyncio.run(
+            runner.run(
+                target.libpq_url,
+                plan.operations,
+                config,
+                environment=dict(plan.environment),
+                pool_size=plan.pool_size,
+                progress=progress,
+            )
+        )
 
     try:
         results = index_audit.measure_index_states(
-            target, plan.index_states, once, migration=plan.migration,
-            folder=plan.migrations_folder)
+            target, plan.index_states, once, migration=plan.migration, folder=plan.migrations_folder
+        )
         if plan.config.explain is not None and True in plan.index_states:
             try:
-                results = index_audit.audit(results, target, migration=plan.migration,
-                                            seq_scan_rows=plan.seq_scan_rows)
+                results = index_audit.audit(
+                    results, target, migration=plan.migration, seq_scan_rows=plan.seq_scan_rows
+                )
             except (DatabaseUnreachable, psycopg.OperationalError) as exc:
                 why = f"the database went away during the index audit ({describe(exc)})"
-                raise RunAborted(f"{why}; kept the {len(results.operations)} measurement(s), "
-                                 "without the index audit",
-                                 results=replace(results, partial=why)) from exc
+                raise RunAborted(
+                    f"{why}; kept the {len(results.operations)} measurement(s), "
+                    "without the index audit",
+                    results=replace(results, partial=why),
+                ) from exc
     except (RunAborted, RunInterrupted) as exc:
         if exc.results.operations:
             with_budgets(exc.results, plan.budgets).save(out)
@@ -116,25 +125,40 @@ def _advice(target: Target, plan: Plan, results: Results, *, out: Path) -> dict[
     from dalperf.plans.workload import advise_operations
 
     assert plan.advise is not None
-    used = ({i["name"] for i in results.index_audit["indexes"] if i["used"]}
-            if results.index_audit else None)
+    used = (
+        {i["name"] for i in results.index_audit["indexes"] if i["used"]}
+        if results.index_audit
+        else None
+    )
     try:
-        return advise_operations(target, plan.operations, plan.advise, seed=plan.config.seed,
-                                 used=used)
+        return advise_operations(
+            target, plan.operations, plan.advise, seed=plan.config.seed, used=used
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         why = "interrupted during the index advice"
-        raise _written(RunInterrupted(
-            f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
-            results=replace(results, partial=why)), plan, out) from None
+        raise _written(
+            RunInterrupted(
+                f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
+                results=replace(results, partial=why),
+            ),
+            plan,
+            out,
+        ) from None
     except (DatabaseUnreachable, psycopg.OperationalError) as exc:
         why = f"the database went away during the index advice ({describe(exc)})"
-        raise _written(RunAborted(
-            f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
-            results=replace(results, partial=why)), plan, out) from exc
+        raise _written(
+            RunAborted(
+                f"{why}; kept the {len(results.operations)} measurement(s), without the advice",
+                results=replace(results, partial=why),
+            ),
+            plan,
+            out,
+        ) from exc
 
 
-def _written(stopped: RunAborted | RunInterrupted, plan: Plan,
-             out: Path) -> RunAborted | RunInterrupted:
+def _written(
+    stopped: RunAborted | RunInterrupted, plan: Plan, out: Path
+) -> RunAborted | RunInterrupted:
     """``stopped`` after its results were written to ``out``, with their budgets."""
     from dalperf.gate.check import with_budgets
 
@@ -152,4 +176,5 @@ def refuse_mutating(target: Target, operations: Sequence[Operation]) -> None:
             f"refusing to run the mutating operation(s) {', '.join(mutating)} on "
             f"{target.display_url}: dalperf did not create it; pass --disposable if writes "
             "(rolled back, but taking locks and firing triggers) are acceptable there, or "
-            "leave them out with --only")
+            "leave them out with --only"
+        )

@@ -35,8 +35,9 @@ class Revision:
 def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``git -C root args`` with its output captured; no git at all is an environment error."""
     try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              check=False)
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError as exc:
         raise EnvironmentProblem("git is not installed; dalperf compare needs it") from exc
 
@@ -45,8 +46,10 @@ def repository_root(start: Path) -> Path:
     """The top folder of the git repository that holds ``start``."""
     done = git(start, "rev-parse", "--show-toplevel")
     if done.returncode != 0:
-        raise UsageError(f"{start} is not inside a git repository; --base names a revision "
-                         "of the repository you run dalperf compare in")
+        raise UsageError(
+            f"{start} is not inside a git repository; --base names a revision "
+            "of the repository you run dalperf compare in"
+        )
     return Path(done.stdout.strip()).resolve()
 
 
@@ -86,8 +89,9 @@ def checkout(root: Path, revision: Revision) -> Iterator[Path]:
     added = git(root, "worktree", "add", "--detach", "--quiet", str(tree), revision.commit)
     try:
         if added.returncode != 0:
-            raise EnvironmentProblem(f"git worktree add failed for {revision.ref}: "
-                                     f"{_first_line(added.stderr)}")
+            raise EnvironmentProblem(
+                f"git worktree add failed for {revision.ref}: {_first_line(added.stderr)}"
+            )
         yield tree
     finally:
         if added.returncode == 0:
@@ -117,8 +121,10 @@ def in_repository(spec: str, root: Path) -> Path:
     try:
         return path.relative_to(root)
     except ValueError:
-        raise UsageError(f"scenario module {spec!r} ({path}) is not in the repository at "
-                         f"{root}; compare measures the repository's own modules") from None
+        raise UsageError(
+            f"scenario module {spec!r} ({path}) is not in the repository at "
+            f"{root}; compare measures the repository's own modules"
+        ) from None
 
 
 def require_module(root: Path, revision: Revision, relative: Path) -> None:

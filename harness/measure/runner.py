@@ -97,12 +97,15 @@ PROBE_TIMEOUT_S = 5
 PROXY_EXIT_GRACE_S = 2.0  # how long a killed proxy may take to be seen exited
 # what the driver raises when the server may have gone; a probe connection tells
 # (asyncpg raises OSError itself when it cannot connect)
-_DRIVER_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
-                  psycopg.InterfaceError, OSError)
+_DRIVER_ERRORS = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OSError,
+)
 
 Progress = Callable[[str, int], None]  # (what is running, units of work just finished)
-
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,22 +142,34 @@ class _Ledger:
     def fail(self, variant: str, exc: BaseException, *, message: str | None = None) -> None:
         timeout = _timeout_in(exc)
         if message is None and isinstance(timeout, psycopg.errors.QueryCanceled):
-            message = (f"the server cancelled a statement that ran or waited longer than "
-                       f"statement_timeout (--call-timeout): {first_line(str(timeout)) or type(timeout).__name__}")
+            message = (
+                f"the server cancelled a statement that ran or waited longer than "
+                f"statement_timeout (--call-timeout): {first_line(str(timeout)) or type(timeout).__name__}"
+            )
         elif message is None and timeout is not None:  # not the cleanup error it caused
             message = f"{type(timeout).__name__}: {timeout}"
         kind = "timeout" if timeout is not None else "error"
         self.errors[variant] = urls.redact(message or describe(exc))
-        self.failures.append(Failure(operation=self.operation.name, variant=variant, kind=kind,
-                                     message=self.errors[variant]))
+        self.failures.append(
+            Failure(
+                operation=self.operation.name,
+                variant=variant,
+                kind=kind,
+                message=self.errors[variant],
+            )
+        )
 
     def live(self, variants: Sequence[Variant]) -> list[Variant]:
         return [v for v in variants if v.name not in self.errors]
 
 
-async def run_operation(operation: Operation, engines: Engines, config: RunConfig,
-                        progress: Progress | None = None,
-                        explainer: Explainer | None = None) -> OperationRun:
+async def run_operation(
+    operation: Operation,
+    engines: Engines,
+    config: RunConfig,
+    progress: Progress | None = None,
+    explainer: Explainer | None = None,
+) -> OperationRun:
     """Measure every variant of ``operation``; never raises for a variant's own failure.
 
     A variant that raises or times out, in any phase (equivalence, timed rounds,
@@ -168,17 +183,31 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
     tick = progress or (lambda _what, _n: None)
     ledger = _Ledger(operation=operation)
     try:
-        inputs = [await _bounded(operation.draw_params(engines, seed=config.seed + i), config)
-                  for i in range(config.param_sets)]
+        inputs = [
+            await _bounded(operation.draw_params(engines, seed=config.seed + i), config)
+            for i in range(config.param_sets)
+        ]
     except Exception as exc:
         await _raise_if_lost(engines, exc)
         for variant in operation.variants:
             ledger.fail(variant.name, exc, message=_params_failed(exc))
         tick(operation.name, config.work_units(operation) // max(len(config.rtt_sweep_ms), 1))
-        return OperationRun(measurements=tuple(
-            _measurement(operation, v, [], config, rows_returned=0, equivalent=None,
-                         error=ledger.errors[v.name], complexity=None)
-            for v in operation.variants), failures=tuple(ledger.failures))
+        return OperationRun(
+            measurements=tuple(
+                _measurement(
+                    operation,
+                    v,
+                    [],
+                    config,
+                    rows_returned=0,
+                    equivalent=None,
+                    error=ledger.errors[v.name],
+                    complexity=None,
+                )
+                for v in operation.variants
+            ),
+            failures=tuple(ledger.failures),
+        )
     mismatched: set[str] = set()
     returned: dict[str, int] = {}
     explained: dict[str, tuple[dict[str, Any], ...]] = {}
@@ -190,29 +219,43 @@ async def run_operation(operation: Operation, engines: Engines, config: RunConfi
             if made is None:
                 continue
             if explainer is not None and variant.name not in explained:
-                explained[variant.name] = await asyncio.to_thread(explainer.explain,
-                                                                  made.capture.statements)
+                explained[variant.name] = await asyncio.to_thread(
+                    explainer.explain, made.capture.statements
+                )
             returned.setdefault(variant.name, _count_rows(made.result))
             results[variant.name] = operation.normalise(made.result)
-        report = mismatch_report(operation.name, results, params=params) if len(results) > 1 else None
+        report = (
+            mismatch_report(operation.name, results, params=params) if len(results) > 1 else None
+        )
         if report is not None:
             reference = next(iter(results))
             for name, value in results.items():
                 if value != results[reference] and name not in mismatched:
                     mismatched.add(name)
-                    ledger.failures.append(Failure(operation=operation.name, variant=name,
-                                                   kind="mismatch", message=report))
+                    ledger.failures.append(
+                        Failure(
+                            operation=operation.name, variant=name, kind="mismatch", message=report
+                        )
+                    )
     calls = await _timed_rounds(operation, engines, inputs, config, tick, ledger)
     complexity = await _complexity(operation, engines, config, tick, ledger)
     reference = operation.variants[0].name
     measurements = []
     for variant in operation.variants:
         equivalent = None if variant.name == reference else variant.name not in mismatched
-        measurements.append(_measurement(
-            operation, variant, calls.get(variant.name, []), config,
-            rows_returned=returned.get(variant.name, 0), equivalent=equivalent,
-            error=ledger.errors.get(variant.name), complexity=complexity.get(variant.name),
-            plans=() if variant.name in ledger.errors else explained.get(variant.name, ())))
+        measurements.append(
+            _measurement(
+                operation,
+                variant,
+                calls.get(variant.name, []),
+                config,
+                rows_returned=returned.get(variant.name, 0),
+                equivalent=equivalent,
+                error=ledger.errors.get(variant.name),
+                complexity=complexity.get(variant.name),
+                plans=() if variant.name in ledger.errors else explained.get(variant.name, ()),
+            )
+        )
     return OperationRun(measurements=tuple(measurements), failures=tuple(ledger.failures))
 
 
@@ -220,8 +263,14 @@ def _params_failed(exc: BaseException) -> str:
     return f"the params factory raised {type(exc).__name__}: {exc}"
 
 
-async def _attempt(operation: Operation, variant: Variant, engines: Engines, params: Any,
-                   config: RunConfig, ledger: _Ledger) -> Call | None:
+async def _attempt(
+    operation: Operation,
+    variant: Variant,
+    engines: Engines,
+    params: Any,
+    config: RunConfig,
+    ledger: _Ledger,
+) -> Call | None:
     """One measured call, or ``None`` after recording why it failed.
 
     The database's absence is not the variant's failure: it raises
@@ -232,13 +281,16 @@ async def _attempt(operation: Operation, variant: Variant, engines: Engines, par
     """
     try:
         checked_out = _checked_out(engines)
-        made = await measure_call(operation, variant, engines, params,
-                                  timeout_s=config.call_timeout_s)
+        made = await measure_call(
+            operation, variant, engines, params, timeout_s=config.call_timeout_s
+        )
         _raise_if_cancelled()
         leaked = _checked_out(engines) - checked_out
         if leaked > 0:
-            raise LeakedConnection(f"the call left {leaked} pooled connection(s) checked out "
-                                   "(a session or connection it never closed)")
+            raise LeakedConnection(
+                f"the call left {leaked} pooled connection(s) checked out "
+                "(a session or connection it never closed)"
+            )
         return made
     except Exception as exc:
         await _raise_if_lost(engines, exc)
@@ -271,8 +323,9 @@ async def _bounded(awaitable: Awaitable[Any], config: RunConfig) -> Any:
     try:
         return await asyncio.wait_for(awaitable, config.call_timeout_s)
     except TimeoutError:
-        raise CallTimeout(f"no answer within {config.call_timeout_s:g} s "
-                          "(--call-timeout)") from None
+        raise CallTimeout(
+            f"no answer within {config.call_timeout_s:g} s (--call-timeout)"
+        ) from None
 
 
 def _timeout_in(exc: BaseException) -> BaseException | None:
@@ -291,9 +344,14 @@ def _timeout_in(exc: BaseException) -> BaseException | None:
     return None
 
 
-async def _timed_rounds(operation: Operation, engines: Engines, inputs: Sequence[Any],
-                        config: RunConfig, tick: Progress,
-                        ledger: _Ledger) -> dict[str, list[Call]]:
+async def _timed_rounds(
+    operation: Operation,
+    engines: Engines,
+    inputs: Sequence[Any],
+    config: RunConfig,
+    tick: Progress,
+    ledger: _Ledger,
+) -> dict[str, list[Call]]:
     variants = ledger.live(operation.variants)
     calls: dict[str, list[Call]] = {v.name: [] for v in variants}
     for round_no in range(config.warmup + config.iterations):
@@ -309,8 +367,14 @@ async def _timed_rounds(operation: Operation, engines: Engines, inputs: Sequence
     return calls
 
 
-async def measure_call(operation: Operation, variant: Variant, engines: Engines,
-                       params: Any, *, timeout_s: float | None = None) -> Call:
+async def measure_call(
+    operation: Operation,
+    variant: Variant,
+    engines: Engines,
+    params: Any,
+    *,
+    timeout_s: float | None = None,
+) -> Call:
     """One call of ``variant`` under a fresh capture (isolated when the operation mutates).
 
     With ``timeout_s``, a call still running after that long is abandoned and
@@ -327,20 +391,24 @@ async def measure_call(operation: Operation, variant: Variant, engines: Engines,
             try:
                 result = await asyncio.wait_for(call(variant, db, params), timeout_s)
             except TimeoutError:
-                raise CallTimeout(f"the call took longer than {timeout_s:g} s "
-                                  "(--call-timeout)") from None
+                raise CallTimeout(
+                    f"the call took longer than {timeout_s:g} s (--call-timeout)"
+                ) from None
             wall_ms = (perf_counter_ns() - start) / NS_PER_MS
     return Call(capture=capture, wall_ms=wall_ms, result=result)
 
 
 def _checked_out(engines: Engines) -> int:
     """Connections checked out of both engines' pools right now."""
-    return sum(getattr(pool, "checkedout", lambda: 0)()
-               for pool in (engines.async_engine.sync_engine.pool, engines.sync_engine.pool))
+    return sum(
+        getattr(pool, "checkedout", lambda: 0)()
+        for pool in (engines.async_engine.sync_engine.pool, engines.sync_engine.pool)
+    )
 
 
-async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
-                      tick: Progress, ledger: _Ledger) -> dict[str, Complexity]:
+async def _complexity(
+    operation: Operation, engines: Engines, config: RunConfig, tick: Progress, ledger: _Ledger
+) -> dict[str, Complexity]:
     """Query count at each size of the operation's sweep, fitted with a straight line."""
     if not config.complexity or operation.size is None:
         return {}
@@ -348,8 +416,9 @@ async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
     counts: dict[str, list[int]] = {v.name: [] for v in ledger.live(operation.variants)}
     for size in sizes:
         try:
-            params = await _bounded(operation.draw_params(engines, seed=config.seed, size=size),
-                                    config)
+            params = await _bounded(
+                operation.draw_params(engines, seed=config.seed, size=size), config
+            )
         except Exception as exc:
             await _raise_if_lost(engines, exc)
             for variant in ledger.live(operation.variants):
@@ -361,14 +430,25 @@ async def _complexity(operation: Operation, engines: Engines, config: RunConfig,
             if made:
                 counts[variant.name].append(made.capture.queries)
             tick(operation.name, 2)
-    return {name: fit_complexity(sizes, queries) for name, queries in counts.items()
-            if name not in ledger.errors}
+    return {
+        name: fit_complexity(sizes, queries)
+        for name, queries in counts.items()
+        if name not in ledger.errors
+    }
 
 
-def _measurement(operation: Operation, variant: Variant, calls: Sequence[Call],
-                 config: RunConfig, *, rows_returned: int, equivalent: bool | None,
-                 error: str | None, complexity: Complexity | None,
-                 plans: tuple[dict[str, Any], ...] = ()) -> Measurement:
+def _measurement(
+    operation: Operation,
+    variant: Variant,
+    calls: Sequence[Call],
+    config: RunConfig,
+    *,
+    rows_returned: int,
+    equivalent: bool | None,
+    error: str | None,
+    complexity: Complexity | None,
+    plans: tuple[dict[str, Any], ...] = (),
+) -> Measurement:
     first = calls[0].capture.summary() if calls else {}
     budget = operation.budget(variant.name)
     buffers, rows_read = call_work(plans)
@@ -408,8 +488,11 @@ def _count_rows(result: Any) -> int:
         return 0
     if isinstance(result, list | tuple):
         return len(result)
-    if isinstance(result, Mapping) and result and all(
-            isinstance(v, list | tuple) for v in result.values()):
+    if (
+        isinstance(result, Mapping)
+        and result
+        and all(isinstance(v, list | tuple) for v in result.values())
+    ):
         return sum(len(v) for v in result.values())
     return 1
 
@@ -423,9 +506,15 @@ class _Gathered:
     environment: dict[str, Any] = field(default_factory=dict)
 
 
-async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
-              environment: dict[str, Any] | None = None, pool_size: int = DEFAULT_POOL_SIZE,
-              progress: Progress | None = None) -> Results:
+async def run(
+    url: str,
+    operations: Sequence[Operation],
+    config: RunConfig,
+    *,
+    environment: dict[str, Any] | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    progress: Progress | None = None,
+) -> Results:
     """Measure ``operations`` on the database at ``url`` and return the results record.
 
     With ``config.rtt_sweep_ms``, once per RTT through the latency proxy (module
@@ -434,58 +523,108 @@ async def run(url: str, operations: Sequence[Operation], config: RunConfig, *,
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     gathered = _Gathered()
     try:
-        with (Explainer.open(url, config.explain, read_only=config.read_only) if config.explain
-              else nullcontext()) as explainer:
+        with (
+            Explainer.open(url, config.explain, read_only=config.read_only)
+            if config.explain
+            else nullcontext()
+        ) as explainer:
             if config.rtt_sweep_ms:
                 await _sweep(url, operations, config, pool_size, progress, gathered, explainer)
             else:
-                await _measure_all(url, operations, config, pool_size, progress, gathered,
-                                   explainer)
+                await _measure_all(
+                    url, operations, config, pool_size, progress, gathered, explainer
+                )
     except (DatabaseUnreachable, ProxyDied) as exc:
-        measured = _results(gathered, operations, config, started_at=started_at,
-                            pool_size=pool_size, environment=environment)
-        why = (str(exc) if isinstance(exc, ProxyDied) else
-               f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})")
-        raise RunAborted(f"{why}; kept the {len(measured.operations)} measurement(s) made "
-                         "before", results=replace(measured, partial=why)) from exc
+        measured = _results(
+            gathered,
+            operations,
+            config,
+            started_at=started_at,
+            pool_size=pool_size,
+            environment=environment,
+        )
+        why = (
+            str(exc)
+            if isinstance(exc, ProxyDied)
+            else f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})"
+        )
+        raise RunAborted(
+            f"{why}; kept the {len(measured.operations)} measurement(s) made before",
+            results=replace(measured, partial=why),
+        ) from exc
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
-        measured = _results(gathered, operations, config, started_at=started_at,
-                            pool_size=pool_size, environment=environment)
+        measured = _results(
+            gathered,
+            operations,
+            config,
+            started_at=started_at,
+            pool_size=pool_size,
+            environment=environment,
+        )
         why = "interrupted"
-        raise RunInterrupted(f"{why}; kept the {len(measured.operations)} measurement(s) "
-                             "made before", results=replace(measured, partial=why)) from None
-    return _results(gathered, operations, config, started_at=started_at, pool_size=pool_size,
-                    environment=environment)
+        raise RunInterrupted(
+            f"{why}; kept the {len(measured.operations)} measurement(s) made before",
+            results=replace(measured, partial=why),
+        ) from None
+    return _results(
+        gathered,
+        operations,
+        config,
+        started_at=started_at,
+        pool_size=pool_size,
+        environment=environment,
+    )
 
 
-async def _sweep(url: str, operations: Sequence[Operation], config: RunConfig, pool_size: int,
-                 progress: Progress | None, gathered: _Gathered,
-                 explainer: Explainer | None = None) -> None:
+async def _sweep(
+    url: str,
+    operations: Sequence[Operation],
+    config: RunConfig,
+    pool_size: int,
+    progress: Progress | None,
+    gathered: _Gathered,
+    explainer: Explainer | None = None,
+) -> None:
     """Every operation at each RTT of the sweep, through one latency proxy."""
     with LatencyProxy(Upstream.of_url(url), seed=config.seed) as proxy:
         proxied = proxy.url(url)
         overhead = await asyncio.to_thread(measure_overhead, url, proxied)
         lateness: dict[str, dict[str, float]] = {}
         gathered.environment["proxy"] = {
-            "rtt_ms": list(config.rtt_sweep_ms), "jitter_ms": config.jitter_ms,
+            "rtt_ms": list(config.rtt_sweep_ms),
+            "jitter_ms": config.jitter_ms,
             "rtt_0_through_proxy": True,
-            "overhead": overhead.as_dict(), "lateness_ms": lateness}
+            "overhead": overhead.as_dict(),
+            "lateness_ms": lateness,
+        }
         proxy.stats(reset=True)
         for rtt in config.rtt_sweep_ms:
             try:
                 proxy.set_delay(rtt_ms=rtt, jitter_ms=config.jitter_ms)
-                await _measure_all(proxied, operations, replace(config, rtt_ms=rtt), pool_size,
-                                   progress, gathered,
-                                   explainer if rtt == config.rtt_sweep_ms[0] else None)
+                await _measure_all(
+                    proxied,
+                    operations,
+                    replace(config, rtt_ms=rtt),
+                    pool_size,
+                    progress,
+                    gathered,
+                    explainer if rtt == config.rtt_sweep_ms[0] else None,
+                )
                 lateness[f"{rtt:g}"] = proxy.stats(reset=True).lateness_ms
             except EnvironmentProblem:
                 proxy.check_alive(grace_s=PROXY_EXIT_GRACE_S)  # a dead proxy, not database
                 raise
 
 
-async def _measure_all(url: str, operations: Sequence[Operation], config: RunConfig,
-                       pool_size: int, progress: Progress | None, gathered: _Gathered,
-                       explainer: Explainer | None = None) -> None:
+async def _measure_all(
+    url: str,
+    operations: Sequence[Operation],
+    config: RunConfig,
+    pool_size: int,
+    progress: Progress | None,
+    gathered: _Gathered,
+    explainer: Explainer | None = None,
+) -> None:
     """Every operation once, on engines for ``url``; driver errors that mean the database
     has gone become :class:`~dalperf.errors.DatabaseUnreachable`.
 
@@ -493,15 +632,21 @@ async def _measure_all(url: str, operations: Sequence[Operation], config: RunCon
     dead row versions that later statements on the same tables read through (until a vacuum,
     whose timing is the server's), so measured first they see the data as it was, and their
     buffers are the same on every run on the same data.  Results keep the order given."""
-    async with open_engines(url, pool_size=pool_size, statement_timeout_s=config.call_timeout_s,
-                            read_only=config.read_only, driver=config.driver) as engines:
+    async with open_engines(
+        url,
+        pool_size=pool_size,
+        statement_timeout_s=config.call_timeout_s,
+        read_only=config.read_only,
+        driver=config.driver,
+    ) as engines:
         try:
             gathered.environment.setdefault("server_version", await server_version(engines))
             outcomes: dict[str, OperationRun] = {}
             try:
                 for operation in sorted(operations, key=lambda op: op.mutates):
-                    outcomes[operation.name] = await run_operation(operation, engines, config,
-                                                                   progress, explainer)
+                    outcomes[operation.name] = await run_operation(
+                        operation, engines, config, progress, explainer
+                    )
             finally:  # in the order given, whatever was measured
                 for outcome in (outcomes[op.name] for op in operations if op.name in outcomes):
                     gathered.measurements.extend(outcome.measurements)
@@ -518,16 +663,24 @@ async def lost_reason(engines: Engines, exc: BaseException) -> str | None:
     if not isinstance(exc, _DRIVER_ERRORS):
         return None
     try:
-        probe = await psycopg.AsyncConnection.connect(urls.libpq_url(engines.async_engine.url),
-                                                      connect_timeout=PROBE_TIMEOUT_S)
+        probe = await psycopg.AsyncConnection.connect(
+            urls.libpq_url(engines.async_engine.url), connect_timeout=PROBE_TIMEOUT_S
+        )
     except psycopg.Error as probe_exc:
         return urls.redact(first_line(str(probe_exc)) or type(probe_exc).__name__)
     await probe.close()
     return None
 
 
-def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunConfig, *,
-             started_at: str, pool_size: int, environment: dict[str, Any] | None) -> Results:
+def _results(
+    gathered: _Gathered,
+    operations: Sequence[Operation],
+    config: RunConfig,
+    *,
+    started_at: str,
+    pool_size: int,
+    environment: dict[str, Any] | None,
+) -> Results:
     env = {
         "server_version": "unknown",  # replaced by the server's, once one answered
         "python": platform.python_version(),
@@ -545,9 +698,12 @@ def _results(gathered: _Gathered, operations: Sequence[Operation], config: RunCo
         **gathered.environment,
         **(environment or {}),
     }
-    return Results(environment=env, operations=tuple(gathered.measurements),
-                   failures=tuple(gathered.failures),
-                   catalog={op.name: op.catalog_entry() for op in operations})
+    return Results(
+        environment=env,
+        operations=tuple(gathered.measurements),
+        failures=tuple(gathered.failures),
+        catalog={op.name: op.catalog_entry() for op in operations},
+    )
 
 
 async def server_version(engines: Engines) -> str:

@@ -123,11 +123,15 @@ class Engines:
 
 
 @asynccontextmanager
-async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-                       max_overflow: int = DEFAULT_MAX_OVERFLOW,
-                       statement_timeout_s: float | None = None,
-                       read_only: bool = False,
-                       driver: str | drivers.Driver | None = None) -> AsyncIterator[Engines]:
+async def open_engines(
+    url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    statement_timeout_s: float | None = None,
+    read_only: bool = False,
+    driver: str | drivers.Driver | None = None,
+) -> AsyncIterator[Engines]:
     """Engines (async and sync) for ``url`` through ``driver``'s pairing
     (:mod:`dalperf.db.drivers`; default psycopg 3 for both); disposed when the block exits.
 
@@ -142,15 +146,18 @@ async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
     kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
 
     def engine_kwargs(dialect_driver: str) -> dict[str, Any]:
-        args = connect_args(url, dialect_driver, statement_timeout_s=statement_timeout_s,
-                            read_only=read_only)
+        args = connect_args(
+            url, dialect_driver, statement_timeout_s=statement_timeout_s, read_only=read_only
+        )
         return {**kwargs, "connect_args": args} if args else kwargs
 
     engines = Engines(
-        async_engine=create_async_engine(urls.sqlalchemy_url(url, pair.async_dialect),
-                                         **engine_kwargs(pair.async_dialect)),
-        sync_engine=create_engine(urls.sqlalchemy_url(url, pair.sync_dialect),
-                                  **engine_kwargs(pair.sync_dialect)),
+        async_engine=create_async_engine(
+            urls.sqlalchemy_url(url, pair.async_dialect), **engine_kwargs(pair.async_dialect)
+        ),
+        sync_engine=create_engine(
+            urls.sqlalchemy_url(url, pair.sync_dialect), **engine_kwargs(pair.sync_dialect)
+        ),
     )
     try:
         yield engines
@@ -159,8 +166,9 @@ async def open_engines(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
         engines.sync_engine.dispose()
 
 
-def session_options(url: str, *, statement_timeout_s: float | None = None,
-                    read_only: bool = False) -> str:
+def session_options(
+    url: str, *, statement_timeout_s: float | None = None, read_only: bool = False
+) -> str:
     """libpq ``options`` for ``url``'s own (kept first) plus a statement timeout and
     read-only transactions; ``""`` when there is nothing to add."""
     parts = [str(urls.parse(url).query.get("options") or "")]
@@ -171,8 +179,13 @@ def session_options(url: str, *, statement_timeout_s: float | None = None,
     return " ".join(p for p in parts if p)
 
 
-def connect_args(url: str, dialect_driver: str, *, statement_timeout_s: float | None = None,
-                 read_only: bool = False) -> dict[str, Any]:
+def connect_args(
+    url: str,
+    dialect_driver: str,
+    *,
+    statement_timeout_s: float | None = None,
+    read_only: bool = False,
+) -> dict[str, Any]:
     """The driver's connect arguments for a statement timeout and read-only transactions:
     libpq ``options`` (:func:`session_options`) for psycopg and psycopg2, asyncpg's
     ``server_settings`` (it has no ``options``); empty when there is nothing to add."""
@@ -204,11 +217,17 @@ async def isolated(engines: Engines, *, sync: bool = False) -> AsyncIterator[Db 
             closing = _guard(sync_connection)
             try:
                 sync_connection.begin_nested()
-                with _outer_kept(sync_connection), \
-                        _driver_commit_refused(sync_connection, is_async=False):
-                    yield SyncDb(sessions=sessionmaker(bind=sync_connection,
-                                                       expire_on_commit=False,
-                                                       join_transaction_mode="create_savepoint"))
+                with (
+                    _outer_kept(sync_connection),
+                    _driver_commit_refused(sync_connection, is_async=False),
+                ):
+                    yield SyncDb(
+                        sessions=sessionmaker(
+                            bind=sync_connection,
+                            expire_on_commit=False,
+                            join_transaction_mode="create_savepoint",
+                        )
+                    )
             finally:
                 closing.set()
                 sync_outer.rollback()
@@ -220,8 +239,13 @@ async def isolated(engines: Engines, *, sync: bool = False) -> AsyncIterator[Db 
             await connection.begin_nested()
             sync_side: Connection = connection.sync_connection  # type: ignore[assignment]
             with _outer_kept(sync_side), _driver_commit_refused(sync_side, is_async=True):
-                yield Db(sessions=async_sessionmaker(bind=connection, expire_on_commit=False,
-                                                     join_transaction_mode="create_savepoint"))
+                yield Db(
+                    sessions=async_sessionmaker(
+                        bind=connection,
+                        expire_on_commit=False,
+                        join_transaction_mode="create_savepoint",
+                    )
+                )
         finally:
             closing.set()
             await outer.rollback()
@@ -236,15 +260,20 @@ def _guard(connection: Connection) -> _Flag:
     def before_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         ending = _ending_statement(statement)
         if ending is not None:
-            raise IsolationBreach(f"the variant sent {ending}, which would end the transaction "
-                                  "dalperf rolls its writes back in; commit through the "
-                                  "session instead (dalperf turns that into a savepoint)")
+            raise IsolationBreach(
+                f"the variant sent {ending}, which would end the transaction "
+                "dalperf rolls its writes back in; commit through the "
+                "session instead (dalperf turns that into a savepoint)"
+            )
 
     def end(kind: str) -> Callable[[Any], None]:
         def refuse(_conn: Any) -> None:
             if not closing:
-                raise IsolationBreach(f"the variant called Connection.{kind}(), which would "
-                                      "end the transaction dalperf rolls its writes back in")
+                raise IsolationBreach(
+                    f"the variant called Connection.{kind}(), which would "
+                    "end the transaction dalperf rolls its writes back in"
+                )
+
         return refuse
 
     event.listen(connection, "before_cursor_execute", before_cursor_execute)
@@ -261,8 +290,10 @@ def _driver_commit_refused(connection: Connection, *, is_async: bool) -> Iterato
     psycopg 3 only: psycopg2's connection is a C type whose methods cannot be shadowed, and
     asyncpg's has no ``commit()`` (and no instance attributes)."""
     driver: Any = connection.connection.driver_connection
-    message = ("the variant called the driver connection's commit(), which would end the "
-               "transaction dalperf rolls its writes back in")
+    message = (
+        "the variant called the driver connection's commit(), which would end the "
+        "transaction dalperf rolls its writes back in"
+    )
 
     def refuse() -> None:
         raise IsolationBreach(message)
@@ -302,9 +333,11 @@ def _ending_statement(statement: str) -> str | None:
     from pglast.enums import TransactionStmtKind
     from pglast.parser import ParseError
 
-    ending = {TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT",
-              TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
-              TransactionStmtKind.TRANS_STMT_PREPARE: "PREPARE TRANSACTION"}
+    ending = {
+        TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT",
+        TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
+        TransactionStmtKind.TRANS_STMT_PREPARE: "PREPARE TRANSACTION",
+    }
     try:
         parsed = parse_sql(_PLACEHOLDER_RE.sub("$1", statement))
     except ParseError:
@@ -330,8 +363,10 @@ def _outer_kept(connection: Connection) -> Iterator[None]:
         raise IsolationBreach(_DRIVER_BREACH)
 
 
-_DRIVER_BREACH = ("the variant ended the transaction dalperf rolls its writes back in through "
-                  "the driver's own connection; its writes may have been kept")
+_DRIVER_BREACH = (
+    "the variant ended the transaction dalperf rolls its writes back in through "
+    "the driver's own connection; its writes may have been kept"
+)
 
 
 _INVALID_SAVEPOINT = "3B001"  # SQLSTATE invalid_savepoint_specification
@@ -429,17 +464,31 @@ class Operation:
             raise UsageError(f"operation {self.name} has two variants of the same name")
         for variant in self.variants:
             if not _VARIANT_RE.match(variant.name) or not callable(variant.fn):
-                raise UsageError(f"operation {self.name}: variant {variant.name!r} must be a "
-                                 "lower-case identifier naming a callable")
+                raise UsageError(
+                    f"operation {self.name}: variant {variant.name!r} must be a "
+                    "lower-case identifier naming a callable"
+                )
         unknown = set(self.budgets) - set(names)
         if unknown:
-            raise UsageError(f"operation {self.name}: budgets for unknown variants {sorted(unknown)}")
+            raise UsageError(
+                f"operation {self.name}: budgets for unknown variants {sorted(unknown)}"
+            )
         object.__setattr__(self, "budgets", MappingProxyType(dict(self.budgets)))
         unclaimed = set(self.claims) - set(names)
         if unclaimed:
-            raise UsageError(f"operation {self.name}: claims for unknown variants {sorted(unclaimed)}")
-        object.__setattr__(self, "claims", MappingProxyType(
-            {variant: MappingProxyType(dict(figures)) for variant, figures in self.claims.items()}))
+            raise UsageError(
+                f"operation {self.name}: claims for unknown variants {sorted(unclaimed)}"
+            )
+        object.__setattr__(
+            self,
+            "claims",
+            MappingProxyType(
+                {
+                    variant: MappingProxyType(dict(figures))
+                    for variant, figures in self.claims.items()
+                }
+            ),
+        )
 
     @property
     def area(self) -> str:
@@ -458,8 +507,9 @@ class Operation:
             "description": self.description,
             "variants": {v.name: v.description for v in self.variants},
             "claims": {variant: dict(figures) for variant, figures in self.claims.items()},
-            "size": None if self.size is None else {"name": self.size.name,
-                                                    "default": self.size.default},
+            "size": None
+            if self.size is None
+            else {"name": self.size.name, "default": self.size.default},
             "mutates": self.mutates,
         }
 
@@ -469,8 +519,9 @@ class Operation:
         name = self.variant(variant).name
         return self.budgets.get(name) or default_budget(name)
 
-    async def draw_params(self, engines: Engines, *, seed: int = DEFAULT_SEED,
-                          size: int | None = None) -> Any:
+    async def draw_params(
+        self, engines: Engines, *, seed: int = DEFAULT_SEED, size: int | None = None
+    ) -> Any:
         """Inputs picked from the seeded database; equal ``(seed, size)`` give equal inputs."""
         if self.size is None:
             if size is not None:
@@ -522,8 +573,9 @@ class _DaemonThreads:
             inbox = self._idle.get_nowait()
         except queue.Empty:
             inbox = queue.SimpleQueue()
-            threading.Thread(target=self._work, args=(inbox,), name="dalperf-sync-call",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._work, args=(inbox,), name="dalperf-sync-call", daemon=True
+            ).start()
         inbox.put((contextvars.copy_context(), fn, args, loop, future))
         return await future
 
@@ -581,8 +633,10 @@ class Registry:
     def add(self, operation: Operation) -> Operation:
         existing = self._operations.get(operation.name)
         if existing is not None and existing is not operation:
-            raise UsageError(f"operation {operation.name} is registered twice "
-                             f"(by {existing.module or '?'} and {operation.module or '?'})")
+            raise UsageError(
+                f"operation {operation.name} is registered twice "
+                f"(by {existing.module or '?'} and {operation.module or '?'})"
+            )
         self._operations[operation.name] = operation
         return operation
 
@@ -667,13 +721,17 @@ def register(
 # --------------------------------------------------------------------------------------
 
 
-def operations_of(modules: Iterable[ModuleType], registry: Registry = REGISTRY,
-                  only: Iterable[str] | None = None) -> list[Operation]:
+def operations_of(
+    modules: Iterable[ModuleType], registry: Registry = REGISTRY, only: Iterable[str] | None = None
+) -> list[Operation]:
     """The operations of ``registry`` that ``modules`` (or their submodules) registered, those
     ``only`` names (operations or areas; an unknown name is a UsageError)."""
     names = [m.__name__ for m in modules]
-    return [op for op in registry.select(only)
-            if any(op.module == n or op.module.startswith(n + ".") for n in names)]
+    return [
+        op
+        for op in registry.select(only)
+        if any(op.module == n or op.module.startswith(n + ".") for n in names)
+    ]
 
 
 def load_modules(specs: Iterable[str]) -> list[ModuleType]:
@@ -710,9 +768,13 @@ def _import_path(path: Path) -> ModuleType:
     name = f"dalperf_scenarios_{stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    module_spec = (importlib.util.spec_from_file_location(
-        name, path / "__init__.py", submodule_search_locations=[str(path)]) if package
-        else importlib.util.spec_from_file_location(name, path))
+    module_spec = (
+        importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+        if package
+        else importlib.util.spec_from_file_location(name, path)
+    )
     if module_spec is None or module_spec.loader is None:
         raise UsageError(f"cannot load scenarios from {str(path)!r}: not a Python module")
     module = importlib.util.module_from_spec(module_spec)
@@ -725,4 +787,3 @@ def _import_path(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
-

@@ -145,12 +145,23 @@ class LatencyProxy:
     request/response turns (:class:`ProxyStats`).
     """
 
-    def __init__(self, upstream: Upstream, *, rtt_ms: float = 0.0, jitter_ms: float = 0.0,
-                 seed: int = 0, count_turns: bool = False) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        rtt_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        seed: int = 0,
+        count_turns: bool = False,
+    ) -> None:
         check_delay(rtt_ms, jitter_ms)
         self.upstream = upstream
-        self._settings = {"rtt_ms": rtt_ms, "jitter_ms": jitter_ms, "seed": seed,
-                          "count_turns": count_turns}
+        self._settings = {
+            "rtt_ms": rtt_ms,
+            "jitter_ms": jitter_ms,
+            "seed": seed,
+            "count_turns": count_turns,
+        }
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._buffer = b""
@@ -161,9 +172,13 @@ class LatencyProxy:
         spec = json.dumps({"upstream": asdict(self.upstream), **self._settings})
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "dalperf.network.proxy_child", spec], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True,
-                preexec_fn=processes.die_with_parent())
+                [sys.executable, "-m", "dalperf.network.proxy_child", spec],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                start_new_session=True,
+                preexec_fn=processes.die_with_parent(),
+            )
             ready = self._read_reply(START_TIMEOUT_S)
             self.port = int(ready["port"])
         except BaseException:
@@ -171,8 +186,12 @@ class LatencyProxy:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._stop()
 
     def url(self, url: str | URL) -> str:
@@ -203,8 +222,10 @@ class LatencyProxy:
             return
         code = process.returncode
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        raise ProxyDied(f"the latency proxy (pid {process.pid}) died mid-run ({how}); "
-                        "the database itself was not reached through it")
+        raise ProxyDied(
+            f"the latency proxy (pid {process.pid}) died mid-run ({how}); "
+            "the database itself was not reached through it"
+        )
 
     def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
         process = self._running()
@@ -266,8 +287,9 @@ class LatencyProxy:
             self._stderr = None
 
 
-def measure_overhead(direct_url: str, proxied_url: str, *,
-                     rounds: int = OVERHEAD_ROUNDS) -> Overhead:
+def measure_overhead(
+    direct_url: str, proxied_url: str, *, rounds: int = OVERHEAD_ROUNDS
+) -> Overhead:
     """Median ``SELECT 1`` round trip on a direct connection and through the proxy.
 
     The proxy should be at RTT 0.  ``rounds`` statements per side are timed, the sides
@@ -278,10 +300,14 @@ def measure_overhead(direct_url: str, proxied_url: str, *,
     """
     samples: dict[bool, list[int]] = {False: [], True: []}
     try:
-        with (psycopg.connect(direct_url, autocommit=True,
-                              connect_timeout=CONNECT_TIMEOUT_S) as direct,
-              psycopg.connect(proxied_url, autocommit=True,
-                              connect_timeout=CONNECT_TIMEOUT_S) as proxied):
+        with (
+            psycopg.connect(
+                direct_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            ) as direct,
+            psycopg.connect(
+                proxied_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            ) as proxied,
+        ):
             connections = {False: direct, True: proxied}
             for conn in connections.values():  # warm: the statement, the buffers
                 for _ in range(10):
@@ -295,8 +321,12 @@ def measure_overhead(direct_url: str, proxied_url: str, *,
                         connection.execute("SELECT 1").fetchone()
                         samples[through_proxy].append(time.perf_counter_ns() - start)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnreachable(f"cannot measure the latency proxy's overhead: "
-                                  f"{str(exc).strip().splitlines()[-1]}") from exc
+        raise DatabaseUnreachable(
+            f"cannot measure the latency proxy's overhead: {str(exc).strip().splitlines()[-1]}"
+        ) from exc
     ns_per_us = 1000
-    return Overhead(direct_us=statistics.median(samples[False]) / ns_per_us,
-                    proxied_us=statistics.median(samples[True]) / ns_per_us, rounds=rounds)
+    return Overhead(
+        direct_us=statistics.median(samples[False]) / ns_per_us,
+        proxied_us=statistics.median(samples[True]) / ns_per_us,
+        rounds=rounds,
+    )

@@ -67,8 +67,10 @@ class Upstream:
         port_text = parsed.port or parsed.query.get("port") or DEFAULT_PG_PORT
         port = int(port_text[0] if isinstance(port_text, tuple) else port_text)
         if not host:
-            raise UsageError(f"the latency proxy needs a host in the database URL "
-                             f"({urls.masked(parsed)}); give host=/socket/folder for a unix socket")
+            raise UsageError(
+                f"the latency proxy needs a host in the database URL "
+                f"({urls.masked(parsed)}); give host=/socket/folder for a unix socket"
+            )
         if host.startswith("/"):
             return cls(path=f"{host}/.s.PGSQL.{port}")
         return cls(host=host, port=port)
@@ -77,10 +79,15 @@ class Upstream:
 def check_delay(rtt_ms: float, jitter_ms: float = 0.0) -> None:
     """Refuse a simulated round-trip time or jitter that is negative, not finite, or above
     :data:`MAX_DELAY_MS` (a delay no network has, which would only hang the run)."""
-    for name, value in (("round-trip time (--rtt-ms)", rtt_ms), ("jitter (--jitter-ms)", jitter_ms)):
+    for name, value in (
+        ("round-trip time (--rtt-ms)", rtt_ms),
+        ("jitter (--jitter-ms)", jitter_ms),
+    ):
         if not (math.isfinite(value) and 0 <= value <= MAX_DELAY_MS):
-            raise UsageError(f"the simulated {name} must be a number of milliseconds from 0 "
-                             f"to {MAX_DELAY_MS:,.0f}, not {value:g}")
+            raise UsageError(
+                f"the simulated {name} must be a number of milliseconds from 0 "
+                f"to {MAX_DELAY_MS:,.0f}, not {value:g}"
+            )
 
 
 class _PreciseSelector(selectors.DefaultSelector):
@@ -128,8 +135,15 @@ class _PreciseSelector(selectors.DefaultSelector):
 class _Proxy:
     """The child's state: the current delay, the open links, the statistics."""
 
-    def __init__(self, upstream: Upstream, *, rtt_ms: float, jitter_ms: float,
-                 seed: int, count_turns: bool = False) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        rtt_ms: float,
+        jitter_ms: float,
+        seed: int,
+        count_turns: bool = False,
+    ) -> None:
         self.upstream = upstream
         self.rng = random.Random(seed)
         self.count_turns = count_turns
@@ -159,14 +173,26 @@ class _Proxy:
 
     def stats(self) -> dict[str, Any]:
         late = sorted(self.lateness_s)
-        summary = ({"p50": statistics.median(late) * MS_PER_S,
-                    "p99": late[min(len(late) - 1, int(0.99 * len(late)))] * MS_PER_S,
-                    "max": late[-1] * MS_PER_S} if late else {})
-        return {"connections": self.connections, "chunks_to_server": self.chunks[True],
-                "chunks_to_client": self.chunks[False], "bytes": self.bytes,
-                "delayed_chunks": len(late), "lateness_ms": summary,
-                "turns": sum(self.turns.values()), "startup_turns": self.startup_turns,
-                "turns_by_connection": {str(n): t for n, t in sorted(self.turns.items())}}
+        summary = (
+            {
+                "p50": statistics.median(late) * MS_PER_S,
+                "p99": late[min(len(late) - 1, int(0.99 * len(late)))] * MS_PER_S,
+                "max": late[-1] * MS_PER_S,
+            }
+            if late
+            else {}
+        )
+        return {
+            "connections": self.connections,
+            "chunks_to_server": self.chunks[True],
+            "chunks_to_client": self.chunks[False],
+            "bytes": self.bytes,
+            "delayed_chunks": len(late),
+            "lateness_ms": summary,
+            "turns": sum(self.turns.values()),
+            "startup_turns": self.startup_turns,
+            "turns_by_connection": {str(n): t for n, t in sorted(self.turns.items())},
+        }
 
 
 class _TurnCounter:
@@ -189,8 +215,11 @@ class _TurnCounter:
         self.buffer = b""
 
     def from_client(self, data: bytes) -> None:
-        if self.startup and len(data) >= 8 and \
-                int.from_bytes(data[4:8], "big") in _ENCRYPTION_REQUESTS:
+        if (
+            self.startup
+            and len(data) >= 8
+            and int.from_bytes(data[4:8], "big") in _ENCRYPTION_REQUESTS
+        ):
             self.answers_pending += 1
         self.client_spoke = True
 
@@ -222,15 +251,16 @@ class _TurnCounter:
             if buffer[0] == _READY_FOR_QUERY:
                 self.startup, buffer = False, b""
                 break
-            buffer = buffer[1 + length:]
+            buffer = buffer[1 + length :]
         self.buffer = buffer
 
 
 class _Pipe:
     """One direction of one link: chunks waiting for their deadline, then the side they go to."""
 
-    def __init__(self, proxy: _Proxy, loop: asyncio.AbstractEventLoop, target: _Side, *,
-                 to_server: bool) -> None:
+    def __init__(
+        self, proxy: _Proxy, loop: asyncio.AbstractEventLoop, target: _Side, *, to_server: bool
+    ) -> None:
         self.proxy = proxy
         self.loop = loop
         self.target = target
@@ -245,8 +275,7 @@ class _Pipe:
         if self.closed:
             return
         delay = self.proxy.one_way_s() + extra_s
-        if delay == 0 and not self.queue and self.target.transport is not None \
-                and data is not None:
+        if delay == 0 and not self.queue and self.target.transport is not None and data is not None:
             self._write(data, None)
             return
         deadline = max(self.loop.time() + delay, self.last_deadline)
@@ -403,8 +432,7 @@ class _Link:
             if upstream.path:
                 await self.loop.create_unix_connection(lambda: self.server, upstream.path)
             else:
-                await self.loop.create_connection(lambda: self.server, upstream.host,
-                                                  upstream.port)
+                await self.loop.create_connection(lambda: self.server, upstream.host, upstream.port)
         except OSError:
             self.up.drop()
             if self.client.transport is not None:

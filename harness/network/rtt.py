@@ -53,8 +53,10 @@ class ModelFit:
 
     def within(self, *, fraction: float = TOLERANCE_FRACTION, ms: float = TOLERANCE_MS) -> bool:
         """Whether every RTT's median is within ``fraction`` of the prediction, or ``ms``."""
-        return all(abs(error) <= max(fraction * predicted, ms)
-                   for error, predicted in zip(self.errors_ms, self.predicted_ms, strict=True))
+        return all(
+            abs(error) <= max(fraction * predicted, ms)
+            for error, predicted in zip(self.errors_ms, self.predicted_ms, strict=True)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,14 +105,18 @@ def model_fits(results: Results) -> list[ModelFit]:
                 continue
             rtt0, first = points[0]
             t0 = first.wall_ms.p50
-            fits.append(ModelFit(
-                operation=operation, variant=variant,
-                rtts=tuple(rtt for rtt, _ in points),
-                network_round_trips=tuple(m.typical_network_round_trips for _, m in points),
-                measured_ms=tuple(m.wall_ms.p50 for _, m in points),
-                predicted_ms=tuple(t0 + m.typical_network_round_trips * (rtt - rtt0)
-                                   for rtt, m in points),
-            ))
+            fits.append(
+                ModelFit(
+                    operation=operation,
+                    variant=variant,
+                    rtts=tuple(rtt for rtt, _ in points),
+                    network_round_trips=tuple(m.typical_network_round_trips for _, m in points),
+                    measured_ms=tuple(m.wall_ms.p50 for _, m in points),
+                    predicted_ms=tuple(
+                        t0 + m.typical_network_round_trips * (rtt - rtt0) for rtt, m in points
+                    ),
+                )
+            )
     return fits
 
 
@@ -119,17 +125,25 @@ def reproduce_summary(results: Results, *, rtt_ms: float | None = None) -> Repro
     ``None`` without claims to match, or when nothing was measured at ``rtt_ms``."""
     by_key = _by_operation_variant(results)
     orders = _variant_orders(results)
-    claims = {operation: {variant: figures for variant, figures in
-                          results.catalog.get(operation, {}).get("claims", {}).items()
-                          if variant in order and _is_number(figures.get("wall_ms"))}
-              for operation, order in orders.items()}
-    rtts = sorted({rtt for points in by_key.values() for rtt in points
-                   if rtt_ms is None or rtt == rtt_ms})
+    claims = {
+        operation: {
+            variant: figures
+            for variant, figures in results.catalog.get(operation, {}).get("claims", {}).items()
+            if variant in order and _is_number(figures.get("wall_ms"))
+        }
+        for operation, order in orders.items()
+    }
+    rtts = sorted(
+        {rtt for points in by_key.values() for rtt in points if rtt_ms is None or rtt == rtt_ms}
+    )
     best: tuple[float, float, float] | None = None  # (mean squared log ratio, rtt, mean log)
     for rtt in rtts:
-        logs = [math.log(by_key[(op, v)][rtt].wall_ms.p50 / float(figures["wall_ms"]))
-                for op, claimed in claims.items() for v, figures in claimed.items()
-                if rtt in by_key.get((op, v), {}) and by_key[(op, v)][rtt].wall_ms.p50 > 0]
+        logs = [
+            math.log(by_key[(op, v)][rtt].wall_ms.p50 / float(figures["wall_ms"]))
+            for op, claimed in claims.items()
+            for v, figures in claimed.items()
+            if rtt in by_key.get((op, v), {}) and by_key[(op, v)][rtt].wall_ms.p50 > 0
+        ]
         if logs:
             score = sum(x * x for x in logs) / len(logs)
             if best is None or score < best[0]:
@@ -139,26 +153,38 @@ def reproduce_summary(results: Results, *, rtt_ms: float | None = None) -> Repro
     _, rtt, mean_log = best
     rows = []
     for operation, claimed in claims.items():
-        measured = {v: by_key[(operation, v)][rtt] for v in orders[operation]
-                    if rtt in by_key.get((operation, v), {})}
+        measured = {
+            v: by_key[(operation, v)][rtt]
+            for v in orders[operation]
+            if rtt in by_key.get((operation, v), {})
+        }
         before = orders[operation][0]
         if not claimed or before not in measured:
             continue
         wall = {v: m.wall_ms.p50 for v, m in measured.items()}
         timed = [v for v in orders[operation] if v in claimed]
-        rows.append(ClaimRow(
-            operation=operation, before=before, variants=tuple(measured),
-            claimed_ms={v: float(claimed[v]["wall_ms"]) for v in timed},
-            claimed_queries={v: claimed[v].get("queries") for v in timed},
-            claimed_improvement_pct=(
-                _improvement(float(claimed[timed[0]]["wall_ms"]), float(claimed[timed[-1]]["wall_ms"]))
-                if len(timed) > 1 and timed[0] == before else None),
-            measured_ms=wall,
-            queries={v: m.queries for v, m in measured.items()},
-            network_round_trips={v: m.network_round_trips for v, m in measured.items()},
-            improvement_pct={v: _improvement(wall[before], ms) for v, ms in wall.items()
-                             if v != before},
-        ))
+        rows.append(
+            ClaimRow(
+                operation=operation,
+                before=before,
+                variants=tuple(measured),
+                claimed_ms={v: float(claimed[v]["wall_ms"]) for v in timed},
+                claimed_queries={v: claimed[v].get("queries") for v in timed},
+                claimed_improvement_pct=(
+                    _improvement(
+                        float(claimed[timed[0]]["wall_ms"]), float(claimed[timed[-1]]["wall_ms"])
+                    )
+                    if len(timed) > 1 and timed[0] == before
+                    else None
+                ),
+                measured_ms=wall,
+                queries={v: m.queries for v, m in measured.items()},
+                network_round_trips={v: m.network_round_trips for v, m in measured.items()},
+                improvement_pct={
+                    v: _improvement(wall[before], ms) for v, ms in wall.items() if v != before
+                },
+            )
+        )
     return Reproduction(rtt_ms=rtt, ratio=math.exp(mean_log), rows=tuple(rows))
 
 

@@ -95,8 +95,14 @@ class NotTested(Exception):
     """A candidate that could not be measured (build failed, timed out); the reason."""
 
 
-def advise(calls: Sequence[CapturedCall], target: Target, config: AdvisorConfig = DEFAULT_CONFIG,
-           *, price: Pricer | None = None, used: set[str] | None = None) -> dict[str, Any]:
+def advise(
+    calls: Sequence[CapturedCall],
+    target: Target,
+    config: AdvisorConfig = DEFAULT_CONFIG,
+    *,
+    price: Pricer | None = None,
+    used: set[str] | None = None,
+) -> dict[str, Any]:
     """The advice for ``calls`` on ``target``: the core the pipeline and a plugin call.
 
     ``price`` measures what an index costs the run's writes (none: not priced); ``used``
@@ -115,22 +121,31 @@ def advise(calls: Sequence[CapturedCall], target: Target, config: AdvisorConfig 
     proposals = _proposals(statements)
     pricer = price if target.writable else None
     for proposal in proposals:
-        setup = Candidate(table=proposal["table"], columns=tuple(proposal["columns"]),
-                          include=tuple(proposal["include"]),
-                          given_name=proposal["name"]).create_sql()
-        proposal["write_cost"] = (cost_rows(pricer(setup, proposal["table"]), setup_adds=True)
-                                  if pricer else [])
+        setup = Candidate(
+            table=proposal["table"],
+            columns=tuple(proposal["columns"]),
+            include=tuple(proposal["include"]),
+            given_name=proposal["name"],
+        ).create_sql()
+        proposal["write_cost"] = (
+            cost_rows(pricer(setup, proposal["table"]), setup_adds=True) if pricer else []
+        )
     plans_used = {i["index"] for s in statements for i in s["before"]["findings"]["indexes"]}
     written = {t for call in calls for t in tables_written(call.statements)}
     redundant = _redundant(catalog, used if used is not None else plans_used, written, pricer)
     return {
         "version": ADVICE_VERSION,
         "built": target.writable,
-        "note": None if target.writable else (
+        "note": None
+        if target.writable
+        else (
             f"explain only: {target.display_url} is not a database dalperf created nor one "
-            "marked disposable (--disposable), so no candidate index was built"),
-        "config": {**{k: v for k, v in asdict(config).items() if k != "thresholds"},
-                   "seq_scan_rows": config.thresholds.seq_scan_rows},
+            "marked disposable (--disposable), so no candidate index was built"
+        ),
+        "config": {
+            **{k: v for k, v in asdict(config).items() if k != "thresholds"},
+            "seq_scan_rows": config.thresholds.seq_scan_rows,
+        },
         "candidates_built": advisor.built,
         "elapsed_s": round(time.perf_counter() - started, 3),
         "statements": statements,
@@ -160,30 +175,46 @@ class _Advisor:
                 if fingerprint in entries:
                     entries[fingerprint]["operations"].append(call.where)
                     continue
-                wanted = candidates(plan, plan["sql"], self.catalog.indexes,
-                                    self.config.thresholds)
+                wanted = candidates(plan, plan["sql"], self.catalog.indexes, self.config.thresholds)
                 if not wanted:
                     continue
                 position = next(i for i, s in enumerate(ordered) if s.fingerprint == fingerprint)
                 entries[fingerprint] = self._judge(ordered, position, plan, wanted, call.where)
         return list(entries.values())
 
-    def _judge(self, statements: Sequence[Statement], position: int, plan: dict[str, Any],
-               wanted: Sequence[Candidate], where: str) -> dict[str, Any]:
+    def _judge(
+        self,
+        statements: Sequence[Statement],
+        position: int,
+        plan: dict[str, Any],
+        wanted: Sequence[Candidate],
+        where: str,
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "fingerprint": plan["fingerprint"], "sql": plan["sql"], "operations": [where],
+            "fingerprint": plan["fingerprint"],
+            "sql": plan["sql"],
+            "operations": [where],
             "reasons": list(dict.fromkeys(r for c in wanted for r in c.reasons)),
-            "before": plan, "candidates": [], "proposal": None}
+            "before": plan,
+            "candidates": [],
+            "proposal": None,
+        }
         if not self.build:
-            entry["candidates"] = [{**c.as_dict(), "status": NOT_TESTED,
-                                    "reason": "explain only: the database may not be written"}
-                                   for c in wanted]
+            entry["candidates"] = [
+                {
+                    **c.as_dict(),
+                    "status": NOT_TESTED,
+                    "reason": "explain only: the database may not be written",
+                }
+                for c in wanted
+            ]
             return entry
         try:
             before, _ = self._measure(statements, position, None)
         except NotTested as exc:  # the statement itself fails or times out now
-            entry["candidates"] = [{**c.as_dict(), "status": NOT_TESTED, "reason": str(exc)}
-                                   for c in wanted]
+            entry["candidates"] = [
+                {**c.as_dict(), "status": NOT_TESTED, "reason": str(exc)} for c in wanted
+            ]
             return entry
         entry["before"] = before
         for candidate in wanted:
@@ -192,10 +223,20 @@ class _Advisor:
         entry["proposal"] = winner["name"] if winner else None
         return entry
 
-    def _try(self, statements: Sequence[Statement], position: int, candidate: Candidate,
-             before: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = {**candidate.as_dict(), "status": NOT_TESTED, "reason": None,
-                                  "after": None, "size_bytes": None}
+    def _try(
+        self,
+        statements: Sequence[Statement],
+        position: int,
+        candidate: Candidate,
+        before: dict[str, Any],
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            **candidate.as_dict(),
+            "status": NOT_TESTED,
+            "reason": None,
+            "after": None,
+            "size_bytes": None,
+        }
         try:
             after, size = self._measure(statements, position, candidate)
         except NotTested as exc:
@@ -204,17 +245,25 @@ class _Advisor:
         time_gain = _gain(before["execution_ms"], after["execution_ms"])
         buffer_gain = _gain(_touched(before), _touched(after))
         uses = any(i["index"] == candidate.name for i in after["findings"]["indexes"])
-        keep = (uses and time_gain >= self.config.min_time_gain
-                and buffer_gain >= self.config.min_buffer_gain)
-        result.update(status=KEPT if keep else REJECTED, after=after, size_bytes=size,
-                      uses_index=uses, time_gain=round(time_gain, 4),
-                      buffer_gain=round(buffer_gain, 4),
-                      reason=None if keep else _rejection(uses, time_gain, buffer_gain,
-                                                          self.config))
+        keep = (
+            uses
+            and time_gain >= self.config.min_time_gain
+            and buffer_gain >= self.config.min_buffer_gain
+        )
+        result.update(
+            status=KEPT if keep else REJECTED,
+            after=after,
+            size_bytes=size,
+            uses_index=uses,
+            time_gain=round(time_gain, 4),
+            buffer_gain=round(buffer_gain, 4),
+            reason=None if keep else _rejection(uses, time_gain, buffer_gain, self.config),
+        )
         return result
 
-    def _measure(self, statements: Sequence[Statement], position: int,
-                 candidate: Candidate | None) -> tuple[dict[str, Any], int | None]:
+    def _measure(
+        self, statements: Sequence[Statement], position: int, candidate: Candidate | None
+    ) -> tuple[dict[str, Any], int | None]:
         """The statement's stored plan (second of two runs) and the candidate's size, in a
         transaction that is rolled back whatever happens."""
         target = statements[position]
@@ -224,16 +273,20 @@ class _Advisor:
                 if candidate is not None:
                     self.conn.execute(candidate.create_sql())
                     self.built += 1
-                    size = int(self.conn.execute("SELECT pg_relation_size(%s::regclass)",
-                                                 (candidate.name,)).fetchone()[0])  # type: ignore[index]
+                    size = int(
+                        self.conn.execute(
+                            "SELECT pg_relation_size(%s::regclass)", (candidate.name,)
+                        ).fetchone()[0]  # type: ignore[index]
+                    )
                 for earlier in statements[:position]:
                     if classify(earlier.sql).writes:
                         self._replay(earlier)
                 output = None
                 for _ in range(2):  # the first run warms the cache, the second is measured
                     with self.conn.transaction(force_rollback=True):
-                        output = self.conn.execute(EXPLAIN_PREFIX + target.sql,
-                                                   parameter_sets(target)[0]).fetchone()
+                        output = self.conn.execute(
+                            EXPLAIN_PREFIX + target.sql, parameter_sets(target)[0]
+                        ).fetchone()
         except psycopg.OperationalError as exc:
             if exc.sqlstate is None:
                 raise
@@ -242,16 +295,21 @@ class _Advisor:
             raise NotTested(describe_error(exc)) from exc
         assert output is not None
         plan = describe(output[0][0], self.explainer.relation_rows, self.config.thresholds)
-        return {"fingerprint": target.fingerprint, "sql": target.sql, "explainable": True,
-                **plan}, size
+        return {
+            "fingerprint": target.fingerprint,
+            "sql": target.sql,
+            "explainable": True,
+            **plan,
+        }, size
 
     @contextmanager
     def _rolled_back(self) -> Iterator[None]:
         with self.conn.transaction(force_rollback=True):
-            self.conn.execute("SELECT set_config('lock_timeout', %s, true), "
-                              "set_config('statement_timeout', %s, true)",
-                              (f"{self.config.lock_timeout_ms}ms",
-                               f"{self.config.statement_timeout_ms}ms"))
+            self.conn.execute(
+                "SELECT set_config('lock_timeout', %s, true), "
+                "set_config('statement_timeout', %s, true)",
+                (f"{self.config.lock_timeout_ms}ms", f"{self.config.statement_timeout_ms}ms"),
+            )
             yield
 
     def _replay(self, statement: Statement) -> None:
@@ -276,8 +334,10 @@ def _gain(before: float, after: float) -> float:
 def _rejection(uses: bool, time_gain: float, buffer_gain: float, config: AdvisorConfig) -> str:
     if not uses:
         return "the planner did not use it"
-    return (f"execution time fell by {time_gain:.0%} (needs {config.min_time_gain:.0%}), "
-            f"buffers by {buffer_gain:.0%} (needs {config.min_buffer_gain:.0%})")
+    return (
+        f"execution time fell by {time_gain:.0%} (needs {config.min_time_gain:.0%}), "
+        f"buffers by {buffer_gain:.0%} (needs {config.min_buffer_gain:.0%})"
+    )
 
 
 def _winner(tried: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -295,8 +355,9 @@ def _winner(tried: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     if not single:
         return wider[0]
     best = min(single, key=figures)
-    beating = [c for c in wider if figures(c)[0] < figures(best)[0]
-               and figures(c)[1] < figures(best)[1]]
+    beating = [
+        c for c in wider if figures(c)[0] < figures(best)[0] and figures(c)[1] < figures(best)[1]
+    ]
     if beating:
         winner = beating[0]
         best["reason"] = f"{winner['name']} beat it on time and buffers"
@@ -313,18 +374,43 @@ def _proposals(statements: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if entry["proposal"] is None:
             continue
         won = next(c for c in entry["candidates"] if c["name"] == entry["proposal"])
-        proposal = found.setdefault(won["name"], {
-            **{k: won[k] for k in ("name", "table", "columns", "include", "create", "alembic",
-                                   "size_bytes")},
-            "statements": [], "operations": []})
-        proposal["statements"].append({
-            "fingerprint": entry["fingerprint"],
-            "before_ms": entry["before"]["execution_ms"], "after_ms": won["after"]["execution_ms"],
-            "before_buffers": _touched(entry["before"]), "after_buffers": _touched(won["after"])})
-        proposal["operations"] += [w for w in entry["operations"] if w not in proposal["operations"]]
+        proposal = found.setdefault(
+            won["name"],
+            {
+                **{
+                    k: won[k]
+                    for k in (
+                        "name",
+                        "table",
+                        "columns",
+                        "include",
+                        "create",
+                        "alembic",
+                        "size_bytes",
+                    )
+                },
+                "statements": [],
+                "operations": [],
+            },
+        )
+        proposal["statements"].append(
+            {
+                "fingerprint": entry["fingerprint"],
+                "before_ms": entry["before"]["execution_ms"],
+                "after_ms": won["after"]["execution_ms"],
+                "before_buffers": _touched(entry["before"]),
+                "after_buffers": _touched(won["after"]),
+            }
+        )
+        proposal["operations"] += [
+            w for w in entry["operations"] if w not in proposal["operations"]
+        ]
     for proposal in found.values():
-        proposal["covered_by"] = [other["name"] for other in found.values()
-                                  if other is not proposal and _starts_with(other, proposal)]
+        proposal["covered_by"] = [
+            other["name"]
+            for other in found.values()
+            if other is not proposal and _starts_with(other, proposal)
+        ]
     return list(found.values())
 
 
@@ -332,12 +418,17 @@ def _starts_with(wider: Mapping[str, Any], proposal: Mapping[str, Any]) -> bool:
     """``wider`` is a longer index of the same table whose key starts with ``proposal``'s."""
     keys = [c.split()[0] for c in proposal["columns"]]
     other = [c.split()[0] for c in wider["columns"]]
-    return (wider["table"] == proposal["table"] and not proposal["include"]
-            and len(other) > len(keys) and other[:len(keys)] == keys)
+    return (
+        wider["table"] == proposal["table"]
+        and not proposal["include"]
+        and len(other) > len(keys)
+        and other[: len(keys)] == keys
+    )
 
 
-def _redundant(catalog: Catalog, used: set[str], written: set[str],
-               price: Pricer | None) -> list[dict[str, Any]]:
+def _redundant(
+    catalog: Catalog, used: set[str], written: set[str], price: Pricer | None
+) -> list[dict[str, Any]]:
     """Duplicate and prefix-covered indexes, and unused ones on tables the run writes to;
     an unused index that covers a redundant one, or leads a foreign key's columns (without
     it every DELETE of a referenced row scans the table), is not offered for dropping."""
@@ -347,32 +438,58 @@ def _redundant(catalog: Catalog, used: set[str], written: set[str],
     for overlap in overlaps(catalog.indexes):
         index = by_name[overlap["index"]]
         if overlap["kind"] in ("duplicate", "prefix") and not index.constraint:
-            found.setdefault(index.name, _redundant_entry(index, overlap["kind"],
-                                                          f"{overlap['other']} covers it"))
+            found.setdefault(
+                index.name,
+                _redundant_entry(index, overlap["kind"], f"{overlap['other']} covers it"),
+            )
             covering.add(overlap["other"])
-    backing = {i.name for i in catalog.indexes for fk in catalog.foreign_keys
-               if i.schema == fk.schema and i.table == fk.table and i.predicate is None
-               and set(i.columns[:len(fk.columns)]) == set(fk.columns)}
+    backing = {
+        i.name
+        for i in catalog.indexes
+        for fk in catalog.foreign_keys
+        if i.schema == fk.schema
+        and i.table == fk.table
+        and i.predicate is None
+        and set(i.columns[: len(fk.columns)]) == set(fk.columns)
+    }
     for index in catalog.indexes:
-        if (index.name not in used and not index.constraint and index.name not in found
-                and index.name not in covering | backing and index.table in written):
+        if (
+            index.name not in used
+            and not index.constraint
+            and index.name not in found
+            and index.name not in covering | backing
+            and index.table in written
+        ):
             found[index.name] = _redundant_entry(
-                index, "unused", "no measured statement used it, and the run writes to "
-                f"{index.table}")
+                index,
+                "unused",
+                f"no measured statement used it, and the run writes to {index.table}",
+            )
     for entry in found.values():
-        setup = sql.SQL("DROP INDEX {}").format(
-            sql.Identifier(entry["schema"], entry["name"])).as_string()
-        entry["write_cost"] = (cost_rows(price(setup, entry["table"]), setup_adds=False)
-                               if price else [])
+        setup = (
+            sql.SQL("DROP INDEX {}")
+            .format(sql.Identifier(entry["schema"], entry["name"]))
+            .as_string()
+        )
+        entry["write_cost"] = (
+            cost_rows(price(setup, entry["table"]), setup_adds=False) if price else []
+        )
     return list(found.values())
 
 
 def _redundant_entry(index: Index, kind: str, why: str) -> dict[str, Any]:
-    return {"name": index.name, "schema": index.schema, "table": index.table,
-            "columns": list(index.columns), "kind": kind, "why": why,
-            "size_bytes": index.size_bytes,
-            "drop": sql.SQL("DROP INDEX CONCURRENTLY {};").format(
-                sql.Identifier(index.schema, index.name)).as_string()}
+    return {
+        "name": index.name,
+        "schema": index.schema,
+        "table": index.table,
+        "columns": list(index.columns),
+        "kind": kind,
+        "why": why,
+        "size_bytes": index.size_bytes,
+        "drop": sql.SQL("DROP INDEX CONCURRENTLY {};")
+        .format(sql.Identifier(index.schema, index.name))
+        .as_string(),
+    }
 
 
 def cost_rows(rows: Sequence[Mapping[str, Any]], *, setup_adds: bool) -> list[dict[str, Any]]:
@@ -380,12 +497,22 @@ def cost_rows(rows: Sequence[Mapping[str, Any]], *, setup_adds: bool) -> list[di
     (``setup_adds``: the setup built the index; else it dropped an existing one)."""
     costs = []
     for row in rows:
-        with_index, without = ((row["with_setup_ms"], row["without_setup_ms"]) if setup_adds
-                               else (row["without_setup_ms"], row["with_setup_ms"]))
-        costs.append({"operation": row["operation"], "variant": row["variant"],
-                      "calls": row["calls"], "with_index_ms": with_index,
-                      "without_index_ms": without, "error": row["error"],
-                      "cost_ms": None if row["error"] else round(with_index - without, 3)})
+        with_index, without = (
+            (row["with_setup_ms"], row["without_setup_ms"])
+            if setup_adds
+            else (row["without_setup_ms"], row["with_setup_ms"])
+        )
+        costs.append(
+            {
+                "operation": row["operation"],
+                "variant": row["variant"],
+                "calls": row["calls"],
+                "with_index_ms": with_index,
+                "without_index_ms": without,
+                "error": row["error"],
+                "cost_ms": None if row["error"] else round(with_index - without, 3),
+            }
+        )
     return costs
 
 
@@ -412,4 +539,5 @@ class _Writes(Visitor):
         self.tables.add(node.relation.relname)
 
     visit_InsertStmt = visit_UpdateStmt = visit_DeleteStmt = visit_MergeStmt = (
-        lambda self, _ancestors, node: self._target(node))
+        lambda self, _ancestors, node: self._target(node)
+    )

@@ -76,7 +76,7 @@ class Candidate:
         if len(full) <= MAX_IDENTIFIER:
             return full
         digest = hashlib.sha256(full.encode()).hexdigest()[:8]
-        return f"{full[:MAX_IDENTIFIER - 9]}_{digest}"
+        return f"{full[: MAX_IDENTIFIER - 9]}_{digest}"
 
     @property
     def label(self) -> str:
@@ -89,21 +89,34 @@ class Candidate:
         keys = ", ".join(_quoted_key(c) for c in self.columns)
         include = f" INCLUDE ({', '.join(_quote(c) for c in self.include)})" if self.include else ""
         how = "CONCURRENTLY " if concurrently else ""
-        return (f"CREATE INDEX {how}{_quote(name or self.name)} ON {_quote(self.table)} "
-                f"({keys}){include}")
+        return (
+            f"CREATE INDEX {how}{_quote(name or self.name)} ON {_quote(self.table)} "
+            f"({keys}){include}"
+        )
 
     def alembic(self) -> str:
         """The Alembic migration line: ``op.create_index(...)``, built concurrently."""
         keys = ", ".join(f"sa.text({c!r})" if " " in c else repr(c) for c in self.columns)
-        include = (f", postgresql_include=[{', '.join(repr(c) for c in self.include)}]"
-                   if self.include else "")
-        return (f"op.create_index({self.name!r}, {self.table!r}, [{keys}]{include}, "
-                "postgresql_concurrently=True)")
+        include = (
+            f", postgresql_include=[{', '.join(repr(c) for c in self.include)}]"
+            if self.include
+            else ""
+        )
+        return (
+            f"op.create_index({self.name!r}, {self.table!r}, [{keys}]{include}, "
+            "postgresql_concurrently=True)"
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "table": self.table, "columns": list(self.columns),
-                "include": list(self.include), "reasons": list(self.reasons),
-                "create": self.create_sql(concurrently=True) + ";", "alembic": self.alembic()}
+        return {
+            "name": self.name,
+            "table": self.table,
+            "columns": list(self.columns),
+            "include": list(self.include),
+            "reasons": list(self.reasons),
+            "create": self.create_sql(concurrently=True) + ";",
+            "alembic": self.alembic(),
+        }
 
 
 @dataclass(kw_only=True)
@@ -128,8 +141,12 @@ class _Wanted:
         return list(seen.values())
 
 
-def candidates(plan: Mapping[str, Any], sql: str, indexes: Sequence[Index],
-               thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> list[Candidate]:
+def candidates(
+    plan: Mapping[str, Any],
+    sql: str,
+    indexes: Sequence[Index],
+    thresholds: PlanThresholds = DEFAULT_THRESHOLDS,
+) -> list[Candidate]:
     """The candidates one stored plan (of statement ``sql``) asks for, none that an index
     in ``indexes`` already covers as a prefix, in the order they should be tried."""
     if not plan.get("explainable"):
@@ -153,19 +170,25 @@ def _free_name(candidate: Candidate, taken: set[str]) -> Candidate:
     name, number = candidate.name, 1
     while name in taken:
         number += 1
-        name = f"{candidate.name[:MAX_IDENTIFIER - 1 - len(str(number))]}_{number}"
+        name = f"{candidate.name[: MAX_IDENTIFIER - 1 - len(str(number))]}_{number}"
     return candidate if name == candidate.name else replace(candidate, given_name=name)
 
 
-def _walk(node: Mapping[str, Any], ancestors: tuple[Mapping[str, Any], ...] = ()
-          ) -> Iterator[tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]]:
+def _walk(
+    node: Mapping[str, Any], ancestors: tuple[Mapping[str, Any], ...] = ()
+) -> Iterator[tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]]:
     yield node, ancestors
     for child in node.get("Plans", ()):
         yield from _walk(child, (*ancestors, node))
 
 
-def _wanted(root: Mapping[str, Any], relations: Mapping[str, float | None],
-            thresholds: PlanThresholds, *, single: bool) -> Iterator[_Wanted]:
+def _wanted(
+    root: Mapping[str, Any],
+    relations: Mapping[str, float | None],
+    thresholds: PlanThresholds,
+    *,
+    single: bool,
+) -> Iterator[_Wanted]:
     """One entry per scan that asks for an index, with its columns and the reasons."""
     for node, ancestors in _walk(root):
         relation = node.get("Relation Name")
@@ -190,8 +213,12 @@ def _wanted(root: Mapping[str, Any], relations: Mapping[str, float | None],
             yield wanted
 
 
-def _reasons(node: Mapping[str, Any], ancestors: Sequence[Mapping[str, Any]],
-             table_rows: float | None, thresholds: PlanThresholds) -> list[str]:
+def _reasons(
+    node: Mapping[str, Any],
+    ancestors: Sequence[Mapping[str, Any]],
+    table_rows: float | None,
+    thresholds: PlanThresholds,
+) -> list[str]:
     """Why this scan asks for an index (empty: it does not)."""
     reasons = []
     loops = node.get("Actual Loops", 0)
@@ -199,16 +226,19 @@ def _reasons(node: Mapping[str, Any], ancestors: Sequence[Mapping[str, Any]],
     removed = node.get("Rows Removed by Filter", 0) * loops
     is_seq = node.get("Node Type") == SEQ_SCAN
     if is_seq and table_rows is not None and table_rows > thresholds.seq_scan_rows:
-        reasons.append(f"sequential scan of {node['Relation Name']} "
-                       f"({table_rows:,.0f} rows, over {thresholds.seq_scan_rows:,})")
+        reasons.append(
+            f"sequential scan of {node['Relation Name']} "
+            f"({table_rows:,.0f} rows, over {thresholds.seq_scan_rows:,})"
+        )
     if removed and kept <= SELECTIVE_FRACTION * (kept + removed):
         reasons.append(f"its filter removed {removed:,.0f} of {kept + removed:,.0f} rows read")
     sort = _feeding_sort(ancestors)
     reason = _sort_reason(sort) if sort is not None else None
     if reason:
         reasons.append(reason)
-    parent_loop = next((i for i, a in enumerate(reversed(ancestors))
-                        if a.get("Node Type") == "Nested Loop"), None)
+    parent_loop = next(
+        (i for i, a in enumerate(reversed(ancestors)) if a.get("Node Type") == "Nested Loop"), None
+    )
     if is_seq and parent_loop is not None and loops > 1:
         reasons.append(f"sequential scan on the inner side of a nested loop ({loops:,} loops)")
     return reasons
@@ -338,24 +368,30 @@ def _shapes(wanted: _Wanted, read: tuple[str, ...] | None) -> list[Candidate]:
         if len(set(names)) == len(names):
             unique.setdefault(names, shape)
     reasons = tuple(wanted.reasons)
-    found = [Candidate(table=wanted.table, columns=shape, reasons=reasons)
-             for shape in unique.values()]
+    found = [
+        Candidate(table=wanted.table, columns=shape, reasons=reasons) for shape in unique.values()
+    ]
     pair = next((c for c in found if len(c.columns) == 2), None)
     if pair is not None and read is not None:
         rest = tuple(c for c in read if c not in pair.key_names)
         if 0 < len(rest) <= MAX_INCLUDE_COLUMNS:
-            found.append(Candidate(table=wanted.table, columns=pair.columns, include=rest,
-                                   reasons=reasons))
+            found.append(
+                Candidate(table=wanted.table, columns=pair.columns, include=rest, reasons=reasons)
+            )
     return found
 
 
 def _covered(candidate: Candidate, indexes: Sequence[Index]) -> bool:
     """An existing plain b-tree of the table starts with the candidate's key columns."""
     keys = candidate.key_names
-    return any(i.table == candidate.table and i.method == BTREE and i.predicate is None
-               and tuple(i.columns[:len(keys)]) == keys
-               and (not candidate.include or set(candidate.include) <= set(i.columns))
-               for i in indexes)
+    return any(
+        i.table == candidate.table
+        and i.method == BTREE
+        and i.predicate is None
+        and tuple(i.columns[: len(keys)]) == keys
+        and (not candidate.include or set(candidate.include) <= set(i.columns))
+        for i in indexes
+    )
 
 
 def _columns_read(sql: str, table: str, alias: str) -> tuple[str, ...] | None:

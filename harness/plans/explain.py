@@ -52,8 +52,10 @@ PLAN_ONLY_PREFIX = "EXPLAIN (FORMAT JSON) "
 EXPLAINABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
-_INDEX_SCANS_SQL = ("SELECT schemaname || '.' || indexrelname, "
-                    "pg_stat_get_xact_numscans(indexrelid) FROM pg_stat_user_indexes")
+_INDEX_SCANS_SQL = (
+    "SELECT schemaname || '.' || indexrelname, "
+    "pg_stat_get_xact_numscans(indexrelid) FROM pg_stat_user_indexes"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,13 +75,17 @@ def classify(text: str) -> Kind:
     except parser.ParseError as exc:
         return Kind(explainable=False, writes=False, reason=f"the parser rejects it: {exc}")
     if len(statements) != 1:
-        return Kind(explainable=False, writes=False,
-                    reason=f"{len(statements)} statements in one text")
+        return Kind(
+            explainable=False, writes=False, reason=f"{len(statements)} statements in one text"
+        )
     stmt = statements[0].stmt
     if not isinstance(stmt, EXPLAINABLE):
-        return Kind(explainable=False, writes=False,
-                    reason=f"{type(stmt).__name__} is a utility statement; EXPLAIN takes "
-                    "SELECT, INSERT, UPDATE, DELETE and MERGE")
+        return Kind(
+            explainable=False,
+            writes=False,
+            reason=f"{type(stmt).__name__} is a utility statement; EXPLAIN takes "
+            "SELECT, INSERT, UPDATE, DELETE and MERGE",
+        )
     return Kind(explainable=True, writes=_writes(stmt))
 
 
@@ -96,16 +102,18 @@ def _writes(stmt: ast.Node) -> bool:
 class Explainer:
     """Replays captured calls on its own connection and explains their statements."""
 
-    def __init__(self, conn: psycopg.Connection,
-                 thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, thresholds: PlanThresholds = DEFAULT_THRESHOLDS
+    ) -> None:
         self.conn = conn
         self.thresholds = thresholds
         self._rows: dict[str, float | None] = {}
 
     @classmethod
     @contextmanager
-    def open(cls, url: str, thresholds: PlanThresholds = DEFAULT_THRESHOLDS, *,
-             read_only: bool = False) -> Iterator[Explainer]:
+    def open(
+        cls, url: str, thresholds: PlanThresholds = DEFAULT_THRESHOLDS, *, read_only: bool = False
+    ) -> Iterator[Explainer]:
         """An explainer on a new autocommit connection to ``url``, closed afterwards.
 
         It never keeps a change (every replay is rolled back), so the target is read-only;
@@ -123,15 +131,18 @@ class Explainer:
         try:
             return self._replay(sorted(statements, key=lambda s: s.start_ns))
         except psycopg.OperationalError as exc:
-            raise DatabaseUnreachable(f"lost the EXPLAIN connection: {describe_error(exc)}") from exc
+            raise DatabaseUnreachable(
+                f"lost the EXPLAIN connection: {describe_error(exc)}"
+            ) from exc
 
     def relation_rows(self, relation: str) -> float | None:
         """``pg_class.reltuples`` of ``relation`` (as the search path finds it); ``None`` if
         unknown or never analysed."""
         if relation not in self._rows:
             name = sql.Identifier(relation).as_string(self.conn)
-            row = self.conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
-                                    (name,)).fetchone()
+            row = self.conn.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (name,)
+            ).fetchone()
             self._rows[relation] = float(row[0]) if row and row[0] >= 0 else None
         return self._rows[relation]
 
@@ -141,11 +152,11 @@ class Explainer:
             for statement in statements:
                 stored = plans.get(statement.fingerprint)
                 if stored is None:
-                    plans[statement.fingerprint] = self._explain(statement,
-                                                                 classify(statement.sql))
+                    plans[statement.fingerprint] = self._explain(statement, classify(statement.sql))
                 elif stored["explainable"]:
-                    stored["work"] = add_work(stored["work"],
-                                              self._analyse(parameter_sets(statement), statement))
+                    stored["work"] = add_work(
+                        stored["work"], self._analyse(parameter_sets(statement), statement)
+                    )
         return tuple(plans.values())
 
     def _explain(self, statement: Statement, kind: Kind) -> dict[str, Any]:
@@ -165,10 +176,15 @@ class Explainer:
             raise
         except psycopg.Error as exc:
             return {**head, "explainable": False, "reason": describe_error(exc)}
-        return {**head, "explainable": True, "writes": kind.writes,
-                **describe(output, self.relation_rows, self.thresholds),
-                "shape": plan_shape(output["Plan"]), "work": work,
-                "index_scans": _executed_scans(start, planned, done)}
+        return {
+            **head,
+            "explainable": True,
+            "writes": kind.writes,
+            **describe(output, self.relation_rows, self.thresholds),
+            "shape": plan_shape(output["Plan"]),
+            "work": work,
+            "index_scans": _executed_scans(start, planned, done),
+        }
 
     def _explain_analyse(self, text: str, parameters: Any) -> dict[str, Any]:
         row = self.conn.execute(EXPLAIN_PREFIX + text, parameters).fetchone()
@@ -183,8 +199,9 @@ class Explainer:
         for parameters in sets:
             try:
                 with self.conn.transaction():
-                    total = add_work(total, work_of(self._explain_analyse(statement.sql,
-                                                                          parameters)))
+                    total = add_work(
+                        total, work_of(self._explain_analyse(statement.sql, parameters))
+                    )
             except psycopg.OperationalError:
                 raise
             except psycopg.Error:
@@ -196,8 +213,9 @@ class Explainer:
         return {name: int(count) for name, count in self.conn.execute(_INDEX_SCANS_SQL)}
 
 
-def _executed_scans(start: dict[str, int], planned: dict[str, int],
-                    done: dict[str, int]) -> dict[str, int]:
+def _executed_scans(
+    start: dict[str, int], planned: dict[str, int], done: dict[str, int]
+) -> dict[str, int]:
     """Scans by the execution alone: what EXPLAIN ANALYZE added, less one planning's probes."""
     scans = {}
     for name, count in sorted(done.items()):

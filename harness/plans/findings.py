@@ -31,10 +31,14 @@ SEQ_SCAN = "Seq Scan"
 SORT_NODES = frozenset({"Sort", "Incremental Sort"})
 # counters kept in a stored plan even when zero: a reader needs to see "0 rows"
 ALWAYS_KEPT = frozenset({"Plan Rows", "Actual Rows", "Actual Loops"})
-BUFFER_KEYS = {"shared_hit": "Shared Hit Blocks", "shared_read": "Shared Read Blocks",
-               "shared_dirtied": "Shared Dirtied Blocks",
-               "shared_written": "Shared Written Blocks", "temp_read": "Temp Read Blocks",
-               "temp_written": "Temp Written Blocks"}
+BUFFER_KEYS = {
+    "shared_hit": "Shared Hit Blocks",
+    "shared_read": "Shared Read Blocks",
+    "shared_dirtied": "Shared Dirtied Blocks",
+    "shared_written": "Shared Written Blocks",
+    "temp_read": "Temp Read Blocks",
+    "temp_written": "Temp Written Blocks",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +52,11 @@ class PlanThresholds:
 DEFAULT_THRESHOLDS = PlanThresholds()
 
 
-def describe(output: Mapping[str, Any], relation_rows: Callable[[str], float | None],
-             thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
+def describe(
+    output: Mapping[str, Any],
+    relation_rows: Callable[[str], float | None],
+    thresholds: PlanThresholds = DEFAULT_THRESHOLDS,
+) -> dict[str, Any]:
     """The stored form of one EXPLAIN output (the object in its JSON array): times, buffers,
     the compacted plan, the triggers it fired (a foreign-key check's time is there, not in
     the plan), the size of each table it reads and the findings.
@@ -57,8 +64,12 @@ def describe(output: Mapping[str, Any], relation_rows: Callable[[str], float | N
     ``relation_rows(name)`` gives a table's row count (or ``None``).
     """
     plan = compact(output["Plan"])
-    relations = {rel: relation_rows(rel) for rel in dict.fromkeys(
-        node["Relation Name"] for node, _, _ in walk(plan) if "Relation Name" in node)}
+    relations = {
+        rel: relation_rows(rel)
+        for rel in dict.fromkeys(
+            node["Relation Name"] for node, _, _ in walk(plan) if "Relation Name" in node
+        )
+    }
     planning = float(output.get("Planning Time", 0.0))
     execution = float(output.get("Execution Time", 0.0))
     return {
@@ -67,9 +78,15 @@ def describe(output: Mapping[str, Any], relation_rows: Callable[[str], float | N
         "total_ms": round(planning + execution, 3),
         "buffers": {name: int(output["Plan"].get(key, 0)) for name, key in BUFFER_KEYS.items()},
         "plan": plan,
-        "triggers": [{"name": t.get("Constraint Name") or t.get("Trigger Name"),
-                      "relation": t.get("Relation"), "time_ms": float(t.get("Time", 0.0)),
-                      "calls": int(t.get("Calls", 0))} for t in output.get("Triggers", ())],
+        "triggers": [
+            {
+                "name": t.get("Constraint Name") or t.get("Trigger Name"),
+                "relation": t.get("Relation"),
+                "time_ms": float(t.get("Time", 0.0)),
+                "calls": int(t.get("Calls", 0)),
+            }
+            for t in output.get("Triggers", ())
+        ],
         "relations": relations,
         "findings": findings(plan, relations, thresholds),
     }
@@ -81,15 +98,17 @@ def compact(node: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in node.items():
         if key == "Plans":
             kept[key] = [compact(child) for child in value]
-        elif key in ALWAYS_KEPT or not (value is False or (isinstance(value, int | float)
-                                                           and not isinstance(value, bool)
-                                                           and value == 0)):
+        elif key in ALWAYS_KEPT or not (
+            value is False
+            or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0)
+        ):
             kept[key] = value
     return kept
 
 
-def walk(plan: Mapping[str, Any], depth: int = 0,
-         below_limit: bool = False) -> Iterator[tuple[Mapping[str, Any], int, bool]]:
+def walk(
+    plan: Mapping[str, Any], depth: int = 0, below_limit: bool = False
+) -> Iterator[tuple[Mapping[str, Any], int, bool]]:
     """Every node of ``plan``, parents first, with its depth and whether a Limit is above it."""
     yield plan, depth, below_limit
     limited = below_limit or plan.get("Node Type") == "Limit"
@@ -100,11 +119,17 @@ def walk(plan: Mapping[str, Any], depth: int = 0,
 def seq_scans(plans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every sequential scan in stored ``plans`` (filtered or not): relation, its row count
     (``None`` if unknown) and the statement's fingerprint, largest table first."""
-    found = [{"relation": node["Relation Name"],
-              "table_rows": plan["relations"].get(node["Relation Name"]),
-              "fingerprint": plan["fingerprint"]}
-             for plan in plans if plan.get("explainable")
-             for node, _, _ in walk(plan["plan"]) if node.get("Node Type") == SEQ_SCAN]
+    found = [
+        {
+            "relation": node["Relation Name"],
+            "table_rows": plan["relations"].get(node["Relation Name"]),
+            "fingerprint": plan["fingerprint"],
+        }
+        for plan in plans
+        if plan.get("explainable")
+        for node, _, _ in walk(plan["plan"])
+        if node.get("Node Type") == SEQ_SCAN
+    ]
     return sorted(found, key=lambda scan: -(scan["table_rows"] or 0))
 
 
@@ -114,33 +139,54 @@ def rows_read(node: Mapping[str, Any]) -> float:
     return (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
 
 
-def findings(plan: Mapping[str, Any], relations: Mapping[str, float | None],
-             thresholds: PlanThresholds = DEFAULT_THRESHOLDS) -> dict[str, list[dict[str, Any]]]:
+def findings(
+    plan: Mapping[str, Any],
+    relations: Mapping[str, float | None],
+    thresholds: PlanThresholds = DEFAULT_THRESHOLDS,
+) -> dict[str, list[dict[str, Any]]]:
     """Sequential scans on large tables with a filter, misestimates, disk sorts, indexes used."""
     seq_scans, misestimates, disk_sorts, indexes = [], [], [], []
     for node, _, limited in walk(plan):
         node_type = node.get("Node Type", "")
         relation = node.get("Relation Name")
         table_rows = relations.get(relation) if relation else None
-        if (node_type == SEQ_SCAN and "Filter" in node and table_rows is not None
-                and table_rows > thresholds.seq_scan_rows):
-            seq_scans.append({"relation": relation, "table_rows": table_rows,
-                              "filter": node["Filter"], "rows_read": rows_read(node),
-                              "rows_kept": node.get("Actual Rows", 0)
-                              * node.get("Actual Loops", 0)})
+        if (
+            node_type == SEQ_SCAN
+            and "Filter" in node
+            and table_rows is not None
+            and table_rows > thresholds.seq_scan_rows
+        ):
+            seq_scans.append(
+                {
+                    "relation": relation,
+                    "table_rows": table_rows,
+                    "filter": node["Filter"],
+                    "rows_read": rows_read(node),
+                    "rows_kept": node.get("Actual Rows", 0) * node.get("Actual Loops", 0),
+                }
+            )
         misestimate = _misestimate(node, limited, thresholds.misestimate_factor)
         if misestimate is not None:
             misestimates.append(misestimate)
         if node_type in SORT_NODES and node.get("Sort Space Type") == "Disk":
-            disk_sorts.append({"node": node_type, "sort_key": list(node.get("Sort Key", ())),
-                               "method": node.get("Sort Method"),
-                               "space_kb": node.get("Sort Space Used")})
+            disk_sorts.append(
+                {
+                    "node": node_type,
+                    "sort_key": list(node.get("Sort Key", ())),
+                    "method": node.get("Sort Method"),
+                    "space_kb": node.get("Sort Space Used"),
+                }
+            )
         if "Index Name" in node:
             used = {"index": node["Index Name"], "relation": relation, "node": node_type}
             if used not in indexes:
                 indexes.append(used)
-    return {"seq_scans": seq_scans, "misestimates": misestimates, "disk_sorts": disk_sorts,
-            "indexes": indexes}
+    return {
+        "seq_scans": seq_scans,
+        "misestimates": misestimates,
+        "disk_sorts": disk_sorts,
+        "indexes": indexes,
+    }
 
 
 def _misestimate(node: Mapping[str, Any], limited: bool, factor: float) -> dict[str, Any] | None:
@@ -153,6 +199,10 @@ def _misestimate(node: Mapping[str, Any], limited: bool, factor: float) -> dict[
     ratio = max(estimated, actual, 1.0) / max(min(estimated, actual), 1.0)
     if ratio < factor:
         return None
-    return {"node": node.get("Node Type"), "relation": node.get("Relation Name"),
-            "estimated": estimated, "actual": actual, "factor": round(ratio, 1)}
-
+    return {
+        "node": node.get("Node Type"),
+        "relation": node.get("Relation Name"),
+        "estimated": estimated,
+        "actual": actual,
+        "factor": round(ratio, 1),
+    }

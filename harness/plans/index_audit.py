@@ -87,8 +87,9 @@ ORDER BY n.nspname, t.relname, c.conname
 # --------------------------------------------------------------------------------------
 
 
-def performance_migration(folder: Path | None = None,
-                          version: str | None = None) -> Migration | None:
+def performance_migration(
+    folder: Path | None = None, version: str | None = None
+) -> Migration | None:
     """Migration ``version`` of ``folder``, or the newest one with a down file (``None`` if
     there is none); a named version that is unknown or has no down file is a MigrationError."""
     migrations = discover(folder)
@@ -97,8 +98,10 @@ def performance_migration(folder: Path | None = None,
     for migration in migrations:
         if migration.version == version:
             if migration.down is None:
-                raise MigrationError(f"migration {migration.filename} has no down file, so "
-                                     "it cannot be measured without")
+                raise MigrationError(
+                    f"migration {migration.filename} has no down file, so "
+                    "it cannot be measured without"
+                )
             return migration
     known = ", ".join(m.version for m in migrations) or "none"
     raise MigrationError(f"unknown migration version {version!r}; known: {known}")
@@ -110,8 +113,9 @@ def index_names(migration: Migration) -> tuple[str, ...]:
         statements = parse_sql(migration.up.read_text())
     except ParseError as exc:
         raise MigrationError(f"cannot parse {migration.filename}: {exc}") from exc
-    return tuple(s.stmt.idxname for s in statements
-                 if isinstance(s.stmt, ast.IndexStmt) and s.stmt.idxname)
+    return tuple(
+        s.stmt.idxname for s in statements if isinstance(s.stmt, ast.IndexStmt) and s.stmt.idxname
+    )
 
 
 def _version_before(migration: Migration, folder: Path | None) -> str:
@@ -133,8 +137,9 @@ def _analyze(target: Target) -> None:
 
 
 @contextmanager
-def indexes_removed(target: Target, migration: Migration, *,
-                    folder: Path | None = None) -> Iterator[None]:
+def indexes_removed(
+    target: Target, migration: Migration, *, folder: Path | None = None
+) -> Iterator[None]:
     """The database without ``migration`` (and anything newer) while the block runs.
 
     Migrated down and analysed on entry; migrated back up to the version it had and
@@ -144,8 +149,10 @@ def indexes_removed(target: Target, migration: Migration, *,
     with connect(target) as conn:
         applied = _recorded_versions(conn)
     if migration.version not in applied:
-        raise UsageError(f"migration {migration.filename} is not applied, so there is nothing "
-                         "to measure without; run `dalperf migrate` first")
+        raise UsageError(
+            f"migration {migration.filename} is not applied, so there is nothing "
+            "to measure without; run `dalperf migrate` first"
+        )
     try:
         migrate(target, to=_version_before(migration, folder), folder=folder)
         _analyze(target)
@@ -155,16 +162,22 @@ def indexes_removed(target: Target, migration: Migration, *,
         _analyze(target)
 
 
-def measure_index_states(target: Target, states: Sequence[bool],
-                         measure: Callable[[bool], Results], *, migration: Migration | None,
-                         folder: Path | None = None) -> Results:
+def measure_index_states(
+    target: Target,
+    states: Sequence[bool],
+    measure: Callable[[bool], Results],
+    *,
+    migration: Migration | None,
+    folder: Path | None = None,
+) -> Results:
     """``measure(indexes)`` once per state (``True``: as migrated, ``False``: without
     ``migration``), merged into one record; the indexes are restored whatever happens."""
     if not states:
         raise UsageError("no index state to measure")
     if False in states and migration is None:
-        raise UsageError("measuring without indexes needs a migration with a down file "
-                         "(--performance-migration)")
+        raise UsageError(
+            "measuring without indexes needs a migration with a down file (--performance-migration)"
+        )
     if False in states:
         target.ensure_writable()
     parts: list[Results] = []
@@ -177,8 +190,7 @@ def measure_index_states(target: Target, states: Sequence[bool],
                 with indexes_removed(target, migration, folder=folder):
                     parts.append(measure(False))
     except (RunAborted, RunInterrupted) as exc:  # keep the states measured before this one
-        exc.results = dataclasses.replace(merge([*parts, exc.results]),
-                                          partial=exc.results.partial)
+        exc.results = dataclasses.replace(merge([*parts, exc.results]), partial=exc.results.partial)
         raise
     return merge(parts)
 
@@ -240,12 +252,24 @@ class Catalog:
     @classmethod
     def read(cls, conn: psycopg.Connection) -> Catalog:
         indexes = tuple(
-            Index(schema=r[0], name=r[1], table=r[2], method=r[3], unique=r[4], predicate=r[5],
-                  definition=r[6], size_bytes=int(r[7]), columns=tuple(r[8]), constraint=r[9])
-            for r in conn.execute(_INDEXES_SQL))
+            Index(
+                schema=r[0],
+                name=r[1],
+                table=r[2],
+                method=r[3],
+                unique=r[4],
+                predicate=r[5],
+                definition=r[6],
+                size_bytes=int(r[7]),
+                columns=tuple(r[8]),
+                constraint=r[9],
+            )
+            for r in conn.execute(_INDEXES_SQL)
+        )
         foreign_keys = tuple(
             ForeignKey(schema=r[0], name=r[1], table=r[2], columns=tuple(r[3]), references=r[4])
-            for r in conn.execute(_FOREIGN_KEYS_SQL))
+            for r in conn.execute(_FOREIGN_KEYS_SQL)
+        )
         return cls(indexes=indexes, foreign_keys=foreign_keys)
 
 
@@ -254,8 +278,13 @@ class Catalog:
 # --------------------------------------------------------------------------------------
 
 
-def audit(results: Results, target: Target, *, migration: Migration | None,
-          seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS) -> Results:
+def audit(
+    results: Results,
+    target: Target,
+    *,
+    migration: Migration | None,
+    seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS,
+) -> Results:
     """``results`` with its ``index_audit`` built from ``target``'s current catalog;
     ``seq_scan_rows`` is the threshold the plans' findings were made with (it is shown)."""
     with connect(target) as conn:
@@ -263,24 +292,39 @@ def audit(results: Results, target: Target, *, migration: Migration | None,
         applied = _recorded_versions(conn)
     performance = None
     if migration is not None and migration.version in applied:
-        performance = {"version": migration.version, "name": migration.name,
-                       "indexes": list(index_names(migration))}
-    return dataclasses.replace(results, index_audit=build_audit(
-        results.operations, catalog, migration=performance, seq_scan_rows=seq_scan_rows))
+        performance = {
+            "version": migration.version,
+            "name": migration.name,
+            "indexes": list(index_names(migration)),
+        }
+    return dataclasses.replace(
+        results,
+        index_audit=build_audit(
+            results.operations, catalog, migration=performance, seq_scan_rows=seq_scan_rows
+        ),
+    )
 
 
-def build_audit(measurements: Sequence[Measurement], catalog: Catalog, *,
-                migration: dict[str, Any] | None,
-                seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS) -> dict[str, Any]:
+def build_audit(
+    measurements: Sequence[Measurement],
+    catalog: Catalog,
+    *,
+    migration: dict[str, Any] | None,
+    seq_scan_rows: int = DEFAULT_SEQ_SCAN_ROWS,
+) -> dict[str, Any]:
     """The audit as JSON-ready data, from measurements (with plans) and the catalog alone."""
     audited = [m for m in measurements if m.indexes and m.plans]
     in_migration = set(migration["indexes"]) if migration else set()
-    indexes = [_index_entry(index, audited, index.name in in_migration)
-               for index in catalog.indexes]
-    seq_scans = [{"operation": m.operation, "variant": m.variant, "fingerprint": p["fingerprint"],
-                  **scan}
-                 for m in audited for p in m.plans if p.get("explainable")
-                 for scan in p["findings"]["seq_scans"]]
+    indexes = [
+        _index_entry(index, audited, index.name in in_migration) for index in catalog.indexes
+    ]
+    seq_scans = [
+        {"operation": m.operation, "variant": m.variant, "fingerprint": p["fingerprint"], **scan}
+        for m in audited
+        for p in m.plans
+        if p.get("explainable")
+        for scan in p["findings"]["seq_scans"]
+    ]
     return {
         "migration": migration,
         "seq_scan_rows": seq_scan_rows,
@@ -294,20 +338,36 @@ def build_audit(measurements: Sequence[Measurement], catalog: Catalog, *,
     }
 
 
-def _index_entry(index: Index, audited: Sequence[Measurement],
-                 in_migration: bool) -> dict[str, Any]:
+def _index_entry(
+    index: Index, audited: Sequence[Measurement], in_migration: bool
+) -> dict[str, Any]:
     """One index: where plans used it (a Bitmap Index Scan names no relation) and its scans."""
-    in_plans = {f"{m.operation} [{m.variant}]" for m in audited for p in m.plans
-                if p.get("explainable") and any(
-                    u["index"] == index.name and u["relation"] in (index.table, None)
-                    for u in p["findings"]["indexes"])}
-    scanned = {f"{m.operation} [{m.variant}]": sum(p.get("index_scans", {}).get(index.qualified, 0)
-                                                   for p in m.plans) for m in audited}
+    in_plans = {
+        f"{m.operation} [{m.variant}]"
+        for m in audited
+        for p in m.plans
+        if p.get("explainable")
+        and any(
+            u["index"] == index.name and u["relation"] in (index.table, None)
+            for u in p["findings"]["indexes"]
+        )
+    }
+    scanned = {
+        f"{m.operation} [{m.variant}]": sum(
+            p.get("index_scans", {}).get(index.qualified, 0) for p in m.plans
+        )
+        for m in audited
+    }
     scans = sum(scanned.values())
     return {
-        "name": index.name, "schema": index.schema, "table": index.table,
-        "columns": list(index.columns), "definition": index.definition,
-        "size_bytes": index.size_bytes, "unique": index.unique, "constraint": index.constraint,
+        "name": index.name,
+        "schema": index.schema,
+        "table": index.table,
+        "columns": list(index.columns),
+        "definition": index.definition,
+        "size_bytes": index.size_bytes,
+        "unique": index.unique,
+        "constraint": index.constraint,
         "in_migration": in_migration,
         "used_in_plans": sorted(in_plans),
         "scanned_by": sorted(k for k, v in scanned.items() if v > 0),
@@ -323,7 +383,7 @@ def overlaps(indexes: Sequence[Index]) -> list[dict[str, Any]]:
     found = []
     btrees = [i for i in indexes if i.method == BTREE]
     for position, a in enumerate(btrees):
-        for b in btrees[position + 1:]:
+        for b in btrees[position + 1 :]:
             if (a.schema, a.table) != (b.schema, b.table) or a.predicate != b.predicate:
                 continue
             if a.columns[:1] != b.columns[:1]:
@@ -331,13 +391,20 @@ def overlaps(indexes: Sequence[Index]) -> list[dict[str, Any]]:
             short, long = (a, b) if len(a.columns) <= len(b.columns) else (b, a)
             if short.columns == long.columns:
                 kind = "duplicate"
-            elif long.columns[:len(short.columns)] == short.columns and not short.unique:
+            elif long.columns[: len(short.columns)] == short.columns and not short.unique:
                 kind = "prefix"
             else:
                 kind = "leading column"
-            found.append({"kind": kind, "table": a.table, "index": short.name,
-                          "other": long.name, "columns": list(short.columns),
-                          "other_columns": list(long.columns)})
+            found.append(
+                {
+                    "kind": kind,
+                    "table": a.table,
+                    "index": short.name,
+                    "other": long.name,
+                    "columns": list(short.columns),
+                    "other_columns": list(long.columns),
+                }
+            )
     return found
 
 
@@ -346,17 +413,28 @@ def unindexed_foreign_keys(catalog: Catalog) -> list[dict[str, Any]]:
     missing = []
     for fk in catalog.foreign_keys:
         wanted = set(fk.columns)
-        covered = any(i.schema == fk.schema and i.table == fk.table and i.predicate is None
-                      and set(i.columns[:len(fk.columns)]) == wanted
-                      for i in catalog.indexes)
+        covered = any(
+            i.schema == fk.schema
+            and i.table == fk.table
+            and i.predicate is None
+            and set(i.columns[: len(fk.columns)]) == wanted
+            for i in catalog.indexes
+        )
         if not covered:
-            missing.append({"constraint": fk.name, "table": fk.table, "columns": list(fk.columns),
-                            "references": fk.references})
+            missing.append(
+                {
+                    "constraint": fk.name,
+                    "table": fk.table,
+                    "columns": list(fk.columns),
+                    "references": fk.references,
+                }
+            )
     return missing
 
 
-def missing_index_hints(seq_scans: Sequence[dict[str, Any]],
-                        catalog: Catalog) -> list[dict[str, Any]]:
+def missing_index_hints(
+    seq_scans: Sequence[dict[str, Any]], catalog: Catalog
+) -> list[dict[str, Any]]:
     """One hint per table and column list: where a selective filter made a sequential scan."""
     hints: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
     for scan in seq_scans:
@@ -367,12 +445,22 @@ def missing_index_hints(seq_scans: Sequence[dict[str, Any]],
         if not columns:
             continue
         key = (scan["relation"], columns)
-        hint = hints.setdefault(key, {
-            "table": scan["relation"], "columns": list(columns), "filter": scan["filter"],
-            "table_rows": scan["table_rows"], "operations": [],
-            "existing": [i.name for i in catalog.indexes
-                         if i.table == scan["relation"] and i.columns[:1] == columns[:1]],
-            "suggestion": f"CREATE INDEX ON {scan['relation']} ({', '.join(columns)})"})
+        hint = hints.setdefault(
+            key,
+            {
+                "table": scan["relation"],
+                "columns": list(columns),
+                "filter": scan["filter"],
+                "table_rows": scan["table_rows"],
+                "operations": [],
+                "existing": [
+                    i.name
+                    for i in catalog.indexes
+                    if i.table == scan["relation"] and i.columns[:1] == columns[:1]
+                ],
+                "suggestion": f"CREATE INDEX ON {scan['relation']} ({', '.join(columns)})",
+            },
+        )
         where = f"{scan['operation']} [{scan['variant']}]"
         if where not in hint["operations"]:
             hint["operations"].append(where)
@@ -408,5 +496,6 @@ def filter_columns(expression: str) -> tuple[str, ...]:
     visitor = _Columns()
     visitor(tree)
     ordered = [name for _, name in sorted(visitor.equality)] + [
-        name for _, name in sorted(visitor.other)]
+        name for _, name in sorted(visitor.other)
+    ]
     return tuple(dict.fromkeys(ordered))

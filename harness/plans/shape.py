@@ -26,12 +26,15 @@ from dalperf.plans.findings import rows_read, walk
 
 SHAPE_HASH_CHARS = 16
 # node keys shown in brackets after the node; scan targets are shown as "using" / "on"
-SHAPE_DETAILS = ("Join Type", "Strategy", "Partial Mode", "Operation", "Command",
-                 "Subplan Name")
+SHAPE_DETAILS = ("Join Type", "Strategy", "Partial Mode", "Operation", "Command", "Subplan Name")
 # the defaults, left out: a child's order already says which side of a join it is
 IMPLIED = {"Parent Relationship": ("Outer", "Inner"), "Scan Direction": ("Forward",)}
-WORK_KEYS = {"shared_hit": "Shared Hit Blocks", "shared_read": "Shared Read Blocks",
-             "temp_read": "Temp Read Blocks", "temp_written": "Temp Written Blocks"}
+WORK_KEYS = {
+    "shared_hit": "Shared Hit Blocks",
+    "shared_read": "Shared Read Blocks",
+    "temp_read": "Temp Read Blocks",
+    "temp_written": "Temp Written Blocks",
+}
 
 
 def shape_line(node: Mapping[str, Any]) -> str:
@@ -39,13 +42,19 @@ def shape_line(node: Mapping[str, Any]) -> str:
     line = str(node.get("Node Type", "?"))
     if node.get("Index Name"):
         line += f" using {node['Index Name']}"
-    target = (node.get("Relation Name") or node.get("CTE Name")
-              or (f"{node['Function Name']}()" if node.get("Function Name") else None))
+    target = (
+        node.get("Relation Name")
+        or node.get("CTE Name")
+        or (f"{node['Function Name']}()" if node.get("Function Name") else None)
+    )
     if target:
         line += f" on {target}"
     details = [str(node[key]) for key in SHAPE_DETAILS if node.get(key)]
-    details += [str(node[key]) for key, implied in IMPLIED.items()
-                if node.get(key) and node[key] not in implied]
+    details += [
+        str(node[key])
+        for key, implied in IMPLIED.items()
+        if node.get(key) and node[key] not in implied
+    ]
     return line + (f" ({', '.join(details)})" if details else "")
 
 
@@ -72,8 +81,10 @@ def work_of(output: Mapping[str, Any]) -> dict[str, int]:
 
 def add_work(total: Mapping[str, int], more: Mapping[str, int]) -> dict[str, int]:
     """Two works added up, figure by figure."""
-    return {name: int(total.get(name, 0)) + int(more.get(name, 0))
-            for name in dict.fromkeys((*total, *more))}
+    return {
+        name: int(total.get(name, 0)) + int(more.get(name, 0))
+        for name in dict.fromkeys((*total, *more))
+    }
 
 
 def buffers_of(work: Mapping[str, int]) -> int:

@@ -44,13 +44,17 @@ from dalperf.plans.advisor import (
 )
 
 
-def advise_operations(target: Target, operations: Sequence[Operation],
-                      config: AdvisorConfig = DEFAULT_CONFIG, *, seed: int = 0,
-                      used: set[str] | None = None) -> dict[str, Any]:
+def advise_operations(
+    target: Target,
+    operations: Sequence[Operation],
+    config: AdvisorConfig = DEFAULT_CONFIG,
+    *,
+    seed: int = 0,
+    used: set[str] | None = None,
+) -> dict[str, Any]:
     """The advice for ``operations`` on ``target`` (writes priced when it may be written)."""
     calls, params = asyncio.run(capture_calls(target.libpq_url, operations, seed=seed))
-    writers = [(op, params[op.name]) for op in operations
-               if op.mutates and op.name in params]
+    writers = [(op, params[op.name]) for op in operations if op.mutates and op.name in params]
     written = {call.operation: tables_written(call.statements) for call in calls}
 
     def price(setup: str, table: str) -> list[dict[str, Any]]:
@@ -60,8 +64,9 @@ def advise_operations(target: Target, operations: Sequence[Operation],
     return advise(calls, target, config, price=price, used=used)
 
 
-async def capture_calls(url: str, operations: Sequence[Operation], *, seed: int = 0
-                        ) -> tuple[list[CapturedCall], dict[str, Any]]:
+async def capture_calls(
+    url: str, operations: Sequence[Operation], *, seed: int = 0
+) -> tuple[list[CapturedCall], dict[str, Any]]:
     """One captured call per variant (first input set of ``seed``), and each operation's
     inputs; a variant that raises is left out (the run reports it)."""
     calls: list[CapturedCall] = []
@@ -77,13 +82,19 @@ async def capture_calls(url: str, operations: Sequence[Operation], *, seed: int 
                     made = await measure_call(operation, variant, engines, params[operation.name])
                 except Exception:  # a variant's own failure: the run reports it
                     continue
-                calls.append(CapturedCall(operation=operation.name, variant=variant.name,
-                                          statements=made.capture.statements))
+                calls.append(
+                    CapturedCall(
+                        operation=operation.name,
+                        variant=variant.name,
+                        statements=made.capture.statements,
+                    )
+                )
     return calls, params
 
 
-async def price_writes(url: str, writers: Sequence[tuple[Operation, Any]], setup: str,
-                       config: AdvisorConfig) -> list[dict[str, Any]]:
+async def price_writes(
+    url: str, writers: Sequence[tuple[Operation, Any]], setup: str, config: AdvisorConfig
+) -> list[dict[str, Any]]:
     """What ``setup`` (a CREATE or DROP INDEX) changes in each writer's database time."""
     rows = []
     for operation, params in writers:
@@ -92,11 +103,17 @@ async def price_writes(url: str, writers: Sequence[tuple[Operation, Any]], setup
     return rows
 
 
-async def _price_variant(url: str, operation: Operation, variant: Variant, params: Any,
-                         setup: str, config: AdvisorConfig) -> dict[str, Any]:
-    row: dict[str, Any] = {"operation": operation.name, "variant": variant.name,
-                           "calls": config.write_repeats, "with_setup_ms": None,
-                           "without_setup_ms": None, "error": None}
+async def _price_variant(
+    url: str, operation: Operation, variant: Variant, params: Any, setup: str, config: AdvisorConfig
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "operation": operation.name,
+        "variant": variant.name,
+        "calls": config.write_repeats,
+        "with_setup_ms": None,
+        "without_setup_ms": None,
+        "error": None,
+    }
     times: dict[bool, list[float]] = {True: [], False: []}
     try:
         async with _one_connection(url) as engines:
@@ -124,9 +141,9 @@ async def _one_connection(url: str) -> AsyncIterator[Engines]:
     """Engines on one connection each that keep a transaction open across check-ins."""
     address = urls.sqlalchemy_url(url)
     engines = Engines(
-        async_engine=create_async_engine(address, poolclass=StaticPool,
-                                         pool_reset_on_return=None),
-        sync_engine=create_engine(address, poolclass=StaticPool, pool_reset_on_return=None))
+        async_engine=create_async_engine(address, poolclass=StaticPool, pool_reset_on_return=None),
+        sync_engine=create_engine(address, poolclass=StaticPool, pool_reset_on_return=None),
+    )
     try:
         yield engines
     finally:
@@ -136,8 +153,11 @@ async def _one_connection(url: str) -> AsyncIterator[Engines]:
 
 async def _prepare(engines: Engines, variant: Variant, setup: str, config: AdvisorConfig) -> None:
     """Open the transaction of the next call of ``variant`` with ``setup`` done in it."""
-    statements = (f"SET LOCAL lock_timeout = '{int(config.lock_timeout_ms)}ms'",
-                  f"SET LOCAL statement_timeout = '{int(config.statement_timeout_ms)}ms'", setup)
+    statements = (
+        f"SET LOCAL lock_timeout = '{int(config.lock_timeout_ms)}ms'",
+        f"SET LOCAL statement_timeout = '{int(config.statement_timeout_ms)}ms'",
+        setup,
+    )
     try:
         if variant.is_async:
             raw = await engines.async_engine.raw_connection()

@@ -36,16 +36,23 @@ class Entry(NamedTuple):
 def read(path: Path) -> frozenset[Entry]:
     """The entries of ``path``; a :class:`pytest.UsageError` naming the option if malformed."""
     data = load_json(path, OPTION)
-    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(
-            data.get("findings"), list):
-        raise pytest.UsageError(f"{OPTION}: {path} is not a dalperf baseline (expected "
-                                f'{{"version": {VERSION}, "findings": [...]}})')
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != VERSION
+        or not isinstance(data.get("findings"), list)
+    ):
+        raise pytest.UsageError(
+            f"{OPTION}: {path} is not a dalperf baseline (expected "
+            f'{{"version": {VERSION}, "findings": [...]}})'
+        )
     entries = set()
     for number, item in enumerate(data["findings"], 1):
         if not isinstance(item, dict) or not all(
-                isinstance(item.get(k), str) for k in Entry._fields):
-            raise pytest.UsageError(f"{OPTION}: {path}: entry {number} needs the strings "
-                                    f"{', '.join(Entry._fields)}")
+            isinstance(item.get(k), str) for k in Entry._fields
+        ):
+            raise pytest.UsageError(
+                f"{OPTION}: {path}: entry {number} needs the strings {', '.join(Entry._fields)}"
+            )
         entries.add(Entry(item["test"], item["kind"], item["label"]))
     return frozenset(entries)
 
@@ -56,5 +63,6 @@ def updated(old: Iterable[Entry], ran: set[str], found: Iterable[Entry]) -> list
 
 
 def write(path: Path, entries: Iterable[Entry]) -> None:
-    files.write_atomic(path, files.dumps(
-        {"version": VERSION, "findings": [e._asdict() for e in sorted(entries)]}))
+    files.write_atomic(
+        path, files.dumps({"version": VERSION, "findings": [e._asdict() for e in sorted(entries)]})
+    )

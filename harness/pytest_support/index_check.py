@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 import pytest
@@ -165,13 +165,22 @@ class SessionCheck:
         if event.contains(Engine, "before_cursor_execute", self._executing):
             event.remove(Engine, "before_cursor_execute", self._executing)
 
-    def _executing(self, connection: Connection, cursor: Any, statement: str, parameters: Any,
-                   context: Any, executemany: bool) -> None:
+    def _executing(
+        self,
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         # a cursor is executing: the connection is checked out and valid
         self.engines[id(connection.connection.driver_connection)] = connection.engine
         if statement not in self.sites and statement.lstrip()[:6].upper().startswith(
-                ("SELECT", "WITH")):
-            self.sites[statement] = call_site()
+            ("SELECT", "WITH")
+        ):
+            found = call_site()
+            self.sites[statement] = found[0] if found is not None else None
 
     # the check of one test body
 
@@ -210,9 +219,14 @@ class SessionCheck:
         seen: set[str] = set()
         for statement in sorted(statements, key=lambda s: s.start_ns):
             engine = self.engines.get(statement.connection)
-            if (engine is None or statement.error or statement.executemany
-                    or engine.dialect.paramstyle not in BINDABLE
-                    or not _is_select(statement.sql) or statement.fingerprint in seen):
+            if (
+                engine is None
+                or statement.error
+                or statement.executemany
+                or engine.dialect.paramstyle not in BINDABLE
+                or not _is_select(statement.sql)
+                or statement.fingerprint in seen
+            ):
                 continue
             seen.add(statement.fingerprint)
             url = engine.url.render_as_string(hide_password=False)
@@ -238,8 +252,9 @@ class SessionCheck:
                 self.explain_only.append(target.display_url)
         return target
 
-    def _check_database(self, engine: Engine, target: Target, selects: Sequence[Statement],
-                        test: str) -> list[IndexFinding]:
+    def _check_database(
+        self, engine: Engine, target: Target, selects: Sequence[Statement], test: str
+    ) -> list[IndexFinding]:
         asking: list[tuple[Statement, Problem, dict[str, Any]]] = []
         with _planning_connection(engine, target) as conn:
             explainer = Explainer(conn, self.thresholds)
@@ -253,65 +268,100 @@ class SessionCheck:
                     asking.append((statement, problem, plan))
             if not target.writable:
                 catalog = Catalog.read(conn)
-                return [f for s, p, plan in asking
-                        if (f := self._unproved(s, p, plan, catalog)) is not None]
+                return [
+                    f
+                    for s, p, plan in asking
+                    if (f := self._unproved(s, p, plan, catalog)) is not None
+                ]
         return [f for s, p, _ in asking if (f := self._proved(target, s, p, test)) is not None]
 
-    def _plan(self, conn: psycopg.Connection, explainer: Explainer,
-              statement: Statement) -> dict[str, Any] | None:
+    def _plan(
+        self, conn: psycopg.Connection, explainer: Explainer, statement: Statement
+    ) -> dict[str, Any] | None:
         """The stored form of the statement's plain EXPLAIN; None if it cannot be planned."""
         try:
             with conn.transaction(force_rollback=True):
-                row = conn.execute(PLAN_ONLY_PREFIX + statement.sql,
-                                   parameter_sets(statement)[0]).fetchone()
+                row = conn.execute(
+                    PLAN_ONLY_PREFIX + statement.sql, parameter_sets(statement)[0]
+                ).fetchone()
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
             return None  # depends on state the body had (a temporary table, a rolled-back row)
         assert row is not None
-        return {"explainable": True,
-                **describe(row[0][0], explainer.relation_rows, self.thresholds)}
+        return {
+            "explainable": True,
+            **describe(row[0][0], explainer.relation_rows, self.thresholds),
+        }
 
-    def _proved(self, target: Target, statement: Statement, problem: Problem,
-                test: str) -> IndexFinding | None:
+    def _proved(
+        self, target: Target, statement: Statement, problem: Problem, test: str
+    ) -> IndexFinding | None:
         key = (target.libpq_url, statement.fingerprint)
         if key not in self.proofs:
-            advice = advise([CapturedCall(operation=test, variant="test body",
-                                          statements=(statement,))],
-                            target, AdvisorConfig(thresholds=self.thresholds))
+            advice = advise(
+                [CapturedCall(operation=test, variant="test body", statements=(statement,))],
+                target,
+                AdvisorConfig(thresholds=self.thresholds),
+            )
             self.proofs[key] = advice["proposals"][0] if advice["proposals"] else None
         proposal = self.proofs[key]
         if proposal is None:
             return None
         proof = proposal["statements"][0]
         label = f"{proposal['table']} ({', '.join(proposal['columns'])})"
-        message = (f"{problem.reason}; the index {proposal['name']} on {label} cut the buffers "
-                   f"touched from {proof['before_buffers']:,} to {proof['after_buffers']:,} and "
-                   f"the execution from {proof['before_ms']:.2f} to {proof['after_ms']:.2f} ms "
-                   "(built and measured in a transaction that was rolled back)")
+        message = (
+            f"{problem.reason}; the index {proposal['name']} on {label} cut the buffers "
+            f"touched from {proof['before_buffers']:,} to {proof['after_buffers']:,} and "
+            f"the execution from {proof['before_ms']:.2f} to {proof['after_ms']:.2f} ms "
+            "(built and measured in a transaction that was rolled back)"
+        )
         return IndexFinding(
-            kind=IndexKind.MISSING_INDEX, label=label, count=1, objects=1,
-            call_site=self._site(statement), sql=statement.sql, fix=proposal["create"],
-            message=message, db_ms=statement.duration_ms, plan_line=problem.plan_line,
-            alembic=proposal["alembic"], proved=True, table_rows=problem.table_rows,
-            before_buffers=proof["before_buffers"], after_buffers=proof["after_buffers"],
-            before_ms=proof["before_ms"], after_ms=proof["after_ms"])
+            kind=IndexKind.MISSING_INDEX,
+            label=label,
+            count=1,
+            objects=1,
+            call_site=self._site(statement),
+            sql=statement.sql,
+            fix=proposal["create"],
+            message=message,
+            db_ms=statement.duration_ms,
+            plan_line=problem.plan_line,
+            alembic=proposal["alembic"],
+            proved=True,
+            table_rows=problem.table_rows,
+            before_buffers=proof["before_buffers"],
+            after_buffers=proof["after_buffers"],
+            before_ms=proof["before_ms"],
+            after_ms=proof["after_ms"],
+        )
 
-    def _unproved(self, statement: Statement, problem: Problem, plan: Mapping[str, Any],
-                  catalog: Catalog) -> IndexFinding | None:
+    def _unproved(
+        self, statement: Statement, problem: Problem, plan: Mapping[str, Any], catalog: Catalog
+    ) -> IndexFinding | None:
         wanted = candidates(plan, statement.sql, catalog.indexes, self.thresholds)
         if not wanted:
             return None  # an existing index already starts with the columns
         first = wanted[0]
         label = f"{first.table} ({', '.join(first.columns)})"
         return IndexFinding(
-            kind=IndexKind.MISSING_INDEX, label=label, count=1, objects=1,
-            call_site=self._site(statement), sql=statement.sql,
+            kind=IndexKind.MISSING_INDEX,
+            label=label,
+            count=1,
+            objects=1,
+            call_site=self._site(statement),
+            sql=statement.sql,
             fix=first.create_sql(concurrently=True) + ";",
-            message=(f"{problem.reason}; candidate index on {label}, not built: explain "
-                     "only, dalperf did not create this database"),
-            db_ms=statement.duration_ms, plan_line=problem.plan_line, alembic=first.alembic(),
-            proved=False, table_rows=problem.table_rows)
+            message=(
+                f"{problem.reason}; candidate index on {label}, not built: explain "
+                "only, dalperf did not create this database"
+            ),
+            db_ms=statement.duration_ms,
+            plan_line=problem.plan_line,
+            alembic=first.alembic(),
+            proved=False,
+            table_rows=problem.table_rows,
+        )
 
     def _site(self, statement: Statement) -> str | None:
         return statement.call_site or self.sites.get(statement.sql)
@@ -334,17 +384,24 @@ class SessionCheck:
             lines.append(f"    fix: {finding.fix}")
             lines.append(f"    alembic: {finding.alembic}")
         labels = ", ".join(f'"missing-index:{f.label}"' for f in new)
-        lines.append(f"  accept instead: @pytest.mark.{ALLOW_MARKER}({labels}), or record "
-                     "them with --dalperf-baseline FILE --dalperf-update-baseline")
+        lines.append(
+            f"  accept instead: @pytest.mark.{ALLOW_MARKER}({labels}), or record "
+            "them with --dalperf-baseline FILE --dalperf-update-baseline"
+        )
         return "\n".join(lines)
 
     def summary(self) -> list[str]:
-        lines = [f"dalperf: index check on {url}: explain only (not a database dalperf "
-                 "created), no candidate index was built" for url in self.explain_only]
+        lines = [
+            f"dalperf: index check on {url}: explain only (not a database dalperf "
+            "created), no candidate index was built"
+            for url in self.explain_only
+        ]
         lines += [f"dalperf: index check could not plan on {note}" for note in self.errors]
         if self.tests:
-            lines.append(f"dalperf: index check: {self.planned} SELECT plan(s) in {self.tests} "
-                         f"test(s), {self.seconds * 1000 / self.tests:.1f} ms added per test")
+            lines.append(
+                f"dalperf: index check: {self.planned} SELECT plan(s) in {self.tests} "
+                f"test(s), {self.seconds * 1000 / self.tests:.1f} ms added per test"
+            )
         return lines
 
 
@@ -360,15 +417,19 @@ def _planning_connection(engine: Engine, target: Target) -> Iterator[psycopg.Con
     the check wait or open a connection the application then keeps.
     """
     pool = engine.pool
-    if (engine.dialect.driver != "psycopg" or engine.dialect.is_async
-            or not isinstance(pool, QueuePool) or pool.checkedin() == 0):
+    if (
+        engine.dialect.driver != "psycopg"
+        or engine.dialect.is_async
+        or not isinstance(pool, QueuePool)
+        or pool.checkedin() == 0
+    ):
         with connect(target) as conn:
             conn.prepare_threshold = None
             yield conn
         return
     pooled = engine.raw_connection()
     try:
-        conn = pooled.driver_connection
+        conn = cast(Any, pooled.driver_connection)  # a psycopg connection: the engine's driver
         kept = conn.prepare_threshold
         conn.prepare_threshold = None
         try:
@@ -398,11 +459,15 @@ def screen(plan: Mapping[str, Any], min_rows: int) -> Problem | None:
             kept = float(node.get("Plan Rows", 0))
             if rows is not None and rows > min_rows and kept <= SELECTIVE_FRACTION * rows:
                 return Problem(
-                    table=table, table_rows=rows,
+                    table=table,
+                    table_rows=rows,
                     plan_line=f"{shape_line(node)}  Filter: {node['Filter']}  "
-                              f"(estimated {kept:,.0f} of {rows:,.0f} rows kept)",
-                    reason=(f"a sequential scan of {table} ({rows:,.0f} rows) whose filter "
-                            f"keeps an estimated {kept:,.0f}"))
+                    f"(estimated {kept:,.0f} of {rows:,.0f} rows kept)",
+                    reason=(
+                        f"a sequential scan of {table} ({rows:,.0f} rows) whose filter "
+                        f"keeps an estimated {kept:,.0f}"
+                    ),
+                )
         if node_type in SORT_NODES and below_limit:
             scan = _scan_below(node)
             if scan is None:
@@ -412,10 +477,14 @@ def screen(plan: Mapping[str, Any], min_rows: int) -> Problem | None:
             if rows is not None and rows > min_rows:
                 keys = ", ".join(node.get("Sort Key", ()))
                 return Problem(
-                    table=table, table_rows=rows,
+                    table=table,
+                    table_rows=rows,
                     plan_line=f"{shape_line(node)}  Sort Key: {keys}  over {shape_line(scan)}",
-                    reason=(f"a top-N sort of all {rows:,.0f} rows of {table} (a sequential "
-                            f"scan) that an index in the order {keys} would end early"))
+                    reason=(
+                        f"a top-N sort of all {rows:,.0f} rows of {table} (a sequential "
+                        f"scan) that an index in the order {keys} would end early"
+                    ),
+                )
     return None
 
 
@@ -423,7 +492,7 @@ def _scan_below(sort: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The sequential scan whose rows ``sort`` orders, through nodes that pass rows on."""
     node = sort
     while True:
-        children = node.get("Plans") or ()
+        children: Sequence[Mapping[str, Any]] = node.get("Plans") or ()
         if len(children) != 1:
             return None
         node = children[0]

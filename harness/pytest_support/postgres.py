@@ -45,7 +45,8 @@ from dalperf.pytest_support.settings import DEFAULT_IMAGE, Settings
 EMBEDDED_DATABASE = "app"
 _MISSING_EXTENSION = re.compile(
     r'extension "(?P<name>[^"]+)" is not available'
-    r'|could not open extension control file "[^"]*/(?P<file>[^"/]+)\.control"')
+    r'|could not open extension control file "[^"]*/(?P<file>[^"/]+)\.control"'
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,8 +119,9 @@ class PostgresServer:
 
 
 @contextmanager
-def blank_server(choice: ServerChoice, *, metadata: str | None,
-                 alembic: Path | None) -> Iterator[PostgresServer]:
+def blank_server(
+    choice: ServerChoice, *, metadata: str | None, alembic: Path | None
+) -> Iterator[PostgresServer]:
     """Reach or start the chosen server, create a database with the schema and its template;
     drop what was created (and stop what was started) on exit."""
     with ExitStack() as stack:
@@ -152,17 +154,21 @@ def check_reachable(choice: ServerChoice) -> None:
     masked = urls.masked(choice.url)
     try:
         with psycopg.connect(choice.url, autocommit=True, connect_timeout=10) as conn:
-            row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles "
-                               "WHERE rolname = current_user").fetchone()
+            row = conn.execute(
+                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--dalperf-database-url {masked}: cannot connect: "
-                         f"{urls.redact(reason)}") from exc
+        raise UsageError(
+            f"--dalperf-database-url {masked}: cannot connect: {urls.redact(reason)}"
+        ) from exc
     if not (row and row[0]):
-        raise UsageError(f"--dalperf-database-url {masked}: the role may not CREATE DATABASE, "
-                         "which dalperf_postgres needs (it creates databases of its own, "
-                         "dalperf_<random>, and drops them); ALTER ROLE ... CREATEDB, or use "
-                         "another role")
+        raise UsageError(
+            f"--dalperf-database-url {masked}: the role may not CREATE DATABASE, "
+            "which dalperf_postgres needs (it creates databases of its own, "
+            "dalperf_<random>, and drops them); ALTER ROLE ... CREATEDB, or use "
+            "another role"
+        )
 
 
 @contextmanager
@@ -187,15 +193,18 @@ def _container(image: str) -> Iterator[str]:
         except ImportError:  # testcontainers before the community namespace
             from testcontainers.postgres import PostgresContainer
     except ImportError as exc:
-        raise EnvironmentProblem("--dalperf-server docker needs testcontainers: "
-                                 "pip install 'dalperf[testcontainers]'") from exc
+        raise EnvironmentProblem(
+            "--dalperf-server docker needs testcontainers: pip install 'dalperf[testcontainers]'"
+        ) from exc
     try:
         container = PostgresContainer(image, driver=None)
         container.start()
     except Exception as exc:  # docker's errors have no common base class
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EnvironmentProblem(f"--dalperf-server docker:{image}: cannot start the "
-                                 f"container (is a Docker engine reachable?): {first}") from exc
+        raise EnvironmentProblem(
+            f"--dalperf-server docker:{image}: cannot start the "
+            f"container (is a Docker engine reachable?): {first}"
+        ) from exc
     try:
         yield container.get_connection_url()
     finally:
@@ -210,16 +219,20 @@ def _create(admin_url: str, name: str, *, template: str | None = None) -> None:
         if template is not None:
             create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
         admin.execute(create)
-        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(OWNED_MARKER)))
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(OWNED_MARKER)
+            )
+        )
 
 
 def _drop(admin_url: str, name: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def load_metadata(spec: str) -> Any:
@@ -232,8 +245,7 @@ def load_metadata(spec: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"--dalperf-metadata {spec}: {exc}") from exc
     if not hasattr(target, "create_all"):
-        raise UsageError(f"--dalperf-metadata {spec}: not a MetaData "
-                         f"({type(target).__name__})")
+        raise UsageError(f"--dalperf-metadata {spec}: not a MetaData ({type(target).__name__})")
     return target
 
 
@@ -255,19 +267,33 @@ def _missing_extension(exc: BaseException) -> str | None:
 
 def _extension_advice(admin_url: str, extension: str, choice: ServerChoice) -> str:
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        names = [row[0] for row in admin.execute(
-            "SELECT name FROM pg_available_extensions ORDER BY name")]
-    others = [way for kind, way in (
-        ("url", "--dalperf-database-url URL (a server of your own, e.g. the CI job's service "
-                "container)"),
-        ("docker", "--dalperf-server docker[:IMAGE] (a PostgreSQL image, Docker needed)"),
-        ("embedded", "no option (the embedded server)"))
-        if kind != ("url" if choice.url else "docker" if choice.image else "embedded")]
-    builtin = (" (gen_random_uuid() is built into PostgreSQL 13 and later)"
-               if extension in ("uuid-ossp", "pgcrypto") else "")
-    return (f"the schema needs the extension {extension!r}, which {choice.describe()} does "
-            f"not have{builtin}; it has: {', '.join(names)}. Other servers: "
-            f"{'; '.join(others)}")
+        names = [
+            row[0]
+            for row in admin.execute("SELECT name FROM pg_available_extensions ORDER BY name")
+        ]
+    others = [
+        way
+        for kind, way in (
+            (
+                "url",
+                "--dalperf-database-url URL (a server of your own, e.g. the CI job's service "
+                "container)",
+            ),
+            ("docker", "--dalperf-server docker[:IMAGE] (a PostgreSQL image, Docker needed)"),
+            ("embedded", "no option (the embedded server)"),
+        )
+        if kind != ("url" if choice.url else "docker" if choice.image else "embedded")
+    ]
+    builtin = (
+        " (gen_random_uuid() is built into PostgreSQL 13 and later)"
+        if extension in ("uuid-ossp", "pgcrypto")
+        else ""
+    )
+    return (
+        f"the schema needs the extension {extension!r}, which {choice.describe()} does "
+        f"not have{builtin}; it has: {', '.join(names)}. Other servers: "
+        f"{'; '.join(others)}"
+    )
 
 
 def _create_all(database: PostgresDatabase, spec: str) -> None:

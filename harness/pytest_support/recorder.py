@@ -63,8 +63,14 @@ class TestRecord:
 class BodyRecorder:
     """The capture of one test body and what is checked when it ends."""
 
-    def __init__(self, item: pytest.Item, settings: Settings, baseline: frozenset[Entry],
-                 thresholds: Thresholds, budget_marker: pytest.Mark | None) -> None:
+    def __init__(
+        self,
+        item: pytest.Item,
+        settings: Settings,
+        baseline: frozenset[Entry],
+        thresholds: Thresholds,
+        budget_marker: pytest.Mark | None,
+    ) -> None:
         self.item = item
         self.settings = settings
         self.baseline = baseline
@@ -87,14 +93,18 @@ class BodyRecorder:
         found = [f for f in every if not f.spread]
         statuses = [self._status(f) for f in found]
         record = TestRecord(
-            test=item.nodeid, queries=capture.queries,
+            test=item.nodeid,
+            queries=capture.queries,
             findings=[self._describe(f, s) for f, s in zip(found, statuses, strict=True)],
             spread=[self._describe(f, "spread") for f in every if f.spread],
             unsupported=sorted(capture.unsupported),
-            budget=dict(self.budget_marker.kwargs) if self.budget_marker else {})
+            budget=dict(self.budget_marker.kwargs) if self.budget_marker else {},
+        )
         if self.settings.reports_figures:
-            record.round_trips, record.network_round_trips = (capture.round_trips,
-                                                              capture.network_round_trips)
+            record.round_trips, record.network_round_trips = (
+                capture.round_trips,
+                capture.network_round_trips,
+            )
             record.rows_fetched, record.db_ms = capture.rows_fetched, round(capture.db_ms, 3)
             record.slowest = self._slowest()
         for seen in record.unsupported:
@@ -122,20 +132,29 @@ class BodyRecorder:
             if statement.call_site is not None:
                 sites.setdefault(statement.sql, statement.call_site)
         # placeholders as everywhere else ($1), whatever the driver's style
-        return [{"sql": shorten_sql(shape(s.sql).normalized, SQL_SHOWN),
-                 "ms": round(s.duration_ms, 3),
-                 "call_site": relative_site(s.call_site or sites.get(s.sql), root)}
-                for s in sorted(statements, key=lambda s: -s.duration_ms)[:SLOWEST]]
+        return [
+            {
+                "sql": shorten_sql(shape(s.sql).normalized, SQL_SHOWN),
+                "ms": round(s.duration_ms, 3),
+                "call_site": relative_site(s.call_site or sites.get(s.sql), root),
+            }
+            for s in sorted(statements, key=lambda s: -s.duration_ms)[:SLOWEST]
+        ]
 
     # sorting findings
 
     def _status(self, finding: Finding) -> str:
-        allowed = [pattern for marker in self.item.iter_markers(ALLOW_MARKER)
-                   for pattern in (marker.args or ("*",))]
+        allowed = [
+            pattern
+            for marker in self.item.iter_markers(ALLOW_MARKER)
+            for pattern in (marker.args or ("*",))
+        ]
         if any(_matches(finding, p) for p in (*allowed, *self.settings.ignore)):
             return "allowed"
-        if self.settings.update_baseline or Entry(
-                self.item.nodeid, finding.kind.value, finding.label) in self.baseline:
+        if (
+            self.settings.update_baseline
+            or Entry(self.item.nodeid, finding.kind.value, finding.label) in self.baseline
+        ):
             return "baselined"
         return "new"
 
@@ -155,14 +174,21 @@ class BodyRecorder:
         capture = self.capture
         if capture.queries == 0:
             why = "".join(f"; {wire.unsupported_message(s)}" for s in sorted(capture.unsupported))
-            return [(f"{marker.name}: the test body sent no statement through any SQLAlchemy "
-                    f"engine, so its limits {marker.kwargs} were checked against nothing{why}")]
+            return [
+                (
+                    f"{marker.name}: the test body sent no statement through any SQLAlchemy "
+                    f"engine, so its limits {marker.kwargs} were checked against nothing{why}"
+                )
+            ]
         from dalperf.gate.budgets import Figures, breaches
 
-        figures = Figures(queries=capture.queries, round_trips=capture.round_trips,
-                          network_round_trips=capture.network_round_trips,
-                          rows_fetched=capture.rows_fetched,
-                          n_plus_one=tuple(f.to_dict() for f in new))
+        figures = Figures(
+            queries=capture.queries,
+            round_trips=capture.round_trips,
+            network_round_trips=capture.network_round_trips,
+            rows_fetched=capture.rows_fetched,
+            n_plus_one=tuple(f.to_dict() for f in new),
+        )
         found = breaches(marker.kwargs, figures)
         return [f"{marker.name} exceeded: " + "; ".join(b.message for b in found)] if found else []
 
@@ -186,39 +212,48 @@ class BodyRecorder:
             lines.append("  " + figures_line(self.capture, self.settings.rtt_ms))
         if new:
             labels = ", ".join(f'"{f.label}"' for f in new)
-            lines.append(f"  accept instead: @pytest.mark.{ALLOW_MARKER}({labels}), or record "
-                         "them with --dalperf-baseline FILE --dalperf-update-baseline")
+            lines.append(
+                f"  accept instead: @pytest.mark.{ALLOW_MARKER}({labels}), or record "
+                "them with --dalperf-baseline FILE --dalperf-update-baseline"
+            )
         if problems and self.capture.queries:
             lines.append(statements_by_fingerprint(self.capture, root))
         return "\n".join(lines)
 
     def _warn(self, message: str) -> None:
         path, line = self.item.location[0], self.item.location[1]
-        warnings.warn_explicit(DalperfWarning(message), DalperfWarning,
-                               filename=str(self.item.config.rootpath / path),
-                               lineno=(line or 0) + 1)
+        warnings.warn_explicit(
+            DalperfWarning(message),
+            DalperfWarning,
+            filename=str(self.item.config.rootpath / path),
+            lineno=(line or 0) + 1,
+        )
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
     """The finding thresholds of the session's ini settings."""
     from dalperf.capture.findings import RepeatScope
 
-    return Thresholds(relationship=settings.thresholds["dalperf_relationship_threshold"],
-                      column_load=settings.thresholds["dalperf_column_load_threshold"],
-                      repeat=settings.thresholds["dalperf_repeat_threshold"],
-                      write_loop=settings.thresholds["dalperf_write_loop_threshold"],
-                      small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
-                      unused_eager_load=settings.unused_eager_load,
-                      scope=RepeatScope(settings.repeat_scope))
+    return Thresholds(
+        relationship=settings.thresholds["dalperf_relationship_threshold"],
+        column_load=settings.thresholds["dalperf_column_load_threshold"],
+        repeat=settings.thresholds["dalperf_repeat_threshold"],
+        write_loop=settings.thresholds["dalperf_write_loop_threshold"],
+        small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
+        unused_eager_load=settings.unused_eager_load,
+        scope=RepeatScope(settings.repeat_scope),
+    )
 
 
 def figures_line(capture: Capture, rtt_ms: float) -> str:
     """``26 queries, 26 round trips deep, 30 network round trips ≈ 30 ms at 1 ms RTT, ...``"""
     network = capture.network_round_trips
-    return (f"test body: {capture.queries} queries, {capture.round_trips} round trips deep, "
-            f"{network} network round trips \u2248 {network * rtt_ms:g} ms at {rtt_ms:g} ms RTT "
-            f"(--dalperf-rtt-ms), {capture.rows_fetched} rows fetched, "
-            f"{capture.db_ms:.1f} ms in the database")
+    return (
+        f"test body: {capture.queries} queries, {capture.round_trips} round trips deep, "
+        f"{network} network round trips \u2248 {network * rtt_ms:g} ms at {rtt_ms:g} ms RTT "
+        f"(--dalperf-rtt-ms), {capture.rows_fetched} rows fetched, "
+        f"{capture.db_ms:.1f} ms in the database"
+    )
 
 
 def statements_by_fingerprint(capture: Capture, root: Path | None = None) -> str:
@@ -229,10 +264,15 @@ def statements_by_fingerprint(capture: Capture, root: Path | None = None) -> str
     for statement in capture.statements:
         if statement.call_site is not None:
             site = relative_site(statement.call_site, root) if root else statement.call_site
-            sites.setdefault(statement.fingerprint, {})[site] = None
+            if site is not None:
+                sites.setdefault(statement.fingerprint, {})[site] = None
     totals = capture.fingerprints()
-    lines = [(f"captured {capture.queries} statement(s), {capture.round_trips} round trip(s) "
-              f"deep, in {len(totals)} shape(s):")]
+    lines = [
+        (
+            f"captured {capture.queries} statement(s), {capture.round_trips} round trip(s) "
+            f"deep, in {len(totals)} shape(s):"
+        )
+    ]
     for total in totals:
         lines.append(f"  {total.count:>5}x  {shorten_sql(total.sql, SQL_SHOWN)}")
         lines.extend(f"          at {site}" for site in sites.get(total.fingerprint, ()))
@@ -264,4 +304,5 @@ def split_site(site: str | None) -> tuple[str | None, int | None]:
 
 def _matches(finding: Finding, pattern: str) -> bool:
     return fnmatchcase(finding.label, pattern) or fnmatchcase(
-        f"{finding.kind.value}:{finding.label}", pattern)
+        f"{finding.kind.value}:{finding.label}", pattern
+    )

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from dalperf.capture import Capture
 
 SUFFIX = ".toml"
-HEADER = ("# dalperf query record: the statements each test sends, in order. Review changes "
-          "like code;\n# rewrite with pytest --dalperf-record-update.\n")
+HEADER = (
+    "# dalperf query record: the statements each test sends, in order. Review changes "
+    "like code;\n# rewrite with pytest --dalperf-record-update.\n"
+)
 # hidden round trips that belong to the process, not the test (see the module docstring)
 _PROCESS_KINDS = frozenset({"connect", "initialize", "prepare", "internal"})
 
@@ -55,26 +57,38 @@ class QueryRecord:
 
         process = sum(h.round_trips for h in capture.hidden if h.kind.value in _PROCESS_KINDS)
         statements = sorted(capture.statements, key=lambda s: s.start_ns)
-        return cls(queries=capture.queries, round_trips=capture.round_trips,
-                   network_round_trips=max(capture.network_round_trips - process,
-                                           capture.round_trips),
-                   statements=tuple(shape(s.sql).normalized for s in statements))
+        return cls(
+            queries=capture.queries,
+            round_trips=capture.round_trips,
+            network_round_trips=max(capture.network_round_trips - process, capture.round_trips),
+            statements=tuple(shape(s.sql).normalized for s in statements),
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QueryRecord:
-        return cls(queries=int(data["queries"]), round_trips=int(data["round_trips"]),
-                   network_round_trips=int(data["network_round_trips"]),
-                   statements=tuple(str(s) for s in data["statements"]))
+        return cls(
+            queries=int(data["queries"]),
+            round_trips=int(data["round_trips"]),
+            network_round_trips=int(data["network_round_trips"]),
+            statements=tuple(str(s) for s in data["statements"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"queries": self.queries, "round_trips": self.round_trips,
-                "network_round_trips": self.network_round_trips,
-                "statements": list(self.statements)}
+        return {
+            "queries": self.queries,
+            "round_trips": self.round_trips,
+            "network_round_trips": self.network_round_trips,
+            "statements": list(self.statements),
+        }
 
     def lines(self) -> list[str]:
         """The record as the lines a diff shows."""
-        return [f"queries = {self.queries}", f"round_trips = {self.round_trips}",
-                f"network_round_trips = {self.network_round_trips}", *self.statements]
+        return [
+            f"queries = {self.queries}",
+            f"round_trips = {self.round_trips}",
+            f"network_round_trips = {self.network_round_trips}",
+            *self.statements,
+        ]
 
 
 def record_path(folder: Path, test_file: str) -> Path:
@@ -108,16 +122,24 @@ def load_file(path: Path) -> dict[str, QueryRecord]:
         try:
             records[test] = QueryRecord.from_dict(entry)
         except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"{path}: the record of {test!r} needs queries, round_trips, "
-                              f"network_round_trips and statements ({exc!r} is wrong)") from exc
+            raise RecordError(
+                f"{path}: the record of {test!r} needs queries, round_trips, "
+                f"network_round_trips and statements ({exc!r} is wrong)"
+            ) from exc
     return records
 
 
 def diff(test: str, recorded: QueryRecord, now: QueryRecord) -> str:
     """The unified diff from the committed record to this run's."""
-    return "\n".join(difflib.unified_diff(recorded.lines(), now.lines(),
-                                          fromfile=f"{test} (recorded)",
-                                          tofile=f"{test} (this run)", lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(
+            recorded.lines(),
+            now.lines(),
+            fromfile=f"{test} (recorded)",
+            tofile=f"{test} (this run)",
+            lineterm="",
+        )
+    )
 
 
 def dumps(records: Mapping[str, QueryRecord]) -> str:
@@ -125,17 +147,23 @@ def dumps(records: Mapping[str, QueryRecord]) -> str:
     parts = [HEADER]
     for test in sorted(records):
         record = records[test]
-        statements = "".join(f"  {json.dumps(s, ensure_ascii=False)},\n"
-                             for s in record.statements)
-        parts.append(f"\n[{json.dumps(test, ensure_ascii=False)}]\n"
-                     f"queries = {record.queries}\nround_trips = {record.round_trips}\n"
-                     f"network_round_trips = {record.network_round_trips}\n"
-                     f"statements = [\n{statements}]\n")
+        statements = "".join(f"  {json.dumps(s, ensure_ascii=False)},\n" for s in record.statements)
+        parts.append(
+            f"\n[{json.dumps(test, ensure_ascii=False)}]\n"
+            f"queries = {record.queries}\nround_trips = {record.round_trips}\n"
+            f"network_round_trips = {record.network_round_trips}\n"
+            f"statements = [\n{statements}]\n"
+        )
     return "".join(parts)
 
 
-def files_to_write(folder: Path, committed: Mapping[str, QueryRecord],
-                   seen: Mapping[str, QueryRecord], *, update: bool) -> dict[Path, str]:
+def files_to_write(
+    folder: Path,
+    committed: Mapping[str, QueryRecord],
+    seen: Mapping[str, QueryRecord],
+    *,
+    update: bool,
+) -> dict[Path, str]:
     """The record files whose text changes: tests seen for the first time are added; with
     ``update``, changed records are rewritten too. Tests not run keep their records."""
     by_file: dict[str, dict[str, QueryRecord]] = {}

@@ -20,7 +20,9 @@ from typing import Any
 
 from dalperf.version import installed_version
 
-SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 RULES = {
     "lazy-load": "A relationship is lazy-loaded once per parent object (N+1)",
     "column-reload": "Deferred or expired columns are loaded one object at a time",
@@ -48,23 +50,33 @@ def sarif_log(records: Iterable[Any], rootdir: Path) -> dict[str, Any]:
     results = []
     for record in records:
         for finding in record.findings:
-            results.append(_result(record.test, finding, _uri(finding.get("file"), rootdir,
-                                                               base)))
+            results.append(_result(record.test, finding, _uri(finding.get("file"), rootdir, base)))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "dalperf", "version": installed_version(),
-                "informationUri": "https://pypi.org/project/dalperf/",
-                "rules": [{"id": f"dalperf/{kind}", "name": kind.replace("-", " "),
-                           "shortDescription": {"text": text},
-                           "defaultConfiguration": {"level": "warning"}}
-                          for kind, text in RULES.items()]}},
-            "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri() + "/"}},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "dalperf",
+                        "version": installed_version(),
+                        "informationUri": "https://pypi.org/project/dalperf/",
+                        "rules": [
+                            {
+                                "id": f"dalperf/{kind}",
+                                "name": kind.replace("-", " "),
+                                "shortDescription": {"text": text},
+                                "defaultConfiguration": {"level": "warning"},
+                            }
+                            for kind, text in RULES.items()
+                        ],
+                    }
+                },
+                "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
 
 
@@ -86,15 +98,29 @@ def _result(test: str, finding: dict[str, Any], uri: str | None) -> dict[str, An
         "level": "warning",
         "message": {"text": f"{finding['message']} in {test}. Fix: {finding['fix']}"},
         "partialFingerprints": {
-            "dalperfIdentity/v1": hashlib.sha256(identity.encode()).hexdigest()},
-        "properties": {"test": test, "label": finding["label"], "count": finding["count"],
-                       "sql": finding["sql"]},
+            "dalperfIdentity/v1": hashlib.sha256(identity.encode()).hexdigest()
+        },
+        "properties": {
+            "test": test,
+            "label": finding["label"],
+            "count": finding["count"],
+            "sql": finding["sql"],
+        },
     }
     if uri is not None:
-        result["locations"] = [{"physicalLocation": {
-            "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
-            "region": {"startLine": max(int(finding["line"] or 1), 1)}}}]
+        result["locations"] = [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+                    "region": {"startLine": max(int(finding["line"] or 1), 1)},
+                }
+            }
+        ]
     if finding["status"] in _SUPPRESSION:
-        result["suppressions"] = [{"kind": _SUPPRESSION[finding["status"]],
-                                   "justification": f"{finding['status']} in dalperf"}]
+        result["suppressions"] = [
+            {
+                "kind": _SUPPRESSION[finding["status"]],
+                "justification": f"{finding['status']} in dalperf",
+            }
+        ]
     return result

@@ -33,21 +33,36 @@ class Scaling:
     def message(self, rtt_ms: float) -> str:
         c = self.complexity
         sizes = ", ".join(map(str, c.sizes))
-        lines = [(f"dalperf_scaling: the query count grows {c.verdict}: slope {c.slope:g} queries "
-                 f"per unit of size (sizes {sizes} \u2192 queries "
-                 f"{', '.join(map(str, c.queries))})")]
-        for size, q, n, f, r in zip(c.sizes, c.queries, self.network_round_trips,
-                                    self.rows_fetched, self.rows_returned, strict=True):
-            lines.append(f"  size {size}: {q} queries, {n} network round trips \u2248 "
-                         f"{n * rtt_ms:g} ms at {rtt_ms:g} ms RTT, {f} rows fetched, "
-                         f"{r} returned")
+        lines = [
+            (
+                f"dalperf_scaling: the query count grows {c.verdict}: slope {c.slope:g} queries "
+                f"per unit of size (sizes {sizes} \u2192 queries "
+                f"{', '.join(map(str, c.queries))})"
+            )
+        ]
+        for size, q, n, f, r in zip(
+            c.sizes,
+            c.queries,
+            self.network_round_trips,
+            self.rows_fetched,
+            self.rows_returned,
+            strict=True,
+        ):
+            lines.append(
+                f"  size {size}: {q} queries, {n} network round trips \u2248 "
+                f"{n * rtt_ms:g} ms at {rtt_ms:g} ms RTT, {f} rows fetched, "
+                f"{r} returned"
+            )
         return "\n".join(lines)
 
 
 def measure(fn: Callable[[int], Any], sizes: Sequence[int]) -> Scaling:
     """Run ``fn`` at every size under a capture of its own; ValueError on bad sizes."""
-    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                             for s in sizes) or len(set(sizes)) < 2:
+    if (
+        len(sizes) < 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in sizes)
+        or len(set(sizes)) < 2
+    ):
         raise ValueError(f"sizes must be two or more different whole numbers >= 0, not {sizes!r}")
     fn(sizes[0])  # warm-up
     queries, network, fetched, returned = [], [], [], []
@@ -58,8 +73,12 @@ def measure(fn: Callable[[int], Any], sizes: Sequence[int]) -> Scaling:
         network.append(capture.network_round_trips)
         fetched.append(capture.rows_fetched)
         returned.append(_count(result))
-    return Scaling(complexity=fit_complexity(sizes, queries), network_round_trips=tuple(network),
-                   rows_fetched=tuple(fetched), rows_returned=tuple(returned))
+    return Scaling(
+        complexity=fit_complexity(sizes, queries),
+        network_round_trips=tuple(network),
+        rows_fetched=tuple(fetched),
+        rows_returned=tuple(returned),
+    )
 
 
 def _count(result: Any) -> int:

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,22 @@ THRESHOLDS = {
     "dalperf_column_load_threshold": (5, "different objects reloading columns one at a time"),
     "dalperf_repeat_threshold": (5, "runs of one SELECT (Core, text(), ORM query)"),
     "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
-    "dalperf_small_repeat_threshold": (0, ("different keys of one table looked up by key, "
-                                           "e.g. 2-4 session.get calls (0: off)")),
+    "dalperf_small_repeat_threshold": (
+        0,
+        ("different keys of one table looked up by key, e.g. 2-4 session.get calls (0: off)"),
+    ),
 }
 BUDGET_MARKERS = ("dalperf_budget", "query_budget")  # query_budget: the old name, deprecated
 ALLOW_MARKER = "dalperf_allow"
 INDEX_CHECK_MODES = ("off", "warn", "fail")
 DEFAULT_INDEX_MIN_ROWS = 1_000  # tables of at most this many rows are never checked
-MARKER_LIMITS = ("max_queries", "max_round_trips", "max_network_round_trips", "max_rows_fetched",
-                 "no_n_plus_one")
+MARKER_LIMITS = (
+    "max_queries",
+    "max_round_trips",
+    "max_network_round_trips",
+    "max_rows_fetched",
+    "no_n_plus_one",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,70 +88,150 @@ class Settings:
 def add_options(parser: pytest.Parser) -> None:
     """The command-line options and ini keys (``[tool.pytest.ini_options]``)."""
     group = parser.getgroup("dalperf", "dalperf: query findings and budgets")
-    group.addoption("--dalperf-mode", choices=MODES, default=None,
-                    help="fail (default): a test with a finding fails; warn: it warns; "
-                         "off: no findings (markers and fixtures still check)")
-    group.addoption("--dalperf-rtt-ms", default=None, metavar="MS",
-                    help=f"round-trip time the failure messages price the network round "
-                         f"trips at (default {DEFAULT_RTT_MS:g})")
-    group.addoption("--dalperf-baseline", default=None, metavar="FILE",
-                    help="JSON file of accepted findings: only new findings fail")
-    group.addoption("--dalperf-update-baseline", action="store_true", default=False,
-                    help="write the findings of the tests that ran into --dalperf-baseline "
-                         "(stale entries pruned)")
-    group.addoption("--dalperf-json", default=None, metavar="FILE",
-                    help="write a JSON report of every test's queries and findings")
-    group.addoption("--dalperf-html", default=None, metavar="FILE",
-                    help="write an HTML report (sortable table per test)")
-    group.addoption("--dalperf-sarif", default=None, metavar="FILE",
-                    help="write the findings as SARIF 2.1.0 (code scanning)")
-    group.addoption("--dalperf-repeat-scope", default=None, choices=REPEAT_SCOPES,
-                    help="unit (default): a finding needs its repeats in one unit of work "
-                         "(Session, connection checkout, HTTP request) or one loop of the "
-                         "app; test: anywhere in the test body")
-    group.addoption("--dalperf-metadata", default=None, metavar="MODULE:ATTR",
-                    help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata")
-    group.addoption("--dalperf-alembic", default=None, metavar="INI",
-                    help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini")
-    group.addoption("--dalperf-record", default=None, metavar="DIR",
-                    help="compare each test's statements with its committed record in DIR "
-                         "(one TOML file per test file); a changed record fails the test")
-    group.addoption("--dalperf-record-update", action="store_true", default=False,
-                    help="rewrite the records of --dalperf-record instead of failing")
-    group.addoption("--dalperf-database-url", default=None, metavar="URL",
-                    help=f"dalperf_postgres on this server instead of the embedded one, in "
-                         f"databases of its own (dalperf_<random>, dropped afterwards); "
-                         f"default ${DATABASE_URL_ENV}")
-    group.addoption("--dalperf-server", default=None, metavar="docker[:IMAGE]",
-                    help=f"dalperf_postgres in a PostgreSQL container (testcontainers; "
-                         f"default image {DEFAULT_IMAGE})")
+    group.addoption(
+        "--dalperf-mode",
+        choices=MODES,
+        default=None,
+        help="fail (default): a test with a finding fails; warn: it warns; "
+        "off: no findings (markers and fixtures still check)",
+    )
+    group.addoption(
+        "--dalperf-rtt-ms",
+        default=None,
+        metavar="MS",
+        help=f"round-trip time the failure messages price the network round "
+        f"trips at (default {DEFAULT_RTT_MS:g})",
+    )
+    group.addoption(
+        "--dalperf-baseline",
+        default=None,
+        metavar="FILE",
+        help="JSON file of accepted findings: only new findings fail",
+    )
+    group.addoption(
+        "--dalperf-update-baseline",
+        action="store_true",
+        default=False,
+        help="write the findings of the tests that ran into --dalperf-baseline "
+        "(stale entries pruned)",
+    )
+    group.addoption(
+        "--dalperf-json",
+        default=None,
+        metavar="FILE",
+        help="write a JSON report of every test's queries and findings",
+    )
+    group.addoption(
+        "--dalperf-html",
+        default=None,
+        metavar="FILE",
+        help="write an HTML report (sortable table per test)",
+    )
+    group.addoption(
+        "--dalperf-sarif",
+        default=None,
+        metavar="FILE",
+        help="write the findings as SARIF 2.1.0 (code scanning)",
+    )
+    group.addoption(
+        "--dalperf-repeat-scope",
+        default=None,
+        choices=REPEAT_SCOPES,
+        help="unit (default): a finding needs its repeats in one unit of work "
+        "(Session, connection checkout, HTTP request) or one loop of the "
+        "app; test: anywhere in the test body",
+    )
+    group.addoption(
+        "--dalperf-metadata",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="schema of dalperf_postgres: a MetaData, e.g. app.models:Base.metadata",
+    )
+    group.addoption(
+        "--dalperf-alembic",
+        default=None,
+        metavar="INI",
+        help="schema of dalperf_postgres: alembic upgrade head with this alembic.ini",
+    )
+    group.addoption(
+        "--dalperf-record",
+        default=None,
+        metavar="DIR",
+        help="compare each test's statements with its committed record in DIR "
+        "(one TOML file per test file); a changed record fails the test",
+    )
+    group.addoption(
+        "--dalperf-record-update",
+        action="store_true",
+        default=False,
+        help="rewrite the records of --dalperf-record instead of failing",
+    )
+    group.addoption(
+        "--dalperf-database-url",
+        default=None,
+        metavar="URL",
+        help=f"dalperf_postgres on this server instead of the embedded one, in "
+        f"databases of its own (dalperf_<random>, dropped afterwards); "
+        f"default ${DATABASE_URL_ENV}",
+    )
+    group.addoption(
+        "--dalperf-server",
+        default=None,
+        metavar="docker[:IMAGE]",
+        help=f"dalperf_postgres in a PostgreSQL container (testcontainers; "
+        f"default image {DEFAULT_IMAGE})",
+    )
     parser.addini("dalperf_mode", f"fail | warn | off (default {DEFAULT_MODE})", default=None)
-    parser.addini("dalperf_rtt_ms", f"RTT in ms for the messages (default {DEFAULT_RTT_MS:g})",
-                  default=None)
-    parser.addini("dalperf_ignore", "findings never reported: one pattern a line, "
-                  "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
-                  type="linelist", default=[])
+    parser.addini(
+        "dalperf_rtt_ms", f"RTT in ms for the messages (default {DEFAULT_RTT_MS:g})", default=None
+    )
+    parser.addini(
+        "dalperf_ignore",
+        "findings never reported: one pattern a line, "
+        "[kind:]label glob, e.g. Post.comments or repeated-statement:SELECT users",
+        type="linelist",
+        default=[],
+    )
     parser.addini("dalperf_baseline", "default of --dalperf-baseline", default=None)
     parser.addini("dalperf_record", "default of --dalperf-record", default=None)
-    parser.addini("dalperf_repeat_scope", f"{' | '.join(REPEAT_SCOPES)}: where a finding's "
-                  f"repeats must happen (default {DEFAULT_REPEAT_SCOPE})", default=None)
-    parser.addini("dalperf_unused_eager_load", "report selectinload/subqueryload "
-                  "relationships the test never read (default false)", type="bool",
-                  default=False)
-    parser.addini("dalperf_app_packages", "import names of installed packages that are your "
-                  "code (call sites stop in them), one a line or separated by spaces",
-                  type="args", default=[])
+    parser.addini(
+        "dalperf_repeat_scope",
+        f"{' | '.join(REPEAT_SCOPES)}: where a finding's "
+        f"repeats must happen (default {DEFAULT_REPEAT_SCOPE})",
+        default=None,
+    )
+    parser.addini(
+        "dalperf_unused_eager_load",
+        "report selectinload/subqueryload relationships the test never read (default false)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "dalperf_app_packages",
+        "import names of installed packages that are your "
+        "code (call sites stop in them), one a line or separated by spaces",
+        type="args",
+        default=[],
+    )
     for name, (default, what) in THRESHOLDS.items():
-        parser.addini(name, f"{what} from which dalperf reports (default {default})",
-                      default=None)
-    group.addoption("--dalperf-index-check", default=None, metavar="off|warn|fail",
-                    help="plan each SELECT a test body sent on a large table and report a "
-                         "missing index, proved by building it in a rolled-back transaction "
-                         "(default off)")
-    parser.addini("dalperf_index_check", "off (default) | warn | fail: the missing-index check",
-                  default=None)
-    parser.addini("dalperf_index_min_rows", f"tables above this many rows are checked for a "
-                  f"missing index (default {DEFAULT_INDEX_MIN_ROWS:,})", default=None)
+        parser.addini(name, f"{what} from which dalperf reports (default {default})", default=None)
+    group.addoption(
+        "--dalperf-index-check",
+        default=None,
+        metavar="off|warn|fail",
+        help="plan each SELECT a test body sent on a large table and report a "
+        "missing index, proved by building it in a rolled-back transaction "
+        "(default off)",
+    )
+    parser.addini(
+        "dalperf_index_check", "off (default) | warn | fail: the missing-index check", default=None
+    )
+    parser.addini(
+        "dalperf_index_min_rows",
+        f"tables above this many rows are checked for a "
+        f"missing index (default {DEFAULT_INDEX_MIN_ROWS:,})",
+        default=None,
+    )
 
 
 def read(config: pytest.Config) -> Settings:
@@ -166,8 +254,10 @@ def read(config: pytest.Config) -> Settings:
         if update:
             _writable(baseline, "--dalperf-baseline")
         elif not baseline.is_file():
-            raise pytest.UsageError(f"--dalperf-baseline: {baseline} does not exist "
-                                    "(write it with --dalperf-update-baseline)")
+            raise pytest.UsageError(
+                f"--dalperf-baseline: {baseline} does not exist "
+                "(write it with --dalperf-update-baseline)"
+            )
     paths = {}
     for option in ("json", "html", "sarif"):
         text = config.getoption(f"dalperf_{option}")
@@ -176,8 +266,10 @@ def read(config: pytest.Config) -> Settings:
         _require_html_report()
     metadata = config.getoption("dalperf_metadata")
     if metadata is not None and (":" not in metadata or not all(metadata.split(":", 1))):
-        raise pytest.UsageError(f"--dalperf-metadata: expected MODULE:ATTRIBUTE, e.g. "
-                                f"app.models:Base.metadata, not {metadata!r}")
+        raise pytest.UsageError(
+            f"--dalperf-metadata: expected MODULE:ATTRIBUTE, e.g. "
+            f"app.models:Base.metadata, not {metadata!r}"
+        )
     if metadata is not None:
         _importable(metadata)
     alembic = config.getoption("dalperf_alembic")
@@ -194,29 +286,48 @@ def read(config: pytest.Config) -> Settings:
     server = config.getoption("dalperf_server")
     if server is not None:
         if server.partition(":")[0] != DOCKER:
-            raise pytest.UsageError(f"--dalperf-server: expected {DOCKER} or {DOCKER}:IMAGE "
-                                    f"(e.g. {DOCKER}:{DEFAULT_IMAGE}), not {server!r}")
+            raise pytest.UsageError(
+                f"--dalperf-server: expected {DOCKER} or {DOCKER}:IMAGE "
+                f"(e.g. {DOCKER}:{DEFAULT_IMAGE}), not {server!r}"
+            )
         if config.getoption("dalperf_database_url"):
-            raise pytest.UsageError("--dalperf-server and --dalperf-database-url name two "
-                                    "servers; give one")
+            raise pytest.UsageError(
+                "--dalperf-server and --dalperf-database-url name two servers; give one"
+            )
         database_url = None
-    scope = (config.getoption("dalperf_repeat_scope") or _ini(config, "dalperf_repeat_scope")
-             or DEFAULT_REPEAT_SCOPE)
+    scope = (
+        config.getoption("dalperf_repeat_scope")
+        or _ini(config, "dalperf_repeat_scope")
+        or DEFAULT_REPEAT_SCOPE
+    )
     if scope not in REPEAT_SCOPES:
-        raise pytest.UsageError(f"dalperf_repeat_scope: must be one of "
-                                f"{', '.join(REPEAT_SCOPES)}, not {scope!r}")
-    app_dirs = tuple(d for name in config.getini("dalperf_app_packages") or ()
-                     for d in _package_folders(name))
-    return Settings(mode=mode, rtt_ms=rtt_ms, thresholds=thresholds,
-                    ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or ()
-                                 if p.strip()),
-                    baseline=baseline, update_baseline=update, json_path=paths["json"],
-                    html_path=paths["html"], sarif_path=paths["sarif"], metadata=metadata,
-                    alembic=Path(alembic) if alembic else None, database_url=database_url or None,
-                    server=server, record_dir=record_dir, record_update=record_update,
-                    repeat_scope=scope, app_dirs=app_dirs,
-                    unused_eager_load=bool(config.getini("dalperf_unused_eager_load")),
-                    **_index_check(config))
+        raise pytest.UsageError(
+            f"dalperf_repeat_scope: must be one of {', '.join(REPEAT_SCOPES)}, not {scope!r}"
+        )
+    app_dirs = tuple(
+        d for name in config.getini("dalperf_app_packages") or () for d in _package_folders(name)
+    )
+    return Settings(
+        mode=mode,
+        rtt_ms=rtt_ms,
+        thresholds=thresholds,
+        ignore=tuple(p.strip() for p in _ini(config, "dalperf_ignore") or () if p.strip()),
+        baseline=baseline,
+        update_baseline=update,
+        json_path=paths["json"],
+        html_path=paths["html"],
+        sarif_path=paths["sarif"],
+        metadata=metadata,
+        alembic=Path(alembic) if alembic else None,
+        database_url=database_url or None,
+        server=server,
+        record_dir=record_dir,
+        record_update=record_update,
+        repeat_scope=scope,
+        app_dirs=app_dirs,
+        unused_eager_load=bool(config.getini("dalperf_unused_eager_load")),
+        **_index_check(config),
+    )
 
 
 def _require_html_report() -> None:
@@ -232,15 +343,14 @@ def _require_html_report() -> None:
 
 def _index_check(config: pytest.Config) -> dict[str, Any]:
     """The missing-index check's mode and table size, validated."""
-    mode = (config.getoption("dalperf_index_check") or _ini(config, "dalperf_index_check")
-            or "off")
+    mode = config.getoption("dalperf_index_check") or _ini(config, "dalperf_index_check") or "off"
     if mode not in INDEX_CHECK_MODES:
-        raise pytest.UsageError(f"--dalperf-index-check: must be one of "
-                                f"{', '.join(INDEX_CHECK_MODES)}, not {mode!r}")
+        raise pytest.UsageError(
+            f"--dalperf-index-check: must be one of {', '.join(INDEX_CHECK_MODES)}, not {mode!r}"
+        )
     raw = _ini(config, "dalperf_index_min_rows")
     rows = _whole(raw, "dalperf_index_min_rows") if raw is not None else DEFAULT_INDEX_MIN_ROWS
     return {"index_check": mode, "index_min_rows": rows}
-
 
 
 def _package_folders(name: str) -> list[str]:
@@ -251,37 +361,42 @@ def _package_folders(name: str) -> list[str]:
     try:
         spec = find_spec(name)
     except (ImportError, ValueError) as exc:
-        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: "
-                                f"{exc}") from None
+        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: {exc}") from None
     if spec is None:
-        raise pytest.UsageError(f"dalperf_app_packages: {name!r} does not import: no module "
-                                f"named {name!r}")
+        raise pytest.UsageError(
+            f"dalperf_app_packages: {name!r} does not import: no module named {name!r}"
+        )
     if spec.submodule_search_locations:
         return list(spec.submodule_search_locations)
     return [str(Path(spec.origin).parent)] if spec.origin else []
 
 
-def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def check_marker(nodeid: str, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """A budget or allow marker's arguments, validated at collection (a usage error if bad)."""
     where = f"{nodeid}: @pytest.mark.{name}"
     if name == ALLOW_MARKER:
         if kwargs or not all(isinstance(a, str) for a in args):
-            raise pytest.UsageError(f"{where}: takes finding labels (strings), e.g. "
-                                    f'{ALLOW_MARKER}("Post.comments")')
+            raise pytest.UsageError(
+                f'{where}: takes finding labels (strings), e.g. {ALLOW_MARKER}("Post.comments")'
+            )
         return
     if args:
-        raise pytest.UsageError(f"{where}: takes keyword arguments only, e.g. "
-                                f"{name}(max_queries=1)")
+        raise pytest.UsageError(
+            f"{where}: takes keyword arguments only, e.g. {name}(max_queries=1)"
+        )
     for key, value in kwargs.items():
         if key not in MARKER_LIMITS:
             known = ", ".join(MARKER_LIMITS)
-            raise pytest.UsageError(f"{where}: unknown limit {key!r} (known: {known}; timing "
-                                    "and complexity budgets belong to `dalperf run`/`dalperf "
-                                    "check`, scaling to the dalperf_scaling fixture)")
+            raise pytest.UsageError(
+                f"{where}: unknown limit {key!r} (known: {known}; timing "
+                "and complexity budgets belong to `dalperf run`/`dalperf "
+                "check`, scaling to the dalperf_scaling fixture)"
+            )
         if key == "no_n_plus_one":
             if not isinstance(value, bool):
-                raise pytest.UsageError(f"{where}: no_n_plus_one must be True or False, "
-                                        f"not {value!r}")
+                raise pytest.UsageError(
+                    f"{where}: no_n_plus_one must be True or False, not {value!r}"
+                )
         elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise pytest.UsageError(f"{where}: {key} must be a whole number >= 0, not {value!r}")
 
@@ -325,8 +440,7 @@ def _writable(path: Path, option: str) -> Path:
         else:
             tempfile.TemporaryFile(dir=path.parent).close()
     except OSError as exc:
-        raise pytest.UsageError(f"{option}: cannot write {path}: "
-                                f"{exc.strerror or exc}") from None
+        raise pytest.UsageError(f"{option}: cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -341,9 +455,10 @@ def _importable(spec: str) -> None:
         importlib.import_module(module)
     except ImportError:
         pass
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 (whatever the user's module raises)
-        raise pytest.UsageError(f"--dalperf-metadata {spec}: {module} raised while importing: "
-                                f"{describe(exc)}") from None
+    except (Exception, SystemExit) as exc:
+        raise pytest.UsageError(
+            f"--dalperf-metadata {spec}: {module} raised while importing: {describe(exc)}"
+        ) from None
 
 
 def load_json(path: Path, option: str) -> Any:

@@ -34,8 +34,8 @@ from dalperf.pytest_support.settings import Settings
 if TYPE_CHECKING:
     from dalperf.capture import Capture
     from dalperf.capture.findings import Thresholds
-    from dalperf.pytest_support.records import QueryRecord
     from dalperf.pytest_support.recorder import TestRecord
+    from dalperf.pytest_support.records import QueryRecord
 
 VERSION = 1
 TOP = 10  # tests listed in each of the verdict's top lists
@@ -80,8 +80,10 @@ class Suite:
         committed = self.committed.get(record.test)
         if committed is None or committed == now or self.settings.record_update:
             return None
-        return (f"dalperf query record changed (accept it with --dalperf-record-update):\n"
-                f"{diff(record.test, committed, now)}")
+        return (
+            f"dalperf query record changed (accept it with --dalperf-record-update):\n"
+            f"{diff(record.test, committed, now)}"
+        )
 
     def add(self, record: TestRecord) -> None:
         self.records[record.test] = record
@@ -108,19 +110,27 @@ class Suite:
 
         if self.settings.record_dir is None:
             return []
-        return stale_tests(self.committed,
-                           {r.test for r in self.records.values() if r.query_record is not None})
+        return stale_tests(
+            self.committed, {r.test for r in self.records.values() if r.query_record is not None}
+        )
 
     def found(self) -> list[Entry]:
         """Every finding not allowed, as baseline entries."""
-        return [Entry(r.test, f["kind"], f["label"]) for r in self.records.values()
-                for f in r.findings if f["status"] != "allowed"]
+        return [
+            Entry(r.test, f["kind"], f["label"])
+            for r in self.records.values()
+            for f in r.findings
+            if f["status"] != "allowed"
+        ]
 
     def stale(self) -> list[Entry]:
         """Baseline entries whose test ran without the finding."""
         found = set(self.found())
-        return sorted(e for e in self.accepted if e.test in self.records and e not in found
-                      and not self._unchecked(e))
+        return sorted(
+            e
+            for e in self.accepted
+            if e.test in self.records and e not in found and not self._unchecked(e)
+        )
 
     def _unchecked(self, entry: Entry) -> bool:
         """A baseline entry of a check this session did not run (the missing-index check
@@ -132,16 +142,22 @@ class Suite:
         settings, written = self.settings, []
         if settings.update_baseline and settings.baseline is not None:
             kept = {e for e in self.accepted if self._unchecked(e)}
-            baseline.write(settings.baseline, kept | set(
-                baseline.updated(self.accepted, set(self.records), self.found())))
+            baseline.write(
+                settings.baseline,
+                kept | set(baseline.updated(self.accepted, set(self.records), self.found())),
+            )
             written.append(settings.baseline)
         if settings.record_dir is not None:
             from dalperf.pytest_support.records import QueryRecord, files_to_write
 
-            seen = {r.test: QueryRecord.from_dict(r.query_record)
-                    for r in self.records.values() if r.query_record is not None}
-            for path, text in files_to_write(settings.record_dir, self.committed, seen,
-                                             update=settings.record_update).items():
+            seen = {
+                r.test: QueryRecord.from_dict(r.query_record)
+                for r in self.records.values()
+                if r.query_record is not None
+            }
+            for path, text in files_to_write(
+                settings.record_dir, self.committed, seen, update=settings.record_update
+            ).items():
                 files.write_atomic(path, text, what="query record")
                 self.records_written.append(path)
                 written.append(path)
@@ -154,25 +170,34 @@ class Suite:
         if settings.sarif_path is not None:
             from dalperf.pytest_support.sarif import sarif_log
 
-            files.write_atomic(settings.sarif_path, files.dumps(sarif_log(self.ordered(),
-                                                                  self.rootdir)))
+            files.write_atomic(
+                settings.sarif_path, files.dumps(sarif_log(self.ordered(), self.rootdir))
+            )
             written.append(settings.sarif_path)
         return written
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": VERSION, "rtt_ms": self.settings.rtt_ms,
-                "tests": [asdict(r) for r in self.ordered()],
-                "stale_baseline": [e._asdict() for e in self.stale()]}
+        return {
+            "version": VERSION,
+            "rtt_ms": self.settings.rtt_ms,
+            "tests": [asdict(r) for r in self.ordered()],
+            "stale_baseline": [e._asdict() for e in self.stale()],
+        }
 
     def html(self) -> str:
         from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-        environment = Environment(loader=PackageLoader("dalperf.reports", "templates"),
-                                  autoescape=select_autoescape(default=True),
-                                  undefined=StrictUndefined)
+        environment = Environment(
+            loader=PackageLoader("dalperf.reports", "templates"),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,
+        )
         return environment.get_template("pytest_suite.html.j2").render(
-            tests=self.ordered(), rtt_ms=self.settings.rtt_ms, stale=self.stale(),
-            verdict=self.verdict())
+            tests=self.ordered(),
+            rtt_ms=self.settings.rtt_ms,
+            stale=self.stale(),
+            verdict=self.verdict(),
+        )
 
     def verdict(self) -> dict[str, Any]:
         """What the report opens with: test and finding counts, and the heaviest tests.
@@ -195,8 +220,15 @@ class Suite:
             "outcomes": dict(sorted(outcomes.items())),
             "by_kind": dict(sorted(by_kind.items())),
             "by_status": {s: sum(1 for f in found if f["status"] == s) for s in STATUSES},
-            "findings": sorted(found, key=lambda f: (order.get(f["status"], len(order)),
-                                                     f["kind"], f["test"], f["label"])),
+            "findings": sorted(
+                found,
+                key=lambda f: (
+                    order.get(f["status"], len(order)),
+                    f["kind"],
+                    f["test"],
+                    f["label"],
+                ),
+            ),
             "top_queries": _top(records, "queries"),
             "top_network": _top(records, "network_round_trips"),
         }

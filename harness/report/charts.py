@@ -83,17 +83,24 @@ def latency_chart(samples: Mapping[str, Sequence[float]], *, title: str) -> Mark
         drawn = [v for v in order if samples[v]]
         positions = [len(order) - 1 - order.index(v) for v in drawn]
         if drawn:
-            boxes = axes.boxplot([samples[v] for v in drawn], positions=positions,
-                                 orientation="horizontal", widths=0.55, showfliers=False,
-                                 patch_artist=True, medianprops={"color": TEXT_COLOUR})
+            boxes = axes.boxplot(
+                [samples[v] for v in drawn],
+                positions=positions,
+                orientation="horizontal",
+                widths=0.55,
+                showfliers=False,
+                patch_artist=True,
+                medianprops={"color": TEXT_COLOUR},
+            )
             for patch, variant in zip(boxes["boxes"], drawn, strict=True):
                 patch.set_facecolor(palette[variant] + "33")
                 patch.set_edgecolor(palette[variant])
             for variant, position in zip(drawn, positions, strict=True):
                 points = drawn_points(samples[variant])
                 offsets = [position + JITTER * math.sin(1.7 * i) for i in range(len(points))]
-                axes.scatter(points, offsets, s=9, color=palette[variant], alpha=0.7,
-                             linewidths=0, zorder=3)
+                axes.scatter(
+                    points, offsets, s=9, color=palette[variant], alpha=0.7, linewidths=0, zorder=3
+                )
             medians = [sorted(samples[v])[len(samples[v]) // 2] for v in drawn]
             if min(medians) > 0 and max(medians) / min(medians) >= LOG_SCALE_SPREAD:
                 _log_axis(axes, "{:g}")
@@ -113,23 +120,30 @@ def drawn_points(samples: Sequence[float]) -> Sequence[float]:
         return samples
     import numpy as np
 
-    return [float(q) for q in np.quantile(np.asarray(samples, dtype=float),
-                                          np.linspace(0.0, 1.0, MAX_POINTS))]
+    return [
+        float(q)
+        for q in np.quantile(np.asarray(samples, dtype=float), np.linspace(0.0, 1.0, MAX_POINTS))
+    ]
 
 
 def speedup_chart(rows: Sequence[SummaryRow], *, title: str) -> Markup:
     """Each operation's speed-up (before / ours, medians) with its interval, on a log axis."""
     usable = [r for r in rows if r.speedup.low > 0 and math.isfinite(r.speedup.high)]
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(WIDTH_IN, 0.8 + 0.32 * max(len(usable), 1)),
-                        layout="constrained")
+        figure = Figure(figsize=(WIDTH_IN, 0.8 + 0.32 * max(len(usable), 1)), layout="constrained")
         axes = figure.add_subplot()
         for position, row in enumerate(reversed(usable)):
             ratio = row.speedup
-            axes.errorbar([ratio.value], [position],
-                          xerr=[[ratio.value - ratio.low], [ratio.high - ratio.value]],
-                          fmt="o", color=OURS_COLOUR if ratio.value >= 1 else BEFORE_COLOUR,
-                          markersize=5, capsize=3, linewidth=1.2)
+            axes.errorbar(
+                [ratio.value],
+                [position],
+                xerr=[[ratio.value - ratio.low], [ratio.high - ratio.value]],
+                fmt="o",
+                color=OURS_COLOUR if ratio.value >= 1 else BEFORE_COLOUR,
+                markersize=5,
+                capsize=3,
+                linewidth=1.2,
+            )
         axes.axvline(1.0, color=TEXT_COLOUR, linewidth=0.8, linestyle="--")
         _log_axis(axes, "{:g}×")
         axes.set_yticks(range(len(usable)), labels=[r.operation for r in reversed(usable)])
@@ -147,8 +161,9 @@ def rtt_chart(sweep: RttSweep, *, title: str) -> Markup:
         figure = Figure(figsize=(WIDTH_IN, 3.0), layout="constrained")
         axes = figure.add_subplot()
         for variant, medians in sweep.p50.items():
-            axes.plot(sweep.rtts, medians, marker="o", markersize=4, color=palette[variant],
-                      label=variant)
+            axes.plot(
+                sweep.rtts, medians, marker="o", markersize=4, color=palette[variant], label=variant
+            )
         axes.set_xlabel("simulated round-trip time (ms)")
         axes.set_ylabel("median wall time (ms)")
         axes.grid(color=GRID_COLOUR, linewidth=0.6)
@@ -171,4 +186,4 @@ def _svg(figure: Figure, title: str) -> Markup:
     text = _STRUCTURAL_ID.sub("", buffer.getvalue())
     start = text.index("<svg")
     label = f'<svg class="chart" role="img" aria-label="{escape(title)}"'
-    return Markup(label + text[start + len("<svg"):])
+    return Markup(label + text[start + len("<svg") :])

@@ -33,8 +33,10 @@ def digest(data: Any) -> str:
             return compare_digest(data)
         if "tests" in data and data.get("version") == SUITE_VERSION:
             return suite_digest(data)
-    raise UsageError("expected the plugin's --dalperf-json file or dalperf compare's JSON "
-                     "(for a results JSON, dalperf report writes report.md)")
+    raise UsageError(
+        "expected the plugin's --dalperf-json file or dalperf compare's JSON "
+        "(for a results JSON, dalperf report writes report.md)"
+    )
 
 
 def _cell(value: Any) -> str:
@@ -60,30 +62,45 @@ def suite_digest(data: Mapping[str, Any]) -> str:
     new = [(t, f) for t, f in findings if f.get("status") == "new"]
     failed = sum(1 for t in tests if t.get("outcome") == "failed")
     verdict = "failed" if new or failed else "passed"
-    lines = [f"### dalperf: {verdict}", "",
-             f"{len(tests)} test(s) measured, {sum(int(t.get('queries') or 0) for t in tests)} "
-             f"queries in all; {len(findings)} finding(s): "
-             f"{_counts(f.get('status', 'new') for _, f in findings) or 'none'}.", ""]
+    lines = [
+        f"### dalperf: {verdict}",
+        "",
+        f"{len(tests)} test(s) measured, {sum(int(t.get('queries') or 0) for t in tests)} "
+        f"queries in all; {len(findings)} finding(s): "
+        f"{_counts(f.get('status', 'new') for _, f in findings) or 'none'}.",
+        "",
+    ]
     if findings:
         lines += ["| kind | count |", "| --- | ---: |"]
-        lines += [f"| {_cell(k)} | {n} |" for k, n in
-                  sorted(Counter(f.get("kind", "?") for _, f in findings).items())]
+        lines += [
+            f"| {_cell(k)} | {n} |"
+            for k, n in sorted(Counter(f.get("kind", "?") for _, f in findings).items())
+        ]
         lines.append("")
     if new:
         lines += ["| test | finding | call site | fix |", "| --- | --- | --- | --- |"]
         for test, finding in new:
             fix = finding.get("fix")
-            lines.append(f"| {_code(test.get('test', '?'))} | "
-                         f"{_cell(finding.get('message') or finding.get('label', ''))} | "
-                         f"{_where(finding)} | {_code(fix) if fix else '–'} |")
+            lines.append(
+                f"| {_code(test.get('test', '?'))} | "
+                f"{_cell(finding.get('message') or finding.get('label', ''))} | "
+                f"{_where(finding)} | {_code(fix) if fix else '–'} |"
+            )
         lines.append("")
     busiest = sorted(tests, key=lambda t: (-int(t.get("queries") or 0), t.get("test", "")))
     busiest = [t for t in busiest if t.get("queries")][:MOST]
     if busiest:
-        lines += ["<details><summary>Tests with the most queries</summary>", "",
-                  "| test | queries | network round trips |", "| --- | ---: | ---: |"]
-        lines += [f"| {_code(t.get('test', '?'))} | {t.get('queries')} | "
-                  f"{_number(t.get('network_round_trips'))} |" for t in busiest]
+        lines += [
+            "<details><summary>Tests with the most queries</summary>",
+            "",
+            "| test | queries | network round trips |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [
+            f"| {_code(t.get('test', '?'))} | {t.get('queries')} | "
+            f"{_number(t.get('network_round_trips'))} |"
+            for t in busiest
+        ]
         lines += ["", "</details>", ""]
     return "\n".join(lines)
 
@@ -102,8 +119,9 @@ def _ratio(ratio: Mapping[str, Any] | None) -> str:
     if not ratio or ratio.get("value") is None:
         return "–"
     low, high = ratio.get("low"), ratio.get("high")
-    interval = (f" [{_number(low, 2)}, {_number(high, 2)}]"
-                if low is not None and high is not None else "")
+    interval = (
+        f" [{_number(low, 2)}, {_number(high, 2)}]" if low is not None and high is not None else ""
+    )
     return f"{_number(ratio['value'], 2)}×{interval}"
 
 
@@ -113,16 +131,24 @@ def compare_digest(data: Mapping[str, Any]) -> str:
     base = data.get("base") or {}
     head = data.get("head") or {}
     verdict = "passed" if data.get("passed") else "failed"
-    short = (lambda sha: str(sha)[:10] if sha else "working tree")
-    lines = [f"### dalperf compare: {verdict}", "",
-             f"base {_code(str(base.get('ref', '?')))} ({short(base.get('commit'))}) against "
-             f"head ({short(head.get('commit'))}); {len(pairs)} operation × variant pair(s), "
-             f"{sum(1 for p in pairs if not p.get('passed'))} failed.", "",
-             "| operation | variant | queries base → head | round trips base → head | "
-             "p50 ms base → head | head / base | verdict |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-    for pair in sorted(pairs, key=lambda p: (bool(p.get("passed")), p.get("operation", ""),
-                                            p.get("variant", ""))):
+
+    def short(sha):
+        return str(sha)[:10] if sha else "working tree"
+
+    lines = [
+        f"### dalperf compare: {verdict}",
+        "",
+        f"base {_code(str(base.get('ref', '?')))} ({short(base.get('commit'))}) against "
+        f"head ({short(head.get('commit'))}); {len(pairs)} operation × variant pair(s), "
+        f"{sum(1 for p in pairs if not p.get('passed'))} failed.",
+        "",
+        "| operation | variant | queries base → head | round trips base → head | "
+        "p50 ms base → head | head / base | verdict |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for pair in sorted(
+        pairs, key=lambda p: (bool(p.get("passed")), p.get("operation", ""), p.get("variant", ""))
+    ):
         b, h = pair.get("base") or {}, pair.get("head") or {}
         problems = [r.get("message", "") for r in pair.get("regressions") or []]
         if pair.get("mismatch"):
@@ -135,6 +161,7 @@ def compare_digest(data: Mapping[str, Any]) -> str:
             f"{b.get('round_trips', '–')} → {h.get('round_trips', '–')} | "
             f"{_number((b.get('wall_ms') or {}).get('p50'), 2)} → "
             f"{_number((h.get('wall_ms') or {}).get('p50'), 2)} | {_ratio(pair.get('ratio'))} | "
-            f"{'ok' if pair.get('passed') else _cell('; '.join(problems) or 'failed')} |")
+            f"{'ok' if pair.get('passed') else _cell('; '.join(problems) or 'failed')} |"
+        )
     lines.append("")
     return "\n".join(lines)

@@ -51,9 +51,15 @@ def side_by_side(results: Results, beside: Sequence[Results]) -> DriverCompariso
     files = (results, *beside)
     by_key = [{m.key: m for m in f.operations} for f in files]
     rows = tuple(
-        DriverRow(operation=m.operation, variant=m.variant, rtt_ms=m.rtt_ms,
-                  cells=tuple(_cell(measured.get(m.key)) for measured in by_key))
-        for m in results.operations if m.indexes)
+        DriverRow(
+            operation=m.operation,
+            variant=m.variant,
+            rtt_ms=m.rtt_ms,
+            cells=tuple(_cell(measured.get(m.key)) for measured in by_key),
+        )
+        for m in results.operations
+        if m.indexes
+    )
     return DriverComparison(columns=tuple(driver_label(f) for f in files), rows=rows)
 
 

@@ -67,29 +67,47 @@ class LoadView:
 def load_view(results: LoadResults) -> LoadView:
     """Shape ``results`` for ``_load.html.j2``."""
     variants = tuple(v.variant for v in results.variants)
-    return LoadView(settings=_settings(results), rows=tuple(_row(v) for v in results.variants),
-                    comparison=_comparison(results), variants=variants,
-                    endpoints=_endpoints(results),
-                    errors=tuple((v.variant, e["name"], e["error"], int(e["count"]))
-                                 for v in results.variants for e in v.errors))
+    return LoadView(
+        settings=_settings(results),
+        rows=tuple(_row(v) for v in results.variants),
+        comparison=_comparison(results),
+        variants=variants,
+        endpoints=_endpoints(results),
+        errors=tuple(
+            (v.variant, e["name"], e["error"], int(e["count"]))
+            for v in results.variants
+            for e in v.errors
+        ),
+    )
 
 
 def _row(v: VariantLoad) -> LoadRow:
-    return LoadRow(variant=v.variant, users=v.users, requests=v.requests, failures=v.failures,
-                   failure_pct=100.0 * v.failure_ratio, rps=v.rps, p50_ms=v.latency_ms.p50,
-                   p95_ms=v.latency_ms.p95, p99_ms=v.latency_ms.p99,
-                   queries_per_request=v.queries_per_request,
-                   round_trips_per_request=v.round_trips_per_request)
+    return LoadRow(
+        variant=v.variant,
+        users=v.users,
+        requests=v.requests,
+        failures=v.failures,
+        failure_pct=100.0 * v.failure_ratio,
+        rps=v.rps,
+        p50_ms=v.latency_ms.p50,
+        p95_ms=v.latency_ms.p95,
+        p99_ms=v.latency_ms.p99,
+        queries_per_request=v.queries_per_request,
+        round_trips_per_request=v.round_trips_per_request,
+    )
 
 
 def _comparison(results: LoadResults) -> Comparison | None:
     if len(results.variants) < 2:
         return None
     before, ours = results.variants[0], results.variants[-1]
-    return Comparison(before=before.variant, ours=ours.variant,
-                      rps_ratio=_ratio(ours.rps, before.rps),
-                      p95_ratio=_ratio(before.latency_ms.p95, ours.latency_ms.p95),
-                      queries_ratio=_ratio(before.queries_per_request, ours.queries_per_request))
+    return Comparison(
+        before=before.variant,
+        ours=ours.variant,
+        rps_ratio=_ratio(ours.rps, before.rps),
+        p95_ratio=_ratio(before.latency_ms.p95, ours.latency_ms.p95),
+        queries_ratio=_ratio(before.queries_per_request, ours.queries_per_request),
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float:
@@ -101,7 +119,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float:
 def endpoint_of(name: str, variant: str) -> str:
     """``/naive/projects`` -> ``/projects`` for variant ``naive``; other names unchanged."""
     prefix = f"/{variant}"
-    return name[len(prefix):] if name.startswith(prefix + "/") else name
+    return name[len(prefix) :] if name.startswith(prefix + "/") else name
 
 
 def _endpoints(results: LoadResults) -> tuple[EndpointRow, ...]:
@@ -111,8 +129,10 @@ def _endpoints(results: LoadResults) -> tuple[EndpointRow, ...]:
             cells = table.setdefault(endpoint_of(e.name, v.variant), {})
             cells[v.variant] = (e.p95_ms, e.queries_per_request, e.rps)
     variants = [v.variant for v in results.variants]
-    return tuple(EndpointRow(endpoint=name, cells={v: cells.get(v) for v in variants})
-                 for name, cells in sorted(table.items()))
+    return tuple(
+        EndpointRow(endpoint=name, cells={v: cells.get(v) for v in variants})
+        for name, cells in sorted(table.items())
+    )
 
 
 def _settings(results: LoadResults) -> tuple[tuple[str, str], ...]:
@@ -120,19 +140,33 @@ def _settings(results: LoadResults) -> tuple[tuple[str, str], ...]:
     workers = env.get("workers", 0)
     entries = [
         ("Users", f"{env.get('users', '?')} in total, started at {env.get('spawn_rate', '?')}/s"),
-        ("Run", f"{env.get('run_time_s', '?')} s asked, "
-                f"requests spanned {results.duration_s:.1f} s" if results.duration_s else "—"),
-        ("Locust", f"{env.get('locust', '?')}, "
-                   + (f"master and {workers} worker processes" if workers else "one process")),
+        (
+            "Run",
+            f"{env.get('run_time_s', '?')} s asked, requests spanned {results.duration_s:.1f} s"
+            if results.duration_s
+            else "—",
+        ),
+        (
+            "Locust",
+            f"{env.get('locust', '?')}, "
+            + (f"master and {workers} worker processes" if workers else "one process"),
+        ),
         ("Connection pool", f"{env.get('pool_size', '?')} connections (hard cap)"),
         ("Simulated RTT", f"{env.get('rtt_ms', 0):g} ms"),
-        ("Requests per locust process", ", ".join(f"{count:,}" for count in results.nodes.values())
-         or "—"),
-        ("Locust's own totals", f"{results.locust['requests']:,} requests, "
-                                f"{results.locust['failures']:,} failures"
-         if results.locust else "—"),
-        ("PostgreSQL / data scale", " / ".join(str(env.get(k, "?"))
-                                               for k in ("server_version", "scale"))),
+        (
+            "Requests per locust process",
+            ", ".join(f"{count:,}" for count in results.nodes.values()) or "—",
+        ),
+        (
+            "Locust's own totals",
+            f"{results.locust['requests']:,} requests, {results.locust['failures']:,} failures"
+            if results.locust
+            else "—",
+        ),
+        (
+            "PostgreSQL / data scale",
+            " / ".join(str(env.get(k, "?")) for k in ("server_version", "scale")),
+        ),
         ("Machine", str(env.get("machine", "?"))),
     ]
     return tuple(entries)

@@ -86,25 +86,34 @@ def operation_plans(results: Results) -> dict[str, OperationPlans]:
     for operation, variants in planned.items():
         states = {state for by_state in variants.values() for state in by_state}
         views[operation] = OperationPlans(
-            operation=operation, compared=states == {True, False},
-            variants=tuple(VariantPlans(variant=variant, statements=_comparisons(by_state))
-                           for variant, by_state in variants.items()))
+            operation=operation,
+            compared=states == {True, False},
+            variants=tuple(
+                VariantPlans(variant=variant, statements=_comparisons(by_state))
+                for variant, by_state in variants.items()
+            ),
+        )
     return views
 
 
 def _comparisons(by_state: Mapping[bool, Measurement]) -> tuple[Comparison, ...]:
     plans: dict[bool, dict[str, dict[str, Any]]] = {
-        state: {p["fingerprint"]: p for p in m.plans} for state, m in by_state.items()}
+        state: {p["fingerprint"]: p for p in m.plans} for state, m in by_state.items()
+    }
     fingerprints = dict.fromkeys(f for state in (True, False) for f in plans.get(state, {}))
     comparisons = []
     for fingerprint in fingerprints:
         with_plan = plans.get(True, {}).get(fingerprint)
         without_plan = plans.get(False, {}).get(fingerprint)
         sql = (with_plan or without_plan or {}).get("sql", "")
-        comparisons.append(Comparison(
-            fingerprint=fingerprint, sql=sql,
-            with_indexes=plan_view(with_plan) if with_plan else None,
-            without_indexes=plan_view(without_plan) if without_plan else None))
+        comparisons.append(
+            Comparison(
+                fingerprint=fingerprint,
+                sql=sql,
+                with_indexes=plan_view(with_plan) if with_plan else None,
+                without_indexes=plan_view(without_plan) if without_plan else None,
+            )
+        )
     return tuple(comparisons)
 
 
@@ -115,28 +124,52 @@ def plan_view(plan: Mapping[str, Any]) -> PlanView:
     nodes = tuple(_node(node, depth) for node, depth, _ in walk(plan["plan"]))
     buffers = plan.get("buffers", {})
     return PlanView(
-        explainable=True, total_ms=float(plan.get("total_ms", float("nan"))),
+        explainable=True,
+        total_ms=float(plan.get("total_ms", float("nan"))),
         buffers_hit=int(buffers.get("shared_hit", 0)),
         buffers_read=int(buffers.get("shared_read", 0)),
         scans=tuple(_scan(n) for n in nodes if n.relation is not None or n.index is not None),
-        nodes=nodes, notes=tuple(_notes(plan.get("findings", {})) + [
-            f"trigger {t['name']} on {t['relation']}: {t['time_ms']:.2f} ms, {t['calls']} call(s)"
-            for t in plan.get("triggers", ())]))
+        nodes=nodes,
+        notes=tuple(
+            _notes(plan.get("findings", {}))
+            + [
+                f"trigger {t['name']} on {t['relation']}: {t['time_ms']:.2f} ms, {t['calls']} call(s)"
+                for t in plan.get("triggers", ())
+            ]
+        ),
+    )
 
 
 def _node(node: Mapping[str, Any], depth: int) -> PlanNode:
-    detail = next((f"{key}: {node[key]}" for key in (
-        "Index Cond", "Recheck Cond", "Filter", "Hash Cond", "Merge Cond", "Join Filter")
-        if key in node), "")
+    detail = next(
+        (
+            f"{key}: {node[key]}"
+            for key in (
+                "Index Cond",
+                "Recheck Cond",
+                "Filter",
+                "Hash Cond",
+                "Merge Cond",
+                "Join Filter",
+            )
+            if key in node
+        ),
+        "",
+    )
     if not detail and "Sort Key" in node:
         detail = "Sort Key: " + ", ".join(node["Sort Key"])
     time = node.get("Actual Total Time")
-    return PlanNode(depth=depth, node=str(node.get("Node Type", "?")),
-                    relation=node.get("Relation Name"), index=node.get("Index Name"),
-                    estimated=float(node.get("Plan Rows", 0)),
-                    actual=float(node.get("Actual Rows", 0)),
-                    loops=int(node.get("Actual Loops", 0)),
-                    time_ms=None if time is None else float(time), detail=detail)
+    return PlanNode(
+        depth=depth,
+        node=str(node.get("Node Type", "?")),
+        relation=node.get("Relation Name"),
+        index=node.get("Index Name"),
+        estimated=float(node.get("Plan Rows", 0)),
+        actual=float(node.get("Actual Rows", 0)),
+        loops=int(node.get("Actual Loops", 0)),
+        time_ms=None if time is None else float(time),
+        detail=detail,
+    )
 
 
 def _scan(node: PlanNode) -> str:
@@ -146,15 +179,21 @@ def _scan(node: PlanNode) -> str:
 
 
 def _notes(findings: Mapping[str, Any]) -> list[str]:
-    notes = [f"sequential scan of {s['relation']} ({s['table_rows']:,.0f} rows) with filter "
-             f"{s['filter']}: read {s['rows_read']:,.0f} rows, kept {s['rows_kept']:,.0f}"
-             for s in findings.get("seq_scans", ())]
-    notes += [f"row estimate off {m['factor']:g}×: {m['node']}"
-              f"{' on ' + m['relation'] if m.get('relation') else ''} estimated "
-              f"{m['estimated']:,.0f}, got {m['actual']:,.0f}"
-              for m in findings.get("misestimates", ())]
-    notes += [f"sort spilled to disk ({s.get('space_kb') or '?'} kB): {', '.join(s['sort_key'])}"
-              for s in findings.get("disk_sorts", ())]
+    notes = [
+        f"sequential scan of {s['relation']} ({s['table_rows']:,.0f} rows) with filter "
+        f"{s['filter']}: read {s['rows_read']:,.0f} rows, kept {s['rows_kept']:,.0f}"
+        for s in findings.get("seq_scans", ())
+    ]
+    notes += [
+        f"row estimate off {m['factor']:g}×: {m['node']}"
+        f"{' on ' + m['relation'] if m.get('relation') else ''} estimated "
+        f"{m['estimated']:,.0f}, got {m['actual']:,.0f}"
+        for m in findings.get("misestimates", ())
+    ]
+    notes += [
+        f"sort spilled to disk ({s.get('space_kb') or '?'} kB): {', '.join(s['sort_key'])}"
+        for s in findings.get("disk_sorts", ())
+    ]
     return notes
 
 
@@ -200,28 +239,43 @@ def index_audit_view(results: Results) -> IndexAuditView | None:
     if not audit:
         return None
     entries = audit["indexes"]
-    rows = tuple(IndexRow(
-        name=i["name"], table=i["table"], columns=", ".join(i["columns"]),
-        size=human_bytes(i["size_bytes"]), in_migration=i["in_migration"],
-        constraint=i["constraint"], used=i["used"],
-        used_by=tuple(sorted({*i["used_in_plans"], *i["scanned_by"]})), scans=i["scans"])
-        for i in sorted(entries, key=lambda i: (not i["in_migration"], i["used"], i["table"],
-                                                i["name"])))
+    rows = tuple(
+        IndexRow(
+            name=i["name"],
+            table=i["table"],
+            columns=", ".join(i["columns"]),
+            size=human_bytes(i["size_bytes"]),
+            in_migration=i["in_migration"],
+            constraint=i["constraint"],
+            used=i["used"],
+            used_by=tuple(sorted({*i["used_in_plans"], *i["scanned_by"]})),
+            scans=i["scans"],
+        )
+        for i in sorted(
+            entries, key=lambda i: (not i["in_migration"], i["used"], i["table"], i["name"])
+        )
+    )
     unused = tuple(audit["unused"])
     in_migration = [i for i in entries if i["in_migration"]]
     migration = audit.get("migration")
     return IndexAuditView(
-        migration=(f"{migration['version']}_{migration['name']} "
-                   f"({len(migration['indexes'])} indexes)") if migration else None,
+        migration=(
+            f"{migration['version']}_{migration['name']} ({len(migration['indexes'])} indexes)"
+        )
+        if migration
+        else None,
         operations=len(audit.get("operations", ())),
-        indexes=rows, unused=unused,
+        indexes=rows,
+        unused=unused,
         unused_size=human_bytes(sum(i["size_bytes"] for i in entries if i["name"] in unused)),
         used_from_migration=sum(1 for i in in_migration if i["used"]),
         migration_total=len(in_migration),
         overlaps=tuple(audit["overlaps"]),
         unindexed_foreign_keys=tuple(audit["unindexed_foreign_keys"]),
-        seq_scans=tuple(audit["seq_scans"]), hints=tuple(audit["missing_index_hints"]),
-        seq_scan_rows=int(audit["seq_scan_rows"]))
+        seq_scans=tuple(audit["seq_scans"]),
+        hints=tuple(audit["missing_index_hints"]),
+        seq_scan_rows=int(audit["seq_scan_rows"]),
+    )
 
 
 def human_bytes(size: float, units: Sequence[str] = BYTE_UNITS) -> str:

@@ -35,8 +35,19 @@ HTML_TEMPLATE = "report.html.j2"
 MARKDOWN_TEMPLATE = "report.md.j2"
 
 _RST_LITERAL = re.compile(r"``(.+?)``")
-_MARKDOWN_SPECIAL = str.maketrans({"|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;",
-                                   "\n": " ", "\r": " ", "`": "\\`", "*": "\\*", "_": "\\_"})
+_MARKDOWN_SPECIAL = str.maketrans(
+    {
+        "|": "\\|",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "\n": " ",
+        "\r": " ",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +58,15 @@ class Rendered:
     markdown: str
 
 
-def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
-           baseline: str | None = None, load: LoadResults | None = None,
-           beside: Sequence[Results] = ()) -> Rendered:
+def render(
+    results: Results,
+    *,
+    verdict: Verdict,
+    budgets: BudgetSet,
+    baseline: str | None = None,
+    load: LoadResults | None = None,
+    beside: Sequence[Results] = (),
+) -> Rendered:
     """The HTML report and its Markdown digest for ``results`` and the gate's ``verdict``.
 
     ``budgets`` is the set the verdict was evaluated with (each variant's section lists its
@@ -57,15 +74,18 @@ def render(results: Results, *, verdict: Verdict, budgets: BudgetSet,
     test's results, adds the load-test section; ``beside``, results of the same operations
     through other drivers, the drivers section.
     """
-    values = sections.context(results, verdict, budgets, baseline=baseline, load=load,
-                              beside=beside)
-    return Rendered(html=_environment().get_template(HTML_TEMPLATE).render(values),
-                    markdown=_environment(markdown=True).get_template(MARKDOWN_TEMPLATE)
-                    .render(values))
+    values = sections.context(
+        results, verdict, budgets, baseline=baseline, load=load, beside=beside
+    )
+    return Rendered(
+        html=_environment().get_template(HTML_TEMPLATE).render(values),
+        markdown=_environment(markdown=True).get_template(MARKDOWN_TEMPLATE).render(values),
+    )
 
 
-def write(rendered: Rendered, *, html: Path | None = None,
-          markdown: Path | None = None) -> list[Path]:
+def write(
+    rendered: Rendered, *, html: Path | None = None, markdown: Path | None = None
+) -> list[Path]:
     """Write the forms asked for (atomically, like the results file); return the paths."""
     written = []
     for path, text in ((html, rendered.html), (markdown, rendered.markdown)):
@@ -82,15 +102,26 @@ def _environment(*, markdown: bool = False) -> Environment:
     escapes every expression of the HTML), so nothing from data is written raw."""
     environment = Environment(
         loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",),
-                                     disabled_extensions=("md.j2",), default=True),
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2",), disabled_extensions=("md.j2",), default=True
+        ),
         undefined=StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
         finalize=md if markdown else None,
     )
-    environment.filters.update(ms=ms, number=number, fewer=fewer, faster=faster, ratio=ratio,
-                               times=times, rst=rst, md=md, first_line=first_line, claim=claim)
+    environment.filters.update(
+        ms=ms,
+        number=number,
+        fewer=fewer,
+        faster=faster,
+        ratio=ratio,
+        times=times,
+        rst=rst,
+        md=md,
+        first_line=first_line,
+        claim=claim,
+    )
     return environment
 
 

@@ -38,11 +38,16 @@ OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_load.html.j2", "load"),
     ("_drivers.html.j2", "drivers"),
 )
-LIMIT_LABELS = {"max_queries": "queries ≤ {}", "max_round_trips": "round trips ≤ {}",
-                "max_rows_fetched": "rows fetched ≤ {}", "max_buffers": "buffers ≤ {}",
-                "p95_ms": "p95 ≤ {} ms",
-                "no_n_plus_one": "no N+1", "complexity": "complexity {}",
-                "no_seq_scan_over_rows": "no Seq Scan over {} rows"}
+LIMIT_LABELS = {
+    "max_queries": "queries ≤ {}",
+    "max_round_trips": "round trips ≤ {}",
+    "max_rows_fetched": "rows fetched ≤ {}",
+    "max_buffers": "buffers ≤ {}",
+    "p95_ms": "p95 ≤ {} ms",
+    "no_n_plus_one": "no N+1",
+    "complexity": "complexity {}",
+    "no_seq_scan_over_rows": "no Seq Scan over {} rows",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,9 +114,15 @@ class OperationView:
         return [(v.name, finding) for v in self.variants for finding in v.measurement.findings]
 
 
-def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
-            baseline: str | None = None, load: LoadResults | None = None,
-            beside: Sequence[Results] = ()) -> dict[str, Any]:
+def context(
+    results: Results,
+    verdict: Verdict,
+    budgets: BudgetSet,
+    *,
+    baseline: str | None = None,
+    load: LoadResults | None = None,
+    beside: Sequence[Results] = (),
+) -> dict[str, Any]:
     """Everything the templates show, by section; ``baseline`` names the baseline compared,
     ``load`` is a load test's results (the load-test section), ``beside`` results of the
     same operations through other drivers (the drivers section)."""
@@ -126,17 +137,20 @@ def context(results: Results, verdict: Verdict, budgets: BudgetSet, *,
         "env": dict(environment(results)),
         "columns": tables.variant_columns(tables.variant_orders(results)),
         "column_roles": variant_roles(
-            results, tables.variant_columns(tables.variant_orders(results))),
+            results, tables.variant_columns(tables.variant_orders(results))
+        ),
         "rows": rows,
         "anchors": {r.operation: anchor(r.operation) for r in rows},
         "impact": impact,
         "claimed": any(r.claimed_faster_pct is not None for r in rows),
         "speedup_chart": charts.speedup_chart(rows, title="speed-up per operation")
-        if rows else None,
+        if rows
+        else None,
         "operations": operations(results, verdict, budgets),
         "index_impact": tables.index_impact(results),
-        "rtt_sweeps": [(s, charts.rtt_chart(s, title=f"{s.operation}: wall time against RTT"))
-                       for s in sweeps],
+        "rtt_sweeps": [
+            (s, charts.rtt_chart(s, title=f"{s.operation}: wall time against RTT")) for s in sweeps
+        ],
         "failures": results.failures,
         "plans": plan_views.operation_plans(results),
         "index_audit": plan_views.index_audit_view(results),
@@ -168,24 +182,49 @@ def banner(results: Results, verdict: Verdict, baseline: str | None) -> list[Che
     errors = [f for f in verdict.failures if f.kind != "mismatch"]
     compared = sum(1 for m in results.operations if m.equivalent is not None)
     pairs = len(verdict.checked)
-    complete = [] if results.partial is None else [
-        Check(label="Partial results", ok=False,
-              text=f"the run stopped early, not every operation was measured: {results.partial}")]
+    complete = (
+        []
+        if results.partial is None
+        else [
+            Check(
+                label="Partial results",
+                ok=False,
+                text=f"the run stopped early, not every operation was measured: {results.partial}",
+            )
+        ]
+    )
     return [
         *complete,
-        Check(label="Budgets", ok=not verdict.violations,
-              text=f"{len(verdict.violations)} violation(s) in {pairs} operation × variant pairs"
-              if verdict.violations else f"all {pairs} operation × variant pairs within budget"),
-        Check(label="Equivalence", ok=not mismatches,
-              text=f"{len(mismatches)} variant(s) returned a different result" if mismatches
-              else f"all {compared} compared variants returned the reference's result"),
-        Check(label="Errors", ok=not errors,
-              text=f"{len(errors)} variant(s) raised" if errors else "no variant raised"),
-        Check(label="Regressions", ok=not verdict.regressions,
-              text=f"{len(verdict.regressions)} regression(s) against the baseline"
-              if verdict.regressions else
-              (f"none against the baseline {baseline}" if baseline is not None
-               else "no baseline compared")),
+        Check(
+            label="Budgets",
+            ok=not verdict.violations,
+            text=f"{len(verdict.violations)} violation(s) in {pairs} operation × variant pairs"
+            if verdict.violations
+            else f"all {pairs} operation × variant pairs within budget",
+        ),
+        Check(
+            label="Equivalence",
+            ok=not mismatches,
+            text=f"{len(mismatches)} variant(s) returned a different result"
+            if mismatches
+            else f"all {compared} compared variants returned the reference's result",
+        ),
+        Check(
+            label="Errors",
+            ok=not errors,
+            text=f"{len(errors)} variant(s) raised" if errors else "no variant raised",
+        ),
+        Check(
+            label="Regressions",
+            ok=not verdict.regressions,
+            text=f"{len(verdict.regressions)} regression(s) against the baseline"
+            if verdict.regressions
+            else (
+                f"none against the baseline {baseline}"
+                if baseline is not None
+                else "no baseline compared"
+            ),
+        ),
     ]
 
 
@@ -207,8 +246,10 @@ def environment(results: Results) -> list[tuple[str, str]]:
         ("Date", _date(env.get("started_at"))),
         ("Iterations", _iterations(env)),
         ("Driver", driver_label(results)),
-        ("Python / SQLAlchemy / psycopg",
-         " / ".join(str(env[k]) for k in ("python", "sqlalchemy", "psycopg") if k in env)),
+        (
+            "Python / SQLAlchemy / psycopg",
+            " / ".join(str(env[k]) for k in ("python", "sqlalchemy", "psycopg") if k in env),
+        ),
         ("Machine", env.get("machine")),
     ]
     return [(label, _text(value)) for label, value in entries if value not in (None, "")]
@@ -217,29 +258,41 @@ def environment(results: Results) -> list[tuple[str, str]]:
 def operations(results: Results, verdict: Verdict, budgets: BudgetSet) -> list[OperationView]:
     """One view per operation, from the measurements of the run's primary configuration."""
     primary = tables.primary(tables.frame(results))
-    keep = {(row.operation, row.variant, row.indexes, row.rtt_ms)
-            for row in primary.itertuples()}
+    keep = {(row.operation, row.variant, row.indexes, row.rtt_ms) for row in primary.itertuples()}
     orders = tables.variant_orders(results)
     views = []
     for name, order in orders.items():
-        measured = {m.variant: m for m in results.operations
-                    if m.operation == name and m.key in keep}
+        measured = {
+            m.variant: m for m in results.operations if m.operation == name and m.key in keep
+        }
         entry = results.catalog.get(name, {})
         palette = charts.colours(order)
         variants = tuple(
             _variant_view(results, measured[v], order, palette[v], entry, verdict, budgets)
-            for v in order if v in measured)
-        views.append(OperationView(
-            name=name, anchor=anchor(name), description=entry.get("description", ""),
-            size=tables.size_label(entry), mutates=bool(entry.get("mutates", False)),
-            variants=variants,
-            failures=tuple(f for f in results.failures if f.operation == name),
-            chart=charts.latency_chart({v.name: v.measurement.wall_ms.samples for v in variants},
-                                       title=f"{name}: wall time per call"),
-            claims=dict(entry.get("claims", {})),
-            complexity=tuple((v.name, v.measurement.complexity) for v in variants
-                             if v.measurement.complexity is not None),
-        ))
+            for v in order
+            if v in measured
+        )
+        views.append(
+            OperationView(
+                name=name,
+                anchor=anchor(name),
+                description=entry.get("description", ""),
+                size=tables.size_label(entry),
+                mutates=bool(entry.get("mutates", False)),
+                variants=variants,
+                failures=tuple(f for f in results.failures if f.operation == name),
+                chart=charts.latency_chart(
+                    {v.name: v.measurement.wall_ms.samples for v in variants},
+                    title=f"{name}: wall time per call",
+                ),
+                claims=dict(entry.get("claims", {})),
+                complexity=tuple(
+                    (v.name, v.measurement.complexity)
+                    for v in variants
+                    if v.measurement.complexity is not None
+                ),
+            )
+        )
     return views
 
 
@@ -248,8 +301,15 @@ def anchor(name: str) -> str:
     return "op-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def _variant_view(results: Results, m: Measurement, order: Sequence[str], colour: str, entry: dict[str, Any],
-                  verdict: Verdict, budgets: BudgetSet) -> VariantView:
+def _variant_view(
+    results: Results,
+    m: Measurement,
+    order: Sequence[str],
+    colour: str,
+    entry: dict[str, Any],
+    verdict: Verdict,
+    budgets: BudgetSet,
+) -> VariantView:
     role = variant_roles(results, order).get(m.variant, "")
     limits = effective_limits(m, budgets)
     if m.error is not None:
@@ -259,12 +319,19 @@ def _variant_view(results: Results, m: Measurement, order: Sequence[str], colour
     else:
         equivalence = "equivalent" if m.equivalent else "mismatch"
     return VariantView(
-        name=m.variant, role=role, description=entry.get("variants", {}).get(m.variant, ""),
-        colour=colour, measurement=m,
-        limits=tuple(LIMIT_LABELS[k].format(_text(v)) for k, v in limits.items()
-                     if v is not None and v is not False),
-        violations=tuple(v for v in verdict.violations
-                         if (v.operation, v.variant, v.indexes, v.rtt_ms) == m.key),
+        name=m.variant,
+        role=role,
+        description=entry.get("variants", {}).get(m.variant, ""),
+        colour=colour,
+        measurement=m,
+        limits=tuple(
+            LIMIT_LABELS[k].format(_text(v))
+            for k, v in limits.items()
+            if v is not None and v is not False
+        ),
+        violations=tuple(
+            v for v in verdict.violations if (v.operation, v.variant, v.indexes, v.rtt_ms) == m.key
+        ),
         equivalence=equivalence,
     )
 
@@ -287,5 +354,7 @@ def _date(value: Any) -> str | None:
 def _iterations(env: dict[str, Any]) -> str:
     if "iterations" not in env:
         return ""
-    return (f"{env['iterations']} measured + {env.get('warmup', 0)} warm-up calls per variant, "
-            f"{env.get('param_sets', 1)} input sets")
+    return (
+        f"{env['iterations']} measured + {env.get('warmup', 0)} warm-up calls per variant, "
+        f"{env.get('param_sets', 1)} input sets"
+    )

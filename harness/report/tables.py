@@ -94,16 +94,40 @@ class RttSweep:
 def frame(results: Results) -> pd.DataFrame:
     """One row per measurement, wall-time summary flattened, samples kept as a tuple."""
     rows = [
-        {"operation": m.operation, "variant": m.variant, "indexes": m.indexes,
-         "rtt_ms": m.rtt_ms, "queries": m.queries, "round_trips": m.round_trips,
-         "network_round_trips": m.network_round_trips, "rows_fetched": m.rows_fetched,
-         "rows_returned": m.rows_returned, "p50": m.wall_ms.p50, "p95": m.wall_ms.p95,
-         "samples": m.wall_ms.samples, "failed": m.error is not None, "buffers": m.buffers}
+        {
+            "operation": m.operation,
+            "variant": m.variant,
+            "indexes": m.indexes,
+            "rtt_ms": m.rtt_ms,
+            "queries": m.queries,
+            "round_trips": m.round_trips,
+            "network_round_trips": m.network_round_trips,
+            "rows_fetched": m.rows_fetched,
+            "rows_returned": m.rows_returned,
+            "p50": m.wall_ms.p50,
+            "p95": m.wall_ms.p95,
+            "samples": m.wall_ms.samples,
+            "failed": m.error is not None,
+            "buffers": m.buffers,
+        }
         for m in results.operations
     ]
-    columns = ["operation", "variant", "indexes", "rtt_ms", "queries", "round_trips",
-               "network_round_trips", "rows_fetched", "rows_returned", "p50", "p95",
-               "samples", "failed", "buffers"]
+    columns = [
+        "operation",
+        "variant",
+        "indexes",
+        "rtt_ms",
+        "queries",
+        "round_trips",
+        "network_round_trips",
+        "rows_fetched",
+        "rows_returned",
+        "p50",
+        "p95",
+        "samples",
+        "failed",
+        "buffers",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -123,8 +147,9 @@ def variant_orders(results: Results) -> dict[str, list[str]]:
             orders[m.operation].append(m.variant)
     for name, order in orders.items():
         registered = list(results.catalog.get(name, {}).get("variants", {}))
-        orders[name] = [v for v in registered if v in order] + \
-                       [v for v in order if v not in registered]
+        orders[name] = [v for v in registered if v in order] + [
+            v for v in order if v not in registered
+        ]
     return orders
 
 
@@ -150,21 +175,32 @@ def summary_rows(results: Results) -> list[SummaryRow]:
         order = orders[operation]
         before, ours = order[0], order[-1]
         claims = results.catalog.get(operation, {}).get("claims", {})
-        cells = {v: _cell(indexed.loc[(operation, v)], claims.get(v)) if v in order else None
-                 for v in columns}
+        cells = {
+            v: _cell(indexed.loc[(operation, v)], claims.get(v)) if v in order else None
+            for v in columns
+        }
         first, last = cells[before], cells[ours]
         assert first is not None and last is not None
-        rows.append(SummaryRow(
-            operation=operation, size=size_label(results.catalog.get(operation, {})),
-            before=before, ours=ours, cells=cells,
-            queries_fewer_pct=_reduction(first.queries, last.queries),
-            faster_pct=_reduction(first.p50, last.p50),
-            speedup=median_ratio(indexed.loc[(operation, before), "samples"],
-                                 indexed.loc[(operation, ours), "samples"]),
-            claimed_faster_pct=_claimed_reduction(claims, order),
-            samples=(tuple(indexed.loc[(operation, before), "samples"]),
-                     tuple(indexed.loc[(operation, ours), "samples"])),
-        ))
+        rows.append(
+            SummaryRow(
+                operation=operation,
+                size=size_label(results.catalog.get(operation, {})),
+                before=before,
+                ours=ours,
+                cells=cells,
+                queries_fewer_pct=_reduction(first.queries, last.queries),
+                faster_pct=_reduction(first.p50, last.p50),
+                speedup=median_ratio(
+                    indexed.loc[(operation, before), "samples"],
+                    indexed.loc[(operation, ours), "samples"],
+                ),
+                claimed_faster_pct=_claimed_reduction(claims, order),
+                samples=(
+                    tuple(indexed.loc[(operation, before), "samples"]),
+                    tuple(indexed.loc[(operation, ours), "samples"]),
+                ),
+            )
+        )
     return rows
 
 
@@ -180,11 +216,14 @@ def overall_impact(rows: Sequence[SummaryRow]) -> OverallImpact:
     usable = [r for r in rows if r.speedup.value > 0 and r.speedup.low > 0]
     before = sum(_queries(r.cells[r.before]) for r in rows)
     after = sum(_queries(r.cells[r.ours]) for r in rows)
-    return OverallImpact(operations=len(rows), queries_before=before, queries_after=after,
-                         fewer_pct=_reduction(before, after),
-                         speedup=geometric_mean_ratio([r.samples for r in usable]),
-                         excluded=tuple(r.operation for r in rows
-                                        if all(r is not u for u in usable)))
+    return OverallImpact(
+        operations=len(rows),
+        queries_before=before,
+        queries_after=after,
+        fewer_pct=_reduction(before, after),
+        speedup=geometric_mean_ratio([r.samples for r in usable]),
+        excluded=tuple(r.operation for r in rows if all(r is not u for u in usable)),
+    )
 
 
 def index_impact(results: Results) -> list[IndexImpactRow]:
@@ -196,11 +235,15 @@ def index_impact(results: Results) -> list[IndexImpactRow]:
         return []
     both = both.dropna()
     return [
-        IndexImpactRow(operation=operation, variant=variant,
-                       p50_with=_median(both.loc[(operation, variant), True]),
-                       p50_without=_median(both.loc[(operation, variant), False]),
-                       speedup=median_ratio(both.loc[(operation, variant), False],
-                                            both.loc[(operation, variant), True]))
+        IndexImpactRow(
+            operation=operation,
+            variant=variant,
+            p50_with=_median(both.loc[(operation, variant), True]),
+            p50_without=_median(both.loc[(operation, variant), False]),
+            speedup=median_ratio(
+                both.loc[(operation, variant), False], both.loc[(operation, variant), True]
+            ),
+        )
         for operation, variant in both.index
     ]
 
@@ -218,19 +261,31 @@ def rtt_sweeps(results: Results) -> list[RttSweep]:
             continue
         by_variant = group.set_index(["variant", "rtt_ms"])
         variants = [v for v in orders[str(operation)] if v in set(group["variant"])]
-        sweeps.append(RttSweep(
-            operation=str(operation), rtts=tuple(float(r) for r in rtts),
-            p50={v: tuple(float(by_variant.loc[(v, r), "p50"]) for r in rtts) for v in variants},
-            network_round_trips={v: tuple(int(by_variant.loc[(v, r), "network_round_trips"])
-                                          for r in rtts) for v in variants},
-        ))
+        sweeps.append(
+            RttSweep(
+                operation=str(operation),
+                rtts=tuple(float(r) for r in rtts),
+                p50={
+                    v: tuple(float(by_variant.loc[(v, r), "p50"]) for r in rtts) for v in variants
+                },
+                network_round_trips={
+                    v: tuple(int(by_variant.loc[(v, r), "network_round_trips"]) for r in rtts)
+                    for v in variants
+                },
+            )
+        )
     return sweeps
 
 
 def _cell(row: pd.Series, claim: Mapping[str, Any] | None) -> Cell:
-    return Cell(queries=int(row["queries"]), round_trips=int(row["round_trips"]),
-                p50=float(row["p50"]), p95=float(row["p95"]), claim=claim,
-                buffers=None if pd.isna(row["buffers"]) else int(row["buffers"]))
+    return Cell(
+        queries=int(row["queries"]),
+        round_trips=int(row["round_trips"]),
+        p50=float(row["p50"]),
+        p95=float(row["p95"]),
+        claim=claim,
+        buffers=None if pd.isna(row["buffers"]) else int(row["buffers"]),
+    )
 
 
 def size_label(entry: Mapping[str, Any]) -> str:
@@ -245,8 +300,9 @@ def _reduction(before: float, after: float) -> float:
     return 100.0 * (before - after) / before
 
 
-def _claimed_reduction(claims: Mapping[str, Mapping[str, Any]],
-                       order: Sequence[str]) -> float | None:
+def _claimed_reduction(
+    claims: Mapping[str, Mapping[str, Any]], order: Sequence[str]
+) -> float | None:
     """The improvement the claims imply: the reference's claimed time against the last claimed."""
     timed = [v for v in order if isinstance(claims.get(v, {}).get("wall_ms"), int | float)]
     if len(timed) < 2 or timed[0] != order[0]:

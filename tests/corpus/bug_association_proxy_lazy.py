@@ -31,14 +31,19 @@ class RecipeLine(Base):
 @seeder
 def seed(session: Session) -> None:
     session.execute(insert(Recipe), [{"id": i, "title": f"r{i}"} for i in range(1, 9)])
-    session.execute(insert(RecipeLine), [{"id": i, "recipe_id": i % 8 + 1,
-                                          "ingredient": f"ing{i}"} for i in range(1, 33)])
+    session.execute(
+        insert(RecipeLine),
+        [{"id": i, "recipe_id": i % 8 + 1, "ingredient": f"ing{i}"} for i in range(1, 33)],
+    )
 
 
 def shopping_list(*options: object) -> list[str]:
     with Session(engine) as session:
-        return [name for r in session.scalars(select(Recipe).options(*options))
-                for name in r.ingredient_names]
+        return [
+            name
+            for r in session.scalars(select(Recipe).options(*options))
+            for name in r.ingredient_names
+        ]
 
 
 def test_bug() -> None:

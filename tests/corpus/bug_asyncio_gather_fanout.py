@@ -30,8 +30,7 @@ async def fan_out() -> list[int]:
 async def batched() -> list[int]:
     engine = async_engine("asyncpg")
     async with AsyncSession(engine) as session:
-        amounts = [e.amount for e in await session.scalars(
-            select(Event).where(Event.id.in_(IDS)))]
+        amounts = [e.amount for e in await session.scalars(select(Event).where(Event.id.in_(IDS)))]
     await engine.dispose()
     return amounts
 

@@ -16,11 +16,22 @@ async def amounts(batched: bool) -> list[int]:
     engine = async_engine("asyncpg")
     async with engine.connect() as connection:
         if batched:
-            found = list((await connection.execute(
-                text("SELECT amount FROM events WHERE id = ANY(:ids)"), {"ids": IDS})).scalars())
+            found = list(
+                (
+                    await connection.execute(
+                        text("SELECT amount FROM events WHERE id = ANY(:ids)"), {"ids": IDS}
+                    )
+                ).scalars()
+            )
         else:
-            found = [(await connection.execute(text("SELECT amount FROM events WHERE id = :id"),
-                                               {"id": i})).scalar_one() for i in IDS]
+            found = [
+                (
+                    await connection.execute(
+                        text("SELECT amount FROM events WHERE id = :id"), {"id": i}
+                    )
+                ).scalar_one()
+                for i in IDS
+            ]
     await engine.dispose()
     return found
 

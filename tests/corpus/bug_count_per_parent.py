@@ -13,13 +13,16 @@ FIX = "select(Comment.post_id, func.count()).group_by(Comment.post_id)"
 
 def test_bug() -> None:
     with Session(engine) as session:
-        counts = {p.id: session.scalar(select(func.count()).where(Comment.post_id == p.id))
-                  for p in session.scalars(select(Post))}
+        counts = {
+            p.id: session.scalar(select(func.count()).where(Comment.post_id == p.id))
+            for p in session.scalars(select(Post))
+        }
     assert sum(counts.values()) == 60
 
 
 def test_fixed() -> None:
     with Session(engine) as session:
-        counts = dict(session.execute(select(Comment.post_id, func.count())
-                                      .group_by(Comment.post_id)).all())
+        counts = dict(
+            session.execute(select(Comment.post_id, func.count()).group_by(Comment.post_id)).all()
+        )
     assert sum(counts.values()) == 60

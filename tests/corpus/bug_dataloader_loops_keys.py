@@ -12,12 +12,15 @@ from corpus_app.db import async_engine
 from corpus_app.models import Comment
 
 EXPECT = {"repeated-statement"}
-FIX = ("select(Comment.post_id, func.count()).where(Comment.post_id.in_(keys))"
-       ".group_by(Comment.post_id)")
+FIX = (
+    "select(Comment.post_id, func.count()).where(Comment.post_id.in_(keys))"
+    ".group_by(Comment.post_id)"
+)
 
 
-async def load_all(keys: Sequence[int],
-                   batch: Callable[[AsyncSession, Sequence[int]], Awaitable[list[int]]]) -> int:
+async def load_all(
+    keys: Sequence[int], batch: Callable[[AsyncSession, Sequence[int]], Awaitable[list[int]]]
+) -> int:
     engine = async_engine("asyncpg")
     async with AsyncSession(engine) as session:
         counts = await batch(session, keys)
@@ -26,14 +29,21 @@ async def load_all(keys: Sequence[int],
 
 
 async def per_key(session: AsyncSession, keys: Sequence[int]) -> list[int]:
-    return [await session.scalar(select(func.count()).where(Comment.post_id == key))
-            for key in keys]
+    return [
+        await session.scalar(select(func.count()).where(Comment.post_id == key)) for key in keys
+    ]
 
 
 async def one_query(session: AsyncSession, keys: Sequence[int]) -> list[int]:
-    rows = dict((await session.execute(select(Comment.post_id, func.count())
-                                       .where(Comment.post_id.in_(keys))
-                                       .group_by(Comment.post_id))).all())
+    rows = dict(
+        (
+            await session.execute(
+                select(Comment.post_id, func.count())
+                .where(Comment.post_id.in_(keys))
+                .group_by(Comment.post_id)
+            )
+        ).all()
+    )
     return [rows.get(key, 0) for key in keys]
 
 

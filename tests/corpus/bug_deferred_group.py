@@ -22,8 +22,10 @@ class Article(Base):
 
 @seeder
 def seed(session: Session) -> None:
-    session.execute(insert(Article), [{"id": i, "title": f"a{i}", "summary": f"s{i}",
-                                       "body": f"b{i}"} for i in range(1, 9)])
+    session.execute(
+        insert(Article),
+        [{"id": i, "title": f"a{i}", "summary": f"s{i}", "body": f"b{i}"} for i in range(1, 9)],
+    )
 
 
 def summaries(*options: object) -> list[str]:

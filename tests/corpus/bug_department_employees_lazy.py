@@ -14,8 +14,10 @@ FIX = "select(Department).options(selectinload(Department.employees))"
 
 def chart(*options: object) -> dict[str, list[str]]:
     with Session(engine) as session:
-        return {d.name: [e.name for e in d.employees]
-                for d in session.scalars(select(Department).options(*options))}
+        return {
+            d.name: [e.name for e in d.employees]
+            for d in session.scalars(select(Department).options(*options))
+        }
 
 
 def test_bug() -> None:

@@ -29,6 +29,7 @@ def make_app(*options: Any) -> FastAPI:
     def list_posts(session: Annotated[Session, Depends(get_session)]) -> list[str]:
         posts = session.scalars(select(Post).options(*options).order_by(Post.id)).all()
         return [f"{post.title} by {post.author.name}" for post in posts]
+
     return app
 
 

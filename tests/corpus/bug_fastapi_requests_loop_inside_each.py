@@ -31,6 +31,7 @@ def make_app(batched: bool) -> FastAPI:
         if batched:
             return sum(e.amount for e in session.scalars(select(Event).where(Event.id.in_(ids))))
         return sum(session.get(Event, i).amount for i in ids)
+
     return app
 
 

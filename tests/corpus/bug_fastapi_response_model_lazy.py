@@ -41,6 +41,7 @@ def make_app(*options: Any) -> FastAPI:
     @app.get("/posts", response_model=list[PostOut])
     def posts(session: Annotated[Session, Depends(get_session)]) -> Any:
         return session.scalars(select(Post).options(*options)).all()
+
     return app
 
 

@@ -29,6 +29,7 @@ def make_app(*options: Any) -> FastAPI:
     @app.get("/export.csv")
     def export() -> StreamingResponse:
         return StreamingResponse(lines(), media_type="text/csv")
+
     return app
 
 

@@ -29,6 +29,7 @@ def make_app(*options: Any) -> FastAPI:
     def list_users(session: Annotated[Session, Depends(get_session)]) -> list[str]:
         users = session.scalars(select(User).options(*options).order_by(User.id)).all()
         return [user.profile.city for user in users]
+
     return app
 
 

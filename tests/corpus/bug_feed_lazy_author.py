@@ -14,8 +14,10 @@ FIX = "select(Post).options(joinedload(Post.author))"
 
 def bylines(*options: object) -> list[str]:
     with Session(engine) as session:
-        return [f"{post.title} by {post.author.name}"
-                for post in session.scalars(select(Post).options(*options))]
+        return [
+            f"{post.title} by {post.author.name}"
+            for post in session.scalars(select(Post).options(*options))
+        ]
 
 
 def test_bug() -> None:

@@ -20,6 +20,7 @@ def make_app(batched: bool) -> Flask:
             products = db.session.scalars(select(Product).where(Product.id.in_(CART)))
             return {"total": sum(p.price for p in products)}
         return {"total": sum(db.session.get(Product, i).price for i in CART)}
+
     return app
 
 

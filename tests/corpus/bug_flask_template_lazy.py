@@ -22,6 +22,7 @@ def make_app(*options: Any) -> Flask:
     def products() -> str:
         found = db.session.scalars(select(Product).options(*options)).all()
         return render_template_string(PAGE, products=found)
+
     return app
 
 

@@ -20,6 +20,7 @@ def make_app(*options: Any) -> Flask:
     def shops() -> dict[str, list[str]]:
         found = db.session.scalars(select(Shop).options(*options).order_by(Shop.id))
         return {shop.name: [p.name for p in shop.products] for shop in found}
+
     return app
 
 

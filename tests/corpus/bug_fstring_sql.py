@@ -13,13 +13,16 @@ IDS = [2, 4, 6, 8, 10, 12, 14, 16]
 
 def test_bug() -> None:
     with engine.connect() as connection:
-        titles = [connection.execute(text(f"SELECT id, title FROM posts WHERE id = {i}")).one()
-                  for i in IDS]
+        titles = [
+            connection.execute(text(f"SELECT id, title FROM posts WHERE id = {i}")).one()
+            for i in IDS
+        ]
     assert len(titles) == 8
 
 
 def test_fixed() -> None:
     with engine.connect() as connection:
-        titles = connection.execute(text("SELECT id, title FROM posts WHERE id = ANY(:ids)"),
-                                    {"ids": IDS}).all()
+        titles = connection.execute(
+            text("SELECT id, title FROM posts WHERE id = ANY(:ids)"), {"ids": IDS}
+        ).all()
     assert len(titles) == 8

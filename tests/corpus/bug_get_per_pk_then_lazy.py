@@ -25,6 +25,7 @@ def test_bug() -> None:
 
 def test_fixed() -> None:
     with Session(engine) as session:
-        posts = session.scalars(select(Post).where(Post.id.in_(PKS))
-                                .options(selectinload(Post.comments))).all()
+        posts = session.scalars(
+            select(Post).where(Post.id.in_(PKS)).options(selectinload(Post.comments))
+        ).all()
         assert [len(p.comments) for p in posts] == [3] * 8

@@ -21,8 +21,9 @@ def resolve_comments(session: Session, post: Post) -> list[str]:
 
 def batched_comments(session: Session, posts: list[Post]) -> Callable[[Session, Post], list[str]]:
     by_post: dict[int, list[str]] = {}
-    for comment in session.scalars(select(Comment).where(
-            Comment.post_id.in_([p.id for p in posts]))):
+    for comment in session.scalars(
+        select(Comment).where(Comment.post_id.in_([p.id for p in posts]))
+    ):
         by_post.setdefault(comment.post_id, []).append(comment.text)
     return lambda _session, post: by_post.get(post.id, [])
 

@@ -16,8 +16,11 @@ def load(chunk_size: int) -> int:
     found = 0
     with Session(engine) as session:
         for start in range(0, len(IDS), chunk_size):
-            found += len(session.scalars(select(Event).where(
-                Event.id.in_(IDS[start:start + chunk_size]))).all())
+            found += len(
+                session.scalars(
+                    select(Event).where(Event.id.in_(IDS[start : start + chunk_size]))
+                ).all()
+            )
     return found
 
 

@@ -15,8 +15,10 @@ IDS = list(range(800, 820))
 
 def load(chunk_size: int) -> int:
     with Session(engine) as session:
-        return sum(len(session.scalars(select(Event).where(
-            Event.id.in_(IDS[i:i + chunk_size]))).all()) for i in range(0, len(IDS), chunk_size))
+        return sum(
+            len(session.scalars(select(Event).where(Event.id.in_(IDS[i : i + chunk_size]))).all())
+            for i in range(0, len(IDS), chunk_size)
+        )
 
 
 def test_bug() -> None:

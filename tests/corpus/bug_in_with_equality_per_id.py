@@ -16,13 +16,14 @@ KINDS = ["view", "click"]
 
 def test_bug() -> None:
     with Session(engine) as session:
-        found = [session.scalars(select(Event).where(Event.kind.in_(KINDS), Event.id == i))
-                 .first() for i in IDS]
+        found = [
+            session.scalars(select(Event).where(Event.kind.in_(KINDS), Event.id == i)).first()
+            for i in IDS
+        ]
     assert len([e for e in found if e]) == 7
 
 
 def test_fixed() -> None:
     with Session(engine) as session:
-        found = session.scalars(select(Event).where(Event.kind.in_(KINDS),
-                                                    Event.id.in_(IDS))).all()
+        found = session.scalars(select(Event).where(Event.kind.in_(KINDS), Event.id.in_(IDS))).all()
     assert len(found) == 7

@@ -12,7 +12,8 @@ from corpus_app.models import Post
 EXPECT = {"lazy-load"}
 FIX = "select(Post).options(joinedload(Post.author))"
 PAGE = Environment(autoescape=True).from_string(
-    "{% for post in posts %}<li>{{ post.title }} by {{ post.author.name }}</li>{% endfor %}")
+    "{% for post in posts %}<li>{{ post.title }} by {{ post.author.name }}</li>{% endfor %}"
+)
 
 
 def page(*options: object) -> str:

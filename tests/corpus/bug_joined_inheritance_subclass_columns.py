@@ -16,8 +16,7 @@ FIX = "select(Employee).options(selectin_polymorphic(Employee, [Manager, Enginee
 def describe(*options: object) -> list[str]:
     with Session(engine) as session:
         staff = session.scalars(select(Employee).options(*options).order_by(Employee.id)).all()
-        return [f"{e.name}: {e.budget if isinstance(e, Manager) else e.language}"
-                for e in staff]
+        return [f"{e.name}: {e.budget if isinstance(e, Manager) else e.language}" for e in staff]
 
 
 def test_bug() -> None:

@@ -20,6 +20,10 @@ def test_bug() -> None:
 
 def test_fixed() -> None:
     with Session(engine) as session:
-        customers = session.query(Customer).filter(Customer.id.in_(IDS)) \
-            .options(selectinload(Customer.orders)).all()
+        customers = (
+            session.query(Customer)
+            .filter(Customer.id.in_(IDS))
+            .options(selectinload(Customer.orders))
+            .all()
+        )
         assert sum(len(c.orders) for c in customers) == 10

@@ -16,8 +16,11 @@ FIX = "select(Post).options(selectinload(Post.tags))"
 
 def cloud(*options: object) -> Counter[str]:
     with Session(engine) as session:
-        return Counter(tag.name for post in session.scalars(select(Post).options(*options))
-                       for tag in post.tags)
+        return Counter(
+            tag.name
+            for post in session.scalars(select(Post).options(*options))
+            for tag in post.tags
+        )
 
 
 def test_bug() -> None:

@@ -14,8 +14,9 @@ FIX = "select(Comment).options(joinedload(Comment.post))"
 
 def titles(*options: object) -> set[str]:
     with Session(engine) as session:
-        comments = session.scalars(select(Comment).where(Comment.post_id.in_([1, 2]))
-                                   .options(*options)).all()
+        comments = session.scalars(
+            select(Comment).where(Comment.post_id.in_([1, 2])).options(*options)
+        ).all()
         return {c.post.title for c in comments}
 
 

@@ -15,8 +15,9 @@ FIX = "select(Post).options(joinedload(Post.author))"
 def pages(*options: object) -> list[str]:
     lines, last = [], 0
     with Session(engine) as session:
-        while page := session.scalars(select(Post).options(*options).where(Post.id > last)
-                                      .order_by(Post.id).limit(5)).all():
+        while page := session.scalars(
+            select(Post).options(*options).where(Post.id > last).order_by(Post.id).limit(5)
+        ).all():
             lines += [f"{p.title} by {p.author.name}" for p in page]
             last = page[-1].id
     return lines

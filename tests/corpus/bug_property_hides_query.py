@@ -33,8 +33,10 @@ class BasketLine(Base):
 @seeder
 def seed(session: Session) -> None:
     session.execute(insert(Basket), [{"id": i, "owner": f"o{i}"} for i in range(1, 9)])
-    session.execute(insert(BasketLine), [{"id": i, "basket_id": i % 8 + 1, "sku": f"s{i}"}
-                                         for i in range(1, 25)])
+    session.execute(
+        insert(BasketLine),
+        [{"id": i, "basket_id": i % 8 + 1, "sku": f"s{i}"} for i in range(1, 25)],
+    )
 
 
 def sizes(*options: object) -> int:

@@ -18,8 +18,9 @@ def count(node: Category) -> int:
 
 def tree_size(*options: object) -> int:
     with Session(engine) as session:
-        root = session.scalars(select(Category).where(Category.parent_id.is_(None))
-                               .options(*options)).one()
+        root = session.scalars(
+            select(Category).where(Category.parent_id.is_(None)).options(*options)
+        ).one()
         return count(root)
 
 

@@ -10,8 +10,10 @@ from corpus_app.db import engine
 from corpus_app.models import Order
 
 EXPECT = {"column-reload"}
-FIX = ("session.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()"
-       ".execution_options(populate_existing=True))")
+FIX = (
+    "session.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()"
+    ".execution_options(populate_existing=True))"
+)
 
 
 def test_bug() -> None:
@@ -26,7 +28,11 @@ def test_bug() -> None:
 def test_fixed() -> None:
     with Session(engine) as session:
         orders = session.scalars(select(Order)).all()
-        session.scalars(select(Order).where(Order.id.in_([o.id for o in orders]))
-                        .with_for_update().execution_options(populate_existing=True)).all()
+        session.scalars(
+            select(Order)
+            .where(Order.id.in_([o.id for o in orders]))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
         assert len(orders) == 10
         session.rollback()

@@ -10,14 +10,18 @@ from corpus_app.db import engine
 from corpus_app.models import Post
 
 EXPECT = {"column-reload"}
-FIX = ("session.scalars(select(Post).where(Post.id.in_(ids))"
-       ".execution_options(populate_existing=True))")
+FIX = (
+    "session.scalars(select(Post).where(Post.id.in_(ids))"
+    ".execution_options(populate_existing=True))"
+)
 
 
 def bump(session: Session) -> list[Post]:
     posts = session.scalars(select(Post).where(Post.id <= 10)).all()
-    session.execute(update(Post).where(Post.id <= 10).values(views=Post.views + 1),
-                    execution_options={"synchronize_session": False})
+    session.execute(
+        update(Post).where(Post.id <= 10).values(views=Post.views + 1),
+        execution_options={"synchronize_session": False},
+    )
     return posts
 
 
@@ -33,6 +37,7 @@ def test_fixed() -> None:
     with Session(engine) as session:
         posts = bump(session)
         ids = [p.id for p in posts]
-        session.scalars(select(Post).where(Post.id.in_(ids))
-                        .execution_options(populate_existing=True)).all()
+        session.scalars(
+            select(Post).where(Post.id.in_(ids)).execution_options(populate_existing=True)
+        ).all()
         assert posts[0].views == 2

@@ -17,8 +17,9 @@ class OrderRepository:
         self.session, self.options = session, options
 
     def open_orders(self) -> list[Order]:
-        return list(self.session.scalars(select(Order).options(*self.options)
-                                         .where(Order.status == "new")))
+        return list(
+            self.session.scalars(select(Order).options(*self.options).where(Order.status == "new"))
+        )
 
 
 def invoice_lines(repository: OrderRepository) -> list[str]:

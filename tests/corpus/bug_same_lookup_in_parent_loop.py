@@ -10,16 +10,19 @@ from corpus_app.db import engine
 from corpus_app.models import Order, OrderItem, Tag
 
 EXPECT = {"repeated-statement"}
-FIX = ("select(OrderItem.order_id, func.sum(OrderItem.quantity)).where(OrderItem.order_id"
-       ".in_(ids)).group_by(OrderItem.order_id)")
+FIX = (
+    "select(OrderItem.order_id, func.sum(OrderItem.quantity)).where(OrderItem.order_id"
+    ".in_(ids)).group_by(OrderItem.order_id)"
+)
 
 
 def test_bug() -> None:
     with Session(engine) as session:
         rows = []
         for order in session.scalars(select(Order)):
-            units = session.scalar(select(func.sum(OrderItem.quantity))
-                                   .where(OrderItem.order_id == order.id))
+            units = session.scalar(
+                select(func.sum(OrderItem.quantity)).where(OrderItem.order_id == order.id)
+            )
             rate = session.scalar(select(Tag.id).where(Tag.name == "ops"))
             rows.append(units * rate)
     assert sum(rows) == 360
@@ -28,10 +31,13 @@ def test_bug() -> None:
 def test_fixed() -> None:
     with Session(engine) as session:
         orders = session.scalars(select(Order)).all()
-        units = dict(session.execute(
-            select(OrderItem.order_id, func.sum(OrderItem.quantity))
-            .where(OrderItem.order_id.in_([o.id for o in orders]))
-            .group_by(OrderItem.order_id)).all())
+        units = dict(
+            session.execute(
+                select(OrderItem.order_id, func.sum(OrderItem.quantity))
+                .where(OrderItem.order_id.in_([o.id for o in orders]))
+                .group_by(OrderItem.order_id)
+            ).all()
+        )
         rate = session.scalar(select(Tag.id).where(Tag.name == "ops"))
         rows = [units[o.id] * rate for o in orders]
     assert sum(rows) == 360

@@ -23,6 +23,7 @@ def test_bug() -> None:
 
 def test_fixed() -> None:
     with Session(engine) as session:
-        names = [u.name for u in session.scalars(select(User).where(User.id.in_(IDS))
-                                                 .order_by(User.id))]
+        names = [
+            u.name for u in session.scalars(select(User).where(User.id.in_(IDS)).order_by(User.id))
+        ]
     assert names == ["user2", "user5", "user9"]

@@ -32,8 +32,10 @@ class Ticket(Base):
 @seeder
 def seed(session: Session) -> None:
     session.execute(insert(Agent), [{"id": i, "name": f"agent{i}"} for i in range(1, 7)])
-    session.execute(insert(Ticket), [{"id": i, "subject": f"s{i}", "assignee_id": i % 6 + 1}
-                                     for i in range(1, 19)])
+    session.execute(
+        insert(Ticket),
+        [{"id": i, "subject": f"s{i}", "assignee_id": i % 6 + 1} for i in range(1, 19)],
+    )
 
 
 def listing(*options: object) -> str:

@@ -16,8 +16,7 @@ ROWS = [{"id": i, "status": "shipped"} for i in range(1, 11)]
 def test_bug() -> None:
     with Session(engine) as session:
         for row in ROWS:
-            session.execute(update(Order).where(Order.id == row["id"])
-                            .values(status=row["status"]))
+            session.execute(update(Order).where(Order.id == row["id"]).values(status=row["status"]))
         session.commit()
 
 

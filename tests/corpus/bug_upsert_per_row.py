@@ -15,8 +15,9 @@ ROWS = [{"key": f"k{i}", "hits": 1} for i in range(1, 9)]
 
 def upsert_statement():  # type: ignore[no-untyped-def]
     statement = insert(Counter)
-    return statement.on_conflict_do_update(index_elements=[Counter.key],
-                                           set_={"hits": Counter.hits + statement.excluded.hits})
+    return statement.on_conflict_do_update(
+        index_elements=[Counter.key], set_={"hits": Counter.hits + statement.excluded.hits}
+    )
 
 
 def test_bug() -> None:

@@ -28,15 +28,18 @@ class Entry(Base):
 @seeder
 def seed(session: Session) -> None:
     session.execute(insert(Ledger), [{"id": i} for i in range(1, 7)])
-    session.execute(insert(Entry), [{"id": i, "ledger_id": i % 6 + 1, "amount": i}
-                                    for i in range(1, 31)])
+    session.execute(
+        insert(Entry), [{"id": i, "ledger_id": i % 6 + 1, "amount": i} for i in range(1, 31)]
+    )
 
 
 def test_bug() -> None:
     with Session(engine) as session:
         ledgers = session.scalars(select(Ledger)).all()
-        totals = {ledger.id: sum(e.amount for e in session.scalars(ledger.entries.select()))
-                  for ledger in ledgers}
+        totals = {
+            ledger.id: sum(e.amount for e in session.scalars(ledger.entries.select()))
+            for ledger in ledgers
+        }
     assert sum(totals.values()) == 465
 
 

@@ -15,8 +15,11 @@ from corpus_app.models import Post
 async def main() -> int:
     engine = async_engine("psycopg_async")
     async with AsyncSession(engine) as session:
-        posts = (await session.scalars(select(Post).options(
-            selectinload(Post.comments), joinedload(Post.author)))).all()
+        posts = (
+            await session.scalars(
+                select(Post).options(selectinload(Post.comments), joinedload(Post.author))
+            )
+        ).all()
         total = sum(len(p.comments) for p in posts if p.author.name)
     await engine.dispose()
     return total

@@ -22,7 +22,8 @@ async def dashboard() -> list[object]:
         scalar(engine, select(func.count()).select_from(Post)),
         scalar(engine, select(func.count()).select_from(Comment)),
         scalar(engine, select(func.count()).select_from(User)),
-        scalar(engine, select(func.max(Event.id))))
+        scalar(engine, select(func.max(Event.id))),
+    )
     await engine.dispose()
     return list(values)
 

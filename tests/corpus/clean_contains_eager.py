@@ -9,8 +9,12 @@ from corpus_app.models import Author, Post
 
 
 def test_clean() -> None:
-    query = (select(Post).join(Post.author).where(Author.name != "nobody")
-             .options(contains_eager(Post.author)))
+    query = (
+        select(Post)
+        .join(Post.author)
+        .where(Author.name != "nobody")
+        .options(contains_eager(Post.author))
+    )
     with Session(engine) as session:
         names = {p.author.name for p in session.scalars(query)}
     assert len(names) == 5

@@ -16,8 +16,9 @@ from corpus_app.models import Comment, Post
 class DataLoader:
     """Collect the keys asked for in one tick, load them in batches of ``max_batch_size``."""
 
-    def __init__(self, batch: Callable[[Sequence[int]], Awaitable[dict[int, Any]]],
-                 max_batch_size: int) -> None:
+    def __init__(
+        self, batch: Callable[[Sequence[int]], Awaitable[dict[int, Any]]], max_batch_size: int
+    ) -> None:
         self.batch, self.max_batch_size = batch, max_batch_size
         self.pending: dict[int, asyncio.Future[Any]] = {}
 
@@ -30,7 +31,7 @@ class DataLoader:
         pending, self.pending = self.pending, {}
         keys = list(pending)
         for start in range(0, len(keys), self.max_batch_size):
-            chunk = keys[start:start + self.max_batch_size]
+            chunk = keys[start : start + self.max_batch_size]
             values = await self.batch(chunk)
             for key in chunk:
                 pending[key].set_result(values.get(key, []))
@@ -39,9 +40,11 @@ class DataLoader:
 async def resolve_feed() -> int:
     engine = async_engine("asyncpg")
     async with AsyncSession(engine) as session:
+
         async def comments_by_post(keys: Sequence[int]) -> dict[int, list[str]]:
-            rows = await session.execute(select(Comment.post_id, Comment.text)
-                                         .where(Comment.post_id.in_(keys)))
+            rows = await session.execute(
+                select(Comment.post_id, Comment.text).where(Comment.post_id.in_(keys))
+            )
             grouped: dict[int, list[str]] = {}
             for post_id, text in rows:
                 grouped.setdefault(post_id, []).append(text)

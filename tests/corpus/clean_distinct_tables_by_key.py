@@ -9,6 +9,11 @@ from corpus_app.models import Board, Customer, Order, Profile, User
 
 def test_clean() -> None:
     with Session(engine) as session:
-        found = [session.get(User, 1), session.get(Profile, 1), session.get(Order, 1),
-                 session.get(Customer, 1), session.get(Board, 1)]
+        found = [
+            session.get(User, 1),
+            session.get(Profile, 1),
+            session.get(Order, 1),
+            session.get(Customer, 1),
+            session.get(Board, 1),
+        ]
     assert all(found)

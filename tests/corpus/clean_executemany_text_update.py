@@ -8,5 +8,7 @@ from corpus_app.db import engine
 
 def test_clean() -> None:
     with engine.begin() as connection:
-        connection.execute(text("UPDATE posts SET views = :views WHERE id = :id"),
-                           [{"id": i, "views": i * 2} for i in range(1, 21)])
+        connection.execute(
+            text("UPDATE posts SET views = :views WHERE id = :id"),
+            [{"id": i, "views": i * 2} for i in range(1, 21)],
+        )

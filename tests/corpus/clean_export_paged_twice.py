@@ -11,8 +11,9 @@ from corpus_app.models import Comment
 
 def export(session: Session) -> list[str]:
     lines, offset = [], 0
-    while rows := session.scalars(select(Comment).order_by(Comment.id)
-                                  .limit(10).offset(offset)).all():
+    while rows := session.scalars(
+        select(Comment).order_by(Comment.id).limit(10).offset(offset)
+    ).all():
         lines += [c.text for c in rows]
         offset += 10
     return lines

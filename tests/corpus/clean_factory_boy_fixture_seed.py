@@ -33,6 +33,9 @@ def seeded() -> Iterator[None]:
 
 def test_clean(seeded: None) -> None:
     with Session(engine) as session:
-        customer = session.scalars(select(Customer).where(Customer.id == 2).options(
-            selectinload(Customer.orders).selectinload(Order.items))).one()
+        customer = session.scalars(
+            select(Customer)
+            .where(Customer.id == 2)
+            .options(selectinload(Customer.orders).selectinload(Order.items))
+        ).one()
         assert (len(customer.orders), sum(len(o.items) for o in customer.orders)) == (17, 6)

@@ -33,8 +33,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 @app.get("/customers/{customer_id}")
-async def customer(customer_id: int,
-                   session: Annotated[AsyncSession, Depends(get_session)]) -> dict[str, str]:
+async def customer(
+    customer_id: int, session: Annotated[AsyncSession, Depends(get_session)]
+) -> dict[str, str]:
     return {"name": (await session.get(Customer, customer_id)).name}
 
 

@@ -24,14 +24,18 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-def current_user(session: Annotated[Session, Depends(get_session)],
-                 authorization: Annotated[str, Header()]) -> User:
+def current_user(
+    session: Annotated[Session, Depends(get_session)], authorization: Annotated[str, Header()]
+) -> User:
     return session.scalars(select(User).where(User.token == authorization)).one()
 
 
 @app.get("/posts/{post_id}")
-def read_post(post_id: int, user: Annotated[User, Depends(current_user)],
-              session: Annotated[Session, Depends(get_session)]) -> dict[str, object]:
+def read_post(
+    post_id: int,
+    user: Annotated[User, Depends(current_user)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, object]:
     post = session.get(Post, post_id)
     return {"title": post.title, "reader": user.name}
 

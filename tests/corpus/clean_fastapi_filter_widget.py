@@ -22,8 +22,9 @@ def get_session() -> Iterator[Session]:
 
 
 @app.get("/orders")
-async def list_orders(session: Annotated[Session, Depends(get_session)],
-                      page: int = 0) -> dict[str, object]:
+async def list_orders(
+    session: Annotated[Session, Depends(get_session)], page: int = 0
+) -> dict[str, object]:
     statuses = session.scalars(select(Order.status).distinct()).all()
     rows = session.scalars(select(Order).order_by(Order.id).limit(2).offset(2 * page)).all()
     return {"filters": statuses, "ids": [o.id for o in rows]}

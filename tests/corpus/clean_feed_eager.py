@@ -9,8 +9,9 @@ from corpus_app.models import Post
 
 
 def test_clean() -> None:
-    query = select(Post).options(joinedload(Post.author), selectinload(Post.comments),
-                                 selectinload(Post.tags))
+    query = select(Post).options(
+        joinedload(Post.author), selectinload(Post.comments), selectinload(Post.tags)
+    )
     with Session(engine) as session:
         rows = [(p.author.name, len(p.comments), len(p.tags)) for p in session.scalars(query)]
     assert len(rows) == 20

@@ -11,8 +11,9 @@ app = create_app(__name__)
 
 @app.get("/products")
 def products() -> dict[str, object]:
-    page = db.paginate(select(Product).order_by(Product.id), page=int(request.args["page"]),
-                       per_page=4)
+    page = db.paginate(
+        select(Product).order_by(Product.id), page=int(request.args["page"]), per_page=4
+    )
     return {"total": page.total, "names": [p.name for p in page.items]}
 
 

@@ -26,8 +26,9 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 
 @app.get("/posts/{post_id}")
-async def read_post(post_id: int,
-                    session: Annotated[AsyncSession, Depends(get_session)]) -> dict[str, str]:
+async def read_post(
+    post_id: int, session: Annotated[AsyncSession, Depends(get_session)]
+) -> dict[str, str]:
     return {"title": (await session.get(Post, post_id)).title}
 
 

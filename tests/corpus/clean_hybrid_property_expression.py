@@ -23,12 +23,15 @@ class Interval(Base):
 
 @seeder
 def seed(session: Session) -> None:
-    session.execute(insert(Interval), [{"id": i, "label": f"i{i}", "start": i, "end": i * 3}
-                                       for i in range(1, 16)])
+    session.execute(
+        insert(Interval),
+        [{"id": i, "label": f"i{i}", "start": i, "end": i * 3} for i in range(1, 16)],
+    )
 
 
 def test_clean() -> None:
     with Session(engine) as session:
-        long = session.scalars(select(Interval).where(Interval.length > 10)
-                               .order_by(Interval.length.desc())).all()
+        long = session.scalars(
+            select(Interval).where(Interval.length > 10).order_by(Interval.length.desc())
+        ).all()
         assert [i.length for i in long] == sorted((i.length for i in long), reverse=True)

@@ -13,5 +13,5 @@ def test_clean() -> None:
     total = 0
     with engine.connect() as connection:
         for start in range(0, len(ids), 300):
-            total += len(connection.execute(QUERY, {"ids": ids[start:start + 300]}).all())
+            total += len(connection.execute(QUERY, {"ids": ids[start : start + 300]}).all())
     assert total == 2000

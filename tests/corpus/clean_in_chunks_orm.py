@@ -15,6 +15,7 @@ def test_clean() -> None:
     found = []
     with Session(engine) as session:
         for start in range(0, len(ids), CHUNK):
-            found += session.scalars(select(Event).where(
-                Event.id.in_(ids[start:start + CHUNK]))).all()
+            found += session.scalars(
+                select(Event).where(Event.id.in_(ids[start : start + CHUNK]))
+            ).all()
     assert len(found) == 1200

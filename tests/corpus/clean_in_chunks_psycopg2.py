@@ -10,6 +10,11 @@ from corpus_app.models import Event
 def test_clean() -> None:
     ids = list(range(1, 1501))
     with psycopg2_engine.connect() as connection:
-        rows = [row for start in range(0, 1500, 500) for row in connection.execute(
-            select(Event.id).where(Event.id.in_(ids[start:start + 500])))]
+        rows = [
+            row
+            for start in range(0, 1500, 500)
+            for row in connection.execute(
+                select(Event.id).where(Event.id.in_(ids[start : start + 500]))
+            )
+        ]
     assert len(rows) == 1500

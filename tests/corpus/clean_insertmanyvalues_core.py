@@ -9,6 +9,7 @@ from corpus_app.models import Event
 
 def test_clean() -> None:
     with engine.begin() as connection:
-        ids = connection.execute(insert(Event).returning(Event.id),
-                                 [{"kind": "bulk", "amount": i} for i in range(3000)]).all()
+        ids = connection.execute(
+            insert(Event).returning(Event.id), [{"kind": "bulk", "amount": i} for i in range(3000)]
+        ).all()
     assert len(ids) == 3000

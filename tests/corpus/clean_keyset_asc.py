@@ -11,8 +11,9 @@ def test_clean() -> None:
     last, seen = 0, 0
     with engine.connect() as connection:
         while True:
-            ids = connection.scalars(select(Event.id).where(Event.id > last)
-                                     .order_by(Event.id).limit(250)).all()
+            ids = connection.scalars(
+                select(Event.id).where(Event.id > last).order_by(Event.id).limit(250)
+            ).all()
             if not ids:
                 break
             seen += len(ids)

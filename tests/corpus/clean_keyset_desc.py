@@ -11,7 +11,8 @@ from corpus_app.models import Event
 def test_clean() -> None:
     before, pages = 10**9, 0
     with Session(engine) as session:
-        while page := session.scalars(select(Event).where(Event.id < before)
-                                      .order_by(Event.id.desc()).limit(300)).all():
+        while page := session.scalars(
+            select(Event).where(Event.id < before).order_by(Event.id.desc()).limit(300)
+        ).all():
             before, pages = page[-1].id, pages + 1
     assert pages == 7

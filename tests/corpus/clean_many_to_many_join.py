@@ -10,7 +10,10 @@ from corpus_app.models import Tag, post_tags
 
 def test_clean() -> None:
     with Session(engine) as session:
-        counts = dict(session.execute(select(Tag.name, func.count(post_tags.c.post_id))
-                                      .join(post_tags).group_by(Tag.name)).all())
+        counts = dict(
+            session.execute(
+                select(Tag.name, func.count(post_tags.c.post_id)).join(post_tags).group_by(Tag.name)
+            ).all()
+        )
         tags = session.scalars(select(Tag).options(selectinload(Tag.posts))).all()
         assert all(len(t.posts) == counts[t.name] for t in tags)

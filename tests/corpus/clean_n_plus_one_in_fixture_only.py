@@ -18,6 +18,8 @@ def expected() -> dict[int, int]:
 
 def test_clean(expected: dict[int, int]) -> None:
     with Session(engine) as session:
-        found = {p.id: len(p.comments) for p in session.scalars(
-            select(Post).options(selectinload(Post.comments)))}
+        found = {
+            p.id: len(p.comments)
+            for p in session.scalars(select(Post).options(selectinload(Post.comments)))
+        }
     assert found == expected

@@ -12,8 +12,7 @@ def test_clean() -> None:
     titles, page = [], 0
     with Session(engine) as session:
         while True:
-            rows = session.scalars(select(Post).order_by(Post.id).limit(4)
-                                   .offset(4 * page)).all()
+            rows = session.scalars(select(Post).order_by(Post.id).limit(4).offset(4 * page)).all()
             titles += [p.title for p in rows]
             if len(rows) < 4:
                 break

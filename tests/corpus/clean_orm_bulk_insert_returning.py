@@ -11,7 +11,8 @@ from corpus_app.models import Event
 
 def test_clean() -> None:
     with Session(engine) as session:
-        events = session.scalars(insert(Event).returning(Event),
-                                 [{"kind": "orm-bulk", "amount": i} for i in range(1500)]).all()
+        events = session.scalars(
+            insert(Event).returning(Event), [{"kind": "orm-bulk", "amount": i} for i in range(1500)]
+        ).all()
         session.commit()
     assert len(events) == 1500

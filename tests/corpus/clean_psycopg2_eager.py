@@ -10,6 +10,10 @@ from corpus_app.models import Post
 
 def test_clean() -> None:
     with Session(psycopg2_engine) as session:
-        rows = [(p.author.name, len(p.comments)) for p in session.scalars(
-            select(Post).options(joinedload(Post.author), selectinload(Post.comments)))]
+        rows = [
+            (p.author.name, len(p.comments))
+            for p in session.scalars(
+                select(Post).options(joinedload(Post.author), selectinload(Post.comments))
+            )
+        ]
     assert len(rows) == 20

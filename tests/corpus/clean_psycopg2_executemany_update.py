@@ -8,5 +8,7 @@ from corpus_app.db import psycopg2_engine
 
 def test_clean() -> None:
     with psycopg2_engine.begin() as connection:
-        connection.execute(text("UPDATE events SET amount = :amount WHERE id = :id"),
-                           [{"id": i, "amount": i % 7} for i in range(1, 301)])
+        connection.execute(
+            text("UPDATE events SET amount = :amount WHERE id = :id"),
+            [{"id": i, "amount": i % 7} for i in range(1, 301)],
+        )

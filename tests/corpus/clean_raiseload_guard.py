@@ -10,6 +10,7 @@ from corpus_app.models import Board
 
 def test_clean() -> None:
     with Session(engine) as session:
-        boards = session.scalars(select(Board).options(selectinload(Board.cards),
-                                                       raiseload("*"))).all()
+        boards = session.scalars(
+            select(Board).options(selectinload(Board.cards), raiseload("*"))
+        ).all()
         assert sum(len(b.cards) for b in boards) == 12

@@ -39,8 +39,9 @@ def read(user_id: int, session: Annotated[Session, Depends(get_session)]) -> dic
 
 
 @app.patch("/users/{user_id}")
-def rename(user_id: int, name: str,
-           session: Annotated[Session, Depends(get_session)]) -> dict[str, str]:
+def rename(
+    user_id: int, name: str, session: Annotated[Session, Depends(get_session)]
+) -> dict[str, str]:
     user = session.get(User, user_id)
     user.name = name
     return {"name": save(session, user).name}

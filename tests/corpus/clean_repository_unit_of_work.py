@@ -16,8 +16,11 @@ class CustomerRepository:
         self.session = session
 
     def with_orders(self, customer_id: int) -> Customer:
-        return self.session.scalars(select(Customer).where(Customer.id == customer_id)
-                                    .options(selectinload(Customer.orders))).one()
+        return self.session.scalars(
+            select(Customer)
+            .where(Customer.id == customer_id)
+            .options(selectinload(Customer.orders))
+        ).one()
 
 
 class UnitOfWork:

@@ -29,8 +29,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def post_detail(request: Request) -> JSONResponse:
     async with AsyncSession(request.app.state.engine) as session:
-        user = await session.scalar(select(User).where(
-            User.token == request.headers["authorization"]))
+        user = await session.scalar(
+            select(User).where(User.token == request.headers["authorization"])
+        )
         post = await session.get(Post, int(request.path_params["post_id"]))
         return JSONResponse({"title": post.title, "reader": user.name})
 

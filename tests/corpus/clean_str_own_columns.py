@@ -24,8 +24,9 @@ class Invoice(Base):
 
 @seeder
 def seed(session: Session) -> None:
-    session.execute(insert(Invoice), [{"id": i, "number": f"INV-{i}", "net": i * 10}
-                                      for i in range(1, 21)])
+    session.execute(
+        insert(Invoice), [{"id": i, "number": f"INV-{i}", "net": i * 10} for i in range(1, 21)]
+    )
 
 
 def test_clean() -> None:

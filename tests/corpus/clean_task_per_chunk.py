@@ -18,8 +18,9 @@ async def load_chunk(engine: AsyncEngine, ids: list[int]) -> int:
 async def main() -> int:
     engine = async_engine("asyncpg")
     ids = list(range(1, 2001))
-    counts = await asyncio.gather(*(load_chunk(engine, ids[i:i + 400])
-                                    for i in range(0, 2000, 400)))
+    counts = await asyncio.gather(
+        *(load_chunk(engine, ids[i : i + 400]) for i in range(0, 2000, 400))
+    )
     await engine.dispose()
     return sum(counts)
 

@@ -11,7 +11,8 @@ from corpus_app.models import Event
 def test_clean() -> None:
     total = 0
     with Session(engine) as session:
-        for partition in session.scalars(select(Event).execution_options(yield_per=250)) \
-                .partitions():
+        for partition in session.scalars(
+            select(Event).execution_options(yield_per=250)
+        ).partitions():
             total += len(partition)
     assert total == 2000

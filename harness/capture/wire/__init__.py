@@ -33,8 +33,10 @@ SUPPORTED_DRIVERS = drivers.DIALECT_DRIVERS  # SQLAlchemy's driver names (postgr
 def unsupported_message(seen: str) -> str:
     """One line saying that statements through ``seen`` ("dialect+driver") were not measured."""
     names = ", ".join(f"postgresql+{d}" for d in sorted(SUPPORTED_DRIVERS))
-    return (f"dalperf measures PostgreSQL through {drivers.SUPPORTED_TEXT} ({names}); "
-            f"statements sent through {seen} were not captured")
+    return (
+        f"dalperf measures PostgreSQL through {drivers.SUPPORTED_TEXT} ({names}); "
+        f"statements sent through {seen} were not captured"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +59,9 @@ class WireModel:
     in_transaction: Callable[[Any], bool]  # whether COMMIT/ROLLBACK would go to the server
     # around a commit/rollback/ping: a mark, then (round trips of the call, deallocates)
     control_mark: Callable[[Any, Any], Any]
-    control_trips: Callable[[bool, Any, Any, Any], tuple[int, int]]  # (is_ping, dbapi, driver, mark)
+    control_trips: Callable[
+        [bool, Any, Any, Any], tuple[int, int]
+    ]  # (is_ping, dbapi, driver, mark)
     connect_round_trips: Callable[[Any], int]
     initialize_round_trips: Callable[[Any, Any], int]  # (dialect, driver)
     pipelined_executemany: bool  # BEGIN/prepare ride in an executemany's pipeline
@@ -70,8 +74,12 @@ class WireModel:
     detach: Callable[[], None] = lambda: None
 
 
-_MODULES = {"psycopg": "psycopg", "psycopg_async": "psycopg", "psycopg2": "psycopg2",
-            "asyncpg": "asyncpg"}
+_MODULES = {
+    "psycopg": "psycopg",
+    "psycopg_async": "psycopg",
+    "psycopg2": "psycopg2",
+    "asyncpg": "asyncpg",
+}
 
 
 def model_for(dialect: Any) -> WireModel:
@@ -79,14 +87,16 @@ def model_for(dialect: Any) -> WireModel:
     the supported drivers if dalperf has none for it."""
     driver = drivers.by_dialect(dialect.name, dialect.driver)
     module = importlib.import_module(f"dalperf.capture.wire.{_MODULES[dialect.driver]}")
-    model: WireModel = (module.ASYNC_MODEL if dialect.is_async and hasattr(module, "ASYNC_MODEL")
-                        else module.MODEL)
+    model: WireModel = (
+        module.ASYNC_MODEL if dialect.is_async and hasattr(module, "ASYNC_MODEL") else module.MODEL
+    )
     assert model.driver is driver
     return model
 
 
-def tcp_connect_round_trips(*, unix_socket: bool, ssl_request: bool, ssl_in_use: bool,
-                            password: bool) -> int:
+def tcp_connect_round_trips(
+    *, unix_socket: bool, ssl_request: bool, ssl_in_use: bool, password: bool
+) -> int:
     """Round trips of opening a PostgreSQL connection, counted the same way for every driver.
 
     1 for the TCP handshake (not for a unix socket), 1 for the SSLRequest the driver sends

@@ -66,7 +66,7 @@ _Mark = tuple[dict[str, Any] | None, Any, tuple[int, int, int] | None]
 
 _internal_executes: dict[int, int] = {}  # id(asyncpg connection) -> internal executes so far
 _users = 0
-_ORIGINAL_EXECUTE = asyncpg_connection.Connection._Connection__execute  # type: ignore[attr-defined]
+_ORIGINAL_EXECUTE = asyncpg_connection.Connection._Connection__execute
 
 
 async def _counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -79,14 +79,14 @@ def _attach() -> None:
     global _users
     _users += 1
     if _users == 1:
-        asyncpg_connection.Connection._Connection__execute = _counted_execute  # type: ignore[attr-defined]
+        asyncpg_connection.Connection._Connection__execute = _counted_execute
 
 
 def _detach() -> None:
     global _users
     _users -= 1
     if _users == 0:
-        asyncpg_connection.Connection._Connection__execute = _ORIGINAL_EXECUTE  # type: ignore[attr-defined]
+        asyncpg_connection.Connection._Connection__execute = _ORIGINAL_EXECUTE
         _internal_executes.clear()
 
 
@@ -99,12 +99,20 @@ def _before(cursor: Any, sql: str) -> tuple[Any, bool, _Mark]:
     # a statement in the adapter's cache is not prepared again (unless the dialect's schema
     # invalidation says so, which re-prepares a statement whose types are known): nothing
     # else of asyncpg runs, so the counters are read only for a statement it will prepare
-    counts = (None if entry is not None else
-              (_internal_executes.get(id(driver), 0), len(driver._stmt_cache),
-               len(driver._stmts_to_close)))
-    return (driver,
-            adapter._transaction is None and adapter.isolation_level != _AUTOCOMMIT,
-            (cached, entry, counts))
+    counts = (
+        None
+        if entry is not None
+        else (
+            _internal_executes.get(id(driver), 0),
+            len(driver._stmt_cache),
+            len(driver._stmts_to_close),
+        )
+    )
+    return (
+        driver,
+        adapter._transaction is None and adapter.isolation_level != _AUTOCOMMIT,
+        (cached, entry, counts),
+    )
 
 
 def _after(cursor: Any, sql: str, driver: Any, mark: _Mark, ok: bool) -> tuple[int, Extra]:
@@ -115,8 +123,11 @@ def _after(cursor: Any, sql: str, driver: Any, mark: _Mark, ok: bool) -> tuple[i
     if counts is None:
         return rows, (_PREPARED if prepared else NO_EXTRA)
     executes, statements, closing = counts
-    internal = (_internal_executes.get(id(driver), 0) - executes
-                + max(len(driver._stmt_cache) - statements, 0))
+    internal = (
+        _internal_executes.get(id(driver), 0)
+        - executes
+        + max(len(driver._stmt_cache) - statements, 0)
+    )
     closed = max(closing - len(driver._stmts_to_close), 0)
     return rows, (prepared + closed, internal, 0)
 
@@ -131,13 +142,18 @@ def _control_mark(dbapi: Any, driver: Any) -> tuple[bool, int, int]:
     return explicit, _internal_executes.get(id(driver), 0), len(driver._stmt_cache)
 
 
-def _control_trips(is_ping: bool, dbapi: Any, driver: Any,
-                   mark: tuple[bool, int, int]) -> tuple[int, int]:
+def _control_trips(
+    is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, int, int]
+) -> tuple[int, int]:
     if not is_ping:
         return 1, 0
     explicit, executes, cached = mark
-    return (2 * explicit + _internal_executes.get(id(driver), 0) - executes
-            + max(len(driver._stmt_cache) - cached, 0)), 0
+    return (
+        2 * explicit
+        + _internal_executes.get(id(driver), 0)
+        - executes
+        + max(len(driver._stmt_cache) - cached, 0)
+    ), 0
 
 
 def connect_round_trips(driver_connection: Any) -> int:
@@ -148,7 +164,8 @@ def connect_round_trips(driver_connection: Any) -> int:
         unix_socket=isinstance(driver_connection._addr, str),
         ssl_request=bool(params.ssl) and params.ssl_negotiation != _DIRECT_TLS,
         ssl_in_use=transport is not None and transport.get_extra_info("sslcontext") is not None,
-        password=bool(params.password))
+        password=bool(params.password),
+    )
 
 
 def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
@@ -157,7 +174,15 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
 
 
 MODEL = WireModel(
-    driver=drivers.ASYNCPG, before=_before, after=_after,
-    in_transaction=in_transaction, control_mark=_control_mark, control_trips=_control_trips,
-    connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=False, attach=_attach, detach=_detach)
+    driver=drivers.ASYNCPG,
+    before=_before,
+    after=_after,
+    in_transaction=in_transaction,
+    control_mark=_control_mark,
+    control_trips=_control_trips,
+    connect_round_trips=connect_round_trips,
+    initialize_round_trips=initialize_round_trips,
+    pipelined_executemany=False,
+    attach=_attach,
+    detach=_detach,
+)

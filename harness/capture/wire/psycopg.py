@@ -49,20 +49,28 @@ _DEALLOCATED: Extra = (0, 0, 1)
 # attributes (``_conn``, ``_autocommit``, ``pgresult``, ``_rowcount``) rather than the
 # properties over them, which would cost a frame apiece.
 
+
 def _before_sync(cursor: Any, sql: str) -> tuple[Any, bool, int]:
     driver = cursor._conn
-    return (driver, driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
-            len(driver._prepared._names))
+    return (
+        driver,
+        driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
+        len(driver._prepared._names),
+    )
 
 
 def _before_async(cursor: Any, sql: str) -> tuple[Any, bool, int]:
     driver = cursor._cursor._conn  # SQLAlchemy's adapter wraps psycopg's cursor
-    return (driver, driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
-            len(driver._prepared._names))
+    return (
+        driver,
+        driver.pgconn.transaction_status == _IDLE and not driver._autocommit,
+        len(driver._prepared._names),
+    )
 
 
-def _after_sync(cursor: Any, sql: str, driver: Any, prepared_before: int,
-                ok: bool) -> tuple[int, Extra]:
+def _after_sync(
+    cursor: Any, sql: str, driver: Any, prepared_before: int, ok: bool
+) -> tuple[int, Extra]:
     """The rows fetched, and a statement psycopg prepared (its cache grew) or DEALLOCATE ALL
     (it emptied).
 
@@ -71,9 +79,15 @@ def _after_sync(cursor: Any, sql: str, driver: Any, prepared_before: int,
     hooks do.
     """
     prepared = len(driver._prepared._names)
-    extra = (NO_EXTRA if prepared == prepared_before
-             else _PREPARED if prepared > prepared_before
-             else NO_EXTRA if prepared else _DEALLOCATED)
+    extra = (
+        NO_EXTRA
+        if prepared == prepared_before
+        else _PREPARED
+        if prepared > prepared_before
+        else NO_EXTRA
+        if prepared
+        else _DEALLOCATED
+    )
     result = cursor.pgresult  # a plain attribute, unlike _conn's property
     if ok and result is not None and result.nfields and cursor._rowcount > 0:
         return cursor._rowcount, extra
@@ -104,9 +118,12 @@ def connect_round_trips(driver_connection: Any) -> int:
     options = {opt.keyword: opt.val for opt in pgconn.info}
     return tcp_connect_round_trips(
         unix_socket=is_unix_socket(driver_connection.info.host),
-        ssl_request=(options.get(b"sslmode") != b"disable"
-                     and options.get(b"sslnegotiation") != b"direct"),
-        ssl_in_use=bool(pgconn.ssl_in_use), password=bool(pgconn.used_password))
+        ssl_request=(
+            options.get(b"sslmode") != b"disable" and options.get(b"sslnegotiation") != b"direct"
+        ),
+        ssl_in_use=bool(pgconn.ssl_in_use),
+        password=bool(pgconn.used_password),
+    )
 
 
 def is_unix_socket(host: str) -> bool:
@@ -125,14 +142,24 @@ def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
 
 
 MODEL = WireModel(
-    driver=drivers.PSYCOPG, before=_before_sync, after=_after_sync,
-    in_transaction=in_transaction, control_mark=_control_mark,
-    control_trips=_control_trips, connect_round_trips=connect_round_trips,
-    initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=psycopg.Pipeline.is_supported())
-ASYNC_MODEL = WireModel(
-    driver=drivers.PSYCOPG, before=_before_async, after=_after_async,
+    driver=drivers.PSYCOPG,
+    before=_before_sync,
+    after=_after_sync,
     in_transaction=in_transaction,
-    control_mark=_control_mark, control_trips=_control_trips,
-    connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=MODEL.pipelined_executemany)
+    control_mark=_control_mark,
+    control_trips=_control_trips,
+    connect_round_trips=connect_round_trips,
+    initialize_round_trips=initialize_round_trips,
+    pipelined_executemany=psycopg.Pipeline.is_supported(),
+)
+ASYNC_MODEL = WireModel(
+    driver=drivers.PSYCOPG,
+    before=_before_async,
+    after=_after_async,
+    in_transaction=in_transaction,
+    control_mark=_control_mark,
+    control_trips=_control_trips,
+    connect_round_trips=connect_round_trips,
+    initialize_round_trips=initialize_round_trips,
+    pipelined_executemany=MODEL.pipelined_executemany,
+)

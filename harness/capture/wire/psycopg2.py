@@ -72,9 +72,12 @@ def connect_round_trips(driver_connection: Any) -> int:
     options = driver_connection.get_dsn_parameters()
     return tcp_connect_round_trips(
         unix_socket=is_unix_socket(info.host),
-        ssl_request=(options.get("sslmode") != "disable"
-                     and options.get("sslnegotiation") != "direct"),
-        ssl_in_use=bool(info.ssl_in_use), password=bool(info.used_password))
+        ssl_request=(
+            options.get("sslmode") != "disable" and options.get("sslnegotiation") != "direct"
+        ),
+        ssl_in_use=bool(info.ssl_in_use),
+        password=bool(info.used_password),
+    )
 
 
 def isolation_mark(driver_connection: Any) -> tuple[bool, Any]:
@@ -87,7 +90,9 @@ def isolation_trips(driver_connection: Any, mark: tuple[bool, Any]) -> int:
     return int(was_autocommit and level is not None and not driver_connection.autocommit)
 
 
-def _control_trips(is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, Any]) -> tuple[int, int]:
+def _control_trips(
+    is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, Any]
+) -> tuple[int, int]:
     if not is_ping:
         return 1, 0
     was_autocommit, level = mark  # the ping's temporary autocommit ends with the SET
@@ -95,8 +100,16 @@ def _control_trips(is_ping: bool, dbapi: Any, driver: Any, mark: tuple[bool, Any
 
 
 MODEL = WireModel(
-    driver=drivers.PSYCOPG2, before=_before, after=_after,
-    in_transaction=in_transaction, control_mark=lambda dbapi, driver: isolation_mark(driver),
+    driver=drivers.PSYCOPG2,
+    before=_before,
+    after=_after,
+    in_transaction=in_transaction,
+    control_mark=lambda dbapi, driver: isolation_mark(driver),
     control_trips=_control_trips,
-    connect_round_trips=connect_round_trips, initialize_round_trips=initialize_round_trips,
-    pipelined_executemany=False, executemany_per_row=True, isolation_mark=isolation_mark, isolation_trips=isolation_trips)
+    connect_round_trips=connect_round_trips,
+    initialize_round_trips=initialize_round_trips,
+    pipelined_executemany=False,
+    executemany_per_row=True,
+    isolation_mark=isolation_mark,
+    isolation_trips=isolation_trips,
+)

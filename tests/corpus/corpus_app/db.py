@@ -30,8 +30,11 @@ _metadatas: list[MetaData] = [m.Base.metadata]
 def url(driver: str) -> str:
     """The corpus database's SQLAlchemy URL for ``driver`` (psycopg, psycopg2, asyncpg,
     psycopg_async)."""
-    return make_url(DATABASE_URL).set(drivername=f"postgresql+{driver}").render_as_string(
-        hide_password=False)
+    return (
+        make_url(DATABASE_URL)
+        .set(drivername=f"postgresql+{driver}")
+        .render_as_string(hide_password=False)
+    )
 
 
 engine: Engine = create_engine(url("psycopg"))
@@ -68,11 +71,15 @@ def create_schema() -> None:
     with engine.begin() as connection:
         connection.execute(text(_DIRTY_FUNCTION))
         for table in _tables():
-            connection.execute(text(f'CREATE TABLE corpus_snapshot."{table.name}" AS '
-                                    f'SELECT * FROM "{table.name}"'))
-            connection.execute(text(
-                f'CREATE TRIGGER corpus_dirty AFTER INSERT OR UPDATE OR DELETE ON "{table.name}" '
-                "FOR EACH STATEMENT EXECUTE FUNCTION corpus_snapshot.mark_dirty()"))
+            connection.execute(
+                text(f'CREATE TABLE corpus_snapshot."{table.name}" AS SELECT * FROM "{table.name}"')
+            )
+            connection.execute(
+                text(
+                    f'CREATE TRIGGER corpus_dirty AFTER INSERT OR UPDATE OR DELETE ON "{table.name}" '
+                    "FOR EACH STATEMENT EXECUTE FUNCTION corpus_snapshot.mark_dirty()"
+                )
+            )
 
 
 _DIRTY_FUNCTION = """
@@ -98,16 +105,21 @@ def reset() -> list[str]:
         dirty = set(connection.scalars(text("DELETE FROM corpus_snapshot.dirty RETURNING name")))
         grown = True
         while grown:  # every table with a foreign key into a table being reset is reset too
-            more = {t.name for t in tables if t.name not in dirty
-                    and any(fk.column.table.name in dirty for fk in t.foreign_keys)}
+            more = {
+                t.name
+                for t in tables
+                if t.name not in dirty
+                and any(fk.column.table.name in dirty for fk in t.foreign_keys)
+            }
             dirty |= more
             grown = bool(more)
         chosen = [t for t in tables if t.name in dirty]
         for table in reversed(chosen):
             connection.execute(table.delete())
         for table in chosen:
-            connection.execute(text(f'INSERT INTO "{table.name}" '
-                                    f'SELECT * FROM corpus_snapshot."{table.name}"'))
+            connection.execute(
+                text(f'INSERT INTO "{table.name}" SELECT * FROM corpus_snapshot."{table.name}"')
+            )
         _restart_sequences(connection, chosen)
         connection.execute(text("DELETE FROM corpus_snapshot.dirty"))
     return [t.name for t in chosen]
@@ -117,62 +129,129 @@ def _restart_sequences(connection: Connection, tables: list[Table]) -> None:
     """Each serial ``id`` continues after the highest id present."""
     for table in tables:
         if "id" in table.c and table.c.id.primary_key and table.c.id.autoincrement:
-            connection.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"coalesce((SELECT max(id) FROM \"{table.name}\"), 0) + 1, false)"))
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f'coalesce((SELECT max(id) FROM "{table.name}"), 0) + 1, false)'
+                )
+            )
 
 
 def seed() -> None:
     """The shared rows (deterministic), then every registered scenario seeder."""
     with Session(engine) as session:
-        session.execute(insert(m.Author), [
-            {"id": i, "name": f"author{i}", "email": f"a{i}@example.org", "bio": f"bio {i}"}
-            for i in range(1, AUTHORS + 1)])
-        session.execute(insert(m.Post), [
-            {"id": i, "title": f"post{i}", "body": f"body {i}", "views": i,
-             "author_id": (i - 1) % AUTHORS + 1} for i in range(1, POSTS + 1)])
-        session.execute(insert(m.Comment), [
-            {"id": (p - 1) * COMMENTS_PER_POST + c, "post_id": p, "text": f"c{p}.{c}"}
-            for p in range(1, POSTS + 1) for c in range(1, COMMENTS_PER_POST + 1)])
+        session.execute(
+            insert(m.Author),
+            [
+                {"id": i, "name": f"author{i}", "email": f"a{i}@example.org", "bio": f"bio {i}"}
+                for i in range(1, AUTHORS + 1)
+            ],
+        )
+        session.execute(
+            insert(m.Post),
+            [
+                {
+                    "id": i,
+                    "title": f"post{i}",
+                    "body": f"body {i}",
+                    "views": i,
+                    "author_id": (i - 1) % AUTHORS + 1,
+                }
+                for i in range(1, POSTS + 1)
+            ],
+        )
+        session.execute(
+            insert(m.Comment),
+            [
+                {"id": (p - 1) * COMMENTS_PER_POST + c, "post_id": p, "text": f"c{p}.{c}"}
+                for p in range(1, POSTS + 1)
+                for c in range(1, COMMENTS_PER_POST + 1)
+            ],
+        )
         session.execute(insert(m.Tag), [{"id": i, "name": n} for i, n in enumerate(TAGS, 1)])
-        session.execute(insert(m.post_tags), [
-            {"post_id": p, "tag_id": t} for p in range(1, POSTS + 1)
-            for t in {(p - 1) % len(TAGS) + 1, p % len(TAGS) + 1}])
+        session.execute(
+            insert(m.post_tags),
+            [
+                {"post_id": p, "tag_id": t}
+                for p in range(1, POSTS + 1)
+                for t in {(p - 1) % len(TAGS) + 1, p % len(TAGS) + 1}
+            ],
+        )
         categories = [{"id": 1, "name": "root", "parent_id": None}]
         for level_parent_start, count in ((1, 3), (2, 9), (5, 27)):
             first = len(categories) + 1
             for offset in range(count):
-                categories.append({"id": first + offset, "name": f"cat{first + offset}",
-                                   "parent_id": level_parent_start + offset // 3})
+                categories.append(
+                    {
+                        "id": first + offset,
+                        "name": f"cat{first + offset}",
+                        "parent_id": level_parent_start + offset // 3,
+                    }
+                )
         session.execute(insert(m.Category), categories)
-        session.execute(insert(m.Department), [{"id": i, "name": f"dept{i}"}
-                                               for i in range(1, 4)])
-        session.execute(insert(m.Manager), [
-            {"id": i, "name": f"manager{i}", "department_id": i, "budget": 1000 * i}
-            for i in range(1, 4)])
-        session.execute(insert(m.Engineer), [
-            {"id": i, "name": f"engineer{i}", "department_id": (i - 4) % 3 + 1,
-             "language": ("python", "sql", "go")[i % 3]} for i in range(4, 13)])
-        session.execute(insert(m.User), [{"id": i, "name": f"user{i}", "token": f"token{i}"}
-                                         for i in range(1, 11)])
-        session.execute(insert(m.Profile), [{"id": i, "user_id": i, "city": f"city{i % 4}"}
-                                            for i in range(1, 11)])
+        session.execute(insert(m.Department), [{"id": i, "name": f"dept{i}"} for i in range(1, 4)])
+        session.execute(
+            insert(m.Manager),
+            [
+                {"id": i, "name": f"manager{i}", "department_id": i, "budget": 1000 * i}
+                for i in range(1, 4)
+            ],
+        )
+        session.execute(
+            insert(m.Engineer),
+            [
+                {
+                    "id": i,
+                    "name": f"engineer{i}",
+                    "department_id": (i - 4) % 3 + 1,
+                    "language": ("python", "sql", "go")[i % 3],
+                }
+                for i in range(4, 13)
+            ],
+        )
+        session.execute(
+            insert(m.User),
+            [{"id": i, "name": f"user{i}", "token": f"token{i}"} for i in range(1, 11)],
+        )
+        session.execute(
+            insert(m.Profile),
+            [{"id": i, "user_id": i, "city": f"city{i % 4}"} for i in range(1, 11)],
+        )
         session.execute(insert(m.Board), [{"id": i, "name": f"board{i}"} for i in range(1, 5)])
-        session.execute(insert(m.Card), [{"id": (b - 1) * 3 + c, "board_id": b,
-                                          "title": f"card{b}.{c}"}
-                                         for b in range(1, 5) for c in range(1, 4)])
-        session.execute(insert(m.Customer), [{"id": i, "name": f"customer{i}"}
-                                             for i in range(1, 6)])
-        session.execute(insert(m.Order), [
-            {"id": i, "customer_id": (i - 1) % 5 + 1, "status": "new", "total": 10 * i}
-            for i in range(1, 11)])
-        session.execute(insert(m.OrderItem), [
-            {"id": (o - 1) * 3 + k, "order_id": o, "sku": f"sku{k}", "quantity": k}
-            for o in range(1, 11) for k in range(1, 4)])
+        session.execute(
+            insert(m.Card),
+            [
+                {"id": (b - 1) * 3 + c, "board_id": b, "title": f"card{b}.{c}"}
+                for b in range(1, 5)
+                for c in range(1, 4)
+            ],
+        )
+        session.execute(
+            insert(m.Customer), [{"id": i, "name": f"customer{i}"} for i in range(1, 6)]
+        )
+        session.execute(
+            insert(m.Order),
+            [
+                {"id": i, "customer_id": (i - 1) % 5 + 1, "status": "new", "total": 10 * i}
+                for i in range(1, 11)
+            ],
+        )
+        session.execute(
+            insert(m.OrderItem),
+            [
+                {"id": (o - 1) * 3 + k, "order_id": o, "sku": f"sku{k}", "quantity": k}
+                for o in range(1, 11)
+                for k in range(1, 4)
+            ],
+        )
         session.execute(insert(m.Job), [{"id": 1, "state": "queued"}])
-        session.execute(text(
-            "INSERT INTO events (id, kind, amount) SELECT g, (ARRAY['view','click','buy'])"
-            "[1 + g % 3], g % 97 FROM generate_series(1, :n) AS g"), {"n": EVENTS})
+        session.execute(
+            text(
+                "INSERT INTO events (id, kind, amount) SELECT g, (ARRAY['view','click','buy'])"
+                "[1 + g % 3], g % 97 FROM generate_series(1, :n) AS g"
+            ),
+            {"n": EVENTS},
+        )
         session.execute(insert(m.Counter), [{"key": f"k{i}", "hits": 0} for i in range(1, 6)])
         for fn in _seeders:
             fn(session)

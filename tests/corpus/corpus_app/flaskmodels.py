@@ -21,8 +21,7 @@ class Shop(db.Model):
     __tablename__ = "fl_shops"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    products: Mapped[list[Product]] = relationship(back_populates="shop",
-                                                   order_by="Product.id")
+    products: Mapped[list[Product]] = relationship(back_populates="shop", order_by="Product.id")
 
 
 class Product(db.Model):

@@ -19,7 +19,8 @@ class Base(AsyncAttrs, DeclarativeBase):
 
 
 post_tags = Table(
-    "post_tags", Base.metadata,
+    "post_tags",
+    Base.metadata,
     Column("post_id", ForeignKey("posts.id"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id"), primary_key=True),
 )
@@ -42,8 +43,7 @@ class Post(Base):
     views: Mapped[int] = mapped_column(default=0)
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     author: Mapped[Author] = relationship(back_populates="posts")
-    comments: Mapped[list[Comment]] = relationship(back_populates="post",
-                                                   order_by="Comment.id")
+    comments: Mapped[list[Comment]] = relationship(back_populates="post", order_by="Comment.id")
     tags: Mapped[list[Tag]] = relationship(secondary=post_tags, back_populates="posts")
 
 
@@ -69,18 +69,17 @@ class Category(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
-    parent: Mapped[Category | None] = relationship(back_populates="children",
-                                                   remote_side=[id])
-    children: Mapped[list[Category]] = relationship(back_populates="parent",
-                                                    order_by="Category.id")
+    parent: Mapped[Category | None] = relationship(back_populates="children", remote_side=[id])
+    children: Mapped[list[Category]] = relationship(back_populates="parent", order_by="Category.id")
 
 
 class Department(Base):
     __tablename__ = "departments"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    employees: Mapped[list[Employee]] = relationship(back_populates="department",
-                                                     order_by="Employee.id")
+    employees: Mapped[list[Employee]] = relationship(
+        back_populates="department", order_by="Employee.id"
+    )
 
 
 class Employee(Base):
@@ -92,8 +91,10 @@ class Employee(Base):
     type: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     department: Mapped[Department] = relationship(back_populates="employees")
-    __mapper_args__: ClassVar[dict[str, str]] = {"polymorphic_on": "type",
-                                                 "polymorphic_identity": "employee"}
+    __mapper_args__: ClassVar[dict[str, str]] = {
+        "polymorphic_on": "type",
+        "polymorphic_identity": "employee",
+    }
 
 
 class Manager(Employee):
@@ -134,8 +135,9 @@ class Board(Base):
     __tablename__ = "boards"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    cards: Mapped[list[Card]] = relationship(back_populates="board", lazy="selectin",
-                                             order_by="Card.id")
+    cards: Mapped[list[Card]] = relationship(
+        back_populates="board", lazy="selectin", order_by="Card.id"
+    )
 
 
 class Card(Base):
@@ -150,8 +152,7 @@ class Customer(Base):
     __tablename__ = "customers"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    orders: Mapped[list[Order]] = relationship(back_populates="customer",
-                                               order_by="Order.id")
+    orders: Mapped[list[Order]] = relationship(back_populates="customer", order_by="Order.id")
 
 
 class Order(Base):
@@ -161,8 +162,7 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     total: Mapped[int]
     customer: Mapped[Customer] = relationship(back_populates="orders")
-    items: Mapped[list[OrderItem]] = relationship(back_populates="order",
-                                                  order_by="OrderItem.id")
+    items: Mapped[list[OrderItem]] = relationship(back_populates="order", order_by="OrderItem.id")
 
 
 class OrderItem(Base):

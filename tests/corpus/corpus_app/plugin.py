@@ -34,13 +34,22 @@ def _seed_sqlmodel_and_flask(session: Any) -> None:
     from sqlalchemy import insert
 
     session.execute(insert(sqlmodels.Team), [{"id": i, "name": f"team{i}"} for i in range(1, 5)])
-    session.execute(insert(sqlmodels.Hero), [
-        {"id": i, "name": f"hero{i}", "power": i, "team_id": (i - 1) % 4 + 1}
-        for i in range(1, 13)])
+    session.execute(
+        insert(sqlmodels.Hero),
+        [
+            {"id": i, "name": f"hero{i}", "power": i, "team_id": (i - 1) % 4 + 1}
+            for i in range(1, 13)
+        ],
+    )
     session.execute(insert(flaskmodels.Shop), [{"id": i, "name": f"shop{i}"} for i in range(1, 6)])
-    session.execute(insert(flaskmodels.Product), [
-        {"id": (s - 1) * 4 + k, "shop_id": s, "name": f"product{s}.{k}", "price": k * 10}
-        for s in range(1, 6) for k in range(1, 5)])
+    session.execute(
+        insert(flaskmodels.Product),
+        [
+            {"id": (s - 1) * 4 + k, "shop_id": s, "name": f"product{s}.{k}", "price": k * 10}
+            for s in range(1, 6)
+            for k in range(1, 5)
+        ],
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,16 +75,20 @@ def _blank() -> dict[str, str]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     entry = _outcomes.setdefault(item.nodeid, _blank())
     if report.failed and entry["verdict"] != "error":
         excinfo = call.excinfo
         message = str(excinfo.value) if excinfo is not None else str(report.longrepr)
-        dalperf = (call.when == "call" and excinfo is not None
-                   and excinfo.errisinstance(pytest.fail.Exception)
-                   and message.startswith("dalperf"))
+        dalperf = (
+            call.when == "call"
+            and excinfo is not None
+            and excinfo.errisinstance(pytest.fail.Exception)
+            and message.startswith("dalperf")
+        )
         entry["verdict"] = "dalperf" if dalperf else "error"
         entry["detail"] = message if dalperf else f"{call.when}: {report.longreprtext[-2000:]}"
     return report

@@ -183,7 +183,9 @@ def per_statement(url: str, rounds: int, statements: int) -> dict[str, list[tupl
     return samples
 
 
-def suite(url: str, tests: int, rounds: int) -> dict[str, list[float]]:
+def suite(url: str, tests: int, rounds: int, workers: int = 0) -> dict[str, list[float]]:
+    """Wall times of the generated suite, plugin on and ``-p no:dalperf`` interleaved;
+    ``workers`` > 0 runs it under pytest-xdist (``-n workers``)."""
     per_file = 10
     with tempfile.TemporaryDirectory(prefix="dalperf-suite-") as folder:
         root = Path(folder)
@@ -207,6 +209,8 @@ def suite(url: str, tests: int, rounds: int) -> dict[str, list[float]]:
                     "no:queryguard",
                     str(root),
                 ]
+                if workers:
+                    args[-1:-1] = ["-n", str(workers)]
                 if side == "no:dalperf":
                     args[6:6] = ["-p", "no:dalperf"]
                 start = time.perf_counter()
@@ -262,6 +266,12 @@ def main() -> None:
         default=3,
         help="runs of the generated suite per side (0: skip that part)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the generated suite with pytest-xdist on this many workers (0: no xdist)",
+    )
     args = parser.parse_args()
     try:
         import pytest_queryguard  # noqa: F401
@@ -272,7 +282,7 @@ def main() -> None:
     with running_server(None) as server:
         url = prepare(server.url("postgres"))
         samples = per_statement(url, args.rounds, args.statements)
-        walls = suite(url, args.tests, args.suite_rounds) if args.suite_rounds else {}
+        walls = suite(url, args.tests, args.suite_rounds, args.workers) if args.suite_rounds else {}
     wall = {side: statistics.median(w for w, _ in samples[side]) / NS_PER_US for side in SIDES}
     cpu = {side: statistics.median(c for _, c in samples[side]) / NS_PER_US for side in SIDES}
     print(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dalperf.report.digest import digest
+from dalperf.gate.digest import digest
 
 
 def _pair(operation: str, *, passed: bool, head_queries: int = 1) -> dict[str, Any]:

@@ -69,6 +69,10 @@ LIGHT_MODULES = (
     "dalperf.results",
     "dalperf.shards",
     "dalperf.seed.loader",
+    "dalperf.gate.digest",
+    "dalperf.cli.digest",
+    "dalperf.history.store",
+    "dalperf.cli.history",
 )
 # the size target of a fresh `pip install dalperf pytest` (pip and setuptools aside)
 MAX_SITE_PACKAGES_MB = 120
@@ -245,6 +249,10 @@ def test_help_and_version_work_in_the_base_install(
             ("run", "--db", "testcontainers"),
             "--db testcontainers needs `pip install 'dalperf[testcontainers]'`",
         ),
+        (
+            ("history", "report", "--history", "{store}", "--out", "trends.html"),
+            "the trends report needs `pip install 'dalperf[report]'`",
+        ),
     ],
 )
 def test_a_missing_extra_is_one_line_and_exit_3(
@@ -257,9 +265,19 @@ def test_a_missing_extra_is_one_line_and_exit_3(
     venv, _ = base_venv
     results = tmp_path / "results.json"
     results.write_text("{}")
-    filled = [a.format(url=base_db, results=results) for a in args]
+    filled = [a.format(url=base_db, results=results, store=tmp_path / "h.sqlite") for a in args]
     done = _run(venv, tmp_path, "dalperf", *filled, DALPERF_HOME=str(tmp_path / "home"))
     assert (done.returncode, done.stderr.strip()) == (3, f"error: {line}"), done.stdout
+
+
+def test_the_digest_works_in_the_base_install(
+    base_venv: tuple[fresh_venv.Venv, Path], tmp_path: Path
+) -> None:
+    venv, _ = base_venv
+    suite = tmp_path / "suite.json"
+    suite.write_text('{"version": 1, "rtt_ms": 1.0, "tests": [], "stale_baseline": []}')
+    done = _run(venv, tmp_path, "dalperf", "digest", str(suite))
+    assert done.returncode == 0 and "dalperf: passed" in done.stdout, done.stderr
     assert not (tmp_path / "home").exists()  # nothing was started or created first
 
 

@@ -35,7 +35,7 @@ def digest_command(
     Reads the JSON alone; needs no database and no report extra.
     """
     from dalperf import files
-    from dalperf.report.digest import digest
+    from dalperf.gate.digest import digest
 
     try:
         text = files.read(record, digest, what="dalperf JSON")

@@ -473,6 +473,9 @@ def report(
 ) -> None:
     """Draw the trends of the branch's history: every series over its commits, each change
     pinned to its commit."""
+    from dalperf.errors import require
+
+    require("report", "jinja2", "numpy", "ruptures", feature="the trends report")
     from dalperf.history.render import write_report
 
     chosen = fmt or ("markdown" if out.suffix.lower() in (".md", ".markdown") else "html")

@@ -60,6 +60,29 @@ def commands_markdown() -> str:
     root_ctx = Context(root, info_name="dalperf")
     out: list[str] = []
     _command_markdown(root, root_ctx, ["dalperf"], out)
+    return "\n".join(out) + "\n\n" + settings_markdown()
+
+
+def settings_markdown() -> str:
+    """The settings a user can give three ways (``dalperf.settings.SETTINGS``): flag,
+    environment variable, ``[tool.dalperf]`` key and default, first place wins."""
+    from dalperf.settings import SETTINGS
+
+    out = [
+        "## Settings: flag, variable, `[tool.dalperf]` key\n",
+        "Each of these is taken from the first place that sets it: the flag, the environment "
+        "variable, the `[tool.dalperf]` key, the default. An invalid value is refused with "
+        "the same message wherever it came from, naming that place.\n",
+        "| setting | flag | variable | `[tool.dalperf]` key | default | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for setting in SETTINGS.values():
+        default = setting.default
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else str(default)
+        out.append(
+            f"| {setting.name} | {_code(setting.flag)} | {_code(setting.env)} | "
+            f"{_code(setting.name)} | {_cell(shown or 'none')} | {_cell(setting.help)} |"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 SCENARIOS = "dalperf.scenarios"
 APP = "dalperf.scenarios.app:app"
-DEFAULT_SCALE = 1.0
 DEFAULT_SEED = 0
 DATA_FEATURE = "the case-study demo data"
 DATA_EXTRA = "server"  # numpy comes with the embedded server the demo runs on

@@ -35,7 +35,6 @@ is a one-line :class:`~dalperf.errors.UsageError` naming the file and the key.
 from __future__ import annotations
 
 import importlib
-import math
 import re
 import sys
 import tomllib
@@ -47,10 +46,9 @@ from typing import Any
 
 from dalperf.errors import UsageError, describe
 from dalperf.gate.budgets import PYPROJECT, BudgetSet, find_pyproject, suggest
+from dalperf.settings import SETTINGS, Settings, check_file_value, resolve
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
-DEFAULT_PROJECT_SCALE = 1.0
-DEFAULT_OUT_DIR = Path("reports/out")
 VARIANT_ROLES = ("reference", "ours")
 VARIANT_ROLES_KEY = "variant_roles"  # where the results' environment records ``variants``
 KEYS = (
@@ -99,6 +97,11 @@ class Config:
 
     def where(self, key: str) -> str:
         return f"{self.path} [tool.dalperf] {key}"
+
+    def settings(self, **flags: Any) -> Settings:
+        """The settings a command runs with: its ``flags`` (None: not given) over the
+        environment, over this file, over the defaults (:func:`dalperf.settings.resolve`)."""
+        return resolve(flags, {name: getattr(self, name) for name in SETTINGS}, path=self.path)
 
 
 def load(config_file: Path | None = None, *, start: Path | None = None) -> Config:
@@ -161,18 +164,11 @@ def parse(table: Mapping[str, Any], *, path: Path) -> Config:
                 f"{where} seed must name a function as 'package.module:function', not {hook!r}"
             )
         values["seed"] = hook
-    if "scale" in table:
-        values["scale"] = _number(table["scale"], where=f"{where} scale", positive=True)
-    if "iterations" in table:
-        values["iterations"] = _whole(table["iterations"], where=f"{where} iterations", least=1)
-    if "warmup" in table:
-        values["warmup"] = _whole(table["warmup"], where=f"{where} warmup", least=0)
-    if "rtt_ms" in table:
-        raw = table["rtt_ms"]
-        items = raw if isinstance(raw, list) else [raw]
-        values["rtt_ms"] = tuple(_number(v, where=f"{where} rtt_ms") for v in items)
-    if "out_dir" in table:
-        values["out_dir"] = root / _string(table["out_dir"], where=f"{where} out_dir")
+    for name in SETTINGS:
+        if name in table:
+            values[name] = check_file_value(name, table[name], path=path)
+    if "out_dir" in values:
+        values["out_dir"] = root / values["out_dir"]
     if "budgets" in table:
         values["budgets"] = _budgets(table["budgets"], root=root, path=path)
     if "variants" in table:
@@ -254,25 +250,6 @@ def _strings(value: Any, *, where: str) -> list[str]:
     ):
         raise UsageError(f"{where} must be a string or a list of strings, not {value!r}")
     return list(items)
-
-
-def _number(value: Any, *, where: str, positive: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        bound = "> 0" if positive else ">= 0"
-        raise UsageError(f"{where} must be a number {bound}, not {value!r}")
-    return float(value)
-
-
-def _whole(value: Any, *, where: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise UsageError(f"{where} must be a whole number >= {least}, not {value!r}")
-    return value
 
 
 def _is_path(spec: str) -> bool:

@@ -26,11 +26,11 @@ def test_a_renamed_option_is_a_difference() -> None:
     changed = copy.deepcopy(recorded)
     run = changed["dalperf run"]
     run["rtt"] = run.pop("rtt_ms")
-    changed["dalperf seed"]["scale"]["default"] = 2.0
+    changed["dalperf migrate"]["jobs"]["default"] = 3
     del changed["dalperf db start"]["home"]
     lines = differences(recorded, changed)
     assert "dalperf run: option rtt_ms removed" in lines
     assert "dalperf run: option rtt added" in lines
-    assert "dalperf seed: option scale default: 1.0 -> 2.0" in lines
+    assert "dalperf migrate: option jobs default: 2 -> 3" in lines
     assert "dalperf db start: option home removed" in lines
     assert len(lines) == 4

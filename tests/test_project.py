@@ -627,7 +627,7 @@ def test_config_file_flag_relative_paths_and_flags_override(
 @pytest.mark.parametrize(
     ("table", "expected"),
     [
-        ({"rtt_ms": [0, -1]}, "rtt_ms must be a number >= 0, not -1"),
+        ({"rtt_ms": [0, -1]}, "rtt_ms must be a number of milliseconds from 0 to 10,000, not -1"),
         ({"scenarios": []}, "scenarios must be a string or a list of strings"),
         ({"database_url_env": "MY URL"}, "must be the name of an environment variable"),
         ({"budgets": "missing.toml"}, "missing.toml does not exist"),

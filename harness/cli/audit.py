@@ -30,20 +30,19 @@ from dalperf.cli.check import print_verdict, verdict_failure
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import (
     DEFAULT_ADVISE_MIN_GAIN,
+    FROM_FLAGS,
     Advise,
     AdviseMinGain,
     ConfigFile,
-    DatabaseUrl,
-    DbSource,
-    Disposable,
+    DatabaseOptions,
     DriverNames,
-    Ephemeral,
-    Home,
+    Iterations,
+    Scale,
     advisor_config,
     one_driver,
     project_config,
-    require_target_extras,
-    target_from_options,
+    setting_option,
+    with_database,
 )
 from dalperf.cli.report import (
     HTML_NAME,
@@ -65,41 +64,19 @@ from dalperf.cli.run import (
     say_note,
     select_operations,
 )
-from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
-from dalperf.measure.config import (
-    DEFAULT_CALL_TIMEOUT_S,
-    DEFAULT_ITERATIONS,
-    DEFAULT_WARMUP,
-    IndexMode,
-    RunConfig,
-)
+from dalperf.measure.config import DEFAULT_CALL_TIMEOUT_S, IndexMode, RunConfig
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
     from dalperf.db.targets import Target
 
-DEFAULT_OUT_DIR = Path("reports/out")
 
-
+@with_database()
 def audit(
-    scale: Annotated[
-        float | None,
-        typer.Option(
-            "--scale",
-            help="Data size: for the case study 1 is ~1,000 users, 100,000 renders; for "
-            "a project, what its seed hook is given (default: tool.dalperf scale, else 1).",
-        ),
-    ] = None,
+    scale: Scale = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data.")] = casestudy.DEFAULT_SEED,
-    iterations: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help=f"Measured calls per variant (default: tool.dalperf iterations, else "
-            f"{DEFAULT_ITERATIONS}).",
-        ),
-    ] = None,
+    iterations: Iterations = None,
     only: Annotated[
         list[str] | None,
         typer.Option(
@@ -118,10 +95,8 @@ def audit(
     ] = IndexMode.ON,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out-dir",
-            help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME} "
-            f"(default: tool.dalperf out_dir, else {DEFAULT_OUT_DIR}).",
+        setting_option(
+            "out_dir", help=f"Folder for {RESULTS_NAME}, {HTML_NAME} and {MARKDOWN_NAME}"
         ),
     ] = None,
     budgets: BudgetsOption = None,
@@ -131,11 +106,7 @@ def audit(
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
     call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
     driver: DriverNames = None,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
-    ephemeral: Ephemeral = False,
-    disposable: Disposable = False,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Provision, migrate, seed, measure, report and check: the whole audit in one command.
 
@@ -147,39 +118,28 @@ def audit(
     from dalperf.plans import index_audit
 
     config = project_config(config_file)
-    require_target_extras(database_url=database_url, db=db, config=config)
+    settings = config.settings(scale=scale, iterations=iterations, out_dir=out_dir)
+    database.require_extras(config)
     require_report()
+    scale = settings.scale
     if config.is_project:
         from dalperf import project
 
-        scale = scale if scale is not None else config.scale or DEFAULT_PROJECT_SCALE
-        if not scale > 0:
-            raise UsageError(f"--scale must be > 0, not {scale:g}")
         project.check(config)
         migrations = project_migrations(config)
         migration = index_audit.performance_migration(migrations) if migrations else None
     else:
-        scale = scale if scale is not None else config.scale or casestudy.DEFAULT_SCALE
         casestudy.check_parameters(scale=scale, seed=seed)
         migrations, migration = None, index_audit.performance_migration()
-    driver_name = one_driver(driver, database_url)
+    driver_name = one_driver(driver, database.database_url)
     selection = select_operations(list(config.scenarios) or None, only)
     budget_set = read_budget_set(config, budgets)
-    out_dir = out_dir or config.out_dir or DEFAULT_OUT_DIR
+    out_dir = settings.out_dir
     results_path = out_dir / RESULTS_NAME
     started = time.perf_counter()
     with ExitStack() as server:  # whatever was started for the audit stops when this ends
         with _stage("database") as note:
-            target = server.enter_context(
-                target_from_options(
-                    database_url=database_url,
-                    db=db,
-                    home=home,
-                    ephemeral=ephemeral,
-                    disposable=disposable,
-                    config=config,
-                )
-            )
+            target = server.enter_context(database.target(config))
             note(target.display_url)
         if config.is_project:
             from dalperf.db.turns import taking_turns
@@ -200,10 +160,10 @@ def audit(
             plan = Plan(
                 operations=selection.operations,
                 config=RunConfig(
-                    iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
+                    iterations=settings.iterations,
                     call_timeout_s=call_timeout,
                     driver=driver_name,
-                    warmup=(config.warmup if config.warmup is not None else DEFAULT_WARMUP),
+                    warmup=settings.warmup,
                 ),
                 budgets=budget_set,
                 index_states=indexes.states,

@@ -11,27 +11,25 @@ import typer
 from dalperf import casestudy
 from dalperf.cli.console import console, escape, print_table
 from dalperf.cli.options import (
+    FROM_FLAGS,
     ConfigFile,
-    DatabaseUrl,
-    DbSource,
-    Home,
+    DatabaseOptions,
+    Warmup,
     project_config,
-    target_from_options,
+    setting_option,
+    with_database,
 )
 from dalperf.errors import CheckFailed, UsageError
-from dalperf.measure.config import (
-    DEFAULT_ITERATIONS,
-    DEFAULT_PARAM_SETS,
-    DEFAULT_POOL_SIZE,
-    DEFAULT_WARMUP,
-)
+from dalperf.measure.config import DEFAULT_PARAM_SETS, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from dalperf.measure.compare import Pair, RevisionComparison
 
 DEFAULT_OUT = Path("reports/out/compare.json")
+MIN_ITERATIONS = 2  # a ratio's interval needs two samples a side
 
 
+@with_database(throwaway=False)
 def compare(
     base: Annotated[
         str,
@@ -62,20 +60,11 @@ def compare(
     ] = None,
     iterations: Annotated[
         int | None,
-        typer.Option(
-            min=2,
-            help="Measured calls per variant and side (default: tool.dalperf iterations, "
-            f"else {DEFAULT_ITERATIONS}).",
+        setting_option(
+            "iterations", help="Measured calls per variant and side", min=MIN_ITERATIONS
         ),
     ] = None,
-    warmup: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Unmeasured calls per variant and side first (default: tool.dalperf "
-            f"warmup, else {DEFAULT_WARMUP}).",
-        ),
-    ] = None,
+    warmup: Warmup = None,
     param_sets: Annotated[
         int, typer.Option(min=1, help="Input sets drawn per operation.")
     ] = DEFAULT_PARAM_SETS,
@@ -101,9 +90,7 @@ def compare(
         Path, typer.Option("--out", "-o", help="Comparison JSON to write.")
     ] = DEFAULT_OUT,
     config_file: ConfigFile = None,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Measure the base revision's scenarios and the working tree's, interleaved on one
     database; exit 1 when the head regressed.
@@ -112,16 +99,16 @@ def compare(
     seed hook prepare the data first, as for `dalperf run`.
     """
     from dalperf.cli.progress import progress_display
-    from dalperf.cli.run import DEFAULT_DATA_SEED, first_set
-    from dalperf.config import DEFAULT_PROJECT_SCALE
+    from dalperf.cli.run import DEFAULT_DATA_SEED
     from dalperf.gate.baseline import LatencyCheck
     from dalperf.measure.compare import CompareConfig, compare_revisions, plan_comparison
 
     project = project_config(config_file)
+    settings = project.settings(iterations=iterations, warmup=warmup)
     checks = tuple(LatencyCheck.parse(text) for text in latency or ())
     config = CompareConfig(
-        iterations=iterations or max(project.iterations or DEFAULT_ITERATIONS, 2),
-        warmup=first_set(warmup, project.warmup, DEFAULT_WARMUP),
+        iterations=max(settings.iterations, MIN_ITERATIONS),
+        warmup=settings.warmup,
         param_sets=param_sets,
         seed=seed,
         pool_size=pool_size,
@@ -130,7 +117,7 @@ def compare(
     specs = scenarios or list(project.scenarios) or [casestudy.SCENARIOS]
     plan = plan_comparison(base_ref=base, specs=specs, only=only, allow_dirty=allow_dirty)
     with (
-        target_from_options(database_url=database_url, db=db, home=home, config=project) as target,
+        database.target(project) as target,
         ExitStack() as turns,
         progress_display(label_width=40, transient=True) as bar,
     ):
@@ -143,7 +130,7 @@ def compare(
             target = prepare(
                 target,
                 project,
-                scale=project.scale or DEFAULT_PROJECT_SCALE,
+                scale=settings.scale,
                 seed=DEFAULT_DATA_SEED,
             ).target
         task = bar.add_task("comparing", total=None)

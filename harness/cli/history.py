@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dalperf.cli.console import console, err_console, escape, print_table
-from dalperf.cli.options import DatabaseUrl, DbSource, Home
+from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, Home, with_database
 from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
@@ -486,6 +486,7 @@ def report(
 
 
 @history_app.command("backfill")
+@with_database(throwaway=False)
 def backfill(
     from_ref: Annotated[
         str, typer.Option("--from", metavar="REF", help="Oldest commit to measure.")
@@ -526,13 +527,10 @@ def backfill(
     branch: MainBranch = DEFAULT_BRANCH,
     series: Series = DEFAULT_SERIES,
     history: HistoryUrl = None,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Measure past commits, each in a temporary git worktree, and add their results; an
     interrupted backfill resumes where it stopped (stored commits are skipped)."""
-    from dalperf.cli.options import target_from_options
     from dalperf.cli.progress import progress_display
     from dalperf.history.backfill import backfill as run_backfill
     from dalperf.history.backfill import plan_backfill
@@ -548,7 +546,7 @@ def backfill(
         run_args += ["--warmup", str(warmup)]
     if not explain:
         run_args.append("--no-explain")
-    with _open(history, home) as store:
+    with _open(history, database.home) as store:
         plan = plan_backfill(
             store, from_ref=from_ref, to_ref=to_ref, every=every, branch=branch, series=series
         )
@@ -558,7 +556,7 @@ def backfill(
             console.print("nothing to measure")
             return
         with (
-            target_from_options(database_url=database_url, db=db, home=home) as target,
+            database.target() as target,
             progress_display(label_width=24) as bar,
         ):
             task = bar.add_task("backfill", total=len(plan.todo))

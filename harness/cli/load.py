@@ -12,19 +12,16 @@ import typer
 from dalperf import casestudy
 from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.options import (
+    FROM_FLAGS,
     ConfigFile,
-    DatabaseUrl,
-    DbSource,
-    Disposable,
+    DatabaseOptions,
     DriverNames,
-    Ephemeral,
-    Home,
     one_driver,
     project_config,
-    target_from_options,
+    with_database,
 )
-from dalperf.cli.run import DEFAULT_DATA_SEED, project_environment
-from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES
+from dalperf.cli.run import prepare_project
+from dalperf.config import VARIANT_ROLES
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
@@ -34,8 +31,10 @@ from dalperf.defaults import (
 )
 from dalperf.errors import LoadAborted, LoadInterrupted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
+from dalperf.settings import DEFAULT_OUT_DIR
 
-DEFAULT_OUT = Path("reports/out/load.json")
+LOAD_NAME = "load.json"
+DEFAULT_OUT = DEFAULT_OUT_DIR / LOAD_NAME
 _VARIANT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -53,6 +52,7 @@ def parse_variants(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
     return names
 
 
+@with_database()
 def load(
     users: Annotated[
         int,
@@ -124,11 +124,7 @@ def load(
     ] = None,
     config_file: ConfigFile = None,
     driver: DriverNames = None,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
-    ephemeral: Ephemeral = False,
-    disposable: Disposable = False,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Load-test an app with locust, its variants side by side; write the load JSON.
 
@@ -141,6 +137,7 @@ def load(
     from dalperf.loadtest import driver as loadtest
 
     config = project_config(config_file)
+    settings = config.settings()
     user_app = app_spec is not None and app_spec != casestudy.APP
     if user_app and locustfile is None:
         raise UsageError("--app needs --locustfile: one user class per variant driving your app")
@@ -165,36 +162,13 @@ def load(
         wrap=user_app,
         app_url_env=app_url_env,
         app_dir=config.root if user_app else None,
-        driver=one_driver(driver, database_url),
+        driver=one_driver(driver, database.database_url),
     )
-    out = out or (config.out_dir or DEFAULT_OUT.parent) / DEFAULT_OUT.name
-    with (
-        target_from_options(
-            database_url=database_url,
-            db=db,
-            home=home,
-            ephemeral=ephemeral,
-            disposable=disposable,
-            config=config,
-        ) as target,
-        ExitStack() as turns,
-    ):
+    out = out or settings.out_dir / LOAD_NAME
+    with database.target(config) as target, ExitStack() as turns:
         data: dict[str, object] = {}
         if user_app and config.is_project:
-            from dalperf.cli.run import say_note
-            from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
-
-            turns.enter_context(taking_turns(target, say=say_note))
-
-            prepared = prepare(
-                target, config, scale=config.scale or DEFAULT_PROJECT_SCALE, seed=DEFAULT_DATA_SEED
-            )
-            for line in (prepared.seeded, prepared.copied):
-                if line:
-                    err_console.print(f"data: {escape(line)}", soft_wrap=True)
-            target = prepared.target
-            data = project_environment(config, prepared.state)
+            target, data = prepare_project(target, config, settings.scale, turns)
         elif not user_app:
             data = casestudy.environment(target)
         environment = {"server_version": target.server_version(), **data}

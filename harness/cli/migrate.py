@@ -8,14 +8,7 @@ from typing import Annotated
 import typer
 
 from dalperf.cli.console import console, escape
-from dalperf.cli.options import (
-    DatabaseUrl,
-    DbSource,
-    Disposable,
-    Ephemeral,
-    Home,
-    target_from_options,
-)
+from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, with_database
 from dalperf.defaults import DEFAULT_JOBS
 
 To = Annotated[
@@ -60,22 +53,17 @@ HELP = (
 )
 
 
+@with_database()
 def migrate_command(
     to: To = None,
     migrations: MigrationsFolder = None,
     jobs: Jobs = DEFAULT_JOBS,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
-    ephemeral: Ephemeral = False,
-    disposable: Disposable = False,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Migrate the target database to ``to`` and print each applied or reverted file."""
     from dalperf.db.migrations import discover, latest_version, migrate
 
-    with target_from_options(
-        database_url=database_url, db=db, home=home, ephemeral=ephemeral, disposable=disposable
-    ) as target:
+    with database.target() as target:
         done = migrate(target, to=to, folder=migrations, jobs=jobs)
     if not done:
         current = to if to is not None else latest_version(discover(migrations))

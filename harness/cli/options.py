@@ -1,15 +1,29 @@
-"""Options shared by every command that talks to a database, and the helper that opens it."""
+"""Options shared by the commands: the settings of :mod:`dalperf.settings` as flags, and the
+database bundle every command that talks to a database takes.
+
+The database options are one bundle, :class:`DatabaseOptions`: a command declares one
+parameter of that type and :func:`with_database` puts the five flags in its place (typer
+sees them in the command's signature, so ``--help``, completion and the generated commands
+page list them as before), then hands the command one frozen object that opens the target.
+A decorator rather than a typer callback: a callback belongs to a group and runs before
+the command's own options are parsed, while the bundle must sit among each command's
+options, with the variant of the commands that never throw a database away.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from dalperf.errors import UsageError
+from dalperf.settings import SETTINGS
 
 if TYPE_CHECKING:
     from dalperf.config import Config
@@ -151,35 +165,108 @@ def one_driver(names: list[str] | None, database_url: str | None) -> str:
     return chosen[0]
 
 
-def require_target_extras(
-    *, database_url: str | None, db: str | None, config: Config | None = None
-) -> None:
-    """Fail now, in one line naming the extra, when the database the options name needs
-    one that is missing (the embedded server without ``dalperf[server]``)."""
-    from dalperf.config import database_url as configured_url
-    from dalperf.db.targets import require_source
+def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
+    """The ``typer.Option`` of setting ``name`` (:data:`dalperf.settings.SETTINGS`): its
+    flag, and its help followed by where else it comes from and its default.  ``help``
+    replaces the declared text where a command means something narrower by it."""
+    setting = SETTINGS[name]
+    default = setting.default
+    shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else f"{default}"
+    return typer.Option(
+        setting.flag,
+        help=f"{help or setting.help} (default: ${setting.env}, else tool.dalperf "
+        f"{setting.name}, else {shown or 'none'}).",
+        **extra,
+    )
 
-    require_source(db, configured_url(database_url, config or project_config()))
+
+Scale = Annotated[float | None, setting_option("scale")]
+Iterations = Annotated[int | None, setting_option("iterations")]
+Warmup = Annotated[int | None, setting_option("warmup")]
+RttSweep = Annotated[str | None, setting_option("rtt_ms")]
 
 
-@contextmanager
-def target_from_options(
-    *,
-    database_url: str | None,
-    db: str | None,
-    home: Path | None,
-    ephemeral: bool = False,
-    disposable: bool = False,
-    config: Config | None = None,
-) -> Iterator[Target]:
-    """Provide the database the options name (the URL from ``--database-url`` or the
-    configured variable); anything started is stopped afterwards."""
-    from dalperf.config import database_url as configured_url
-    from dalperf.db.targets import provide, require_source
+@dataclass(frozen=True, kw_only=True)
+class DatabaseOptions:
+    """The database a command's options name: ``--database-url``, ``--db``, ``--home``,
+    and (for commands that may throw one away) ``--ephemeral`` and ``--disposable``."""
 
-    url = configured_url(database_url, config or project_config())
-    require_source(db, url)
-    with provide(
-        source=db, database_url=url, home=home, ephemeral=ephemeral, disposable=disposable
-    ) as target:
-        yield target
+    database_url: str | None = None
+    db: str | None = None
+    home: Path | None = None
+    ephemeral: bool = False
+    disposable: bool = False
+
+    def url(self, config: Config | None = None) -> str | None:
+        """``--database-url``, else the variable the configuration names."""
+        from dalperf.config import database_url as configured_url
+
+        return configured_url(self.database_url, config or project_config())
+
+    def require_extras(self, config: Config | None = None) -> None:
+        """Fail now, in one line naming the extra, when the database needs one that is
+        missing (the embedded server without ``dalperf[server]``)."""
+        from dalperf.db.targets import require_source
+
+        require_source(self.db, self.url(config))
+
+    @contextmanager
+    def target(self, config: Config | None = None) -> Iterator[Target]:
+        """Provide the database; anything started is stopped afterwards."""
+        from dalperf.db.targets import provide, require_source
+
+        url = self.url(config)
+        require_source(self.db, url)
+        with provide(
+            source=self.db,
+            database_url=url,
+            home=self.home,
+            ephemeral=self.ephemeral,
+            disposable=self.disposable,
+        ) as target:
+            yield target
+
+
+FROM_FLAGS = DatabaseOptions()  # a command's default for its bundle; with_database fills it in
+_THROWAWAY = ("ephemeral", "disposable")
+_DATABASE_FLAGS: dict[str, tuple[Any, Any]] = {
+    "database_url": (DatabaseUrl, None),
+    "db": (DbSource, None),
+    "home": (Home, None),
+    "ephemeral": (Ephemeral, False),
+    "disposable": (Disposable, False),
+}
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_database(*, throwaway: bool = True) -> Callable[[Command], Command]:
+    """Replace the command's :class:`DatabaseOptions` parameter by the database flags
+    (without ``--ephemeral`` and ``--disposable`` when ``throwaway`` is false)."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        (bundle,) = (p for p in signature.parameters.values() if p.annotation is DatabaseOptions)
+        names = [n for n in _DATABASE_FLAGS if throwaway or n not in _THROWAWAY]
+        flags = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_DATABASE_FLAGS[name][0],
+                default=_DATABASE_FLAGS[name][1],
+            )
+            for name in names
+        ]
+        params: list[inspect.Parameter] = []
+        for param in signature.parameters.values():
+            params += flags if param is bundle else [param]
+
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            options = DatabaseOptions(**{name: kwargs.pop(name) for name in names})
+            return command(*args, **kwargs, **{bundle.name: options})
+
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run  # type: ignore[return-value]
+
+    return decorate

@@ -15,32 +15,31 @@ from dalperf.cli.console import console, err_console, escape
 from dalperf.cli.migrate import MigrationsFolder
 from dalperf.cli.options import (
     DEFAULT_ADVISE_MIN_GAIN,
+    FROM_FLAGS,
     Advise,
     AdviseMinGain,
     ConfigFile,
-    DatabaseUrl,
-    DbSource,
-    Disposable,
+    DatabaseOptions,
     DriverNames,
-    Ephemeral,
-    Home,
+    Iterations,
+    RttSweep,
+    Warmup,
     advisor_config,
     chosen_drivers,
     project_config,
-    target_from_options,
+    with_database,
 )
-from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
+from dalperf.config import VARIANT_ROLES_KEY
 from dalperf.errors import CheckFailed, RunAborted, RunInterrupted, UsageError
 from dalperf.measure.config import (
     DEFAULT_CALL_TIMEOUT_S,
-    DEFAULT_ITERATIONS,
     DEFAULT_PARAM_SETS,
     DEFAULT_POOL_SIZE,
-    DEFAULT_WARMUP,
     IndexMode,
     RunConfig,
 )
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
+from dalperf.settings import DEFAULT_OUT_DIR
 
 if TYPE_CHECKING:
     from dalperf.config import Config
@@ -52,8 +51,8 @@ if TYPE_CHECKING:
     from dalperf.results import Results
     from dalperf.shards import Shard
 
-DEFAULT_OUT = Path("reports/out/results.json")
-RESULTS_NAME = DEFAULT_OUT.name
+RESULTS_NAME = "results.json"
+DEFAULT_OUT = DEFAULT_OUT_DIR / RESULTS_NAME
 DEFAULT_DATA_SEED = 0
 
 CallTimeout = Annotated[
@@ -68,6 +67,7 @@ CallTimeout = Annotated[
 ]
 
 
+@with_database()
 def run(
     only: Annotated[
         list[str] | None,
@@ -95,22 +95,8 @@ def run(
             "the name: adding operations moves no other); join the files with `dalperf merge`.",
         ),
     ] = None,
-    iterations: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help=f"Measured calls per variant (default: tool.dalperf iterations, else "
-            f"{DEFAULT_ITERATIONS}).",
-        ),
-    ] = None,
-    warmup: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help=f"Unmeasured calls per variant first (default: tool.dalperf warmup, else "
-            f"{DEFAULT_WARMUP}).",
-        ),
-    ] = None,
+    iterations: Iterations = None,
+    warmup: Warmup = None,
     param_sets: Annotated[
         int, typer.Option(min=1, help="Input sets drawn per operation; iterations cycle over them.")
     ] = DEFAULT_PARAM_SETS,
@@ -130,15 +116,7 @@ def run(
             f"(default: results.json in tool.dalperf out_dir, else {DEFAULT_OUT}).",
         ),
     ] = None,
-    rtt_ms: Annotated[
-        str | None,
-        typer.Option(
-            "--rtt-ms",
-            help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
-            "every operation is measured through the latency proxy at each, 0 included. "
-            "Default: tool.dalperf rtt_ms, else a direct connection.",
-        ),
-    ] = None,
+    rtt_ms: RttSweep = None,
     jitter_ms: Annotated[
         float,
         typer.Option(
@@ -182,11 +160,7 @@ def run(
     migrations: MigrationsFolder = None,
     config_file: ConfigFile = None,
     driver: DriverNames = None,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
-    ephemeral: Ephemeral = False,
-    disposable: Disposable = False,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Measure every variant of the chosen operations and write the results JSON.
 
@@ -201,19 +175,19 @@ def run(
     from dalperf.shards import Shard
 
     config = project_config(config_file)
-    driver_names = chosen_drivers(driver, database_url)
+    settings = config.settings(iterations=iterations, warmup=warmup, rtt_ms=rtt_ms)
+    driver_names = chosen_drivers(driver, database.database_url)
     chosen_shard = Shard.parse(shard) if shard is not None else None
     selection = select_operations(
         scenarios or list(config.scenarios) or None, only, shard=chosen_shard
     )
-    config_rtts = ",".join(f"{r:g}" for r in config.rtt_ms) if config.rtt_ms else None
     run_config = RunConfig(
-        iterations=iterations or config.iterations or DEFAULT_ITERATIONS,
-        warmup=first_set(warmup, config.warmup, DEFAULT_WARMUP),
+        iterations=settings.iterations,
+        warmup=settings.warmup,
         param_sets=param_sets,
         seed=seed,
         complexity=complexity,
-        rtt_sweep_ms=parse_rtts(rtt_ms or config_rtts),
+        rtt_sweep_ms=settings.rtt_ms,
         jitter_ms=jitter_ms,
         call_timeout_s=call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None,
@@ -226,31 +200,10 @@ def run(
         else None
     )
     budgets = read_budget_set(config, None)
-    out = out or (config.out_dir or DEFAULT_OUT.parent) / RESULTS_NAME
-    with (
-        target_from_options(
-            database_url=database_url,
-            db=db,
-            home=home,
-            ephemeral=ephemeral,
-            disposable=disposable,
-            config=config,
-        ) as target,
-        ExitStack() as turns,
-    ):
+    out = out or settings.out_dir / RESULTS_NAME
+    with database.target(config) as target, ExitStack() as turns:
         if config.is_project:
-            from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
-
-            turns.enter_context(taking_turns(target, say=say_note))
-            prepared = prepare(
-                target, config, scale=config.scale or DEFAULT_PROJECT_SCALE, seed=DEFAULT_DATA_SEED
-            )
-            for line in (prepared.seeded, prepared.copied):
-                if line:
-                    err_console.print(f"data: {escape(line)}", soft_wrap=True)
-            target = prepared.target
-            data = project_environment(config, prepared.state)
+            target, data = prepare_project(target, config, settings.scale, turns)
         else:
             data = casestudy.environment(target) if not scenarios else {}
         environment = {**data, "indexes": indexes.value, **selection.environment()}
@@ -308,9 +261,21 @@ def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]
     ]
 
 
-def first_set(*values: int | None) -> int:
-    """The first value that is not None (a flag, then the config, then the default)."""
-    return next(v for v in values if v is not None)
+def prepare_project(
+    target: Target, config: Config, scale: float, turns: ExitStack
+) -> tuple[Target, dict[str, Any]]:
+    """A project's data for ``run`` and ``load``: its schema and seed hook (one command at a
+    time on the database), kept in a template and copied; the copy, and what the results
+    record about it."""
+    from dalperf.db.turns import taking_turns
+    from dalperf.project import prepare
+
+    turns.enter_context(taking_turns(target, say=say_note))
+    prepared = prepare(target, config, scale=scale, seed=DEFAULT_DATA_SEED)
+    for line in (prepared.seeded, prepared.copied):
+        if line:
+            err_console.print(f"data: {escape(line)}", soft_wrap=True)
+    return prepared.target, project_environment(config, prepared.state)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,22 +369,6 @@ def read_budget_set(config: Config, budgets: Path | None) -> BudgetSet:
     budget_set = config.budgets.over(read_budgets(None, budgets))
     budget_set.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})
     return budget_set
-
-
-def parse_rtts(text: str | None) -> tuple[float, ...]:
-    """The RTTs of ``--rtt-ms 0,1,5``; the runner's config rejects negative ones."""
-    if text is None:
-        return ()
-    rtts = []
-    for part in text.split(","):
-        try:
-            rtts.append(float(part))
-        except ValueError:
-            raise UsageError(
-                f"--rtt-ms: {part.strip()!r} is not a number of milliseconds "
-                "(give a comma-separated list, e.g. 0,1,5,20,50)"
-            ) from None
-    return tuple(rtts)
 
 
 def measure(target: Target, plan: Plan, *, out: Path) -> Results:

@@ -8,16 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dalperf.casestudy import DEFAULT_SCALE, DEFAULT_SEED
+from dalperf.casestudy import DEFAULT_SEED
 from dalperf.cli.console import console, escape
-from dalperf.cli.options import (
-    DatabaseUrl,
-    DbSource,
-    Disposable,
-    Ephemeral,
-    Home,
-    target_from_options,
-)
+from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, setting_option, with_database
 from dalperf.cli.progress import progress_display
 
 if TYPE_CHECKING:
@@ -26,13 +19,14 @@ if TYPE_CHECKING:
     from dalperf.casestudy import ProgressCallback, SeedReport
 
 
+@with_database()
 def seed_command(
     scale: Annotated[
-        float,
-        typer.Option(
-            "--scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders."
+        float | None,
+        setting_option(
+            "scale", help="Data size: 1 is ~1,000 users, 5,000 projects, 100,000 renders"
         ),
-    ] = DEFAULT_SCALE,
+    ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")
     ] = DEFAULT_SEED,
@@ -40,20 +34,16 @@ def seed_command(
         bool,
         typer.Option("--reset", help="Replace the data of a database that already holds some."),
     ] = False,
-    database_url: DatabaseUrl = None,
-    db: DbSource = None,
-    home: Home = None,
-    ephemeral: Ephemeral = False,
-    disposable: Disposable = False,
+    database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
     """Load the case-study data (users, projects, renders, chains, billing, gallery) with COPY."""
     from dalperf import casestudy
+    from dalperf.settings import resolve
 
+    scale = resolve({"scale": scale}, {}).scale  # the case study's: no [tool.dalperf] scale
     casestudy.check_parameters(scale=scale, seed=seed)
     with (
-        target_from_options(
-            database_url=database_url, db=db, home=home, ephemeral=ephemeral, disposable=disposable
-        ) as target,
+        database.target() as target,
         progress_bars() as progress,
     ):
         report = casestudy.seed(target, scale=scale, seed=seed, reset=reset, progress=progress)

@@ -52,12 +52,7 @@ from dalperf.gate.baseline import (
     latency_regressions,
 )
 from dalperf.measure import revision
-from dalperf.measure.config import (
-    DEFAULT_ITERATIONS,
-    DEFAULT_PARAM_SETS,
-    DEFAULT_POOL_SIZE,
-    DEFAULT_WARMUP,
-)
+from dalperf.measure.config import DEFAULT_PARAM_SETS, DEFAULT_POOL_SIZE
 from dalperf.measure.equivalence import mismatch_report
 from dalperf.measure.runner import lost_reason, measure_call, server_version
 from dalperf.measure.scenario import (
@@ -69,6 +64,7 @@ from dalperf.measure.scenario import (
     operations_of,
     registering_into,
 )
+from dalperf.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 from dalperf.stats import Ratio, Summary, median_ratio
 from dalperf.version import installed_version
 

@@ -16,12 +16,11 @@ from dalperf.db.drivers import by_name
 from dalperf.errors import UsageError
 from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
+from dalperf.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 
 if TYPE_CHECKING:
     from dalperf.measure.scenario import Operation
 
-DEFAULT_ITERATIONS = 30
-DEFAULT_WARMUP = 3
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several
 DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from dalperf.cli import main
-from dalperf.config import load
 from dalperf.errors import UsageError
-from dalperf.settings import SETTINGS, resolve
+from dalperf.project.config import load
+from dalperf.project.settings import SETTINGS, resolve
 
 FILE = """\
 [tool.dalperf]

@@ -11,7 +11,7 @@ seed is replaced only in a database dalperf provisioned itself (embedded or cont
 a ``--database-url`` database is never reset by ``audit``.
 
 With a ``[tool.dalperf]`` project (``scenarios`` set) the stages are the project's:
-provision → its schema and seed hook, kept in a template database (:mod:`dalperf.project`)
+provision → its schema and seed hook, kept in a template database (:mod:`dalperf.db.project`)
 → a fresh copy of the template → its operations → report → check.
 """
 
@@ -123,7 +123,7 @@ def audit(
     require_report()
     scale = settings.scale
     if config.is_project:
-        from dalperf import project
+        from dalperf.db import project
 
         project.check(config)
         migrations = project_migrations(config)

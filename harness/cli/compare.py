@@ -123,8 +123,8 @@ def compare(
     ):
         if project.is_project:
             from dalperf.cli.run import say_note
+            from dalperf.db.project import prepare
             from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
             target = prepare(

@@ -21,7 +21,6 @@ from dalperf.cli.options import (
     with_database,
 )
 from dalperf.cli.run import prepare_project
-from dalperf.config import VARIANT_ROLES
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
@@ -31,7 +30,8 @@ from dalperf.defaults import (
 )
 from dalperf.errors import LoadAborted, LoadInterrupted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
-from dalperf.settings import DEFAULT_OUT_DIR
+from dalperf.project.config import VARIANT_ROLES
+from dalperf.project.settings import DEFAULT_OUT_DIR
 
 LOAD_NAME = "load.json"
 DEFAULT_OUT = DEFAULT_OUT_DIR / LOAD_NAME

@@ -1,4 +1,4 @@
-"""Options shared by the commands: the settings of :mod:`dalperf.settings` as flags, and the
+"""Options shared by the commands: the settings of :mod:`dalperf.project.settings` as flags, and the
 database bundle every command that talks to a database takes.
 
 The database options are one bundle, :class:`DatabaseOptions`: a command declares one
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from dalperf.errors import UsageError
-from dalperf.settings import SETTINGS
+from dalperf.project.settings import SETTINGS
 
 if TYPE_CHECKING:
-    from dalperf.config import Config
     from dalperf.db.targets import Target
     from dalperf.plans.advisor import AdvisorConfig
+    from dalperf.project.config import Config
 
 DEFAULT_ADVISE_MIN_GAIN = 0.5
 
@@ -117,7 +117,7 @@ def advisor_config(advise: bool, min_gain: float, seq_scan_rows: int) -> Advisor
 
 def project_config(config_file: Path | None = None) -> Config:
     """The ``tool.dalperf`` configuration, with the project root put on ``sys.path``."""
-    from dalperf import config
+    from dalperf.project import config
 
     loaded = config.load(config_file)
     config.activate(loaded)
@@ -166,7 +166,7 @@ def one_driver(names: list[str] | None, database_url: str | None) -> str:
 
 
 def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
-    """The ``typer.Option`` of setting ``name`` (:data:`dalperf.settings.SETTINGS`): its
+    """The ``typer.Option`` of setting ``name`` (:data:`dalperf.project.settings.SETTINGS`): its
     flag, and its help followed by where else it comes from and its default.  ``help``
     replaces the declared text where a command means something narrower by it."""
     setting = SETTINGS[name]
@@ -199,7 +199,7 @@ class DatabaseOptions:
 
     def url(self, config: Config | None = None) -> str | None:
         """``--database-url``, else the variable the configuration names."""
-        from dalperf.config import database_url as configured_url
+        from dalperf.project.config import database_url as configured_url
 
         return configured_url(self.database_url, config or project_config())
 

@@ -38,7 +38,7 @@ def seed_command(
 ) -> None:
     """Load the case-study data (users, projects, renders, chains, billing, gallery) with COPY."""
     from dalperf import casestudy
-    from dalperf.settings import resolve
+    from dalperf.project.settings import resolve
 
     scale = resolve({"scale": scale}, {}).scale  # the case study's: no [tool.dalperf] scale
     casestudy.check_parameters(scale=scale, seed=seed)

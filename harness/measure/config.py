@@ -16,7 +16,7 @@ from dalperf.db.drivers import by_name
 from dalperf.errors import UsageError
 from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
-from dalperf.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
+from dalperf.project.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 
 if TYPE_CHECKING:
     from dalperf.measure.scenario import Operation

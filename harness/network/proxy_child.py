@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dalperf.errors import UsageError
+from dalperf.project.settings import MAX_DELAY_MS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -35,7 +36,6 @@ FINE_STEP_S = 0.0001  # then poll between sleeps this short
 SPIN_S = 0.00008  # and without sleeping for the last stretch (sleep overshoots by ~50 µs)
 DUE_SLACK_S = 1e-6  # a chunk this close to its deadline is due
 MS_PER_S = 1000.0
-MAX_DELAY_MS = 10_000.0  # the largest simulated round-trip time or jitter
 # the untyped requests a PostgreSQL client may send before its start-up message, each
 # answered by a single byte (N: no, S/G: yes, encryption follows)
 _ENCRYPTION_REQUESTS = (80877103, 80877104)  # SSLRequest, GSSENCRequest

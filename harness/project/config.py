@@ -44,9 +44,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dalperf.errors import UsageError, describe
-from dalperf.gate.budgets import PYPROJECT, BudgetSet, find_pyproject, suggest
-from dalperf.settings import SETTINGS, Settings, check_file_value, resolve
+from dalperf.errors import UsageError, describe, suggest
+from dalperf.project.budgets import PYPROJECT, BudgetSet, find_pyproject
+from dalperf.project.settings import SETTINGS, Settings, check_file_value, resolve
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
 VARIANT_ROLES = ("reference", "ours")
@@ -100,7 +100,7 @@ class Config:
 
     def settings(self, **flags: Any) -> Settings:
         """The settings a command runs with: its ``flags`` (None: not given) over the
-        environment, over this file, over the defaults (:func:`dalperf.settings.resolve`)."""
+        environment, over this file, over the defaults (:func:`dalperf.project.settings.resolve`)."""
         return resolve(flags, {name: getattr(self, name) for name in SETTINGS}, path=self.path)
 
 

@@ -9,7 +9,7 @@ was given into a frozen :class:`Settings`, with one precedence for all of them:
 An invalid value gets the same message whichever of the three it came from, naming where:
 ``--scale``, ``DALPERF_SCALE`` or ``pyproject.toml [tool.dalperf] scale``.  The module is
 standard library only (the engine, the pytest plugin and ``dalperf --help`` import it);
-:mod:`dalperf.config` validates the file's keys with the validators declared here, and the
+:mod:`dalperf.project.config` validates the file's keys with the validators declared here, and the
 command line builds its options from the same declarations (:mod:`dalperf.cli.options`).
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 from dalperf.errors import UsageError
 
 ENV_PREFIX = "DALPERF_"
+MAX_DELAY_MS = 10_000.0  # the largest simulated round-trip time or jitter the proxy takes
 
 
 def _shown(value: Any) -> str:
@@ -60,8 +61,6 @@ def whole(least: int) -> Callable[[Any, str], int]:
 def round_trip_times(value: Any, where: str) -> tuple[float, ...]:
     """A simulated round-trip time in ms or a list of them, each one the latency proxy can
     delay by (from 0 to its maximum)."""
-    from dalperf.network.proxy_child import MAX_DELAY_MS
-
     bound = f"a number of milliseconds from 0 to {MAX_DELAY_MS:,.0f}"
     items = value if isinstance(value, list | tuple) else [value]
     for item in items:

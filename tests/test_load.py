@@ -41,7 +41,7 @@ from dalperf.report.loadtest import endpoint_of, load_view
 from dalperf.results import load as load_results
 from dalperf.results.load import LoadResults, Request, summarise
 from dalperf.scenarios.app import INPUT_WAIT_HEADER, ROWS_WRITTEN, Input, draw_inputs, pick
-from tests.conftest import interruptible, table_checksums
+from tests.conftest import interruptible, table_checksums, target_for
 from tests.test_report_browser import browser  # noqa: F401  (the fixture)
 
 APP = "dalperf.scenarios.app:app"
@@ -94,7 +94,7 @@ def run_watched(url: str, load_config: LoadConfig) -> tuple[LoadResults, dict[in
 
     def target() -> None:
         try:
-            outcome["results"] = run_load(url, load_config, environment={"scale": 0.05})
+            outcome["results"] = run_load(target_for(url), load_config, environment={"scale": 0.05})
         except BaseException as exc:
             outcome["error"] = exc
 

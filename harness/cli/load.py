@@ -179,7 +179,7 @@ def load(
             soft_wrap=True,
         )
         try:
-            results = loadtest.run_load(target.libpq_url, load_config, environment=environment)
+            results = loadtest.run_load(target, load_config, environment=environment)
         except LoadAborted as exc:
             exc.results.save(out)
             err_console.print(

@@ -56,7 +56,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dalperf.db import drivers
 from dalperf.defaults import (
@@ -83,6 +83,9 @@ from dalperf.loadtest.locust_side import (
 )
 from dalperf.measure.config import DEFAULT_DRIVER
 from dalperf.measure.scenario import DEFAULT_POOL_SIZE
+
+if TYPE_CHECKING:
+    from dalperf.db.targets import Target
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.proxy_child import check_delay
 from dalperf.results.load import LoadResults, Request, summarise
@@ -201,9 +204,9 @@ def locust_totals(path: Path) -> dict[str, int]:
 
 
 def run_load(
-    database_url: str, config: LoadConfig, *, environment: Mapping[str, Any] | None = None
+    target: Target, config: LoadConfig, *, environment: Mapping[str, Any] | None = None
 ) -> LoadResults:
-    """Serve ``config.app`` on ``database_url``, run locust against it, return the figures.
+    """Serve ``config.app`` on ``target``, run locust against it, return the figures.
 
     Every process started here is stopped before this returns or raises (KeyboardInterrupt
     included): locust first, then the app, then the latency proxy.  Raises
@@ -214,12 +217,12 @@ def run_load(
     if missing:
         raise UsageError(f"dalperf load needs {' and '.join(missing)}: pip install 'dalperf[load]'")
     with ExitStack() as stack:
-        app_database, proxy = database_url, None
+        app_database, proxy = target.libpq_url, None  # a string: it goes into the app's env
         if config.rtt_ms > 0:
             proxy = stack.enter_context(
-                LatencyProxy(Upstream.of_url(database_url), rtt_ms=config.rtt_ms)
+                LatencyProxy(Upstream.of_url(target.url), rtt_ms=config.rtt_ms)
             )
-            app_database = proxy.url(database_url)
+            app_database = proxy.url(target.url)
         base = stack.enter_context(
             serve(
                 config.app,
@@ -337,7 +340,7 @@ def run_load(
             environment=env,
             locust_totals=locust_totals(stats.with_suffix(".json")),
         )
-    lost = database_gone(database_url)
+    lost = database_gone(target)
     if lost is not None:
         failed = sum(v.failures for v in results.variants)
         sent = sum(v.requests for v in results.variants)
@@ -349,8 +352,8 @@ def run_load(
     return results
 
 
-def database_gone(database_url: str) -> str | None:
-    """Why nothing answers at ``database_url`` any more, or ``None`` when it does.
+def database_gone(target: Target) -> str | None:
+    """Why nothing answers at ``target`` any more, or ``None`` when it does.
 
     Asked after every load test: a database that died mid-run makes requests fail, and
     the figures must not pass for a load test's.
@@ -360,7 +363,7 @@ def database_gone(database_url: str) -> str | None:
     from dalperf.db import urls
 
     try:
-        with psycopg.connect(database_url, connect_timeout=PROBE_TIMEOUT_S):
+        with psycopg.connect(target.libpq_url, connect_timeout=PROBE_TIMEOUT_S):
             return None
     except psycopg.Error as exc:
         return urls.redact((str(exc).strip().splitlines() or [type(exc).__name__])[0])

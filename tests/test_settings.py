@@ -114,7 +114,7 @@ def test_a_bad_variable_stops_the_command_in_one_line(
 def test_run_takes_its_iterations_from_the_variable(
     seeded_db: str, dalperf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dalperf.results import read_results
+    from dalperf.results.model import read_results
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DALPERF_ITERATIONS", "2")

@@ -23,7 +23,8 @@ from dalperf.errors import UsageError
 from dalperf.gate.baseline import BuffersCheck, compare, parse_checks
 from dalperf.gate.check import evaluate, markdown_summary, measurement_violations
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.plans.shape import buffers_of, plan_shape
 from dalperf.project.budgets import BudgetSet
 from dalperf.report import render

@@ -81,15 +81,14 @@ from dalperf.loadtest.locust_side import (
     POOL_SIZE_ENV,
     RECORDS_OPTION,
 )
-from dalperf.measure.config import DEFAULT_DRIVER
-from dalperf.measure.scenario import DEFAULT_POOL_SIZE
-
-if TYPE_CHECKING:
-    from dalperf.db.targets import Target
+from dalperf.measure.config import DEFAULT_DRIVER, DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.proxy_child import check_delay
 from dalperf.results.load import LoadResults, Request, summarise
 from dalperf.version import package_version
+
+if TYPE_CHECKING:
+    from dalperf.db.targets import Target
 
 LOOPBACK = "127.0.0.1"
 SERVER_START_TIMEOUT_S = 120.0  # the app draws its inputs from the database first

@@ -19,7 +19,7 @@ from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
 from dalperf.project.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 
 if TYPE_CHECKING:
-    from dalperf.measure.scenario import Operation
+    from dalperf.measure.operations import Operation
 
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several

@@ -23,7 +23,8 @@ tell (the rule is conservative):
 - neither its body nor a function-scoped fixture's set-up sent a statement that writes
   (INSERT, UPDATE, DELETE, DDL, ...): their data would be written twice, and rows a test
   writes into data of a wider scope would stay; a test that writes says "fix not proven"
-  with the reason;
+  with the reason.  Unless the test uses ``dalperf_postgres_fresh``: its writes are taken
+  to go into that database of its own, dropped after the run and made anew for the rerun;
 - its body itself passed (a test failing on its own is not rerun).
 
 Off by default: without the option this module is never imported, and no test runs twice.
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from dalperf.pytest_support.recorder import BodyRecorder
 
 PROVABLE = ("lazy-load", "column-reload")
+FRESH_DATABASE = "dalperf_postgres_fresh"  # a database per test: its writes are its own
 PROVEN, NO_HELP, NOT_RERUN = "proven", "did-not-help", "not-rerun"
 # first words of statements that change no data
 _READS = frozenset(
@@ -182,6 +184,8 @@ def _why_not(item: pytest.Item, statements: tuple[Statement, ...]) -> str | None
     """Why ``item`` cannot run twice (None: it can)."""
     if not driving(item):
         return "the test cannot run twice (not a plain test function, or --pdb/--setup-only)"
+    if FRESH_DATABASE in getattr(item, "fixturenames", ()):
+        return None  # its data is in a database of its own, made again for the rerun
     written = writes(statements)
     if written:
         return f"the test body writes ({written}): a second run could leave data behind"

@@ -113,7 +113,7 @@ class Pending:
     findings: list[Finding]  # the new findings whose fix the rerun applies
     thresholds: Thresholds
     options: list[tuple[type, list[Any]]]  # their loader options, built, by root class
-    notes: dict[tuple[str, str], Proof]  # the findings whose fix is no loader option
+    notes: dict[tuple[str, str], Proof]  # the other findings: their fix is no loader option
     rest: list[str] = field(default_factory=list)  # the failure's other parts (index, record)
 
     def conclude(self, proofs: Mapping[tuple[str, str], Proof]) -> None:
@@ -126,10 +126,9 @@ class Pending:
 
 @dataclass(kw_only=True)
 class Rerun:
-    """The rerun of a test with its fixes applied: what it sent, and what it raised."""
+    """The rerun of a test with its fixes applied, and what its body sent."""
 
     options: list[tuple[type, list[Any]]]  # (root class, loader options) per fix
-    thresholds: Thresholds
     capture: Capture | None = None
     applied: int = 0  # statements the options were added to
 
@@ -300,7 +299,7 @@ def _rerun(item: pytest.Function, pending: Pending) -> dict[tuple[str, str], Pro
     of each fix."""
     before = pending.recorder.capture.queries
     keys = [_key(f) for f in pending.findings]
-    rerun = Rerun(options=pending.options, thresholds=pending.thresholds)
+    rerun = Rerun(options=pending.options)
     item.stash[_RERUN] = rerun
     item._request = False  # type: ignore[assignment]
     item.funcargs = None  # type: ignore[assignment]

@@ -19,7 +19,7 @@ TESTS = """
 import os
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from blogapp import Author, Post, engine, feed_naive
@@ -64,6 +64,13 @@ def test_writes_then_reads():
         session.add(Author(name="added by the test"))
         session.commit()
         feed_naive(session)
+
+
+def test_repeated_text():
+    ran("repeated")
+    with engine.connect() as connection:
+        for i in range(1, 7):
+            connection.execute(text("SELECT title FROM posts WHERE id = :id"), {"id": i})
 
 
 @pytest.fixture
@@ -202,6 +209,15 @@ def pytest_sessionfinish(session):
     with open("modules.txt", "w") as out:
         out.write(str("dalperf.pytest_support.prove" in sys.modules))
 """
+
+
+def test_other_kinds_are_never_rerun(prove: pytest.Pytester) -> None:
+    result = run(prove, "-k", "repeated", "--dalperf-prove-fixes", "--dalperf-json", "out.json")
+    result.assert_outcomes(failed=1)
+    assert runs(prove) == ["repeated"]
+    (finding,) = findings(prove, "test_repeated_text").values()
+    assert finding["kind"] == "repeated-statement" and "fix_proof" not in finding
+    assert "fix proven" not in result.stdout.str() and "not proven" not in result.stdout.str()
 
 
 def test_off_by_default_no_rerun_and_nothing_loaded(prove: pytest.Pytester) -> None:

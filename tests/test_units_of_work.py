@@ -235,6 +235,58 @@ def test_repeats_count_per_unit_of_work_and_loops_still_fail(shop: pytest.Pytest
     assert tests["test_requests_sharing_one_session_pass"]["findings"] == []
 
 
+LOOP_TESTS = """
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from shop import Complaint, Review, engine
+
+
+def score(session, review_id):
+    session.scalar(text("SELECT max(stars) FROM reviews"))  # the same setting each time
+    query = select(func.count()).where(Complaint.review_id == review_id)
+    return session.scalar(query)  # the per-review count
+
+
+def test_a_loop_over_three_reviews_fails():
+    with Session(engine) as session:
+        [score(session, pk) for pk in (1, 2, 3)]
+
+
+def test_a_helper_called_from_three_lines_passes():
+    with Session(engine) as session:
+        score(session, 1)
+        score(session, 2)
+        score(session, 3)
+
+
+def test_three_lookups_alone_pass():
+    with Session(engine) as session:
+        [session.scalar(select(Review.stars).where(Review.id == pk)) for pk in (1, 2, 3)]
+
+
+def test_a_check_after_each_commit_passes():
+    with Session(engine) as session:
+        for pk in (1, 2, 3):
+            session.get(Review, pk).stars += 0
+            session.commit()
+            session.scalar(select(func.count()).where(Complaint.review_id == pk))
+"""
+
+
+def test_a_short_loop_fails_below_the_repeat_threshold(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_loop=LOOP_TESTS)
+    result = run(shop)
+    result.assert_outcomes(passed=3, failed=1)
+    loop = failure(result, "test_a_loop_over_three_reviews_fails")
+    assert (
+        "the same SELECT on complaints ran 3 times with 3 different parameter sets, once per "
+        "iteration of one loop (3 iterations, each sending the same 2 statements)"
+    ) in loop
+    assert f"first at test_loop.py:{line_of(shop, 'test_loop', '# the per-review count')}" in loop
+    run(shop, "-o", "dalperf_loop_threshold=0").assert_outcomes(passed=4)
+
+
 def test_scope_test_counts_the_whole_body(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_units=UNIT_TESTS)
     result = run(shop, "-o", "dalperf_repeat_scope=test", "-k", "each_look_up")

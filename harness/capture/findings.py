@@ -154,13 +154,15 @@ class Thresholds:
     repeat: int = 5  # different parameter sets of one SELECT
     write_loop: int = 0  # runs of one INSERT/UPDATE/DELETE, row by row; off by default
     small_repeat: int = 0  # different keys of one table's lookup by key (session.get); off
+    loop: int = 3  # iterations of one loop of the app sending a SELECT per key (0: off)
     unused_eager_load: bool = False  # eager loads never read (needs dalperf.capture.reads)
     scope: RepeatScope = RepeatScope.UNIT
 
     @property
     def least_untagged(self) -> int:
         """The fewest statements the ORM did not tag that can make a finding (0: none can)."""
-        return min((t for t in (self.repeat, self.write_loop, self.small_repeat) if t), default=0)
+        counts = (self.repeat, self.write_loop, self.small_repeat, self.loop)
+        return min((t for t in counts if t), default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,7 +216,7 @@ def detect(
     columns: dict[tuple[str, bool, bool, tuple[str, ...]], list[Statement]] = {}
     untagged: list[Statement] = []
     eager: dict[str, list[Statement]] = {}
-    judge = _Judge(thresholds, unit_of, _transactions(given))
+    judge = _Judge(thresholds, unit_of, _transactions(given), given)
     for statement in _with_sites(sorted(given, key=lambda s: s.start_ns), judge):
         tag = statement.orm
         if tag is None:
@@ -273,6 +275,7 @@ class _Verdict:
     spread: bool  # no unit and no loop reached the threshold: not a failure
     noun: str  # "Session", "request", "connection"
     loop: str | None  # the function whose one call ran them across units, if that is why
+    step: int = 0  # a short loop's statements per iteration (Judge.short_loop), 0: none
 
 
 class _Judge:
@@ -283,10 +286,16 @@ class _Judge:
         thresholds: Thresholds,
         unit_of: dict[int, Unit],
         transaction_of: dict[int, tuple[int, int]],
+        statements: Sequence[Statement] = (),
     ) -> None:
         self.thresholds = thresholds
         self.unit_of = unit_of
         self.transaction_of = transaction_of  # id(statement) -> (connection, ordinal)
+        self.statements = statements
+        # each unit's statements in order, and where each statement is in its unit's list;
+        # built when a short loop is first looked for
+        self._sequences: dict[tuple[int, int], list[Statement]] | None = None
+        self._position: dict[int, int] = {}
 
     def __call__(self, group: list[Statement], measure: Measure, threshold: int) -> _Verdict | None:
         if not threshold or measure(group) < threshold:
@@ -324,6 +333,69 @@ class _Judge:
                 )
         return _Verdict(group, len(by_unit), most, True, noun, None)
 
+    def short_loop(self, group: list[Statement]) -> _Verdict | None:
+        """The units of work in which ``group`` (one SELECT shape) ran once per iteration of
+        one loop, for fewer keys than the repeat threshold (:meth:`_iterates`), as a finding's
+        verdict; None if there is none."""
+        least = self.thresholds.loop
+        if not least or len(group) < least:
+            return None
+        by_unit: dict[tuple[int, int], list[Statement]] = {}
+        for statement in group:
+            by_unit.setdefault(self.key(statement), []).append(statement)
+        loops = [
+            (members, step)
+            for key, members in by_unit.items()
+            if (step := self._iterates(key, members, least))
+        ]
+        if not loops:
+            return None
+        return _Verdict(
+            sorted((s for members, _ in loops for s in members), key=lambda s: s.start_ns),
+            len(loops),
+            max(len(members) for members, _ in loops),
+            False,
+            self._noun(group, by_unit),
+            None,
+            max(step for _, step in loops),
+        )
+
+    def _iterates(self, key: tuple[int, int], members: list[Statement], least: int) -> int:
+        """How many statements each iteration sends when ``members`` (one SELECT shape, in
+        one unit of work) are the iterations of one loop over keys (0 when they are not):
+        at least ``least`` runs, each with new parameters, in one transaction, the same
+        statements in the same order between each run and the next (so each iteration is
+        more than the lookup alone: a loop's body, not a list of lookups), and every call
+        site of one place in the iteration on one line reached from one caller line, with
+        two or more of the lookup's sites sampled (so that a helper called from several
+        lines of a test is no loop)."""
+        if len(members) < least or _variants(members) != len(members):
+            return 0
+        if len({self.transaction_of[id(s)] for s in members}) != 1:
+            return 0
+        sequence, position = self._sequence(key)
+        places = sorted(position[id(s)] for s in members)
+        between = [sequence[a + 1 : b] for a, b in pairwise(places)]
+        body = [s.fingerprint for s in between[0]]
+        if not body or any([s.fingerprint for s in gap] != body for gap in between[1:]):
+            return 0
+        lookups = [sequence[p] for p in places]
+        if sum(1 for s in lookups if s.call_site is not None) < 2:
+            return 0
+        for column in (lookups, *zip(*between, strict=True)):
+            if len({(s.call_site, s.caller) for s in column if s.call_site is not None}) > 1:
+                return 0
+        return len(body) + 1
+
+    def _sequence(self, key: tuple[int, int]) -> tuple[list[Statement], dict[int, int]]:
+        if self._sequences is None:
+            self._sequences = {}
+            for statement in sorted(self.statements, key=lambda s: s.start_ns):
+                members = self._sequences.setdefault(self.key(statement), [])
+                self._position[id(statement)] = len(members)
+                members.append(statement)
+        return self._sequences.get(key, []), self._position
+
     def key(self, statement: Statement) -> tuple[int, int]:
         unit = self.unit_of.get(id(statement))
         if unit is None:
@@ -338,10 +410,21 @@ class _Judge:
 
     @staticmethod
     def where(verdict: _Verdict) -> str:
-        """The part of a message that says how the statements were spread over units."""
+        """The part of a message that says how the statements were spread over units (or
+        over the iterations of a short loop)."""
+        if verdict.step and verdict.units <= 1:
+            return (
+                f", once per iteration of one loop ({verdict.most} iterations, each "
+                f"sending the same {verdict.step} statements)"
+            )
         if verdict.units <= 1:
             return ""
         many = f"{verdict.units} different {verdict.noun}s"
+        if verdict.step:
+            return (
+                f", once per iteration of one loop in each of {many} (up to {verdict.most} "
+                f"iterations, each sending the same {verdict.step} statements)"
+            )
         if verdict.loop is not None:
             return f" in {many}, all from the same line in {verdict.loop}"
         if verdict.spread:
@@ -505,11 +588,15 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
             threshold = min(t for t in (threshold, thresholds.small_repeat) if t)
         if _variants(group) == 1:
             return _invariant(group, judge, sql, table)
-        if not threshold or _variants(group) < threshold:
+        below = not threshold or _variants(group) < threshold
+        if below and not (thresholds.loop and _variants(group) >= thresholds.loop):
             return None
         if batches.pages(group, changing) or batches.chunks(group, changing):
             return None
-        verdict = judge(group, _variants, threshold)
+        verdict = None if below else judge(group, _variants, threshold)
+        if verdict is None or verdict.spread:
+            # fewer keys than the threshold (or spread over units), but one loop's iterations
+            verdict = judge.short_loop(group) or verdict
         if verdict is None:
             return None
         group = verdict.statements

@@ -591,9 +591,9 @@ def test_small_repeats_are_opt_in(shop: pytest.Pytester) -> None:
 
 EAGER_TESTS = """
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from shop import Order, Review, engine
+from shop import Complaint, Order, Review, engine
 
 
 def test_complaints_loaded_and_never_read():
@@ -608,6 +608,18 @@ def test_complaints_loaded_and_read():
         [len(r.complaints) for r in session.scalars(query)]
 
 
+def test_review_joined_and_never_read():
+    with Session(engine) as session:
+        query = select(Complaint).options(joinedload(Complaint.review))
+        [c.id for c in session.scalars(query)]  # the unused join
+
+
+def test_review_joined_and_read():
+    with Session(engine) as session:
+        query = select(Complaint).options(joinedload(Complaint.review))
+        [c.review.stars for c in session.scalars(query)]
+
+
 def test_selectin_by_mapping_is_not_asked_for():
     with Session(engine) as session:
         [o.status for o in session.scalars(select(Order))]
@@ -616,11 +628,14 @@ def test_selectin_by_mapping_is_not_asked_for():
 
 def test_unused_eager_loads_are_opt_in(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_eager=EAGER_TESTS)
-    run(shop).assert_outcomes(passed=3)
+    run(shop).assert_outcomes(passed=5)
     result = run(shop, "-o", "dalperf_unused_eager_load=true", "--dalperf-sarif", "out.sarif")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=2)
+    joined = failure(result, "test_review_joined_and_never_read")
+    assert "Complaint.review was loaded eagerly (1 statement(s), 80 rows) and never read" in joined
+    assert f"first at test_eager.py:{line_of(shop, 'test_eager', '# the unused join')}" in joined
     unused = failure(result, "test_complaints_loaded_and_never_read")
     assert "Review.complaints was loaded eagerly (1 statement(s), 80 rows) and never read" in unused
     assert f"first at test_eager.py:{line_of(shop, 'test_eager', '# the unused load')}" in unused
     sarif = json.loads((shop.path / "out.sarif").read_text())
-    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["dalperf/unused-eager-load"]
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["dalperf/unused-eager-load"] * 2

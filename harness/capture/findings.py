@@ -28,12 +28,17 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   query, ``session.get``) run with at least :attr:`Thresholds.repeat` different parameter
   sets (or inlined literals), or with the same parameters that many times back to back (a
   loop-invariant query); runs that wait in between (polling) are not findings, nor are pages (:func:`dalperf.capture.batches.pages`), ``IN`` chunks
-  (:func:`dalperf.capture.batches.chunks`) or catalog reads.
+  (:func:`dalperf.capture.batches.chunks`) or catalog reads.  Below the threshold, from
+  :attr:`Thresholds.loop` keys, when one unit of work ran it once per iteration of one
+  loop (:meth:`_Judge.short_loop`: a new key each run, one transaction, the same other
+  statements between each run and the next, every sampled site on one line reached from
+  one caller line): a loop over 3 or 4 parents is already a loop.
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
   ``get`` calls of a checkout page that one ``IN`` query would make.
 - ``unused-eager-load`` (off unless :attr:`Thresholds.unused_eager_load`): a relationship a
-  ``selectinload``/``subqueryload`` statement loaded that the code never read.
+  ``selectinload``/``subqueryload`` statement loaded, or a query's ``joinedload`` option
+  filled from its own rows, that the code never read.
 - ``write-loop`` (off unless :attr:`Thresholds.write_loop` > 0): the same INSERT, UPDATE or
   DELETE sent row by row (``executemany`` and insertmanyvalues batches never count); the fix
   names the mapped class when one maps the table, and keeps an upsert's ``ON CONFLICT``.
@@ -228,6 +233,10 @@ def detect(
             columns.setdefault(key, []).append(statement)
         elif tag.kind is LoadKind.EAGER and thresholds.unused_eager_load and not tag.mapped_eager:
             eager.setdefault(tag.label, []).append(statement)
+        elif tag.kind is LoadKind.JOINED:  # the query itself, its joinedload options noted
+            untagged.append(statement)
+            for label in tag.joined if thresholds.unused_eager_load else ():
+                eager.setdefault(label, []).append(statement)
     found = [f for group in lazy.values() if (f := _lazy_load(group, judge, untagged))]
     found += [f for group in columns.values() if (f := _column_reload(group, judge))]
     found += [_unused(label, group, judge) for label, group in eager.items() if label not in reads]

@@ -206,7 +206,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "dalperf_unused_eager_load",
-        "report selectinload/subqueryload relationships the test never read (default false)",
+        "report selectinload/subqueryload/joinedload options the test never read (default false)",
         type="bool",
         default=False,
     )

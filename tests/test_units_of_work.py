@@ -559,6 +559,64 @@ def test_fix_lines_fit_the_code(shop: pytest.Pytester) -> None:
     assert all(re.search(r"sql: .*\$\d", section) for section in (tree, upsert, update))
 
 
+FITTED_TESTS = """
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from shop import Complaint, Order, Review, engine
+
+
+def test_locking_refresh_loop_fails():
+    with Session(engine) as session:
+        for order in session.scalars(select(Order).where(Order.id <= 6)).all():
+            session.refresh(order, with_for_update=True)
+        session.rollback()
+
+
+def test_get_with_options_loop_fails():
+    with Session(engine) as session:
+        option = selectinload(Review.complaints)
+        reviews = [session.get(Review, pk, options=[option]) for pk in range(1, 7)]
+        assert sum(len(r.complaints) for r in reviews) == 12
+
+
+def test_tuple_rows_lazy_fails():
+    with Session(engine) as session:
+        query = select(Complaint, Review).join(Complaint.review).where(Review.id <= 3)
+        assert sum(len(row.Review.complaints) for row in session.execute(query)) == 12
+
+
+def test_newest_per_review_fails():
+    with Session(engine) as session:
+        for pk in range(1, 7):
+            query = select(Complaint).where(Complaint.review_id == pk)
+            session.scalars(query.order_by(Complaint.id.desc()).limit(1)).all()
+"""
+
+
+def test_fix_lines_keep_locks_options_entities_and_limits(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_fitted=FITTED_TESTS)
+    result = run(shop)
+    result.assert_outcomes(failed=4)
+    assert (
+        "fix: session.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()"
+        ".execution_options(populate_existing=True)).all()"
+    ) in failure(result, "test_locking_refresh_loop_fails")
+    assert (
+        "fix: session.scalars(select(Review).where(Review.id.in_(ids))"
+        ".options(selectinload(Review.complaints))).all()"
+    ) in failure(result, "test_get_with_options_loop_fails")
+    assert "fix: select(Complaint, Review).options(selectinload(Review.complaints))" in failure(
+        result, "test_tuple_rows_lazy_fails"
+    )
+    assert (
+        "fix: ranked = select(Complaint, func.row_number().over(partition_by="
+        'Complaint.review_id, order_by=Complaint.id.desc()).label("rank"))'
+        ".where(Complaint.review_id.in_(review_ids)).subquery(); "
+        "session.scalars(select(aliased(Complaint, ranked)).where(ranked.c.rank <= 1)).all()"
+    ) in failure(result, "test_newest_per_review_fails")
+
+
 SMALL_TESTS = """
 from sqlalchemy.orm import Session
 

@@ -405,6 +405,23 @@ class _Judge:
                 members.append(statement)
         return self._sequences.get(key, []), self._position
 
+    def eager_after(self, group: list[Statement]) -> list[str]:
+        """The relationships an eager load (``selectinload``, ``subqueryload``) filled right
+        after every statement of ``group``, in its unit of work: the options each run asked
+        for (``session.get(Post, pk, options=[selectinload(Post.comments)])``)."""
+        found: list[str] | None = None
+        for statement in group:
+            sequence, position = self._sequence(self.key(statement))
+            labels = []
+            for after in sequence[position[id(statement)] + 1 :]:
+                tag = after.orm
+                if tag is None or tag.kind is not LoadKind.EAGER:
+                    break
+                if not tag.mapped_eager and tag.label not in labels:
+                    labels.append(tag.label)
+            found = labels if found is None else [label for label in found if label in labels]
+        return found or []
+
     def key(self, statement: Statement) -> tuple[int, int]:
         unit = self.unit_of.get(id(statement))
         if unit is None:
@@ -469,7 +486,11 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         fix = f"select({owner}).where({owner}.{key}.in_({key}s)).options({options})"
         how = f", each {owner} loaded on its own first (batch that loop)"
     else:
-        fix = f"select({root}).options({options})"
+        parent = _parent_query(group, untagged, judge) if not tag.path else ""
+        entities = _entities(shape(parent).normalized) if parent else []
+        # rows of select(Post, Author): the fix keeps every entity of the statement
+        selected = ", ".join(entities) if root in entities else root
+        fix = f"select({selected}).options({options})"
         how = ""
     count = len(group)
     times = (
@@ -485,6 +506,48 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         fix,
         f"{tag.label} was lazy-loaded {count} times, {times}{how}{judge.where(verdict)}",
     )
+
+
+def _parent_query(group: list[Statement], untagged: list[Statement], judge: _Judge) -> str:
+    """The SQL of the statement that loaded the parents of these lazy loads: the latest
+    statement of their unit of work before the first of them that reads the parent's table
+    ("" when there is none)."""
+    first = min(group, key=lambda s: s.start_ns)
+    table = first.orm.table
+    key = judge.key(first)
+    names = (f" {table} ", f' "{table}" ', f" {table}\n", f' "{table}"\n')
+    found = ""
+    for statement in untagged:  # in the order they started
+        if statement.start_ns >= first.start_ns:
+            break
+        if judge.key(statement) == key and any(n in f"{statement.sql} " for n in names):
+            found = statement.sql
+    return found
+
+
+def _entities(sql: str) -> list[str]:
+    """The mapped classes whose whole rows (every column not deferred) ``sql``'s SELECT list
+    is, in order (``select(Post, Author)``); [] when it selects anything else."""
+    upper = sql.upper()
+    if not upper.lstrip().startswith("SELECT ") or " FROM " not in upper:
+        return []
+    listed = sql[upper.find("SELECT ") + len("SELECT ") : upper.find(" FROM ")]
+    tables: dict[str, set[str]] = {}
+    for item in listed.split(","):
+        owner, dot, column = item.strip().partition(" ")[0].partition(".")
+        if not dot:
+            return []
+        tables.setdefault(owner.strip('"'), set()).add(column.strip('"'))
+    names = []
+    for table, columns in tables.items():
+        mapper = _mapper(table)
+        if mapper is None:
+            return []
+        loaded = {c.name for a in mapper.column_attrs if not a.deferred for c in a.columns}
+        if not loaded <= columns:
+            return []
+        names.append(mapper.class_.__name__)
+    return names
 
 
 def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> bool:
@@ -541,7 +604,7 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
             verdict,
             objects,
             f"session.scalars(select({tag.label}).where({tag.label}.{tag.key}"
-            f".in_(ids)).execution_options(populate_existing=True)).all()",
+            f".in_(ids)){_lock(group[0].sql)}.execution_options(populate_existing=True)).all()",
             f"{tag.label} objects were refreshed one at a time, {len(group)} times "
             f"(session.refresh() in a loop){where}",
         )
@@ -571,6 +634,28 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
         f"select({tag.label}).options({undefer})",
         f"{attributes} (deferred) was loaded on its own {len(group)} times, {times}{where}",
     )
+
+
+_LOCK = re.compile(
+    r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)(?:\s+OF\s+[\w\", .]+?)?"
+    r"(\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _lock(sql: str) -> str:
+    """The ``.with_for_update(...)`` that keeps a statement's row lock (``refresh(obj,
+    with_for_update=True)`` sends ``SELECT ... FOR UPDATE``), or nothing."""
+    match = _LOCK.search(sql.strip())
+    if match is None:
+        return ""
+    mode = " ".join(match.group(1).upper().split())
+    arguments = {"UPDATE": [], "NO KEY UPDATE": ["key_share=True"], "SHARE": ["read=True"]}.get(
+        mode, ["read=True", "key_share=True"]
+    )
+    wait = " ".join((match.group(2) or "").upper().split())
+    arguments += {"NOWAIT": ["nowait=True"], "SKIP LOCKED": ["skip_locked=True"]}.get(wait, [])
+    return f".with_for_update({', '.join(arguments)})"
 
 
 def _variants(group: list[Statement]) -> int:
@@ -611,7 +696,7 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
         group = verdict.statements
         variants = _variants(group)
         texts = len({s.sql for s in group})
-        fix = _select_fix(group, sql, table, changing)
+        fix = _select_fix(group, sql, table, changing, judge.eager_after(group))
         if texts > 1 and not changing:  # the values are in the texts: f-string SQL
             message = (
                 f"one SELECT on {table} ran {len(group)} times as {texts} different "
@@ -699,18 +784,28 @@ def _by_key(sql: str, changing: set[Any]) -> bool:
 _EQUALS = re.compile(r"((?:\"[^\"]+\"|[\w$]+)\.)?(\"[^\"]+\"|\w+)\s*=\s*\$(\d+)(?:::\w+)?")
 
 
-def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]) -> str:
-    """A line to paste that fetches every run's rows in one statement."""
+def _select_fix(
+    group: list[Statement], sql: str, table: str, changing: set[Any], eager: Sequence[str] = ()
+) -> str:
+    """A line to paste that fetches every run's rows in one statement; an entity query keeps
+    the eager loads that followed each run (``session.get(..., options=[selectinload(...)])``)."""
     where = sql.upper().find(" WHERE ")
     match = _EQUALS.search(sql, max(where, 0))
     name = mapped_class(table)
     column = match.group(2).replace('"', "") if match else None
     pk_get = any(str(key).startswith("pk_") for key in changing)
+    top = _TOP_N.search(sql, max(where, 0))
+    if match and top and name and _EQUALS.fullmatch(sql[where + 7 : top.start()].strip()):
+        return _top_n_fix(group, sql, name, table, match, top, changing)
     alone = where >= 0 and _EQUALS.fullmatch(sql[where + len(" WHERE ") :].strip()) is not None
     # the entity query only when the key is the whole condition: other filters stay in text()
     if name and column and alone and (pk_get or _selects_entity(sql, table)):
         plural = f"{column}s"
-        return f"session.scalars(select({name}).where({name}.{column}.in_({plural}))).all()"
+        options = ", ".join(f"selectinload({label})" for label in eager)
+        chained = f".options({options})" if options else ""
+        return (
+            f"session.scalars(select({name}).where({name}.{column}.in_({plural})){chained}).all()"
+        )
     if match:
         start, end = match.span()
         key = f"{match.group(1) or ''}{match.group(2)}"
@@ -724,6 +819,64 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
     return "fetch them in one statement: .where(column.in_(values)), or WHERE column = ANY(:values)"
 
 
+_TOP_N = re.compile(r" ORDER BY (.+?) LIMIT (\$\d+(?:::\w+)?|\d+)$", re.IGNORECASE)
+_ORDER_ITEM = re.compile(
+    r"(?:(\"[^\"]+\"|\w+)\.)?(\"[^\"]+\"|\w+)(?:\s+(ASC|DESC))?", re.IGNORECASE
+)
+
+
+def _top_n_fix(
+    group: list[Statement],
+    sql: str,
+    name: str,
+    table: str,
+    key: re.Match[str],
+    top: re.Match[str],
+    changing: set[Any],
+) -> str:
+    """The first rows per key (``ORDER BY ... LIMIT n`` once per parent) in one statement: a
+    ``row_number()`` window partitioned by the key, keeping the rows ranked up to the limit
+    (an ``IN`` with the LIMIT would keep n rows in all)."""
+    column = key.group(2).replace('"', "")
+    order = []
+    for item in top.group(1).split(","):
+        part = _ORDER_ITEM.fullmatch(item.strip())
+        if part is None:
+            return "rank the rows per key: row_number() OVER (PARTITION BY key ORDER BY ...)"
+        attribute = f"{name}.{part.group(2).strip(chr(34))}"
+        order.append(
+            f"{attribute}.desc()" if (part.group(3) or "").upper() == "DESC" else attribute
+        )
+    limit = top.group(2)
+    if not limit.isdigit():
+        fixed = [
+            value
+            for k, value in _parameters(group[0].parameters)
+            if k not in changing and isinstance(value, int)
+        ]
+        limit = str(fixed[-1]) if fixed else "n"
+    ordered = order[0] if len(order) == 1 else f"({', '.join(order)})"
+    rank = f'func.row_number().over(partition_by={name}.{column}, order_by={ordered}).label("rank")'
+    entity = _selects_entity(sql, table)
+    columns = name if entity else "*columns"
+    query = f"ranked = select({columns}, {rank}).where({name}.{column}.in_({column}s)).subquery(); "
+    if entity:
+        return (
+            query
+            + f"session.scalars(select(aliased({name}, ranked)).where(ranked.c.rank <= {limit})).all()"
+        )
+    return query + f"session.execute(select(ranked).where(ranked.c.rank <= {limit})).all()"
+
+
+def _parameters(parameters: Any) -> list[tuple[Any, Any]]:
+    """(key, value) pairs of a statement's parameters: names, or positions from 1."""
+    if isinstance(parameters, dict):
+        return list(parameters.items())
+    if isinstance(parameters, list | tuple):
+        return list(enumerate(parameters, 1))
+    return []
+
+
 _AGGREGATE = re.compile(
     r"^SELECT\s+(?:DISTINCT\s+)?[^,]*?\b(?:count|sum|avg|min|max)\s*\(", re.IGNORECASE
 )
@@ -732,15 +885,9 @@ _GROUPED = re.compile(r"\b(?:GROUP\s+BY|ORDER\s+BY|LIMIT|OFFSET|UNION)\b", re.IG
 
 def _selects_entity(sql: str, table: str) -> bool:
     """Whether the SELECT list is whole rows of ``table``'s mapped class (an ORM entity
-    query), not some of its columns."""
-    columns = sql[len("SELECT ") : sql.upper().find(" FROM ")].split(",")
-    short = table.rpartition(".")[2]
-    mapper = _mapper(table)
-    return (
-        mapper is not None
-        and len(columns) == len(mapper.columns)
-        and all(c.strip().startswith(f"{short}.") for c in columns)
-    )
+    query: every column it does not defer), not some of its columns."""
+    name = mapped_class(table)
+    return name is not None and _entities(sql) == [name]
 
 
 _CONFLICT = re.compile(

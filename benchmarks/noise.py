@@ -32,8 +32,8 @@ from dalperf.measure import runner
 from dalperf.measure.compare import CompareConfig, measure_interleaved
 from dalperf.measure.config import RunConfig
 from dalperf.measure.scenario import REGISTRY, Operation, load_modules
+from dalperf.results.stats import median_ratio
 from dalperf.seed.loader import seed_database
-from dalperf.stats import median_ratio
 
 
 def separate(url: str, operation: Operation, variant: str, iterations: int) -> tuple[float, bool]:

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
         suspended,
     )
     from dalperf.capture.fingerprint import fingerprint
-    from dalperf.gate.budgets import Budget
     from dalperf.measure.scenario import Db, Size, SyncDb, register
+    from dalperf.project.budgets import Budget
 
 _EXPORTS = {
     "Capture": "dalperf.capture",
@@ -50,7 +50,7 @@ _EXPORTS = {
     "captured": "dalperf.capture",
     "fingerprint": "dalperf.capture",
     "suspended": "dalperf.capture",
-    "Budget": "dalperf.gate.budgets",
+    "Budget": "dalperf.project.budgets",
     "Db": "dalperf.measure.scenario",
     "Size": "dalperf.measure.scenario",
     "SyncDb": "dalperf.measure.scenario",

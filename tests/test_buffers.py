@@ -21,13 +21,13 @@ from dalperf.cli import main
 from dalperf.db.embedded import OWNED_MARKER, ServerStatus
 from dalperf.errors import UsageError
 from dalperf.gate.baseline import BuffersCheck, compare, parse_checks
-from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import evaluate, markdown_summary, measurement_violations
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, load_modules
 from dalperf.plans.shape import buffers_of, plan_shape
+from dalperf.project.budgets import BudgetSet
 from dalperf.report import render
-from dalperf.results import Results, read_results
+from dalperf.results.model import Results, read_results
 from dalperf.seed.loader import seed_database
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED, create_database, drop_database, target_for
 from tests.test_check import make_measurement, make_results

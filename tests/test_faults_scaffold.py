@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dalperf.measure.scenario import Registry, registering_into
-from dalperf.scaffold import ops_source
+from dalperf.project.scaffold import ops_source
 from tests.test_project import (
     Project,
     project,  # noqa: F401 (a fixture)

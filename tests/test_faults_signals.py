@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dalperf.db.embedded import ServerStatus
-from dalperf.results import read_results
+from dalperf.results.model import read_results
 from tests.conftest import interruptible
 from tests.test_faults import (
     INTERRUPTED,
@@ -133,7 +133,7 @@ def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
 
     import psycopg
 
-    from dalperf.project import WORKING_DB
+    from dalperf.db.project import WORKING_DB
 
     signum = signal.SIGTERM
     app = make_app(tmp_path)

@@ -20,14 +20,14 @@ from statistics import median
 import pytest
 
 from dalperf.cli import main
-from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import evaluate, with_budgets
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.project.budgets import BudgetSet
 from dalperf.report import Rendered, render
 from dalperf.report.tables import Cell, SummaryRow, overall_impact, summary_rows
-from dalperf.results import Results, read_results
-from dalperf.stats import Summary, median_ratio
+from dalperf.results.model import Results, read_results
+from dalperf.results.stats import Summary, median_ratio
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED
 
 XSS = "<script>alert(1)</script>"

@@ -13,7 +13,7 @@ from dalperf.cli import main
 from dalperf.errors import UsageError
 from dalperf.measure import runner
 from dalperf.measure.scenario import REGISTRY, load_modules
-from dalperf.results import SCHEMA_VERSION, Results, read_results
+from dalperf.results.model import SCHEMA_VERSION, Results, read_results
 from tests.conftest import table_checksums
 
 

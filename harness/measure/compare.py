@@ -24,7 +24,7 @@ same machine and database share every disturbance.  :func:`plan_comparison` and
    the base standing in for the baseline: any rise in queries or round trips, and a latency
    rise beyond a check's tolerance that a one-sided Mann-Whitney test finds clear
    (:func:`~dalperf.gate.baseline.latency_regressions`); the head/base ratio of medians
-   comes with its bootstrap interval (:func:`~dalperf.stats.median_ratio`).
+   comes with its bootstrap interval (:func:`~dalperf.results.stats.median_ratio`).
 
 The checkout is removed when the comparison ends, and the base modules are dropped from
 ``sys.modules``.  The record (:class:`RevisionComparison`) is versioned JSON of its own kind.
@@ -42,7 +42,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dalperf import files
 from dalperf.errors import DatabaseUnreachable, UsageError
 from dalperf.gate.baseline import (
     DEFAULT_CHECKS,
@@ -69,7 +68,8 @@ from dalperf.measure.scenario import (
     operations_of,
     registering_into,
 )
-from dalperf.stats import Ratio, Summary, median_ratio
+from dalperf.results import files
+from dalperf.results.stats import Ratio, Summary, median_ratio
 from dalperf.version import installed_version
 
 COMPARE_SCHEMA_VERSION = 1

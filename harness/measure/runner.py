@@ -4,7 +4,7 @@ For each operation:
 
 1. draw ``param_sets`` inputs from the seeded database (deterministic for the run's seed);
 2. check equivalence: every variant once per input set, normalised results compared with
-   the reference variant's; a mismatch or an exception is a :class:`~dalperf.results.Failure`,
+   the reference variant's; a mismatch or an exception is a :class:`~dalperf.results.model.Failure`,
    and a variant that raised is not measured further (the others are);
 3. warm up, then ``iterations`` rounds in which every variant runs once, the order rotating
    each round (A B, B A, ...) so that machine drift and cache effects hit all variants alike,
@@ -88,8 +88,8 @@ from dalperf.measure.scenario import (
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 from dalperf.plans.explain import Explainer
 from dalperf.plans.shape import call_work
-from dalperf.results import Complexity, Failure, Measurement, Results
-from dalperf.stats import Summary
+from dalperf.results.model import Complexity, Failure, Measurement, Results
+from dalperf.results.stats import Summary
 from dalperf.version import installed_version
 
 NS_PER_MS = 1_000_000
@@ -173,7 +173,7 @@ async def run_operation(
     """Measure every variant of ``operation``; never raises for a variant's own failure.
 
     A variant that raises or times out, in any phase (equivalence, timed rounds,
-    complexity), is recorded as a :class:`~dalperf.results.Failure` and measured no
+    complexity), is recorded as a :class:`~dalperf.results.model.Failure` and measured no
     further; the others go on.  A params factory that fails fails every variant.
     With an ``explainer``, each variant's first call (the equivalence check's, with the
     first input set) is explained right after it, before the timed rounds: the rolled-back

@@ -65,9 +65,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from dalperf.db import drivers, urls
-from dalperf.errors import UsageError, describe
-from dalperf.gate.budgets import Budget, default_budget, suggest  # Budget: scenarios import it here
+from dalperf.errors import (
+    UsageError,
+    describe,
+    suggest,  # Budget: scenarios import it here
+)
 from dalperf.measure.config import DEFAULT_POOL_SIZE
+from dalperf.project.budgets import Budget, default_budget
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -269,7 +269,11 @@ def _with_sites(statements: list[Statement], judge: _Judge) -> Iterator[Statemen
         key = judge.key(statement)
         if statement.call_site is not None:
             latest[key] = statement.call_site
-        elif statement.orm is not None and key in latest:
+        elif (
+            statement.orm is not None
+            and statement.orm.kind is not LoadKind.JOINED
+            and key in latest
+        ):
             statement = replace(statement, call_site=latest[key])
         yield statement
 
@@ -380,9 +384,11 @@ class _Judge:
         lines of a test is no loop)."""
         if len(members) < least or _variants(members) != len(members):
             return 0
-        if len({self.transaction_of[id(s)] for s in members}) != 1:
+        if len({self.transaction_of.get(id(s)) for s in members}) != 1:
             return 0
         sequence, position = self._sequence(key)
+        if any(id(s) not in position for s in members):
+            return 0
         places = sorted(position[id(s)] for s in members)
         between = [sequence[a + 1 : b] for a, b in pairwise(places)]
         body = [s.fingerprint for s in between[0]]
@@ -412,6 +418,8 @@ class _Judge:
         found: list[str] | None = None
         for statement in group:
             sequence, position = self._sequence(self.key(statement))
+            if id(statement) not in position:
+                return []
             labels = []
             for after in sequence[position[id(statement)] + 1 :]:
                 tag = after.orm

@@ -267,6 +267,7 @@ def thresholds_of(settings: Settings) -> Thresholds:
         repeat=settings.thresholds["dalperf_repeat_threshold"],
         write_loop=settings.thresholds["dalperf_write_loop_threshold"],
         small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
+        loop=settings.thresholds["dalperf_loop_threshold"],
         unused_eager_load=settings.unused_eager_load,
         scope=RepeatScope(settings.repeat_scope),
     )

@@ -35,6 +35,10 @@ THRESHOLDS = {
     "dalperf_column_load_threshold": (5, "different objects reloading columns one at a time"),
     "dalperf_repeat_threshold": (5, "runs of one SELECT (Core, text(), ORM query)"),
     "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
+    "dalperf_loop_threshold": (
+        3,
+        "iterations of one loop sending a SELECT per key among the same other statements (0: off)",
+    ),
     "dalperf_small_repeat_threshold": (
         0,
         ("different keys of one table looked up by key, e.g. 2-4 session.get calls (0: off)"),
@@ -210,7 +214,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "dalperf_unused_eager_load",
-        "report selectinload/subqueryload relationships the test never read (default false)",
+        "report selectinload/subqueryload/joinedload options the test never read (default false)",
         type="bool",
         default=False,
     )

@@ -7,11 +7,6 @@ load inside the commands that use them), so ``dalperf --help`` stays instant.
 
 from __future__ import annotations
 
-from typing import Any
-
-import typer
-from typer.core import TyperOption
-
 from dalperf.cli import (
     audit,
     check,
@@ -27,21 +22,10 @@ from dalperf.cli import (
     run,
     seed,
 )
+from dalperf.cli.typer_classes import App
 from dalperf.cli.version import version_option
 
-
-def _flag_type(option: TyperOption, ctx: Any) -> str | None:
-    """No ``<bool>`` beside an on/off flag (``--help``, ``--explain/--no-explain``): a flag
-    takes no value, and typer's rich help would show the type of one."""
-    if option.is_flag and option.metavar is None:
-        return None
-    return _typer_display_type(option, ctx)
-
-
-_typer_display_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
-
-app = typer.Typer(
+app = App(
     name="dalperf",
     help="Measure how many queries and round trips each DAL operation makes, and how long it takes.",
     no_args_is_help=True,

@@ -10,6 +10,7 @@ import typer
 
 from dalperf.cli.console import console, escape, print_table
 from dalperf.cli.options import ConfigFile
+from dalperf.cli.typer_classes import App
 from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_BUFFERS_CHECK, DEFAULT_CHECKS
 
@@ -237,7 +238,7 @@ def print_plan_change(change: PlanChange) -> None:
     print_table(table)
 
 
-baseline_app = typer.Typer(
+baseline_app = App(
     help="Keep a results file as the baseline `check --baseline` compares with.",
     no_args_is_help=True,
 )

@@ -9,10 +9,9 @@ import typer
 
 from dalperf.cli.console import console, escape
 from dalperf.cli.options import Home
+from dalperf.cli.typer_classes import App
 
-db_app = typer.Typer(
-    help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True
-)
+db_app = App(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
 
 
 @db_app.command()

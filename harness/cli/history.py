@@ -16,6 +16,7 @@ import typer
 
 from dalperf.cli.console import console, err_console, escape, print_table
 from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, Home, with_database
+from dalperf.cli.typer_classes import App
 from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from dalperf.history.model import Commit
     from dalperf.history.store import Added, Store
 
-history_app = typer.Typer(
+history_app = App(
     help="Keep every main-branch result in a store, gate on its history, draw its trends.",
     no_args_is_help=True,
 )

@@ -67,7 +67,8 @@ from dalperf.pytest_support.recorder import SQL_SHOWN, relative_site, split_site
 from dalperf.pytest_support.settings import ALLOW_MARKER, Settings
 
 if TYPE_CHECKING:
-    from dalperf.pytest_support.recorder import BodyRecorder, TestRecord
+    from dalperf.pytest_support.recorder import BodyRecorder
+    from dalperf.pytest_support.suite import TestRecord
 
 BINDABLE = ("pyformat", "format")  # paramstyles whose statements psycopg binds as sent
 PASS_THROUGH = frozenset({"Materialize", "Gather", "Gather Merge", "Memoize"})

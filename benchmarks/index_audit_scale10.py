@@ -23,7 +23,7 @@ from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.targets import Source, Target
 from dalperf.report.plan_views import PlanView, human_bytes, operation_plans
-from dalperf.results import read_results
+from dalperf.results.model import read_results
 from dalperf.seed.loader import seed_database
 
 

@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 from dalperf.cli import main as dalperf
-from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import evaluate
+from dalperf.project.budgets import BudgetSet
 from dalperf.report import render
-from dalperf.results import Measurement, Results, read_results
-from dalperf.stats import Summary
+from dalperf.results.model import Measurement, Results, read_results
+from dalperf.results.stats import Summary
 
 
 def default_results(folder: Path) -> Path:

@@ -27,7 +27,7 @@ from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.targets import Source, Target
 from dalperf.network.rtt import model_fits, reproduce_summary
-from dalperf.results import Results, read_results
+from dalperf.results.model import Results, read_results
 from dalperf.seed.loader import seed_database
 
 OPERATIONS = (

@@ -3,7 +3,7 @@
 Usage: python benchmarks/template_copy.py [--rows 1000000] [--copies 5]
 
 A throwaway embedded server and a project of one table (id, author, title, created) whose
-seed hook fills ``--rows`` rows with ``generate_series``; :func:`dalperf.project.prepare`
+seed hook fills ``--rows`` rows with ``generate_series``; :func:`dalperf.db.project.prepare`
 seeds the template once, then makes ``--copies`` more copies (each reusing the template, as
 every later ``dalperf audit`` does).  Prints the seeding time, the database size and each
 copy's time.  Target (issue 16): a copy in well under a second.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import psycopg
 
-from dalperf.config import parse
 from dalperf.db import urls
 from dalperf.db.embedded import running_server
+from dalperf.db.project import WORKING_DB, prepare
 from dalperf.db.targets import Source, Target
-from dalperf.project import WORKING_DB, prepare
+from dalperf.project.config import parse
 
 TARGET_S = 1.0
 

@@ -25,12 +25,14 @@ only the CLI turns them into exit codes, through :attr:`DalperfError.exit_code`.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dalperf.loadtest.results import LoadResults
-    from dalperf.results import Results
+    from dalperf.results.load import LoadResults
+    from dalperf.results.model import Results
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -177,3 +179,11 @@ class LoadInterrupted(DalperfError):
     def __init__(self, message: str, *, results: LoadResults) -> None:
         super().__init__(message)
         self.results = results
+
+
+def suggest(name: str, known: Collection[str]) -> str:
+    """``"; did you mean X?"`` for the close matches of ``name``, else the known names."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    if close:
+        return f"; did you mean {', '.join(close)}?"
+    return f"; known: {', '.join(known) or 'none'}"

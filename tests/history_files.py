@@ -1,6 +1,6 @@
 """Results files for the history tests and benchmark, written as dalperf writes them.
 
-:func:`audit_results` builds a :class:`~dalperf.results.Results` of ``dalperf run`` with the
+:func:`audit_results` builds a :class:`~dalperf.results.model.Results` of ``dalperf run`` with the
 figures asked for, through the record classes themselves, so that every file passes the
 results schema; :func:`plugin_json` and :func:`load_json` do the same for the plugin's
 ``--dalperf-json`` and ``dalperf load``'s file.
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dalperf.results import Measurement, Results
-from dalperf.stats import Summary
+from dalperf.results.model import Measurement, Results
+from dalperf.results.stats import Summary
 
 SHAPE_INDEX = ["Index Scan using renders_pkey on renders"]
 SHAPE_SEQ = ["Seq Scan on renders"]

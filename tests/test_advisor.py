@@ -23,17 +23,18 @@ from dalperf.cli import main
 from dalperf.db import urls
 from dalperf.db.embedded import OWNED_MARKER, ServerStatus
 from dalperf.db.targets import Source, Target
-from dalperf.gate.budgets import BudgetSet
 from dalperf.measure import pipeline
 from dalperf.measure.config import RunConfig
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
+from dalperf.measure.workload import advise_operations, capture_calls
 from dalperf.plans import index_audit
 from dalperf.plans.advisor import AdvisorConfig, advise
 from dalperf.plans.candidates import candidates
 from dalperf.plans.findings import walk
 from dalperf.plans.index_audit import Index
-from dalperf.plans.workload import advise_operations, capture_calls
-from dalperf.results import Results, read_results
+from dalperf.project.budgets import BudgetSet
+from dalperf.results.model import Results, read_results
 from tests.conftest import drop_database, target_for
 from tests.test_index_audit import index_names_in, scratch_database
 from tests.test_report import render_html

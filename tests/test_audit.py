@@ -14,7 +14,7 @@ import pytest
 from dalperf.cli import main
 from dalperf.db.embedded import EmbeddedServer
 from dalperf.db.targets import data_dir
-from dalperf.results import read_results
+from dalperf.results.model import read_results
 from tests.conftest import table_checksums
 
 SCALE = "0.05"

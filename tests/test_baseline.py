@@ -19,8 +19,8 @@ from dalperf.gate.baseline import (
     mismatches,
     save,
 )
-from dalperf.results import Failure
-from dalperf.stats import Summary
+from dalperf.results.model import Failure
+from dalperf.results.stats import Summary
 from tests.test_check import make_measurement, make_results
 
 

@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 
 from dalperf.errors import UsageError
-from dalperf.gate.budgets import (
+from dalperf.gate.budgets import Figures, breaches
+from dalperf.measure.registry import Registry, register
+from dalperf.project.budgets import (
     Budget,
     BudgetSet,
-    Figures,
-    breaches,
     check_limits,
     default_budget,
     find_pyproject,
     read_budgets,
 )
-from dalperf.measure.scenario import Registry, register
 
 
 async def _noop(db: object, params: object) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from dalperf.cli import main
-from dalperf.gate.budgets import Budget, BudgetSet
 from dalperf.gate.check import Violation, evaluate, with_budgets
-from dalperf.results import Complexity, Failure, Measurement, Results, read_results
-from dalperf.stats import Summary
+from dalperf.project.budgets import Budget, BudgetSet
+from dalperf.results.model import Complexity, Failure, Measurement, Results, read_results
+from dalperf.results.stats import Summary
 
 STEADY = (1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02)
 

@@ -13,7 +13,7 @@ import pytest
 
 from dalperf.cli import main
 from dalperf.db import drivers, urls
-from dalperf.results import read_results
+from dalperf.results.model import read_results
 
 SUPPORTED = "psycopg (3), psycopg2 and asyncpg"
 

@@ -27,8 +27,8 @@ import pytest
 from dalperf.cli import main
 from dalperf.db import urls
 from dalperf.db.embedded import EmbeddedServer, ServerStatus
-from dalperf.loadtest.results import read_load_results
-from dalperf.results import read_results
+from dalperf.results.load import read_load_results
+from dalperf.results.model import read_results
 from dalperf.seed.loader import seed_database
 from tests.conftest import create_database, drop_database, table_checksums, target_for
 from tests.test_provision import postgres_processes

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dalperf.config import load
-from dalperf.project import hook_checksum, schema_checksum
+from dalperf.db.project import hook_checksum, schema_checksum
+from dalperf.project.config import load
 
 pytestmark = pytest.mark.faults
 
@@ -139,7 +139,7 @@ def test_the_reused_line_says_what_the_checksums_cover(tmp_path: Path) -> None:
     sys.path.insert(0, str(app))
     before = set(sys.modules)
     try:
-        from dalperf.project import covered
+        from dalperf.db.project import covered
 
         assert covered(load(app / "pyproject.toml")) == (
             "3 DDL statement(s) create_all emits, the seed hook's module and 1 project "

@@ -213,7 +213,7 @@ def test_shards_measured_in_different_ways_are_refused_naming_both(
 
 
 def test_check_of_results_that_measured_nothing_fails(tmp_path: Path, project: Project) -> None:
-    from dalperf.shards import Shard
+    from dalperf.results.shards import Shard
 
     app = make_app(tmp_path)
     empty = next(
@@ -237,7 +237,7 @@ def test_check_of_results_that_measured_nothing_fails(tmp_path: Path, project: P
 def test_a_session_on_the_template_is_one_line_naming_it(tmp_path: Path, project: Project) -> None:
     import psycopg
 
-    from dalperf.project import TEMPLATE_DB
+    from dalperf.db.project import TEMPLATE_DB
 
     app = make_app(tmp_path)
     first = project.run(app, "run", "--only", "authors.count", "--no-explain", "--out", "a.json")
@@ -269,9 +269,9 @@ def test_a_second_run_on_one_server_waits_for_the_first_and_says_so(
     import threading
 
     from dalperf.db import urls
+    from dalperf.db.project import WORKING_DB
     from dalperf.db.targets import Source, Target
     from dalperf.db.turns import taking_turns
-    from dalperf.project import WORKING_DB
 
     app = make_app(tmp_path)
     target = Target(

@@ -69,7 +69,7 @@ def test_the_next_compare_removes_a_killed_compares_worktree(tmp_path: Path) -> 
 def test_the_next_load_removes_a_killed_loads_folder() -> None:
     left = Path(
         _killed_after(f"""
-        from dalperf import scratch
+        from dalperf.host import scratch
         print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)
     """)
     )
@@ -78,7 +78,7 @@ def test_the_next_load_removes_a_killed_loads_folder() -> None:
             sys.executable,
             "-c",
             (
-                "from dalperf import scratch\n"
+                "from dalperf.host import scratch\n"
                 f"print(scratch.owned_folder({driver.SCRATCH_PREFIX!r}), flush=True)\ninput()\n"
             ),
         ],
@@ -86,8 +86,13 @@ def test_the_next_load_removes_a_killed_loads_folder() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    kept = Path()
     try:
-        kept = Path(living.stdout.readline().strip())  # type: ignore[union-attr]
+        line = living.stdout.readline().strip()  # type: ignore[union-attr]
+        kept = Path(line)
+        # a child that failed prints nothing: never let an empty line become "." (the
+        # working folder) for the rmtree below
+        assert kept.is_absolute() and kept.name.startswith(driver.SCRATCH_PREFIX), line
         assert left.is_dir() and kept.is_dir()
         with driver._children() as children:
             assert children.folder.is_dir()
@@ -96,7 +101,8 @@ def test_the_next_load_removes_a_killed_loads_folder() -> None:
         assert not children.folder.exists()
     finally:
         living.communicate("\n", timeout=60)
-        shutil.rmtree(kept, ignore_errors=True)
+        if kept.is_absolute() and kept.name.startswith(driver.SCRATCH_PREFIX):
+            shutil.rmtree(kept, ignore_errors=True)
 
 
 def test_the_next_throwaway_server_reaps_one_whose_owner_was_killed() -> None:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dalperf.measure.scenario import Registry, registering_into
-from dalperf.scaffold import ops_source
+from dalperf.measure.registry import Registry, registering_into
+from dalperf.project.scaffold import ops_source
 from tests.test_project import (
     Project,
     project,  # noqa: F401 (a fixture)

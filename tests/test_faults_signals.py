@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dalperf.db.embedded import ServerStatus
-from dalperf.results import read_results
+from dalperf.results.model import read_results
 from tests.conftest import interruptible
 from tests.test_faults import (
     INTERRUPTED,
@@ -85,7 +85,7 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
     from dalperf.errors import RunInterrupted
     from dalperf.measure import runner
     from dalperf.measure.config import RunConfig
-    from dalperf.measure.scenario import Registry, register
+    from dalperf.measure.registry import Registry, register
 
     main: list[asyncio.Task[object]] = []
 
@@ -133,7 +133,7 @@ def test_sigterm_mid_load_writes_the_figures_of_the_requests_made(
 
     import psycopg
 
-    from dalperf.project import WORKING_DB
+    from dalperf.db.project import WORKING_DB
 
     signum = signal.SIGTERM
     app = make_app(tmp_path)

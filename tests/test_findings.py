@@ -24,7 +24,7 @@ from sqlalchemy.orm import (
 from dalperf.capture import Capture, FindingKind, Thresholds
 from dalperf.capture.findings import RepeatScope
 from dalperf.db.urls import sqlalchemy_url
-from dalperf.results import from_dict
+from dalperf.results.model import from_dict
 from tests.test_report import measure_case_study, render_html
 
 

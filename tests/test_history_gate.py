@@ -14,7 +14,7 @@ from dalperf.cli import main
 from dalperf.history import gate, ingest
 from dalperf.history.model import Commit
 from dalperf.history.store import Store
-from dalperf.results import Measurement
+from dalperf.results.model import Measurement
 from tests.history_files import SHAPE_SEQ, audit_results, measurement, noisy, write
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from dalperf.cli import main
-from dalperf.loadtest.results import read_load_results, summarise
-from dalperf.results import Failure, read_results
+from dalperf.results.load import read_load_results, summarise
+from dalperf.results.model import Failure, read_results
 from tests.test_check import make_measurement, make_results
 from tests.test_faults_io import dalperf, one_error_line
 from tests.test_load import request

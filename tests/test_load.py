@@ -35,11 +35,12 @@ from dalperf.cli import main
 from dalperf.errors import UsageError
 from dalperf.loadtest import driver as loadtest
 from dalperf.loadtest import locust_side
-from dalperf.loadtest import results as load_results
 from dalperf.loadtest.driver import LoadConfig, run_load, serve
-from dalperf.loadtest.results import LoadResults, Request, summarise
-from dalperf.measure.scenario import REGISTRY, Engines
+from dalperf.measure.engines import Engines
+from dalperf.measure.registry import REGISTRY
 from dalperf.report.loadtest import endpoint_of, load_view
+from dalperf.results import load as load_results
+from dalperf.results.load import LoadResults, Request, summarise
 from dalperf.scenarios.app import INPUT_WAIT_HEADER, ROWS_WRITTEN, Input, draw_inputs, pick
 from tests.conftest import interruptible, table_checksums
 from tests.test_report_browser import browser  # noqa: F401  (the fixture)

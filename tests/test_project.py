@@ -23,9 +23,9 @@ import psycopg
 import pytest
 
 from dalperf.db.embedded import ServerStatus, running_server
-from dalperf.gate.budgets import BudgetSet
-from dalperf.project import TEMPLATE_DB, WORKING_DB
-from dalperf.shards import Shard
+from dalperf.db.project import TEMPLATE_DB, WORKING_DB
+from dalperf.project.budgets import BudgetSet
+from dalperf.results.shards import Shard
 
 MODELS = """
 from sqlalchemy import ForeignKey, String
@@ -637,8 +637,8 @@ def test_config_file_flag_relative_paths_and_flags_override(
     ],
 )
 def test_config_values_are_checked(tmp_path: Path, table: dict[str, object], expected: str) -> None:
-    from dalperf.config import parse
     from dalperf.errors import UsageError
+    from dalperf.project.config import parse
 
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace("[", r"\[")):
         parse(table, path=tmp_path / "pyproject.toml")

@@ -18,7 +18,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from dalperf.cli import main
-from dalperf.results import Results
+from dalperf.results.model import Results
 from tests.test_report import XSS, _hostile_results, measure_case_study, render_html
 
 BROWSERS = ("chromium", "chromium-browser")

@@ -14,11 +14,13 @@ from dalperf.capture.records import HiddenKind
 from dalperf.cli import main
 from dalperf.db.embedded import running_server
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules, open_engines
+from dalperf.measure.engines import open_engines
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.rtt import TOLERANCE_MS, ModelFit, model_fits, reproduce_summary
-from dalperf.results import Measurement, Results, read_results
-from dalperf.stats import Summary
+from dalperf.results.model import Measurement, Results, read_results
+from dalperf.results.stats import Summary
 
 RTT_MS = 20.0
 DELETE_CHAIN_PAIRS = 3  # calls at RTT 0 and at RTT_MS, alternating

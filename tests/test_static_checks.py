@@ -1,4 +1,5 @@
-"""The checks a well-kept Python project runs, as tests: ruff's rules, ruff's format, mypy.
+"""The checks a well-kept Python project runs, as tests: ruff's rules and format, mypy, and
+the import contracts of the layers (import-linter).
 
 They run in the suite so that the README's test command (and so CI) fails on a lint error,
 an unformatted file or a type error, with the tool's own report as the failure message.
@@ -6,6 +7,7 @@ an unformatted file or a type error, with the tool's own report as the failure m
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -71,3 +73,34 @@ def test_mypy(tmp_path: Path) -> None:
         cwd=tree,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's contracts of ``pyproject.toml`` over the package in ``tree``."""
+    return subprocess.run(
+        [_tool("lint-imports"), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_import_contracts(tmp_path: Path) -> None:
+    result = _lint_imports(_package_tree(tmp_path / "tree"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout
+
+
+def test_import_contracts_refuse_an_import_that_points_up(tmp_path: Path) -> None:
+    """The contracts bite: a module of the base layer importing the commands breaks them."""
+    tree = _package_tree(tmp_path / "tree")
+    version = tree / "dalperf" / "version.py"
+    text = version.read_text()
+    version.unlink()
+    version.write_text(text + "\nimport dalperf.cli  # points up\n")
+    result = _lint_imports(tree)
+    assert result.returncode != 0
+    assert "layers point down BROKEN" in result.stdout
+    assert "dalperf.version -> dalperf.cli" in result.stdout

@@ -1,4 +1,4 @@
-"""The standard-library statistics of :mod:`dalperf.stats` and the complexity fit, held
+"""The standard-library statistics of :mod:`dalperf.results.stats` and the complexity fit, held
 against the numpy and SciPy functions they replace (both come with the test extra only).
 
 The bootstrap draws each resample's median from its order statistics instead of building
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from dalperf import stats
 from dalperf.measure.complexity import fit_complexity, least_squares_line
+from dalperf.results import stats
 
 
 def _samples(rng: random.Random, n: int, *, ties: bool = False) -> list[float]:

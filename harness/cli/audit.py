@@ -11,7 +11,7 @@ seed is replaced only in a database dalperf provisioned itself (embedded or cont
 a ``--database-url`` database is never reset by ``audit``.
 
 With a ``[tool.dalperf]`` project (``scenarios`` set) the stages are the project's:
-provision → its schema and seed hook, kept in a template database (:mod:`dalperf.project`)
+provision → its schema and seed hook, kept in a template database (:mod:`dalperf.db.project`)
 → a fresh copy of the template → its operations → report → check.
 """
 
@@ -65,7 +65,6 @@ from dalperf.cli.run import (
     say_note,
     select_operations,
 )
-from dalperf.config import DEFAULT_PROJECT_SCALE
 from dalperf.errors import PopulatedDatabaseError, UsageError
 from dalperf.measure.config import (
     DEFAULT_CALL_TIMEOUT_S,
@@ -75,6 +74,7 @@ from dalperf.measure.config import (
     RunConfig,
 )
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
+from dalperf.project.config import DEFAULT_PROJECT_SCALE
 
 if TYPE_CHECKING:
     from dalperf.db.targets import Target
@@ -150,7 +150,7 @@ def audit(
     require_target_extras(database_url=database_url, db=db, config=config)
     require_report()
     if config.is_project:
-        from dalperf import project
+        from dalperf.db import project
 
         scale = scale if scale is not None else config.scale or DEFAULT_PROJECT_SCALE
         if not scale > 0:

@@ -15,8 +15,8 @@ from dalperf.gate.baseline import DEFAULT_BASELINE, DEFAULT_BUFFERS_CHECK, DEFAU
 
 if TYPE_CHECKING:
     from dalperf.gate.baseline import PlanChange
-    from dalperf.gate.budgets import BudgetSet
     from dalperf.gate.check import Verdict
+    from dalperf.project.budgets import BudgetSet
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -103,8 +103,8 @@ def check(
     from dalperf.gate import baseline as baselines
     from dalperf.gate.check import evaluate, markdown_summary
     from dalperf.gate.junit import write_junit
-    from dalperf.loadtest import results as load_results
-    from dalperf.results import read_results
+    from dalperf.results import load as load_results
+    from dalperf.results.model import read_results
 
     measured = read_results(results)
     load_test = load_results.read_load_results(load_file) if load_file is not None else None
@@ -143,8 +143,8 @@ def check(
 def configured_budgets(config_file: Path | None, budgets: Path | None) -> BudgetSet:
     """``tool.dalperf`` budgets (of ``config_file`` or the nearest pyproject.toml) overlaid
     with the ``--budgets`` file; checked against the results, not a registry."""
-    from dalperf.config import load
-    from dalperf.gate.budgets import read_budgets
+    from dalperf.project.budgets import read_budgets
+    from dalperf.project.config import load
 
     return load(config_file).budgets.over(read_budgets(None, budgets))
 
@@ -253,7 +253,7 @@ def save(
 ) -> None:
     """Keep RESULTS as the baseline; refused if it holds failures."""
     from dalperf.gate import baseline as baselines
-    from dalperf.results import read_results
+    from dalperf.results.model import read_results
 
     saved = baselines.save(read_results(results), to, allow_mismatch=allow_mismatch)
     console.print(f"saved baseline {escape(str(saved))}", soft_wrap=True)

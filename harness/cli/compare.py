@@ -113,9 +113,9 @@ def compare(
     """
     from dalperf.cli.progress import progress_display
     from dalperf.cli.run import DEFAULT_DATA_SEED, first_set
-    from dalperf.config import DEFAULT_PROJECT_SCALE
     from dalperf.gate.baseline import LatencyCheck
     from dalperf.measure.compare import CompareConfig, compare_revisions, plan_comparison
+    from dalperf.project.config import DEFAULT_PROJECT_SCALE
 
     project = project_config(config_file)
     checks = tuple(LatencyCheck.parse(text) for text in latency or ())
@@ -136,8 +136,8 @@ def compare(
     ):
         if project.is_project:
             from dalperf.cli.run import say_note
+            from dalperf.db.project import prepare
             from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
             target = prepare(

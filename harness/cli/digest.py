@@ -34,8 +34,8 @@ def digest_command(
 
     Reads the JSON alone; needs no database and no report extra.
     """
-    from dalperf import files
     from dalperf.gate.digest import digest
+    from dalperf.results import files
 
     try:
         text = files.read(record, digest, what="dalperf JSON")

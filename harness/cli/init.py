@@ -31,7 +31,7 @@ def init(
     """
     import sys
 
-    from dalperf.scaffold import init as scaffold
+    from dalperf.project.scaffold import init as scaffold
 
     folder = root.resolve()
     if str(folder) not in sys.path:

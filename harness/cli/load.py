@@ -24,7 +24,6 @@ from dalperf.cli.options import (
     target_from_options,
 )
 from dalperf.cli.run import DEFAULT_DATA_SEED, project_environment
-from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
     DEFAULT_RUN_TIME_S,
@@ -34,6 +33,7 @@ from dalperf.defaults import (
 )
 from dalperf.errors import LoadAborted, LoadInterrupted, UsageError
 from dalperf.measure.config import DEFAULT_POOL_SIZE
+from dalperf.project.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES
 
 DEFAULT_OUT = Path("reports/out/load.json")
 _VARIANT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -182,8 +182,8 @@ def load(
         data: dict[str, object] = {}
         if user_app and config.is_project:
             from dalperf.cli.run import say_note
+            from dalperf.db.project import prepare
             from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
 

@@ -30,7 +30,7 @@ def merge(
     measuring the same operation twice, and for a shard set that is not complete (every
     slice I/N of one N, each once) unless --allow-incomplete.
     """
-    from dalperf.shards import merge_files
+    from dalperf.results.shards import merge_files
 
     merged = merge_files(files, allow_incomplete=allow_incomplete)
     merged.save(out)

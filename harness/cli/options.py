@@ -12,9 +12,9 @@ import typer
 from dalperf.errors import UsageError
 
 if TYPE_CHECKING:
-    from dalperf.config import Config
     from dalperf.db.targets import Target
     from dalperf.plans.advisor import AdvisorConfig
+    from dalperf.project.config import Config
 
 DEFAULT_ADVISE_MIN_GAIN = 0.5
 
@@ -103,7 +103,7 @@ def advisor_config(advise: bool, min_gain: float, seq_scan_rows: int) -> Advisor
 
 def project_config(config_file: Path | None = None) -> Config:
     """The ``tool.dalperf`` configuration, with the project root put on ``sys.path``."""
-    from dalperf import config
+    from dalperf.project import config
 
     loaded = config.load(config_file)
     config.activate(loaded)
@@ -156,8 +156,8 @@ def require_target_extras(
 ) -> None:
     """Fail now, in one line naming the extra, when the database the options name needs
     one that is missing (the embedded server without ``dalperf[server]``)."""
-    from dalperf.config import database_url as configured_url
     from dalperf.db.targets import require_source
+    from dalperf.project.config import database_url as configured_url
 
     require_source(db, configured_url(database_url, config or project_config()))
 
@@ -174,8 +174,8 @@ def target_from_options(
 ) -> Iterator[Target]:
     """Provide the database the options name (the URL from ``--database-url`` or the
     configured variable); anything started is stopped afterwards."""
-    from dalperf.config import database_url as configured_url
     from dalperf.db.targets import provide, require_source
+    from dalperf.project.config import database_url as configured_url
 
     url = configured_url(database_url, config or project_config())
     require_source(db, url)

@@ -19,10 +19,10 @@ from dalperf.cli.console import console, escape
 from dalperf.cli.options import ConfigFile
 
 if TYPE_CHECKING:
-    from dalperf.gate.budgets import BudgetSet
     from dalperf.gate.check import Verdict
-    from dalperf.loadtest.results import LoadResults
-    from dalperf.results import Results
+    from dalperf.project.budgets import BudgetSet
+    from dalperf.results.load import LoadResults
+    from dalperf.results.model import Results
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -142,8 +142,8 @@ def report_command(
     """
     require_report()
 
-    from dalperf.loadtest import results as load_results
-    from dalperf.results import read_results
+    from dalperf.results import load as load_results
+    from dalperf.results.model import read_results
 
     measured = read_results(results)
     if html is None and markdown is None:

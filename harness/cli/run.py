@@ -29,7 +29,6 @@ from dalperf.cli.options import (
     project_config,
     target_from_options,
 )
-from dalperf.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
 from dalperf.errors import CheckFailed, RunAborted, RunInterrupted, UsageError
 from dalperf.measure.config import (
     DEFAULT_CALL_TIMEOUT_S,
@@ -41,16 +40,17 @@ from dalperf.measure.config import (
     RunConfig,
 )
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS, PlanThresholds
+from dalperf.project.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
 
 if TYPE_CHECKING:
-    from dalperf.config import Config
+    from dalperf.db.project import DataState
     from dalperf.db.targets import Target
-    from dalperf.gate.budgets import BudgetSet
+    from dalperf.measure.operations import Operation
     from dalperf.measure.pipeline import Plan
-    from dalperf.measure.scenario import Operation
-    from dalperf.project import DataState
-    from dalperf.results import Results
-    from dalperf.shards import Shard
+    from dalperf.project.budgets import BudgetSet
+    from dalperf.project.config import Config
+    from dalperf.results.model import Results
+    from dalperf.results.shards import Shard
 
 DEFAULT_OUT = Path("reports/out/results.json")
 RESULTS_NAME = DEFAULT_OUT.name
@@ -198,7 +198,7 @@ def run(
     """
     from dalperf.measure.pipeline import Plan
     from dalperf.plans import index_audit
-    from dalperf.shards import Shard
+    from dalperf.results.shards import Shard
 
     config = project_config(config_file)
     driver_names = chosen_drivers(driver, database_url)
@@ -239,8 +239,8 @@ def run(
         ExitStack() as turns,
     ):
         if config.is_project:
+            from dalperf.db.project import prepare
             from dalperf.db.turns import taking_turns
-            from dalperf.project import prepare
 
             turns.enter_context(taking_turns(target, say=say_note))
             prepared = prepare(
@@ -323,7 +323,7 @@ class Selection:
 
     def environment(self) -> dict[str, Any]:
         """What the results record about the selection, for check and merge."""
-        from dalperf.shards import REGISTERED_KEY, SHARD_KEY
+        from dalperf.results.shards import REGISTERED_KEY, SHARD_KEY
 
         return {
             REGISTERED_KEY: self.registered,
@@ -343,7 +343,7 @@ def project_environment(config: Config, state: DataState) -> dict[str, Any]:
 
 def project_migrations(config: Config) -> Path | None:
     """The project's migrations folder when its schema is one (the index audit follows it)."""
-    from dalperf.project import schema_kind
+    from dalperf.db.project import schema_kind
 
     return Path(config.schema) if config.schema and schema_kind(config) == "migrations" else None
 
@@ -369,7 +369,8 @@ def select_operations(
     scenarios: list[str] | None, only: list[str] | None, *, shard: Shard | None = None
 ) -> Selection:
     """Import the scenario modules and pick the operations ``--only`` names in ``shard``."""
-    from dalperf.measure.scenario import REGISTRY, load_modules
+    from dalperf.measure.loader import load_modules
+    from dalperf.measure.registry import REGISTRY
 
     specs = scenarios or [casestudy.SCENARIOS]
     modules = [m.__name__ for m in load_modules(specs)]
@@ -398,8 +399,8 @@ def select_operations(
 def read_budget_set(config: Config, budgets: Path | None) -> BudgetSet:
     """The budgets of code, tool.dalperf and ``budgets``, validated against the registry
     (every loaded module's operations)."""
-    from dalperf.gate.budgets import read_budgets
-    from dalperf.measure.scenario import REGISTRY
+    from dalperf.measure.registry import REGISTRY
+    from dalperf.project.budgets import read_budgets
 
     budget_set = config.budgets.over(read_budgets(None, budgets))
     budget_set.validate({op.name: [v.name for v in op.variants] for op in REGISTRY})

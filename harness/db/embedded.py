@@ -31,8 +31,8 @@ from pathlib import Path
 
 import psycopg
 
-from dalperf import scratch
 from dalperf.errors import ServerStartError, require
+from dalperf.host import scratch
 
 OWNED_MARKER = "created by dalperf"  # the comment put on every database dalperf creates
 

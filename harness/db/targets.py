@@ -128,7 +128,7 @@ def provide(
     """Yield a :class:`Target`; stop anything started for it when the block exits.
 
     ``database_url`` is what the user gave (the CLI reads it from ``--database-url`` or the
-    environment variable the configuration names, :func:`dalperf.config.database_url`);
+    environment variable the configuration names, :func:`dalperf.project.config.database_url`);
     no environment variable is read here.
     """
     chosen = resolve_source(source, database_url)

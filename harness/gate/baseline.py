@@ -5,7 +5,7 @@ A regression is, per operation x variant (at the same index state and simulated 
 - any rise in ``queries`` or in ``round_trips`` (depth): these are exact counts, so one more
   query is a regression, however fast;
 - a latency rise that is both *statistically clear* and *above a tolerance*.  Statistically
-  clear: a one-sided Mann-Whitney U test (:func:`dalperf.stats.mann_whitney_greater`, the
+  clear: a one-sided Mann-Whitney U test (:func:`dalperf.results.stats.mann_whitney_greater`, the
   figures of ``scipy.stats.mannwhitneyu(..., alternative="greater")``) on the two runs' per-call wall-time samples gives p below
   :data:`DEFAULT_ALPHA`; it assumes nothing about the shape of the distributions, and it
   needs at least 4 samples on each side before any p can fall below 0.05.  Above
@@ -40,8 +40,8 @@ from typing import Any
 
 from dalperf.errors import UsageError
 from dalperf.plans.shape import plan_shape
-from dalperf.results import Measurement, Results, read_results
-from dalperf.stats import Summary, mann_whitney_greater
+from dalperf.results.model import Measurement, Results, read_results
+from dalperf.results.stats import Summary, mann_whitney_greater
 
 DEFAULT_BASELINE = Path("reports/baseline.json")
 DEFAULT_ALPHA = 0.05

@@ -1,8 +1,8 @@
 """The CI gate: a results JSON against its budgets and, optionally, a baseline.
 
-:func:`evaluate` reads nothing but the :class:`~dalperf.results.Results` it is given (and
+:func:`evaluate` reads nothing but the :class:`~dalperf.results.model.Results` it is given (and
 the baseline's): every measurement is checked against its budget (the code default the
-runner stored in it, overlaid with the :class:`~dalperf.gate.budgets.BudgetSet` from
+runner stored in it, overlaid with the :class:`~dalperf.project.budgets.BudgetSet` from
 ``pyproject.toml`` and ``--budgets``), then compared with the baseline
 (:mod:`dalperf.gate.baseline`).  The :class:`Verdict` passes when there is no budget
 violation, no regression and no failure (a variant that raised or disagreed with the
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dalperf.errors import UsageError, first_line
+from dalperf.errors import UsageError, first_line, suggest
 from dalperf.gate.baseline import (
     DEFAULT_BUFFERS_CHECK,
     DEFAULT_CHECKS,
@@ -30,22 +30,19 @@ from dalperf.gate.baseline import (
     Regression,
     compare,
 )
-from dalperf.gate.budgets import (
+from dalperf.gate.budgets import Figures, breaches, shorten_sql
+from dalperf.plans.findings import seq_scans
+from dalperf.project.budgets import (
     DEFAULT_MAX_FAILURE_RATIO,
     LOAD_TABLE,
     SEQ_SCAN_LIMIT,
     BudgetSet,
-    Figures,
-    breaches,
     check_limits,
     read_budgets,
-    shorten_sql,
-    suggest,
 )
-from dalperf.loadtest.results import LoadResults
-from dalperf.plans.findings import seq_scans
-from dalperf.results import Failure, Measurement, Results
-from dalperf.shards import REGISTERED_KEY
+from dalperf.results.load import LoadResults
+from dalperf.results.model import Failure, Measurement, Results
+from dalperf.results.shards import REGISTERED_KEY
 
 __all__ = [
     "DEFAULT_CHECKS",

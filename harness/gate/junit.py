@@ -11,8 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from dalperf import files
 from dalperf.gate.check import Finding, Verdict
+from dalperf.results import files
 
 SUITE_NAME = "dalperf"
 
@@ -55,6 +55,6 @@ def junit_xml(verdict: Verdict) -> ET.ElementTree[ET.Element]:
 
 
 def write_junit(verdict: Verdict, path: Path) -> None:
-    """Write the JUnit XML atomically (see :func:`dalperf.files.write_atomic`)."""
+    """Write the JUnit XML atomically (see :func:`dalperf.results.files.write_atomic`)."""
     text = ET.tostring(junit_xml(verdict).getroot(), encoding="unicode", xml_declaration=True)
     files.write_atomic(path, text + "\n", what="JUnit file")

@@ -14,7 +14,7 @@ Two kinds of change, found in two different ways because the figures are of two 
   :data:`MIN_SEGMENT` commits, so one slow run cannot make a shift.  Each candidate is then
   confirmed: the ratio of the medians after / before (over the neighbouring segments, at
   most :data:`CONTEXT` commits each side) with a percentile bootstrap interval
-  (:func:`dalperf.stats.median_ratio`, seeded, so a report renders the same twice) must
+  (:func:`dalperf.results.stats.median_ratio`, seeded, so a report renders the same twice) must
   exclude 1 and move by at least :data:`MIN_EFFECT`.
 
 ``ruptures`` is imported inside :func:`latency_shifts`: reading a store needs none of it.
@@ -30,7 +30,7 @@ from typing import Any
 
 from dalperf.errors import EnvironmentProblem
 from dalperf.history.model import Commit, Point, SeriesKey
-from dalperf.stats import Ratio, median_ratio
+from dalperf.results.stats import Ratio, median_ratio
 
 __all__ = ["COUNT_FIGURES", "CountChange", "LatencyShift", "count_changes", "latency_shifts"]
 

@@ -3,13 +3,13 @@ two files comparable.
 
 Three kinds of files are read, each validated by its own loader first:
 
-- ``audit``: the results of ``dalperf run``/``audit`` (:func:`dalperf.results.from_dict`): one
+- ``audit``: the results of ``dalperf run``/``audit`` (:func:`dalperf.results.model.from_dict`): one
   key per operation × variant, named ``"operation/variant"``, with ``" [indexes off]"`` and
   ``" [rtt 5 ms]"`` appended for the measurements at another index state or simulated RTT;
   wall-time p50/p95 (with the order-statistic interval of p95, :mod:`.interval`), the
   per-iteration samples, and one plan shape per explained statement (its lines joined by
   newlines, in the file's order);
-- ``load``: ``load.json`` of ``dalperf load`` (:func:`dalperf.loadtest.results.from_dict`):
+- ``load``: ``load.json`` of ``dalperf load`` (:func:`dalperf.results.load.from_dict`):
   one key per variant (all its requests, with their samples) and one per endpoint; queries
   and round trips are the means per request, rounded;
 - ``plugin``: the pytest plugin's ``--dalperf-json`` (:mod:`dalperf.pytest_support.suite`):
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dalperf import files
 from dalperf.history.interval import quantile_interval
+from dalperf.results import files
 
 AUDIT, LOAD, PLUGIN = "audit", "load", "plugin"
 PLUGIN_VERSION = 1  # the --dalperf-json version this dalperf reads
@@ -140,7 +140,7 @@ def _refuse_partial(partial: str | None) -> None:
 
 
 def _audit(data: dict[str, Any], digest: str, source: str) -> Ingested:
-    from dalperf.results import from_dict
+    from dalperf.results.model import from_dict
 
     results = from_dict(data)
     _refuse_partial(results.partial)
@@ -192,7 +192,7 @@ def _plan_shapes(plans: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
 
 
 def _load(data: dict[str, Any], digest: str, source: str) -> Ingested:
-    from dalperf.loadtest.results import from_dict
+    from dalperf.results.load import from_dict
 
     results = from_dict(data)
     _refuse_partial(results.partial)

@@ -26,11 +26,11 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from dalperf import files
 from dalperf.errors import UsageError
 from dalperf.history.changes import LatencyShift
 from dalperf.history.model import Point
 from dalperf.history.trends import Marker, SeriesView, Trends, build, short_sha
+from dalperf.results import files
 
 __all__ = ["FORMATS", "html_report", "markdown_report", "write_report"]
 

@@ -5,7 +5,7 @@ database optionally behind the :class:`~dalperf.network.proxy.LatencyProxy`), ru
 against it (one process, or locust's own master with ``workers`` worker processes, the way
 locust runs across machines), then stops everything, in a ``finally``: also on Ctrl-C or
 an error, no uvicorn or locust process outlives the call.  It returns a
-:class:`~dalperf.loadtest.results.LoadResults` (:mod:`dalperf.loadtest.results`, written to
+:class:`~dalperf.results.load.LoadResults` (:mod:`dalperf.results.load`, written to
 ``reports/out/load.json``), which the report and ``dalperf check`` read without a database.
 
 What is measured, and where:
@@ -16,7 +16,7 @@ What is measured, and where:
   worker ships its records to the master with the periodic reports locust already sends
   (``report_to_master`` / ``worker_report``), and the master (or the single local
   process) writes them all to the file named by ``--dalperf-records``.  Percentiles are
-  computed from those records with :class:`dalperf.stats.Summary`.
+  computed from those records with :class:`dalperf.results.stats.Summary`.
 - queries per request: the app wraps every request in a :class:`dalperf.capture.session.Capture`
   and answers with the counts in the headers :data:`QUERIES_HEADER` and
   :data:`ROUND_TRIPS_HEADER`; the recorder keeps them beside the request's time.
@@ -58,7 +58,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dalperf import processes, scratch
 from dalperf.db import drivers
 from dalperf.defaults import (
     DEFAULT_APP_URL_ENV,
@@ -74,6 +73,7 @@ from dalperf.errors import (
     ServerStartError,
     UsageError,
 )
+from dalperf.host import processes, scratch
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     DRIVER_ENV,
@@ -81,11 +81,10 @@ from dalperf.loadtest.locust_side import (
     POOL_SIZE_ENV,
     RECORDS_OPTION,
 )
-from dalperf.loadtest.results import LoadResults, Request, summarise
-from dalperf.measure.config import DEFAULT_DRIVER
-from dalperf.measure.scenario import DEFAULT_POOL_SIZE
+from dalperf.measure.config import DEFAULT_DRIVER, DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.proxy_child import check_delay
+from dalperf.results.load import LoadResults, Request, summarise
 from dalperf.version import package_version
 
 LOOPBACK = "127.0.0.1"
@@ -565,7 +564,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def _children() -> Iterator[_Children]:
     """The children of one load test, their output in a folder of this process's; the
-    folders a killed ``load`` left (:func:`dalperf.scratch.abandoned`) are removed first."""
+    folders a killed ``load`` left (:func:`dalperf.host.scratch.abandoned`) are removed first."""
     for stale in scratch.abandoned(SCRATCH_PREFIX):
         shutil.rmtree(stale, ignore_errors=True)
     folder = scratch.owned_folder(SCRATCH_PREFIX)

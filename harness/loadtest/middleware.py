@@ -126,8 +126,8 @@ def from_environment() -> CaptureMiddleware:
     after writing its one line to the file :data:`APP_ERROR_ENV` names, which ``dalperf
     load`` reports (exit 2) when the server exits before it was ready.
     """
-    from dalperf.config import import_target
     from dalperf.errors import UsageError
+    from dalperf.project.config import import_target
 
     register_plugin()
     spec = os.environ[APP_ENV]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from dalperf.results import Complexity
+from dalperf.results.model import Complexity
 
 LINEAR_FIT_R2 = 0.98
 

@@ -34,11 +34,11 @@ from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 if TYPE_CHECKING:
     from dalperf.db.migrations import Migration
     from dalperf.db.targets import Target
-    from dalperf.gate.budgets import BudgetSet
+    from dalperf.measure.operations import Operation
     from dalperf.measure.runner import Progress
-    from dalperf.measure.scenario import Operation
     from dalperf.plans.advisor import AdvisorConfig
-    from dalperf.results import Results
+    from dalperf.project.budgets import BudgetSet
+    from dalperf.results.model import Results
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +122,7 @@ def _advice(target: Target, plan: Plan, results: Results, *, out: Path) -> dict[
     :class:`RunInterrupted` or :class:`RunAborted` raised after them, as in every phase."""
     import psycopg
 
-    from dalperf.plans.workload import advise_operations
+    from dalperf.measure.workload import advise_operations
 
     assert plan.advise is not None
     used = (

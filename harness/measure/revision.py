@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dalperf import scratch
 from dalperf.errors import EnvironmentProblem, UsageError
+from dalperf.host import scratch
 
 WORKTREE_PREFIX = "dalperf-base-"
 
@@ -78,7 +78,7 @@ def checkout(root: Path, revision: Revision) -> Iterator[Path]:
     """A detached worktree of ``revision`` in a temporary folder; removed on exit.
 
     The worktrees a killed ``compare`` left (their folders' owner is gone,
-    :func:`dalperf.scratch.abandoned`) are removed first, and unregistered from git.
+    :func:`dalperf.host.scratch.abandoned`) are removed first, and unregistered from git.
     """
     for stale in scratch.abandoned(WORKTREE_PREFIX):
         git(root, "worktree", "remove", "--force", str(stale / "base"))

@@ -4,7 +4,7 @@ For each operation:
 
 1. draw ``param_sets`` inputs from the seeded database (deterministic for the run's seed);
 2. check equivalence: every variant once per input set, normalised results compared with
-   the reference variant's; a mismatch or an exception is a :class:`~dalperf.results.Failure`,
+   the reference variant's; a mismatch or an exception is a :class:`~dalperf.results.model.Failure`,
    and a variant that raised is not measured further (the others are);
 3. warm up, then ``iterations`` rounds in which every variant runs once, the order rotating
    each round (A B, B A, ...) so that machine drift and cache effects hit all variants alike,
@@ -13,7 +13,7 @@ For each operation:
 
 What is counted: the statements the variant sends and the hidden round trips it causes
 (:mod:`dalperf.capture.session`).  For a mutating operation the call runs inside
-:func:`dalperf.measure.scenario.isolated`, whose outer transaction is opened before the capture
+:func:`dalperf.measure.isolation.isolated`, whose outer transaction is opened before the capture
 starts and rolled back after it ends, so the isolation's own BEGIN, SAVEPOINT and ROLLBACK
 are never counted, while the variant's own transactions (now savepoints) are.
 Wall time is the variant call alone, measured inside the capture.
@@ -74,22 +74,16 @@ from dalperf.errors import (
     first_line,
 )
 from dalperf.measure.complexity import fit_complexity
-from dalperf.measure.config import RunConfig
+from dalperf.measure.config import DEFAULT_POOL_SIZE, RunConfig
+from dalperf.measure.engines import Engines, open_engines
 from dalperf.measure.equivalence import mismatch_report
-from dalperf.measure.scenario import (
-    DEFAULT_POOL_SIZE,
-    Engines,
-    Operation,
-    Variant,
-    call,
-    isolated,
-    open_engines,
-)
+from dalperf.measure.isolation import isolated
+from dalperf.measure.operations import Operation, Variant, call
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 from dalperf.plans.explain import Explainer
 from dalperf.plans.shape import call_work
-from dalperf.results import Complexity, Failure, Measurement, Results
-from dalperf.stats import Summary
+from dalperf.results.model import Complexity, Failure, Measurement, Results
+from dalperf.results.stats import Summary
 from dalperf.version import installed_version
 
 NS_PER_MS = 1_000_000
@@ -173,7 +167,7 @@ async def run_operation(
     """Measure every variant of ``operation``; never raises for a variant's own failure.
 
     A variant that raises or times out, in any phase (equivalence, timed rounds,
-    complexity), is recorded as a :class:`~dalperf.results.Failure` and measured no
+    complexity), is recorded as a :class:`~dalperf.results.model.Failure` and measured no
     further; the others go on.  A params factory that fails fails every variant.
     With an ``explainer``, each variant's first call (the equivalence check's, with the
     first input set) is explained right after it, before the timed rounds: the rolled-back

@@ -75,9 +75,9 @@ from typing import IO, Any, Self
 import psycopg
 from sqlalchemy.engine import URL
 
-from dalperf import processes
 from dalperf.db import urls
 from dalperf.errors import DatabaseUnreachable, EnvironmentProblem, ProxyDied
+from dalperf.host import processes
 from dalperf.network.proxy_child import LOOPBACK, Upstream, check_delay
 
 START_TIMEOUT_S = 60.0  # the child imports the dalperf package first

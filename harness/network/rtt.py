@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dalperf.results import Measurement, Results
+from dalperf.results.model import Measurement, Results
 
 TOLERANCE_FRACTION = 0.10
 TOLERANCE_MS = 2.0

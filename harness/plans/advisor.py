@@ -18,14 +18,14 @@ driver got) and a :class:`~dalperf.db.targets.Target`:
    (a fraction, 0.5 by default).  Kept candidates of one statement compete: the best
    one-column one wins unless a wider one beats it on both time and buffers;
 4. each proposal is priced (``pg_relation_size`` inside the transaction, and through a
-   ``price`` callback, the write cost :mod:`dalperf.plans.workload` measures), and the
+   ``price`` callback, the write cost :mod:`dalperf.measure.workload` measures), and the
    redundant indexes of the catalog (duplicates, prefix-covered, and unused ones the
    run's writes pay for) are listed with their size, write cost and ``DROP INDEX`` line.
 
 Only on a database dalperf owns or one marked disposable (:attr:`Target.writable`): on
 any other, plans are explained and candidates listed, nothing is built, and the advice
 says so in one line (``note``).  The advice is JSON-ready data in the results file's
-``advice`` section (:data:`ADVICE_VERSION`; shape in :mod:`dalperf.results`).
+``advice`` section (:data:`ADVICE_VERSION`; shape in :mod:`dalperf.results.model`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from dalperf.plans.candidates import Candidate, candidates
 from dalperf.plans.explain import EXPLAIN_PREFIX, Explainer, classify, parameter_sets
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds, describe
 from dalperf.plans.index_audit import Catalog, Index, overlaps
-from dalperf.results import ADVICE_VERSION
+from dalperf.results.model import ADVICE_VERSION
 
 DEFAULT_MIN_GAIN = 0.5
 DEFAULT_LOCK_TIMEOUT_MS = 2_000

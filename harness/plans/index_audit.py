@@ -46,7 +46,7 @@ from dalperf.db.migrations import Migration, discover, migrate
 from dalperf.db.targets import Target, connect
 from dalperf.errors import MigrationError, RunAborted, RunInterrupted, UsageError
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
-from dalperf.results import Measurement, Results
+from dalperf.results.model import Measurement, Results
 
 SELECTIVE_FRACTION = 0.1
 BTREE = "btree"

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import pytest
 
-from dalperf import files
 from dalperf.pytest_support.settings import load_json
+from dalperf.results import files
 
 VERSION = 1
 OPTION = "--dalperf-baseline"

@@ -15,7 +15,7 @@ from typing import Any
 
 from dalperf.capture.session import Capture
 from dalperf.measure.complexity import fit_complexity
-from dalperf.results import Complexity
+from dalperf.results.model import Complexity
 
 DEFAULT_SIZES = (1, 10, 50)
 ALLOWED = ("O(1)", "O(n)")

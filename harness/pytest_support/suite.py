@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dalperf import files
 from dalperf.pytest_support import baseline
 from dalperf.pytest_support.baseline import Entry
 from dalperf.pytest_support.settings import Settings
+from dalperf.results import files
 
 if TYPE_CHECKING:
     from dalperf.capture import Capture

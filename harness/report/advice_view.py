@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dalperf.report.plan_views import PlanView, human_bytes, plan_view
-from dalperf.results import Results
+from dalperf.results.model import Results
 
 
 @dataclass(frozen=True, kw_only=True)

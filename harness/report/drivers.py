@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dalperf.results import Measurement, Results
+from dalperf.results.model import Measurement, Results
 
 DEFAULT_DRIVER_LABEL = "psycopg"  # results written before dalperf recorded the driver
 

@@ -1,4 +1,4 @@
-"""The report's load-test section: :class:`~dalperf.loadtest.results.LoadResults` shaped for it.
+"""The report's load-test section: :class:`~dalperf.results.load.LoadResults` shaped for it.
 
 Variants side by side (throughput, exact latency percentiles, failures, queries per
 request), the comparison of the first variant ("before") with the last ("ours") as
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dalperf.loadtest.results import LoadResults, VariantLoad
+from dalperf.results.load import LoadResults, VariantLoad
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dalperf.plans.findings import walk
-from dalperf.results import Measurement, Results
+from dalperf.results.model import Measurement, Results
 
 BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
 KIB = 1024

@@ -21,14 +21,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from dalperf import files
 from dalperf.errors import first_line
-from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict
-from dalperf.loadtest.results import LoadResults
+from dalperf.project.budgets import BudgetSet
 from dalperf.report import sections
-from dalperf.results import Results
-from dalperf.stats import Ratio
+from dalperf.results import files
+from dalperf.results.load import LoadResults
+from dalperf.results.model import Results
+from dalperf.results.stats import Ratio
 
 TEMPLATES_PACKAGE = "dalperf.reports"
 HTML_TEMPLATE = "report.html.j2"

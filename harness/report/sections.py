@@ -6,7 +6,7 @@ only when the results hold what it shows (:data:`OPTIONAL_SECTIONS`: its templat
 and the context key that must be non-empty).  A later kind of measurement adds a section by
 adding its partial under ``reports/templates/``, a builder here and one entry in that list.
 
-Everything here reads the :class:`~dalperf.results.Results` and the
+Everything here reads the :class:`~dalperf.results.model.Results` and the
 :class:`~dalperf.gate.check.Verdict` (computed from the results, never from a database).
 """
 
@@ -20,15 +20,15 @@ from typing import Any
 
 from markupsafe import Markup
 
-from dalperf.config import VARIANT_ROLES_KEY
-from dalperf.gate.budgets import BudgetSet
 from dalperf.gate.check import Verdict, Violation, effective_limits
-from dalperf.loadtest.results import LoadResults
+from dalperf.project.budgets import BudgetSet
+from dalperf.project.config import VARIANT_ROLES_KEY
 from dalperf.report import charts, plan_views, tables
 from dalperf.report.advice_view import advice_view
 from dalperf.report.drivers import driver_label, side_by_side
 from dalperf.report.loadtest import load_view
-from dalperf.results import Complexity, Failure, Measurement, Results
+from dalperf.results.load import LoadResults
+from dalperf.results.model import Complexity, Failure, Measurement, Results
 
 OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("_index_impact.html.j2", "index_impact"),

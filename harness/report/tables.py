@@ -1,4 +1,4 @@
-"""The report's figures, shaped with pandas from a :class:`~dalperf.results.Results` alone.
+"""The report's figures, shaped with pandas from a :class:`~dalperf.results.model.Results` alone.
 
 Every operation is read as a comparison: its *before* variant is the first one registered
 (the reference the others are checked equivalent against), *ours* is the last one, and
@@ -10,10 +10,10 @@ RTT-sweep tables use the rest, and exist only when the run measured more than on
 Improvement figures: "% fewer queries" and "% faster" (median wall time) are
 ``(before - ours) / before``, the way the case study's summary states its gains, and the
 speed-up is ``median(before) / median(ours)`` with the bootstrap interval of
-:func:`dalperf.stats.median_ratio`.
+:func:`dalperf.results.stats.median_ratio`.
 
 The overall speed-up is the geometric mean of the per-operation speed-ups.  Its interval
-is a bootstrap of the geometric mean itself (:func:`dalperf.stats.geometric_mean_ratio`):
+is a bootstrap of the geometric mean itself (:func:`dalperf.results.stats.geometric_mean_ratio`):
 each resample is the geometric mean of every operation's resample of the same index, drawn
 as for the operation's own interval, so with one operation the overall interval is that
 operation's, and skewed intervals stay skewed.
@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from dalperf.results import Results
-from dalperf.stats import Ratio, geometric_mean_ratio, median_ratio
+from dalperf.results.model import Results
+from dalperf.results.stats import Ratio, geometric_mean_ratio, median_ratio
 
 
 @dataclass(frozen=True, kw_only=True)

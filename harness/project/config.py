@@ -45,8 +45,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dalperf.errors import UsageError, describe
-from dalperf.gate.budgets import PYPROJECT, BudgetSet, find_pyproject, suggest
+from dalperf.errors import UsageError, describe, suggest
+from dalperf.project.budgets import PYPROJECT, BudgetSet, find_pyproject
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
 DEFAULT_PROJECT_SCALE = 1.0

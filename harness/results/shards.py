@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dalperf.errors import UsageError
-from dalperf.results import Results, read_results
+from dalperf.results.model import Results, read_results
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 # environment entries that must agree for measurements to belong in one file

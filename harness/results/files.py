@@ -67,9 +67,9 @@ def read(path: Path, parse: Callable[[Any], T], *, what: str) -> T:
     """``parse`` of the JSON in ``path``; any problem is a :class:`UsageError` naming the file.
 
     ``NaN``, ``Infinity`` and numbers too large for a float are kept recognisable (see
-    :func:`dalperf.schema.loads`) for ``parse`` to refuse with their JSON path.
+    :func:`dalperf.results.schema.loads`) for ``parse`` to refuse with their JSON path.
     """
-    from dalperf.schema import SchemaError, loads
+    from dalperf.results.schema import SchemaError, loads
 
     try:
         data = loads(path.read_text())

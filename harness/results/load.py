@@ -1,6 +1,6 @@
 """The load results JSON: what ``dalperf load`` measured, the contract with report and check.
 
-Like the results file of ``dalperf run`` (:mod:`dalperf.results`), it is versioned
+Like the results file of ``dalperf run`` (:mod:`dalperf.results.model`), it is versioned
 (:data:`SCHEMA_VERSION`, plus ``"kind": "dalperf-load"`` so that the two files are never
 confused) and read back with :func:`load`, which refuses unknown versions and fields.  It is
 built by :func:`summarise` from one :class:`Request` per request that locust sent (exact
@@ -32,10 +32,10 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from dalperf import files, schema
 from dalperf.errors import UsageError
-from dalperf.files import as_float
-from dalperf.stats import Summary
+from dalperf.results import files, schema
+from dalperf.results.files import as_float
+from dalperf.results.stats import Summary
 
 SCHEMA_VERSION = 1
 KIND = "dalperf-load"

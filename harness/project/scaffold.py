@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dalperf.config import import_module
 from dalperf.errors import DalperfError, EnvironmentProblem, UsageError
-from dalperf.files import write_atomic
-from dalperf.gate.budgets import PYPROJECT
+from dalperf.project.budgets import PYPROJECT
+from dalperf.project.config import import_module
+from dalperf.results.files import write_atomic
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table

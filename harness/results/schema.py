@@ -80,7 +80,9 @@ def _validator(kind: str) -> Any:
 
 @cache
 def _schema(kind: str) -> dict[str, Any]:
-    declared = json.loads(files("dalperf").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    declared = json.loads(
+        files("dalperf.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    )
     if kind not in declared["$defs"]:
         raise KeyError(f"schema.json declares no {kind!r}")
     return {**declared, "$ref": f"#/$defs/{kind}"}

@@ -56,7 +56,7 @@ A stored plan is :func:`dalperf.plans.findings.describe`'s form (``execution_ms`
 
 See :class:`Measurement` for the fields of one entry.  The shape is declared once, as JSON
 Schema, in ``schema.json`` (``$defs.results``); :func:`from_dict` validates against it
-(:mod:`dalperf.schema`) before building the records: a field added here is declared there.
+(:mod:`dalperf.results.schema`) before building the records: a field added here is declared there.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dalperf import files, schema
-from dalperf.files import as_float
-from dalperf.stats import Summary
+from dalperf.results import files, schema
+from dalperf.results.files import as_float
+from dalperf.results.stats import Summary
 
 SCHEMA_VERSION = 1
 ADVICE_VERSION = 1  # the version of the ``advice`` section this dalperf reads
@@ -195,7 +195,7 @@ def read_results(path: Path) -> Results:
 
 def from_dict(data: Any) -> Results:
     """The record of a parsed results document, validated first against the declared
-    schema (:mod:`dalperf.schema`); a mismatch raises :class:`~dalperf.schema.SchemaError`."""
+    schema (:mod:`dalperf.results.schema`); a mismatch raises :class:`~dalperf.results.schema.SchemaError`."""
     if not isinstance(data, dict):
         raise TypeError("top level is not an object")
     version = data.get("schema_version")

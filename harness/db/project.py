@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dalperf.config import Config, import_target, seed_hook
 from dalperf.db.embedded import OWNED_MARKER
 from dalperf.db.targets import Source, Target, connect
 from dalperf.errors import DalperfError, EnvironmentProblem, UsageError, describe
+from dalperf.project.config import Config, import_target, seed_hook
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

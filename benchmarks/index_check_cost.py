@@ -29,7 +29,6 @@ summary line per suite: ``index check on, indexed suite: +1.2 ms CPU per test``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import statistics
@@ -38,7 +37,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 
 import psycopg
 
@@ -154,20 +152,11 @@ def run_suites(
     return walls
 
 
-def _load_judge() -> ModuleType:
-    """``tests/corpus/judge.py``, loaded from its file (the tests are not installed)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "judge.py"
-    spec = importlib.util.spec_from_file_location("corpus_judge", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_corpus(server_url: str, rounds: int) -> tuple[dict[str, list[tuple[float, float]]], int]:
     """``(wall s, CPU s)`` of corpus sessions with the check off and on, and the tests run."""
-    judge = _load_judge()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from accuracy import judge  # benchmarks/accuracy.py, beside this: the corpus's judge
+
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute("CREATE DATABASE index_check_corpus")
         admin.execute(f"COMMENT ON DATABASE index_check_corpus IS '{OWNED_MARKER}'")

@@ -164,6 +164,23 @@ class Thresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LoaderOption:
+    """The loader option a finding's fix adds to the query that loaded the parents, as
+    names (``--dalperf-prove-fixes`` applies it in a rerun of the test).
+
+    ``loads`` are ``(loader, "Class.attribute")`` pairs of :mod:`sqlalchemy.orm`:
+    one chained option (``selectinload(Author.posts).selectinload(Post.comments)``) when
+    ``chained``, otherwise one option each (``undefer(Post.body), undefer(Post.title)``);
+    ``recursion_depth`` goes to the last load.  ``root``: the class that query selects.
+    """
+
+    root: str
+    loads: tuple[tuple[str, str], ...]
+    chained: bool = True
+    recursion_depth: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     """One problem: what (``label``, as the code names it), how often, where, and the fix.
 
@@ -186,9 +203,11 @@ class Finding:
     db_ms: float
     units: int = 1
     spread: bool = False
+    option: LoaderOption | None = None  # the fix as a loader option, when it is one
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["option"]  # the fix line says it; the option is for a rerun, not a report
         data["kind"] = self.kind.value
         data["db_ms"] = round(self.db_ms, 3)
         return data
@@ -363,19 +382,26 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
     parents = _parents(group)
     owner = tag.label.partition(".")[0]
     loader = "selectinload" if tag.collection else "joinedload"
+    option: LoaderOption | None
     if tag.recursive:
         depth = max(s.orm.depth for s in group)
         chain = [f"selectinload({tag.label}, recursion_depth={depth})"]
         root = owner
+        option = LoaderOption(
+            root=root, loads=(("selectinload", tag.label),), recursion_depth=depth
+        )
     else:
         chain = [f"selectinload({label})" for label in tag.path]
         chain.append(f"{loader}({tag.label})")
         root = tag.path[0].partition(".")[0] if tag.path else owner
+        loads = (*(("selectinload", label) for label in tag.path), (loader, tag.label))
+        option = LoaderOption(root=root, loads=loads)
     options = ".".join(chain)
     if not tag.path and not verdict.spread and _loaded_one_by_one(group, untagged):
         key = tag.key
         fix = f"select({owner}).where({owner}.{key}.in_({key}s)).options({options})"
         how = f", each {owner} loaded on its own first (batch that loop)"
+        option = None  # the fix batches the loop: no option on the queries it runs
     else:
         fix = f"select({root}).options({options})"
         how = ""
@@ -385,7 +411,7 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         if count == parents
         else f"for {parents} {owner} objects"
     )
-    return _finding(
+    found = _finding(
         FindingKind.LAZY_LOAD,
         tag.label,
         verdict,
@@ -393,6 +419,7 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         fix,
         f"{tag.label} was lazy-loaded {count} times, {times}{how}{judge.where(verdict)}",
     )
+    return replace(found, option=option)
 
 
 def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> bool:
@@ -471,7 +498,7 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
         if len(group) == objects
         else f"for {objects} {tag.label} objects"
     )
-    return _finding(
+    found = _finding(
         FindingKind.COLUMN_RELOAD,
         attributes,
         verdict,
@@ -479,6 +506,8 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
         f"select({tag.label}).options({undefer})",
         f"{attributes} (deferred) was loaded on its own {len(group)} times, {times}{where}",
     )
+    loads = tuple(("undefer", f"{tag.label}.{c}") for c in tag.columns)
+    return replace(found, option=LoaderOption(root=tag.label, loads=loads, chained=False))
 
 
 def _variants(group: list[Statement]) -> int:

@@ -119,7 +119,6 @@ class Suite:
 
     def merge(self, records: list[dict[str, Any]]) -> None:
         """Add a worker's records (:meth:`worker_output`)."""
-
         for data in records:
             self.add(TestRecord(**data))
 

@@ -8,7 +8,7 @@ and the plugin's added cost on ``pytest --co -q`` of a generated 50-test suite (
 <= +50 ms), medians of ``--runs`` interleaved runs.  Targets of the base install: <= 120 MB
 and <= 28 distributions.  Run from the repository root::
 
-    .venv/bin/python benchmarks/install_size.py [--installer pip|uv] [--runs 10]
+    .venv/bin/python benchmarks/install_size.py [--installer pip|uv] [--runs 10 | --quick]
 
 ``--installer pip`` (the default) is what a user runs: ``python -m venv`` and its pip, from
 pip's cache when it has the wheels, byte-compiling as it installs (so the size includes
@@ -19,14 +19,13 @@ sizes and counts do not.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from startup import TESTS, project, timed  # benchmarks/startup.py, beside this
+from startup import QUICK_RUNS, measure  # benchmarks/startup.py, beside this
 
 from tests import fresh_venv
 
@@ -47,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--installer", choices=("pip", "uv"), default="pip")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="3 runs of each timing")
     parser.add_argument("--list", action="store_true", help="list each venv's distributions")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dalperf-install-") as tmp:
@@ -72,33 +72,21 @@ def main() -> None:
             print("dalperf:", " ".join(ours.distributions()))
             print("peer:   ", " ".join(peer.distributions()))
 
-        python = str(ours.bin / "python")
-        passes, helps = [], []
-        for _ in range(args.runs):  # interleaved, so that drift hits both alike
-            passes.append(timed([python, "-c", "pass"]))
-            helps.append(timed([str(ours.bin / "dalperf"), "--help"]))
-        print(f"python -c pass   median {statistics.median(passes) * 1000:7.1f} ms")
-        print(
-            f"dalperf --help   median {statistics.median(helps) * 1000:7.1f} ms "
-            f"(target <= 300 ms; {args.runs} runs, light venv)"
+        runs = QUICK_RUNS if args.quick else args.runs
+        summary = measure(
+            str(ours.bin / "python"), str(ours.bin / "dalperf"), folder / "suite", runs
         )
-
-        suite = project(folder / "suite")
-        collect = [python, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
-        with_plugin, without = [], []
-        for _ in range(args.runs):
-            with_plugin.append(timed(collect, cwd=suite))
-            without.append(timed([*collect, "-p", "no:dalperf"], cwd=suite))
-        added = (statistics.median(with_plugin) - statistics.median(without)) * 1000
-        print(
-            f"pytest --co -q ({TESTS} tests) with the plugin  median "
-            f"{statistics.median(with_plugin) * 1000:7.1f} ms"
-        )
-        print(
-            f"pytest --co -q ({TESTS} tests) -p no:dalperf    median "
-            f"{statistics.median(without) * 1000:7.1f} ms"
-        )
-        print(f"the plugin adds {added:+.1f} ms (target <= +50 ms)")
+        size = ours.size_bytes() / 2**20
+        count = len(ours.distributions())
+    print(
+        f"target base install <= {MAX_MB} MB: {size:.1f} MB {'met' if size <= MAX_MB else 'NOT met'}"
+    )
+    print(
+        f"target base install <= {MAX_DISTRIBUTIONS} distributions: {count} "
+        f"{'met' if count <= MAX_DISTRIBUTIONS else 'NOT met'}"
+    )
+    for line in summary:
+        print(line)
 
 
 if __name__ == "__main__":

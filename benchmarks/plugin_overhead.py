@@ -1,7 +1,8 @@
 """Cost of the pytest plugin's always-on capture, beside pytest-queryguard's recorder.
 
-Usage: python benchmarks/plugin_overhead.py [--rounds 6] [--statements 3000] [--tests 300]
-       [--suite-rounds 3]   (--suite-rounds 0: the per-statement part only)
+Usage: python benchmarks/plugin_overhead.py [--quick] [--rounds 6] [--statements 3000]
+       [--tests 300] [--suite-rounds 3] [--workers 2] [--instructions]
+       (--suite-rounds 0: the per-statement part only)
 
 Needs ``pip install pytest-queryguard==0.4.1`` in the same environment (for the comparison
 only; dalperf does not depend on it).
@@ -15,17 +16,32 @@ only; dalperf does not depend on it).
    test body), and pytest-queryguard's ``record_queries()``.
    queryguard's listeners cannot be removed once installed, so every side runs in a fresh
    interpreter; the sides alternate, the order rotating every round, so drift hits all of
-   them alike.  Medians of all per-statement times.  Targets: dalperf's added cost at most
-   half of queryguard's, and at most twice the bare listener pair's.
+   them alike.  Medians of the per-statement wall times and of the client's CPU time per
+   block of statements (``time.thread_time_ns``).  ``--instructions`` adds the client's
+   instruction count per statement under ``valgrind --tool=callgrind`` (one process per
+   side at two statement counts, the difference over the extra statements: start-up and
+   imports cancel), which the machine's load does not move.  Targets: dalperf's added cost
+   at most half of queryguard's, and at most twice the bare listener pair's.
 2. A generated suite of ``--tests`` tests (each a few ORM and Core statements through a
-   module-level engine) run with the plugin and with ``-p no:dalperf``, alternating, wall
-   time of the whole pytest process.  Target: within 5%.
+   module-level engine) run with the plugin and with ``-p no:dalperf``, alternating, as whole
+   pytest processes (``--workers N``: under pytest-xdist, ``-n N``): the medians of their wall
+   time and of their CPU time (user + system of the pytest process and its workers, from
+   ``getrusage(RUSAGE_CHILDREN)``; on a loaded machine the CPU ratio is the figure that
+   means something).  Each run has a ``--basetemp`` of its own, so that pytest's clean-up of
+   other sessions' temporary folders is not timed, and dalperf's modules are byte-compiled
+   first, as ``pip install`` leaves them.  Target: within 5%.
+
+``--quick``: 2 rounds of 1,000 statements, 2 suite runs per side (a minute or two).  The
+last lines are one summary line per target: ``target <= 1.05: 1.031 met``.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +64,8 @@ NS_PER_US = 1000
 STATEMENT_TARGET = 0.5  # dalperf's added cost / queryguard's
 BARE_TARGET = 2.0  # dalperf's added cost / the bare listener pair's
 SUITE_TARGET = 1.05
+INSTRUCTION_COUNTS = (200, 600)  # statements per callgrind run: the difference is timed
+QUICK = {"rounds": 2, "statements": 1000, "suite_rounds": 2}
 
 CHILD = """
 import statistics, sys, time
@@ -157,47 +175,87 @@ def test_read(n):
 """
 
 
+def _child(side: str, url: str, statements: int, warmup: int = WARMUP) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        CHILD,
+        side,
+        url,
+        str(statements),
+        str(warmup),
+        str(ROWS),
+        str(BATCH),
+    ]
+
+
 def per_statement(url: str, rounds: int, statements: int) -> dict[str, list[tuple[float, float]]]:
+    """``(median wall ns, median CPU ns)`` per statement of each round, per side."""
     samples: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
     for round_no in range(rounds):
         order = SIDES[round_no % len(SIDES) :] + SIDES[: round_no % len(SIDES)]
         for side in order:
             done = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    CHILD,
-                    side,
-                    url,
-                    str(statements),
-                    str(WARMUP),
-                    str(ROWS),
-                    str(BATCH),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
+                _child(side, url, statements), capture_output=True, text=True, check=True
             )
             wall, cpu = (float(v) for v in done.stdout.split())
             samples[side].append((wall, cpu))
     return samples
 
 
-def suite(url: str, tests: int, rounds: int, workers: int = 0) -> dict[str, list[float]]:
-    """Wall times of the generated suite, plugin on and ``-p no:dalperf`` interleaved;
-    ``workers`` > 0 runs it under pytest-xdist (``-n workers``)."""
+def instructions(url: str) -> dict[str, float]:
+    """Client instructions per statement of each side, under callgrind: the difference of
+    two runs of :data:`INSTRUCTION_COUNTS` statements, so start-up and imports cancel."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    per: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="dalperf-callgrind-") as folder:
+        for side in SIDES:
+            totals = []
+            for count in INSTRUCTION_COUNTS:
+                done = subprocess.run(
+                    [
+                        valgrind,
+                        "--tool=callgrind",
+                        f"--callgrind-out-file={folder}/{side}-{count}.out",
+                        *_child(side, url, count, warmup=BATCH),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                collected = next(line for line in done.stderr.splitlines() if "Collected :" in line)
+                totals.append(int(collected.rsplit(":", 1)[1].strip()))
+            per[side] = (totals[1] - totals[0]) / (INSTRUCTION_COUNTS[1] - INSTRUCTION_COUNTS[0])
+    return per
+
+
+def _children_cpu() -> float:
+    """User + system seconds of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def suite(
+    url: str, tests: int, rounds: int, workers: int = 0
+) -> dict[str, list[tuple[float, float]]]:
+    """``(wall s, CPU s)`` of each run of the generated suite, plugin on and
+    ``-p no:dalperf`` interleaved; ``workers`` > 0 runs it under pytest-xdist (``-n workers``)."""
     per_file = 10
     with tempfile.TemporaryDirectory(prefix="dalperf-suite-") as folder:
-        root = Path(folder)
+        root = Path(folder) / "suite"
+        root.mkdir()
         (root / "app.py").write_text(SUITE_APP)
         (root / "conftest.py").write_text("")
         for number in range(tests // per_file):
             (root / f"test_{number:03}.py").write_text(SUITE_TEST.format(per_file=per_file))
         env = {**os.environ, "SUITE_URL": url}
-        walls: dict[str, list[float]] = {"plugin": [], "no:dalperf": []}
+        runs: dict[str, list[tuple[float, float]]] = {"plugin": [], "no:dalperf": []}
         for round_no in range(rounds):
             order = ("plugin", "no:dalperf") if round_no % 2 == 0 else ("no:dalperf", "plugin")
             for side in order:
+                basetemp = Path(folder) / f"tmp-{round_no}-{side.replace(':', '-')}"
                 args = [
                     sys.executable,
                     "-m",
@@ -207,20 +265,19 @@ def suite(url: str, tests: int, rounds: int, workers: int = 0) -> dict[str, list
                     "no:cacheprovider",
                     "-p",
                     "no:queryguard",
+                    f"--basetemp={basetemp}",
+                    *(["-n", str(workers)] if workers else []),
+                    *(["-p", "no:dalperf"] if side == "no:dalperf" else []),
                     str(root),
                 ]
-                if workers:
-                    args[-1:-1] = ["-n", str(workers)]
-                if side == "no:dalperf":
-                    args[6:6] = ["-p", "no:dalperf"]
-                start = time.perf_counter()
+                cpu, start = _children_cpu(), time.perf_counter()
                 done = subprocess.run(
                     args, cwd=root, env=env, capture_output=True, text=True, check=False
                 )
-                walls[side].append(time.perf_counter() - start)
+                runs[side].append((time.perf_counter() - start, _children_cpu() - cpu))
                 if done.returncode != 0 or f"{tests} passed" not in done.stdout:
                     raise SystemExit(f"the generated suite failed ({side}):\n{done.stdout[-2000:]}")
-    return walls
+    return runs
 
 
 def prepare(server_url: str) -> str:
@@ -255,8 +312,19 @@ def prepare(server_url: str) -> str:
     return url
 
 
+def _verdict(ratio: float, target: float) -> str:
+    return f"{ratio:.3f} {'met' if ratio <= target else 'NOT met'}"
+
+
+def _added_ratio(side: dict[str, float], other: str) -> float:
+    """dalperf's added cost over ``other``'s (each against the plain side)."""
+    theirs = side[other] - side["plain"]
+    return (side["dalperf"] - side["plain"]) / theirs if theirs > 0 else float("inf")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (a minute or two)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--tests", type=int, default=300)
@@ -272,17 +340,29 @@ def main() -> None:
         default=0,
         help="run the generated suite with pytest-xdist on this many workers (0: no xdist)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the client's instructions per statement under valgrind's callgrind",
+    )
     args = parser.parse_args()
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, min(getattr(args, key), value))
     try:
         import pytest_queryguard  # noqa: F401
     except ImportError:
         raise SystemExit(
             "pip install pytest-queryguard==0.4.1 first (the comparison needs it)"
         ) from None
+    import dalperf
+
+    compileall.compile_dir(Path(dalperf.__file__).parent, quiet=1)  # as pip install leaves it
     with running_server(None) as server:
         url = prepare(server.url("postgres"))
         samples = per_statement(url, args.rounds, args.statements)
-        walls = suite(url, args.tests, args.suite_rounds, args.workers) if args.suite_rounds else {}
+        counted = instructions(url) if args.instructions else {}
+        runs = suite(url, args.tests, args.suite_rounds, args.workers) if args.suite_rounds else {}
     wall = {side: statistics.median(w for w, _ in samples[side]) / NS_PER_US for side in SIDES}
     cpu = {side: statistics.median(c for _, c in samples[side]) / NS_PER_US for side in SIDES}
     print(
@@ -291,50 +371,56 @@ def main() -> None:
         per side, each side in its own interpreter, order rotating:""")
     )
     for side in SIDES:
-        added = wall[side] - wall["plain"]
-        print(
-            f"  {side:<11} median wall {wall[side]:8.2f} us ({wall[side] / wall['plain']:.3f}x, "
-            f"+{added:.2f} us)   client CPU {cpu[side]:7.2f} us/statement "
-            f"(+{cpu[side] - cpu['plain']:.2f})"
+        line = (
+            f"  {side:<11} median wall {wall[side]:8.2f} us (+{wall[side] - wall['plain']:.2f})"
+            f"   client CPU {cpu[side]:7.2f} us (+{cpu[side] - cpu['plain']:.2f})"
         )
-    dalperf_added = wall["dalperf"] - wall["plain"]
-    queryguard_added = wall["queryguard"] - wall["plain"]
-    ratio = dalperf_added / queryguard_added if queryguard_added > 0 else float("inf")
-    cpu_ratio = (
-        (cpu["dalperf"] - cpu["plain"]) / (cpu["queryguard"] - cpu["plain"])
-        if cpu["queryguard"] > cpu["plain"]
-        else float("inf")
-    )
-    print(
-        f"  dalperf's added cost / queryguard's: {ratio:.2f} wall, {cpu_ratio:.2f} client CPU "
-        f"(target <= {STATEMENT_TARGET}) {'PASS' if ratio <= STATEMENT_TARGET else 'FAIL'}"
-    )
-    bare_added = wall["bare"] - wall["plain"]
-    bare_ratio = dalperf_added / bare_added if bare_added > 0 else float("inf")
-    bare_cpu = (
-        (cpu["dalperf"] - cpu["plain"]) / (cpu["bare"] - cpu["plain"])
-        if cpu["bare"] > cpu["plain"]
-        else float("inf")
-    )
-    print(
-        f"  dalperf's added cost / the bare listener pair's: {bare_ratio:.2f} wall, "
-        f"{bare_cpu:.2f} client CPU (target <= {BARE_TARGET:g}) "
-        f"{'PASS' if bare_ratio <= BARE_TARGET else 'FAIL'}"
-    )
-    if not walls:
-        return  # --suite-rounds 0: the per-statement part only
-    plugin, without = statistics.median(walls["plugin"]), statistics.median(walls["no:dalperf"])
-    print(f"{args.tests}-test generated suite, {args.suite_rounds} runs each, alternating:")
-    print(
-        f"  -p no:dalperf {without:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['no:dalperf'])})"
-    )
-    print(
-        f"  plugin on     {plugin:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['plugin'])})"
-    )
-    print(
-        f"  ratio {plugin / without:.3f} (target <= {SUITE_TARGET}) "
-        f"{'PASS' if plugin / without <= SUITE_TARGET else 'FAIL'}"
-    )
+        if counted:
+            line += (
+                f"   {counted[side]:9,.0f} instructions (+{counted[side] - counted['plain']:,.0f})"
+            )
+        print(line)
+    summary = []
+    for other, target in (("queryguard", STATEMENT_TARGET), ("bare", BARE_TARGET)):
+        figures = {"wall": _added_ratio(wall, other), "client CPU": _added_ratio(cpu, other)}
+        if counted:
+            figures["instructions"] = _added_ratio(counted, other)
+        print(
+            f"  dalperf's added cost / {other}'s: "
+            + ", ".join(f"{value:.2f} {name}" for name, value in figures.items())
+        )
+        measure = "instructions" if counted else "client CPU"
+        summary.append(
+            f"target dalperf added / {other} added <= {target:g} ({measure}): "
+            + _verdict(figures[measure], target)
+        )
+    if runs:
+        plugin = {k: statistics.median(r[k] for r in runs["plugin"]) for k in (0, 1)}
+        without = {k: statistics.median(r[k] for r in runs["no:dalperf"]) for k in (0, 1)}
+        xdist = f" under -n {args.workers}" if args.workers else ""
+        print(
+            f"{args.tests}-test generated suite{xdist}, {args.suite_rounds} runs each, alternating:"
+        )
+        for label, side, medians in (
+            ("-p no:dalperf", "no:dalperf", without),
+            ("plugin on    ", "plugin", plugin),
+        ):
+            print(
+                f"  {label} wall {medians[0]:6.2f} s, CPU {medians[1]:6.2f} s (runs: "
+                + ", ".join(f"{w:.2f}/{c:.2f}" for w, c in runs[side])
+                + ")"
+            )
+        print(f"  ratio {plugin[0] / without[0]:.3f} wall, {plugin[1] / without[1]:.3f} CPU")
+        summary.append(
+            f"target suite{xdist} plugin / -p no:dalperf <= {SUITE_TARGET} (CPU): "
+            + _verdict(plugin[1] / without[1], SUITE_TARGET)
+        )
+        summary.append(
+            f"target suite{xdist} plugin / -p no:dalperf <= {SUITE_TARGET} (wall): "
+            + _verdict(plugin[0] / without[0], SUITE_TARGET)
+        )
+    for line in summary:
+        print(line)
 
 
 if __name__ == "__main__":

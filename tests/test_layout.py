@@ -2,7 +2,7 @@
 
 The static checks read the source tree with :mod:`ast`; the installed checks build the wheel
 from a copy of the tracked files and install it, non-editable, into a fresh virtual
-environment (tests/stranger.py), next to an app of a stranger's whose own folders are called
+environment (tests/fresh_venv.py), next to an app of a stranger's whose own folders are called
 ``seed``, ``migrations`` and ``reports``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import dalperf
-from tests.stranger import Stranger
+from tests.fresh_venv import Stranger
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_NAMES = ("harness", "scenarios", "seed", "migrations", "reports")

@@ -250,6 +250,8 @@ import test_shop
 def test_off_loads_no_planner():
     test_shop.test_by_category()
     assert not [m for m in sys.modules if m.startswith("dalperf.plans")]
+    # nothing when off: the check's module (and its statement listener) never loads
+    assert "dalperf.pytest_support.index_check" not in sys.modules
 """
     )
     # a process of its own: this one has loaded the planner already

@@ -202,3 +202,35 @@ def test_two_workers_fail_the_same_tests(library: pytest.Pytester) -> None:
     spread = library.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     spread.assert_outcomes(passed=16, failed=8)  # lazy loads and budgets of 4 modules
     assert "dalperf: 24 test(s) measured" in spread.stdout.str()
+
+
+CONTROLLER_MODULES = """
+import json
+import os
+import sys
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        loaded = sorted(m for m in sys.modules if m.startswith("dalperf"))
+        with open(os.environ["CONTROLLER_MODULES"], "w") as out:
+            json.dump(loaded, out)
+"""
+
+
+def test_the_controller_merges_without_loading_the_capture(
+    library: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller only merges plain records: it never loads the capture layer (and the
+    SQLAlchemy ORM, psycopg and pglast behind it), which only the workers need."""
+    library.makepyfile(controller_modules=CONTROLLER_MODULES)
+    listing = library.path / "controller_modules.json"
+    monkeypatch.setenv("CONTROLLER_MODULES", str(listing))
+    result, out = _run(library, "two", "-n", "2", "-p", "controller_modules")
+    result.assert_outcomes(passed=20, failed=4)
+    assert len(json.loads((out / "suite.json").read_text())["tests"]) == 24
+    loaded = json.loads(listing.read_text())
+    assert "dalperf.pytest_support.suite" in loaded  # the listing is the controller's
+    assert not [
+        m for m in loaded if m.startswith(("dalperf.capture", "dalperf.pytest_support.recorder"))
+    ]

@@ -67,7 +67,8 @@ from dalperf.pytest_support.recorder import SQL_SHOWN, relative_site, split_site
 from dalperf.pytest_support.settings import ALLOW_MARKER, Settings
 
 if TYPE_CHECKING:
-    from dalperf.pytest_support.recorder import BodyRecorder, TestRecord
+    from dalperf.pytest_support.recorder import BodyRecorder
+    from dalperf.pytest_support.suite import TestRecord
 
 BINDABLE = ("pyformat", "format")  # paramstyles whose statements psycopg binds as sent
 PASS_THROUGH = frozenset({"Materialize", "Gather", "Gather Merge", "Memoize"})
@@ -258,8 +259,7 @@ class SessionCheck:
         asking: list[tuple[Statement, Problem, dict[str, Any]]] = []
         with _planning_connection(engine, target) as conn:
             explainer = Explainer(conn, self.thresholds)
-            for statement in selects:
-                plan = self._plan(conn, explainer, statement)
+            for statement, plan in zip(selects, self._plans(conn, explainer, selects), strict=True):
                 if plan is None:
                     continue
                 self.planned += 1
@@ -267,6 +267,8 @@ class SessionCheck:
                 if problem is not None:
                     asking.append((statement, problem, plan))
             if not target.writable:
+                if not asking:
+                    return []
                 catalog = Catalog.read(conn)
                 return [
                     f
@@ -275,24 +277,36 @@ class SessionCheck:
                 ]
         return [f for s, p, _ in asking if (f := self._proved(target, s, p, test)) is not None]
 
-    def _plan(
-        self, conn: psycopg.Connection, explainer: Explainer, statement: Statement
-    ) -> dict[str, Any] | None:
-        """The stored form of the statement's plain EXPLAIN; None if it cannot be planned."""
-        try:
-            with conn.transaction(force_rollback=True):
-                row = conn.execute(
-                    PLAN_ONLY_PREFIX + statement.sql, parameter_sets(statement)[0]
-                ).fetchone()
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
-            return None  # depends on state the body had (a temporary table, a rolled-back row)
-        assert row is not None
-        return {
-            "explainable": True,
-            **describe(row[0][0], explainer.relation_rows, self.thresholds),
-        }
+    def _plans(
+        self, conn: psycopg.Connection, explainer: Explainer, selects: Sequence[Statement]
+    ) -> list[dict[str, Any] | None]:
+        """The stored form of each statement's plain EXPLAIN (None: it cannot be planned).
+
+        All of a body's statements are planned in one transaction that is rolled back (one
+        BEGIN and one ROLLBACK per test, not per statement); a statement that cannot be
+        planned aborts it, and the rest are planned in a new one.
+        """
+        plans: list[dict[str, Any] | None] = []
+        while len(plans) < len(selects):
+            try:
+                with conn.transaction(force_rollback=True):
+                    for statement in selects[len(plans) :]:
+                        row = conn.execute(
+                            PLAN_ONLY_PREFIX + statement.sql, parameter_sets(statement)[0]
+                        ).fetchone()
+                        assert row is not None
+                        plans.append(
+                            {
+                                "explainable": True,
+                                **describe(row[0][0], explainer.relation_rows, self.thresholds),
+                            }
+                        )
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error:
+                # depends on state the body had (a temporary table, a rolled-back row)
+                plans.append(None)
+        return plans
 
     def _proved(
         self, target: Target, statement: Statement, problem: Problem, test: str

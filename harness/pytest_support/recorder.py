@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -30,6 +29,7 @@ from dalperf.capture.findings import Finding, Thresholds
 from dalperf.capture.session import Capture
 from dalperf.pytest_support.baseline import Entry
 from dalperf.pytest_support.settings import ALLOW_MARKER, Settings
+from dalperf.pytest_support.suite import TestRecord
 
 if TYPE_CHECKING:
     from dalperf.pytest_support.prove import Proof
@@ -40,27 +40,6 @@ SLOWEST = 3  # statements listed per test in the suite report
 
 class DalperfWarning(UserWarning):
     """A finding in warn mode, or statements dalperf could not measure."""
-
-
-@dataclass(kw_only=True)
-class TestRecord:
-    """What one test body did, for the suite report, SARIF and the baseline."""
-
-    test: str
-    queries: int
-    findings: list[dict[str, Any]]  # Finding.to_dict() + "status", "file", "line"
-    unsupported: list[str]
-    # repeats no unit of work made (each request runs it once): reported, never failing
-    spread: list[dict[str, Any]] = field(default_factory=list)
-    # the rest only when a suite report shows them (Settings.reports_figures)
-    round_trips: int | None = None
-    network_round_trips: int | None = None
-    rows_fetched: int | None = None
-    db_ms: float | None = None
-    slowest: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = "passed"
-    budget: dict[str, Any] = field(default_factory=dict)
-    query_record: dict[str, Any] | None = None  # with --dalperf-record: QueryRecord.to_dict()
 
 
 class BodyRecorder:

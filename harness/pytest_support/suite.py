@@ -34,13 +34,33 @@ from dalperf.results import files
 if TYPE_CHECKING:
     from dalperf.capture import Capture
     from dalperf.capture.findings import Thresholds
-    from dalperf.pytest_support.recorder import TestRecord
     from dalperf.pytest_support.records import QueryRecord
 
 VERSION = 1
 TOP = 10  # tests listed in each of the verdict's top lists
 STATUSES = ("new", "baselined", "allowed")
 UNCHECKED_WHEN_OFF = "missing-index"  # the finding kind of the opt-in index check
+
+
+@dataclass(kw_only=True)
+class TestRecord:
+    """What one test body did, for the suite report, SARIF and the baseline."""
+
+    test: str
+    queries: int
+    findings: list[dict[str, Any]]  # Finding.to_dict() + "status", "file", "line"
+    unsupported: list[str]
+    # repeats no unit of work made (each request runs it once): reported, never failing
+    spread: list[dict[str, Any]] = field(default_factory=list)
+    # the rest only when a suite report shows them (Settings.reports_figures)
+    round_trips: int | None = None
+    network_round_trips: int | None = None
+    rows_fetched: int | None = None
+    db_ms: float | None = None
+    slowest: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "passed"
+    budget: dict[str, Any] = field(default_factory=dict)
+    query_record: dict[str, Any] | None = None  # with --dalperf-record: QueryRecord.to_dict()
 
 
 @dataclass
@@ -99,17 +119,15 @@ class Suite:
 
     def merge(self, records: list[dict[str, Any]]) -> None:
         """Add a worker's records (:meth:`worker_output`)."""
-        from dalperf.pytest_support.recorder import TestRecord
-
         for data in records:
             self.add(TestRecord(**data))
 
     def stale_records(self) -> list[str]:
         """Recorded tests of the test files that ran, which did not run themselves."""
-        from dalperf.pytest_support.records import stale_tests
-
         if self.settings.record_dir is None:
             return []
+        from dalperf.pytest_support.records import stale_tests
+
         return stale_tests(
             self.committed, {r.test for r in self.records.values() if r.query_record is not None}
         )

@@ -27,7 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RECORDED = Path(__file__).resolve().parent.parent / "tests" / "data" / "run_results.json"
+ROOT = Path(__file__).resolve().parent.parent
+RECORDED = ROOT / "tests" / "data" / "run_results.json"
 SCALE = 0.05
 SEED = 0
 ONLY = ("renders.get_by_ids", "billing.get_user_credits_with_reset")
@@ -70,8 +71,9 @@ HOST_KEYS = frozenset({"host", "python", "platform", "server_version", "dalperf_
 
 
 def mask(value: Any, keys: frozenset[str]) -> Any:
-    """``value`` with every entry under one of ``keys`` replaced by a marker, and lists of
-    statements (ranked by time among equals) in the order of their fingerprints."""
+    """``value`` with every entry under one of ``keys`` replaced by a marker, paths (call
+    sites) relative to the checkout, and lists of statements (ranked by time among equals)
+    in the order of their fingerprints."""
     if isinstance(value, dict):
         return {k: MASK if k in keys else mask(v, keys) for k, v in value.items()}
     if isinstance(value, list):
@@ -79,6 +81,8 @@ def mask(value: Any, keys: frozenset[str]) -> Any:
         if items and all(isinstance(v, dict) and "fingerprint" in v for v in items):
             items.sort(key=lambda v: json.dumps(v, sort_keys=True))
         return items
+    if isinstance(value, str):
+        return value.replace(f"{ROOT}/", "")
     return value
 
 

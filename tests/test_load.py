@@ -32,6 +32,7 @@ import pytest
 
 import dalperf.scenarios
 from dalperf.cli import main
+from dalperf.db import drivers
 from dalperf.errors import UsageError
 from dalperf.loadtest import driver as loadtest
 from dalperf.loadtest import locust_side
@@ -596,7 +597,7 @@ def test_concurrent_writes_never_wait_while_an_input_is_free(
 def test_a_load_run_through_asyncpg(seeded_db: str) -> None:
     """The app's engines on asyncpg (``--driver asyncpg``): same answers, same query counts."""
     before = table_checksums(seeded_db)
-    results, seen = run_watched(seeded_db, config(driver="asyncpg"))
+    results, seen = run_watched(seeded_db, config(driver=drivers.by_name("asyncpg")))
     assert results.environment["driver"]["name"] == "asyncpg"
     assert results.environment["driver"]["async"].startswith("asyncpg ")
     naive, optimized = results.variant("naive"), results.variant("optimized")

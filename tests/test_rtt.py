@@ -12,6 +12,7 @@ import pytest
 
 from dalperf.capture.records import HiddenKind
 from dalperf.cli import main
+from dalperf.db import drivers
 from dalperf.db.embedded import running_server
 from dalperf.measure import runner
 from dalperf.measure.engines import open_engines
@@ -357,7 +358,7 @@ def test_latency_model_holds_on_every_driver(driver: str, operation: str, seeded
         complexity=False,
         explain=None,
         rtt_sweep_ms=(0.0, RTT_MS),
-        driver=driver,
+        driver=drivers.by_name(driver),
     )
     results = asyncio.run(runner.run(seeded_db, [chosen], config))
     assert results.failures == ()

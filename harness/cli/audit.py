@@ -131,7 +131,7 @@ def audit(
     else:
         casestudy.check_parameters(scale=scale, seed=seed)
         migrations, migration = None, index_audit.performance_migration()
-    driver_name = one_driver(driver, database.database_url)
+    chosen = one_driver(driver, database.database_url)
     selection = select_operations(list(config.scenarios) or None, only)
     budget_set = read_budget_set(config, budgets)
     out_dir = settings.out_dir
@@ -162,7 +162,7 @@ def audit(
                 config=RunConfig(
                     iterations=settings.iterations,
                     call_timeout_s=call_timeout,
-                    driver=driver_name,
+                    driver=chosen,
                     warmup=settings.warmup,
                 ),
                 budgets=budget_set,

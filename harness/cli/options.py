@@ -26,6 +26,7 @@ from dalperf.errors import UsageError
 from dalperf.project.settings import SETTINGS
 
 if TYPE_CHECKING:
+    from dalperf.db.drivers import Driver
     from dalperf.db.targets import Target
     from dalperf.plans.advisor import AdvisorConfig
     from dalperf.project.config import Config
@@ -137,7 +138,7 @@ DriverNames = Annotated[
 ]
 
 
-def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[str]:
+def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[Driver]:
     """The drivers ``--driver`` (repeatable) or the URL's scheme name, checked and installed.
 
     A ``--driver`` that contradicts the URL's ``postgresql+driver://`` is a usage error.
@@ -154,10 +155,10 @@ def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[st
     unique = list(dict.fromkeys(chosen))
     for driver in unique:
         drivers.pairing(driver)  # installed?
-    return [d.name for d in unique]
+    return unique
 
 
-def one_driver(names: list[str] | None, database_url: str | None) -> str:
+def one_driver(names: list[str] | None, database_url: str | None) -> Driver:
     """:func:`chosen_drivers` for a command that runs on one driver."""
     chosen = chosen_drivers(names, database_url)
     if len(chosen) > 1:

@@ -42,6 +42,7 @@ from dalperf.project.config import VARIANT_ROLES_KEY
 from dalperf.project.settings import DEFAULT_OUT_DIR
 
 if TYPE_CHECKING:
+    from dalperf.db.drivers import Driver
     from dalperf.db.project import DataState
     from dalperf.db.targets import Target
     from dalperf.measure.operations import Operation
@@ -176,7 +177,7 @@ def run(
 
     config = project_config(config_file)
     settings = config.settings(iterations=iterations, warmup=warmup, rtt_ms=rtt_ms)
-    driver_names = chosen_drivers(driver, database.database_url)
+    chosen = chosen_drivers(driver, database.database_url)
     chosen_shard = Shard.parse(shard) if shard is not None else None
     selection = select_operations(
         scenarios or list(config.scenarios) or None, only, shard=chosen_shard
@@ -208,10 +209,10 @@ def run(
             data = casestudy.environment(target) if not scenarios else {}
         environment = {**data, "indexes": indexes.value, **selection.environment()}
         written = []
-        for name, path in driver_outputs(driver_names, out):
+        for each_driver, path in driver_outputs(chosen, out):
             plan = Plan(
                 operations=selection.operations,
-                config=replace(run_config, driver=name),
+                config=replace(run_config, driver=each_driver),
                 budgets=budgets,
                 index_states=indexes.states,
                 migration=migration,
@@ -253,11 +254,11 @@ def say_note(line: str) -> None:
     err_console.print(f"note: {escape(line)}", soft_wrap=True)
 
 
-def driver_outputs(driver_names: list[str], out: Path) -> list[tuple[str, Path]]:
+def driver_outputs(chosen: list[Driver], out: Path) -> list[tuple[Driver, Path]]:
     """Where each driver's results go: ``out`` for the first, ``OUT.DRIVER.json`` for the others."""
     return [
-        (name, out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}"))
-        for i, name in enumerate(driver_names)
+        (driver, out if i == 0 else out.with_name(f"{out.stem}.{driver.name}{out.suffix}"))
+        for i, driver in enumerate(chosen)
     ]
 
 

@@ -134,10 +134,9 @@ class LoadConfig:
     wrap: bool = False
     app_url_env: str = DEFAULT_APP_URL_ENV
     app_dir: Path | None = None
-    driver: str = DEFAULT_DRIVER
+    driver: drivers.Driver = DEFAULT_DRIVER
 
     def __post_init__(self) -> None:
-        drivers.by_name(self.driver)
         if ":" not in self.app:
             raise UsageError(f"--app {self.app!r} must name the ASGI app as 'module:attribute'")
         if not self.locustfile.is_file():
@@ -377,7 +376,7 @@ def serve(
     wrap: bool = False,
     app_url_env: str = DEFAULT_APP_URL_ENV,
     app_dir: Path | None = None,
-    driver: str = DEFAULT_DRIVER,
+    driver: drivers.Driver = DEFAULT_DRIVER,
 ) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a loopback port bound
     here first (:func:`_listening`).
@@ -392,7 +391,7 @@ def serve(
     from dalperf.db.urls import sqlalchemy_url
     from dalperf.loadtest import middleware
 
-    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size), DRIVER_ENV: driver}
+    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size), DRIVER_ENV: driver.name}
     target = [app]
     if wrap:
         env |= {

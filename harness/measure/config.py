@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from dalperf.db.drivers import DEFAULT as _DEFAULT_DRIVER
-from dalperf.db.drivers import by_name
+from dalperf.db.drivers import DEFAULT as DEFAULT_DRIVER
+from dalperf.db.drivers import Driver
 from dalperf.errors import UsageError
 from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several
 DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout
-DEFAULT_DRIVER = _DEFAULT_DRIVER.name
 
 
 class IndexMode(StrEnum):
@@ -55,14 +54,13 @@ class RunConfig:
     explain: PlanThresholds | None = DEFAULT_THRESHOLDS  # None: no EXPLAIN, no plans
     call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S  # a longer call is a recorded failure
     read_only: bool = False  # every transaction read-only (a database dalperf does not own)
-    driver: str = DEFAULT_DRIVER  # --driver: the engines' drivers (dalperf.db.drivers)
+    driver: Driver = DEFAULT_DRIVER  # --driver: the engines' drivers (dalperf.db.drivers)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.call_timeout_s) and self.call_timeout_s > 0):
             raise UsageError(
                 f"--call-timeout must be a number of seconds > 0, not {self.call_timeout_s:g}"
             )
-        by_name(self.driver)
         for rtt in self.rtt_sweep_ms or (self.rtt_ms,):
             check_delay(rtt, self.jitter_ms)
         if len(set(self.rtt_sweep_ms)) != len(self.rtt_sweep_ms):

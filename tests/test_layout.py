@@ -244,3 +244,24 @@ def test_a_long_path_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path: Path
     )
     assert done.returncode == 3
     assert str(home / "pgdata") in done.stdout
+
+
+def test_output_read_by_a_reader_that_went_away_ends_quietly() -> None:
+    """``dalperf run --help | head -1``: when the reader closes the pipe, dalperf stops with 1
+    and no message (rich ends its console with SystemExit there, which is nobody's error)."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe fails: the reader is gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "dalperf", "run", "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == ""

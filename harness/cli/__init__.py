@@ -15,6 +15,7 @@ from types import FrameType
 from dalperf.errors import EXIT_INTERRUPTED, EXIT_USAGE, DalperfError
 
 EXIT_CRASHED = 1  # what Python exits with on an uncaught exception
+EXIT_OUTPUT_CLOSED = 1  # the reader of the output went away (`| head`): what rich ends with
 
 
 def _redact(text: str) -> str:
@@ -37,17 +38,34 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _last_frame(exc: BaseException) -> FrameType | None:
+    tb = exc.__traceback__
+    frame = None
+    while tb is not None:
+        frame = tb.tb_frame
+        tb = tb.tb_next
+    return frame
+
+
+def _stdout_closed(exc: SystemExit) -> bool:
+    """Whether ``exc`` is rich's way of ending when the reader of the output went away
+    (``dalperf ... | head``): its console sends the rest to the null device and raises
+    ``SystemExit(1)``.  That is no one's error: dalperf ends with 1, and says nothing."""
+    frame = _last_frame(exc)
+    return (
+        frame is not None
+        and frame.f_code.co_name == "on_broken_pipe"
+        and frame.f_globals.get("__name__") == "rich.console"
+    )
+
+
 def _exit_origin(exc: SystemExit) -> str:
     """One line naming the file whose code raised ``exc``: nothing dalperf runs may end it
     with its own exit code (a ``sys.exit(0)`` would turn a gate green)."""
     from pathlib import Path
 
-    tb = exc.__traceback__
-    origin = None
-    while tb is not None:
-        origin = tb.tb_frame.f_code.co_filename
-        tb = tb.tb_next
-    where = f" in {Path(origin).name}" if origin else ""
+    frame = _last_frame(exc)
+    where = f" in {Path(frame.f_code.co_filename).name}" if frame is not None else ""
     return f"sys.exit({exc.code!r}) called{where}, by code dalperf ran; dalperf stopped"
 
 
@@ -77,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         code = EXIT_INTERRUPTED
     except SystemExit as exc:  # typer's own exits are typer.Exit: this one is user code's
-        err_console.print(f"[bold red]error:[/] {escape(_exit_origin(exc))}", soft_wrap=True)
-        code = EXIT_USAGE
+        if _stdout_closed(exc):
+            code = EXIT_OUTPUT_CLOSED
+        else:
+            err_console.print(f"[bold red]error:[/] {escape(_exit_origin(exc))}", soft_wrap=True)
+            code = EXIT_USAGE
     except Exception:  # a bug: its traceback, any password in it masked
         import traceback
 

@@ -424,9 +424,12 @@ def _mapped(name: str) -> type:
 
 
 def _call_info(item: pytest.Item, fn: Callable[[], object]) -> pytest.CallInfo[object]:
-    from _pytest.runner import get_reraise_exceptions
-
-    return pytest.CallInfo.from_call(fn, when="call", reraise=get_reraise_exceptions(item.config))
+    # what pytest's runner lets through a call instead of reporting it (older releases of
+    # pytest have no helper for this)
+    reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
+    if not item.config.getoption("usepdb", False):
+        reraise += (KeyboardInterrupt,)
+    return pytest.CallInfo.from_call(fn, when="call", reraise=reraise)
 
 
 def _phase(item: pytest.Item, when: Any, **kwargs: Any) -> pytest.TestReport:

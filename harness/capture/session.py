@@ -24,8 +24,10 @@ statements that take time, the figures are exact.
 
 ``Capture(None)`` records every engine of the process, from every thread (the hooks go on
 SQLAlchemy's classes, :func:`dalperf.capture.instrument.install_everywhere`): what the pytest
-plugin uses for a test body.  Statements through a driver dalperf does not model are
-counted in :attr:`Capture.unsupported` instead (their names), never measured wrongly.
+plugin uses for a test body; a thread that an earlier ``Capture(None)`` started and left
+running is not counted (:mod:`dalperf.capture.sinks`).  Statements through a driver dalperf
+does not model are counted in :attr:`Capture.unsupported` instead (their names), never
+measured wrongly.
 
 A capture needs PostgreSQL through psycopg 3 (sync or async), psycopg2 or asyncpg, whose
 wire behaviour the hidden-round-trip counts follow (:mod:`dalperf.capture.wire`, one module

@@ -19,7 +19,8 @@ import time
 from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.targets import Source, Target
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.measure.workload import advise_operations, capture_calls
 from dalperf.plans import index_audit
 from dalperf.plans.advisor import AdvisorConfig, advise

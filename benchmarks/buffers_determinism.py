@@ -21,7 +21,8 @@ from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.targets import Source, Target
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.seed.loader import seed_database
 
 TEMPLATE = "buffers_template"

@@ -31,7 +31,9 @@ from dalperf.gate.baseline import DEFAULT_CHECKS, latency_regressions
 from dalperf.measure import runner
 from dalperf.measure.compare import CompareConfig, measure_interleaved
 from dalperf.measure.config import RunConfig
-from dalperf.measure.scenario import REGISTRY, Operation, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.operations import Operation
+from dalperf.measure.registry import REGISTRY
 from dalperf.results.stats import median_ratio
 from dalperf.seed.loader import seed_database
 

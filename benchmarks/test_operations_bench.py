@@ -23,14 +23,10 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from dalperf.measure.scenario import (
-    REGISTRY,
-    Engines,
-    Operation,
-    invoke,
-    load_modules,
-    open_engines,
-)
+from dalperf.measure.engines import Engines, open_engines
+from dalperf.measure.loader import load_modules
+from dalperf.measure.operations import Operation, invoke
+from dalperf.measure.registry import REGISTRY
 from dalperf.pytest_plugin import SeededDatabase
 
 CASE_STUDY = "dalperf.scenarios"

@@ -6,7 +6,7 @@ Two markers are replaced while the site is built (``on_page_markdown``):
   walked from the typer application (``typer.main.get_command``): usage, help text and
   every option with its help, as ``dalperf CMD --help`` prints them.
 - ``<!-- generated: schema -->`` becomes one table per object of the results JSON Schema
-  (``harness/results/schema.json``, installed as ``dalperf/schema.json``): each field, its type,
+  (``harness/results/schema.json``, installed as ``dalperf/results/schema.json``): each field, its type,
   whether it is required, and its description.
 
 The functions are plain (no MkDocs object needed), so ``tests/test_docs.py`` calls them too.
@@ -24,7 +24,7 @@ from mkdocs.plugins import event_priority
 COMMANDS_MARKER = "<!-- generated: commands -->"
 SCHEMA_MARKER = "<!-- generated: schema -->"
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "harness" / "schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "harness" / "results" / "schema.json"
 
 
 def _cell(text: str) -> str:

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
         suspended,
     )
     from dalperf.capture.fingerprint import fingerprint
-    from dalperf.measure.scenario import Db, Size, SyncDb, register
+    from dalperf.measure.engines import Db, SyncDb
+    from dalperf.measure.operations import Size
+    from dalperf.measure.registry import register
     from dalperf.project.budgets import Budget
 
 _EXPORTS = {
@@ -51,10 +53,10 @@ _EXPORTS = {
     "fingerprint": "dalperf.capture",
     "suspended": "dalperf.capture",
     "Budget": "dalperf.project.budgets",
-    "Db": "dalperf.measure.scenario",
-    "Size": "dalperf.measure.scenario",
-    "SyncDb": "dalperf.measure.scenario",
-    "register": "dalperf.measure.scenario",
+    "Db": "dalperf.measure.engines",
+    "Size": "dalperf.measure.operations",
+    "SyncDb": "dalperf.measure.engines",
+    "register": "dalperf.measure.registry",
 }
 
 __all__ = [

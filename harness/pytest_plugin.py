@@ -16,7 +16,8 @@ user's schema), ``dalperf_postgres_fresh``, and the case-study demo ``dalperf_da
 ``dalperf_engine``.  Reports: ``--dalperf-json``, ``--dalperf-html``, ``--dalperf-sarif``;
 baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.  Missing indexes:
 ``--dalperf-index-check warn|fail`` (:mod:`dalperf.pytest_support.index_check`, loaded only
-when it is on).
+when it is on).  Fixes proven by a rerun: ``--dalperf-prove-fixes``
+(:mod:`dalperf.pytest_support.prove`, loaded only when it is on).
 
 This module imports nothing heavier than pytest: the capture (SQLAlchemy, psycopg, pglast)
 is imported by the first test that runs, the server modules by the first fixture that needs one.
@@ -138,9 +139,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 options.check_marker(item.nodeid, marker.name, marker.args, marker.kwargs)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """With ``--dalperf-prove-fixes``: the run protocol that can rerun a test with its fix
+    (:mod:`dalperf.pytest_support.prove`); otherwise pytest's own."""
+    if not item.config.stash[_SUITE].settings.prove_fixes:
+        return None
+    from dalperf.pytest_support import prove
+
+    return prove.protocol(item, nextitem)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """With ``--dalperf-prove-fixes``: note function-scoped fixtures whose set-up writes."""
+    if not request.config.stash[_SUITE].settings.prove_fixes:
+        return (yield)
+    from dalperf.pytest_support import prove
+
+    with prove.fixture_setup(fixturedef, request):
+        return (yield)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     suite = item.config.stash[_SUITE]
+    if suite.settings.prove_fixes:
+        from dalperf.pytest_support import prove
+
+        if prove.rerunning(item):  # the rerun with the fixes: measured, never judged
+            return (yield from prove.measure(item))
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
     if (
         suite.settings.mode == "off"
@@ -183,7 +213,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except BaseException:
         suite.add(recorder.finish(body_failed=True)[0])
         raise
-    record, failure = recorder.finish(body_failed=False)
+    proving = suite.settings.prove_fixes and suite.settings.mode != "off"
+    record, failure = recorder.finish(body_failed=False, conclude=not proving)
+    pending = None
+    if proving:
+        from dalperf.pytest_support import prove
+
+        failure, pending = prove.first_run(item, recorder, suite.thresholds)
     if checker is not None:  # after the capture ended: adds no statement to the test's figures
         failure = checker.apply(recorder, record, failure)
     if suite.settings.record_dir is not None:
@@ -191,6 +227,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         if changed is not None:
             failure = f"{failure}\n\n{changed}" if failure else changed
     suite.add(record)
+    if pending is not None:  # the verdict waits for the rerun with the fixes
+        prove.defer(item, pending, [failure] if failure else [])
+        return outcome
     if failure is not None:
         pytest.fail(failure, pytrace=False)
     return outcome

@@ -23,7 +23,7 @@ database with the operation's own params factory (seeds 0, 1, ...), duplicates d
 each request takes one at random, or the one ``?input=k`` names.
 
 Writes leave no trace.  The mutating endpoints run inside
-:func:`dalperf.measure.scenario.isolated` (via ``measure_call``): one transaction per request,
+:func:`dalperf.measure.isolation.isolated` (via ``measure_call``): one transaction per request,
 rolled back after the variant returns, its own commits turned into savepoints.  The data
 is the same after any number of requests, and never runs out: the same chain can be
 deleted a thousand times.  Two open transactions that write the same rows would wait on
@@ -72,15 +72,11 @@ from dalperf.loadtest.locust_side import (
     QUERIES_HEADER,
     ROUND_TRIPS_HEADER,
 )
+from dalperf.measure.config import DEFAULT_POOL_SIZE
+from dalperf.measure.engines import Db, Engines, open_engines
+from dalperf.measure.operations import Operation
+from dalperf.measure.registry import REGISTRY
 from dalperf.measure.runner import measure_call
-from dalperf.measure.scenario import (
-    DEFAULT_POOL_SIZE,
-    REGISTRY,
-    Db,
-    Engines,
-    Operation,
-    open_engines,
-)
 from dalperf.scenarios.render_chains import ChainParams
 from dalperf.scenarios.renders import StatusBatchParams
 from dalperf.seed.schema import renders

@@ -19,7 +19,7 @@ import pytest
 from dalperf.db import urls
 from dalperf.db.embedded import OWNED_MARKER, ServerStatus, running_server
 from dalperf.db.targets import Source, Target
-from dalperf.measure.scenario import Engines, open_engines
+from dalperf.measure.engines import Engines, open_engines
 from dalperf.seed.loader import seed_database
 
 _counter = itertools.count()

@@ -25,7 +25,8 @@ from dalperf.db.embedded import OWNED_MARKER, ServerStatus
 from dalperf.db.targets import Source, Target
 from dalperf.measure import pipeline
 from dalperf.measure.config import RunConfig
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.measure.workload import advise_operations, capture_calls
 from dalperf.plans import index_audit
 from dalperf.plans.advisor import AdvisorConfig, advise

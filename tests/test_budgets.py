@@ -9,7 +9,7 @@ import pytest
 
 from dalperf.errors import UsageError
 from dalperf.gate.budgets import Figures, breaches
-from dalperf.measure.scenario import Registry, register
+from dalperf.measure.registry import Registry, register
 from dalperf.project.budgets import (
     Budget,
     BudgetSet,

@@ -23,7 +23,8 @@ from dalperf.errors import UsageError
 from dalperf.gate.baseline import BuffersCheck, compare, parse_checks
 from dalperf.gate.check import evaluate, markdown_summary, measurement_violations
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.plans.shape import buffers_of, plan_shape
 from dalperf.project.budgets import BudgetSet
 from dalperf.report import render
@@ -178,18 +179,27 @@ def dropped_index(
         drop_database(pg_server, name)
 
 
-LOOSE_LATENCY = ["--check", "median:100000%", "--check", "p95:100000%"]
+LOOSE = ["--check", "median:100000%", "--check", "p95:100000%"]
+
+
+def _without_p95_budget(folder: Path) -> list[str]:
+    """``--budgets`` lifting the checklist's p95 budget of 200 ms: a wall-time figure that a
+    loaded machine can break by itself, in tests about buffers and plans only."""
+    budgets = folder / "budgets.toml"
+    budgets.write_text('["gallery.list_public".optimized]\np95_ms = 100000\n')
+    return ["--budgets", str(budgets)]
 
 
 def test_a_changed_plan_that_raised_buffers_fails_with_both_shapes(
-    dropped_index: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    dropped_index: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     before, after = dropped_index
+    loose = [*LOOSE, *_without_p95_budget(tmp_path)]
     old = read_results(before).measurement("gallery.list_public", "optimized")
     new = read_results(after).measurement("gallery.list_public", "optimized")
     assert old.buffers is not None and new.buffers is not None and new.buffers > old.buffers * 1.1
     capsys.readouterr()
-    assert main(["check", str(after), "--baseline", str(before), *LOOSE_LATENCY]) == 1
+    assert main(["check", str(after), "--baseline", str(before), *loose]) == 1
     out = capsys.readouterr().out
     assert "plan change: gallery.list_public [optimized]" in out
     assert KEYSET_INDEX in out  # the baseline's shape ...
@@ -203,7 +213,7 @@ def test_a_changed_plan_that_raised_buffers_fails_with_both_shapes(
                 str(after),
                 "--baseline",
                 str(before),
-                *LOOSE_LATENCY,
+                *loose,
                 "--check",
                 "buffers:100000%",
             ]
@@ -213,7 +223,9 @@ def test_a_changed_plan_that_raised_buffers_fails_with_both_shapes(
     out = capsys.readouterr().out
     assert "plan change: gallery.list_public [optimized]" in out and "passed" in out
     # the unchanged run against itself: no plan change
-    assert main(["check", str(before), "--baseline", str(before)]) == 0
+    assert (
+        main(["check", str(before), "--baseline", str(before), *_without_p95_budget(tmp_path)]) == 0
+    )
     assert "plan change" not in capsys.readouterr().out
 
 
@@ -236,7 +248,12 @@ def test_a_baseline_without_buffers_skips_the_deterministic_gates_with_a_note(
     older.write_text(json.dumps(strip_work(json.loads(before.read_text()))))
     assert read_results(older).measurement("gallery.list_public", "optimized").buffers is None
     capsys.readouterr()
-    assert main(["check", str(after), "--baseline", str(older), *LOOSE_LATENCY]) == 0
+    assert (
+        main(
+            ["check", str(after), "--baseline", str(older), *LOOSE, *_without_p95_budget(tmp_path)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "the baseline has no buffers" in out and "gates skipped" in out
 

@@ -15,7 +15,8 @@ here asserts, in each of those runs:
 - neither test raised (a scenario that raises fails here, on its own).
 
 A disagreement that is a documented limit of the tool (``LIMIT`` in the scenario) is a
-strict xfail with its reason.  ``python benchmarks/accuracy.py`` prints the same judgement
+strict xfail with its reason.  One more session runs the lazy-load BUG scenarios with
+``--dalperf-prove-fixes``: every offered loader option is proven by its rerun.  ``python benchmarks/accuracy.py`` prints the same judgement
 as a table, with each opt-in rule the plugin declares.
 """
 
@@ -146,3 +147,34 @@ def test_a_scenario_that_raises_is_its_own_error(corpus_url: str, tmp_path: Path
     assert not broken.agrees
     assert any("error" in p and "LookupError: the scenario broke" in p for p in broken.problems)
     assert judge.judge(scenarios["bug_feed_lazy_comments"], ran).agrees
+
+
+def test_every_lazy_load_fix_that_is_a_loader_option_is_proven(corpus_url: str) -> None:
+    """``--dalperf-prove-fixes`` on the lazy-load BUG scenarios: each offered loader option,
+    applied in a rerun, removes its finding with fewer queries; a scenario not rerun says
+    why (it writes, or its fix batches a loop rather than adding an option)."""
+    default = CONFIGURATIONS["default"]
+    chosen = [s for s in SCENARIOS if s.bug and "lazy-load" in s.expect and not s.limit_in(default)]
+    ran = judge.run(
+        corpus_url, default, select=[s.path for s in chosen], extra=["--dalperf-prove-fixes"]
+    )
+    proofs = {
+        s.name: [
+            f["fix_proof"] for f in ran.result(s, "test_bug").findings if f["kind"] == "lazy-load"
+        ]
+        for s in chosen
+    }
+    not_rerun = ("the test body writes", "the fix is not a loader option")
+    problems = [
+        f"{name}: {proof['detail'] if proof else 'no fix_proof'}"
+        for name, found in proofs.items()
+        for proof in found or [None]
+        if proof is None
+        or not (
+            proof["result"] == "proven"
+            or (proof["result"] == "not-rerun" and any(r in proof["detail"] for r in not_rerun))
+        )
+    ]
+    assert not problems, "\n".join(problems)
+    proven = [n for n, found in proofs.items() if all(p["result"] == "proven" for p in found)]
+    assert len(proven) >= 0.85 * len(chosen), (len(proven), len(chosen))

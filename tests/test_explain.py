@@ -12,7 +12,9 @@ import pytest
 
 from dalperf.capture.records import Statement
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, Engines, load_module, load_modules
+from dalperf.measure.engines import Engines
+from dalperf.measure.loader import load_module, load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.plans.explain import Explainer, classify
 from dalperf.plans.findings import PlanThresholds, findings, seq_scans
 from tests.conftest import table_checksums

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dalperf.measure.scenario import Registry, registering_into
+from dalperf.measure.registry import Registry, registering_into
 from dalperf.project.scaffold import ops_source
 from tests.test_project import (
     Project,

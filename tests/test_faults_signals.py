@@ -85,7 +85,7 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
     from dalperf.errors import RunInterrupted
     from dalperf.measure import runner
     from dalperf.measure.config import RunConfig
-    from dalperf.measure.scenario import Registry, register
+    from dalperf.measure.registry import Registry, register
 
     main: list[asyncio.Task[object]] = []
 

@@ -25,7 +25,8 @@ from dalperf.errors import MigrationError, UsageError
 from dalperf.gate.check import BudgetSet, evaluate
 from dalperf.measure import runner
 from dalperf.measure.config import IndexMode
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.plans import index_audit
 from dalperf.plans.findings import PlanThresholds
 from dalperf.plans.index_audit import Catalog, Index, filter_columns, overlaps

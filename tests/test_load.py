@@ -36,7 +36,8 @@ from dalperf.errors import UsageError
 from dalperf.loadtest import driver as loadtest
 from dalperf.loadtest import locust_side
 from dalperf.loadtest.driver import LoadConfig, run_load, serve
-from dalperf.measure.scenario import REGISTRY, Engines
+from dalperf.measure.engines import Engines
+from dalperf.measure.registry import REGISTRY
 from dalperf.report.loadtest import endpoint_of, load_view
 from dalperf.results import load as load_results
 from dalperf.results.load import LoadResults, Request, summarise

@@ -22,7 +22,8 @@ import pytest
 from dalperf.cli import main
 from dalperf.gate.check import evaluate, with_budgets
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.project.budgets import BudgetSet
 from dalperf.report import Rendered, render
 from dalperf.report.tables import Cell, SummaryRow, overall_impact, summary_rows
@@ -286,7 +287,8 @@ def test_report_code_never_reaches_for_a_database() -> None:
     code = (
         "import sys, dalperf.cli.report, dalperf.report; "
         "loaded = [m for m in ('dalperf.db.targets', 'dalperf.db.embedded', 'dalperf.measure.runner', "
-        "'dalperf.measure.scenario', 'seed') if m in sys.modules]; assert not loaded, loaded"
+        "'dalperf.measure.scenario', 'dalperf.measure.engines', 'dalperf.measure.registry', "
+        "'seed') if m in sys.modules]; assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -311,7 +313,7 @@ def test_catalog_round_trips_through_the_results_file(results: Results, tmp_path
 
 def test_claims_must_name_known_variants() -> None:
     from dalperf.errors import UsageError
-    from dalperf.measure.scenario import Registry, register
+    from dalperf.measure.registry import Registry, register
 
     def variant(db: object, params: object) -> None:
         return None

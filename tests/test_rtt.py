@@ -14,7 +14,9 @@ from dalperf.capture.records import HiddenKind
 from dalperf.cli import main
 from dalperf.db.embedded import running_server
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules, open_engines
+from dalperf.measure.engines import open_engines
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.rtt import TOLERANCE_MS, ModelFit, model_fits, reproduce_summary
 from dalperf.results.model import Measurement, Results, read_results

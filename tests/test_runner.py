@@ -12,7 +12,8 @@ import pytest
 from dalperf.cli import main
 from dalperf.errors import UsageError
 from dalperf.measure import runner
-from dalperf.measure.scenario import REGISTRY, load_modules
+from dalperf.measure.loader import load_modules
+from dalperf.measure.registry import REGISTRY
 from dalperf.results.model import SCHEMA_VERSION, Results, read_results
 from tests.conftest import table_checksums
 

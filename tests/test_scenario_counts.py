@@ -1,7 +1,7 @@
 """The acceptance figures: queries and round trips of each case-study variant, captured for real.
 
 Each variant runs against the seeded database under :class:`dalperf.capture.session.Capture`; a
-mutating one runs inside :func:`dalperf.measure.scenario.isolated`, whose own traffic (BEGIN, the
+mutating one runs inside :func:`dalperf.measure.isolation.isolated`, whose own traffic (BEGIN, the
 outer SAVEPOINT, the final ROLLBACK) is excluded with :func:`dalperf.capture.session.suspended`,
 exactly as the runner does.  Every variant is called once before it is measured, so the
 pool's connections exist and connection set-up does not blur the depth.
@@ -16,8 +16,9 @@ import pytest
 
 import dalperf.scenarios  # noqa: F401  (registers the case study)
 from dalperf.capture.session import Capture
+from dalperf.measure.engines import Engines
+from dalperf.measure.registry import REGISTRY
 from dalperf.measure.runner import measure_call
-from dalperf.measure.scenario import REGISTRY, Engines
 
 
 async def _measure(engines: Engines, name: str, variant: str, params: Any) -> tuple[Capture, Any]:

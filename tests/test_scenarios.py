@@ -20,23 +20,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from dalperf.errors import UsageError
+from dalperf.measure.engines import Engines, SyncDb
 from dalperf.measure.equivalence import diff, mismatch_report
-from dalperf.measure.scenario import (
-    REGISTRY,
-    Budget,
-    Engines,
-    Operation,
-    Registry,
-    Size,
-    SyncDb,
-    Variant,
-    call,
-    invoke,
-    isolated,
-    load_module,
-    load_modules,
-    register,
-)
+from dalperf.measure.isolation import isolated
+from dalperf.measure.loader import load_module, load_modules
+from dalperf.measure.operations import Operation, Size, Variant, call, invoke
+from dalperf.measure.registry import REGISTRY, Registry, register
+from dalperf.project.budgets import Budget
 from dalperf.scenarios import billing, gallery, projects, render_chains, renders
 from dalperf.seed.schema import render_chains as chains_table
 from dalperf.seed.schema import renders as renders_table

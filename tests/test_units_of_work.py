@@ -235,6 +235,58 @@ def test_repeats_count_per_unit_of_work_and_loops_still_fail(shop: pytest.Pytest
     assert tests["test_requests_sharing_one_session_pass"]["findings"] == []
 
 
+LOOP_TESTS = """
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from shop import Complaint, Review, engine
+
+
+def score(session, review_id):
+    session.scalar(text("SELECT max(stars) FROM reviews"))  # the same setting each time
+    query = select(func.count()).where(Complaint.review_id == review_id)
+    return session.scalar(query)  # the per-review count
+
+
+def test_a_loop_over_three_reviews_fails():
+    with Session(engine) as session:
+        [score(session, pk) for pk in (1, 2, 3)]
+
+
+def test_a_helper_called_from_three_lines_passes():
+    with Session(engine) as session:
+        score(session, 1)
+        score(session, 2)
+        score(session, 3)
+
+
+def test_three_lookups_alone_pass():
+    with Session(engine) as session:
+        [session.scalar(select(Review.stars).where(Review.id == pk)) for pk in (1, 2, 3)]
+
+
+def test_a_check_after_each_commit_passes():
+    with Session(engine) as session:
+        for pk in (1, 2, 3):
+            session.get(Review, pk).stars += 0
+            session.commit()
+            session.scalar(select(func.count()).where(Complaint.review_id == pk))
+"""
+
+
+def test_a_short_loop_fails_below_the_repeat_threshold(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_loop=LOOP_TESTS)
+    result = run(shop)
+    result.assert_outcomes(passed=3, failed=1)
+    loop = failure(result, "test_a_loop_over_three_reviews_fails")
+    assert (
+        "the same SELECT on complaints ran 3 times with 3 different parameter sets, once per "
+        "iteration of one loop (3 iterations, each sending the same 2 statements)"
+    ) in loop
+    assert f"first at test_loop.py:{line_of(shop, 'test_loop', '# the per-review count')}" in loop
+    run(shop, "-o", "dalperf_loop_threshold=0").assert_outcomes(passed=4)
+
+
 def test_scope_test_counts_the_whole_body(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_units=UNIT_TESTS)
     result = run(shop, "-o", "dalperf_repeat_scope=test", "-k", "each_look_up")
@@ -507,6 +559,64 @@ def test_fix_lines_fit_the_code(shop: pytest.Pytester) -> None:
     assert all(re.search(r"sql: .*\$\d", section) for section in (tree, upsert, update))
 
 
+FITTED_TESTS = """
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from shop import Complaint, Order, Review, engine
+
+
+def test_locking_refresh_loop_fails():
+    with Session(engine) as session:
+        for order in session.scalars(select(Order).where(Order.id <= 6)).all():
+            session.refresh(order, with_for_update=True)
+        session.rollback()
+
+
+def test_get_with_options_loop_fails():
+    with Session(engine) as session:
+        option = selectinload(Review.complaints)
+        reviews = [session.get(Review, pk, options=[option]) for pk in range(1, 7)]
+        assert sum(len(r.complaints) for r in reviews) == 12
+
+
+def test_tuple_rows_lazy_fails():
+    with Session(engine) as session:
+        query = select(Complaint, Review).join(Complaint.review).where(Review.id <= 3)
+        assert sum(len(row.Review.complaints) for row in session.execute(query)) == 12
+
+
+def test_newest_per_review_fails():
+    with Session(engine) as session:
+        for pk in range(1, 7):
+            query = select(Complaint).where(Complaint.review_id == pk)
+            session.scalars(query.order_by(Complaint.id.desc()).limit(1)).all()
+"""
+
+
+def test_fix_lines_keep_locks_options_entities_and_limits(shop: pytest.Pytester) -> None:
+    shop.makepyfile(test_fitted=FITTED_TESTS)
+    result = run(shop)
+    result.assert_outcomes(failed=4)
+    assert (
+        "fix: session.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()"
+        ".execution_options(populate_existing=True)).all()"
+    ) in failure(result, "test_locking_refresh_loop_fails")
+    assert (
+        "fix: session.scalars(select(Review).where(Review.id.in_(ids))"
+        ".options(selectinload(Review.complaints))).all()"
+    ) in failure(result, "test_get_with_options_loop_fails")
+    assert "fix: select(Complaint, Review).options(selectinload(Review.complaints))" in failure(
+        result, "test_tuple_rows_lazy_fails"
+    )
+    assert (
+        "fix: ranked = select(Complaint, func.row_number().over(partition_by="
+        'Complaint.review_id, order_by=Complaint.id.desc()).label("rank"))'
+        ".where(Complaint.review_id.in_(review_ids)).subquery(); "
+        "session.scalars(select(aliased(Complaint, ranked)).where(ranked.c.rank <= 1)).all()"
+    ) in failure(result, "test_newest_per_review_fails")
+
+
 SMALL_TESTS = """
 from sqlalchemy.orm import Session
 
@@ -539,9 +649,9 @@ def test_small_repeats_are_opt_in(shop: pytest.Pytester) -> None:
 
 EAGER_TESTS = """
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from shop import Order, Review, engine
+from shop import Complaint, Order, Review, engine
 
 
 def test_complaints_loaded_and_never_read():
@@ -556,6 +666,18 @@ def test_complaints_loaded_and_read():
         [len(r.complaints) for r in session.scalars(query)]
 
 
+def test_review_joined_and_never_read():
+    with Session(engine) as session:
+        query = select(Complaint).options(joinedload(Complaint.review))
+        [c.id for c in session.scalars(query)]  # the unused join
+
+
+def test_review_joined_and_read():
+    with Session(engine) as session:
+        query = select(Complaint).options(joinedload(Complaint.review))
+        [c.review.stars for c in session.scalars(query)]
+
+
 def test_selectin_by_mapping_is_not_asked_for():
     with Session(engine) as session:
         [o.status for o in session.scalars(select(Order))]
@@ -564,11 +686,14 @@ def test_selectin_by_mapping_is_not_asked_for():
 
 def test_unused_eager_loads_are_opt_in(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_eager=EAGER_TESTS)
-    run(shop).assert_outcomes(passed=3)
+    run(shop).assert_outcomes(passed=5)
     result = run(shop, "-o", "dalperf_unused_eager_load=true", "--dalperf-sarif", "out.sarif")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=2)
+    joined = failure(result, "test_review_joined_and_never_read")
+    assert "Complaint.review was loaded eagerly (1 statement(s), 80 rows) and never read" in joined
+    assert f"first at test_eager.py:{line_of(shop, 'test_eager', '# the unused join')}" in joined
     unused = failure(result, "test_complaints_loaded_and_never_read")
     assert "Review.complaints was loaded eagerly (1 statement(s), 80 rows) and never read" in unused
     assert f"first at test_eager.py:{line_of(shop, 'test_eager', '# the unused load')}" in unused
     sarif = json.loads((shop.path / "out.sarif").read_text())
-    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["dalperf/unused-eager-load"]
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["dalperf/unused-eager-load"] * 2

@@ -36,16 +36,11 @@ import pytest
 
 from dalperf.capture.session import Capture
 from dalperf.db.embedded import ServerStatus
-from dalperf.measure.scenario import (
-    REGISTRY,
-    Engines,
-    Operation,
-    Variant,
-    call,
-    isolated,
-    load_modules,
-    open_engines,
-)
+from dalperf.measure.engines import Engines, open_engines
+from dalperf.measure.isolation import isolated
+from dalperf.measure.loader import load_modules
+from dalperf.measure.operations import Operation, Variant, call
+from dalperf.measure.registry import REGISTRY
 from dalperf.network.proxy import LatencyProxy, ProxyStats, Upstream
 from dalperf.seed.loader import seed_database
 from tests.conftest import SEEDED_SCALE, SEEDED_SEED, create_database, drop_database, target_for

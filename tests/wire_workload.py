@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
-from dalperf.measure.scenario import Registry, SyncDb, register
+from dalperf.measure.engines import SyncDb
+from dalperf.measure.registry import Registry, register
 from dalperf.scenarios._dal import id_array
 from dalperf.seed.schema import renders, users
 

@@ -28,12 +28,17 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   query, ``session.get``) run with at least :attr:`Thresholds.repeat` different parameter
   sets (or inlined literals), or with the same parameters that many times back to back (a
   loop-invariant query); runs that wait in between (polling) are not findings, nor are pages (:func:`dalperf.capture.batches.pages`), ``IN`` chunks
-  (:func:`dalperf.capture.batches.chunks`) or catalog reads.
+  (:func:`dalperf.capture.batches.chunks`) or catalog reads.  Below the threshold, from
+  :attr:`Thresholds.loop` keys, when one unit of work ran it once per iteration of one
+  loop (:meth:`_Judge.short_loop`: a new key each run, one transaction, the same other
+  statements between each run and the next, every sampled site on one line reached from
+  one caller line): a loop over 3 or 4 parents is already a loop.
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
   ``get`` calls of a checkout page that one ``IN`` query would make.
 - ``unused-eager-load`` (off unless :attr:`Thresholds.unused_eager_load`): a relationship a
-  ``selectinload``/``subqueryload`` statement loaded that the code never read.
+  ``selectinload``/``subqueryload`` statement loaded, or a query's ``joinedload`` option
+  filled from its own rows, that the code never read.
 - ``write-loop`` (off unless :attr:`Thresholds.write_loop` > 0): the same INSERT, UPDATE or
   DELETE sent row by row (``executemany`` and insertmanyvalues batches never count); the fix
   names the mapped class when one maps the table, and keeps an upsert's ``ON CONFLICT``.
@@ -154,13 +159,32 @@ class Thresholds:
     repeat: int = 5  # different parameter sets of one SELECT
     write_loop: int = 0  # runs of one INSERT/UPDATE/DELETE, row by row; off by default
     small_repeat: int = 0  # different keys of one table's lookup by key (session.get); off
+    loop: int = 3  # iterations of one loop of the app sending a SELECT per key (0: off)
     unused_eager_load: bool = False  # eager loads never read (needs dalperf.capture.reads)
     scope: RepeatScope = RepeatScope.UNIT
 
     @property
     def least_untagged(self) -> int:
         """The fewest statements the ORM did not tag that can make a finding (0: none can)."""
-        return min((t for t in (self.repeat, self.write_loop, self.small_repeat) if t), default=0)
+        counts = (self.repeat, self.write_loop, self.small_repeat, self.loop)
+        return min((t for t in counts if t), default=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoaderOption:
+    """The loader option a finding's fix adds to the query that loaded the parents, as
+    names (``--dalperf-prove-fixes`` applies it in a rerun of the test).
+
+    ``loads`` are ``(loader, "Class.attribute")`` pairs of :mod:`sqlalchemy.orm`:
+    one chained option (``selectinload(Author.posts).selectinload(Post.comments)``) when
+    ``chained``, otherwise one option each (``undefer(Post.body), undefer(Post.title)``);
+    ``recursion_depth`` goes to the last load.  ``root``: the class that query selects.
+    """
+
+    root: str
+    loads: tuple[tuple[str, str], ...]
+    chained: bool = True
+    recursion_depth: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,9 +210,11 @@ class Finding:
     db_ms: float
     units: int = 1
     spread: bool = False
+    option: LoaderOption | None = None  # the fix as a loader option, when it is one
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["option"]  # the fix line says it; the option is for a rerun, not a report
         data["kind"] = self.kind.value
         data["db_ms"] = round(self.db_ms, 3)
         return data
@@ -214,7 +240,7 @@ def detect(
     columns: dict[tuple[str, bool, bool, tuple[str, ...]], list[Statement]] = {}
     untagged: list[Statement] = []
     eager: dict[str, list[Statement]] = {}
-    judge = _Judge(thresholds, unit_of, _transactions(given))
+    judge = _Judge(thresholds, unit_of, _transactions(given), given)
     for statement in _with_sites(sorted(given, key=lambda s: s.start_ns), judge):
         tag = statement.orm
         if tag is None:
@@ -226,6 +252,10 @@ def detect(
             columns.setdefault(key, []).append(statement)
         elif tag.kind is LoadKind.EAGER and thresholds.unused_eager_load and not tag.mapped_eager:
             eager.setdefault(tag.label, []).append(statement)
+        elif tag.kind is LoadKind.JOINED:  # the query itself, its joinedload options noted
+            untagged.append(statement)
+            for label in tag.joined if thresholds.unused_eager_load else ():
+                eager.setdefault(label, []).append(statement)
     found = [f for group in lazy.values() if (f := _lazy_load(group, judge, untagged))]
     found += [f for group in columns.values() if (f := _column_reload(group, judge))]
     found += [_unused(label, group, judge) for label, group in eager.items() if label not in reads]
@@ -258,7 +288,11 @@ def _with_sites(statements: list[Statement], judge: _Judge) -> Iterator[Statemen
         key = judge.key(statement)
         if statement.call_site is not None:
             latest[key] = statement.call_site
-        elif statement.orm is not None and key in latest:
+        elif (
+            statement.orm is not None
+            and statement.orm.kind is not LoadKind.JOINED
+            and key in latest
+        ):
             statement = replace(statement, call_site=latest[key])
         yield statement
 
@@ -273,6 +307,7 @@ class _Verdict:
     spread: bool  # no unit and no loop reached the threshold: not a failure
     noun: str  # "Session", "request", "connection"
     loop: str | None  # the function whose one call ran them across units, if that is why
+    step: int = 0  # a short loop's statements per iteration (Judge.short_loop), 0: none
 
 
 class _Judge:
@@ -283,10 +318,16 @@ class _Judge:
         thresholds: Thresholds,
         unit_of: dict[int, Unit],
         transaction_of: dict[int, tuple[int, int]],
+        statements: Sequence[Statement] = (),
     ) -> None:
         self.thresholds = thresholds
         self.unit_of = unit_of
         self.transaction_of = transaction_of  # id(statement) -> (connection, ordinal)
+        self.statements = statements
+        # each unit's statements in order, and where each statement is in its unit's list;
+        # built when a short loop is first looked for
+        self._sequences: dict[tuple[int, int], list[Statement]] | None = None
+        self._position: dict[int, int] = {}
 
     def __call__(self, group: list[Statement], measure: Measure, threshold: int) -> _Verdict | None:
         if not threshold or measure(group) < threshold:
@@ -324,6 +365,90 @@ class _Judge:
                 )
         return _Verdict(group, len(by_unit), most, True, noun, None)
 
+    def short_loop(self, group: list[Statement]) -> _Verdict | None:
+        """The units of work in which ``group`` (one SELECT shape) ran once per iteration of
+        one loop, for fewer keys than the repeat threshold (:meth:`_iterates`), as a finding's
+        verdict; None if there is none."""
+        least = self.thresholds.loop
+        if not least or len(group) < least:
+            return None
+        by_unit: dict[tuple[int, int], list[Statement]] = {}
+        for statement in group:
+            by_unit.setdefault(self.key(statement), []).append(statement)
+        loops = [
+            (members, step)
+            for key, members in by_unit.items()
+            if (step := self._iterates(key, members, least))
+        ]
+        if not loops:
+            return None
+        return _Verdict(
+            sorted((s for members, _ in loops for s in members), key=lambda s: s.start_ns),
+            len(loops),
+            max(len(members) for members, _ in loops),
+            False,
+            self._noun(group, by_unit),
+            None,
+            max(step for _, step in loops),
+        )
+
+    def _iterates(self, key: tuple[int, int], members: list[Statement], least: int) -> int:
+        """How many statements each iteration sends when ``members`` (one SELECT shape, in
+        one unit of work) are the iterations of one loop over keys (0 when they are not):
+        at least ``least`` runs, each with new parameters, in one transaction, the same
+        statements in the same order between each run and the next (so each iteration is
+        more than the lookup alone: a loop's body, not a list of lookups), and every call
+        site of one place in the iteration on one line reached from one caller line, with
+        two or more of the lookup's sites sampled (so that a helper called from several
+        lines of a test is no loop)."""
+        if len(members) < least or _variants(members) != len(members):
+            return 0
+        if len({self.transaction_of.get(id(s)) for s in members}) != 1:
+            return 0
+        sequence, position = self._sequence(key)
+        if any(id(s) not in position for s in members):
+            return 0
+        places = sorted(position[id(s)] for s in members)
+        between = [sequence[a + 1 : b] for a, b in pairwise(places)]
+        body = [s.fingerprint for s in between[0]]
+        if not body or any([s.fingerprint for s in gap] != body for gap in between[1:]):
+            return 0
+        lookups = [sequence[p] for p in places]
+        if sum(1 for s in lookups if s.call_site is not None) < 2:
+            return 0
+        for column in (lookups, *zip(*between, strict=True)):
+            if len({(s.call_site, s.caller) for s in column if s.call_site is not None}) > 1:
+                return 0
+        return len(body) + 1
+
+    def _sequence(self, key: tuple[int, int]) -> tuple[list[Statement], dict[int, int]]:
+        if self._sequences is None:
+            self._sequences = {}
+            for statement in sorted(self.statements, key=lambda s: s.start_ns):
+                members = self._sequences.setdefault(self.key(statement), [])
+                self._position[id(statement)] = len(members)
+                members.append(statement)
+        return self._sequences.get(key, []), self._position
+
+    def eager_after(self, group: list[Statement]) -> list[str]:
+        """The relationships an eager load (``selectinload``, ``subqueryload``) filled right
+        after every statement of ``group``, in its unit of work: the options each run asked
+        for (``session.get(Post, pk, options=[selectinload(Post.comments)])``)."""
+        found: list[str] | None = None
+        for statement in group:
+            sequence, position = self._sequence(self.key(statement))
+            if id(statement) not in position:
+                return []
+            labels = []
+            for after in sequence[position[id(statement)] + 1 :]:
+                tag = after.orm
+                if tag is None or tag.kind is not LoadKind.EAGER:
+                    break
+                if not tag.mapped_eager and tag.label not in labels:
+                    labels.append(tag.label)
+            found = labels if found is None else [label for label in found if label in labels]
+        return found or []
+
     def key(self, statement: Statement) -> tuple[int, int]:
         unit = self.unit_of.get(id(statement))
         if unit is None:
@@ -338,10 +463,21 @@ class _Judge:
 
     @staticmethod
     def where(verdict: _Verdict) -> str:
-        """The part of a message that says how the statements were spread over units."""
+        """The part of a message that says how the statements were spread over units (or
+        over the iterations of a short loop)."""
+        if verdict.step and verdict.units <= 1:
+            return (
+                f", once per iteration of one loop ({verdict.most} iterations, each "
+                f"sending the same {verdict.step} statements)"
+            )
         if verdict.units <= 1:
             return ""
         many = f"{verdict.units} different {verdict.noun}s"
+        if verdict.step:
+            return (
+                f", once per iteration of one loop in each of {many} (up to {verdict.most} "
+                f"iterations, each sending the same {verdict.step} statements)"
+            )
         if verdict.loop is not None:
             return f" in {many}, all from the same line in {verdict.loop}"
         if verdict.spread:
@@ -363,21 +499,32 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
     parents = _parents(group)
     owner = tag.label.partition(".")[0]
     loader = "selectinload" if tag.collection else "joinedload"
+    option: LoaderOption | None
     if tag.recursive:
         depth = max(s.orm.depth for s in group)
         chain = [f"selectinload({tag.label}, recursion_depth={depth})"]
         root = owner
+        option = LoaderOption(
+            root=root, loads=(("selectinload", tag.label),), recursion_depth=depth
+        )
     else:
         chain = [f"selectinload({label})" for label in tag.path]
         chain.append(f"{loader}({tag.label})")
         root = tag.path[0].partition(".")[0] if tag.path else owner
+        loads = (*(("selectinload", label) for label in tag.path), (loader, tag.label))
+        option = LoaderOption(root=root, loads=loads)
     options = ".".join(chain)
     if not tag.path and not verdict.spread and _loaded_one_by_one(group, untagged):
         key = tag.key
         fix = f"select({owner}).where({owner}.{key}.in_({key}s)).options({options})"
         how = f", each {owner} loaded on its own first (batch that loop)"
+        option = None  # the fix batches the loop: no option on the queries it runs
     else:
-        fix = f"select({root}).options({options})"
+        parent = _parent_query(group, untagged, judge) if not tag.path else ""
+        entities = _entities(shape(parent).normalized) if parent else []
+        # rows of select(Post, Author): the fix keeps every entity of the statement
+        selected = ", ".join(entities) if root in entities else root
+        fix = f"select({selected}).options({options})"
         how = ""
     count = len(group)
     times = (
@@ -385,7 +532,7 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         if count == parents
         else f"for {parents} {owner} objects"
     )
-    return _finding(
+    found = _finding(
         FindingKind.LAZY_LOAD,
         tag.label,
         verdict,
@@ -393,6 +540,49 @@ def _lazy_load(group: list[Statement], judge: _Judge, untagged: list[Statement])
         fix,
         f"{tag.label} was lazy-loaded {count} times, {times}{how}{judge.where(verdict)}",
     )
+    return replace(found, option=option)
+
+
+def _parent_query(group: list[Statement], untagged: list[Statement], judge: _Judge) -> str:
+    """The SQL of the statement that loaded the parents of these lazy loads: the latest
+    statement of their unit of work before the first of them that reads the parent's table
+    ("" when there is none)."""
+    first = min(group, key=lambda s: s.start_ns)
+    table = first.orm.table
+    key = judge.key(first)
+    names = (f" {table} ", f' "{table}" ', f" {table}\n", f' "{table}"\n')
+    found = ""
+    for statement in untagged:  # in the order they started
+        if statement.start_ns >= first.start_ns:
+            break
+        if judge.key(statement) == key and any(n in f"{statement.sql} " for n in names):
+            found = statement.sql
+    return found
+
+
+def _entities(sql: str) -> list[str]:
+    """The mapped classes whose whole rows (every column not deferred) ``sql``'s SELECT list
+    is, in order (``select(Post, Author)``); [] when it selects anything else."""
+    upper = sql.upper()
+    if not upper.lstrip().startswith("SELECT ") or " FROM " not in upper:
+        return []
+    listed = sql[upper.find("SELECT ") + len("SELECT ") : upper.find(" FROM ")]
+    tables: dict[str, set[str]] = {}
+    for item in listed.split(","):
+        owner, dot, column = item.strip().partition(" ")[0].partition(".")
+        if not dot:
+            return []
+        tables.setdefault(owner.strip('"'), set()).add(column.strip('"'))
+    names = []
+    for table, columns in tables.items():
+        mapper = _mapper(table)
+        if mapper is None:
+            return []
+        loaded = {c.name for a in mapper.column_attrs if not a.deferred for c in a.columns}
+        if not loaded <= columns:
+            return []
+        names.append(mapper.class_.__name__)
+    return names
 
 
 def _loaded_one_by_one(group: list[Statement], untagged: list[Statement]) -> bool:
@@ -449,7 +639,7 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
             verdict,
             objects,
             f"session.scalars(select({tag.label}).where({tag.label}.{tag.key}"
-            f".in_(ids)).execution_options(populate_existing=True)).all()",
+            f".in_(ids)){_lock(group[0].sql)}.execution_options(populate_existing=True)).all()",
             f"{tag.label} objects were refreshed one at a time, {len(group)} times "
             f"(session.refresh() in a loop){where}",
         )
@@ -471,7 +661,7 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
         if len(group) == objects
         else f"for {objects} {tag.label} objects"
     )
-    return _finding(
+    found = _finding(
         FindingKind.COLUMN_RELOAD,
         attributes,
         verdict,
@@ -479,6 +669,30 @@ def _column_reload(group: list[Statement], judge: _Judge) -> Finding | None:
         f"select({tag.label}).options({undefer})",
         f"{attributes} (deferred) was loaded on its own {len(group)} times, {times}{where}",
     )
+    loads = tuple(("undefer", f"{tag.label}.{c}") for c in tag.columns)
+    return replace(found, option=LoaderOption(root=tag.label, loads=loads, chained=False))
+
+
+_LOCK = re.compile(
+    r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)(?:\s+OF\s+[\w\", .]+?)?"
+    r"(\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _lock(sql: str) -> str:
+    """The ``.with_for_update(...)`` that keeps a statement's row lock (``refresh(obj,
+    with_for_update=True)`` sends ``SELECT ... FOR UPDATE``), or nothing."""
+    match = _LOCK.search(sql.strip())
+    if match is None:
+        return ""
+    mode = " ".join(match.group(1).upper().split())
+    arguments = {"UPDATE": [], "NO KEY UPDATE": ["key_share=True"], "SHARE": ["read=True"]}.get(
+        mode, ["read=True", "key_share=True"]
+    )
+    wait = " ".join((match.group(2) or "").upper().split())
+    arguments += {"NOWAIT": ["nowait=True"], "SKIP LOCKED": ["skip_locked=True"]}.get(wait, [])
+    return f".with_for_update({', '.join(arguments)})"
 
 
 def _variants(group: list[Statement]) -> int:
@@ -505,17 +719,21 @@ def _repeated(group: list[Statement], judge: _Judge) -> Finding | None:
             threshold = min(t for t in (threshold, thresholds.small_repeat) if t)
         if _variants(group) == 1:
             return _invariant(group, judge, sql, table)
-        if not threshold or _variants(group) < threshold:
+        below = not threshold or _variants(group) < threshold
+        if below and not (thresholds.loop and _variants(group) >= thresholds.loop):
             return None
         if batches.pages(group, changing) or batches.chunks(group, changing):
             return None
-        verdict = judge(group, _variants, threshold)
+        verdict = None if below else judge(group, _variants, threshold)
+        if verdict is None or verdict.spread:
+            # fewer keys than the threshold (or spread over units), but one loop's iterations
+            verdict = judge.short_loop(group) or verdict
         if verdict is None:
             return None
         group = verdict.statements
         variants = _variants(group)
         texts = len({s.sql for s in group})
-        fix = _select_fix(group, sql, table, changing)
+        fix = _select_fix(group, sql, table, changing, judge.eager_after(group))
         if texts > 1 and not changing:  # the values are in the texts: f-string SQL
             message = (
                 f"one SELECT on {table} ran {len(group)} times as {texts} different "
@@ -603,18 +821,28 @@ def _by_key(sql: str, changing: set[Any]) -> bool:
 _EQUALS = re.compile(r"((?:\"[^\"]+\"|[\w$]+)\.)?(\"[^\"]+\"|\w+)\s*=\s*\$(\d+)(?:::\w+)?")
 
 
-def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]) -> str:
-    """A line to paste that fetches every run's rows in one statement."""
+def _select_fix(
+    group: list[Statement], sql: str, table: str, changing: set[Any], eager: Sequence[str] = ()
+) -> str:
+    """A line to paste that fetches every run's rows in one statement; an entity query keeps
+    the eager loads that followed each run (``session.get(..., options=[selectinload(...)])``)."""
     where = sql.upper().find(" WHERE ")
     match = _EQUALS.search(sql, max(where, 0))
     name = mapped_class(table)
     column = match.group(2).replace('"', "") if match else None
     pk_get = any(str(key).startswith("pk_") for key in changing)
+    top = _TOP_N.search(sql, max(where, 0))
+    if match and top and name and _EQUALS.fullmatch(sql[where + 7 : top.start()].strip()):
+        return _top_n_fix(group, sql, name, table, match, top, changing)
     alone = where >= 0 and _EQUALS.fullmatch(sql[where + len(" WHERE ") :].strip()) is not None
     # the entity query only when the key is the whole condition: other filters stay in text()
     if name and column and alone and (pk_get or _selects_entity(sql, table)):
         plural = f"{column}s"
-        return f"session.scalars(select({name}).where({name}.{column}.in_({plural}))).all()"
+        options = ", ".join(f"selectinload({label})" for label in eager)
+        chained = f".options({options})" if options else ""
+        return (
+            f"session.scalars(select({name}).where({name}.{column}.in_({plural})){chained}).all()"
+        )
     if match:
         start, end = match.span()
         key = f"{match.group(1) or ''}{match.group(2)}"
@@ -628,6 +856,64 @@ def _select_fix(group: list[Statement], sql: str, table: str, changing: set[Any]
     return "fetch them in one statement: .where(column.in_(values)), or WHERE column = ANY(:values)"
 
 
+_TOP_N = re.compile(r" ORDER BY (.+?) LIMIT (\$\d+(?:::\w+)?|\d+)$", re.IGNORECASE)
+_ORDER_ITEM = re.compile(
+    r"(?:(\"[^\"]+\"|\w+)\.)?(\"[^\"]+\"|\w+)(?:\s+(ASC|DESC))?", re.IGNORECASE
+)
+
+
+def _top_n_fix(
+    group: list[Statement],
+    sql: str,
+    name: str,
+    table: str,
+    key: re.Match[str],
+    top: re.Match[str],
+    changing: set[Any],
+) -> str:
+    """The first rows per key (``ORDER BY ... LIMIT n`` once per parent) in one statement: a
+    ``row_number()`` window partitioned by the key, keeping the rows ranked up to the limit
+    (an ``IN`` with the LIMIT would keep n rows in all)."""
+    column = key.group(2).replace('"', "")
+    order = []
+    for item in top.group(1).split(","):
+        part = _ORDER_ITEM.fullmatch(item.strip())
+        if part is None:
+            return "rank the rows per key: row_number() OVER (PARTITION BY key ORDER BY ...)"
+        attribute = f"{name}.{part.group(2).strip(chr(34))}"
+        order.append(
+            f"{attribute}.desc()" if (part.group(3) or "").upper() == "DESC" else attribute
+        )
+    limit = top.group(2)
+    if not limit.isdigit():
+        fixed = [
+            value
+            for k, value in _parameters(group[0].parameters)
+            if k not in changing and isinstance(value, int)
+        ]
+        limit = str(fixed[-1]) if fixed else "n"
+    ordered = order[0] if len(order) == 1 else f"({', '.join(order)})"
+    rank = f'func.row_number().over(partition_by={name}.{column}, order_by={ordered}).label("rank")'
+    entity = _selects_entity(sql, table)
+    columns = name if entity else "*columns"
+    query = f"ranked = select({columns}, {rank}).where({name}.{column}.in_({column}s)).subquery(); "
+    if entity:
+        return (
+            query
+            + f"session.scalars(select(aliased({name}, ranked)).where(ranked.c.rank <= {limit})).all()"
+        )
+    return query + f"session.execute(select(ranked).where(ranked.c.rank <= {limit})).all()"
+
+
+def _parameters(parameters: Any) -> list[tuple[Any, Any]]:
+    """(key, value) pairs of a statement's parameters: names, or positions from 1."""
+    if isinstance(parameters, dict):
+        return list(parameters.items())
+    if isinstance(parameters, list | tuple):
+        return list(enumerate(parameters, 1))
+    return []
+
+
 _AGGREGATE = re.compile(
     r"^SELECT\s+(?:DISTINCT\s+)?[^,]*?\b(?:count|sum|avg|min|max)\s*\(", re.IGNORECASE
 )
@@ -636,15 +922,9 @@ _GROUPED = re.compile(r"\b(?:GROUP\s+BY|ORDER\s+BY|LIMIT|OFFSET|UNION)\b", re.IG
 
 def _selects_entity(sql: str, table: str) -> bool:
     """Whether the SELECT list is whole rows of ``table``'s mapped class (an ORM entity
-    query), not some of its columns."""
-    columns = sql[len("SELECT ") : sql.upper().find(" FROM ")].split(",")
-    short = table.rpartition(".")[2]
-    mapper = _mapper(table)
-    return (
-        mapper is not None
-        and len(columns) == len(mapper.columns)
-        and all(c.strip().startswith(f"{short}.") for c in columns)
-    )
+    query: every column it does not defer), not some of its columns."""
+    name = mapped_class(table)
+    return name is not None and _entities(sql) == [name]
 
 
 _CONFLICT = re.compile(

@@ -15,6 +15,9 @@ it belongs to, and the statements a flush sends carry none.
   A relationship whose mapping is eager (``lazy="selectin"``, ``"joined"``, ``"subquery"``)
   that SQLAlchemy loads for one object (the refresh of that object, where the selectin
   loader falls back to a per-object load) is its own batch, tagged eager too.
+- Joined eager loads, only while :mod:`dalperf.capture.reads` watches reads (the opt-in
+  unused-eager-load rule): a top-level query whose options ``joinedload`` relationships is
+  tagged ``joined`` with their labels; it counts as an untagged statement otherwise.
 - Column reload: ``state.is_column_load``; the instance and the columns asked for come from
   the load options (``_refresh_state``, ``_only_load_props``: SQLAlchemy offers no public
   name for them, so they are read with defaults and a missing one only loses detail).  An
@@ -45,6 +48,7 @@ from dalperf.capture.records import ORM_OPTION as TAG  # the execution option ca
 class LoadKind(StrEnum):
     LAZY = "lazy"  # a relationship loaded for one parent object
     EAGER = "eager"  # a relationship loaded for many parents at once (selectin, subquery)
+    JOINED = "joined"  # a query whose options joinedload relationships (``Tag.joined``)
     COLUMNS = "columns"  # deferred or expired columns loaded for one object
     REFRESH = "refresh"  # an object reloaded right after a flush wrote it
 
@@ -72,6 +76,7 @@ class Tag:
     depth: int = 1  # for a tree: the parent's level (1: an object the code loaded itself)
     table: str = ""  # the parent class's table (to see parents loaded one by one)
     mapped_eager: bool = False  # an eager load the mapping asks for (lazy="selectin")
+    joined: tuple[str, ...] = ()  # JOINED: the relationships its joinedload options fill
 
 
 _lock = threading.Lock()
@@ -106,6 +111,8 @@ def _tag(state: ORMExecuteState) -> Any:
         if not sinks.recording():
             return
         tag = _columns(state)
+    elif reads.installed() and state.is_select and sinks.recording():
+        tag = _joined(state)
     else:
         return
     if tag is None:
@@ -160,6 +167,27 @@ def _relationship(state: ORMExecuteState) -> Tag | None:
         depth=_depths.get(parent, 1) if recursive else 1,
         table=str(getattr(prop.parent.local_table, "name", "")),
     )
+
+
+def _joined(state: ORMExecuteState) -> Tag | None:
+    """A query's ``joinedload`` options (at any level of a chain), when the unused-eager-load
+    rule watches reads: their relationships are filled from the query's own rows, so no
+    statement of their own would tell.  The options' elements and paths are SQLAlchemy's
+    internals (``_with_options``, ``context``, ``strategy``), read with defaults: a change
+    there only loses the finding."""
+    labels = []
+    for option in getattr(state.statement, "_with_options", ()):
+        for element in getattr(option, "context", ()):
+            if ("lazy", "joined") not in (getattr(element, "strategy", None) or ()):
+                continue
+            path = tuple(getattr(element, "path", ()))
+            prop: Any = path[-2] if len(path) >= 2 else None
+            if not hasattr(prop, "uselist") or prop.lazy in _EAGER_MAPPINGS:
+                continue
+            label = f"{prop.parent.class_.__name__}.{prop.key}"
+            reads.watch(prop, label)
+            labels.append(label)
+    return Tag(LoadKind.JOINED, labels[0], joined=tuple(labels)) if labels else None
 
 
 def _columns(state: ORMExecuteState) -> Tag | None:

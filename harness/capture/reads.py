@@ -2,13 +2,14 @@
 
 Opt-in (the plugin's ``dalperf_unused_eager_load``): while :func:`install` is in effect,
 ``InstrumentedAttribute.__get__`` is wrapped so that reading a relationship that a
-``selectinload``/``subqueryload`` statement filled during a capture (:func:`watch`, called
+``selectinload``/``subqueryload`` statement (or a ``joinedload`` option) filled during a capture (:func:`watch`, called
 by :mod:`dalperf.capture.orm` when it tags such a statement) is noted in the captures
 recording (``Sink.reads``).  A relationship loaded eagerly and never read is an
-``unused-eager-load`` finding (:mod:`dalperf.capture.findings`).  Every attribute read of a
-mapped object pays one set lookup while installed, which is why it is not on by default;
-``joinedload`` fills its relationship from the parent's own statement, which carries no tag,
-so it is not seen.
+``unused-eager-load`` finding (:mod:`dalperf.capture.findings`).  A ``joinedload`` fills its
+relationship from the parent's own statement: while installed, :mod:`dalperf.capture.orm`
+tags that statement with the relationships its options join, and watches them the same way.
+Every attribute read of a mapped object pays one set lookup while installed, which is why it
+is not on by default.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ _PIPELINED = (HiddenKind.BEGIN, HiddenKind.PREPARE)
 # Session or a checkout of its connection: dalperf.capture.units.CURRENT), for the 2nd, 8th,
 # 32nd ... time (at a cost that grows with the log of the count), and when it is an ORM
 # relationship or column load (the findings need the site of each).
-_SAMPLED = frozenset(2 * 4**k for k in range(32))
+_SAMPLED = frozenset((3, 4, *(2 * 4**k for k in range(32))))  # 3rd, 4th: a short loop's sites
 _NEVER = object()
 _CURRENT_UNIT = units.CURRENT  # bound once: read on every statement
 DriverCall = Callable[[Any, str, Any, Any], Any]  # (cursor, statement, parameters, context)

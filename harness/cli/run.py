@@ -45,8 +45,8 @@ from dalperf.project.config import DEFAULT_PROJECT_SCALE, VARIANT_ROLES_KEY
 if TYPE_CHECKING:
     from dalperf.db.project import DataState
     from dalperf.db.targets import Target
+    from dalperf.measure.operations import Operation
     from dalperf.measure.pipeline import Plan
-    from dalperf.measure.scenario import Operation
     from dalperf.project.budgets import BudgetSet
     from dalperf.project.config import Config
     from dalperf.results.model import Results
@@ -369,7 +369,8 @@ def select_operations(
     scenarios: list[str] | None, only: list[str] | None, *, shard: Shard | None = None
 ) -> Selection:
     """Import the scenario modules and pick the operations ``--only`` names in ``shard``."""
-    from dalperf.measure.scenario import REGISTRY, load_modules
+    from dalperf.measure.loader import load_modules
+    from dalperf.measure.registry import REGISTRY
 
     specs = scenarios or [casestudy.SCENARIOS]
     modules = [m.__name__ for m in load_modules(specs)]
@@ -398,7 +399,7 @@ def select_operations(
 def read_budget_set(config: Config, budgets: Path | None) -> BudgetSet:
     """The budgets of code, tool.dalperf and ``budgets``, validated against the registry
     (every loaded module's operations)."""
-    from dalperf.measure.scenario import REGISTRY
+    from dalperf.measure.registry import REGISTRY
     from dalperf.project.budgets import read_budgets
 
     budget_set = config.budgets.over(read_budgets(None, budgets))

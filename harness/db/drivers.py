@@ -1,6 +1,6 @@
 """The PostgreSQL drivers dalperf measures through, and which engine each one drives.
 
-A run has two engines (:class:`dalperf.measure.scenario.Engines`): async variants run on the
+A run has two engines (:class:`dalperf.measure.engines.Engines`): async variants run on the
 async one, sync variants on the sync one.  A driver is either sync or async, so ``--driver``
 names the pair:
 

@@ -81,8 +81,7 @@ from dalperf.loadtest.locust_side import (
     POOL_SIZE_ENV,
     RECORDS_OPTION,
 )
-from dalperf.measure.config import DEFAULT_DRIVER
-from dalperf.measure.scenario import DEFAULT_POOL_SIZE
+from dalperf.measure.config import DEFAULT_DRIVER, DEFAULT_POOL_SIZE
 from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.proxy_child import check_delay
 from dalperf.results.load import LoadResults, Request, summarise

@@ -11,10 +11,10 @@ same machine and database share every disturbance.  :func:`plan_comparison` and
    head would not be a commit), and a revision without the scenario modules, all before
    any database is opened;
 2. import the working tree's scenario modules as ``dalperf run`` does (into
-   :data:`~dalperf.measure.scenario.REGISTRY`), then checks the base revision out into a
+   :data:`~dalperf.measure.registry.REGISTRY`), then checks the base revision out into a
    temporary ``git worktree`` (:mod:`dalperf.measure.revision`) and import the same
    modules from there under other module names, into a registry of their own
-   (:func:`~dalperf.measure.scenario.registering_into`).  A base module that imports its
+   (:func:`~dalperf.measure.registry.registering_into`).  A base module that imports its
    siblings by absolute name would get the working tree's copy; such a base registers no
    operations of its own and is refused;
 3. for each operation and variant both sides have, call each side once on its first input
@@ -57,17 +57,12 @@ from dalperf.measure.config import (
     DEFAULT_POOL_SIZE,
     DEFAULT_WARMUP,
 )
+from dalperf.measure.engines import Engines, open_engines
 from dalperf.measure.equivalence import mismatch_report
+from dalperf.measure.loader import load_modules, operations_of
+from dalperf.measure.operations import Operation
+from dalperf.measure.registry import Registry, registering_into
 from dalperf.measure.runner import lost_reason, measure_call, server_version
-from dalperf.measure.scenario import (
-    Engines,
-    Operation,
-    Registry,
-    load_modules,
-    open_engines,
-    operations_of,
-    registering_into,
-)
 from dalperf.results import files
 from dalperf.results.stats import Ratio, Summary, median_ratio
 from dalperf.version import installed_version

@@ -18,7 +18,7 @@ from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
 
 if TYPE_CHECKING:
-    from dalperf.measure.scenario import Operation
+    from dalperf.measure.operations import Operation
 
 DEFAULT_ITERATIONS = 30
 DEFAULT_WARMUP = 3

@@ -34,8 +34,8 @@ from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 if TYPE_CHECKING:
     from dalperf.db.migrations import Migration
     from dalperf.db.targets import Target
+    from dalperf.measure.operations import Operation
     from dalperf.measure.runner import Progress
-    from dalperf.measure.scenario import Operation
     from dalperf.plans.advisor import AdvisorConfig
     from dalperf.project.budgets import BudgetSet
     from dalperf.results.model import Results

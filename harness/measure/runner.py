@@ -13,7 +13,7 @@ For each operation:
 
 What is counted: the statements the variant sends and the hidden round trips it causes
 (:mod:`dalperf.capture.session`).  For a mutating operation the call runs inside
-:func:`dalperf.measure.scenario.isolated`, whose outer transaction is opened before the capture
+:func:`dalperf.measure.isolation.isolated`, whose outer transaction is opened before the capture
 starts and rolled back after it ends, so the isolation's own BEGIN, SAVEPOINT and ROLLBACK
 are never counted, while the variant's own transactions (now savepoints) are.
 Wall time is the variant call alone, measured inside the capture.
@@ -74,17 +74,11 @@ from dalperf.errors import (
     first_line,
 )
 from dalperf.measure.complexity import fit_complexity
-from dalperf.measure.config import RunConfig
+from dalperf.measure.config import DEFAULT_POOL_SIZE, RunConfig
+from dalperf.measure.engines import Engines, open_engines
 from dalperf.measure.equivalence import mismatch_report
-from dalperf.measure.scenario import (
-    DEFAULT_POOL_SIZE,
-    Engines,
-    Operation,
-    Variant,
-    call,
-    isolated,
-    open_engines,
-)
+from dalperf.measure.isolation import isolated
+from dalperf.measure.operations import Operation, Variant, call
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
 from dalperf.plans.explain import Explainer
 from dalperf.plans.shape import call_work

@@ -2,7 +2,7 @@
 
 :func:`advise_operations` captures one call of every variant of the run's operations (the
 runner's own :func:`~dalperf.measure.runner.measure_call`, mutating ones inside
-:func:`~dalperf.measure.scenario.isolated`, rolled back) with the run's first input set,
+:func:`~dalperf.measure.isolation.isolated`, rolled back) with the run's first input set,
 hands the statements to :func:`dalperf.plans.advisor.advise`, and gives it a pricer.
 
 The price of an index on writes (:func:`price_writes`): every mutating operation whose
@@ -33,8 +33,9 @@ from sqlalchemy.pool import StaticPool
 from dalperf.db import urls
 from dalperf.db.targets import Target
 from dalperf.errors import describe
+from dalperf.measure.engines import Engines, open_engines
+from dalperf.measure.operations import Operation, Variant
 from dalperf.measure.runner import measure_call
-from dalperf.measure.scenario import Engines, Operation, Variant, open_engines
 from dalperf.plans.advisor import (
     DEFAULT_CONFIG,
     AdvisorConfig,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
@@ -30,6 +30,9 @@ from dalperf.capture.findings import Finding, Thresholds
 from dalperf.capture.session import Capture
 from dalperf.pytest_support.baseline import Entry
 from dalperf.pytest_support.settings import ALLOW_MARKER, Settings
+
+if TYPE_CHECKING:
+    from dalperf.pytest_support.prove import Proof
 
 SQL_SHOWN = 240  # characters of a statement shape in a message
 SLOWEST = 3  # statements listed per test in the suite report
@@ -77,6 +80,8 @@ class BodyRecorder:
         self.thresholds = thresholds
         self.budget_marker = budget_marker
         self.capture = Capture(None)
+        self.record: TestRecord | None = None  # set by finish()
+        self.new: list[Finding] = []  # the findings that fail or warn, set by finish()
 
     def __enter__(self) -> Self:
         self.capture.__enter__()
@@ -85,9 +90,10 @@ class BodyRecorder:
     def __exit__(self, *exc: object) -> None:
         self.capture.__exit__(None, None, None)
 
-    def finish(self, *, body_failed: bool) -> tuple[TestRecord, str | None]:
-        """The body's figures, and (unless the body failed already) the failure message for
-        new findings and a budget exceeded, or None; warns in warn mode."""
+    def finish(self, *, body_failed: bool, conclude: bool = True) -> tuple[TestRecord, str | None]:
+        """The body's figures, and (unless the body failed already, or ``conclude`` is false:
+        :meth:`conclude` later) the failure message for new findings and a budget exceeded,
+        or None; warns in warn mode."""
         capture, item = self.capture, self.item
         every = capture.findings(self.thresholds) if self.settings.mode != "off" else []
         found = [f for f in every if not f.spread]
@@ -109,15 +115,28 @@ class BodyRecorder:
             record.slowest = self._slowest()
         for seen in record.unsupported:
             self._warn(wire.unsupported_message(seen))
-        if body_failed:
+        self.record = record
+        self.new = [f for f, s in zip(found, statuses, strict=True) if s == "new"]
+        if body_failed or not conclude:
             return record, None
-        new = [f for f, s in zip(found, statuses, strict=True) if s == "new"]
-        problems = self._budget_problems(new)
-        if (new and self.settings.mode == "fail") or problems:
-            return record, self._message(problems, new)
-        if new:
-            self._warn(self._message([], new))
-        return record, None
+        return record, self.conclude()
+
+    def conclude(self, proofs: Mapping[tuple[str, str], Proof] | None = None) -> str | None:
+        """The failure message for new findings and a budget exceeded, or None (warns in
+        warn mode), after :meth:`finish`; ``proofs``: what a rerun with each fix showed
+        (``--dalperf-prove-fixes``), by ``(kind, label)``, added to the message and the record."""
+        proofs = proofs or {}
+        assert self.record is not None, "conclude() comes after finish()"
+        for data in self.record.findings:
+            proof = proofs.get((data["kind"], data["label"]))
+            if proof is not None:
+                data["fix_proof"] = proof.to_dict()
+        problems = self._budget_problems(self.new)
+        if (self.new and self.settings.mode == "fail") or problems:
+            return self._message(problems, self.new, proofs)
+        if self.new:
+            self._warn(self._message([], self.new, proofs))
+        return None
 
     def _slowest(self) -> list[dict[str, Any]]:
         """The body's slowest statements, for the suite report."""
@@ -194,7 +213,12 @@ class BodyRecorder:
 
     # messages
 
-    def _message(self, problems: Sequence[str], new: Sequence[Finding]) -> str:
+    def _message(
+        self,
+        problems: Sequence[str],
+        new: Sequence[Finding],
+        proofs: Mapping[tuple[str, str], Proof],
+    ) -> str:
         from dalperf.gate.budgets import shorten_sql
 
         root = self.item.config.rootpath
@@ -208,6 +232,9 @@ class BodyRecorder:
                     lines.append(f"    first at {relative_site(finding.call_site, root)}")
                 lines.append(f"    sql: {shorten_sql(finding.sql, SQL_SHOWN)}")
                 lines.append(f"    fix: {finding.fix}")
+                proof = proofs.get((finding.kind.value, finding.label))
+                if proof is not None:
+                    lines.append(f"    {proof.detail}")
         if self.capture.queries:
             lines.append("  " + figures_line(self.capture, self.settings.rtt_ms))
         if new:
@@ -240,6 +267,7 @@ def thresholds_of(settings: Settings) -> Thresholds:
         repeat=settings.thresholds["dalperf_repeat_threshold"],
         write_loop=settings.thresholds["dalperf_write_loop_threshold"],
         small_repeat=settings.thresholds["dalperf_small_repeat_threshold"],
+        loop=settings.thresholds["dalperf_loop_threshold"],
         unused_eager_load=settings.unused_eager_load,
         scope=RepeatScope(settings.repeat_scope),
     )

@@ -7,7 +7,9 @@ the rootdir); a call site outside it gets no location rather than an absolute pa
 Baselined and allowed findings are kept, marked with a ``suppressions`` entry (external:
 the baseline file; inSource: an allow marker or ini pattern), so a viewer can show them as
 accepted instead of losing them.  ``partialFingerprints`` hold the finding's stable
-identity (test, kind, label), which survives edits of the surrounding code.
+identity (test, kind, label), which survives edits of the surrounding code.  With
+``--dalperf-prove-fixes`` the message ends with the proof (``fix proven: 26 → 2 queries``),
+and ``properties.fixProof`` holds it as the JSON report does (``fix_proof``).
 """
 
 from __future__ import annotations
@@ -92,11 +94,13 @@ def _uri(file: str | None, rootdir: Path, base: Path) -> str | None:
 
 def _result(test: str, finding: dict[str, Any], uri: str | None) -> dict[str, Any]:
     identity = "\x1f".join((test, finding["kind"], finding["label"]))
+    proof = finding.get("fix_proof")  # --dalperf-prove-fixes: what a rerun with the fix showed
+    proven = f" ({proof['detail']})" if proof else ""
     result: dict[str, Any] = {
         "ruleId": f"dalperf/{finding['kind']}",
         "ruleIndex": list(RULES).index(finding["kind"]),
         "level": "warning",
-        "message": {"text": f"{finding['message']} in {test}. Fix: {finding['fix']}"},
+        "message": {"text": f"{finding['message']} in {test}. Fix: {finding['fix']}{proven}"},
         "partialFingerprints": {
             "dalperfIdentity/v1": hashlib.sha256(identity.encode()).hexdigest()
         },
@@ -107,6 +111,8 @@ def _result(test: str, finding: dict[str, Any], uri: str | None) -> dict[str, An
             "sql": finding["sql"],
         },
     }
+    if proof:
+        result["properties"]["fixProof"] = proof
     if uri is not None:
         result["locations"] = [
             {

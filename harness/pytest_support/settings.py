@@ -35,6 +35,10 @@ THRESHOLDS = {
     "dalperf_column_load_threshold": (5, "different objects reloading columns one at a time"),
     "dalperf_repeat_threshold": (5, "runs of one SELECT (Core, text(), ORM query)"),
     "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
+    "dalperf_loop_threshold": (
+        3,
+        "iterations of one loop sending a SELECT per key among the same other statements (0: off)",
+    ),
     "dalperf_small_repeat_threshold": (
         0,
         ("different keys of one table looked up by key, e.g. 2-4 session.get calls (0: off)"),
@@ -76,6 +80,7 @@ class Settings:
     index_min_rows: int = DEFAULT_INDEX_MIN_ROWS
     repeat_scope: str = DEFAULT_REPEAT_SCOPE
     unused_eager_load: bool = False
+    prove_fixes: bool = False  # rerun a test with its fix (dalperf.pytest_support.prove)
     app_dirs: tuple[str, ...] = ()  # the folders of dalperf_app_packages
 
     @property
@@ -142,6 +147,13 @@ def add_options(parser: pytest.Parser) -> None:
         "app; test: anywhere in the test body",
     )
     group.addoption(
+        "--dalperf-prove-fixes",
+        action="store_true",
+        default=False,
+        help="run a test failing on a lazy-load or column-reload finding once more with the "
+        "offered loader option added to its query, and report the queries saved",
+    )
+    group.addoption(
         "--dalperf-metadata",
         default=None,
         metavar="MODULE:ATTR",
@@ -202,7 +214,13 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "dalperf_unused_eager_load",
-        "report selectinload/subqueryload relationships the test never read (default false)",
+        "report selectinload/subqueryload/joinedload options the test never read (default false)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "dalperf_prove_fixes",
+        "default of --dalperf-prove-fixes (default false)",
         type="bool",
         default=False,
     )
@@ -326,6 +344,9 @@ def read(config: pytest.Config) -> Settings:
         repeat_scope=scope,
         app_dirs=app_dirs,
         unused_eager_load=bool(config.getini("dalperf_unused_eager_load")),
+        prove_fixes=bool(
+            config.getoption("dalperf_prove_fixes") or config.getini("dalperf_prove_fixes")
+        ),
         **_index_check(config),
     )
 

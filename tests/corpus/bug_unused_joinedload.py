@@ -10,12 +10,6 @@ from corpus_app.models import Order
 
 EXPECT: set[str] = set()
 EXPECT_WITH = {"unused-eager-load": {"unused-eager-load"}}
-LIMIT = {
-    "unused-eager-load": (
-        "the rule covers selectinload and subqueryload only (its ini help: "
-        "report selectinload/subqueryload relationships never read)"
-    )
-}
 FIX = "select(Order)"
 
 

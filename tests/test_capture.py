@@ -31,7 +31,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from dalperf.capture import instrument
+from dalperf.capture import instrument, sinks
+from dalperf.capture.recorder import Hook
 from dalperf.capture.records import HiddenKind
 from dalperf.capture.session import Capture, bind_context, captured, suspended
 from dalperf.db.urls import sqlalchemy_url
@@ -461,10 +462,10 @@ def test_connection_set_up_is_counted(db_url: str) -> None:
 # the listeners' lifetime
 
 
-def assert_detached(eng: Engine, attached: tuple[instrument.Listener, ...]) -> None:
+def assert_detached(eng: Engine, attached: tuple[Hook, ...]) -> None:
     assert attached
-    for target, name, fn in attached:
-        assert not event.contains(target, name, fn)
+    for hook in attached:
+        assert not event.contains(hook.target, hook.name, hook.fn)
     assert instrument.listeners(eng) == ()
     assert not {"do_commit", "do_rollback", "do_ping"} & vars(eng.dialect).keys()
 
@@ -472,7 +473,7 @@ def assert_detached(eng: Engine, attached: tuple[instrument.Listener, ...]) -> N
 def test_listeners_are_detached_after_the_block(engine: Engine) -> None:
     with Capture(engine):
         attached = instrument.listeners(engine)
-        assert all(event.contains(target, name, fn) for target, name, fn in attached)
+        assert all(event.contains(hook.target, hook.name, hook.fn) for hook in attached)
         assert "do_commit" in vars(engine.dialect)
     assert_detached(engine, attached)
 
@@ -486,7 +487,7 @@ def test_listeners_are_detached_after_an_exception(engine: Engine) -> None:
 
 
 def test_async_engine_listeners_go_on_its_sync_engine(db_url: str) -> None:
-    async def body(eng: AsyncEngine) -> tuple[instrument.Listener, ...]:
+    async def body(eng: AsyncEngine) -> tuple[Hook, ...]:
         with Capture(eng) as cap:
             attached = instrument.listeners(eng.sync_engine)
             async with eng.connect() as conn:
@@ -509,15 +510,15 @@ def test_capture_none_sees_every_engine_and_thread_then_takes_its_hooks_off(
         with Capture(None) as cap, Capture(engine) as own:
             hub = instrument._everywhere
             assert hub is not None and instrument.listeners(engine) != ()
-            attached = hub.listeners
+            attached = hub.hooks
             fetch_name(engine, 1)
             thread = threading.Thread(target=fetch_name, args=(other, 2))
             thread.start()
             thread.join()
         assert cap.queries == 2 and own.queries == 1  # the thread is seen by the process-wide one
         assert HiddenKind.CONNECT in hidden_kinds(cap)  # the new engine's connection, measured
-        assert not any(event.contains(target, name, fn) for target, name, fn in attached)
-        assert instrument._everywhere is None and instrument._process_sinks == ()
+        assert not any(event.contains(hook.target, hook.name, hook.fn) for hook in attached)
+        assert instrument._everywhere is None and sinks.PROCESS.every == ()
         with Capture(engine) as again:  # per-engine hooks work as before afterwards
             fetch_name(engine, 3)
         assert again.queries == 1

@@ -7,7 +7,10 @@
         operation()
     cap.queries, cap.round_trips, cap.network_round_trips, cap.n_plus_one()
 
-Modules: :mod:`~dalperf.capture.instrument` hooks SQLAlchemy's dialect,
+Modules: :mod:`~dalperf.capture.instrument` puts the hooks on, one hub per engine
+(:mod:`~dalperf.capture.engine_hub`) or one for the process
+(:mod:`~dalperf.capture.process_hub`), both recording through
+:mod:`~dalperf.capture.recorder` into the captures :mod:`~dalperf.capture.sinks` names,
 :mod:`~dalperf.capture.wire` models the driver's hidden round trips,
 :mod:`~dalperf.capture.depth` computes the critical path, :mod:`~dalperf.capture.callsite`
 finds the application frame, :mod:`~dalperf.capture.fingerprint` normalises statements,

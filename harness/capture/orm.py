@@ -4,7 +4,7 @@ One listener on the ``Session`` class (``do_orm_execute``, so every Session, syn
 is seen) classifies each ORM execution with SQLAlchemy's public :class:`ORMExecuteState`
 and, when it is a relationship load or a column reload, puts a :class:`Tag` in the
 execution's options (``update_execution_options``).  The cursor-level hooks of
-:mod:`dalperf.capture.instrument` read it back from the statement's execution context, so a
+:mod:`dalperf.capture.recorder` read it back from the statement's execution context, so a
 tag travels with exactly its own statement: no guessing which Session or which statement
 it belongs to, and the statements a flush sends carry none.
 
@@ -41,11 +41,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from dalperf.capture import (
-    instrument,  # a cycle: instrument imports this module; used at call time
-    reads,
-    units,
-)
+from dalperf.capture import reads, sinks, units
 from dalperf.capture.records import ORM_OPTION as TAG  # the execution option carrying the Tag
 
 
@@ -108,14 +104,14 @@ def uninstall() -> None:
 
 def _tag(state: ORMExecuteState) -> Any:
     if state.is_relationship_load:
-        if not instrument.recording():
+        if not sinks.recording():
             return
         tag = _relationship(state)
     elif state.is_column_load:
-        if not instrument.recording():
+        if not sinks.recording():
             return
         tag = _columns(state)
-    elif reads.installed() and state.is_select and instrument.recording():
+    elif reads.installed() and state.is_select and sinks.recording():
         tag = _joined(state)
     else:
         return

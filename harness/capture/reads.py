@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm.attributes import InstrumentedAttribute
 
-from dalperf.capture import instrument  # a cycle: instrument imports orm, orm this module
+from dalperf.capture import sinks
 
 _watched: dict[Any, str] = {}  # relationship property -> its label, once an eager load filled it
 _lock = threading.Lock()
@@ -38,7 +38,7 @@ def install() -> None:
             if instance is not None and _watched:
                 label = _watched.get(self.prop)
                 if label is not None:
-                    for sink in instrument.current_sinks():
+                    for sink in sinks.current():
                         sink.reads.add(label)
             return original(self, instance, owner)
 

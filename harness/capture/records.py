@@ -114,7 +114,7 @@ class HiddenRoundTrip:
     connection or the dialect initialisation, 0 for a BEGIN or PREPARE that psycopg
     pipelines together with an ``executemany``.  The interval is measured around the driver
     call that sent it; what travels inside a statement's (or a rollback's) driver call, such
-    as an implicit BEGIN, carries that call's interval (see :mod:`dalperf.capture.instrument`).
+    as an implicit BEGIN, carries that call's interval (see :mod:`dalperf.capture.recorder`).
     """
 
     kind: HiddenKind

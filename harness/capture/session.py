@@ -24,8 +24,10 @@ statements that take time, the figures are exact.
 
 ``Capture(None)`` records every engine of the process, from every thread (the hooks go on
 SQLAlchemy's classes, :func:`dalperf.capture.instrument.install_everywhere`): what the pytest
-plugin uses for a test body.  Statements through a driver dalperf does not model are
-counted in :attr:`Capture.unsupported` instead (their names), never measured wrongly.
+plugin uses for a test body; a thread that an earlier ``Capture(None)`` started and left
+running is not counted (:mod:`dalperf.capture.sinks`).  Statements through a driver dalperf
+does not model are counted in :attr:`Capture.unsupported` instead (their names), never
+measured wrongly.
 
 A capture needs PostgreSQL through psycopg 3 (sync or async), psycopg2 or asyncpg, whose
 wire behaviour the hidden-round-trip counts follow (:mod:`dalperf.capture.wire`, one module
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.base import OptionEngine
 
-from dalperf.capture import instrument, units, wire
+from dalperf.capture import instrument, sinks, units, wire
 from dalperf.capture.depth import Span, critical_path
 from dalperf.capture.findings import (
     Finding,
@@ -64,6 +66,7 @@ from dalperf.capture.findings import (
     fingerprint_totals,
     n_plus_one,
 )
+from dalperf.capture.recorder import hidden_of
 from dalperf.capture.records import (
     NS_PER_MS,
     ORM_FIELD,
@@ -98,7 +101,7 @@ class Capture:
         self.engine = _sync_engine(engine) if engine is not None else None
         self.dialect = self.engine.dialect if self.engine is not None else None
         self.started_ns: int | None = None
-        # filled by the hooks (instrument.Sink)
+        # filled by the hooks (dalperf.capture.sinks.Sink)
         self.statement_rows: list[StatementRow] = []
         self.hidden_records: list[HiddenRoundTrip] = []
         self.executions: dict[str, int] = {}
@@ -110,7 +113,7 @@ class Capture:
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
         self._build_lock = threading.Lock()
-        self._token: Token[tuple[instrument.Sink, ...]] | None = None
+        self._token: Token[tuple[sinks.Sink, ...]] | None = None
 
     def __enter__(self) -> Self:
         if self.started_ns is not None:
@@ -118,12 +121,12 @@ class Capture:
         self.started_ns = monotonic_ns()
         if self.engine is None:
             instrument.install_everywhere()
-            instrument.add_process_sink(self)
+            sinks.add_process(self)
             units.watch_requests()
             return self
         instrument.attach(self.engine)
         units.watch_requests()
-        self._token = instrument.ACTIVE.set((*instrument.ACTIVE.get(), self))
+        self._token = sinks.ACTIVE.set((*sinks.ACTIVE.get(), self))
         return self
 
     def __exit__(
@@ -133,12 +136,12 @@ class Capture:
         tb: TracebackType | None,
     ) -> None:
         if self.engine is None:
-            instrument.remove_process_sink(self)
+            sinks.remove_process(self)
             instrument.uninstall_everywhere()
             return
         try:
             if self._token is not None:
-                instrument.ACTIVE.reset(self._token)
+                sinks.ACTIVE.reset(self._token)
         finally:
             instrument.detach(self.engine)
 
@@ -278,7 +281,7 @@ class Capture:
                 begins, extra = row[STATEMENT_FIELDS:]
                 if begins or extra != NO_EXTRA:
                     self._row_hidden.extend(
-                        instrument.hidden_of(
+                        hidden_of(
                             statement.start_ns,
                             statement.end_ns,
                             statement.connection,
@@ -352,11 +355,11 @@ def captured(
 @contextmanager
 def suspended() -> Iterator[None]:
     """Inside this block, in the current context, no capture records anything."""
-    token = instrument.ACTIVE.set(())
+    token = sinks.ACTIVE.set(())
     try:
         yield
     finally:
-        instrument.ACTIVE.reset(token)
+        sinks.ACTIVE.reset(token)
 
 
 def bind_context(fn: Callable[P, R]) -> Callable[P, R]:

@@ -41,7 +41,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
-from dalperf.capture import instrument  # a cycle: instrument imports this module; used at call time
+from dalperf.capture import sinks
 
 SESSION = "Session"
 CONNECTION = "connection"
@@ -160,13 +160,13 @@ def resolve(
 def _deliver(row: tuple[int, int, int, str]) -> None:
     # to every capture recording here: an event about another engine's connection never
     # matches one of a capture's statements
-    for sink in instrument.current_sinks():
+    for sink in sinks.current():
         sink.unit_events.append(row)
     CURRENT[row[1]] = row[2]
 
 
 def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
-    if not instrument.recording():
+    if not sinks.recording():
         return
     unit = _session_units.get(session)
     if unit is None:
@@ -176,7 +176,7 @@ def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
 
 
 def _after_flush(session: Session, flush_context: Any) -> None:
-    if not instrument.recording():
+    if not sinks.recording():
         return
     wrote = (*session.new, *session.dirty)
     # ten objects of one flush reloaded one by one are a column reload (expire_on_commit)
@@ -187,7 +187,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
 
 
 def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    if not instrument.recording():
+    if not sinks.recording():
         return
     _deliver((monotonic_ns(), id(record.driver_connection), next(_ids), CONNECTION))
 
@@ -198,14 +198,14 @@ def _request_started() -> tuple[int, int]:
 
 def _request_ended(start: int, number: int) -> None:
     row = (start, monotonic_ns(), number)
-    for sink in instrument.current_sinks():
+    for sink in sinks.current():
         sink.requests.append(row)
 
 
 def _timed(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def request(*args: Any, **kwargs: Any) -> Any:
-        if not instrument.recording():
+        if not sinks.recording():
             return original(*args, **kwargs)
         start, number = _request_started()
         try:
@@ -219,7 +219,7 @@ def _timed(original: Callable[..., Any]) -> Callable[..., Any]:
 def _timed_async(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     async def request(*args: Any, **kwargs: Any) -> Any:
-        if not instrument.recording():
+        if not sinks.recording():
             return await original(*args, **kwargs)
         start, number = _request_started()
         try:

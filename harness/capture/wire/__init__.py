@@ -9,7 +9,7 @@ counter that the traffic itself moves):
 - :mod:`~dalperf.capture.wire.asyncpg`: asyncpg (async).
 
 Each module builds a :class:`WireModel`, the same set of functions for every driver, which
-:mod:`dalperf.capture.instrument` calls around every driver call.  :func:`model_for` picks
+:mod:`dalperf.capture.recorder` calls around every driver call.  :func:`model_for` picks
 the model of an engine's dialect; the driver modules are imported only when used, so a
 missing optional driver costs nothing.  ``tests/test_wire_truth.py`` checks every model
 against the request/response turns the latency proxy counts at the socket.

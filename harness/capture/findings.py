@@ -3,7 +3,7 @@
 An N+1 group is a fingerprint executed two or more times within one capture with at
 least two different parameter sets (the same statement repeated with the same
 parameters is a duplicate, not an N+1).  Its call site is the one most often recorded
-for that fingerprint (call sites are sampled: see :mod:`dalperf.capture.instrument`).
+for that fingerprint (call sites are sampled: see :mod:`dalperf.capture.recorder`).
 
 A :class:`Finding` (:func:`detect`) names the problem as the code wrote it, using what the ORM
 said it was loading (:mod:`dalperf.capture.orm`), with the line to paste that fixes it.  A

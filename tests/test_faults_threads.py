@@ -64,7 +64,14 @@ def test_a_leaked_thread_is_not_counted_in_the_next_test(
     pytester.makepyfile(test_leaky=LEAKY_TESTS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", "-q")
     assert result.ret == 0, result.stdout.str()
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=3, warnings=2)  # the two tests after the leak
+    # dropped with a note, on the test that did not count them
+    result.stdout.fnmatch_lines(
+        [
+            "*test_next_sends_one_query*",
+            "*not counted in this test: what 1 thread(s) an earlier test started and left running sent (poller)*",
+        ]
+    )
 
 
 def test_a_thread_counts_where_it_was_started_and_where_it_was_already_running(

@@ -110,6 +110,7 @@ class Capture:
         self.requests: list[tuple[int, int, int]] = []
         self.reads: set[str] = set()
         self.unsupported: set[str] = set()
+        self.uncounted_threads: tuple[str, ...] = ()
         self._statements: list[Statement] = []  # statement_rows[:len(_statements)] as records
         self._row_hidden: list[HiddenRoundTrip] = []  # the BEGINs and prepares of those rows
         self._build_lock = threading.Lock()

@@ -48,6 +48,9 @@ class Sink(Protocol):
     requests: list[tuple[int, int, int]]  # (start ns, end ns, number): units
     reads: set[str]  # relationships loaded eagerly that the code read (capture.reads)
     unsupported: set[str]  # "dialect+driver" of statements seen but not measured
+    # process-wide: the threads an earlier capture left running, alive at this one's start,
+    # whose statements this one does not count (named, so that the caller can say so)
+    uncounted_threads: tuple[str, ...]
 
 
 ACTIVE: ContextVar[tuple[Sink, ...]] = ContextVar("dalperf_active_captures", default=())
@@ -88,6 +91,7 @@ def add_process(sink: Sink) -> None:
         foreign = {thread.ident: thread for thread in alive if thread.ident is not None}
         if foreign:
             PROCESS.foreign[sink] = foreign
+            sink.uncounted_threads = tuple(sorted(thread.name for thread in alive))
         _started[sink] = set(threading.enumerate())
         PROCESS._set((*PROCESS.every, sink))
 

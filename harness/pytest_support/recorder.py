@@ -94,6 +94,12 @@ class BodyRecorder:
             record.slowest = self._slowest()
         for seen in record.unsupported:
             self._warn(wire.unsupported_message(seen))
+        if capture.uncounted_threads:
+            names = ", ".join(capture.uncounted_threads)
+            self._warn(
+                f"not counted in this test: what {len(capture.uncounted_threads)} thread(s) "
+                f"an earlier test started and left running sent ({names})"
+            )
         self.record = record
         self.new = [f for f, s in zip(found, statuses, strict=True) if s == "new"]
         if body_failed or not conclude:

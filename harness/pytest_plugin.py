@@ -19,8 +19,10 @@ baseline: ``--dalperf-baseline``, ``--dalperf-update-baseline``.  Missing indexe
 when it is on).  Fixes proven by a rerun: ``--dalperf-prove-fixes``
 (:mod:`dalperf.pytest_support.prove`, loaded only when it is on).
 
-This module imports nothing heavier than pytest: the capture (SQLAlchemy, psycopg, pglast)
-is imported by the first test that runs, the server modules by the first fixture that needs one.
+This module imports nothing heavier than pytest, and no other dalperf module until
+:func:`pytest_addhooks` has taken dalperf off pytest's assertion rewriting: the settings load
+at ``pytest_addoption``, the capture (SQLAlchemy, psycopg, pglast) with the first test that
+runs, the server modules with the first fixture that needs one.
 """
 
 from __future__ import annotations
@@ -33,9 +35,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pytest
-
-from dalperf.pytest_support import settings as options
-from dalperf.pytest_support.settings import ALLOW_MARKER, BUDGET_MARKERS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -67,7 +66,30 @@ def _positive(text: str) -> float:
     return value
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Take dalperf's modules off pytest's assertion rewriting, from here on.
+
+    pytest marks every module of a distribution with a ``pytest11`` entry point for
+    rewriting, so each dalperf module the plugin or a test imports would be parsed, walked
+    and compiled again whenever pytest cannot cache the rewritten bytecode (a read-only
+    site-packages, ``PYTHONDONTWRITEBYTECODE``): tens of milliseconds at start-up and the
+    whole capture layer again in every xdist worker.  No dalperf ``assert`` is meant for a
+    user's eyes (failures go through ``pytest.fail``), so nothing is lost.  pytest has no
+    public way to undo a mark; without the attribute (another pytest) nothing changes.
+    """
+    hook = getattr(pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    cache = getattr(hook, "_marked_for_rewrite_cache", None)
+    if isinstance(marked, set) and isinstance(cache, dict):
+        ours = {name for name in marked if name.partition(".")[0] == "dalperf"}
+        marked.difference_update(ours)
+        if ours:
+            cache.clear()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from dalperf.pytest_support import settings as options
+
     options.add_options(parser)
     group = parser.getgroup("dalperf")
     group.addoption(
@@ -85,6 +107,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from dalperf.pytest_support import settings as options
+    from dalperf.pytest_support.settings import ALLOW_MARKER
     from dalperf.pytest_support.suite import Suite
 
     config.addinivalue_line(
@@ -133,9 +157,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Validate every dalperf marker before anything runs: a bad one is a usage error."""
+    from dalperf.pytest_support import settings as options
+
+    names = (*options.BUDGET_MARKERS, options.ALLOW_MARKER)
     for item in items:
         for marker in item.iter_markers():
-            if marker.name in (*BUDGET_MARKERS, ALLOW_MARKER):
+            if marker.name in names:
                 options.check_marker(item.nodeid, marker.name, marker.args, marker.kwargs)
 
 
@@ -171,6 +198,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
         if prove.rerunning(item):  # the rerun with the fixes: measured, never judged
             return (yield from prove.measure(item))
+    from dalperf.pytest_support.settings import BUDGET_MARKERS
+
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
     if (
         suite.settings.mode == "off"

@@ -28,6 +28,7 @@ from dalperf.capture.sinks import ACTIVE, PROCESS, receivers
 
 _EXECUTEMANY = StatementKind.EXECUTEMANY
 _NO_PARAMS = StatementKind.NO_PARAMS
+_UNSEEN: Any = object()  # a dialect not seen yet (None: seen, not measured)
 
 
 def model_of(dialect: Dialect) -> wire.WireModel | None:
@@ -74,7 +75,9 @@ class ProcessHub(Recorder):
             sinks = receivers(dialect)
             if not sinks:
                 return False
-        wired = self._wired[dialect] if dialect in self._wired else self._see(dialect)
+        wired = self._wired.get(dialect, _UNSEEN)
+        if wired is _UNSEEN:
+            wired = self._see(dialect)
         if wired is None:
             for sink in sinks:
                 sink.unsupported.add(f"{dialect.name}+{dialect.driver}")

@@ -224,44 +224,35 @@ class Recorder:
         if self._initializing and id(driver) in self._initializing:
             call(cursor, sql, parameters, context)  # the dialect initialisation's own queries
             return
+        failure: BaseException | None = None
         start = monotonic_ns()
         try:
             call(cursor, sql, parameters, context)
-        except BaseException as exc:  # recorded, then handled by SQLAlchemy as usual
-            end = monotonic_ns()
-            self._record(
-                sinks,
-                wired,
-                cursor,
-                sql,
-                parameters,
-                context,
-                executemany,
-                start,
-                end,
-                driver,
-                begins,
-                mark,
-                describe(exc),
-            )
+        except BaseException as exc:  # recorded below, then handled by SQLAlchemy as usual
+            failure = exc
             raise
-        end = monotonic_ns()
-        if executemany or control_kind(sql) is not None:
-            self._record(
-                sinks,
-                wired,
-                cursor,
-                sql,
-                parameters,
-                context,
-                executemany,
-                start,
-                end,
-                driver,
-                begins,
-                mark,
-                None,
-            )
+        finally:
+            end = monotonic_ns()
+            rare = failure is not None or executemany or control_kind(sql) is not None
+            if rare:
+                error = None if failure is None else describe(failure)
+                failure = None  # no cycle through the traceback's frames
+                self._record(
+                    sinks,
+                    wired,
+                    cursor,
+                    sql,
+                    parameters,
+                    context,
+                    executemany,
+                    start,
+                    end,
+                    driver,
+                    begins,
+                    mark,
+                    error,
+                )
+        if rare:
             return
         rows, extra = wired.after(cursor, sql, driver, mark, True)
         tag = context.execution_options.get(ORM_OPTION) if context is not None else None

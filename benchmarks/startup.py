@@ -6,16 +6,21 @@ that does not use it, measured against ``-p no:dalperf``, the two interleaved::
 
     .venv/bin/python benchmarks/startup.py [--runs 10 | --quick]
 
-benchmarks/install_size.py runs the same measures in a fresh venv (:func:`measure`).
+dalperf and the environment's packages are byte-compiled first, as ``pip install`` leaves
+them (:func:`byte_compile`).
+benchmarks/install_size.py runs the same measures in a fresh venv installed from the wheel
+(:func:`measure`).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +29,19 @@ TESTS = 50
 HELP_MS = 300
 PLUGIN_MS = 50
 QUICK_RUNS = 3
+
+
+def byte_compile() -> None:
+    """Byte-compile dalperf (an editable checkout too) and the packages of this environment,
+    as ``pip install`` leaves them.  uv does not compile, and under ``PYTHONDONTWRITEBYTECODE``
+    nothing writes a ``.pyc`` later, so every run would compile what it imports from source:
+    the side that imports more (the CLI; the plugin's dalperf modules, and in a test run
+    pglast and the capture layer in every xdist worker) would be timed compiling."""
+    import dalperf
+
+    paths = sysconfig.get_paths()
+    for folder in sorted({paths["purelib"], paths["platlib"], str(Path(dalperf.__file__).parent)}):
+        compileall.compile_dir(folder, quiet=2)
 
 
 def timed(command: list[str], cwd: Path | None = None) -> float:
@@ -89,6 +107,7 @@ def main() -> None:
     dalperf = shutil.which("dalperf", path=str(Path(sys.executable).parent))
     if dalperf is None:
         sys.exit("dalperf is not installed in this Python's environment")
+    byte_compile()
     with tempfile.TemporaryDirectory() as tmp:
         summary = measure(
             sys.executable, dalperf, Path(tmp), QUICK_RUNS if args.quick else args.runs

@@ -43,13 +43,15 @@ if TYPE_CHECKING:
     from dalperf.capture import Capture
     from dalperf.pytest_support.postgres import PostgresDatabase, PostgresServer
     from dalperf.pytest_support.scaling import Scaling
+    from dalperf.pytest_support.settings import Settings
     from dalperf.pytest_support.suite import Suite
 
 DEFAULT_SCALE = 0.05
 DEFAULT_SEED = 0
 
 AnyEngine: TypeAlias = "Engine | AsyncEngine"
-_SUITE: pytest.StashKey[Suite] = pytest.StashKey()
+_SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
+_SUITE: pytest.StashKey[Suite] = pytest.StashKey()  # made by the first record (_suite)
 _INSTALLED = pytest.StashKey[bool]()
 _WORKER_OUTPUT = "dalperf_records"  # key of an xdist worker's output to the controller
 
@@ -109,7 +111,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     from dalperf.pytest_support import settings as options
     from dalperf.pytest_support.settings import ALLOW_MARKER
-    from dalperf.pytest_support.suite import Suite
 
     config.addinivalue_line(
         "markers",
@@ -123,13 +124,35 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{ALLOW_MARKER}(*labels): accept these dalperf findings in this test, "
         f'e.g. {ALLOW_MARKER}("Post.comments"); no label: all of them',
     )
-    config.stash[_SUITE] = Suite.start(options.read(config), config.rootpath)
+    settings = config.stash[_SETTINGS] = options.read(config)
+    # files to read now (a bad one is a usage error before any test) or to write at the end
+    # even if no test is captured
+    files = (
+        settings.baseline,
+        settings.record_dir,
+        settings.json_path,
+        settings.html_path,
+        settings.sarif_path,
+    )
+    if any(path is not None for path in files):
+        _suite(config)
+
+
+def _suite(config: pytest.Config) -> Suite:
+    """The session's suite, made when first needed: a session no test of which is captured
+    (the plugin installed, unused) never loads the suite's modules."""
+    suite = config.stash.get(_SUITE, None)
+    if suite is None:
+        from dalperf.pytest_support.suite import Suite
+
+        suite = config.stash[_SUITE] = Suite.start(config.stash[_SETTINGS], config.rootpath)
+    return suite
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A server named by ``--dalperf-database-url`` must answer and allow ``CREATE DATABASE``
     before any test runs: otherwise a usage error (exit 4), not an error in every test."""
-    settings = session.config.stash[_SUITE].settings
+    settings = session.config.stash[_SETTINGS]
     if settings.database_url is None:
         return
     from dalperf.errors import UsageError
@@ -142,8 +165,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    suite = config.stash.get(_SUITE, None)
-    if suite is not None and suite.settings.index_check != "off":
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is not None and settings.index_check != "off":
         from dalperf.pytest_support import index_check
 
         index_check.close(config)
@@ -170,7 +193,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """With ``--dalperf-prove-fixes``: the run protocol that can rerun a test with its fix
     (:mod:`dalperf.pytest_support.prove`); otherwise pytest's own."""
-    if not item.config.stash[_SUITE].settings.prove_fixes:
+    if not item.config.stash[_SETTINGS].prove_fixes:
         return None
     from dalperf.pytest_support import prove
 
@@ -182,7 +205,7 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
     """With ``--dalperf-prove-fixes``: note function-scoped fixtures whose set-up writes."""
-    if not request.config.stash[_SUITE].settings.prove_fixes:
+    if not request.config.stash[_SETTINGS].prove_fixes:
         return (yield)
     from dalperf.pytest_support import prove
 
@@ -192,8 +215,8 @@ def pytest_fixture_setup(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    suite = item.config.stash[_SUITE]
-    if suite.settings.prove_fixes:
+    settings = item.config.stash[_SETTINGS]
+    if settings.prove_fixes:
         from dalperf.pytest_support import prove
 
         if prove.rerunning(item):  # the rerun with the fixes: measured, never judged
@@ -202,12 +225,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
     marker = next((m for name in BUDGET_MARKERS if (m := item.get_closest_marker(name))), None)
     if (
-        suite.settings.mode == "off"
+        settings.mode == "off"
         and marker is None
-        and suite.settings.record_dir is None
-        and suite.settings.index_check == "off"
+        and settings.record_dir is None
+        and settings.index_check == "off"
     ):
         return (yield)
+    suite = _suite(item.config)
     from dalperf.capture import instrument
     from dalperf.pytest_support.recorder import BodyRecorder, thresholds_of
 
@@ -269,8 +293,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, Any]:
     report = yield
-    if call.when == "call":
-        record = item.config.stash[_SUITE].records.get(item.nodeid)
+    suite = item.config.stash.get(_SUITE, None)
+    if call.when == "call" and suite is not None:
+        record = suite.records.get(item.nodeid)
         if record is not None:
             record.outcome = report.outcome
     return report
@@ -279,28 +304,35 @@ def pytest_runtest_makereport(
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write the reports and the baseline; an xdist worker hands its records to the
     controller instead, which writes them all."""
-    suite = session.config.stash.get(_SUITE, None)
-    if suite is None:
+    if _SETTINGS not in session.config.stash:
         return
+    suite = session.config.stash.get(_SUITE, None)
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput[_WORKER_OUTPUT] = suite.worker_output()
-    else:
+        workeroutput[_WORKER_OUTPUT] = suite.worker_output() if suite is not None else []
+    elif suite is not None:  # none: no test captured and no file asked for
         suite.finish()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     """pytest-xdist, on the controller: take the records of a worker that finished."""
-    suite = node.config.stash.get(_SUITE, None)
     records = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
-    if suite is not None and records:
-        suite.merge(records)
+    if _SETTINGS in node.config.stash and records:
+        _suite(node.config).merge(records)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None:
+        return
+    if settings.index_check != "off":
+        from dalperf.pytest_support import index_check
+
+        for line in index_check.summary_lines(config):
+            terminalreporter.write_line(line)
     suite = config.stash.get(_SUITE, None)
-    if suite is None:
+    if suite is None:  # no test captured, no file to write
         return
     if suite.records:
         statuses = Counter(f["status"] for r in suite.records.values() for f in r.findings)
@@ -319,11 +351,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"dalperf: {len(stale)} baseline entries {verb}")
         for entry in stale:
             terminalreporter.write_line(f"  {entry.test}  {entry.kind}  {entry.label}")
-    if suite.settings.index_check != "off":
-        from dalperf.pytest_support import index_check
-
-        for line in index_check.summary_lines(config):
-            terminalreporter.write_line(line)
     for path in (
         suite.settings.json_path,
         suite.settings.html_path,
@@ -366,7 +393,7 @@ def dalperf_max_queries(
     from dalperf.gate.budgets import Figures, breaches
     from dalperf.pytest_support.recorder import figures_line, statements_by_fingerprint
 
-    rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
+    rtt_ms = request.config.stash[_SETTINGS].rtt_ms
 
     @contextmanager
     def assert_max(
@@ -425,7 +452,7 @@ def dalperf_scaling(request: pytest.FixtureRequest) -> Callable[..., Scaling]:
     size and fail when the query count grows (the fitted O(n) and slope in the message)."""
     from dalperf.pytest_support import scaling
 
-    rtt_ms = request.config.stash[_SUITE].settings.rtt_ms
+    rtt_ms = request.config.stash[_SETTINGS].rtt_ms
 
     def check(
         fn: Callable[[int], Any],
@@ -474,7 +501,7 @@ def dalperf_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     from dalperf.errors import DalperfError
     from dalperf.pytest_support.postgres import ServerChoice, blank_server
 
-    settings = pytestconfig.stash[_SUITE].settings
+    settings = pytestconfig.stash[_SETTINGS]
     try:
         choice = ServerChoice.of(settings)
         if choice == ServerChoice():  # the embedded server: its extra must be there

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from dalperf.db.drivers import DEFAULT as DEFAULT_DRIVER
 from dalperf.db.drivers import Driver
 from dalperf.errors import UsageError
-from dalperf.network.proxy_child import check_delay
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
 from dalperf.project.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 
@@ -61,6 +60,9 @@ class RunConfig:
             raise UsageError(
                 f"--call-timeout must be a number of seconds > 0, not {self.call_timeout_s:g}"
             )
+        # the proxy's module (asyncio, sockets) loads with a run, not with `dalperf --help`
+        from dalperf.network.proxy_child import check_delay
+
         for rtt in self.rtt_sweep_ms or (self.rtt_ms,):
             check_delay(rtt, self.jitter_ms)
         if len(set(self.rtt_sweep_ms)) != len(self.rtt_sweep_ms):

@@ -32,7 +32,11 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   :attr:`Thresholds.loop` keys, when one unit of work ran it once per iteration of one
   loop (:meth:`_Judge.short_loop`: a new key each run, one transaction, the same other
   statements between each run and the next, every sampled site on one line reached from
-  one caller line): a loop over 3 or 4 parents is already a loop.
+  one caller line): a loop over 3 or 4 parents is already a loop.  A body of the lookup
+  alone (nothing between the runs) needs every run's site, all one line from one caller
+  line (a list of lookups written out has a line each); a statement of a recognised loop's
+  body sent with the same parameters in every iteration is reported with the loop, as a
+  loop-invariant query.
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
   ``get`` calls of a checkout page that one ``IN`` query would make.

@@ -655,7 +655,10 @@ from shop import Review, User, engine
 
 def test_three_gets_of_one_table():
     with Session(engine) as session:
-        [session.get(User, pk).name for pk in (1, 2, 3)]  # the checkout page
+        buyer = session.get(User, 1)  # the checkout page
+        seller = session.get(User, 2)
+        referrer = session.get(User, 3)
+        [user.name for user in (buyer, seller, referrer)]
 
 
 def test_gets_of_different_tables():

@@ -418,7 +418,7 @@ class _Judge:
         test is no loop).  A body of the lookup alone (nothing between the runs) needs every
         run's site sampled and all of them one line from one caller line: a list of lookups
         written out reaches the statement from a line each.  The body's statements that
-        read the same rows in every iteration are kept for :meth:`invariants`."""
+        read the same rows in every iteration are kept in :attr:`loop_invariants`."""
         if len(members) < least or _variants(members) != len(members):
             return 0
         if len({self.transaction_of.get(id(s)) for s in members}) != 1:
@@ -472,6 +472,22 @@ class _Judge:
             ):
                 kept = self.loop_invariants.setdefault(first.fingerprint, {})
                 kept.update((id(s), (s, len(places), width + 1)) for s in column)
+
+    def invariant(self, group: list[Statement], kept: list[tuple[Statement, int, int]]) -> _Verdict:
+        """The verdict of ``group``, the runs of a loop-invariant statement that
+        :attr:`loop_invariants` kept (with each run's loop's iterations and step)."""
+        by_unit: dict[tuple[int, int], list[Statement]] = {}
+        for statement in group:
+            by_unit.setdefault(self.key(statement), []).append(statement)
+        return _Verdict(
+            group,
+            len(by_unit),
+            max(iterations for _, iterations, _ in kept),
+            False,
+            self._noun(group, by_unit),
+            None,
+            max(step for _, _, step in kept),
+        )
 
     def _sequence(self, key: tuple[int, int]) -> tuple[list[Statement], dict[int, int]]:
         if self._sequences is None:
@@ -864,16 +880,7 @@ def _loop_invariant(kept: list[tuple[Statement, int, int]], judge: _Judge) -> Fi
     verb = sql.split(None, 1)[0].upper() if sql else ""
     if verb not in ("SELECT", "WITH") or table == "?" or any(c in sql for c in _CATALOG):
         return None
-    by_unit = {judge.key(s) for s in group}
-    verdict = _Verdict(
-        group,
-        len(by_unit),
-        max(iterations for _, iterations, _ in kept),
-        False,
-        judge._noun(group, dict.fromkeys(by_unit, group)),
-        None,
-        max(step for _, _, step in kept),
-    )
+    verdict = judge.invariant(group, kept)
     return _finding(
         FindingKind.REPEATED_STATEMENT,
         f"SELECT {table}",

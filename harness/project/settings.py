@@ -7,7 +7,9 @@ was given into a frozen :class:`Settings`, with one precedence for all of them:
     command line  >  environment  >  [tool.dalperf]  >  default
 
 An invalid value gets the same message whichever of the three it came from, naming where:
-``--scale``, ``DALPERF_SCALE`` or ``pyproject.toml [tool.dalperf] scale``.  The module is
+``--scale``, ``DALPERF_SCALE`` or ``pyproject.toml [tool.dalperf] scale``.  A setting with
+no ``[tool.dalperf]`` key (the database URL, the embedded server's folder) skips the file; the
+database URL's variable is the one ``database_url_env`` names.  The module is
 standard library only (the engine, the pytest plugin and ``dalperf --help`` import it);
 :mod:`dalperf.project.config` validates the file's keys with the validators declared here, and the
 command line builds its options from the same declarations (:mod:`dalperf.cli.options`).
@@ -71,6 +73,47 @@ def round_trip_times(value: Any, where: str) -> tuple[float, ...]:
     return tuple(float(item) for item in items)
 
 
+def seconds(value: Any, where: str) -> float:
+    """A finite number of seconds > 0 (a timeout)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise UsageError(f"{where} must be a number of seconds > 0, not {_shown(value)}")
+    return float(value)
+
+
+def delay(value: Any, where: str) -> float:
+    """One delay in ms the latency proxy can add (a jitter): from 0 to its maximum."""
+    if isinstance(value, list | tuple):
+        raise UsageError(f"{where} must be one number of milliseconds, not a list")
+    (one,) = round_trip_times(value, where)
+    return one
+
+
+def driver_names(value: Any, where: str) -> tuple[str, ...]:
+    """Driver names (one, or a list of them), each one dalperf measures through."""
+    items = value if isinstance(value, list | tuple) else [value]
+    names = []
+    for item in items:
+        name = item.strip().lower() if isinstance(item, str) else item
+        if name not in DRIVER_NAMES:
+            raise UsageError(
+                f"{where}: unsupported driver {item!r}: dalperf supports {SUPPORTED_DRIVERS}"
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def text(value: Any, where: str) -> str:
+    """A non-empty string (a URL, checked where it is parsed: :mod:`dalperf.db.urls`)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where} must be a non-empty string, not {value!r}")
+    return value
+
+
 def folder(value: Any, where: str) -> Path:
     """A non-empty path."""
     if isinstance(value, Path):
@@ -96,6 +139,11 @@ def _text_numbers(text: str) -> Any:
     return [_text_number(part.strip()) for part in text.split(",")]
 
 
+def _text_list(text: str) -> list[str]:
+    """``psycopg,asyncpg``: comma-separated words (as ``DALPERF_DRIVER`` takes them)."""
+    return [part.strip() for part in text.split(",")]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Setting:
     """One setting: where a user gives it, its default, and how it is checked."""
@@ -106,17 +154,28 @@ class Setting:
     default: Any
     check: Callable[[Any, str], Any]
     from_text: Callable[[str], Any] = _text_number  # an environment variable's text
+    in_file: bool = True  # whether [tool.dalperf] has a key of this name
+    shown: str | None = None  # how help shows the default, when not as the value itself
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--help`` and the commands page show it."""
+        if self.shown is not None:
+            return self.shown
+        values = self.default if isinstance(self.default, tuple) else (self.default,)
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
     @property
     def env(self) -> str:
+        """The variable by default (the database URL's is the one the file names)."""
         return ENV_PREFIX + self.name.upper()
 
-    def where(self, source: str, *, path: Path | None = None) -> str:
+    def where(self, source: str, *, path: Path | None = None, env: str | None = None) -> str:
         """How a message names the place a value came from."""
         if source == "flag":
             return self.flag
         if source == "env":
-            return self.env
+            return env or self.env
         return f"{path} [tool.dalperf] {self.name}"
 
 
@@ -125,6 +184,12 @@ DEFAULT_ITERATIONS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_OUT_DIR = Path("reports/out")
 DEFAULT_RTT_MS: tuple[float, ...] = ()
+DEFAULT_JITTER_MS = 0.0
+DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout
+DEFAULT_DRIVERS: tuple[str, ...] = ()  # none chosen: the database URL's, else psycopg
+DEFAULT_HOME = Path(".dalperf")
+DRIVER_NAMES = ("psycopg", "psycopg2", "asyncpg")  # dalperf.db.drivers.DRIVERS, by name
+SUPPORTED_DRIVERS = "psycopg (3), psycopg2 and asyncpg"
 
 SETTINGS: Mapping[str, Setting] = {
     s.name: s
@@ -161,6 +226,32 @@ SETTINGS: Mapping[str, Setting] = {
             from_text=_text_numbers,
         ),
         Setting(
+            name="jitter_ms",
+            flag="--jitter-ms",
+            help="With --rtt-ms: each round trip takes the RTT ± this much (uniform)",
+            default=DEFAULT_JITTER_MS,
+            check=delay,
+        ),
+        Setting(
+            name="call_timeout",
+            flag="--call-timeout",
+            help="A variant call (or params factory) still running after this many seconds "
+            "is a recorded failure and the run goes on; also the statement_timeout of every "
+            "connection",
+            default=DEFAULT_CALL_TIMEOUT_S,
+            check=seconds,
+        ),
+        Setting(
+            name="driver",
+            flag="--driver",
+            help="psycopg (default), psycopg2 or asyncpg: async variants run on asyncpg or "
+            "psycopg 3, sync variants on psycopg2 or psycopg 3 (README: Drivers)",
+            default=DEFAULT_DRIVERS,
+            shown="the database URL's driver (postgresql+asyncpg://), else psycopg",
+            check=driver_names,
+            from_text=_text_list,
+        ),
+        Setting(
             name="out_dir",
             flag="--out-dir",
             help="Folder for results and reports",
@@ -168,8 +259,31 @@ SETTINGS: Mapping[str, Setting] = {
             check=folder,
             from_text=str,
         ),
+        Setting(
+            name="database_url",
+            flag="--database-url",
+            help="PostgreSQL URL to use instead of the embedded server; the variable is the "
+            "one tool.dalperf database_url_env names (an app's own DATABASE_URL only when "
+            "named there)",
+            default=None,
+            shown="the embedded server",
+            check=text,
+            from_text=str,
+            in_file=False,  # a URL may hold a password: the file names its variable instead
+        ),
+        Setting(
+            name="home",
+            flag="--home",
+            help="Folder for the embedded server's data",
+            default=DEFAULT_HOME,
+            shown="./.dalperf",
+            check=folder,
+            from_text=str,
+            in_file=False,  # a folder of this machine's
+        ),
     )
 }
+FILE_KEYS = tuple(name for name, setting in SETTINGS.items() if setting.in_file)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +294,12 @@ class Settings:
     iterations: int = DEFAULT_ITERATIONS
     warmup: int = DEFAULT_WARMUP
     rtt_ms: tuple[float, ...] = DEFAULT_RTT_MS
+    jitter_ms: float = DEFAULT_JITTER_MS
+    call_timeout: float = DEFAULT_CALL_TIMEOUT_S
+    driver: tuple[str, ...] = DEFAULT_DRIVERS
     out_dir: Path = DEFAULT_OUT_DIR
+    database_url: str | None = None
+    home: Path = DEFAULT_HOME
     sources: Mapping[str, str] | None = None  # name -> "flag", "env", "file" or "default"
 
 
@@ -190,29 +309,51 @@ def check_file_value(name: str, value: Any, *, path: Path) -> Any:
     return setting.check(value, setting.where("file", path=path))
 
 
+def resolve_one(
+    name: str,
+    flag: Any,
+    file_value: Any,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env: str | None = None,
+) -> tuple[Any, str]:
+    """Setting ``name``'s value and where it came from: ``flag`` (None: not given), else the
+    environment variable (``env``, else the setting's own), else ``file_value`` (already
+    validated; None: not set), else the default."""
+    setting = SETTINGS[name]
+    variables = os.environ if environ is None else environ
+    variable = env or setting.env
+    if flag is not None:
+        raw = setting.from_text(flag) if isinstance(flag, str) else flag
+        return setting.check(raw, setting.where("flag")), "flag"
+    if variables.get(variable, "").strip():
+        raw = setting.from_text(variables[variable])
+        return setting.check(raw, setting.where("env", env=variable)), "env"
+    if file_value is not None:
+        return file_value, "file"
+    return setting.default, "default"
+
+
 def resolve(
     flags: Mapping[str, Any],
     file_values: Mapping[str, Any],
     *,
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    env_names: Mapping[str, str] | None = None,
 ) -> Settings:
     """The :class:`Settings` from the command's ``flags`` (None: not given), the
     environment and ``file_values`` (the ``[tool.dalperf]`` of ``path``, already
-    validated; None: not set), in that order, else the defaults."""
-    env = os.environ if environ is None else environ
+    validated; None: not set), in that order, else the defaults.  ``env_names`` renames a
+    setting's variable (the database URL's, as ``database_url_env`` does)."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, setting in SETTINGS.items():
-        flag = flags.get(name)
-        if flag is not None:
-            raw = setting.from_text(flag) if isinstance(flag, str) else flag
-            values[name], sources[name] = setting.check(raw, setting.where("flag")), "flag"
-        elif env.get(setting.env, "").strip():
-            raw = setting.from_text(env[setting.env])
-            values[name], sources[name] = setting.check(raw, setting.where("env")), "env"
-        elif file_values.get(name) is not None:
-            values[name], sources[name] = file_values[name], "file"
-        else:
-            values[name], sources[name] = setting.default, "default"
+    for name in SETTINGS:
+        values[name], sources[name] = resolve_one(
+            name,
+            flags.get(name),
+            file_values.get(name),
+            environ=environ,
+            env=(env_names or {}).get(name),
+        )
     return Settings(**values, sources=sources)

@@ -77,7 +77,7 @@ def settings_markdown() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for setting in SETTINGS.values():
-        key = _code(setting.name) if setting.in_file else "–"
+        key = _code(setting.key) if setting.in_file else "–"
         out.append(
             f"| {setting.name} | {_code(setting.flag)} | {_code(setting.env)} | "
             f"{key} | {_cell(setting.default_text or 'none')} | {_cell(setting.help)} |"

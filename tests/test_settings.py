@@ -33,18 +33,18 @@ def project(tmp_path: Path) -> Path:
 
 def test_each_setting_comes_from_the_first_place_that_sets_it(project: Path) -> None:
     config = load(project)
-    file_values = {name: getattr(config, name) for name in FILE_KEYS}
+    file_values = {name: getattr(config, name) for name in FILE_KEYS.values()}
     env = {"DALPERF_ITERATIONS": "11", "DALPERF_RTT_MS": "1,2", "DALPERF_OUT_DIR": "elsewhere"}
     settings = resolve({"iterations": 3, "scale": None}, file_values, path=project, environ=env)
     assert settings.iterations == 3  # the flag over the variable over the file
-    assert settings.rtt_ms == (1.0, 2.0)  # the variable over the file
+    assert settings.rtt_sweep_ms == (1.0, 2.0)  # the variable over the file
     assert settings.out_dir == Path("elsewhere")
     assert settings.scale == 0.5 and settings.warmup == 2  # the file's
     assert settings.sources == {
         "scale": "file",
         "iterations": "flag",
         "warmup": "file",
-        "rtt_ms": "env",
+        "rtt_sweep_ms": "env",
         "jitter_ms": "default",
         "call_timeout": "default",
         "driver": "default",
@@ -53,7 +53,7 @@ def test_each_setting_comes_from_the_first_place_that_sets_it(project: Path) -> 
         "home": "default",
     }
     defaults = resolve({}, {}, environ={})
-    assert (defaults.scale, defaults.iterations, defaults.warmup, defaults.rtt_ms) == (
+    assert (defaults.scale, defaults.iterations, defaults.warmup, defaults.rtt_sweep_ms) == (
         1.0,
         30,
         3,
@@ -68,7 +68,7 @@ def test_each_setting_comes_from_the_first_place_that_sets_it(project: Path) -> 
         ("iterations", 0, "0", 0, "must be a whole number >= 1, not 0"),
         ("warmup", -2, "-2", -2, "must be a whole number >= 0, not -2"),
         (
-            "rtt_ms",
+            "rtt_sweep_ms",
             "0,-5",
             "0,-5",
             [0, -5],
@@ -85,12 +85,12 @@ def test_a_bad_value_has_one_message_naming_its_place(
     with pytest.raises(UsageError) as from_env:
         resolve({}, {}, environ={setting.env: env_text})
     path = tmp_path / "pyproject.toml"
-    path.write_text(f"[tool.dalperf]\n{name} = {file_value!r}\n".replace("'", '"'))
+    path.write_text(f"[tool.dalperf]\n{setting.key} = {file_value!r}\n".replace("'", '"'))
     with pytest.raises(UsageError) as from_file:
         load(path)
     assert str(from_flag.value) == f"{setting.flag} {said}"
     assert str(from_env.value) == f"{setting.env} {said}"
-    assert str(from_file.value) == f"{path} [tool.dalperf] {name} {said}"
+    assert str(from_file.value) == f"{path} [tool.dalperf] {setting.key} {said}"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_each_new_setting_takes_the_flag_then_the_variable_then_the_file(
     path = tmp_path / "pyproject.toml"
     path.write_text(f"[tool.dalperf]\n{name} = {file_text}\n", encoding="utf-8")
     config = load(path)
-    file_values = {key: getattr(config, key) for key in FILE_KEYS}
+    file_values = {key: getattr(config, key) for key in FILE_KEYS.values()}
     env = {SETTINGS[name].env: env_text}
 
     def value(
@@ -235,13 +235,25 @@ def test_the_database_url_comes_from_the_variable_the_file_names(
         config.settings(database_url="   ")
 
 
+def test_the_rtt_sweep_keeps_its_flag_key_and_variable(project: Path) -> None:
+    """The code calls the list of RTTs ``rtt_sweep_ms``; the user still writes ``rtt_ms``."""
+    setting = SETTINGS["rtt_sweep_ms"]
+    assert (setting.flag, setting.env, setting.key) == ("--rtt-ms", "DALPERF_RTT_MS", "rtt_ms")
+    config = load(project)
+    assert config.rtt_sweep_ms == (0.0, 5.0)
+    assert resolve({}, {"rtt_sweep_ms": config.rtt_sweep_ms}, environ={}).rtt_sweep_ms == (0.0, 5.0)
+    project.write_text("[tool.dalperf]\nrtt_sweep_ms = [1]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown key 'rtt_sweep_ms'"):
+        load(project)
+
+
 def test_text_that_is_no_number_is_named(tmp_path: Path) -> None:
     with pytest.raises(
         UsageError, match=r"^DALPERF_ITERATIONS must be a whole number >= 1, not 'many'$"
     ):
         resolve({}, {}, environ={"DALPERF_ITERATIONS": "many"})
     with pytest.raises(UsageError, match=r"^--rtt-ms: 'abc' is not a number"):
-        resolve({"rtt_ms": "0,abc"}, {}, environ={})
+        resolve({"rtt_sweep_ms": "0,abc"}, {}, environ={})
 
 
 def test_a_bad_variable_stops_the_command_in_one_line(

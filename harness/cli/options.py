@@ -141,7 +141,7 @@ def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
     flag, and its help followed by where else it comes from and its default.  ``help``
     replaces the declared text where a command means something narrower by it."""
     setting = SETTINGS[name]
-    file = f", else tool.dalperf {setting.name}" if setting.in_file else ""
+    file = f", else tool.dalperf {setting.key}" if setting.in_file else ""
     return typer.Option(
         setting.flag,
         help=f"{help or setting.help} (default: ${setting.env}{file}, else "
@@ -153,7 +153,7 @@ def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
 Scale = Annotated[float | None, setting_option("scale")]
 Iterations = Annotated[int | None, setting_option("iterations")]
 Warmup = Annotated[int | None, setting_option("warmup")]
-RttSweep = Annotated[str | None, setting_option("rtt_ms")]
+RttSweep = Annotated[str | None, setting_option("rtt_sweep_ms")]
 JitterMs = Annotated[float | None, setting_option("jitter_ms")]
 CallTimeout = Annotated[float | None, setting_option("call_timeout", metavar="SECONDS")]
 DriverNames = Annotated[list[str] | None, setting_option("driver", metavar="DRIVER")]

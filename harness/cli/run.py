@@ -163,7 +163,7 @@ def run(
     settings = config.settings(
         iterations=iterations,
         warmup=warmup,
-        rtt_ms=rtt_ms,
+        rtt_sweep_ms=rtt_ms,
         jitter_ms=jitter_ms,
         call_timeout=call_timeout,
         driver=driver,
@@ -179,7 +179,7 @@ def run(
         param_sets=param_sets,
         seed=seed,
         complexity=complexity,
-        rtt_sweep_ms=settings.rtt_ms,
+        rtt_sweep_ms=settings.rtt_sweep_ms,
         jitter_ms=settings.jitter_ms,
         call_timeout_s=settings.call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None,

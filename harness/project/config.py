@@ -60,22 +60,7 @@ from dalperf.project.settings import (
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
 VARIANT_ROLES = ("reference", "ours")
 VARIANT_ROLES_KEY = "variant_roles"  # where the results' environment records ``variants``
-KEYS = (
-    "scenarios",
-    "database_url_env",
-    "schema",
-    "seed",
-    "scale",
-    "iterations",
-    "warmup",
-    "rtt_ms",
-    "jitter_ms",
-    "call_timeout",
-    "driver",
-    "out_dir",
-    "budgets",
-    "variants",
-)
+KEYS = ("scenarios", "database_url_env", "schema", "seed", *FILE_KEYS, "budgets", "variants")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -92,7 +77,7 @@ class Config:
     scale: float | None = None
     iterations: int | None = None
     warmup: int | None = None
-    rtt_ms: tuple[float, ...] | None = None
+    rtt_sweep_ms: tuple[float, ...] | None = None
     jitter_ms: float | None = None
     call_timeout: float | None = None
     driver: tuple[str, ...] | None = None
@@ -118,14 +103,14 @@ class Config:
         environment, over this file, over the defaults (:func:`dalperf.project.settings.resolve`)."""
         return resolve(
             flags,
-            {name: getattr(self, name) for name in FILE_KEYS},
+            {name: getattr(self, name) for name in FILE_KEYS.values()},
             path=self.path,
             env_names={"database_url": self.database_url_env},
         )
 
     def setting(self, name: str, flag: Any = None) -> Any:
         """One setting's value (:meth:`settings` for a command that needs just that one)."""
-        file_value = getattr(self, name) if name in FILE_KEYS else None
+        file_value = getattr(self, name) if name in FILE_KEYS.values() else None
         env = self.database_url_env if name == "database_url" else None
         return resolve_one(name, flag, file_value, env=env)[0]
 
@@ -190,9 +175,9 @@ def parse(table: Mapping[str, Any], *, path: Path) -> Config:
                 f"{where} seed must name a function as 'package.module:function', not {hook!r}"
             )
         values["seed"] = hook
-    for name in FILE_KEYS:
-        if name in table:
-            values[name] = check_file_value(name, table[name], path=path)
+    for key, name in FILE_KEYS.items():
+        if key in table:
+            values[name] = check_file_value(key, table[key], path=path)
     if "out_dir" in values:
         values["out_dir"] = root / values["out_dir"]
     if "budgets" in table:

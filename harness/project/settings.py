@@ -148,14 +148,20 @@ def _text_list(text: str) -> list[str]:
 class Setting:
     """One setting: where a user gives it, its default, and how it is checked."""
 
-    name: str  # the code's name, the [tool.dalperf] key and the Settings field
+    name: str  # the code's name: the Settings field
     flag: str
     help: str
     default: Any
     check: Callable[[Any, str], Any]
     from_text: Callable[[str], Any] = _text_number  # an environment variable's text
-    in_file: bool = True  # whether [tool.dalperf] has a key of this name
+    in_file: bool = True  # whether [tool.dalperf] has a key for it
     shown: str | None = None  # how help shows the default, when not as the value itself
+    user_name: str | None = None  # the key and variable's name, when not the code's
+
+    @property
+    def key(self) -> str:
+        """The ``[tool.dalperf]`` key (and the ``DALPERF_*`` variable's suffix)."""
+        return self.user_name or self.name
 
     @property
     def default_text(self) -> str:
@@ -168,7 +174,7 @@ class Setting:
     @property
     def env(self) -> str:
         """The variable by default (the database URL's is the one the file names)."""
-        return ENV_PREFIX + self.name.upper()
+        return ENV_PREFIX + self.key.upper()
 
     def where(self, source: str, *, path: Path | None = None, env: str | None = None) -> str:
         """How a message names the place a value came from."""
@@ -176,14 +182,14 @@ class Setting:
             return self.flag
         if source == "env":
             return env or self.env
-        return f"{path} [tool.dalperf] {self.name}"
+        return f"{path} [tool.dalperf] {self.key}"
 
 
 DEFAULT_SCALE = 1.0
 DEFAULT_ITERATIONS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_OUT_DIR = Path("reports/out")
-DEFAULT_RTT_MS: tuple[float, ...] = ()
+DEFAULT_RTT_SWEEP_MS: tuple[float, ...] = ()
 DEFAULT_JITTER_MS = 0.0
 DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout
 DEFAULT_DRIVERS: tuple[str, ...] = ()  # none chosen: the database URL's, else psycopg
@@ -217,11 +223,12 @@ SETTINGS: Mapping[str, Setting] = {
             check=whole(0),
         ),
         Setting(
-            name="rtt_ms",
+            name="rtt_sweep_ms",
+            user_name="rtt_ms",  # the flag, key and variable predate the code's name
             flag="--rtt-ms",
             help="Simulated round-trip times in ms, comma-separated (e.g. 0,1,5,20,50): "
             "every operation is measured through the latency proxy at each, 0 included",
-            default=DEFAULT_RTT_MS,
+            default=DEFAULT_RTT_SWEEP_MS,
             check=round_trip_times,
             from_text=_text_numbers,
         ),
@@ -283,7 +290,9 @@ SETTINGS: Mapping[str, Setting] = {
         ),
     )
 }
-FILE_KEYS = tuple(name for name, setting in SETTINGS.items() if setting.in_file)
+FILE_KEYS: Mapping[str, str] = {  # [tool.dalperf] key -> setting
+    setting.key: name for name, setting in SETTINGS.items() if setting.in_file
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -293,7 +302,7 @@ class Settings:
     scale: float = DEFAULT_SCALE
     iterations: int = DEFAULT_ITERATIONS
     warmup: int = DEFAULT_WARMUP
-    rtt_ms: tuple[float, ...] = DEFAULT_RTT_MS
+    rtt_sweep_ms: tuple[float, ...] = DEFAULT_RTT_SWEEP_MS
     jitter_ms: float = DEFAULT_JITTER_MS
     call_timeout: float = DEFAULT_CALL_TIMEOUT_S
     driver: tuple[str, ...] = DEFAULT_DRIVERS
@@ -303,9 +312,9 @@ class Settings:
     sources: Mapping[str, str] | None = None  # name -> "flag", "env", "file" or "default"
 
 
-def check_file_value(name: str, value: Any, *, path: Path) -> Any:
-    """``value`` of key ``name`` in ``path``'s ``[tool.dalperf]``, validated."""
-    setting = SETTINGS[name]
+def check_file_value(key: str, value: Any, *, path: Path) -> Any:
+    """``value`` of ``key`` in ``path``'s ``[tool.dalperf]``, validated."""
+    setting = SETTINGS[FILE_KEYS[key]]
     return setting.check(value, setting.where("file", path=path))
 
 

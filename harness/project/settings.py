@@ -37,16 +37,24 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def positive_number(value: Any, where: str) -> float:
-    """A finite number > 0 (a scale)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise UsageError(f"{where} must be a number > 0, not {_shown(value)}")
-    return float(value)
+def positive(what: str) -> Callable[[Any, str], float]:
+    """A validator of finite numbers > 0, ``what`` naming them in its message."""
+
+    def check(value: Any, where: str) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise UsageError(f"{where} must be {what} > 0, not {_shown(value)}")
+        return float(value)
+
+    return check
+
+
+positive_number = positive("a number")  # a scale
+seconds = positive("a number of seconds")  # a timeout
 
 
 def whole(least: int) -> Callable[[Any, str], int]:
@@ -71,18 +79,6 @@ def round_trip_times(value: Any, where: str) -> tuple[float, ...]:
         if not (math.isfinite(item) and 0 <= item <= MAX_DELAY_MS):
             raise UsageError(f"{where} must be {bound}, not {item:g}")
     return tuple(float(item) for item in items)
-
-
-def seconds(value: Any, where: str) -> float:
-    """A finite number of seconds > 0 (a timeout)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise UsageError(f"{where} must be a number of seconds > 0, not {_shown(value)}")
-    return float(value)
 
 
 def delay(value: Any, where: str) -> float:

@@ -381,7 +381,8 @@ def serve(
     driver: drivers.Driver = DEFAULT_DRIVER,
 ) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a loopback port bound
-    here first (:func:`_listening`).
+    here first (:func:`_listening`), on the parsed ``database`` (rendered as text only for
+    the app server's environment: a process boundary).
 
     ``wrap``: the app is a user's, served inside :mod:`dalperf.loadtest.middleware` (the
     capture headers and the health check added), its database URL in ``app_url_env``.

@@ -247,8 +247,9 @@ SETTINGS: Mapping[str, Setting] = {
         Setting(
             name="driver",
             flag="--driver",
-            help="psycopg (default), psycopg2 or asyncpg: async variants run on asyncpg or "
-            "psycopg 3, sync variants on psycopg2 or psycopg 3 (README: Drivers)",
+            help="psycopg, psycopg2 or asyncpg, repeatable (the variable: comma-separated): "
+            "async variants run on asyncpg or psycopg 3, sync variants on psycopg2 or "
+            "psycopg 3 (README: Drivers)",
             default=DEFAULT_DRIVERS,
             shown="the database URL's driver (postgresql+asyncpg://), else psycopg",
             check=driver_names,
@@ -265,9 +266,9 @@ SETTINGS: Mapping[str, Setting] = {
         Setting(
             name="database_url",
             flag="--database-url",
-            help="PostgreSQL URL to use instead of the embedded server; the variable is the "
-            "one tool.dalperf database_url_env names (an app's own DATABASE_URL only when "
-            "named there)",
+            help="PostgreSQL URL to use instead of the embedded server (the variable: the one "
+            "tool.dalperf database_url_env names; an app's own DATABASE_URL only when named "
+            "there)",
             default=None,
             shown="the embedded server",
             check=text,

@@ -92,14 +92,18 @@ def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
 
     Calls at RTT 0 and at 20 ms alternate, three of each, and the medians are compared:
     on a shared machine the load changes from second to second, and one call at 20 ms
-    measured after all the calls at 0 compared the load of two different moments.
+    measured after all the calls at 0 compared the load of two different moments.  Each
+    delayed chunk may also leave the proxy late (its measured lateness, which the machine's
+    load sets, not the model): over 300 chunks a loaded machine's half a millisecond each
+    adds more than the 10 % the model is allowed, so the allowance adds the lateness the
+    proxy measured during the calls at 20 ms.
     """
     load_modules(["dalperf.scenarios"])
     operation = REGISTRY.get("render_chains.delete_chain")
     naive = operation.variant("naive")
 
-    async def measure() -> tuple[list[runner.Call], list[runner.Call]]:
-        at_zero, at_rtt = [], []
+    async def measure() -> tuple[list[runner.Call], list[runner.Call], list[float]]:
+        at_zero, at_rtt, late_ms = [], [], []
         with LatencyProxy(Upstream.of_url(parsed := urls.parse(seeded_db))) as proxy:
             async with open_engines(proxy.url(parsed)) as engines:
                 params = await operation.draw_params(engines)
@@ -107,10 +111,13 @@ def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
                 for _ in range(DELETE_CHAIN_PAIRS):
                     for rtt, calls in ((0.0, at_zero), (RTT_MS, at_rtt)):
                         proxy.set_delay(rtt_ms=rtt)
+                        proxy.stats(reset=True)
                         calls.append(await runner.measure_call(operation, naive, engines, params))
-        return at_zero, at_rtt
+                    stats = proxy.stats()
+                    late_ms.append(stats.lateness_ms["p50"] * stats.delayed_chunks)
+        return at_zero, at_rtt, late_ms
 
-    at_zero, at_rtt = asyncio.run(measure())
+    at_zero, at_rtt, late_ms = asyncio.run(measure())
     depth = at_rtt[0].capture.network_round_trips
     assert depth >= 156
     assert {c.capture.network_round_trips for c in at_zero + at_rtt} == {depth}
@@ -124,7 +131,10 @@ def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
         measured_ms=(t0, t_rtt),
         predicted_ms=(t0, t0 + depth * RTT_MS),
     )
-    assert fit.within(), f"{t_rtt:.0f} ms measured, {t0 + depth * RTT_MS:.0f} predicted"
+    allowed = 0.1 * fit.predicted_ms[1] + statistics.median(late_ms)
+    assert fit.within(ms=allowed), (
+        f"{t_rtt:.0f} ms measured, {t0 + depth * RTT_MS:.0f} predicted, {allowed:.0f} allowed"
+    )
 
 
 def test_the_proxy_sees_exactly_the_round_trips_the_capture_counts(seeded_db: str) -> None:

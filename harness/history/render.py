@@ -22,20 +22,23 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from dalperf.errors import UsageError
 from dalperf.history.changes import LatencyShift
 from dalperf.history.model import Point
 from dalperf.history.trends import Marker, SeriesView, Trends, build, short_sha
+from dalperf.rendering import environment
 from dalperf.results import files
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["FORMATS", "html_report", "markdown_report", "write_report"]
 
 FORMATS = {"html": "html", "md": "markdown", "markdown": "markdown"}
-TEMPLATES_PACKAGE = "dalperf.reports"
 HTML_TEMPLATE = "trends.html.j2"
 MARKDOWN_TEMPLATE = "trends.md.j2"
 
@@ -60,20 +63,6 @@ SHIFT_COLOUR = "#CC79A7"
 CHANGE_COLOUR = "#b42318"
 GRID_COLOUR = "#e4e7eb"
 MUTED_COLOUR = "#616e7c"
-
-_MARKDOWN_SPECIAL = str.maketrans(
-    {
-        "|": "\\|",
-        "<": "&lt;",
-        ">": "&gt;",
-        "&": "&amp;",
-        "\n": " ",
-        "\r": " ",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-    }
-)
 
 
 def write_report(points: Sequence[Point], out: Path, *, fmt: str = "html") -> None:
@@ -174,30 +163,21 @@ def _card(view: SeriesView, commits: int) -> dict[str, object]:
 
 @functools.cache
 def _environment(*, markdown: bool = False) -> Environment:
-    """The templates' environment: autoescaped HTML, or Markdown with every expression
-    made inert by :func:`md` (as the audit report's Markdown is); made once per process,
-    so its compiled templates are reused."""
-    environment = Environment(
-        loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
-        autoescape=select_autoescape(
-            enabled_extensions=("html.j2",), disabled_extensions=("md.j2",), default=True
-        ),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        finalize=md if markdown else None,
+    """The templates' environment (:func:`dalperf.rendering.environment`) with this report's
+    filters; made once per process, so its compiled templates are reused."""
+    return environment(
+        {
+            "short": short_sha,
+            "number": number,
+            "ms": ms,
+            "effect": effect,
+            "change_text": change_text,
+            "plans": plan_diff,
+            "plan_text": plan_text,
+            "day": lambda commit: commit.time.strftime("%Y-%m-%d"),
+        },
+        markdown=markdown,
     )
-    environment.filters.update(
-        short=short_sha,
-        number=number,
-        ms=ms,
-        effect=effect,
-        change_text=change_text,
-        plans=plan_diff,
-        plan_text=plan_text,
-        md=md,
-        day=lambda commit: commit.time.strftime("%Y-%m-%d"),
-    )
-    return environment
 
 
 def number(value: float | None) -> str:
@@ -282,11 +262,6 @@ def _lines(shape: str) -> str:
 def _clip(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def md(value: object) -> str:
-    """``value`` made inert inside a Markdown table cell: no markup, no HTML, no new lines."""
-    return str(value).translate(_MARKDOWN_SPECIAL)
 
 
 # --- charts ---------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ attachment.  Autoescaping is on for the HTML templates, so every name, statement
 message read from a results file is escaped; the only markup passed through unescaped is
 matplotlib's SVG (whose text matplotlib escapes) and ``code`` spans the :func:`rst` filter
 builds from already-escaped text.  The Markdown template (the verdict and the summary
-table, for a pull-request comment) escapes every expression with :func:`md` instead (its ``finalize``).
+table, for a pull-request comment) escapes every expression with
+:func:`dalperf.rendering.md` instead (its ``finalize``).
 """
 
 from __future__ import annotations
@@ -16,38 +17,27 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from dalperf.errors import first_line
 from dalperf.gate.check import Verdict
 from dalperf.project.budgets import BudgetSet
+from dalperf.rendering import environment
 from dalperf.report import sections
 from dalperf.results import files
 from dalperf.results.load import LoadResults
 from dalperf.results.model import Results
 from dalperf.results.stats import Ratio
 
-TEMPLATES_PACKAGE = "dalperf.reports"
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 HTML_TEMPLATE = "report.html.j2"
 MARKDOWN_TEMPLATE = "report.md.j2"
 
 _RST_LITERAL = re.compile(r"``(.+?)``")
-_MARKDOWN_SPECIAL = str.maketrans(
-    {
-        "|": "\\|",
-        "<": "&lt;",
-        ">": "&gt;",
-        "&": "&amp;",
-        "\n": " ",
-        "\r": " ",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-    }
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,32 +87,22 @@ def write(
 
 
 def _environment(*, markdown: bool = False) -> Environment:
-    """The HTML templates' environment (autoescaped), or with ``markdown`` the Markdown
-    one, where every ``{{ expression }}`` goes through :func:`md` (the way autoescaping
-    escapes every expression of the HTML), so nothing from data is written raw."""
-    environment = Environment(
-        loader=PackageLoader(TEMPLATES_PACKAGE, "templates"),
-        autoescape=select_autoescape(
-            enabled_extensions=("html.j2",), disabled_extensions=("md.j2",), default=True
-        ),
-        undefined=StrictUndefined,
-        trim_blocks=False,
-        keep_trailing_newline=True,
-        finalize=md if markdown else None,
+    """The templates' environment (:func:`dalperf.rendering.environment`) with this
+    report's filters: the HTML one, or with ``markdown`` the Markdown one."""
+    return environment(
+        {
+            "ms": ms,
+            "number": number,
+            "fewer": fewer,
+            "faster": faster,
+            "ratio": ratio,
+            "times": times,
+            "rst": rst,
+            "first_line": first_line,
+            "claim": claim,
+        },
+        markdown=markdown,
     )
-    environment.filters.update(
-        ms=ms,
-        number=number,
-        fewer=fewer,
-        faster=faster,
-        ratio=ratio,
-        times=times,
-        rst=rst,
-        md=md,
-        first_line=first_line,
-        claim=claim,
-    )
-    return environment
 
 
 def ms(value: float) -> str:
@@ -143,19 +123,22 @@ def number(value: float) -> str:
 
 
 def fewer(percent: float) -> str:
-    if math.isnan(percent):
-        return "—"
-    if round(percent) == 0:
-        return "same"
-    return f"{percent:.0f}% fewer" if percent > 0 else f"{-percent:.0f}% more"
+    """A count's change: ``40% fewer``, ``12% more``, ``same``."""
+    return _change(percent, better="fewer", worse="more")
 
 
 def faster(percent: float) -> str:
+    """A time's change: ``40% faster``, ``12% slower``, ``same``."""
+    return _change(percent, better="faster", worse="slower")
+
+
+def _change(percent: float, *, better: str, worse: str) -> str:
+    """``percent`` (positive is better) in words; ``same`` when it rounds to 0."""
     if math.isnan(percent):
         return "—"
     if round(percent) == 0:
         return "same"
-    return f"{percent:.0f}% faster" if percent > 0 else f"{-percent:.0f}% slower"
+    return f"{percent:.0f}% {better}" if percent > 0 else f"{-percent:.0f}% {worse}"
 
 
 def times(value: float) -> str:
@@ -172,11 +155,6 @@ def ratio(value: Ratio) -> str:
 def rst(text: str) -> Markup:
     """Escape ``text``, then show its reStructuredText literals (````x````) as ``<code>``."""
     return Markup(_RST_LITERAL.sub(r"<code>\1</code>", str(escape(text))))
-
-
-def md(value: Any) -> str:
-    """``value`` made inert inside a Markdown table cell: no markup, no HTML, no new lines."""
-    return str(value).translate(_MARKDOWN_SPECIAL)
 
 
 def claim(figures: Mapping[str, Any]) -> str:

@@ -102,14 +102,12 @@ class Config:
         """The settings a command runs with: its ``flags`` (None: not given) over the
         environment, over this file, over the defaults (:func:`dalperf.project.settings.resolve`)."""
         return resolve(
-            flags,
-            {name: getattr(self, name) for name in FILE_KEYS.values()},
-            path=self.path,
-            env_names={"database_url": self.database_url_env},
+            flags, {name: getattr(self, name) for name in FILE_KEYS.values()}, path=self.path
         )
 
     def setting(self, name: str, flag: Any = None) -> Any:
-        """One setting's value (:meth:`settings` for a command that needs just that one)."""
+        """One setting's value: the database URL (from the variable ``database_url_env``
+        names) and the embedded server's folder, which the database options resolve."""
         file_value = getattr(self, name) if name in FILE_KEYS.values() else None
         env = self.database_url_env if name == "database_url" else None
         return resolve_one(name, flag, file_value, env=env)[0]

@@ -8,8 +8,9 @@ was given into a frozen :class:`Settings`, with one precedence for all of them:
 
 An invalid value gets the same message whichever of the three it came from, naming where:
 ``--scale``, ``DALPERF_SCALE`` or ``pyproject.toml [tool.dalperf] scale``.  A setting with
-no ``[tool.dalperf]`` key (the database URL, the embedded server's folder) skips the file; the
-database URL's variable is the one ``database_url_env`` names.  The module is
+no ``[tool.dalperf]`` key (the database URL, the embedded server's folder) skips the file;
+those two are the command line's database options, resolved one at a time (:func:`resolve_one`),
+and the database URL's variable is the one ``database_url_env`` names.  The module is
 standard library only (the engine, the pytest plugin and ``dalperf --help`` import it);
 :mod:`dalperf.project.config` validates the file's keys with the validators declared here, and the
 command line builds its options from the same declarations (:mod:`dalperf.cli.options`).
@@ -287,6 +288,8 @@ SETTINGS: Mapping[str, Setting] = {
         ),
     )
 }
+# resolved one at a time by the command line's database options (resolve_one), not in Settings
+BUNDLED = ("database_url", "home")
 FILE_KEYS: Mapping[str, str] = {  # [tool.dalperf] key -> setting
     setting.key: name for name, setting in SETTINGS.items() if setting.in_file
 }
@@ -304,8 +307,6 @@ class Settings:
     call_timeout: float = DEFAULT_CALL_TIMEOUT_S
     driver: tuple[str, ...] = DEFAULT_DRIVERS
     out_dir: Path = DEFAULT_OUT_DIR
-    database_url: str | None = None
-    home: Path = DEFAULT_HOME
     sources: Mapping[str, str] | None = None  # name -> "flag", "env", "file" or "default"
 
 
@@ -346,20 +347,18 @@ def resolve(
     *,
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
-    env_names: Mapping[str, str] | None = None,
 ) -> Settings:
     """The :class:`Settings` from the command's ``flags`` (None: not given), the
     environment and ``file_values`` (the ``[tool.dalperf]`` of ``path``, already
-    validated; None: not set), in that order, else the defaults.  ``env_names`` renames a
-    setting's variable (the database URL's, as ``database_url_env`` does)."""
+    validated; None: not set), in that order, else the defaults (all but the
+    :data:`BUNDLED` ones)."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name in SETTINGS:
+    for name in (n for n in SETTINGS if n not in BUNDLED):
         values[name], sources[name] = resolve_one(
             name,
             flags.get(name),
             file_values.get(name),
             environ=environ,
-            env=(env_names or {}).get(name),
         )
     return Settings(**values, sources=sources)

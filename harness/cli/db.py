@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dalperf.cli.console import console, escape
-from dalperf.cli.options import Home, home_folder
+from dalperf.cli.options import Home
 from dalperf.cli.typer_classes import App
 
 db_app = App(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -20,7 +20,7 @@ def start(home: Home = None) -> None:
     from dalperf.db.embedded import EmbeddedServer
     from dalperf.db.targets import data_dir
 
-    status, started = EmbeddedServer(data_dir(home_folder(home))).ensure_started()
+    status, started = EmbeddedServer(data_dir(home)).ensure_started()
     said = "started" if started else "already running"
     console.print(f"{said}: pid {status.pid}, {escape(status.url())}", soft_wrap=True)
 
@@ -47,7 +47,7 @@ def stop(
             console.print(f"stopped the orphaned server of {escape(str(folder))}", soft_wrap=True)
         console.print(f"{len(reaped)} orphaned server(s) stopped")
         return
-    stopped = EmbeddedServer(data_dir(home_folder(home))).stop()
+    stopped = EmbeddedServer(data_dir(home)).stop()
     console.print("stopped" if stopped else "not running")
 
 
@@ -72,7 +72,7 @@ def status(home: Home = None) -> None:
     from dalperf.db.embedded import EmbeddedServer
     from dalperf.db.targets import data_dir
 
-    data = data_dir(home_folder(home))
+    data = data_dir(home)
     running = EmbeddedServer(data).status()
     if running is None:
         console.print(f"not running (data: {escape(str(data))})", soft_wrap=True)
@@ -90,7 +90,7 @@ def url(home: Home = None) -> None:
     from dalperf.db.embedded import EmbeddedServer
     from dalperf.db.targets import data_dir
 
-    running = EmbeddedServer(data_dir(home_folder(home))).status()
+    running = EmbeddedServer(data_dir(home)).status()
     if running is None:
         console.print("not running; start it with `dalperf db start`", style="red")
         raise typer.Exit(3)

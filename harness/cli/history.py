@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dalperf.cli.console import console, err_console, escape, print_table
-from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, Home, home_folder, with_database
+from dalperf.cli.options import FROM_FLAGS, DatabaseOptions, Home, with_database
 from dalperf.cli.typer_classes import App
 from dalperf.errors import CheckFailed, EnvironmentProblem, UsageError
 
@@ -77,7 +77,7 @@ DEFAULT_SERIES = "default"
 def _open(history: str | None, home: Path | None) -> Store:
     from dalperf.history.store import Store
 
-    return Store.open(history, home=home_folder(home))
+    return Store.open(history, home=home)
 
 
 def _said(added: Added, store: Store) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from dalperf.errors import UsageError
-from dalperf.project.settings import SETTINGS, resolve_one
+from dalperf.project.settings import SETTINGS
 
 if TYPE_CHECKING:
     from dalperf.db.drivers import Driver
@@ -161,11 +161,6 @@ DatabaseUrl = Annotated[str | None, setting_option("database_url")]
 Home = Annotated[Path | None, setting_option("home")]
 
 
-def home_folder(flag: Path | None) -> Path:
-    """The embedded server's folder: ``--home``, else ``$DALPERF_HOME``, else ./.dalperf."""
-    return resolve_one("home", flag, None)[0]
-
-
 @dataclass(frozen=True, kw_only=True)
 class DatabaseOptions:
     """The database a command's options name: ``--database-url``, ``--db``, ``--home``,
@@ -198,7 +193,7 @@ class DatabaseOptions:
         with provide(
             source=self.db,
             database_url=url,
-            home=home_folder(self.home),
+            home=self.home,
             ephemeral=self.ephemeral,
             disposable=self.disposable,
         ) as target:

@@ -29,7 +29,7 @@ from dalperf.errors import (
     UsageError,
     require,
 )
-from dalperf.project.settings import DEFAULT_HOME
+from dalperf.project.settings import resolve_one
 
 CONNECT_TIMEOUT_S = 5
 
@@ -73,10 +73,12 @@ class Target:
             return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
 
 
-def data_dir(home: Path = DEFAULT_HOME) -> Path:
-    """Where dalperf keeps the embedded server's data in ``home`` (the ``home`` setting,
-    :mod:`dalperf.project.settings`: ``--home``, ``$DALPERF_HOME`` or ./.dalperf)."""
-    return home.expanduser().resolve() / "pgdata"
+def data_dir(home: Path | None = None) -> Path:
+    """Where dalperf keeps the embedded server's data: in ``home`` (``--home``; None: not
+    given), else ``$DALPERF_HOME``, else ./.dalperf (the ``home`` setting,
+    :mod:`dalperf.project.settings`)."""
+    folder: Path = resolve_one("home", home, None)[0]
+    return folder.expanduser().resolve() / "pgdata"
 
 
 def require_source(source: str | None, database_url: str | None) -> None:
@@ -115,16 +117,16 @@ def provide(
     *,
     source: str | None = None,
     database_url: str | None = None,
-    home: Path = DEFAULT_HOME,
+    home: Path | None = None,
     ephemeral: bool = False,
     disposable: bool = False,
     keep_running: bool = False,
 ) -> Iterator[Target]:
     """Yield a :class:`Target`; stop anything started for it when the block exits.
 
-    ``database_url`` and ``home`` are the resolved settings (:mod:`dalperf.project.settings`:
-    ``--database-url`` or the variable the configuration names; ``--home``, ``$DALPERF_HOME``
-    or ./.dalperf); no environment variable is read here.
+    ``database_url`` is the resolved setting (``--database-url`` or the variable the
+    configuration names, :meth:`dalperf.project.config.Config.setting`); ``home`` is
+    ``--home`` (None: not given), resolved by :func:`data_dir`.
     """
     chosen = resolve_source(source, database_url)
     if chosen is Source.URL:

@@ -34,7 +34,7 @@ from dalperf.errors import DatabaseUnreachable, UsageError
 from dalperf.history import migrations, tables
 from dalperf.history.ingest import Comparability, Ingested
 from dalperf.history.model import Commit, Point, SeriesKey
-from dalperf.project.settings import DEFAULT_HOME
+from dalperf.project.settings import resolve_one
 
 URL_ENV = "DALPERF_HISTORY_URL"
 DEFAULT_FILE = "history.sqlite"
@@ -63,7 +63,7 @@ def locate(given: str | None = None, *, home: Path | None = None) -> Location:
     else ``$DALPERF_HISTORY_URL``, else the SQLite file in the dalperf home."""
     text = given or os.environ.get(URL_ENV) or ""
     if not text.strip():
-        folder = (home or DEFAULT_HOME).expanduser()
+        folder = resolve_one("home", home, None)[0].expanduser()
         return _sqlite(folder / DEFAULT_FILE)
     if text.startswith("sqlite:"):
         path = text.removeprefix("sqlite:").removeprefix("///")

@@ -12,7 +12,7 @@ import pytest
 
 from dalperf.capture.records import HiddenKind
 from dalperf.cli import main
-from dalperf.db import drivers
+from dalperf.db import drivers, urls
 from dalperf.db.embedded import running_server
 from dalperf.measure import runner
 from dalperf.measure.engines import open_engines
@@ -22,6 +22,7 @@ from dalperf.network.proxy import LatencyProxy, Upstream
 from dalperf.network.rtt import TOLERANCE_MS, ModelFit, model_fits, reproduce_summary
 from dalperf.results.model import Measurement, Results, read_results
 from dalperf.results.stats import Summary
+from tests.conftest import target_for
 
 RTT_MS = 20.0
 DELETE_CHAIN_PAIRS = 3  # calls at RTT 0 and at RTT_MS, alternating
@@ -34,7 +35,9 @@ def sweep(seeded_db: str) -> Results:
     config = runner.RunConfig(
         iterations=5, warmup=1, param_sets=1, complexity=False, rtt_sweep_ms=(0.0, RTT_MS)
     )
-    return asyncio.run(runner.run(seeded_db, [REGISTRY.get("renders.get_with_context")], config))
+    return asyncio.run(
+        runner.run(target_for(seeded_db), [REGISTRY.get("renders.get_with_context")], config)
+    )
 
 
 def test_sweep_keeps_each_rtts_figures_and_the_proxys_own(sweep: Results) -> None:
@@ -101,8 +104,8 @@ def test_latency_model_holds_for_naive_delete_chain(seeded_db: str) -> None:
 
     async def measure() -> tuple[list[runner.Call], list[runner.Call], list[float]]:
         at_zero, at_rtt, late_ms = [], [], []
-        with LatencyProxy(Upstream.of_url(seeded_db)) as proxy:
-            async with open_engines(proxy.url(seeded_db)) as engines:
+        with LatencyProxy(Upstream.of_url(parsed := urls.parse(seeded_db))) as proxy:
+            async with open_engines(proxy.url(parsed)) as engines:
                 params = await operation.draw_params(engines)
                 await runner.measure_call(operation, naive, engines, params)  # warm
                 for _ in range(DELETE_CHAIN_PAIRS):
@@ -148,8 +151,8 @@ def test_the_proxy_sees_exactly_the_round_trips_the_capture_counts(seeded_db: st
 
     async def count() -> list[tuple[str, str, bool, runner.Call, int]]:
         seen = []
-        with LatencyProxy(Upstream.of_url(seeded_db)) as proxy:
-            async with open_engines(proxy.url(seeded_db)) as engines:
+        with LatencyProxy(Upstream.of_url(parsed := urls.parse(seeded_db))) as proxy:
+            async with open_engines(proxy.url(parsed)) as engines:
                 for op in operations:
                     params = await op.draw_params(engines)
                     for variant in op.variants:
@@ -370,7 +373,7 @@ def test_latency_model_holds_on_every_driver(driver: str, operation: str, seeded
         rtt_sweep_ms=(0.0, RTT_MS),
         driver=drivers.by_name(driver),
     )
-    results = asyncio.run(runner.run(seeded_db, [chosen], config))
+    results = asyncio.run(runner.run(target_for(seeded_db), [chosen], config))
     assert results.failures == ()
     assert results.environment["driver"]["name"] == driver
     fits = model_fits(results)

@@ -49,7 +49,7 @@ def main() -> None:
             advice = advise_operations(target, operations, config)
             elapsed = time.perf_counter() - start
             start = time.perf_counter()
-            calls, _ = asyncio.run(capture_calls(target.libpq_url, operations))
+            calls, _ = asyncio.run(capture_calls(target.url, operations))
             unpriced = advise(calls, target, config)
             proof_only = time.perf_counter() - start
     print(

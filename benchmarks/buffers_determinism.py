@@ -52,7 +52,13 @@ def main() -> None:
             for name in COPIES:
                 conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
         runs = [
-            asyncio.run(runner.run(server.url(name), operations, config))
+            asyncio.run(
+                runner.run(
+                    Target(url=urls.parse(server.url(name)), source=Source.URL, writable=True),
+                    operations,
+                    config,
+                )
+            )
             for name in (*COPIES, COPIES[1], SEEDED_APART)
         ]
     same_copy = same_seed = 0

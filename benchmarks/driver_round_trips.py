@@ -26,6 +26,7 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dalperf.capture.session import Capture
+from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.urls import sqlalchemy_url
 from dalperf.network.proxy import LatencyProxy, Upstream
@@ -110,14 +111,16 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
             conn.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 10) g")
-        with LatencyProxy(Upstream.of_url(url), count_turns=True) as proxy:
+        with LatencyProxy(Upstream.of_url(urls.parse(url)), count_turns=True) as proxy:
             print(
                 "| driver | transaction | statement | queries | hidden round trips | "
                 "dalperf total | proxy turns |"
             )
             print("| --- | --- | --- | --- | --- | --- | --- |")
             for driver in DRIVERS:
-                for line in asyncio.run(measure(proxy.url(url), driver, proxy)):
+                for line in asyncio.run(
+                    measure(urls.libpq_url(proxy.url(urls.parse(url))), driver, proxy)
+                ):
                     print(line)
 
 

@@ -38,11 +38,13 @@ from dalperf.results.stats import median_ratio
 from dalperf.seed.loader import seed_database
 
 
-def separate(url: str, operation: Operation, variant: str, iterations: int) -> tuple[float, bool]:
+def separate(
+    target: Target, operation: Operation, variant: str, iterations: int
+) -> tuple[float, bool]:
     """Two runs one after the other: second/first median ratio, and whether the gate fired."""
     config = RunConfig(iterations=iterations, complexity=False, explain=None)
     first, second = (
-        asyncio.run(runner.run(url, [operation], config)).measurement(operation.name, variant)
+        asyncio.run(runner.run(target, [operation], config)).measurement(operation.name, variant)
         for _ in range(2)
     )
     alarms = latency_regressions(
@@ -55,11 +57,11 @@ def separate(url: str, operation: Operation, variant: str, iterations: int) -> t
 
 
 def interleaved(
-    url: str, operation: Operation, variant: str, iterations: int
+    target: Target, operation: Operation, variant: str, iterations: int
 ) -> tuple[float, bool]:
     """The operation against itself, interleaved: head/base median ratio, gate fired."""
     config = CompareConfig(iterations=iterations)
-    pairs, _, _ = asyncio.run(measure_interleaved(url, [operation], [operation], config))
+    pairs, _, _ = asyncio.run(measure_interleaved(target.url, [operation], [operation], config))
     [pair] = [p for p in pairs if p.variant == variant]
     latency = [r for r in pair.regressions if r.metric not in ("queries", "round_trips")]
     assert pair.ratio is not None
@@ -95,10 +97,10 @@ def main() -> None:
         outcomes: dict[str, list[tuple[float, bool]]] = {"separate runs": [], "interleaved": []}
         for _ in range(args.repetitions):  # the two ways alternate, so both see the same load
             outcomes["separate runs"].append(
-                separate(status.url(), operation, args.variant, args.iterations)
+                separate(target, operation, args.variant, args.iterations)
             )
             outcomes["interleaved"].append(
-                interleaved(status.url(), operation, args.variant, args.iterations)
+                interleaved(target, operation, args.variant, args.iterations)
             )
     load_after = os.getloadavg()
     print(

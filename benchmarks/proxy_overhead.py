@@ -33,6 +33,7 @@ import psycopg
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from dalperf.db import urls
 from dalperf.db.embedded import running_server
 from dalperf.db.urls import sqlalchemy_url
 from dalperf.network.proxy import LatencyProxy, Upstream, measure_overhead
@@ -163,9 +164,10 @@ def main() -> None:
                 items.insert(), [{"id": i, "name": f"item {i}"} for i in range(1, ROWS + 1)]
             )
         setup.dispose()
-        with LatencyProxy(Upstream.of_url(url)) as proxy:
-            proxied = proxy.url(url)
-            raw = measure_overhead(url, proxied, rounds=args.rounds)
+        parsed = urls.parse(url)
+        with LatencyProxy(Upstream.of_url(parsed)) as proxy:
+            proxied = urls.libpq_url(proxy.url(parsed))
+            raw = measure_overhead(parsed, proxy.url(parsed), rounds=args.rounds)
             levels = {
                 "SELECT 1, psycopg, autocommit": {
                     "direct": raw.direct_us,

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from dalperf.db import urls
 from dalperf.measure.engines import Engines, open_engines
 from dalperf.measure.loader import load_modules
 from dalperf.measure.operations import Operation, invoke
@@ -48,7 +49,7 @@ def loop() -> Iterator[asyncio.Runner]:
 
 @pytest.fixture(scope="session")
 def engines(loop: asyncio.Runner, dalperf_database: SeededDatabase) -> Iterator[Engines]:
-    opened = open_engines(dalperf_database.url)
+    opened = open_engines(urls.parse(dalperf_database.url))
     yield loop.run(opened.__aenter__())
     loop.run(opened.__aexit__(None, None, None))
 

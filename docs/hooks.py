@@ -77,11 +77,10 @@ def settings_markdown() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for setting in SETTINGS.values():
-        default = setting.default
-        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else str(default)
+        key = _code(setting.key) if setting.in_file else "–"
         out.append(
             f"| {setting.name} | {_code(setting.flag)} | {_code(setting.env)} | "
-            f"{_code(setting.name)} | {_cell(shown or 'none')} | {_cell(setting.help)} |"
+            f"{key} | {_cell(setting.default_text or 'none')} | {_cell(setting.help)} |"
         )
     return "\n".join(out) + "\n"
 

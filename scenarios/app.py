@@ -64,6 +64,7 @@ from starlette.routing import Route
 
 import dalperf.scenarios  # noqa: F401  (registers the case-study operations)
 from dalperf.capture import instrument
+from dalperf.db import urls
 from dalperf.loadtest.locust_side import (
     DATABASE_URL_ENV,
     DRIVER_ENV,
@@ -239,7 +240,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         raise RuntimeError(f"set {DATABASE_URL_ENV} to the database to serve")
     pool_size = int(os.environ.get(POOL_SIZE_ENV, DEFAULT_POOL_SIZE))
     async with open_engines(
-        url, pool_size=pool_size, max_overflow=0, driver=os.environ.get(DRIVER_ENV)
+        urls.parse(url), pool_size=pool_size, max_overflow=0, driver=os.environ.get(DRIVER_ENV)
     ) as engines:
         hooked = engines.async_engine.sync_engine
         instrument.attach(hooked)  # keep the capture hooks on between requests

@@ -128,6 +128,6 @@ def loop() -> Iterator[asyncio.Runner]:
 @pytest.fixture(scope="module")
 def engines(loop: asyncio.Runner, seeded_db: str) -> Iterator[Engines]:
     """Async and sync engines on the seeded database, disposed after the module."""
-    opened = open_engines(seeded_db)
+    opened = open_engines(urls.parse(seeded_db))
     yield loop.run(opened.__aenter__())
     loop.run(opened.__aexit__(None, None, None))

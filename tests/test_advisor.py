@@ -363,7 +363,10 @@ def test_a_lock_held_elsewhere_times_the_build_out_and_the_advisor_goes_on(
     without_0006: str, indexes_before: set[str]
 ) -> None:
     calls, _ = asyncio.run(
-        capture_calls(without_0006, operations("render_chains.delete_chain", "gallery.list_public"))
+        capture_calls(
+            urls.parse(without_0006),
+            operations("render_chains.delete_chain", "gallery.list_public"),
+        )
     )
     with psycopg.connect(without_0006) as holder:
         holder.execute("LOCK TABLE renders IN ROW EXCLUSIVE MODE")  # as an open write would
@@ -391,7 +394,9 @@ def test_a_build_that_fails_is_recorded_as_not_tested(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
         )
     try:
-        calls, _ = asyncio.run(capture_calls(without_0006, operations("gallery.list_public")))
+        calls, _ = asyncio.run(
+            capture_calls(urls.parse(without_0006), operations("gallery.list_public"))
+        )
         url = urls.parse(without_0006).set(username=role)
         target = Target(url=url, source=Source.URL, writable=True)  # marked disposable
         advice = advise(calls, target, ADVISOR)

@@ -68,7 +68,9 @@ def copy_of(server: ServerStatus, template: str, name: str) -> str:
 def measure(url: str, *, iterations: int) -> Results:
     load_modules(["dalperf.scenarios"])
     config = runner.RunConfig(iterations=iterations, warmup=1, param_sets=2, complexity=False)
-    return asyncio.run(runner.run(url, [REGISTRY.get(name) for name in OPERATIONS], config))
+    return asyncio.run(
+        runner.run(target_for(url), [REGISTRY.get(name) for name in OPERATIONS], config)
+    )
 
 
 @pytest.fixture(scope="module")

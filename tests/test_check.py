@@ -382,7 +382,7 @@ def dalperf_engine():
 @pytest.fixture
 def ids():
     async def draw():
-        async with open_engines(URL) as engines:
+        async with open_engines(urls.parse(URL)) as engines:
             return await OPERATION.draw_params(engines)
     return asyncio.run(draw())
 

@@ -17,7 +17,7 @@ from dalperf.measure.loader import load_module, load_modules
 from dalperf.measure.registry import REGISTRY
 from dalperf.plans.explain import Explainer, classify
 from dalperf.plans.findings import PlanThresholds, findings, seq_scans
-from tests.conftest import table_checksums
+from tests.conftest import table_checksums, target_for
 
 
 def statement(sql: str, parameters: object = None, *, at: int = 0) -> Statement:
@@ -27,7 +27,7 @@ def statement(sql: str, parameters: object = None, *, at: int = 0) -> Statement:
 
 @pytest.fixture
 def explainer(seeded_db: str) -> Iterator[Explainer]:
-    with Explainer.open(seeded_db, PlanThresholds(seq_scan_rows=1000)) as opened:
+    with Explainer.open(target_for(seeded_db), PlanThresholds(seq_scan_rows=1000)) as opened:
         yield opened
 
 
@@ -196,7 +196,9 @@ def test_a_run_records_unexplainable_statements_and_does_not_abort(
     module.write_text(SCENARIO)
     load_module(str(module))
     config = runner.RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False)
-    results = asyncio.run(runner.run(fresh_db, [REGISTRY.get("explain_probe.utility")], config))
+    results = asyncio.run(
+        runner.run(target_for(fresh_db), [REGISTRY.get("explain_probe.utility")], config)
+    )
     assert results.failures == ()
     naive = results.measurement("explain_probe.utility", "naive")
     create, show, select = naive.plans
@@ -212,7 +214,7 @@ def test_no_explain_means_no_plans(seeded_db: str) -> None:
     load_modules(["dalperf.scenarios"])
     config = runner.RunConfig(iterations=1, warmup=0, param_sets=1, complexity=False, explain=None)
     operation = REGISTRY.get("billing.get_user_credits_with_reset")
-    results = asyncio.run(runner.run(seeded_db, [operation], config))
+    results = asyncio.run(runner.run(target_for(seeded_db), [operation], config))
     assert all(m.plans == () for m in results.operations)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from dalperf.db import urls
 from dalperf.loadtest import driver
 from dalperf.loadtest.locust_side import HEALTH_PATH
 from tests.test_project import (
@@ -108,7 +109,7 @@ async def app(scope, receive, send):
 
 def test_the_app_server_serves_on_a_port_dalperf_bound_first(tmp_path: Path) -> None:
     (tmp_path / "tiny.py").write_text(TINY_APP)
-    url = "postgresql://nobody@127.0.0.1:1/none"  # the tiny app never connects
+    url = urls.parse("postgresql://nobody@127.0.0.1:1/none")  # the tiny app never connects
     with driver.serve("tiny:app", url, wrap=True, app_dir=tmp_path) as base:
         port = int(base.rsplit(":", 1)[1])
         held = [

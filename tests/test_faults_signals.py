@@ -14,7 +14,7 @@ import pytest
 
 from dalperf.db.embedded import ServerStatus
 from dalperf.results.model import read_results
-from tests.conftest import interruptible
+from tests.conftest import interruptible, target_for
 from tests.test_faults import (
     INTERRUPTED,
     Watched,
@@ -116,7 +116,7 @@ def test_a_cancel_a_finished_call_swallowed_still_interrupts_the_run(seeded_db: 
 
     async def run() -> object:
         main.append(asyncio.current_task())  # type: ignore[arg-type]
-        return await runner.run(seeded_db, [first, second, third], config)
+        return await runner.run(target_for(seeded_db), [first, second, third], config)
 
     with pytest.raises(RunInterrupted) as interrupted:
         asyncio.run(run())

@@ -122,9 +122,13 @@ def test_many_to_one_suggests_joinedload_and_repeats_need_their_threshold(engine
         with session.connection() as connection:
             for i in range(1, 5):
                 connection.execute(text("SELECT title FROM posts WHERE id = :i"), {"i": i})
-    (finding,) = cap.findings()
+    # the four lookups alone in a loop are a short loop; without that rule, the threshold
+    (finding,) = cap.findings(Thresholds(loop=0))
     assert finding.fix == "select(Comment).options(joinedload(Comment.post))"
-    assert ("repeated-statement", "SELECT posts") in kinds_and_labels(cap, Thresholds(repeat=4))
+    assert ("repeated-statement", "SELECT posts") in kinds_and_labels(cap)
+    assert ("repeated-statement", "SELECT posts") in kinds_and_labels(
+        cap, Thresholds(repeat=4, loop=0)
+    )
 
 
 def test_session_refresh_in_a_loop_is_a_column_reload_not_a_repeat(engine: Engine) -> None:
@@ -216,3 +220,66 @@ def test_a_helper_called_from_six_lines_is_no_loop_but_called_in_a_loop_is(engin
     (loop,) = looped.findings()
     assert not loop.spread and loop.units == 6
     assert loop.message.endswith("in 6 different Sessions, all from the same line in lookup")
+
+
+def test_a_short_loop_of_lookups_alone_is_a_finding_and_three_lines_are_not(
+    engine: Engine,
+) -> None:
+    with Capture(engine) as looped, Session(engine) as session:
+        [session.get(Post, pk) for pk in (1, 2, 3)]
+    (loop,) = looped.findings()
+    assert (loop.kind, loop.label, loop.count) == (
+        FindingKind.REPEATED_STATEMENT,
+        "SELECT posts",
+        3,
+    )
+    assert loop.message.endswith(
+        "once per iteration of one loop (3 iterations, each the lookup alone)"
+    )
+    assert loop.fix == "session.scalars(select(Post).where(Post.id.in_(ids))).all()"
+    with Capture(engine) as listed, Session(engine) as session:
+        session.get(Post, 1)
+        session.get(Post, 2)
+        session.get(Post, 3)
+    assert listed.findings() == []
+    assert kinds_and_labels(listed, Thresholds(small_repeat=2)) == {
+        ("repeated-statement", "SELECT posts")
+    }
+    with Capture(engine) as committed, Session(engine) as session:
+        for pk in (1, 2, 3):  # a transaction each: a read after each commit
+            session.get(Post, pk)
+            session.commit()
+    assert committed.findings() == []
+
+
+def test_the_same_read_in_each_iteration_of_a_short_loop_is_a_loop_invariant(
+    engine: Engine,
+) -> None:
+    def rule(session: Session) -> str | None:
+        return session.scalar(select(Author.name).where(Author.name == "a0"))
+
+    with Capture(engine) as cap, Session(engine) as session:
+        for author_id in (1, 2, 3):
+            rule(session)
+            session.scalars(select(Post.title).where(Post.author_id == author_id)).all()
+    found = {f.label: f for f in cap.findings()}
+    assert set(found) == {"SELECT posts", "SELECT authors"}
+    invariant = found["SELECT authors"]
+    assert (invariant.count, invariant.objects, invariant.spread) == (3, 1, False)
+    assert invariant.message == (
+        "the same SELECT on authors ran 3 times with the same parameters, once per iteration "
+        "of one loop (3 iterations, each sending the same 2 statements): the same rows each "
+        "time, a loop-invariant query"
+    )
+    assert invariant.call_site is not None and " in rule" in invariant.call_site
+    # the same read three times without a loop around it is no finding
+    with Capture(engine) as alone, Session(engine) as session:
+        rule(session)
+        rule(session)
+        rule(session)
+    assert alone.findings() == []
+    with Capture(engine) as off, Session(engine) as session:
+        for author_id in (1, 2, 3):
+            rule(session)
+            session.scalars(select(Post.title).where(Post.author_id == author_id)).all()
+    assert off.findings(Thresholds(loop=0)) == []

@@ -73,7 +73,7 @@ def measure_states(url: str, mode: IndexMode, names: tuple[str, ...] = OPERATION
     results = index_audit.measure_index_states(
         target,
         mode.states,
-        lambda state: asyncio.run(runner.run(url, operations, replace(CONFIG, indexes=state))),
+        lambda state: asyncio.run(runner.run(target, operations, replace(CONFIG, indexes=state))),
         migration=MIGRATION,
     )
     return index_audit.audit(results, target, migration=MIGRATION, seq_scan_rows=SEQ_SCAN_ROWS)

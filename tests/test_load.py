@@ -32,7 +32,7 @@ import pytest
 
 import dalperf.scenarios
 from dalperf.cli import main
-from dalperf.db import drivers
+from dalperf.db import drivers, urls
 from dalperf.errors import UsageError
 from dalperf.loadtest import driver as loadtest
 from dalperf.loadtest import locust_side
@@ -248,7 +248,7 @@ def call(base: str, method: str, path: str) -> tuple[int, Message, Any]:
 
 @pytest.fixture(scope="module")
 def served(seeded_db: str) -> Iterator[str]:
-    with serve(APP, seeded_db, pool_size=4) as base:
+    with serve(APP, urls.parse(seeded_db), pool_size=4) as base:
         yield base
 
 

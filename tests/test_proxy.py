@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from dalperf.capture.wire import psycopg as wire
+from dalperf.db import urls
 from dalperf.db.embedded import ServerStatus
 from dalperf.errors import EnvironmentProblem, UsageError
 from dalperf.network.proxy import LatencyProxy, measure_overhead
@@ -56,7 +57,7 @@ def proxy(echo: Upstream) -> Iterator[LatencyProxy]:
 
 @pytest.fixture(scope="module")
 def pg_proxy(pg_server: ServerStatus) -> Iterator[LatencyProxy]:
-    with LatencyProxy(Upstream.of_url(pg_server.url("postgres"))) as running:
+    with LatencyProxy(Upstream.of_url(urls.parse(pg_server.url("postgres")))) as running:
         yield running
 
 
@@ -143,10 +144,11 @@ def test_a_new_connection_waits_one_round_trip_for_the_handshake(proxy: LatencyP
 def test_postgres_connection_set_up_costs_what_the_depth_model_counts(
     pg_server: ServerStatus, pg_proxy: LatencyProxy
 ) -> None:
+    proxied = urls.libpq_url(pg_proxy.url(urls.parse(pg_server.url("postgres"))))
     pg_proxy.set_delay(rtt_ms=RTT_MS)
     pg_proxy.stats(reset=True)
     start = time.perf_counter()
-    with psycopg.connect(pg_proxy.url(pg_server.url("postgres")), autocommit=True) as conn:
+    with psycopg.connect(proxied, autocommit=True) as conn:
         elapsed = (time.perf_counter() - start) * 1000
         trips = wire.connect_round_trips(conn)
         assert conn.execute("SELECT 1").fetchone() == (1,)
@@ -191,12 +193,12 @@ def test_an_unreachable_upstream_closes_the_client_connection(proxy: LatencyProx
 def test_forwards_to_a_unix_socket(pg_server: ServerStatus) -> None:
     socket_dir = str(pg_server.data_dir)
     upstream = Upstream.of_url(
-        f"postgresql://postgres@/postgres?host={socket_dir}&port={pg_server.port}"
+        urls.parse(f"postgresql://postgres@/postgres?host={socket_dir}&port={pg_server.port}")
     )
     assert upstream.path == f"{socket_dir}/.s.PGSQL.{pg_server.port}"
     url = f"postgresql://postgres@localhost/postgres?host={socket_dir}&port={pg_server.port}"
     with LatencyProxy(upstream) as proxy:
-        proxied = proxy.url(url)
+        proxied = urls.libpq_url(proxy.url(urls.parse(url)))
         assert f"@{LOOPBACK}:{proxy.port}/postgres" in proxied and "host=" not in proxied
         with psycopg.connect(proxied, autocommit=True) as conn:
             assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
@@ -204,7 +206,9 @@ def test_forwards_to_a_unix_socket(pg_server: ServerStatus) -> None:
 
 
 def test_url_points_at_the_proxy_and_keeps_the_rest(proxy: LatencyProxy) -> None:
-    proxied = proxy.url("postgresql://me:s3cret@db.example:6543/app?sslmode=disable")
+    proxied = urls.libpq_url(
+        proxy.url(urls.parse("postgresql://me:s3cret@db.example:6543/app?sslmode=disable"))
+    )
     assert proxied == f"postgresql://me:s3cret@{LOOPBACK}:{proxy.port}/app?sslmode=disable"
 
 
@@ -219,7 +223,7 @@ def test_bad_settings_are_usage_errors(echo: Upstream) -> None:
     with pytest.raises(UsageError, match="jitter"):
         LatencyProxy(echo, jitter_ms=float("nan"))
     with pytest.raises(UsageError, match="host"):
-        Upstream.of_url("postgresql://postgres@/db")
+        Upstream.of_url(urls.parse("postgresql://postgres@/db"))
     with pytest.raises(UsageError):
         Upstream()
 
@@ -237,7 +241,7 @@ def test_a_dead_proxy_is_an_environment_problem(echo: Upstream) -> None:
 def test_measure_overhead_compares_direct_and_proxied(
     pg_server: ServerStatus, pg_proxy: LatencyProxy
 ) -> None:
-    url = pg_server.url("postgres")
+    url = urls.parse(pg_server.url("postgres"))
     pg_proxy.set_delay(rtt_ms=0)
     pg_proxy.stats(reset=True)
     overhead = measure_overhead(url, pg_proxy.url(url), rounds=50)

@@ -29,7 +29,7 @@ from dalperf.report import Rendered, render
 from dalperf.report.tables import Cell, SummaryRow, overall_impact, summary_rows
 from dalperf.results.model import Results, read_results
 from dalperf.results.stats import Summary, median_ratio
-from tests.conftest import SEEDED_SCALE, SEEDED_SEED
+from tests.conftest import SEEDED_SCALE, SEEDED_SEED, target_for
 
 XSS = "<script>alert(1)</script>"
 EXTERNAL = re.compile(
@@ -46,7 +46,10 @@ def measure_case_study(url: str) -> Results:
     config = runner.RunConfig(iterations=4, warmup=1, param_sets=1)
     results = asyncio.run(
         runner.run(
-            url, operations, config, environment={"scale": SEEDED_SCALE, "seed": SEEDED_SEED}
+            target_for(url),
+            operations,
+            config,
+            environment={"scale": SEEDED_SCALE, "seed": SEEDED_SEED},
         )
     )
     return with_budgets(results, BudgetSet())

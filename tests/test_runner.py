@@ -15,7 +15,7 @@ from dalperf.measure import runner
 from dalperf.measure.loader import load_modules
 from dalperf.measure.registry import REGISTRY
 from dalperf.results.model import SCHEMA_VERSION, Results, read_results
-from tests.conftest import table_checksums
+from tests.conftest import table_checksums, target_for
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def case_study_results(seeded_db: str) -> Results:
     load_modules(["dalperf.scenarios"])
     operations = [op for op in REGISTRY if op.module.startswith("dalperf.scenarios.")]
     config = runner.RunConfig(iterations=2, warmup=1, param_sets=2)
-    return asyncio.run(runner.run(seeded_db, operations, config))
+    return asyncio.run(runner.run(target_for(seeded_db), operations, config))
 
 
 def figures(results: Results, operation: str, variant: str) -> tuple[int, int]:
@@ -83,7 +83,9 @@ def test_a_full_run_leaves_every_table_unchanged(seeded_db: str) -> None:
         "render_chains.delete_chain",
         "renders.update_status_batch",
     }
-    asyncio.run(runner.run(seeded_db, mutating, runner.RunConfig(iterations=2, warmup=1)))
+    asyncio.run(
+        runner.run(target_for(seeded_db), mutating, runner.RunConfig(iterations=2, warmup=1))
+    )
     assert table_checksums(seeded_db) == before
 
 

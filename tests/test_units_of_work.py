@@ -260,9 +260,27 @@ def test_a_helper_called_from_three_lines_passes():
         score(session, 3)
 
 
-def test_three_lookups_alone_pass():
+def test_three_lookups_alone_in_a_loop_fail():
     with Session(engine) as session:
         [session.scalar(select(Review.stars).where(Review.id == pk)) for pk in (1, 2, 3)]
+
+
+def test_three_lookups_on_three_lines_pass():
+    with Session(engine) as session:
+        session.scalar(select(Review.stars).where(Review.id == 1))
+        session.scalar(select(Review.stars).where(Review.id == 2))
+        session.scalar(select(Review.stars).where(Review.id == 3))
+
+
+def stars_of(session, pk):
+    return session.get(Review, pk).stars
+
+
+def test_a_lookup_helper_called_from_three_lines_passes():
+    with Session(engine) as session:
+        stars_of(session, 1)
+        stars_of(session, 2)
+        stars_of(session, 3)
 
 
 def test_a_check_after_each_commit_passes():
@@ -277,14 +295,26 @@ def test_a_check_after_each_commit_passes():
 def test_a_short_loop_fails_below_the_repeat_threshold(shop: pytest.Pytester) -> None:
     shop.makepyfile(test_loop=LOOP_TESTS)
     result = run(shop)
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=2)
     loop = failure(result, "test_a_loop_over_three_reviews_fails")
     assert (
         "the same SELECT on complaints ran 3 times with 3 different parameter sets, once per "
         "iteration of one loop (3 iterations, each sending the same 2 statements)"
     ) in loop
     assert f"first at test_loop.py:{line_of(shop, 'test_loop', '# the per-review count')}" in loop
-    run(shop, "-o", "dalperf_loop_threshold=0").assert_outcomes(passed=4)
+    # the setting read again in each iteration: a loop-invariant query, reported with the loop
+    assert (
+        "the same SELECT on reviews ran 3 times with the same parameters, once per iteration "
+        "of one loop (3 iterations, each sending the same 2 statements): the same rows each "
+        "time, a loop-invariant query"
+    ) in loop
+    assert f"first at test_loop.py:{line_of(shop, 'test_loop', '# the same setting')}" in loop
+    alone = failure(result, "test_three_lookups_alone_in_a_loop_fail")
+    assert (
+        "the same SELECT on reviews ran 3 times with 3 different parameter sets, once per "
+        "iteration of one loop (3 iterations, each the lookup alone)"
+    ) in alone
+    run(shop, "-o", "dalperf_loop_threshold=0").assert_outcomes(passed=6)
 
 
 def test_scope_test_counts_the_whole_body(shop: pytest.Pytester) -> None:
@@ -625,7 +655,10 @@ from shop import Review, User, engine
 
 def test_three_gets_of_one_table():
     with Session(engine) as session:
-        [session.get(User, pk).name for pk in (1, 2, 3)]  # the checkout page
+        buyer = session.get(User, 1)  # the checkout page
+        seller = session.get(User, 2)
+        referrer = session.get(User, 3)
+        [user.name for user in (buyer, seller, referrer)]
 
 
 def test_gets_of_different_tables():

@@ -35,6 +35,7 @@ import psycopg
 import pytest
 
 from dalperf.capture.session import Capture
+from dalperf.db import urls
 from dalperf.db.embedded import ServerStatus
 from dalperf.measure.engines import Engines, open_engines
 from dalperf.measure.isolation import isolated
@@ -91,7 +92,7 @@ def truth_db(pg_server: ServerStatus) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def counting_proxy(truth_db: str) -> Iterator[LatencyProxy]:
-    with LatencyProxy(Upstream.of_url(truth_db), count_turns=True) as proxy:
+    with LatencyProxy(Upstream.of_url(urls.parse(truth_db)), count_turns=True) as proxy:
         yield proxy
 
 
@@ -165,7 +166,7 @@ async def measure_all(
     driver: str, operations: Sequence[Operation], url: str, proxy: LatencyProxy
 ) -> list[Row]:
     rows = []
-    async with open_engines(proxy.url(url), driver=driver) as engines:
+    async with open_engines(proxy.url(urls.parse(url)), driver=driver) as engines:
         for operation in operations:
             params = await operation.draw_params(engines)
             for variant in operation.variants:
@@ -238,9 +239,9 @@ def test_sync_workload_round_trips_are_the_turns_on_the_wire(
 
 async def cold_call(driver: str, url: str, proxy: LatencyProxy) -> tuple[Capture, ProxyStats]:
     operation = REGISTRY.get("renders.get_with_context")
-    async with open_engines(url) as direct:
+    async with open_engines(urls.parse(url)) as direct:
         params = await operation.draw_params(direct)
-    async with open_engines(proxy.url(url), driver=driver) as engines:
+    async with open_engines(proxy.url(urls.parse(url)), driver=driver) as engines:
         proxy.stats(reset=True)
         with Capture(engines.async_engine) as capture:
             await call(operation.variant("naive"), engines.db, params)
@@ -275,7 +276,7 @@ async def pinged_calls(dialect: str, url: str, proxy: LatencyProxy) -> list[tupl
 
     is_async = dialect in ("psycopg_async", "asyncpg")
     engine = (create_async_engine if is_async else create_engine)(
-        sqlalchemy_url(proxy.url(url), dialect), pool_pre_ping=True, pool_size=1
+        sqlalchemy_url(proxy.url(urls.parse(url)), dialect), pool_pre_ping=True, pool_size=1
     )
     sync_engine = engine.sync_engine if is_async else engine
 

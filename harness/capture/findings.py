@@ -32,7 +32,11 @@ findings marked ``spread``, which never fail.  :attr:`Thresholds.scope` ``test``
   :attr:`Thresholds.loop` keys, when one unit of work ran it once per iteration of one
   loop (:meth:`_Judge.short_loop`: a new key each run, one transaction, the same other
   statements between each run and the next, every sampled site on one line reached from
-  one caller line): a loop over 3 or 4 parents is already a loop.
+  one caller line): a loop over 3 or 4 parents is already a loop.  A body of the lookup
+  alone (nothing between the runs) needs every run's site, all one line from one caller
+  line (a list of lookups written out has a line each); a statement of a recognised loop's
+  body sent with the same parameters in every iteration is reported with the loop, as a
+  loop-invariant query.
   With :attr:`Thresholds.small_repeat` (off by default), lookups of one table by key
   (``session.get``, ``WHERE id = $1``) count from that many different keys instead: the 2-4
   ``get`` calls of a checkout page that one ``IN`` query would make.
@@ -262,7 +266,16 @@ def detect(
     # grouped by fingerprint (which parses them) only when there are enough for a finding
     least = thresholds.least_untagged
     if least and len(untagged) >= least:
-        found += [f for group in _group(untagged).values() if (f := _repeated(group, judge))]
+        made = set()
+        for fingerprint, group in _group(untagged).items():
+            if finding := _repeated(group, judge):
+                found.append(finding)
+                made.add(fingerprint)
+        found += [
+            f
+            for fingerprint, kept in judge.loop_invariants.items()
+            if fingerprint not in made and (f := _loop_invariant(list(kept.values()), judge))
+        ]
     return sorted(found, key=lambda f: (f.spread, -f.count, f.kind.value, f.label))
 
 
@@ -328,6 +341,9 @@ class _Judge:
         # built when a short loop is first looked for
         self._sequences: dict[tuple[int, int], list[Statement]] | None = None
         self._position: dict[int, int] = {}
+        # fingerprint -> {id(statement): (statement, iterations, step)}: the statements a
+        # recognised short loop's body sent unchanged in each iteration (:meth:`_iterates`)
+        self.loop_invariants: dict[str, dict[int, tuple[Statement, int, int]]] = {}
 
     def __call__(self, group: list[Statement], measure: Measure, threshold: int) -> _Verdict | None:
         if not threshold or measure(group) < threshold:
@@ -396,11 +412,13 @@ class _Judge:
         """How many statements each iteration sends when ``members`` (one SELECT shape, in
         one unit of work) are the iterations of one loop over keys (0 when they are not):
         at least ``least`` runs, each with new parameters, in one transaction, the same
-        statements in the same order between each run and the next (so each iteration is
-        more than the lookup alone: a loop's body, not a list of lookups), and every call
-        site of one place in the iteration on one line reached from one caller line, with
-        two or more of the lookup's sites sampled (so that a helper called from several
-        lines of a test is no loop)."""
+        statements in the same order between each run and the next, and every call site of
+        one place in the iteration on one line reached from one caller line, with two or
+        more of the lookup's sites sampled (so that a helper called from several lines of a
+        test is no loop).  A body of the lookup alone (nothing between the runs) needs every
+        run's site sampled and all of them one line from one caller line: a list of lookups
+        written out reaches the statement from a line each.  The body's statements that
+        read the same rows in every iteration are kept in :attr:`loop_invariants`."""
         if len(members) < least or _variants(members) != len(members):
             return 0
         if len({self.transaction_of.get(id(s)) for s in members}) != 1:
@@ -411,15 +429,65 @@ class _Judge:
         places = sorted(position[id(s)] for s in members)
         between = [sequence[a + 1 : b] for a, b in pairwise(places)]
         body = [s.fingerprint for s in between[0]]
-        if not body or any([s.fingerprint for s in gap] != body for gap in between[1:]):
+        if any([s.fingerprint for s in gap] != body for gap in between[1:]):
             return 0
         lookups = [sequence[p] for p in places]
-        if sum(1 for s in lookups if s.call_site is not None) < 2:
+        sampled = sum(1 for s in lookups if s.call_site is not None)
+        if sampled < (len(lookups) if not body else 2):
             return 0
         for column in (lookups, *zip(*between, strict=True)):
             if len({(s.call_site, s.caller) for s in column if s.call_site is not None}) > 1:
                 return 0
+        self._keep_invariants(sequence, places, between, lookups[0])
         return len(body) + 1
+
+    def _keep_invariants(
+        self,
+        sequence: list[Statement],
+        places: list[int],
+        between: list[list[Statement]],
+        lookup: Statement,
+    ) -> None:
+        """Note each statement of a short loop's body that every iteration sends with the same
+        text and parameters in the lookup's transaction (the scoring rule read again for each
+        parent), with the last iteration's run after the final lookup (or the first one's
+        before the first lookup, when the body comes first)."""
+        width = len(between[0])
+        after = sequence[places[-1] + 1 : places[-1] + 1 + width]
+        before = sequence[max(places[0] - width, 0) : places[0]]
+        fingerprints = [s.fingerprint for s in between[0]]
+        ends = [
+            end
+            for end in (after, before)
+            if len(end) == width and [s.fingerprint for s in end] == fingerprints
+        ][:1]
+        transaction = self.transaction_of.get(id(lookup))
+        for column in zip(*between, *ends, strict=True):
+            first = column[0]
+            if (
+                first.orm is None
+                and first.fingerprint != lookup.fingerprint
+                and _variants(list(column)) == 1
+                and all(self.transaction_of.get(id(s)) == transaction for s in column)
+            ):
+                kept = self.loop_invariants.setdefault(first.fingerprint, {})
+                kept.update((id(s), (s, len(places), width + 1)) for s in column)
+
+    def invariant(self, group: list[Statement], kept: list[tuple[Statement, int, int]]) -> _Verdict:
+        """The verdict of ``group``, the runs of a loop-invariant statement that
+        :attr:`loop_invariants` kept (with each run's loop's iterations and step)."""
+        by_unit: dict[tuple[int, int], list[Statement]] = {}
+        for statement in group:
+            by_unit.setdefault(self.key(statement), []).append(statement)
+        return _Verdict(
+            group,
+            len(by_unit),
+            max(iterations for _, iterations, _ in kept),
+            False,
+            self._noun(group, by_unit),
+            None,
+            max(step for _, _, step in kept),
+        )
 
     def _sequence(self, key: tuple[int, int]) -> tuple[list[Statement], dict[int, int]]:
         if self._sequences is None:
@@ -465,18 +533,20 @@ class _Judge:
     def where(verdict: _Verdict) -> str:
         """The part of a message that says how the statements were spread over units (or
         over the iterations of a short loop)."""
+        each = (
+            "each the lookup alone"
+            if verdict.step == 1
+            else f"each sending the same {verdict.step} statements"
+        )
         if verdict.step and verdict.units <= 1:
-            return (
-                f", once per iteration of one loop ({verdict.most} iterations, each "
-                f"sending the same {verdict.step} statements)"
-            )
+            return f", once per iteration of one loop ({verdict.most} iterations, {each})"
         if verdict.units <= 1:
             return ""
         many = f"{verdict.units} different {verdict.noun}s"
         if verdict.step:
             return (
                 f", once per iteration of one loop in each of {many} (up to {verdict.most} "
-                f"iterations, each sending the same {verdict.step} statements)"
+                f"iterations, {each})"
             )
         if verdict.loop is not None:
             return f" in {many}, all from the same line in {verdict.loop}"
@@ -798,6 +868,27 @@ def _invariant(group: list[Statement], judge: _Judge, sql: str, table: str) -> F
         "result = session.execute(stmt).all()  # once, before the loop; reuse result",
         f"the same SELECT on {table} ran {len(verdict.statements)} times with the "
         f"same parameters{judge.where(verdict)}",
+    )
+
+
+def _loop_invariant(kept: list[tuple[Statement, int, int]], judge: _Judge) -> Finding | None:
+    """A SELECT that a short loop's body (:meth:`_Judge.short_loop`) sent with the same
+    parameters in every iteration: a loop-invariant query, reported with the loop."""
+    group = sorted((s for s, _, _ in kept), key=lambda s: s.start_ns)
+    sql = shape(group[0].sql).normalized
+    table = _table(sql)
+    verb = sql.split(None, 1)[0].upper() if sql else ""
+    if verb not in ("SELECT", "WITH") or table == "?" or any(c in sql for c in _CATALOG):
+        return None
+    verdict = judge.invariant(group, kept)
+    return _finding(
+        FindingKind.REPEATED_STATEMENT,
+        f"SELECT {table}",
+        verdict,
+        1,
+        "result = session.execute(stmt).all()  # once, before the loop; reuse result",
+        f"the same SELECT on {table} ran {len(group)} times with the same parameters"
+        f"{judge.where(verdict)}: the same rows each time, a loop-invariant query",
     )
 
 

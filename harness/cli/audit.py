@@ -33,6 +33,7 @@ from dalperf.cli.options import (
     FROM_FLAGS,
     Advise,
     AdviseMinGain,
+    CallTimeout,
     ConfigFile,
     DatabaseOptions,
     DriverNames,
@@ -55,7 +56,6 @@ from dalperf.cli.report import (
 )
 from dalperf.cli.run import (
     RESULTS_NAME,
-    CallTimeout,
     measure,
     print_advice,
     project_environment,
@@ -65,7 +65,7 @@ from dalperf.cli.run import (
     select_operations,
 )
 from dalperf.errors import PopulatedDatabaseError, UsageError
-from dalperf.measure.config import DEFAULT_CALL_TIMEOUT_S, IndexMode, RunConfig
+from dalperf.measure.config import IndexMode, RunConfig
 from dalperf.plans.findings import DEFAULT_SEQ_SCAN_ROWS
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def audit(
     config_file: ConfigFile = None,
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
-    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
+    call_timeout: CallTimeout = None,
     driver: DriverNames = None,
     database: DatabaseOptions = FROM_FLAGS,
 ) -> None:
@@ -118,7 +118,13 @@ def audit(
     from dalperf.plans import index_audit
 
     config = project_config(config_file)
-    settings = config.settings(scale=scale, iterations=iterations, out_dir=out_dir)
+    settings = config.settings(
+        scale=scale,
+        iterations=iterations,
+        out_dir=out_dir,
+        call_timeout=call_timeout,
+        driver=driver,
+    )
     database.require_extras(config)
     require_report()
     scale = settings.scale
@@ -131,7 +137,7 @@ def audit(
     else:
         casestudy.check_parameters(scale=scale, seed=seed)
         migrations, migration = None, index_audit.performance_migration()
-    chosen = one_driver(driver, database.database_url)
+    chosen = one_driver(settings.driver, database.url(config))
     selection = select_operations(list(config.scenarios) or None, only)
     budget_set = read_budget_set(config, budgets)
     out_dir = settings.out_dir
@@ -161,7 +167,7 @@ def audit(
                 operations=selection.operations,
                 config=RunConfig(
                     iterations=settings.iterations,
-                    call_timeout_s=call_timeout,
+                    call_timeout_s=settings.call_timeout,
                     driver=chosen,
                     warmup=settings.warmup,
                 ),

@@ -138,7 +138,7 @@ def compare(
         def advance(what: str, done: int) -> None:
             bar.update(task, advance=done, description=escape(what))
 
-        comparison = compare_revisions(target.libpq_url, plan, config, progress=advance)
+        comparison = compare_revisions(target, plan, config, progress=advance)
     comparison.save(out)
     print_comparison(comparison)
     console.print(f"wrote {escape(str(out))}", soft_wrap=True)

@@ -72,9 +72,10 @@ def status(home: Home = None) -> None:
     from dalperf.db.embedded import EmbeddedServer
     from dalperf.db.targets import data_dir
 
-    running = EmbeddedServer(data_dir(home)).status()
+    data = data_dir(home)
+    running = EmbeddedServer(data).status()
     if running is None:
-        console.print(f"not running (data: {escape(str(data_dir(home)))})", soft_wrap=True)
+        console.print(f"not running (data: {escape(str(data))})", soft_wrap=True)
         raise typer.Exit(3)
     console.print(
         f"running: pid {running.pid}, {escape(running.url())} "

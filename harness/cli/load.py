@@ -137,7 +137,7 @@ def load(
     from dalperf.loadtest import driver as loadtest
 
     config = project_config(config_file)
-    settings = config.settings()
+    settings = config.settings(driver=driver)
     user_app = app_spec is not None and app_spec != casestudy.APP
     if user_app and locustfile is None:
         raise UsageError("--app needs --locustfile: one user class per variant driving your app")
@@ -162,7 +162,7 @@ def load(
         wrap=user_app,
         app_url_env=app_url_env,
         app_dir=config.root if user_app else None,
-        driver=one_driver(driver, database.database_url),
+        driver=one_driver(settings.driver, database.url(config)),
     )
     out = out or settings.out_dir / LOAD_NAME
     with database.target(config) as target, ExitStack() as turns:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +33,6 @@ if TYPE_CHECKING:
 
 DEFAULT_ADVISE_MIN_GAIN = 0.5
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL to use instead of the embedded server. Default: the "
-        "variable tool.dalperf database_url_env names (DALPERF_DATABASE_URL; an "
-        "app's own DATABASE_URL only when named there).",
-    ),
-]
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
@@ -56,15 +47,6 @@ DbSource = Annotated[
         "--db",
         help="Where the database comes from: embedded, url or testcontainers "
         "(default: url when a URL is given, else embedded).",
-    ),
-]
-Home = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        envvar="DALPERF_HOME",
-        show_envvar=True,
-        help="Folder for the embedded server's data (default: ./.dalperf).",
     ),
 ]
 Ephemeral = Annotated[
@@ -125,21 +107,9 @@ def project_config(config_file: Path | None = None) -> Config:
     return loaded
 
 
-DriverNames = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--driver",
-        metavar="DRIVER",
-        help="psycopg (default), psycopg2 or asyncpg: "
-        "async variants run on asyncpg or psycopg 3, sync variants on psycopg2 or "
-        "psycopg 3 (README: Drivers). Default: the --database-url's driver "
-        "(postgresql+asyncpg://), else psycopg.",
-    ),
-]
-
-
-def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[Driver]:
-    """The drivers ``--driver`` (repeatable) or the URL's scheme name, checked and installed.
+def chosen_drivers(names: Sequence[str], database_url: str | None) -> list[Driver]:
+    """The drivers the resolved ``driver`` setting names (checked there), else the URL's
+    scheme's, installed.
 
     A ``--driver`` that contradicts the URL's ``postgresql+driver://`` is a usage error.
     """
@@ -158,7 +128,7 @@ def chosen_drivers(names: list[str] | None, database_url: str | None) -> list[Dr
     return unique
 
 
-def one_driver(names: list[str] | None, database_url: str | None) -> Driver:
+def one_driver(names: Sequence[str], database_url: str | None) -> Driver:
     """:func:`chosen_drivers` for a command that runs on one driver."""
     chosen = chosen_drivers(names, database_url)
     if len(chosen) > 1:
@@ -171,12 +141,11 @@ def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
     flag, and its help followed by where else it comes from and its default.  ``help``
     replaces the declared text where a command means something narrower by it."""
     setting = SETTINGS[name]
-    default = setting.default
-    shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else f"{default}"
+    file = f", else tool.dalperf {setting.key}" if setting.in_file else ""
     return typer.Option(
         setting.flag,
-        help=f"{help or setting.help} (default: ${setting.env}, else tool.dalperf "
-        f"{setting.name}, else {shown or 'none'}).",
+        help=f"{help or setting.help} (default: ${setting.env}{file}, else "
+        f"{setting.default_text or 'none'}).",
         **extra,
     )
 
@@ -184,7 +153,12 @@ def setting_option(name: str, *, help: str | None = None, **extra: Any) -> Any:
 Scale = Annotated[float | None, setting_option("scale")]
 Iterations = Annotated[int | None, setting_option("iterations")]
 Warmup = Annotated[int | None, setting_option("warmup")]
-RttSweep = Annotated[str | None, setting_option("rtt_ms")]
+RttSweep = Annotated[str | None, setting_option("rtt_sweep_ms")]
+JitterMs = Annotated[float | None, setting_option("jitter_ms")]
+CallTimeout = Annotated[float | None, setting_option("call_timeout", metavar="SECONDS")]
+DriverNames = Annotated[list[str] | None, setting_option("driver", metavar="DRIVER")]
+DatabaseUrl = Annotated[str | None, setting_option("database_url")]
+Home = Annotated[Path | None, setting_option("home")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,9 +174,7 @@ class DatabaseOptions:
 
     def url(self, config: Config | None = None) -> str | None:
         """``--database-url``, else the variable the configuration names."""
-        from dalperf.project.config import database_url as configured_url
-
-        return configured_url(self.database_url, config or project_config())
+        return (config or project_config()).setting("database_url", self.database_url or None)
 
     def require_extras(self, config: Config | None = None) -> None:
         """Fail now, in one line naming the extra, when the database needs one that is

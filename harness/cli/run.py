@@ -18,10 +18,12 @@ from dalperf.cli.options import (
     FROM_FLAGS,
     Advise,
     AdviseMinGain,
+    CallTimeout,
     ConfigFile,
     DatabaseOptions,
     DriverNames,
     Iterations,
+    JitterMs,
     RttSweep,
     Warmup,
     advisor_config,
@@ -31,7 +33,6 @@ from dalperf.cli.options import (
 )
 from dalperf.errors import CheckFailed, RunAborted, RunInterrupted, UsageError
 from dalperf.measure.config import (
-    DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_PARAM_SETS,
     DEFAULT_POOL_SIZE,
     IndexMode,
@@ -55,17 +56,6 @@ if TYPE_CHECKING:
 RESULTS_NAME = "results.json"
 DEFAULT_OUT = DEFAULT_OUT_DIR / RESULTS_NAME
 DEFAULT_DATA_SEED = 0
-
-CallTimeout = Annotated[
-    float,
-    typer.Option(
-        "--call-timeout",
-        metavar="SECONDS",
-        help="A variant call (or params factory) still "
-        "running after this long is a recorded failure and the run goes on; also the "
-        "statement_timeout of every connection.",
-    ),
-]
 
 
 @with_database()
@@ -118,13 +108,7 @@ def run(
         ),
     ] = None,
     rtt_ms: RttSweep = None,
-    jitter_ms: Annotated[
-        float,
-        typer.Option(
-            "--jitter-ms",
-            help="With --rtt-ms: each round trip takes the RTT ± this much (uniform).",
-        ),
-    ] = 0.0,
+    jitter_ms: JitterMs = None,
     indexes: Annotated[
         IndexMode,
         typer.Option(
@@ -157,7 +141,7 @@ def run(
     ] = None,
     advise: Advise = False,
     advise_min_gain: AdviseMinGain = DEFAULT_ADVISE_MIN_GAIN,
-    call_timeout: CallTimeout = DEFAULT_CALL_TIMEOUT_S,
+    call_timeout: CallTimeout = None,
     migrations: MigrationsFolder = None,
     config_file: ConfigFile = None,
     driver: DriverNames = None,
@@ -176,8 +160,15 @@ def run(
     from dalperf.results.shards import Shard
 
     config = project_config(config_file)
-    settings = config.settings(iterations=iterations, warmup=warmup, rtt_ms=rtt_ms)
-    chosen = chosen_drivers(driver, database.database_url)
+    settings = config.settings(
+        iterations=iterations,
+        warmup=warmup,
+        rtt_sweep_ms=rtt_ms,
+        jitter_ms=jitter_ms,
+        call_timeout=call_timeout,
+        driver=driver,
+    )
+    chosen = chosen_drivers(settings.driver, database.url(config))
     chosen_shard = Shard.parse(shard) if shard is not None else None
     selection = select_operations(
         scenarios or list(config.scenarios) or None, only, shard=chosen_shard
@@ -188,9 +179,9 @@ def run(
         param_sets=param_sets,
         seed=seed,
         complexity=complexity,
-        rtt_sweep_ms=settings.rtt_ms,
-        jitter_ms=jitter_ms,
-        call_timeout_s=call_timeout,
+        rtt_sweep_ms=settings.rtt_sweep_ms,
+        jitter_ms=settings.jitter_ms,
+        call_timeout_s=settings.call_timeout,
         explain=PlanThresholds(seq_scan_rows=seq_scan_rows) if explain else None,
     )
     if migrations is None and config.is_project:

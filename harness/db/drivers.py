@@ -23,6 +23,7 @@ import importlib
 from dataclasses import dataclass
 
 from dalperf.errors import EnvironmentProblem, MissingExtra, UsageError
+from dalperf.project.settings import SUPPORTED_DRIVERS
 from dalperf.version import package_version
 
 
@@ -88,7 +89,7 @@ ASYNCPG = Driver(
 )
 DRIVERS: dict[str, Driver] = {d.name: d for d in (PSYCOPG, PSYCOPG2, ASYNCPG)}
 DEFAULT = PSYCOPG
-SUPPORTED_TEXT = "psycopg (3), psycopg2 and asyncpg"
+SUPPORTED_TEXT = SUPPORTED_DRIVERS  # the settings check --driver by these names
 # SQLAlchemy's driver names in a URL (postgresql+NAME://) -> the driver
 _BY_DIALECT = {
     "psycopg": PSYCOPG,

@@ -11,7 +11,6 @@ enforces it before any migration or seed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,9 +29,8 @@ from dalperf.errors import (
     UsageError,
     require,
 )
+from dalperf.project.settings import resolve_one
 
-DEFAULT_HOME = Path(".dalperf")
-HOME_ENV = "DALPERF_HOME"
 CONNECT_TIMEOUT_S = 5
 
 
@@ -75,13 +73,12 @@ class Target:
             return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
 
 
-def home_dir(home: Path | None = None) -> Path:
-    """Where dalperf keeps the embedded server's data: ``--home``, ``$DALPERF_HOME`` or ./.dalperf."""
-    return (home or Path(os.environ.get(HOME_ENV, DEFAULT_HOME))).expanduser().resolve()
-
-
 def data_dir(home: Path | None = None) -> Path:
-    return home_dir(home) / "pgdata"
+    """Where dalperf keeps the embedded server's data: in ``home`` (``--home``; None: not
+    given), else ``$DALPERF_HOME``, else ./.dalperf (the ``home`` setting,
+    :mod:`dalperf.project.settings`)."""
+    folder: Path = resolve_one("home", home, None)[0]
+    return folder.expanduser().resolve() / "pgdata"
 
 
 def require_source(source: str | None, database_url: str | None) -> None:
@@ -127,9 +124,9 @@ def provide(
 ) -> Iterator[Target]:
     """Yield a :class:`Target`; stop anything started for it when the block exits.
 
-    ``database_url`` is what the user gave (the CLI reads it from ``--database-url`` or the
-    environment variable the configuration names, :func:`dalperf.project.config.database_url`);
-    no environment variable is read here.
+    ``database_url`` is the resolved setting (``--database-url`` or the variable the
+    configuration names, :meth:`dalperf.project.config.Config.setting`); ``home`` is
+    ``--home`` (None: not given), resolved by :func:`data_dir`.
     """
     chosen = resolve_source(source, database_url)
     if chosen is Source.URL:

@@ -104,7 +104,10 @@ def backfill(
     series: str,
     progress: Progress | None = None,
 ) -> tuple[list[Added], list[Failed]]:
-    """Measure and add each commit of ``plan``; what was added and what failed."""
+    """Measure and add each commit of ``plan``; what was added and what failed.
+
+    ``database_url`` stays text: it is never parsed here, only handed to each commit's
+    ``dalperf run`` in its environment (a process boundary)."""
     added: list[Added] = []
     failed: list[Failed] = []
     for sha in plan.todo:

@@ -34,10 +34,9 @@ from dalperf.errors import DatabaseUnreachable, UsageError
 from dalperf.history import migrations, tables
 from dalperf.history.ingest import Comparability, Ingested
 from dalperf.history.model import Commit, Point, SeriesKey
+from dalperf.project.settings import resolve_one
 
 URL_ENV = "DALPERF_HISTORY_URL"
-HOME_ENV = "DALPERF_HOME"
-DEFAULT_HOME = Path(".dalperf")
 DEFAULT_FILE = "history.sqlite"
 DEFAULT_SERIES = "default"
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -64,7 +63,7 @@ def locate(given: str | None = None, *, home: Path | None = None) -> Location:
     else ``$DALPERF_HISTORY_URL``, else the SQLite file in the dalperf home."""
     text = given or os.environ.get(URL_ENV) or ""
     if not text.strip():
-        folder = (home or Path(os.environ.get(HOME_ENV, DEFAULT_HOME))).expanduser()
+        folder = resolve_one("home", home, None)[0].expanduser()
         return _sqlite(folder / DEFAULT_FILE)
     if text.startswith("sqlite:"):
         path = text.removeprefix("sqlite:").removeprefix("///")

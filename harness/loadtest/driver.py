@@ -88,6 +88,8 @@ from dalperf.results.load import LoadResults, Request, summarise
 from dalperf.version import package_version
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from dalperf.db.targets import Target
 
 LOOPBACK = "127.0.0.1"
@@ -215,7 +217,7 @@ def run_load(
     if missing:
         raise UsageError(f"dalperf load needs {' and '.join(missing)}: pip install 'dalperf[load]'")
     with ExitStack() as stack:
-        app_database, proxy = target.libpq_url, None  # a string: it goes into the app's env
+        app_database, proxy = target.url, None
         if config.rtt_ms > 0:
             proxy = stack.enter_context(
                 LatencyProxy(Upstream.of_url(target.url), rtt_ms=config.rtt_ms)
@@ -370,7 +372,7 @@ def database_gone(target: Target) -> str | None:
 @contextmanager
 def serve(
     app: str,
-    database_url: str,
+    database: URL,
     *,
     pool_size: int = DEFAULT_POOL_SIZE,
     wrap: bool = False,
@@ -379,7 +381,8 @@ def serve(
     driver: drivers.Driver = DEFAULT_DRIVER,
 ) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a loopback port bound
-    here first (:func:`_listening`).
+    here first (:func:`_listening`), on the parsed ``database`` (rendered as text only for
+    the app server's environment: a process boundary).
 
     ``wrap``: the app is a user's, served inside :mod:`dalperf.loadtest.middleware` (the
     capture headers and the health check added), its database URL in ``app_url_env``.
@@ -388,16 +391,17 @@ def serve(
     A wrapped app that does not import or is not an ASGI app is a :class:`UsageError`
     (the middleware's one line), raised before anything is served.
     """
-    from dalperf.db.urls import sqlalchemy_url
+    from dalperf.db.urls import libpq_url
     from dalperf.loadtest import middleware
 
-    env = {DATABASE_URL_ENV: database_url, POOL_SIZE_ENV: str(pool_size), DRIVER_ENV: driver.name}
+    env = {
+        DATABASE_URL_ENV: libpq_url(database),
+        POOL_SIZE_ENV: str(pool_size),
+        DRIVER_ENV: driver.name,
+    }
     target = [app]
     if wrap:
-        env |= {
-            middleware.APP_ENV: app,
-            app_url_env: middleware.plugin_url(sqlalchemy_url(database_url)),
-        }
+        env |= {middleware.APP_ENV: app, app_url_env: middleware.plugin_url(database)}
         target = [f"{middleware.__name__}:{middleware.from_environment.__name__}", "--factory"]
     if app_dir is not None:
         target += ["--app-dir", str(app_dir)]

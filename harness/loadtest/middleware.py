@@ -169,9 +169,9 @@ def check_asgi(app: Any, spec: str) -> None:
         return
 
 
-def plugin_url(url: str) -> str:
-    """``url`` (a SQLAlchemy URL) with ``plugin=dalperf_capture`` in its query."""
-    from sqlalchemy.engine import make_url
+def plugin_url(url: URL) -> str:
+    """``url`` (parsed) for SQLAlchemy with ``plugin=dalperf_capture`` in its query, as text:
+    it crosses into the app server's environment."""
+    from dalperf.db.urls import sqlalchemy_url
 
-    parsed = make_url(url)
-    return parsed.update_query_dict({"plugin": PLUGIN_NAME}).render_as_string(hide_password=False)
+    return sqlalchemy_url(url.update_query_dict({"plugin": PLUGIN_NAME}))

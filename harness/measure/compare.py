@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dalperf.errors import DatabaseUnreachable, UsageError
 from dalperf.gate.baseline import (
@@ -62,6 +62,11 @@ from dalperf.project.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
 from dalperf.results import files
 from dalperf.results.stats import Ratio, Summary, median_ratio
 from dalperf.version import installed_version
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from dalperf.db.targets import Target
 
 COMPARE_SCHEMA_VERSION = 1
 COMPARE_KIND = "dalperf-compare"
@@ -200,13 +205,13 @@ def plan_comparison(
 
 
 def compare_revisions(
-    url: str,
+    target: Target,
     plan: ComparePlan,
     config: CompareConfig | None = None,
     progress: Progress | None = None,
 ) -> RevisionComparison:
     """Check out the base revision, import its scenario modules and measure them against the
-    working tree's on the database at ``url`` (module docstring)."""
+    working tree's on ``target`` (module docstring)."""
     config = config or CompareConfig()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     with revision.checkout(plan.root, plan.base) as tree:
@@ -216,7 +221,7 @@ def compare_revisions(
                 modules = load_modules([str(tree / module) for module in plan.modules])
             base_ops = _own_operations(registry, modules, plan.base, plan.only)
             pairs, notes, environment = asyncio.run(
-                measure_interleaved(url, base_ops, plan.head_operations, config, progress)
+                measure_interleaved(target.url, base_ops, plan.head_operations, config, progress)
             )
         finally:
             _forget_modules(tree)
@@ -264,7 +269,7 @@ def _forget_modules(tree: Path) -> None:
 
 
 async def measure_interleaved(
-    url: str,
+    url: URL,
     base_ops: Sequence[Operation],
     head_ops: Sequence[Operation],
     config: CompareConfig,

@@ -15,14 +15,18 @@ from dalperf.db.drivers import DEFAULT as DEFAULT_DRIVER
 from dalperf.db.drivers import Driver
 from dalperf.errors import UsageError
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds
-from dalperf.project.settings import DEFAULT_ITERATIONS, DEFAULT_WARMUP
+from dalperf.project.settings import (
+    DEFAULT_CALL_TIMEOUT_S,
+    DEFAULT_ITERATIONS,
+    DEFAULT_JITTER_MS,
+    DEFAULT_WARMUP,
+)
 
 if TYPE_CHECKING:
     from dalperf.measure.operations import Operation
 
 DEFAULT_PARAM_SETS = 3
 DEFAULT_POOL_SIZE = 10  # connections per engine; variants that gather() use several
-DEFAULT_CALL_TIMEOUT_S = 30.0  # one variant call, client-side and as statement_timeout
 
 
 class IndexMode(StrEnum):
@@ -49,7 +53,7 @@ class RunConfig:
     indexes: bool = True
     rtt_ms: float = 0.0  # the RTT the measurements are labelled with (set per sweep step)
     rtt_sweep_ms: tuple[float, ...] = ()  # measure through the latency proxy at each
-    jitter_ms: float = 0.0  # the proxy's jitter: each round trip takes rtt ± jitter
+    jitter_ms: float = DEFAULT_JITTER_MS  # the proxy's jitter: each round trip takes rtt ± jitter
     explain: PlanThresholds | None = DEFAULT_THRESHOLDS  # None: no EXPLAIN, no plans
     call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S  # a longer call is a recorded failure
     read_only: bool = False  # every transaction read-only (a database dalperf does not own)

@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -65,7 +66,7 @@ class Engines:
 
 @asynccontextmanager
 async def open_engines(
-    url: str,
+    url: URL,
     *,
     pool_size: int = DEFAULT_POOL_SIZE,
     max_overflow: int = DEFAULT_MAX_OVERFLOW,
@@ -108,11 +109,11 @@ async def open_engines(
 
 
 def session_options(
-    url: str, *, statement_timeout_s: float | None = None, read_only: bool = False
+    url: URL, *, statement_timeout_s: float | None = None, read_only: bool = False
 ) -> str:
     """libpq ``options`` for ``url``'s own (kept first) plus a statement timeout and
     read-only transactions; ``""`` when there is nothing to add."""
-    parts = [str(urls.parse(url).query.get("options") or "")]
+    parts = [str(url.query.get("options") or "")]
     if statement_timeout_s is not None:
         parts.append(f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}")
     if read_only:
@@ -121,7 +122,7 @@ def session_options(
 
 
 def connect_args(
-    url: str,
+    url: URL,
     dialect_driver: str,
     *,
     statement_timeout_s: float | None = None,

@@ -79,7 +79,7 @@ def measure(target: Target, plan: Plan, *, out: Path, progress: Progress | None 
         config = replace(plan.config, indexes=indexes, read_only=not target.writable)
         return asyncio.run(
             runner.run(
-                target.libpq_url,
+                target,
                 plan.operations,
                 config,
                 environment=dict(plan.environment),

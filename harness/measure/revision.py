@@ -81,23 +81,42 @@ def checkout(root: Path, revision: Revision) -> Iterator[Path]:
     :func:`dalperf.host.scratch.abandoned`) are removed first, and unregistered from git.
     """
     for stale in scratch.abandoned(WORKTREE_PREFIX):
-        git(root, "worktree", "remove", "--force", str(stale / "base"))
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove_worktree(root, stale, stale / "base")
     git(root, "worktree", "prune")
     folder = scratch.owned_folder(WORKTREE_PREFIX)
     tree = folder / "base"
-    added = git(root, "worktree", "add", "--detach", "--quiet", str(tree), revision.commit)
     try:
+        added = git(root, "worktree", "add", "--detach", "--quiet", str(tree), revision.commit)
         if added.returncode != 0:
             raise EnvironmentProblem(
                 f"git worktree add failed for {revision.ref}: {_first_line(added.stderr)}"
             )
         yield tree
     finally:
-        if added.returncode == 0:
-            git(root, "worktree", "remove", "--force", str(tree))
-        shutil.rmtree(folder, ignore_errors=True)
-        git(root, "worktree", "prune")
+        _remove_worktree(root, folder, tree)
+
+
+def _remove_worktree(root: Path, folder: Path, tree: Path) -> None:
+    """Remove the worktree ``tree`` in ``folder`` and unregister it from git, every step
+    even when Ctrl-C interrupts one of them (the interrupt is raised again at the end).
+
+    A Ctrl-C can arrive while ``git worktree add`` still runs (it is then killed, half
+    done) or while an earlier step of the removal runs: removing the folder and pruning
+    afterwards unregisters whatever git had written.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    steps = (
+        lambda: git(root, "worktree", "remove", "--force", str(tree)),
+        lambda: shutil.rmtree(folder, ignore_errors=True),
+        lambda: git(root, "worktree", "prune"),
+    )
+    for step in steps:
+        try:
+            step()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def module_path(spec: str) -> Path:

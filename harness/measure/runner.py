@@ -60,9 +60,11 @@ from typing import Any
 import psycopg
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
 
 from dalperf.capture.session import Capture
 from dalperf.db import drivers, urls
+from dalperf.db.targets import Target
 from dalperf.errors import (
     DalperfError,
     DatabaseUnreachable,
@@ -501,7 +503,7 @@ class _Gathered:
 
 
 async def run(
-    url: str,
+    target: Target,
     operations: Sequence[Operation],
     config: RunConfig,
     *,
@@ -509,7 +511,7 @@ async def run(
     pool_size: int = DEFAULT_POOL_SIZE,
     progress: Progress | None = None,
 ) -> Results:
-    """Measure ``operations`` on the database at ``url`` and return the results record.
+    """Measure ``operations`` on ``target`` and return the results record.
 
     With ``config.rtt_sweep_ms``, once per RTT through the latency proxy (module
     docstring).  Raises :class:`RunAborted` when the database goes away mid-run.
@@ -518,15 +520,17 @@ async def run(
     gathered = _Gathered()
     try:
         with (
-            Explainer.open(url, config.explain, read_only=config.read_only)
+            Explainer.open(target, config.explain, read_only=config.read_only)
             if config.explain
             else nullcontext()
         ) as explainer:
             if config.rtt_sweep_ms:
-                await _sweep(url, operations, config, pool_size, progress, gathered, explainer)
+                await _sweep(
+                    target.url, operations, config, pool_size, progress, gathered, explainer
+                )
             else:
                 await _measure_all(
-                    url, operations, config, pool_size, progress, gathered, explainer
+                    target.url, operations, config, pool_size, progress, gathered, explainer
                 )
     except (DatabaseUnreachable, ProxyDied) as exc:
         measured = _results(
@@ -540,7 +544,7 @@ async def run(
         why = (
             str(exc)
             if isinstance(exc, ProxyDied)
-            else f"the database at {urls.endpoint(urls.parse(url))} went away mid-run ({exc})"
+            else f"the database at {urls.endpoint(target.url)} went away mid-run ({exc})"
         )
         raise RunAborted(
             f"{why}; kept the {len(measured.operations)} measurement(s) made before",
@@ -571,7 +575,7 @@ async def run(
 
 
 async def _sweep(
-    url: str,
+    url: URL,
     operations: Sequence[Operation],
     config: RunConfig,
     pool_size: int,
@@ -611,7 +615,7 @@ async def _sweep(
 
 
 async def _measure_all(
-    url: str,
+    url: URL,
     operations: Sequence[Operation],
     config: RunConfig,
     pool_size: int,

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -54,19 +55,19 @@ def advise_operations(
     used: set[str] | None = None,
 ) -> dict[str, Any]:
     """The advice for ``operations`` on ``target`` (writes priced when it may be written)."""
-    calls, params = asyncio.run(capture_calls(target.libpq_url, operations, seed=seed))
+    calls, params = asyncio.run(capture_calls(target.url, operations, seed=seed))
     writers = [(op, params[op.name]) for op in operations if op.mutates and op.name in params]
     written = {call.operation: tables_written(call.statements) for call in calls}
 
     def price(setup: str, table: str) -> list[dict[str, Any]]:
         affected = [(op, p) for op, p in writers if table in written.get(op.name, set())]
-        return asyncio.run(price_writes(target.libpq_url, affected, setup, config))
+        return asyncio.run(price_writes(target.url, affected, setup, config))
 
     return advise(calls, target, config, price=price, used=used)
 
 
 async def capture_calls(
-    url: str, operations: Sequence[Operation], *, seed: int = 0
+    url: URL, operations: Sequence[Operation], *, seed: int = 0
 ) -> tuple[list[CapturedCall], dict[str, Any]]:
     """One captured call per variant (first input set of ``seed``), and each operation's
     inputs; a variant that raises is left out (the run reports it)."""
@@ -94,7 +95,7 @@ async def capture_calls(
 
 
 async def price_writes(
-    url: str, writers: Sequence[tuple[Operation, Any]], setup: str, config: AdvisorConfig
+    url: URL, writers: Sequence[tuple[Operation, Any]], setup: str, config: AdvisorConfig
 ) -> list[dict[str, Any]]:
     """What ``setup`` (a CREATE or DROP INDEX) changes in each writer's database time."""
     rows = []
@@ -105,7 +106,7 @@ async def price_writes(
 
 
 async def _price_variant(
-    url: str, operation: Operation, variant: Variant, params: Any, setup: str, config: AdvisorConfig
+    url: URL, operation: Operation, variant: Variant, params: Any, setup: str, config: AdvisorConfig
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "operation": operation.name,
@@ -138,7 +139,7 @@ class _SetupFailed(Exception):
 
 
 @asynccontextmanager
-async def _one_connection(url: str) -> AsyncIterator[Engines]:
+async def _one_connection(url: URL) -> AsyncIterator[Engines]:
     """Engines on one connection each that keep a transaction open across check-ins."""
     address = urls.sqlalchemy_url(url)
     engines = Engines(

@@ -5,9 +5,9 @@ case study's figures come from a database tens of milliseconds away.  Instead of
 multiplying round trips by a latency, dalperf sends the traffic through this proxy and
 measures::
 
-    with LatencyProxy(Upstream.of_url(url)) as proxy:     # a child process, loopback only
+    with LatencyProxy(Upstream.of_url(target.url)) as proxy:   # a child, loopback only
         proxy.set_delay(rtt_ms=20)
-        engine = create_engine(proxy.url(url))             # same database, 20 ms away
+        engine = create_engine(sqlalchemy_url(proxy.url(target.url)))  # 20 ms away
 
 What it does to the traffic:
 
@@ -194,11 +194,11 @@ class LatencyProxy:
     ) -> None:
         self._stop()
 
-    def url(self, url: str | URL) -> str:
-        """``url`` (a libpq URL) pointed at the proxy instead of the server."""
-        parsed = urls.parse(url) if isinstance(url, str) else url
-        query = {k: v for k, v in parsed.query.items() if k not in ("host", "hostaddr", "port")}
-        return urls.libpq_url(parsed.set(host=LOOPBACK, port=self.port, query=query))
+    def url(self, url: URL) -> URL:
+        """``url`` (parsed, :func:`dalperf.db.urls.parse`) pointed at the proxy instead of the
+        server."""
+        query = {k: v for k, v in url.query.items() if k not in ("host", "hostaddr", "port")}
+        return url.set(host=LOOPBACK, port=self.port, query=query)
 
     def set_delay(self, *, rtt_ms: float, jitter_ms: float = 0.0) -> None:
         """Delay every chunk read from now on by ``rtt_ms / 2 ± jitter_ms / 2``."""
@@ -288,7 +288,7 @@ class LatencyProxy:
 
 
 def measure_overhead(
-    direct_url: str, proxied_url: str, *, rounds: int = OVERHEAD_ROUNDS
+    direct_url: URL, proxied_url: URL, *, rounds: int = OVERHEAD_ROUNDS
 ) -> Overhead:
     """Median ``SELECT 1`` round trip on a direct connection and through the proxy.
 
@@ -302,10 +302,10 @@ def measure_overhead(
     try:
         with (
             psycopg.connect(
-                direct_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                urls.libpq_url(direct_url), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             ) as direct,
             psycopg.connect(
-                proxied_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                urls.libpq_url(proxied_url), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             ) as proxied,
         ):
             connections = {False: direct, True: proxied}

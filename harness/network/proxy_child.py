@@ -56,11 +56,11 @@ class Upstream:
             raise UsageError("the latency proxy needs either a TCP host or a unix socket path")
 
     @classmethod
-    def of_url(cls, url: str | URL) -> Upstream:
-        """The server a PostgreSQL URL names; a host starting with ``/`` is a socket folder."""
+    def of_url(cls, parsed: URL) -> Upstream:
+        """The server a parsed PostgreSQL URL (:func:`dalperf.db.urls.parse`) names; a host
+        starting with ``/`` is a socket folder."""
         from dalperf.db import urls
 
-        parsed = urls.parse(url) if isinstance(url, str) else url
         host = parsed.host or parsed.query.get("host") or ""
         if isinstance(host, tuple):
             host = host[0]

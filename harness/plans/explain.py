@@ -40,8 +40,7 @@ from psycopg import sql
 
 from dalperf.capture.fingerprint import to_dollar_params
 from dalperf.capture.records import Statement
-from dalperf.db import urls
-from dalperf.db.targets import Source, Target, connect
+from dalperf.db.targets import Target, connect
 from dalperf.errors import DatabaseUnreachable
 from dalperf.errors import describe as describe_error
 from dalperf.plans.findings import DEFAULT_THRESHOLDS, PlanThresholds, describe
@@ -112,14 +111,18 @@ class Explainer:
     @classmethod
     @contextmanager
     def open(
-        cls, url: str, thresholds: PlanThresholds = DEFAULT_THRESHOLDS, *, read_only: bool = False
+        cls,
+        target: Target,
+        thresholds: PlanThresholds = DEFAULT_THRESHOLDS,
+        *,
+        read_only: bool = False,
     ) -> Iterator[Explainer]:
-        """An explainer on a new autocommit connection to ``url``, closed afterwards.
+        """An explainer on a new autocommit connection to ``target``, closed afterwards.
 
         It never keeps a change (every replay is rolled back), so the target is read-only;
         with ``read_only`` the server refuses writes as well (a database dalperf does not own).
         """
-        with connect(Target(url=urls.parse(url), source=Source.URL, writable=False)) as conn:
+        with connect(target) as conn:
             if read_only:
                 conn.execute("SET default_transaction_read_only = on")
             conn.prepare_threshold = None  # always a custom plan for the values given

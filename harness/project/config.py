@@ -20,6 +20,9 @@ key                    type                   meaning
 ``iterations``         int >= 1               measured calls per variant
 ``warmup``             int >= 0               unmeasured calls per variant first
 ``rtt_ms``             number or list         simulated round-trip times (``run --rtt-ms``)
+``jitter_ms``          number                 each round trip takes the RTT ± this much
+``call_timeout``       number > 0             seconds a variant call may take
+``driver``             string or list         psycopg, psycopg2 or asyncpg (``--driver``)
 ``out_dir``            string                 folder for results and reports
 ``budgets``            table or string        budgets (operation -> variant -> limits), or a
                                               TOML file of them
@@ -46,24 +49,18 @@ from typing import Any
 
 from dalperf.errors import UsageError, describe, suggest
 from dalperf.project.budgets import PYPROJECT, BudgetSet, find_pyproject
-from dalperf.project.settings import SETTINGS, Settings, check_file_value, resolve
+from dalperf.project.settings import (
+    FILE_KEYS,
+    Settings,
+    check_file_value,
+    resolve,
+    resolve_one,
+)
 
 DEFAULT_DATABASE_URL_ENV = "DALPERF_DATABASE_URL"
 VARIANT_ROLES = ("reference", "ours")
 VARIANT_ROLES_KEY = "variant_roles"  # where the results' environment records ``variants``
-KEYS = (
-    "scenarios",
-    "database_url_env",
-    "schema",
-    "seed",
-    "scale",
-    "iterations",
-    "warmup",
-    "rtt_ms",
-    "out_dir",
-    "budgets",
-    "variants",
-)
+KEYS = ("scenarios", "database_url_env", "schema", "seed", *FILE_KEYS, "budgets", "variants")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -80,7 +77,10 @@ class Config:
     scale: float | None = None
     iterations: int | None = None
     warmup: int | None = None
-    rtt_ms: tuple[float, ...] | None = None
+    rtt_sweep_ms: tuple[float, ...] | None = None
+    jitter_ms: float | None = None
+    call_timeout: float | None = None
+    driver: tuple[str, ...] | None = None
     out_dir: Path | None = None
     budgets: BudgetSet = field(default_factory=BudgetSet)
     variants: Mapping[str, str] = field(default_factory=dict)
@@ -101,7 +101,16 @@ class Config:
     def settings(self, **flags: Any) -> Settings:
         """The settings a command runs with: its ``flags`` (None: not given) over the
         environment, over this file, over the defaults (:func:`dalperf.project.settings.resolve`)."""
-        return resolve(flags, {name: getattr(self, name) for name in SETTINGS}, path=self.path)
+        return resolve(
+            flags, {name: getattr(self, name) for name in FILE_KEYS.values()}, path=self.path
+        )
+
+    def setting(self, name: str, flag: Any = None) -> Any:
+        """One setting's value: the database URL (from the variable ``database_url_env``
+        names) and the embedded server's folder, which the database options resolve."""
+        file_value = getattr(self, name) if name in FILE_KEYS.values() else None
+        env = self.database_url_env if name == "database_url" else None
+        return resolve_one(name, flag, file_value, env=env)[0]
 
 
 def load(config_file: Path | None = None, *, start: Path | None = None) -> Config:
@@ -164,9 +173,9 @@ def parse(table: Mapping[str, Any], *, path: Path) -> Config:
                 f"{where} seed must name a function as 'package.module:function', not {hook!r}"
             )
         values["seed"] = hook
-    for name in SETTINGS:
-        if name in table:
-            values[name] = check_file_value(name, table[name], path=path)
+    for key, name in FILE_KEYS.items():
+        if key in table:
+            values[name] = check_file_value(key, table[key], path=path)
     if "out_dir" in values:
         values["out_dir"] = root / values["out_dir"]
     if "budgets" in table:
@@ -181,14 +190,6 @@ def activate(config: Config) -> None:
     root = str(config.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-
-
-def database_url(flag: str | None, config: Config) -> str | None:
-    """``--database-url``, else the variable ``database_url_env`` names (never DATABASE_URL
-    unless the config names it)."""
-    import os
-
-    return flag or os.environ.get(config.database_url_env) or None
 
 
 def import_target(spec: str, *, what: str) -> Any:

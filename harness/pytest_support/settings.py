@@ -37,7 +37,7 @@ THRESHOLDS = {
     "dalperf_write_loop_threshold": (0, "runs of one INSERT/UPDATE/DELETE row by row (0: off)"),
     "dalperf_loop_threshold": (
         3,
-        "iterations of one loop sending a SELECT per key among the same other statements (0: off)",
+        "iterations of one loop sending a SELECT per key, the same body each time (0: off)",
     ),
     "dalperf_small_repeat_threshold": (
         0,

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy  # noqa: F401  (loaded before any in-process pytester run: see below)
 import psycopg
 import pytest
 
@@ -21,6 +22,11 @@ from dalperf.db.embedded import OWNED_MARKER, ServerStatus, running_server
 from dalperf.db.targets import Source, Target
 from dalperf.measure.engines import Engines, open_engines
 from dalperf.seed.loader import seed_database
+
+# An in-process ``pytester.runpytest()`` drops from ``sys.modules`` every module its run
+# imported, and numpy refuses to load twice in one process: were a pytester run the first
+# to seed a database, every later test that seeds one would fail to import it.  Loading it
+# here, before any run, keeps it.
 
 _counter = itertools.count()
 

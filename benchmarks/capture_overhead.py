@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dalperf.capture.session import Capture
 from dalperf.db.embedded import running_server
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 
 DATABASE = "capture_overhead"
 ROWS = 1000
@@ -88,7 +88,7 @@ async def interleave(
 
 async def measure(url: str, driver: str, rounds: int, batch: int) -> tuple[Side, Side]:
     if driver in ("psycopg_async", "asyncpg"):
-        engine = create_async_engine(sqlalchemy_url(url, driver))
+        engine = create_async_engine(sqlalchemy_url(parse(url), driver))
         try:
             async with engine.connect() as conn:
                 return await interleave(
@@ -96,7 +96,7 @@ async def measure(url: str, driver: str, rounds: int, batch: int) -> tuple[Side,
                 )
         finally:
             await engine.dispose()
-    sync_engine = create_engine(sqlalchemy_url(url, driver))
+    sync_engine = create_engine(sqlalchemy_url(parse(url), driver))
     try:
         with sync_engine.connect() as sync_conn:
 
@@ -134,7 +134,7 @@ def main() -> None:
         with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {DATABASE}")
         url = server.url(DATABASE)
-        setup = create_engine(sqlalchemy_url(url))
+        setup = create_engine(sqlalchemy_url(parse(url)))
         try:
             metadata.create_all(setup)
             with setup.begin() as conn:

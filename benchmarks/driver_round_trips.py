@@ -77,7 +77,9 @@ def row(driver: str, case: str, warmth: str, capture: Capture, turns: int) -> st
 async def measure(url: str, driver: str, proxy: LatencyProxy) -> list[str]:
     lines = []
     if driver in ("psycopg_async", "asyncpg"):
-        engine = create_async_engine(sqlalchemy_url(url, driver), pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            sqlalchemy_url(urls.parse(url), driver), pool_size=1, max_overflow=0
+        )
         for case in CASES:
             async with engine.connect() as warmup:
                 await warmup.exec_driver_sql("SELECT 1")  # the connection exists
@@ -89,7 +91,9 @@ async def measure(url: str, driver: str, proxy: LatencyProxy) -> list[str]:
                     lines.append(row(driver, case, warmth, capture, proxy.stats().turns))
             await engine.dispose()  # the next case starts on a fresh connection
         return lines
-    sync_engine = create_engine(sqlalchemy_url(url, driver), pool_size=1, max_overflow=0)
+    sync_engine = create_engine(
+        sqlalchemy_url(urls.parse(url), driver), pool_size=1, max_overflow=0
+    )
     for case in CASES:
         with sync_engine.connect() as warmup:
             warmup.exec_driver_sql("SELECT 1")

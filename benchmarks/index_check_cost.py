@@ -41,7 +41,7 @@ from pathlib import Path
 import psycopg
 
 from dalperf.db.embedded import OWNED_MARKER, running_server
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 
 DATABASE = "index_check_cost"
 ROWS = 20_000
@@ -88,7 +88,7 @@ def prepare(server_url: str) -> str:
         )
         conn.execute("CREATE INDEX items_category ON items (category)")
         conn.execute("ANALYZE items")
-    return sqlalchemy_url(url)
+    return sqlalchemy_url(parse(url))
 
 
 def _children_cpu() -> float:

@@ -54,7 +54,7 @@ import psycopg
 from startup import byte_compile  # benchmarks/startup.py, beside this
 
 from dalperf.db.embedded import running_server
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 
 DATABASE = "plugin_overhead"
 ROWS = 1000
@@ -286,7 +286,7 @@ def prepare(server_url: str) -> str:
 
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {DATABASE}")
-    url = sqlalchemy_url(server_url.rsplit("/", 1)[0] + f"/{DATABASE}")
+    url = sqlalchemy_url(parse(server_url).set(database=DATABASE))
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE items (id integer PRIMARY KEY, name varchar)"))

@@ -87,8 +87,8 @@ async def interleaved_async(
 
 def core_select(direct_url: str, proxied_url: str, rounds: int) -> dict[str, float]:
     engines = {
-        "direct": create_engine(sqlalchemy_url(direct_url)),
-        "proxied": create_engine(sqlalchemy_url(proxied_url)),
+        "direct": create_engine(sqlalchemy_url(urls.parse(direct_url))),
+        "proxied": create_engine(sqlalchemy_url(urls.parse(proxied_url))),
     }
     try:
         connections = {name: engine.connect() for name, engine in engines.items()}
@@ -128,8 +128,8 @@ async def session_select(
 ) -> dict[str, float]:
     """``read`` in a new async session per call, direct and through the proxy."""
     engines = {
-        "direct": create_async_engine(sqlalchemy_url(direct_url)),
-        "proxied": create_async_engine(sqlalchemy_url(proxied_url)),
+        "direct": create_async_engine(sqlalchemy_url(urls.parse(direct_url))),
+        "proxied": create_async_engine(sqlalchemy_url(urls.parse(proxied_url))),
     }
     makers = {name: async_sessionmaker(engine) for name, engine in engines.items()}
 
@@ -157,7 +157,7 @@ def main() -> None:
         with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {DATABASE}")
         url = server.url(DATABASE)
-        setup = create_engine(sqlalchemy_url(url))
+        setup = create_engine(sqlalchemy_url(urls.parse(url)))
         metadata.create_all(setup)
         with setup.begin() as conn:
             conn.execute(

@@ -143,7 +143,7 @@ def shop_project(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch)
     project.mkdir()
     (project / "shop.py").write_text(APP)
     (project / "test_shop.py").write_text(TESTS)
-    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     return project
 
 

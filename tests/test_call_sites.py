@@ -97,7 +97,7 @@ def test_anyio_worker_thread():
 def sites(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
-    monkeypatch.setenv("SITES_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("SITES_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(test_libs=LIBRARY_TESTS)
     return pytester
 

@@ -35,7 +35,7 @@ from dalperf.capture import instrument, sinks
 from dalperf.capture.recorder import Hook
 from dalperf.capture.records import HiddenKind
 from dalperf.capture.session import Capture, bind_context, captured, suspended
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 from dalperf.errors import UsageError
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ def db_url(fresh_db: str) -> str:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)")
         conn.execute(f"INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, {ITEMS}) g")
-    return sqlalchemy_url(fresh_db)
+    return sqlalchemy_url(parse(fresh_db))
 
 
 @pytest.fixture
@@ -530,8 +530,10 @@ def test_capture_none_measures_each_driver_with_its_own_wire_model(fresh_db: str
     """psycopg2 sends an executemany one parameter set at a time (hidden EXECUTEMANY round
     trips), psycopg 3 pipelines it; asyncpg's engine is wired too.  A dialect wired with
     another driver's model would fail on its connection or count the batch wrong."""
-    sync_engines = [create_engine(sqlalchemy_url(fresh_db, d)) for d in ("psycopg2", "psycopg")]
-    async_engine = create_async_engine(sqlalchemy_url(fresh_db, "asyncpg"))
+    sync_engines = [
+        create_engine(sqlalchemy_url(parse(fresh_db), d)) for d in ("psycopg2", "psycopg")
+    ]
+    async_engine = create_async_engine(sqlalchemy_url(parse(fresh_db), "asyncpg"))
     with sync_engines[0].begin() as connection:
         connection.execute(text("CREATE TABLE many (n int)"))
         connection.execute(text("INSERT INTO many VALUES (1), (2), (3)"))
@@ -682,7 +684,7 @@ def test_capture_names_the_supported_drivers_for_an_unsupported_one(url: str, na
 def test_capture_accepts_every_supported_driver(fresh_db: str, dialect: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    url = sqlalchemy_url(fresh_db, dialect)
+    url = sqlalchemy_url(parse(fresh_db), dialect)
     engine = create_engine(url) if dialect == "psycopg2" else create_async_engine(url)
     with Capture(engine) as cap:
         pass

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dalperf.capture.fingerprint import fingerprint
 from dalperf.capture.records import HiddenKind
 from dalperf.capture.session import Capture
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 
 metadata = MetaData()
 items = Table(
@@ -72,7 +72,7 @@ def tracked_db(fresh_db: str) -> str:
 
 @pytest.fixture
 def engine(tracked_db: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(tracked_db))
+    eng = create_engine(sqlalchemy_url(parse(tracked_db)))
     with eng.connect():
         pass  # the dialect initialisation, before any snapshot
     yield eng
@@ -164,7 +164,7 @@ def test_counts_match_pg_stat_statements(tracked_db: str, engine: Engine) -> Non
 
 
 def test_first_connection_total_matches_pg_stat_statements(tracked_db: str) -> None:
-    cold = create_engine(sqlalchemy_url(tracked_db))
+    cold = create_engine(sqlalchemy_url(parse(tracked_db)))
     try:
         before = server_calls(tracked_db)
         with Capture(cold) as cap, cold.connect() as conn:
@@ -182,7 +182,7 @@ def test_first_connection_total_matches_pg_stat_statements(tracked_db: str) -> N
 
 def test_async_counts_match_pg_stat_statements(tracked_db: str) -> None:
     async def operation() -> tuple[Capture, Counter[str]]:
-        eng = create_async_engine(sqlalchemy_url(tracked_db))
+        eng = create_async_engine(sqlalchemy_url(parse(tracked_db)))
         try:
             async with eng.connect():
                 pass

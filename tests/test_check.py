@@ -376,7 +376,7 @@ OPERATION = REGISTRY.get("acceptance.user_emails")
 
 @pytest.fixture(scope="session")
 def dalperf_engine():
-    return create_async_engine(urls.sqlalchemy_url(URL), poolclass=NullPool)
+    return create_async_engine(urls.sqlalchemy_url(urls.parse(URL)), poolclass=NullPool)
 
 
 @pytest.fixture

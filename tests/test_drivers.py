@@ -101,10 +101,14 @@ def test_a_driver_that_is_not_installed_names_the_extra(
 
 
 def test_urls_keep_the_driver_for_the_engines() -> None:
-    assert urls.url_driver("postgresql+asyncpg://u:s3cret@h/db") is drivers.ASYNCPG
-    assert urls.url_driver("postgresql://u@h/db") is None
+    parsed = urls.parse_with_driver("postgresql+asyncpg://u:s3cret@h/db?ssl=require")
+    assert parsed.driver is drivers.ASYNCPG
+    assert parsed.url.drivername == urls.SQLALCHEMY_DRIVER
+    assert parsed.url.query["sslmode"] == "require"
+    assert urls.parse_with_driver("postgresql://u@h/db").driver is None
+    assert urls.parse_with_driver("host=h dbname=db").driver is None
     assert (
-        urls.sqlalchemy_url("postgresql://u:s3cret@h:5/db", "asyncpg")
+        urls.sqlalchemy_url(urls.parse("postgresql://u:s3cret@h:5/db"), "asyncpg")
         == "postgresql+asyncpg://u:s3cret@h:5/db"
     )
     pair = drivers.pairing("asyncpg")

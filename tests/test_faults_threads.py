@@ -60,7 +60,7 @@ def test_stops_the_thread():
 def test_a_leaked_thread_is_not_counted_in_the_next_test(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LEAK_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("LEAK_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(test_leaky=LEAKY_TESTS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", "-q")
     assert result.ret == 0, result.stdout.str()
@@ -80,7 +80,7 @@ def test_a_thread_counts_where_it_was_started_and_where_it_was_already_running(
     """Left running by ``inner``: not counted by ``later`` (begun after ``inner`` ended),
     counted by ``outer`` (the thread began inside it).  A thread started before any capture
     counts in every one."""
-    engine = create_engine(urls.sqlalchemy_url(fresh_db))
+    engine = create_engine(urls.sqlalchemy_url(urls.parse(fresh_db)))
     go = threading.Event()
 
     def query_when_told(sql: str) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import (
 
 from dalperf.capture import Capture, FindingKind, Thresholds
 from dalperf.capture.findings import RepeatScope
-from dalperf.db.urls import sqlalchemy_url
+from dalperf.db.urls import parse, sqlalchemy_url
 from dalperf.results.model import from_dict
 from tests.test_report import measure_case_study, render_html
 
@@ -62,7 +62,7 @@ def engine(pg_server: object) -> Iterator[Engine]:
     from tests.conftest import create_database, drop_database
 
     url = create_database(pg_server, "findings_blog")  # type: ignore[arg-type]
-    eng = create_engine(sqlalchemy_url(url))
+    eng = create_engine(sqlalchemy_url(parse(url)))
     Base.metadata.create_all(eng)
     with Session(eng) as session:
         authors = [Author(name=f"a{i}") for i in range(4)]

@@ -20,6 +20,7 @@ import pytest
 from dalperf.cli import main
 from dalperf.db.migrations import default_folder, discover, migrate
 from dalperf.db.targets import Target, provide
+from dalperf.db.urls import parse_with_driver
 from dalperf.errors import MigrationError, UsageError
 
 INDEX_MIGRATION = "0006_add_performance_indexes.sql"
@@ -49,7 +50,7 @@ Capture = pytest.CaptureFixture[str]
 
 @pytest.fixture
 def target(fresh_db: str) -> Iterator[Target]:
-    with provide(database_url=fresh_db) as provided:
+    with provide(database_url=parse_with_driver(fresh_db)) as provided:
         yield provided
 
 

@@ -87,7 +87,7 @@ def shop(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
     """A pytester folder whose conftest fills ``items`` in a database dalperf owns."""
-    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     monkeypatch.delenv("SHOP_INDEXED", raising=False)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_shop=TESTS)
@@ -267,7 +267,7 @@ def test_off_loads_no_planner():
 def test_a_database_dalperf_does_not_own_is_only_explained(
     shop: pytest.Pytester, foreign_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(foreign_db))
+    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(urls.parse(foreign_db)))
     result = run(
         shop,
         "--dalperf-index-check",

@@ -84,7 +84,7 @@ def test_find(title):
 def library(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
-    monkeypatch.setenv("RECORD_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("RECORD_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(library=APP, populate=POPULATE)
     pytester.makeconftest(CONFTEST)
     assert pytester.runpython(pytester.path / "populate.py").ret == 0

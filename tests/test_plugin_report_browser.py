@@ -59,7 +59,7 @@ def LONG_NAME():
 @pytest.fixture
 def report(pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The suite report of a real inner session: long SQL, one new finding, one allowed."""
-    monkeypatch.setenv("REPORT_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("REPORT_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(test_app=SUITE)
     result = pytester.runpytest("-p", "no:cacheprovider", "--dalperf-html", "suite.html")
     result.assert_outcomes(passed=TESTS + 1, failed=1)

@@ -139,7 +139,7 @@ def _html_rows(page: Path) -> list[str]:
 def library(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
-    url = urls.sqlalchemy_url(fresh_db)
+    url = urls.sqlalchemy_url(urls.parse(fresh_db))
     monkeypatch.setenv("XDIST_URL", url)
     pytester.makepyfile(library=APP, populate=POPULATE)
     pytester.makeconftest(CONFTEST)

@@ -168,7 +168,7 @@ def blog(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
     """A pytester folder holding the blog app, its conftest and BLOG_URL for a fresh database."""
-    monkeypatch.setenv("BLOG_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("BLOG_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(blogapp=BLOGAPP)
     pytester.makeconftest(CONFTEST)
     pytester.syspathinsert()

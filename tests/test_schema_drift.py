@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from dalperf.db.migrations import migrate
 from dalperf.db.targets import Target, provide
+from dalperf.db.urls import parse_with_driver
 from dalperf.seed.schema import metadata
 
 LEDGER = "schema_migrations"
@@ -35,7 +36,7 @@ PrimaryKeyDrift = tuple[str, str, list[str], list[str]]  # (kind, table, live, d
 
 @pytest.fixture
 def schema_0005(fresh_db: str) -> Iterator[Target]:
-    with provide(database_url=fresh_db) as target:
+    with provide(database_url=parse_with_driver(fresh_db)) as target:
         migrate(target, to="0005")
         yield target
 

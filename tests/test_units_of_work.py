@@ -150,7 +150,7 @@ def shop(
     pytester: pytest.Pytester, fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
     """A pytester folder holding the shop app, its conftest and SHOP_URL for a fresh database."""
-    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(fresh_db))
+    monkeypatch.setenv("SHOP_URL", urls.sqlalchemy_url(urls.parse(fresh_db)))
     pytester.makepyfile(shop=SHOP)
     pytester.makeconftest(CONFTEST)
     pytester.syspathinsert()

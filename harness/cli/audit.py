@@ -125,7 +125,8 @@ def audit(
         call_timeout=call_timeout,
         driver=driver,
     )
-    database.require_extras(config)
+    database_url = database.url(config)
+    database.require_extras(database_url)
     require_report()
     scale = settings.scale
     if config.is_project:
@@ -137,7 +138,7 @@ def audit(
     else:
         casestudy.check_parameters(scale=scale, seed=seed)
         migrations, migration = None, index_audit.performance_migration()
-    chosen = one_driver(settings.driver, database.url(config))
+    chosen = one_driver(settings.driver, database_url)
     selection = select_operations(list(config.scenarios) or None, only)
     budget_set = read_budget_set(config, budgets)
     out_dir = settings.out_dir
@@ -145,7 +146,7 @@ def audit(
     started = time.perf_counter()
     with ExitStack() as server:  # whatever was started for the audit stops when this ends
         with _stage("database") as note:
-            target = server.enter_context(database.target(config))
+            target = server.enter_context(database.target(database_url))
             note(target.display_url)
         if config.is_project:
             from dalperf.db.turns import taking_turns

@@ -117,7 +117,7 @@ def compare(
     specs = scenarios or list(project.scenarios) or [casestudy.SCENARIOS]
     plan = plan_comparison(base_ref=base, specs=specs, only=only, allow_dirty=allow_dirty)
     with (
-        database.target(project) as target,
+        database.target(database.url(project)) as target,
         ExitStack() as turns,
         progress_display(label_width=40, transient=True) as bar,
     ):

@@ -557,7 +557,7 @@ def backfill(
             console.print("nothing to measure")
             return
         with (
-            database.target() as target,
+            database.target(database.url()) as target,
             progress_display(label_width=24) as bar,
         ):
             task = bar.add_task("backfill", total=len(plan.todo))

@@ -138,6 +138,7 @@ def load(
 
     config = project_config(config_file)
     settings = config.settings(driver=driver)
+    database_url = database.url(config)
     user_app = app_spec is not None and app_spec != casestudy.APP
     if user_app and locustfile is None:
         raise UsageError("--app needs --locustfile: one user class per variant driving your app")
@@ -162,10 +163,10 @@ def load(
         wrap=user_app,
         app_url_env=app_url_env,
         app_dir=config.root if user_app else None,
-        driver=one_driver(settings.driver, database.url(config)),
+        driver=one_driver(settings.driver, database_url),
     )
     out = out or settings.out_dir / LOAD_NAME
-    with database.target(config) as target, ExitStack() as turns:
+    with database.target(database_url) as target, ExitStack() as turns:
         data: dict[str, object] = {}
         if user_app and config.is_project:
             target, data = prepare_project(target, config, settings.scale, turns)

@@ -63,7 +63,7 @@ def migrate_command(
     """Migrate the target database to ``to`` and print each applied or reverted file."""
     from dalperf.db.migrations import discover, latest_version, migrate
 
-    with database.target() as target:
+    with database.target(database.url()) as target:
         done = migrate(target, to=to, folder=migrations, jobs=jobs)
     if not done:
         current = to if to is not None else latest_version(discover(migrations))

@@ -28,6 +28,7 @@ from dalperf.project.settings import SETTINGS
 if TYPE_CHECKING:
     from dalperf.db.drivers import Driver
     from dalperf.db.targets import Target
+    from dalperf.db.urls import ParsedUrl
     from dalperf.plans.advisor import AdvisorConfig
     from dalperf.project.config import Config
 
@@ -107,15 +108,15 @@ def project_config(config_file: Path | None = None) -> Config:
     return loaded
 
 
-def chosen_drivers(names: Sequence[str], database_url: str | None) -> list[Driver]:
+def chosen_drivers(names: Sequence[str], database_url: ParsedUrl | None) -> list[Driver]:
     """The drivers the resolved ``driver`` setting names (checked there), else the URL's
     scheme's, installed.
 
     A ``--driver`` that contradicts the URL's ``postgresql+driver://`` is a usage error.
     """
-    from dalperf.db import drivers, urls
+    from dalperf.db import drivers
 
-    in_url = urls.url_driver(database_url) if database_url else None
+    in_url = database_url.driver if database_url is not None else None
     chosen = [drivers.by_name(name) for name in names] if names else [in_url or drivers.DEFAULT]
     if in_url is not None and any(d is not in_url for d in chosen):
         raise UsageError(
@@ -128,7 +129,7 @@ def chosen_drivers(names: Sequence[str], database_url: str | None) -> list[Drive
     return unique
 
 
-def one_driver(names: Sequence[str], database_url: str | None) -> Driver:
+def one_driver(names: Sequence[str], database_url: ParsedUrl | None) -> Driver:
     """:func:`chosen_drivers` for a command that runs on one driver."""
     chosen = chosen_drivers(names, database_url)
     if len(chosen) > 1:
@@ -172,27 +173,32 @@ class DatabaseOptions:
     ephemeral: bool = False
     disposable: bool = False
 
-    def url(self, config: Config | None = None) -> str | None:
-        """``--database-url``, else the variable the configuration names."""
-        return (config or project_config()).setting("database_url", self.database_url or None)
+    def url(self, config: Config | None = None) -> ParsedUrl | None:
+        """``--database-url``, else the variable the configuration names, parsed: the one
+        place a command parses it (:func:`chosen_drivers` and :meth:`target` take the
+        result)."""
+        from dalperf.db import urls
 
-    def require_extras(self, config: Config | None = None) -> None:
+        text = (config or project_config()).setting("database_url", self.database_url or None)
+        return urls.parse_with_driver(text) if text else None
+
+    def require_extras(self, database_url: ParsedUrl | None) -> None:
         """Fail now, in one line naming the extra, when the database needs one that is
         missing (the embedded server without ``dalperf[server]``)."""
         from dalperf.db.targets import require_source
 
-        require_source(self.db, self.url(config))
+        require_source(self.db, database_url)
 
     @contextmanager
-    def target(self, config: Config | None = None) -> Iterator[Target]:
-        """Provide the database; anything started is stopped afterwards."""
-        from dalperf.db.targets import provide, require_source
+    def target(self, database_url: ParsedUrl | None) -> Iterator[Target]:
+        """Provide the database (``database_url``: :meth:`url`); anything started is
+        stopped afterwards."""
+        from dalperf.db.targets import provide
 
-        url = self.url(config)
-        require_source(self.db, url)
+        self.require_extras(database_url)
         with provide(
             source=self.db,
-            database_url=url,
+            database_url=database_url,
             home=self.home,
             ephemeral=self.ephemeral,
             disposable=self.disposable,

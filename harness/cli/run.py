@@ -168,7 +168,8 @@ def run(
         call_timeout=call_timeout,
         driver=driver,
     )
-    chosen = chosen_drivers(settings.driver, database.url(config))
+    database_url = database.url(config)
+    chosen = chosen_drivers(settings.driver, database_url)
     chosen_shard = Shard.parse(shard) if shard is not None else None
     selection = select_operations(
         scenarios or list(config.scenarios) or None, only, shard=chosen_shard
@@ -193,7 +194,7 @@ def run(
     )
     budgets = read_budget_set(config, None)
     out = out or settings.out_dir / RESULTS_NAME
-    with database.target(config) as target, ExitStack() as turns:
+    with database.target(database_url) as target, ExitStack() as turns:
         if config.is_project:
             target, data = prepare_project(target, config, settings.scale, turns)
         else:

@@ -43,7 +43,7 @@ def seed_command(
     scale = resolve({"scale": scale}, {}).scale  # the case study's: no [tool.dalperf] scale
     casestudy.check_parameters(scale=scale, seed=seed)
     with (
-        database.target() as target,
+        database.target(database.url()) as target,
         progress_bars() as progress,
     ):
         report = casestudy.seed(target, scale=scale, seed=seed, reset=reset, progress=progress)

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -419,9 +419,7 @@ def _state(target: Target) -> str | None:
 
 
 def _on(target: Target, database: str) -> Target:
-    return Target(
-        url=target.url.set(database=database), source=target.source, writable=target.writable
-    )
+    return replace(target, url=target.url.set(database=database))
 
 
 def _database_exists(conn: Any, name: str) -> bool:

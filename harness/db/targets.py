@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -42,7 +42,9 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """A reachable PostgreSQL database and whether dalperf may write into it."""
+    """A reachable PostgreSQL database and whether dalperf may write into it (the driver its
+    URL named stays with :class:`~dalperf.db.urls.ParsedUrl`: a command settles its drivers
+    before any server starts)."""
 
     url: URL
     source: Source
@@ -81,7 +83,7 @@ def data_dir(home: Path | None = None) -> Path:
     return folder.expanduser().resolve() / "pgdata"
 
 
-def require_source(source: str | None, database_url: str | None) -> None:
+def require_source(source: str | None, database_url: urls.ParsedUrl | None) -> None:
     """Raise :class:`~dalperf.errors.MissingExtra` now when the chosen source needs an extra
     that is missing (the embedded server's, the container's), before a command does any
     other work."""
@@ -94,7 +96,7 @@ def require_source(source: str | None, database_url: str | None) -> None:
         require("testcontainers", "testcontainers", feature="--db testcontainers")
 
 
-def resolve_source(source: str | None, database_url: str | None) -> Source:
+def resolve_source(source: str | None, database_url: urls.ParsedUrl | None) -> Source:
     """The source to use: explicit ``--db``, else URL when one is given, else embedded."""
     if source is not None:
         try:
@@ -102,21 +104,21 @@ def resolve_source(source: str | None, database_url: str | None) -> Source:
         except ValueError as exc:
             choices = ", ".join(s.value for s in Source)
             raise UsageError(f"unknown --db {source!r}; choose one of {choices}") from exc
-        if chosen is Source.URL and not database_url:
+        if chosen is Source.URL and database_url is None:
             raise UsageError(
                 "--db url needs --database-url (or the variable "
                 "[tool.dalperf] database_url_env names, DALPERF_DATABASE_URL "
                 "by default)"
             )
         return chosen
-    return Source.URL if database_url else Source.EMBEDDED
+    return Source.EMBEDDED if database_url is None else Source.URL
 
 
 @contextmanager
 def provide(
     *,
     source: str | None = None,
-    database_url: str | None = None,
+    database_url: urls.ParsedUrl | None = None,
     home: Path | None = None,
     ephemeral: bool = False,
     disposable: bool = False,
@@ -125,16 +127,14 @@ def provide(
     """Yield a :class:`Target`; stop anything started for it when the block exits.
 
     ``database_url`` is the resolved setting (``--database-url`` or the variable the
-    configuration names, :meth:`dalperf.project.config.Config.setting`); ``home`` is
-    ``--home`` (None: not given), resolved by :func:`data_dir`.
+    configuration names, :meth:`dalperf.project.config.Config.setting`), parsed where it
+    entered; ``home`` is ``--home`` (None: not given), resolved by :func:`data_dir`.
     """
     chosen = resolve_source(source, database_url)
     if chosen is Source.URL:
         assert database_url is not None
-        parsed = urls.parse(database_url)
-        target = Target(url=parsed, source=chosen, writable=disposable)
-        owned = _is_owned(target)
-        yield Target(url=parsed, source=chosen, writable=disposable or owned)
+        target = Target(url=database_url.url, source=chosen, writable=disposable)
+        yield replace(target, writable=disposable or _is_owned(target))
     elif chosen is Source.EMBEDDED:
         with running_server(
             None if ephemeral else data_dir(home), keep_running=keep_running

@@ -11,6 +11,7 @@ report, whichever form it came in (and even when a driver's error text echoes it
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import URL, make_url
@@ -40,21 +41,44 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 _SECRETS: set[str] = set()  # every password parse() has seen in this process
 
 
+class ParsedUrl(NamedTuple):
+    """A database URL parsed once, where it enters: the URL in dalperf's form (:func:`normalise`)
+    and the driver its scheme named (``postgresql+asyncpg://``; None for plain
+    ``postgresql://`` and for a libpq keyword string, which name none)."""
+
+    url: URL
+    driver: drivers.Driver | None
+
+
 def parse(url: str) -> URL:
     """Parse and validate a PostgreSQL URL or libpq keyword string; raise
     :class:`UsageError` if it is malformed (the message never shows the password)."""
+    return parse_with_driver(url).url
+
+
+def parse_with_driver(url: str) -> ParsedUrl:
+    """:func:`parse`, keeping the driver the scheme named; :class:`UsageError` for a driver
+    dalperf does not support."""
     if "://" not in url and "=" in url:
-        return _parse_keywords(url)
+        return ParsedUrl(_parse_keywords(url), None)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         _remember(*(m["secret"] for m in _USERINFO_RE.finditer(url)))
         raise UsageError(f"malformed database URL {redact(url)!r}: {redact(str(exc))}") from exc
     _remember(parsed.password, parsed.query.get("password"))
-    driver_of(parsed)
+    driver = driver_of(parsed)
     if not parsed.database:
         raise UsageError(f"malformed database URL {masked(parsed)!r}: no database name")
-    return _libpq_ssl(parsed.set(drivername=SQLALCHEMY_DRIVER))
+    return ParsedUrl(normalise(parsed), driver)
+
+
+def normalise(url: URL) -> URL:
+    """``url`` in dalperf's form: psycopg's scheme (each driver gets its own back from
+    :func:`sqlalchemy_url`) and TLS as libpq's ``sslmode``; its password is remembered for
+    :func:`redact`."""
+    _remember(url.password, url.query.get("password"))
+    return _libpq_ssl(url.set(drivername=SQLALCHEMY_DRIVER))
 
 
 def _libpq_ssl(url: URL) -> URL:
@@ -95,17 +119,10 @@ def driver_of(url: URL) -> drivers.Driver | None:
     return drivers.by_dialect(backend, dialect_driver)
 
 
-def url_driver(url: str) -> drivers.Driver | None:
-    """:func:`driver_of` for a URL as the user typed it (validated by :func:`parse`); None
-    for a libpq keyword string, which names no driver."""
-    parse(url)
-    return driver_of(make_url(url)) if "://" in url else None
-
-
-def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
+def sqlalchemy_url(url: URL, dialect_driver: str = "psycopg") -> str:
     """The URL for ``create_engine``/``create_async_engine`` through ``dialect_driver``
     (a SQLAlchemy driver name: psycopg, psycopg_async, psycopg2, asyncpg), password kept."""
-    parsed = parse(url) if isinstance(url, str) else url
+    parsed = url
     if dialect_driver == "asyncpg" and "sslmode" in parsed.query:  # asyncpg's own form
         query = dict(parsed.query)
         query["ssl"] = query.pop("sslmode")
@@ -115,13 +132,13 @@ def sqlalchemy_url(url: str | URL, dialect_driver: str = "psycopg") -> str:
     )
 
 
-def libpq_url(url: str | URL) -> str:
+def libpq_url(url: URL) -> str:
     """The URL for ``psycopg.connect`` and the PostgreSQL command-line tools.
 
     Every part is percent-encoded, so a password with spaces or ``@:/?#`` reaches libpq
     intact (SQLAlchemy's own rendering leaves spaces as they are, which libpq refuses).
     """
-    parsed = parse(url) if isinstance(url, str) else url
+    parsed = url
     netloc = ""
     if parsed.username is not None:
         netloc = quote(parsed.username, safe="")

@@ -236,7 +236,7 @@ class SessionCheck:
         found: list[IndexFinding] = []
         for url, selects in by_url.items():
             try:
-                target = self._target(url)
+                target = self._target(url, engines[url])
                 found += self._check_database(engines[url], target, selects, test)
             except (DalperfError, psycopg.OperationalError) as exc:
                 note = f"{urls.masked(url)}: {urls.redact(describe_error(exc))}"
@@ -244,10 +244,12 @@ class SessionCheck:
                     self.errors.append(note)
         return found
 
-    def _target(self, url: str) -> Target:
+    def _target(self, url: str, engine: Engine) -> Target:
+        """The target of the engine whose URL renders as ``url`` (its password kept)."""
         target = self.targets.get(url)
         if target is None:
-            with provide(database_url=url) as target:
+            parsed = urls.ParsedUrl(urls.normalise(engine.url), None)
+            with provide(database_url=parsed) as target:
                 self.targets[url] = target
             if not target.writable:
                 self.explain_only.append(target.display_url)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import URL
 
 from dalperf.db import urls
 from dalperf.db.embedded import OWNED_MARKER
@@ -54,7 +55,7 @@ class ServerChoice:
     """Where ``dalperf_postgres`` gets its server: a URL, a Docker image, or (neither) the
     embedded server."""
 
-    url: str | None = None
+    url: URL | None = None  # parsed once, here: every other step takes this value
     image: str | None = None
 
     @classmethod
@@ -65,11 +66,11 @@ class ServerChoice:
             return cls(image=settings.server.partition(":")[2] or DEFAULT_IMAGE)
         if settings.database_url is None:
             return cls()
-        return cls(url=urls.libpq_url(urls.parse(settings.database_url)))
+        return cls(url=urls.parse(settings.database_url))
 
     def describe(self) -> str:
         if self.url is not None:
-            return f"the server of --dalperf-database-url ({urls.masked(self.url)})"
+            return f"the server of --dalperf-database-url ({_shown(self.url)})"
         if self.image is not None:
             return f"a {self.image} container"
         return "the embedded server"
@@ -88,7 +89,7 @@ class PostgresDatabase:
 class PostgresServer:
     """The session's server and its first database (``url`` etc. are that database's)."""
 
-    admin_url: str  # libpq URL of a maintenance database, for CREATE/DROP DATABASE
+    admin_url: URL  # a maintenance database, for CREATE/DROP DATABASE
     database: PostgresDatabase
     template: str
     _counter: Iterator[int] = field(default_factory=itertools.count)
@@ -151,9 +152,11 @@ def check_reachable(choice: ServerChoice) -> None:
     :class:`UsageError` in one line (password masked) otherwise. Nothing else is checked."""
     if choice.url is None:
         return
-    masked = urls.masked(choice.url)
+    masked = _shown(choice.url)
     try:
-        with psycopg.connect(choice.url, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(
+            urls.libpq_url(choice.url), autocommit=True, connect_timeout=10
+        ) as conn:
             row = conn.execute(
                 "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
             ).fetchone()
@@ -172,17 +175,17 @@ def check_reachable(choice: ServerChoice) -> None:
 
 
 @contextmanager
-def _admin_url(choice: ServerChoice) -> Iterator[str]:
+def _admin_url(choice: ServerChoice) -> Iterator[URL]:
     if choice.url is not None:
         yield choice.url
     elif choice.image is not None:
         with _container(choice.image) as url:
-            yield url
+            yield urls.parse(url)
     else:
         from dalperf.db.embedded import running_server
 
         with running_server(None) as status:
-            yield status.url("postgres")
+            yield urls.parse(status.url("postgres"))
 
 
 @contextmanager
@@ -211,10 +214,10 @@ def _container(image: str) -> Iterator[str]:
         container.stop()
 
 
-def _create(admin_url: str, name: str, *, template: str | None = None) -> None:
+def _create(admin_url: URL, name: str, *, template: str | None = None) -> None:
     from psycopg import sql
 
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with psycopg.connect(urls.libpq_url(admin_url), autocommit=True) as admin:
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
             create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
@@ -226,10 +229,10 @@ def _create(admin_url: str, name: str, *, template: str | None = None) -> None:
         )
 
 
-def _drop(admin_url: str, name: str) -> None:
+def _drop(admin_url: URL, name: str) -> None:
     from psycopg import sql
 
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with psycopg.connect(urls.libpq_url(admin_url), autocommit=True) as admin:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -249,9 +252,14 @@ def load_metadata(spec: str) -> Any:
     return target
 
 
-def _database(admin_url: str, name: str) -> PostgresDatabase:
-    libpq = urls.libpq_url(urls.parse(admin_url).set(database=name))
-    return PostgresDatabase(name=name, url=urls.sqlalchemy_url(libpq), libpq_url=libpq)
+def _shown(url: URL) -> str:
+    """``url`` as the user wrote it, libpq's form, password masked."""
+    return urls.masked(urls.libpq_url(url))
+
+
+def _database(admin_url: URL, name: str) -> PostgresDatabase:
+    url = admin_url.set(database=name)
+    return PostgresDatabase(name=name, url=urls.sqlalchemy_url(url), libpq_url=urls.libpq_url(url))
 
 
 def _missing_extension(exc: BaseException) -> str | None:
@@ -265,8 +273,8 @@ def _missing_extension(exc: BaseException) -> str | None:
     return None
 
 
-def _extension_advice(admin_url: str, extension: str, choice: ServerChoice) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+def _extension_advice(admin_url: URL, extension: str, choice: ServerChoice) -> str:
+    with psycopg.connect(urls.libpq_url(admin_url), autocommit=True) as admin:
         names = [
             row[0]
             for row in admin.execute("SELECT name FROM pg_available_extensions ORDER BY name")

@@ -190,3 +190,20 @@ def test_the_case_study_on_asyncpg_and_psycopg_side_by_side(
     )
     assert row.count("RT · p50") == 2
     assert json.loads(out.read_text())["environment"]["driver"]["name"] == "asyncpg"
+
+
+@pytest.mark.parametrize(
+    ("model", "foreign"),
+    [("psycopg2", ("psycopg",)), ("asyncpg", ("psycopg", "psycopg2")), ("psycopg", ("psycopg2",))],
+)
+def test_a_driver_model_loads_no_other_driver(model: str, foreign: tuple[str, ...]) -> None:
+    """An app on psycopg2 does not pay for importing psycopg 3 (tens of milliseconds at every
+    start) because the two libpq drivers share their set-up rules."""
+    script = (
+        f"import sys, dalperf.capture.wire.{model}; "
+        f"print(','.join(m for m in {foreign!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == ""

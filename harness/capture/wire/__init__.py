@@ -28,6 +28,9 @@ from dalperf.db import drivers
 Extra = tuple[int, int, int]
 NO_EXTRA: Extra = (0, 0, 0)
 SUPPORTED_DRIVERS = drivers.DIALECT_DRIVERS  # SQLAlchemy's driver names (postgresql+NAME)
+_INITIALIZE_QUERIES = 4
+_INITIALIZE_TRANSACTION = 2
+_INITIALIZE_HSTORE_LOOKUP = 3
 
 
 def unsupported_message(seen: str) -> str:
@@ -110,3 +113,21 @@ def tcp_connect_round_trips(
     if not unix_socket:
         trips += 1 + ssl_request + ssl_in_use
     return trips + (2 if password else 0)
+
+
+def is_unix_socket(host: str) -> bool:
+    """Whether libpq's ``host`` is a unix socket folder (or an abstract socket)."""
+    return not host or host.startswith(("/", "@"))
+
+
+def libpq_initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
+    """SQLAlchemy's first-connect set-up on the two libpq drivers, psycopg and psycopg2: four
+    queries, BEGIN before them and ROLLBACK after unless in autocommit, and with native
+    hstore the driver's type look-up (three more). Here, not in either driver's module, so
+    that one driver's model never imports the other driver."""
+    trips = _INITIALIZE_QUERIES
+    if not driver_connection.autocommit:
+        trips += _INITIALIZE_TRANSACTION
+    if getattr(dialect, "use_native_hstore", False):
+        trips += _INITIALIZE_HSTORE_LOOKUP
+    return trips

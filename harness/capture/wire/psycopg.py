@@ -34,13 +34,17 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from dalperf.capture.wire import NO_EXTRA, Extra, WireModel, tcp_connect_round_trips
+from dalperf.capture.wire import (
+    NO_EXTRA,
+    Extra,
+    WireModel,
+    is_unix_socket,
+    libpq_initialize_round_trips,
+    tcp_connect_round_trips,
+)
 from dalperf.db import drivers
 
 _IDLE = pq.TransactionStatus.IDLE
-_INITIALIZE_QUERIES = 4
-_INITIALIZE_TRANSACTION = 2
-_INITIALIZE_HSTORE_LOOKUP = 3
 _PREPARED: Extra = (1, 0, 0)
 _DEALLOCATED: Extra = (0, 0, 1)
 
@@ -126,21 +130,6 @@ def connect_round_trips(driver_connection: Any) -> int:
     )
 
 
-def is_unix_socket(host: str) -> bool:
-    """Whether libpq's ``host`` is a unix socket folder (or an abstract socket)."""
-    return not host or host.startswith(("/", "@"))
-
-
-def initialize_round_trips(dialect: Any, driver_connection: Any) -> int:
-    """SQLAlchemy's first-connect set-up (see the module doc)."""
-    trips = _INITIALIZE_QUERIES
-    if not driver_connection.autocommit:
-        trips += _INITIALIZE_TRANSACTION
-    if getattr(dialect, "use_native_hstore", False):
-        trips += _INITIALIZE_HSTORE_LOOKUP
-    return trips
-
-
 MODEL = WireModel(
     driver=drivers.PSYCOPG,
     before=_before_sync,
@@ -149,7 +138,7 @@ MODEL = WireModel(
     control_mark=_control_mark,
     control_trips=_control_trips,
     connect_round_trips=connect_round_trips,
-    initialize_round_trips=initialize_round_trips,
+    initialize_round_trips=libpq_initialize_round_trips,
     pipelined_executemany=psycopg.Pipeline.is_supported(),
 )
 ASYNC_MODEL = WireModel(
@@ -160,6 +149,6 @@ ASYNC_MODEL = WireModel(
     control_mark=_control_mark,
     control_trips=_control_trips,
     connect_round_trips=connect_round_trips,
-    initialize_round_trips=initialize_round_trips,
+    initialize_round_trips=libpq_initialize_round_trips,
     pipelined_executemany=MODEL.pipelined_executemany,
 )

@@ -39,8 +39,14 @@ from typing import Any
 
 from psycopg2 import extensions
 
-from dalperf.capture.wire import NO_EXTRA, Extra, WireModel, tcp_connect_round_trips
-from dalperf.capture.wire.psycopg import initialize_round_trips, is_unix_socket  # same set-up
+from dalperf.capture.wire import (
+    NO_EXTRA,
+    Extra,
+    WireModel,
+    is_unix_socket,
+    libpq_initialize_round_trips,
+    tcp_connect_round_trips,
+)
 from dalperf.db import drivers
 
 _READY = extensions.STATUS_READY
@@ -107,7 +113,7 @@ MODEL = WireModel(
     control_mark=lambda dbapi, driver: isolation_mark(driver),
     control_trips=_control_trips,
     connect_round_trips=connect_round_trips,
-    initialize_round_trips=initialize_round_trips,
+    initialize_round_trips=libpq_initialize_round_trips,
     pipelined_executemany=False,
     executemany_per_row=True,
     isolation_mark=isolation_mark,

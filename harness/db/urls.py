@@ -122,12 +122,11 @@ def driver_of(url: URL) -> drivers.Driver | None:
 def sqlalchemy_url(url: URL, dialect_driver: str = "psycopg") -> str:
     """The URL for ``create_engine``/``create_async_engine`` through ``dialect_driver``
     (a SQLAlchemy driver name: psycopg, psycopg_async, psycopg2, asyncpg), password kept."""
-    parsed = url
-    if dialect_driver == "asyncpg" and "sslmode" in parsed.query:  # asyncpg's own form
-        query = dict(parsed.query)
+    if dialect_driver == "asyncpg" and "sslmode" in url.query:  # asyncpg's own form
+        query = dict(url.query)
         query["ssl"] = query.pop("sslmode")
-        parsed = parsed.set(query=query)
-    return parsed.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
+        url = url.set(query=query)
+    return url.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
         hide_password=False
     )
 
@@ -138,20 +137,19 @@ def libpq_url(url: URL) -> str:
     Every part is percent-encoded, so a password with spaces or ``@:/?#`` reaches libpq
     intact (SQLAlchemy's own rendering leaves spaces as they are, which libpq refuses).
     """
-    parsed = url
     netloc = ""
-    if parsed.username is not None:
-        netloc = quote(parsed.username, safe="")
-        if parsed.password is not None:
-            netloc += ":" + quote(str(parsed.password), safe="")
+    if url.username is not None:
+        netloc = quote(url.username, safe="")
+        if url.password is not None:
+            netloc += ":" + quote(str(url.password), safe="")
         netloc += "@"
 
-    if parsed.host:
-        netloc += f"[{parsed.host}]" if ":" in parsed.host else quote(parsed.host, safe="")
-    if parsed.port:
-        netloc += f":{parsed.port}"
-    query = urlencode(dict(parsed.query), doseq=True, quote_via=quote)
-    return f"postgresql://{netloc}/{quote(parsed.database or '', safe='')}" + (
+    if url.host:
+        netloc += f"[{url.host}]" if ":" in url.host else quote(url.host, safe="")
+    if url.port:
+        netloc += f":{url.port}"
+    query = urlencode(dict(url.query), doseq=True, quote_via=quote)
+    return f"postgresql://{netloc}/{quote(url.database or '', safe='')}" + (
         f"?{query}" if query else ""
     )
 

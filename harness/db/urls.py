@@ -126,9 +126,7 @@ def sqlalchemy_url(url: URL, dialect_driver: str = "psycopg") -> str:
         query = dict(url.query)
         query["ssl"] = query.pop("sslmode")
         url = url.set(query=query)
-    return url.set(drivername=f"postgresql+{dialect_driver}").render_as_string(
-        hide_password=False
-    )
+    return url.set(drivername=f"postgresql+{dialect_driver}").render_as_string(hide_password=False)
 
 
 def libpq_url(url: URL) -> str:
